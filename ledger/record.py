@@ -1,0 +1,72 @@
+"""The one record of a request, built once when the request ends.
+
+Metrics, spans and ledger rows are all views of a `RequestRecord`; none is computed from another.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def status_class(status_code: int) -> str:
+    """'2xx', '4xx', '5xx' ... the bounded label used in metrics and rollups."""
+    return f"{status_code // 100}xx"
+
+
+@dataclass(slots=True)
+class SafetyHit:
+    direction: str  # "input" | "output"
+    category: str
+    scanner: str
+    action: str  # "block" | "redact" | "flag"
+    score: float = 1.0
+    excerpt: str | None = None  # redacted excerpt only, never raw content
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    request_id: str
+    started_at: datetime
+    tenant: str
+    key_id: str | None
+    operation: str  # "chat" | "text_completion" | "embeddings"
+    alias: str  # the model name the client asked for
+    model_version: str | None  # the immutable version that served it (None if never routed)
+    upstream: str | None  # base URL of the upstream that served it
+    status_code: int
+    error_type: str | None = None  # bounded set: "timeout", "upstream_error", "rate_limited", ...
+    latency_s: float = 0.0  # end to end, as the client saw it
+    ttft_s: float | None = None  # time to first token (streaming and non-streaming)
+    tpot_s: float | None = None  # (latency - ttft) / (completion_tokens - 1)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    stream: bool = False
+    finish_reason: str | None = None
+    safety: list[SafetyHit] = field(default_factory=list)
+    trace_id: str | None = None
+    client_disconnected: bool = False
+    cache_hit: bool = False
+    retries: int = 0
+
+    @property
+    def status_class(self) -> str:
+        return status_class(self.status_code)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["started_at"] = self.started_at.astimezone(timezone.utc).isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RequestRecord":
+        d = dict(d)
+        d["started_at"] = datetime.fromisoformat(d["started_at"])
+        d["safety"] = [SafetyHit(**h) for h in d.get("safety") or []]
+        return cls(**d)

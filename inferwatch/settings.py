@@ -1,0 +1,62 @@
+"""All configuration in one place: one YAML file plus INFERWATCH_* environment variables.
+
+Precedence, highest first: command-line flags, environment (`INFERWATCH_WORKER__PORT=8002`),
+the YAML file (`--config` or INFERWATCH_CONFIG), defaults. Each package owns the model of its
+own section; this module only composes them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from inference.config import WorkerConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFERWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("data")
+    log_level: str = "info"
+    worker: WorkerConfig = WorkerConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("INFERWATCH_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from the YAML file (if any), the environment, and `overrides` (CLI flags).
+
+    Nested overrides are merged into the file's sections rather than replacing them.
+    """
+    if config_file is not None:
+        if not Path(config_file).is_file():
+            raise FileNotFoundError(f"config file not found: {config_file}")
+        os.environ["INFERWATCH_CONFIG"] = str(config_file)
+    base = Settings()
+    merged = _merge(base.model_dump(), overrides or {})
+    settings = Settings.model_validate(merged)
+    if settings.worker.data_dir == Path("data"):  # the worker stores the demo model under the platform's data dir
+        settings.worker.data_dir = settings.data_dir
+    return settings

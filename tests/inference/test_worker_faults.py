@@ -1,0 +1,90 @@
+"""Queue limits, fault injection and graceful shutdown, each on its own worker process."""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import httpx
+
+from tests.inference.conftest import DEMO
+from tests.servers import start_worker
+
+LONG = {"model": DEMO, "messages": [{"role": "user", "content": "go"}], "max_tokens": 1000, "stream": True, "ignore_eos": True}
+
+
+def wait_stats(url: str, pred, deadline_s: float = 30) -> dict:
+    end = time.monotonic() + deadline_s
+    while True:
+        stats = httpx.get(url + "/v1/engine/stats").json()
+        if pred(stats) or time.monotonic() > end:
+            return stats
+        time.sleep(0.02)
+
+
+def test_full_queue_answers_503_with_retry_after(demo_dir, tmp_path):
+    w = start_worker(demo_dir, tmp_path, "--max-batch-size", "1", "--max-queue", "1")
+    try:
+        with httpx.Client(timeout=60) as c, c.stream("POST", w.url + "/v1/chat/completions", json=LONG) as first:
+            next(first.iter_lines())
+            assert wait_stats(w.url, lambda s: s["running"] == 1)["running"] == 1
+            with c.stream("POST", w.url + "/v1/chat/completions", json=LONG) as second:
+                assert second.status_code == 200  # accepted: waits for the slot
+                assert wait_stats(w.url, lambda s: s["waiting"] == 1)["waiting"] == 1
+                third = c.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False})
+                assert third.status_code == 503
+                assert third.headers["retry-after"] == "1"
+                assert third.json()["error"]["code"] == "queue_full"
+        # both streams closed: their sequences are cancelled and the worker is idle again
+        stats = wait_stats(w.url, lambda s: s["running"] == 0 and s["waiting"] == 0)
+        assert (stats["running"], stats["waiting"]) == (0, 0)
+        assert "queue_full" in httpx.get(w.url + "/metrics").text
+    finally:
+        w.stop()
+
+
+def test_fault_injection_errors_and_latency(demo_dir, tmp_path):
+    w = start_worker(demo_dir, tmp_path, "--fault.error-rate", "1.0")
+    try:
+        r = httpx.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False, "max_tokens": 2})
+        assert r.status_code == 500
+        assert r.json()["error"]["code"] == "injected_fault"
+    finally:
+        w.stop()
+    w = start_worker(demo_dir, tmp_path, "--fault.extra-latency-s", "0.3")
+    try:
+        t0 = time.perf_counter()
+        r = httpx.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False, "max_tokens": 2})
+        assert r.status_code == 200
+        assert time.perf_counter() - t0 >= 0.3  # the injected delay is a lower bound, not a timing target
+    finally:
+        w.stop()
+
+
+def test_sigterm_finishes_running_requests_then_exits(demo_dir, tmp_path):
+    w = start_worker(demo_dir, tmp_path)
+    events: list[str] = []
+
+    def consume() -> None:
+        body = LONG | {"max_tokens": 400}
+        with httpx.stream("POST", w.url + "/v1/chat/completions", json=body, timeout=60) as r:
+            events.extend(l for l in r.iter_lines() if l.startswith("data: "))
+
+    t = threading.Thread(target=consume)
+    t.start()
+    wait_stats(w.url, lambda s: s["running"] == 1)
+    w.process.send_signal(signal.SIGTERM)
+    t.join(60)
+    # uvicorn re-raises SIGTERM after a clean shutdown, so the exit status is -15, not a crash
+    assert w.process.wait(60) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in w.output()
+    assert events[-1] == "data: [DONE]"
+    finish = json.loads(events[-2][6:])["choices"][0]["finish_reason"]
+    assert finish == "length"
+    # it stopped listening
+    try:
+        httpx.get(w.url + "/health", timeout=2)
+        raise AssertionError("worker still answering after SIGTERM")
+    except httpx.TransportError:
+        pass

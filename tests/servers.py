@@ -1,0 +1,68 @@
+"""Start real server processes for tests and wait until they are ready."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Proc:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait()
+        return self.process.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, path: str = "/health", deadline_s: float = 180) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(url + path, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"server at {url} not ready after {deadline_s}s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def start_worker(data_dir: Path, log_dir: Path, *flags: str, env: dict[str, str] | None = None) -> Proc:
+    """`python -m inference` on a free port with the demo model under `data_dir`."""
+    port = free_port()
+    log = log_dir / f"worker-{port}.log"
+    cmd = [sys.executable, "-m", "inference", "--port", str(port), "--data-dir", str(data_dir), *flags]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, env=full_env)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc, log)
+    return Proc(url, proc, log)

@@ -1,6 +1,7 @@
 """The `inferwatch` command line."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -56,6 +57,113 @@ def worker(
     from inference.serve import run
 
     run(settings.worker, settings.log_level)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="Gateway bind address.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Gateway port.")] = None,
+    model: Annotated[Optional[Path], typer.Option(help="Model folder for the co-located workers (default: demo model).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Co-located workers (default: one per GPU, else one).")] = None,
+) -> None:
+    """Run the platform: gateway, ledger and co-located workers (the demo model by default)."""
+    settings = _settings(config, {"data_dir": data_dir, "host": host, "port": port, "workers": workers,
+                                  "worker": {"model": model} if model else None})
+    from .serve import serve as run_serve
+
+    run_serve(settings)
+
+
+keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
+    from gateway.state import GovernanceStore
+    from ledger.db import create_engine_for, migrate
+
+    settings = _settings(config, {"data_dir": data_dir})
+    engine = create_engine_for(settings.ledger_url)
+    migrate(engine)
+    return settings, GovernanceStore(engine)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+@keys_app.command("create")
+def keys_create(tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if missing).")],
+                admin: Annotated[bool, typer.Option(help="An admin key.")] = False,
+                config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    _, store = _store(config, data_dir)
+    if store.tenant_settings(tenant) is None:
+        store.upsert_tenant(tenant)
+    new = store.create_key(tenant, admin)
+    if as_json:
+        typer.echo(json.dumps({"key_id": new.key_id, "tenant": tenant, "admin": admin, "key": new.secret}))
+    else:
+        typer.echo(f"key {new.key_id} for tenant {tenant} (shown once):\n{new.secret}")
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant.")] = None,
+              config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List keys (ids only, never secrets)."""
+    _, store = _store(config, data_dir)
+    rows = [{"key_id": k.key_id, "tenant": k.tenant, "admin": k.is_admin, "revoked": k.revoked, "created_at": k.created_at.isoformat()}
+            for k in store.keys(tenant)]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    _table(["key_id", "tenant", "admin", "revoked", "created_at"], rows)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
+                config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Revoke a key (gateways stop accepting it within their key cache TTL)."""
+    _, store = _store(config, data_dir)
+    if not store.revoke_key(key_id):
+        typer.secho(f"error: no key with id {key_id}", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def usage(tenant: Annotated[Optional[str], typer.Option(help="One tenant (default: all).")] = None,
+          days: Annotated[int, typer.Option(min=1, help="Days back from today (UTC).")] = 30,
+          config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """Requests, tokens and cost by tenant, day and model, from the ledger."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy.orm import Session
+
+    from ledger import queries
+
+    settings, store = _store(config, data_dir)
+    end = datetime.now(timezone.utc)
+    with Session(store.engine) as s:
+        rows = queries.usage(s, end - timedelta(days=days), end + timedelta(minutes=1), tenant=tenant)
+    data = [{"tenant": r.tenant, "day": r.day.isoformat(), "model": r.alias, "model_version": r.model_version or "",
+             "requests": r.requests, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+             "cost_usd": round(r.cost_usd, 6)} for r in rows]
+    if as_json:
+        typer.echo(json.dumps(data))
+        return
+    _table(["tenant", "day", "model", "model_version", "requests", "prompt_tokens", "completion_tokens", "cost_usd"], data)
+
+
+def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*columns)
+    for r in rows:
+        t.add_row(*(str(r[c]) for c in columns))
+    Console().print(t)
 
 
 if __name__ == "__main__":

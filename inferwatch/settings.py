@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from gateway.config import GatewayConfig
 from inference.config import WorkerConfig
 
 
@@ -20,7 +21,25 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     log_level: str = "info"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str | None = None  # default: SQLite in the data directory
+    admin_key: str | None = None  # INFERWATCH_ADMIN_KEY, for automation
+    default_tenant: str = "default"
+    default_alias: str = "demo"
+    workers: int | None = None  # co-located workers to start when no upstreams are configured (default: one per GPU, else 1)
     worker: WorkerConfig = WorkerConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    ledger_batch_size: int = 500
+    ledger_max_delay_s: float = 0.25
+
+    @property
+    def ledger_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
 
     @classmethod
     def settings_customise_sources(

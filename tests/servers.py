@@ -66,3 +66,32 @@ def start_worker(data_dir: Path, log_dir: Path, *flags: str, env: dict[str, str]
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log)
     return Proc(url, proc, log)
+
+
+class ThreadedServer:
+    """A uvicorn server for an in-process app, in a background thread (so tests can look
+    inside the app: its metrics registry, ledger writer, span exporter)."""
+
+    def __init__(self, app, port: int | None = None) -> None:  # noqa: ANN001
+        import threading
+
+        import uvicorn
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                                    timeout_graceful_shutdown=10))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "ThreadedServer":
+        self.thread.start()
+        end = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > end:
+                raise RuntimeError("in-process server failed to start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)

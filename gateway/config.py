@@ -1,0 +1,69 @@
+"""Gateway configuration: tenants, limits, aliases, upstreams, prices, timeouts."""
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class Limits(BaseModel):
+    rpm: int | None = Field(default=600, ge=1, description="requests per minute; None for unlimited")
+    tpm: int | None = Field(default=1_000_000, ge=1, description="tokens (prompt + completion) per minute")
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    max_prompt_tokens: int = Field(default=32_768, ge=1, description="estimated from the text at the gateway")
+
+
+class TenantConfig(BaseModel):
+    name: str | None = None
+    limits: Limits | None = None  # None: the gateway's default limits
+    store_content: bool = False  # opt-in to storing (redacted) prompts and completions
+
+
+class VersionTarget(BaseModel):
+    version: str
+    weight: float = Field(default=1.0, ge=0.0)
+
+
+class UpstreamConfig(BaseModel):
+    """One model version served by one or more OpenAI-compatible replicas."""
+
+    urls: list[str] = Field(min_length=1)
+    served_model: str | None = Field(default=None, description="model name to send upstream; discovered from /v1/models if unset")
+    api_key: str | None = None
+    provider: str = Field(default="inferwatch", description="gen_ai.provider.name, e.g. mistral_ai, vllm")
+
+
+class Price(BaseModel):
+    input_per_1m: float = Field(default=0.0, ge=0.0)
+    output_per_1m: float = Field(default=0.0, ge=0.0)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_per_1m + completion_tokens * self.output_per_1m) / 1e6
+
+
+class GatewayConfig(BaseModel):
+    aliases: dict[str, list[VersionTarget]] = Field(default_factory=dict)
+    upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="by model version")
+    prices: dict[str, Price] = Field(default_factory=dict, description="by model version or alias; 'default' applies otherwise")
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    default_limits: Limits = Limits()
+    connect_timeout_s: float = 5.0
+    first_byte_timeout_s: float = 120.0
+    request_timeout_s: float = 600.0
+    max_retries: int = Field(default=1, ge=0, description="other replicas tried before the first byte")
+    breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
+    breaker_open_s: float = Field(default=10.0, gt=0)
+    health_interval_s: float = Field(default=5.0, gt=0)
+    state_refresh_s: float = Field(default=2.0, gt=0, description="how often alias weights are re-read from the database")
+    key_cache_ttl_s: float = Field(default=5.0, ge=0, description="a revoked key stops working within this time")
+    metrics_token: str | None = Field(default=None, description="if set, /metrics requires 'Authorization: Bearer <token>'")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps spans in-process")
+
+    @model_validator(mode="after")
+    def _aliases_point_at_upstreams(self) -> "GatewayConfig":
+        for alias, targets in self.aliases.items():
+            for t in targets:
+                if t.version not in self.upstreams:
+                    raise ValueError(f"alias {alias!r} targets version {t.version!r}, which has no upstream")
+        return self
+
+    def price_for(self, version: str | None, alias: str) -> Price:
+        return self.prices.get(version or "") or self.prices.get(alias) or self.prices.get("default") or Price()

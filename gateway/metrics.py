@@ -1,0 +1,70 @@
+"""Prometheus metrics of the gateway: views of each RequestRecord, plus operational gauges.
+
+Names follow the OpenTelemetry GenAI conventions with underscores, our own under
+`inferwatch_`. Labels are bounded sets only (never request ids, users or keys).
+Histogram buckets are passed in so that every SLO threshold is a bucket boundary.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ledger.buckets import DEFAULT_BUCKETS
+from ledger.record import RequestRecord
+
+SCOPE = ["tenant", "model_alias", "model_version", "operation"]
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+
+class GatewayMetrics:
+    def __init__(self, buckets: Mapping[str, Sequence[float]] | None = None, registry: CollectorRegistry | None = None) -> None:
+        b = {**DEFAULT_BUCKETS, **(buckets or {})}
+        r = self.registry = registry or CollectorRegistry()
+        self.requests = Counter("inferwatch_requests", "Requests that ended, by outcome", SCOPE + ["status_class", "error_type"], registry=r)
+        self.duration = Histogram("gen_ai_server_request_duration_seconds", "End-to-end duration of successful requests", SCOPE, buckets=b["latency"], registry=r)
+        self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds", "Time to first token of successful streaming requests", SCOPE, buckets=b["ttft"], registry=r)
+        self.tpot = Histogram("gen_ai_server_time_per_output_token_seconds", "(duration - TTFT) / (output tokens - 1)", SCOPE, buckets=b["tpot"], registry=r)
+        self.token_usage = Histogram("gen_ai_client_token_usage", "Tokens per request", SCOPE + ["gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=r)
+        self.tokens = Counter("inferwatch_tokens", "Tokens billed", ["tenant", "model_alias", "model_version", "token_type"], registry=r)
+        self.cost = Counter("inferwatch_cost_usd", "Cost of requests in US dollars", ["tenant", "model_alias", "model_version"], registry=r)
+        self.safety_hits = Counter("inferwatch_safety_hits", "Safety scanner hits", ["direction", "category", "action"], registry=r)
+        self.safety_incidents = Counter("inferwatch_safety_incidents", "Requests with a blocked or flagged text", ["tenant", "model_alias", "model_version", "direction"], registry=r)
+        self.disconnects = Counter("inferwatch_client_disconnects", "Requests the client abandoned", ["tenant", "model_alias"], registry=r)
+        self.retries = Counter("inferwatch_upstream_retries", "Requests retried on another replica before the first byte", ["upstream"], registry=r)
+        self.rate_limited = Counter("inferwatch_rate_limited", "Requests refused by a tenant limit", ["tenant", "limit"], registry=r)
+        self.inflight = Gauge("inferwatch_inflight_requests", "Requests in progress at the gateway", registry=r)
+        self.worker_up = Gauge("inferwatch_worker_up", "1 when the last health check of the worker succeeded", ["upstream", "model_version"], registry=r)
+        self.upstream_healthy = Gauge("inferwatch_upstream_healthy", "1 when the upstream is healthy and eligible for routing", ["model_alias", "model_version", "upstream"], registry=r)
+        self.breaker_state = Gauge("inferwatch_circuit_breaker_state", "0 closed, 1 half-open, 2 open", ["upstream"], registry=r)
+        self.version_mismatch = Gauge("inferwatch_model_version_mismatch", "1 when a worker serves another version than configured", ["model_alias", "upstream"], registry=r)
+        self.alias_weight = Gauge("inferwatch_alias_weight", "Routing weight of a version behind an alias", ["model_alias", "model_version"], registry=r)
+        self.ledger_queue = Gauge("inferwatch_ledger_queue_depth", "Records waiting for the ledger writer", registry=r)
+        self.ledger_spool_files = Gauge("inferwatch_ledger_spool_files", "Spooled batches waiting for the database", registry=r)
+        self.ledger_spool_bytes = Gauge("inferwatch_ledger_spool_bytes", "Bytes of spooled records", registry=r)
+        self.ledger_dropped = Gauge("inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r)
+        self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
+
+    def observe(self, rec: RequestRecord) -> None:
+        scope = (rec.tenant, rec.alias, rec.model_version or "", rec.operation)
+        self.requests.labels(*scope, rec.status_class, rec.error_type or "").inc()
+        if rec.status_code < 400:
+            self.duration.labels(*scope).observe(rec.latency_s)
+            if rec.ttft_s is not None:
+                self.ttft.labels(*scope).observe(rec.ttft_s)
+            if rec.tpot_s is not None:
+                self.tpot.labels(*scope).observe(rec.tpot_s)
+        if rec.prompt_tokens or rec.completion_tokens:
+            self.token_usage.labels(*scope, "input").observe(rec.prompt_tokens)
+            if rec.operation != "embeddings":
+                self.token_usage.labels(*scope, "output").observe(rec.completion_tokens)
+            self.tokens.labels(*scope[:3], "input").inc(rec.prompt_tokens)
+            self.tokens.labels(*scope[:3], "output").inc(rec.completion_tokens)
+        if rec.cost_usd:
+            self.cost.labels(*scope[:3]).inc(rec.cost_usd)
+        for hit in rec.safety:
+            self.safety_hits.labels(hit.direction, hit.category, hit.action).inc()
+        for direction in {h.direction for h in rec.safety if h.action in ("block", "flag")}:
+            self.safety_incidents.labels(*scope[:3], direction).inc()
+        if rec.client_disconnected:
+            self.disconnects.labels(rec.tenant, rec.alias).inc()

@@ -1,0 +1,443 @@
+"""The data path: admit, route, forward, stream back, and record exactly once."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from opentelemetry.sdk.trace import TracerProvider
+from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
+
+from inference import protocol as p
+from ledger.record import RequestRecord
+
+from . import tracing
+from .auth import Authenticator, Principal
+from .config import GatewayConfig, Limits
+from .errors import GatewayError
+from .metrics import GatewayMetrics
+from .ratelimit import RateLimiter, retry_after_header
+from .routing import AliasTable
+from .state import GovernanceStore, limits_from
+from .upstreams import Replica, UpstreamPools
+
+log = logging.getLogger("inferwatch.gateway")
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "chat": p.ChatCompletionRequest,
+    "text_completion": p.CompletionRequest,
+    "embeddings": p.EmbeddingRequest,
+}
+UPSTREAM_PATHS = {"chat": "/v1/chat/completions", "text_completion": "/v1/completions", "embeddings": "/v1/embeddings"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_RETRYABLE_STATUS = {502, 503, 504}
+
+
+@dataclass
+class Outcome:
+    """What the upstream exchange produced; becomes part of the record."""
+
+    status: int = 0
+    error_type: str | None = None
+    model_version: str | None = None
+    upstream: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    first_token_at: float | None = None
+    retries: int = 0
+    client_disconnected: bool = False
+    provider: str = "inferwatch"
+    recorded: bool = False
+
+
+def estimate_tokens(text: str) -> int:
+    """Cheap prompt-size estimate for limits (about 4 bytes per token); billing uses the
+    upstream's exact usage."""
+    return (len(text.encode()) + 3) // 4
+
+
+def prompt_text(operation: str, req: Any) -> str:
+    if operation == "chat":
+        return "".join(m.text() for m in req.messages)
+    if operation == "text_completion":
+        return req.prompt if isinstance(req.prompt, str) else (req.prompt[0] if isinstance(req.prompt[0], str) else " " * 4 * len(req.prompt))
+    inputs = req.input if isinstance(req.input, list) else [req.input]
+    return "".join(x if isinstance(x, str) else " " * 4 * len(x) for x in inputs)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, store: GovernanceStore, *, submit: Callable[[RequestRecord], None],
+                 metrics: GatewayMetrics, tracer_provider: TracerProvider, admin_key: str | None) -> None:
+        self.config = config
+        self.store = store
+        self.submit = submit  # hands the record to the ledger writer (never blocks)
+        self.metrics = metrics
+        self.tracer_provider = tracer_provider
+        self.tracer = tracer_provider.get_tracer("inferwatch.gateway")
+        self.auth = Authenticator(store, admin_key, config.key_cache_ttl_s)
+        self.limiter = RateLimiter()
+        self.pools = UpstreamPools(config.upstreams, breaker_failures=config.breaker_failures, breaker_open_s=config.breaker_open_s)
+        self.aliases = AliasTable(config.aliases)
+        self._tenant_cache: dict[str, tuple[float, Limits]] = {}
+        timeout = httpx.Timeout(config.request_timeout_s, connect=config.connect_timeout_s, read=config.first_byte_timeout_s)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500))
+        self._tasks: list[asyncio.Task] = []
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.refresh_state()
+        await self.pools.check_all(self.client)
+        self._update_upstream_gauges()
+        self._tasks = [asyncio.create_task(self._every(self.config.health_interval_s, self._health)),
+                       asyncio.create_task(self._every(self.config.state_refresh_s, self.refresh_state))]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await self.client.aclose()
+
+    async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await fn()
+            except Exception:  # noqa: BLE001 - a background check must keep running
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+
+    async def _health(self) -> None:
+        await self.pools.check_all(self.client)
+        self._update_upstream_gauges()
+
+    async def refresh_state(self) -> None:
+        """Alias weights from the database, so a rollout on any replica reaches all."""
+        aliases = await asyncio.to_thread(self.store.aliases)
+        if aliases:
+            self.aliases.replace({a: [t for t in ts if t.version in self.pools.pools] for a, ts in aliases.items()})
+        for alias, targets in self.aliases.aliases.items():
+            for t in targets:
+                self.metrics.alias_weight.labels(alias, t.version).set(t.weight)
+
+    def _update_upstream_gauges(self) -> None:
+        now = time.monotonic()
+        m = self.metrics
+        for r in self.pools.all_replicas():
+            m.worker_up.labels(r.url, r.version).set(1 if r.healthy else 0)
+            m.breaker_state.labels(r.url).set(r.breaker.state(now))
+            for alias, targets in self.aliases.aliases.items():
+                if any(t.version == r.version for t in targets):
+                    m.upstream_healthy.labels(alias, r.version, r.url).set(1 if r.healthy and r.breaker.state(now) != 2 else 0)
+                    mismatch = r.reported_version is not None and "@" in r.version and r.reported_version != r.version
+                    m.version_mismatch.labels(alias, r.url).set(1 if mismatch else 0)
+
+    # ---- request path ------------------------------------------------------------------
+
+    async def tenant_limits(self, tenant: str) -> Limits:
+        now = time.monotonic()
+        hit = self._tenant_cache.get(tenant)
+        if hit and now - hit[0] < self.config.key_cache_ttl_s:
+            return hit[1]
+        limits = limits_from(await asyncio.to_thread(self.store.tenant_settings, tenant), self.config.default_limits)
+        self._tenant_cache[tenant] = (now, limits)
+        return limits
+
+    async def handle(self, request: Request, operation: str) -> Response:
+        t0 = time.perf_counter()
+        started_at = datetime.now(timezone.utc)
+        given_id = request.headers.get("x-request-id")
+        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else f"req-{uuid.uuid4().hex}"
+        try:
+            principal = await self.auth.authenticate(request.headers.get("authorization"))
+        except GatewayError as e:
+            self.metrics.requests.labels("", "", "", operation, "4xx", e.error_type).inc()
+            return e.response({"x-request-id": request_id})
+        tenant = principal.tenant or "admin"
+        self.metrics.inflight.inc()
+        alias, req = "", None
+        span = None
+        outcome = Outcome()
+        try:
+            limits = await self.tenant_limits(tenant)
+            body = await self._read_body(request, limits.max_body_bytes)
+            req = self._parse(operation, body)
+            if req.model not in self.aliases:  # not recorded under the client's string: labels stay bounded
+                raise GatewayError(404, f"The model '{req.model}' does not exist. GET /v1/models lists the models you can use.", "model_not_found", param="model")
+            alias = req.model
+            est = estimate_tokens(prompt_text(operation, req))
+            if est > limits.max_prompt_tokens:
+                raise GatewayError(400, f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}.", "prompt_too_long", param="messages")
+            decision = self.limiter.check(tenant, limits.rpm, limits.tpm, est)
+            rl_headers = _ratelimit_headers(limits, decision)
+            if not decision.allowed:
+                self.metrics.rate_limited.labels(tenant, decision.limit_name).inc()
+                raise GatewayError(429, f"Rate limit reached for {decision.limit_name} per minute ({getattr(limits, 'rpm' if decision.limit_name == 'requests' else 'tpm')}). "
+                                   f"Retry after {retry_after_header(decision.retry_after_s)} s.", "rate_limit_exceeded", error_type="rate_limited",
+                                   headers={"Retry-After": retry_after_header(decision.retry_after_s), **rl_headers})
+            span = tracing.start_span(self.tracer, operation, alias)
+            upstream_body = self._upstream_body(operation, req, body)
+            if getattr(req, "stream", False):
+                return await self._stream(request, operation, req, upstream_body, request_id, tenant, principal, alias, span, t0, started_at, outcome, rl_headers)
+            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=given_id)
+            return await self._finish_plain(resp, outcome, rl_headers, request_id)
+        except GatewayError as e:
+            outcome.status, outcome.error_type = e.status, e.error_type
+            return e.response({"x-request-id": request_id})
+        except asyncio.CancelledError:
+            outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+            raise
+        except Exception:  # noqa: BLE001 - never a stack trace to the client
+            log.exception("unexpected gateway error (request %s)", request_id)
+            outcome.status, outcome.error_type = 500, "internal_error"
+            return GatewayError(500, "Internal error in the gateway.", "internal_error").response({"x-request-id": request_id})
+        finally:
+            if not getattr(req, "stream", False) or outcome.status != 200:
+                self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
+
+    async def _read_body(self, request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise GatewayError(413, f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.", "request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError(413, f"Request body exceeds this tenant's limit of {limit} bytes.", "request_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _parse(self, operation: str, body: bytes) -> Any:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GatewayError(400, f"The request body is not valid JSON: {exc}", "invalid_json", error_type="invalid_request") from exc
+        if not isinstance(data, dict):
+            raise GatewayError(400, "The request body must be a JSON object.", "invalid_request", error_type="invalid_request")
+        try:
+            return REQUEST_MODELS[operation].model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first.get("loc", ()))
+            raise GatewayError(400, f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}", "invalid_request", param=loc or None, error_type="invalid_request") from exc
+
+    def _upstream_body(self, operation: str, req: Any, raw: bytes) -> dict[str, Any]:
+        body = json.loads(raw)
+        if getattr(req, "stream", False):
+            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}  # exact usage for billing
+        return body
+
+    async def _forward(self, operation: str, alias: str, request_id: str, body: dict[str, Any], span: Any, outcome: Outcome,
+                       sticky: str | None, stream: bool = False) -> httpx.Response:
+        """Send to a replica; before any byte reached the client, retry failures elsewhere."""
+        tried: set[str] = set()
+        last_error: GatewayError | None = None
+        version = self.aliases.choose(alias, sticky)
+        for attempt in range(self.config.max_retries + 1):
+            replica = self.pools.pick(version, tried) if version else None
+            if replica is None:
+                break
+            tried.add(replica.url)
+            outcome.retries = attempt
+            if attempt:
+                self.metrics.retries.labels(replica.url).inc()
+            try:
+                resp = await self._send(replica, operation, request_id, body, span, stream)
+            except httpx.TimeoutException as exc:
+                replica.breaker.failure(time.monotonic())
+                last_error = GatewayError(504, f"The upstream did not answer in time ({type(exc).__name__}).", "upstream_timeout", error_type="timeout")
+                continue
+            except httpx.TransportError as exc:
+                replica.breaker.failure(time.monotonic())
+                last_error = GatewayError(502, f"Could not reach the upstream: {type(exc).__name__}.", "upstream_unreachable", error_type="upstream_error")
+                continue
+            if resp.status_code in _RETRYABLE_STATUS or resp.status_code >= 500:
+                replica.breaker.failure(time.monotonic())
+                if resp.status_code in _RETRYABLE_STATUS and attempt < self.config.max_retries:
+                    await resp.aclose()
+                    last_error = GatewayError(502, f"The upstream answered {resp.status_code}.", "upstream_error", error_type="upstream_error")
+                    continue
+            else:
+                replica.breaker.success()
+            outcome.upstream, outcome.model_version = replica.url, version
+            outcome.provider = self.pools.pools[version].config.provider
+            return resp
+        if last_error is not None:
+            outcome.model_version = version
+            raise last_error
+        raise GatewayError(503, f"No healthy upstream for '{alias}' right now.", "no_healthy_upstream", error_type="no_healthy_upstream",
+                           headers={"Retry-After": "5"})
+
+    async def _send(self, replica: Replica, operation: str, request_id: str, body: dict[str, Any], span: Any, stream: bool) -> httpx.Response:
+        cfg = self.pools.pools[replica.version].config
+        headers = {"x-request-id": request_id, "content-type": "application/json", **tracing.traceparent_headers(span)}
+        if cfg.api_key:
+            headers["authorization"] = f"Bearer {cfg.api_key}"
+        payload = {**body, "model": replica.served_model or body["model"]}
+        req = self.client.build_request("POST", replica.url + UPSTREAM_PATHS[operation], json=payload, headers=headers)
+        replica.inflight += 1
+        try:
+            return await self.client.send(req, stream=stream)
+        finally:
+            replica.inflight -= 1
+
+    async def _finish_plain(self, resp: httpx.Response, outcome: Outcome, rl_headers: dict[str, str], request_id: str) -> Response:
+        content = resp.content
+        outcome.status = resp.status_code
+        headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or ""}
+        if resp.status_code >= 400:
+            outcome.error_type = "upstream_error" if resp.status_code >= 500 else "upstream_rejected"
+            try:
+                json.loads(content)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                content = json.dumps(p.error_body(resp.status_code, "The upstream failed this request.", "upstream_error")).encode()
+            return Response(content, status_code=resp.status_code, media_type="application/json", headers=headers)
+        try:
+            data = json.loads(content)
+            usage = data.get("usage") or {}
+            outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+            choices = data.get("choices") or []
+            outcome.finish_reason = choices[0].get("finish_reason") if choices else None
+        except (ValueError, AttributeError, TypeError):
+            outcome.status, outcome.error_type = 502, "upstream_bad_response"
+            return GatewayError(502, "The upstream sent a response that is not valid JSON.", "upstream_bad_response").response(headers)
+        return Response(content, status_code=200, media_type="application/json", headers=headers)
+
+    async def _stream(self, request: Request, operation: str, req: Any, body: dict[str, Any], request_id: str, tenant: str,
+                      principal: Principal, alias: str, span: Any, t0: float, started_at: datetime, outcome: Outcome,
+                      rl_headers: dict[str, str]) -> Response:
+        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=request.headers.get("x-request-id"), stream=True)
+        headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or "", "cache-control": "no-cache"}
+        if resp.status_code != 200:
+            await resp.aread()
+            return await self._finish_plain(resp, outcome, rl_headers, request_id)
+        outcome.status = 200
+        want_usage = bool(req.include_usage)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data: "):
+                        continue
+                    data = line[6:]
+                    if data == "[DONE]":
+                        yield b"data: [DONE]\n\n"
+                        continue
+                    forward = self._observe_chunk(data, outcome)
+                    if forward or want_usage:
+                        yield b"data: " + data.encode() + b"\n\n"
+            except httpx.HTTPError as exc:
+                # the worker went away mid-stream: tell the client in-band, the record says so
+                outcome.status, outcome.error_type = 502, "upstream_disconnected"
+                err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
+                yield b"data: " + json.dumps(err).encode() + b"\n\n"
+            except asyncio.CancelledError:
+                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                raise
+            finally:
+                await resp.aclose()
+                self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
+
+        async def after() -> None:
+            # Starlette runs this even when the client left before the stream started, when
+            # `events()` never ran: the request still gets its one record.
+            if not outcome.recorded:
+                await resp.aclose()
+                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers, background=BackgroundTask(after))
+
+    @staticmethod
+    def _observe_chunk(data: str, outcome: Outcome) -> bool:
+        """Note first token, usage and finish reason; False for the usage-only chunk."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            return True
+        if "error" in chunk:
+            outcome.status, outcome.error_type = 502, "upstream_error"
+            return True
+        usage = chunk.get("usage")
+        if usage:
+            outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+        choices = chunk.get("choices") or []
+        if not choices:
+            return not usage
+        c = choices[0]
+        text = (c.get("delta") or {}).get("content") if "delta" in c else c.get("text")
+        if text and outcome.first_token_at is None:
+            outcome.first_token_at = time.perf_counter()
+        if c.get("finish_reason"):
+            outcome.finish_reason = c["finish_reason"]
+        return True
+
+    def _record(self, request_id: str, started_at: datetime, t0: float, tenant: str, principal: Principal, operation: str,
+                alias: str, req: Any, outcome: Outcome, span: Any) -> None:
+        """Build the one RequestRecord and hand it to every view."""
+        if outcome.recorded:
+            return
+        outcome.recorded = True
+        self.metrics.inflight.dec()
+        latency = time.perf_counter() - t0
+        ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
+        tpot = None
+        if ttft is not None and outcome.completion_tokens > 1:
+            tpot = (latency - ttft) / (outcome.completion_tokens - 1)
+        status = outcome.status or 500
+        cost = 0.0
+        if status < 400 or outcome.completion_tokens:
+            cost = self.config.price_for(outcome.model_version, alias).cost(outcome.prompt_tokens, outcome.completion_tokens)
+        rec = RequestRecord(
+            request_id=request_id, started_at=started_at, tenant=tenant, key_id=principal.key_id, operation=operation,
+            alias=alias, model_version=outcome.model_version, upstream=outcome.upstream, status_code=status,
+            error_type=outcome.error_type if status >= 400 else None, latency_s=latency, ttft_s=ttft, tpot_s=tpot,
+            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,
+            stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
+            trace_id=tracing.trace_id_of(span) if span is not None else None,
+            client_disconnected=outcome.client_disconnected, retries=outcome.retries,
+        )
+        if rec.total_tokens:
+            self.limiter.add_tokens(tenant, rec.total_tokens)
+        self.metrics.observe(rec)
+        if span is not None:
+            tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None))
+        if alias:  # requests that never named a model (malformed bodies) are metrics only
+            self.submit(rec)
+
+
+def _ratelimit_headers(limits: Limits, d: Any) -> dict[str, str]:
+    h = {}
+    if limits.rpm is not None:
+        h["x-ratelimit-limit-requests"] = str(limits.rpm)
+        h["x-ratelimit-remaining-requests"] = str(d.remaining_requests)
+    if limits.tpm is not None:
+        h["x-ratelimit-limit-tokens"] = str(limits.tpm)
+        h["x-ratelimit-remaining-tokens"] = str(d.remaining_tokens)
+    return h
+
+
+def models_response(gw: Gateway) -> JSONResponse:
+    now = int(time.time())
+    data = []
+    for alias, targets in sorted(gw.aliases.aliases.items()):
+        versions = []
+        for t in targets:
+            pool = gw.pools.pools.get(t.version)
+            replicas = pool.replicas if pool else []
+            versions.append({"version": t.version, "weight": t.weight, "healthy_replicas": sum(r.healthy for r in replicas),
+                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version})})
+        data.append(p.ModelCard(id=alias, created=now, versions=versions).model_dump())
+    return JSONResponse({"object": "list", "data": data})

@@ -1,0 +1,116 @@
+"""Upstream replicas: health checks, circuit breakers, and replica choice."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from .config import UpstreamConfig
+
+log = logging.getLogger("inferwatch.gateway")
+
+CLOSED, HALF_OPEN, OPEN = 0, 1, 2
+
+
+@dataclass
+class Breaker:
+    """Opens after `failures` consecutive failures; after `open_s` lets one trial through."""
+
+    failures: int
+    open_s: float
+    consecutive: int = 0
+    opened_at: float | None = None
+    trial_in_flight: bool = False
+
+    def state(self, now: float) -> int:
+        if self.opened_at is None:
+            return CLOSED
+        return HALF_OPEN if now - self.opened_at >= self.open_s else OPEN
+
+    def allow(self, now: float) -> bool:
+        s = self.state(now)
+        if s == CLOSED:
+            return True
+        if s == HALF_OPEN and not self.trial_in_flight:
+            self.trial_in_flight = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.consecutive, self.opened_at, self.trial_in_flight = 0, None, False
+
+    def failure(self, now: float) -> None:
+        self.consecutive += 1
+        self.trial_in_flight = False
+        if self.opened_at is not None or self.consecutive >= self.failures:
+            self.opened_at = now  # (re)open: a failed trial starts a new open period
+
+
+@dataclass
+class Replica:
+    url: str
+    version: str  # configured version key
+    breaker: Breaker
+    healthy: bool = False
+    reported_version: str | None = None  # what the worker says it serves
+    served_model: str | None = None
+    inflight: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class VersionPool:
+    version: str
+    config: UpstreamConfig
+    replicas: list[Replica] = field(default_factory=list)
+
+    def candidates(self, now: float, exclude: set[str]) -> list[Replica]:
+        ok = [r for r in self.replicas if r.healthy and r.url not in exclude and r.breaker.state(now) != OPEN]
+        return sorted(ok, key=lambda r: r.inflight)  # least busy first
+
+
+class UpstreamPools:
+    def __init__(self, upstreams: dict[str, UpstreamConfig], *, breaker_failures: int, breaker_open_s: float) -> None:
+        self.pools = {
+            version: VersionPool(version, cfg, [Replica(u.rstrip("/"), version, Breaker(breaker_failures, breaker_open_s), served_model=cfg.served_model) for u in cfg.urls])
+            for version, cfg in upstreams.items()
+        }
+
+    def all_replicas(self) -> list[Replica]:
+        return [r for p in self.pools.values() for r in p.replicas]
+
+    def pick(self, version: str, exclude: set[str]) -> Replica | None:
+        pool = self.pools.get(version)
+        if pool is None:
+            return None
+        now = time.monotonic()
+        for r in pool.candidates(now, exclude):
+            if r.breaker.allow(now):
+                return r
+        return None
+
+    async def check_all(self, client: httpx.AsyncClient) -> None:
+        await asyncio.gather(*(self._check(client, r) for r in self.all_replicas()))
+
+    async def _check(self, client: httpx.AsyncClient, r: Replica) -> None:
+        cfg = self.pools[r.version].config
+        headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+        try:
+            resp = await client.get(r.url + "/v1/models", headers=headers, timeout=5.0)
+            resp.raise_for_status()
+            data = resp.json().get("data") or []
+            if not data:
+                raise ValueError("upstream lists no models")
+            card = data[0]
+            r.served_model = cfg.served_model or card["id"]
+            r.reported_version = card.get("version")  # our worker reports it; vLLM does not
+            if not r.healthy:
+                log.info("upstream %s healthy (%s)", r.url, r.reported_version or r.served_model)
+            r.healthy, r.last_error = True, None
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            if r.healthy:
+                log.warning("upstream %s unhealthy: %s", r.url, exc)
+            r.healthy, r.last_error = False, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,99 @@
+"""The one FastAPI app: the gateway's routes plus the platform's own endpoints."""
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import GatewayError
+from gateway.metrics import GatewayMetrics
+from gateway.proxy import Gateway
+from gateway.routes import build_router
+from gateway.state import GovernanceStore
+from gateway.tracing import make_tracer_provider
+from inference.protocol import error_body
+from ledger.db import create_engine_for, migrate
+from ledger.writer import LedgerWriter
+
+from .settings import Settings
+
+log = logging.getLogger("inferwatch")
+
+
+def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> FastAPI:
+    """Everything is built here and torn down by the lifespan; nothing global."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine_for(settings.ledger_url)
+    migrate(engine)
+    store = GovernanceStore(engine)
+    store.seed(settings.gateway)
+    metrics = GatewayMetrics()
+    writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s)
+    provider = make_tracer_provider(span_exporter, settings.gateway.otlp_endpoint)
+    gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gw.start()
+        yield
+        # uvicorn has stopped accepting and waited for in-flight requests: flush what they recorded
+        await gw.stop()
+        writer.close()
+        provider.shutdown()
+
+    app = FastAPI(title="inferwatch", version="0.1.0", lifespan=lifespan)
+    app.state.gateway, app.state.writer, app.state.settings = gw, writer, settings
+    app.include_router(build_router(gw))
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path"))
+        return JSONResponse(error_body(400, f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed')}", "invalid_request", loc or None), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(error_body(exc.status_code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body(500, "Internal error.", "internal_error"), status_code=500)
+
+    @app.get("/health", tags=["platform"])
+    async def health() -> JSONResponse:
+        replicas = gw.pools.all_replicas()
+        stats = writer.stats()
+        body = {"status": "ok" if any(r.healthy for r in replicas) else "degraded",
+                "upstreams": [{"url": r.url, "version": r.version, "healthy": r.healthy, "error": r.last_error} for r in replicas],
+                "ledger": {"database_up": stats.db_available, "queue_depth": stats.queue_depth, "spool_files": stats.spool_files}}
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    @app.get("/metrics", tags=["platform"])
+    async def metrics_endpoint(request: Request) -> Response:
+        token = settings.gateway.metrics_token
+        if token:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse(error_body(401, "The metrics endpoint needs its bearer token.", "invalid_metrics_token"), status_code=401)
+        s = writer.stats()
+        metrics.ledger_queue.set(s.queue_depth)
+        metrics.ledger_spool_files.set(s.spool_files)
+        metrics.ledger_spool_bytes.set(s.spool_bytes)
+        metrics.ledger_dropped.set(s.dropped_total)
+        metrics.ledger_db_up.set(1 if s.db_available else 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,105 @@
+"""Co-located inference workers: start them, wait until ready, restart them if they die."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from inference.config import WorkerConfig
+
+log = logging.getLogger("inferwatch")
+
+
+def gpu_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001 - no usable torch means no GPU
+        return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ManagedWorker:
+    def __init__(self, config: WorkerConfig, gpu: int | None, log_dir: Path) -> None:
+        self.config = config.model_copy(update={"port": _free_port(), "host": "127.0.0.1"})
+        self.gpu = gpu
+        self.log_path = log_dir / f"worker-{gpu if gpu is not None else 'cpu'}.log"
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.config.port}"
+
+    def start(self) -> None:
+        c = self.config
+        cmd = [sys.executable, "-m", "inference", "--port", str(c.port), "--host", c.host, "--data-dir", str(c.data_dir),
+               "--device", c.device, "--max-batch-size", str(c.max_batch_size), "--max-queue", str(c.max_queue)]
+        for flag, value in (("--model", c.model), ("--alias", c.alias), ("--max-model-len", c.max_model_len), ("--dtype", c.dtype)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        env = dict(os.environ)
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
+        self.process = subprocess.Popen(cmd, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout_s: float = 600) -> dict:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                r = httpx.get(self.url + "/health", timeout=2)
+                if r.status_code == 200:
+                    return r.json()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"worker at {self.url} not ready after {timeout_s}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class Supervisor:
+    """Restarts a worker that exits while the platform runs; the gateway's health checks
+    take it out of rotation meanwhile and back in when it is ready."""
+
+    def __init__(self, workers: list[ManagedWorker]) -> None:
+        self.workers = workers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            for w in self.workers:
+                if w.process and w.process.poll() is not None and not self._stop.is_set():
+                    log.warning("worker %s exited with %s; restarting", w.url, w.process.returncode)
+                    w.restarts += 1
+                    w.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w in self.workers:
+            w.stop()

@@ -1,0 +1,120 @@
+"""An OpenAI-compatible stub upstream for gateway tests and the gateway benchmark.
+
+Deterministic and fast: usage is derived from the request, text is canned. Its behaviour can
+be switched at run time (slow, failing, dying mid-stream) to exercise the gateway's fault
+paths. Not a model: the real worker is tested separately, and end to end.
+
+    python -m tests.stub_upstream --port 9000 [--version stub@1]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+
+@dataclass
+class Behaviour:
+    version: str = "stub@1"
+    served_model: str = "stub-model"
+    delay_s: float = 0.0  # before answering
+    fail_status: int | None = None  # answer every completion with this status
+    die_after_chunks: int | None = None  # streaming: drop the connection after N chunks
+    healthy: bool = True
+    seen_headers: list[dict[str, str]] = field(default_factory=list)
+    requests: int = 0
+
+
+def completion_tokens(body: dict[str, Any]) -> int:
+    return int(body.get("max_tokens") or 8)
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    if "messages" in body:
+        return sum(len(str(m.get("content", "")).split()) for m in body["messages"]) + 3
+    if "input" in body:
+        inp = body["input"]
+        return sum(len(str(x).split()) for x in (inp if isinstance(inp, list) else [inp]))
+    return len(str(body.get("prompt", "")).split()) + 1
+
+
+def create_stub(b: Behaviour) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        if not b.healthy:
+            return JSONResponse({"error": {"message": "down"}}, status_code=503)
+        return JSONResponse({"object": "list", "data": [{"id": b.served_model, "object": "model", "created": 0, "owned_by": "stub", "version": b.version}]})
+
+    async def generate(request: Request, kind: str) -> Response:
+        body = await request.json()
+        b.requests += 1
+        b.seen_headers.append(dict(request.headers))
+        if len(b.seen_headers) > 1000:
+            del b.seen_headers[:500]
+        if b.delay_s:
+            await asyncio.sleep(b.delay_s)
+        if b.fail_status:
+            return JSONResponse({"error": {"message": f"stub failure {b.fail_status}", "type": "server_error", "code": None, "param": None}}, status_code=b.fail_status)
+        pt, ct = prompt_tokens(body), completion_tokens(body)
+        usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+        rid = request.headers.get("x-request-id", "stub")
+        headers = {"x-model-version": b.version}
+        if kind == "embeddings":
+            return JSONResponse({"object": "list", "model": b.served_model, "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 1.0]}],
+                                 "usage": {"prompt_tokens": pt, "total_tokens": pt}}, headers=headers)
+        if not body.get("stream"):
+            choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "tok " * ct}} if kind == "chat" else \
+                     {"index": 0, "finish_reason": "length", "text": "tok " * ct}
+            return JSONResponse({"id": rid, "object": "chat.completion" if kind == "chat" else "text_completion", "created": int(time.time()),
+                                 "model": b.served_model, "choices": [choice], "usage": usage}, headers=headers)
+
+        async def events():
+            obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+            for i in range(ct):
+                if b.die_after_chunks is not None and i >= b.die_after_chunks:
+                    raise ConnectionResetError("stub dies mid-stream")
+                c = {"index": 0, "delta": {"content": "tok "}} if kind == "chat" else {"index": 0, "text": "tok "}
+                if i == ct - 1:
+                    c["finish_reason"] = "length"
+                yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [c]})}\n\n".encode()
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [], 'usage': usage})}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await generate(request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await generate(request, "completion")
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        return await generate(request, "embeddings")
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--version", default="stub@1")
+    args = ap.parse_args()
+    uvicorn.run(create_stub(Behaviour(version=args.version)), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

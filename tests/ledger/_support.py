@@ -1,0 +1,35 @@
+"""Polling helpers for ledger tests: deadlines only, never assertions on speed."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ledger.models import Request, RequestRollupMinute
+from ledger.writer import LedgerWriter
+
+DEADLINE_S = 30.0
+
+
+def drain(writer: LedgerWriter, deadline_s: float = DEADLINE_S) -> None:
+    """Flush until everything is in the database, or fail with the writer's stats."""
+    if not writer.flush(deadline_s):
+        pytest.fail(f"writer did not drain within {deadline_s}s: {writer.stats()}")
+
+
+def wait_for(pred: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    end = time.monotonic() + deadline_s
+    while not pred():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    """(request rows, requests counted in the rollups)."""
+    with engine.connect() as c:
+        rows = c.execute(select(func.count()).select_from(Request)).scalar_one()
+        rolled = c.execute(select(func.coalesce(func.sum(RequestRollupMinute.requests), 0))).scalar_one()
+    return int(rows), int(rolled)

@@ -6,6 +6,8 @@ import hmac
 import time
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from . import keys
 from .errors import GatewayError
 from .state import GovernanceStore, KeyRow
@@ -48,7 +50,15 @@ class Authenticator:
         hit = self._cache.get(key_id)
         if hit and now - hit[0] < self.ttl_s:
             return hit[1]
-        row = await asyncio.to_thread(self.store.key, key_id)
+        try:
+            row = await asyncio.to_thread(self.store.key, key_id)
+        except SQLAlchemyError as exc:
+            # Database away: keep serving callers we already know (a revocation made during
+            # the outage applies when it is back); unknown keys cannot be checked.
+            if hit:
+                return hit[1]
+            raise GatewayError(503, "API keys cannot be checked right now; retry shortly.", "auth_unavailable",
+                               error_type="auth_unavailable", headers={"Retry-After": "5"}) from exc
         if len(self._cache) > 100_000:  # unknown key ids must not grow this without bound
             self._cache.clear()
         self._cache[key_id] = (now, row)

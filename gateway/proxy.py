@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 
 from inference import protocol as p
@@ -123,7 +124,11 @@ class Gateway:
 
     async def refresh_state(self) -> None:
         """Alias weights from the database, so a rollout on any replica reaches all."""
-        aliases = await asyncio.to_thread(self.store.aliases)
+        try:
+            aliases = await asyncio.to_thread(self.store.aliases)
+        except SQLAlchemyError as exc:  # database away: keep routing by the last weights
+            log.warning("cannot refresh alias weights: %s", type(exc).__name__)
+            return
         if aliases:
             self.aliases.replace({a: [t for t in ts if t.version in self.pools.pools] for a, ts in aliases.items()})
         for alias, targets in self.aliases.aliases.items():
@@ -149,15 +154,24 @@ class Gateway:
         hit = self._tenant_cache.get(tenant)
         if hit and now - hit[0] < self.config.key_cache_ttl_s:
             return hit[1]
-        limits = limits_from(await asyncio.to_thread(self.store.tenant_settings, tenant), self.config.default_limits)
+        try:
+            settings = await asyncio.to_thread(self.store.tenant_settings, tenant)
+        except SQLAlchemyError:
+            if hit:  # database away: the last known limits still hold
+                return hit[1]
+            settings = None
+        limits = limits_from(settings, self.config.default_limits)
         self._tenant_cache[tenant] = (now, limits)
         return limits
 
     async def handle(self, request: Request, operation: str) -> Response:
         t0 = time.perf_counter()
         started_at = datetime.now(timezone.utc)
+        # The record's id is always ours (a client reusing its id must not collide in the
+        # ledger); the client's x-request-id is the key that keeps its routing sticky.
         given_id = request.headers.get("x-request-id")
-        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else f"req-{uuid.uuid4().hex}"
+        sticky = given_id if given_id and _REQUEST_ID.match(given_id) else None
+        request_id = f"req-{uuid.uuid4().hex}"
         try:
             principal = await self.auth.authenticate(request.headers.get("authorization"))
         except GatewayError as e:
@@ -188,8 +202,8 @@ class Gateway:
             span = tracing.start_span(self.tracer, operation, alias)
             upstream_body = self._upstream_body(operation, req, body)
             if getattr(req, "stream", False):
-                return await self._stream(request, operation, req, upstream_body, request_id, tenant, principal, alias, span, t0, started_at, outcome, rl_headers)
-            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=given_id)
+                return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at, outcome, rl_headers)
+            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky)
             return await self._finish_plain(resp, outcome, rl_headers, request_id)
         except GatewayError as e:
             outcome.status, outcome.error_type = e.status, e.error_type
@@ -314,10 +328,10 @@ class Gateway:
             return GatewayError(502, "The upstream sent a response that is not valid JSON.", "upstream_bad_response").response(headers)
         return Response(content, status_code=200, media_type="application/json", headers=headers)
 
-    async def _stream(self, request: Request, operation: str, req: Any, body: dict[str, Any], request_id: str, tenant: str,
+    async def _stream(self, operation: str, req: Any, body: dict[str, Any], request_id: str, sticky: str | None, tenant: str,
                       principal: Principal, alias: str, span: Any, t0: float, started_at: datetime, outcome: Outcome,
                       rl_headers: dict[str, str]) -> Response:
-        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=request.headers.get("x-request-id"), stream=True)
+        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, stream=True)
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or "", "cache-control": "no-cache"}
         if resp.status_code != 200:
             await resp.aread()

@@ -67,8 +67,8 @@ class Harness:
 def gateway_server(tmp_path: Path, ledger_url: str, upstreams: dict[str, UpstreamConfig], aliases: dict[str, list[VersionTarget]],
                    **overrides: Any) -> Iterator[Harness]:
     tenants = overrides.pop("tenants", {"acme": TenantConfig(), "globex": TenantConfig()})
-    cfg = GatewayConfig(upstreams=upstreams, aliases=aliases, tenants=tenants, key_cache_ttl_s=0, health_interval_s=0.5,
-                        state_refresh_s=0.5, **overrides)
+    cfg = GatewayConfig(upstreams=upstreams, aliases=aliases, tenants=tenants,
+                        **{"key_cache_ttl_s": 0, "health_interval_s": 0.5, "state_refresh_s": 0.5, **overrides})
     settings = Settings(data_dir=tmp_path / "gw", database_url=ledger_url, admin_key=ADMIN_KEY, gateway=cfg,
                         ledger_max_delay_s=0.05)
     exporter = InMemorySpanExporter()

@@ -1,0 +1,107 @@
+"""PromQL for SLIs: the error ratio of an SLO over a window, and its traffic selectors.
+
+Every ratio is guarded against zero traffic: the denominator is filtered with `> 0`, so a
+window without traffic yields no sample (never NaN), and a missing error series counts as 0.
+"""
+from __future__ import annotations
+
+import re
+
+from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
+from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI, Selector
+from slo.thresholds import le_matcher
+
+
+def prom_duration(minutes: int) -> str:
+    """Minutes as Prometheus prints a duration: 5 -> "5m", 1440 -> "1d", 40320 -> "4w"."""
+    if minutes <= 0:
+        return "0s"
+    out, rest = "", minutes
+    for unit, size, exact in (("y", 525600, True), ("w", 10080, True), ("d", 1440, False),
+                              ("h", 60, False), ("m", 1, False)):
+        if exact and rest % size:
+            continue
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out
+
+
+def quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def regex_escape(value: str) -> str:
+    """Escape RE2 metacharacters only (Python's re.escape also escapes '-', which is noise)."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", value)
+
+
+def selector_matchers(sel: Selector) -> list[str]:
+    """`label="v"` or `label=~"a|b"` for each constrained selector label."""
+    out = []
+    for label, values in sel.items():
+        if len(values) == 1:
+            out.append(f"{label}={quote(values[0])}")
+        else:
+            out.append(f"{label}=~{quote('|'.join(regex_escape(v) for v in values))}")
+    return out
+
+
+def series(name: str, *matchers: str) -> str:
+    body = ", ".join(m for m in matchers if m)
+    return f"{name}{{{body}}}" if body else name
+
+
+def _sum_rate(sel: str, window: str) -> str:
+    return f"sum(rate({sel}[{window}]))"
+
+
+def error_ratio_expr(slo: SLO, window: str) -> str:
+    """The SLO's error ratio over `window` (a Prometheus duration such as "1h")."""
+    sel = selector_matchers(slo.selector)
+    sli = slo.sli
+    if isinstance(sli, AvailabilitySLI):
+        bad = series(REQUESTS_TOTAL.name, 'status_class="5xx"', *sel)
+        valid = series(REQUESTS_TOTAL.name, 'status_class!="4xx"', *sel)
+        return (f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n"
+                f"({_sum_rate(valid, window)} > 0)")
+    if isinstance(sli, LatencySLI):
+        hist = sli.metric.prom_metric
+        count = series(f"{hist}_count", *sel)
+        bucket = series(f"{hist}_bucket", le_matcher(sli.threshold_s), *sel)
+        return (f"(\n  {_sum_rate(count, window)}\n  -\n  {_sum_rate(bucket, window)}\n)\n/\n"
+                f"({_sum_rate(count, window)} > 0)")
+    if isinstance(sli, SafetySLI):
+        bad = series(SAFETY_INCIDENTS_TOTAL.name, f"direction={quote(sli.direction)}", *sel)
+        total = series(REQUESTS_TOTAL.name, *sel)
+        return (f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n"
+                f"({_sum_rate(total, window)} > 0)")
+    if isinstance(sli, CostSLI):
+        spend = series(COST_USD_TOTAL.name, *sel)
+        total = series(REQUESTS_TOTAL.name, *sel)
+        # allowed spend = requests x budget per 1k / 1000
+        return (f"(\n  {_sum_rate(spend, window)}\n  or vector(0)\n)\n/\n"
+                f"(({_sum_rate(total, window)} > 0) * {sli.budget_usd_per_1k_requests!r} / 1000)")
+    raise TypeError(f"unknown SLI {sli!r}")
+
+
+def traffic_series(slo: SLO) -> tuple[str, str]:
+    """(series that must exist, counter that must grow) for the SLO to have data."""
+    sel = selector_matchers(slo.selector)
+    sli = slo.sli
+    if isinstance(sli, LatencySLI):
+        hist = sli.metric.prom_metric
+        # The threshold bucket itself must exist: this catches an `le` the exporter lacks.
+        return series(f"{hist}_bucket", le_matcher(sli.threshold_s), *sel), series(f"{hist}_count", *sel)
+    if isinstance(sli, AvailabilitySLI):
+        valid = series(REQUESTS_TOTAL.name, 'status_class!="4xx"', *sel)
+        return valid, valid
+    total = series(REQUESTS_TOTAL.name, *sel)
+    return total, total
+
+
+def no_data_expr(slo: SLO) -> str:
+    """Fires when the SLO saw no traffic for its no-data time (the same rule as the evaluator)."""
+    present, counter = traffic_series(slo)
+    w = prom_duration(slo.alerting.no_data_after_minutes)
+    return f"sum(absent_over_time({present}[{w}]))\nor\n(sum(increase({counter}[{w}])) == 0)"

@@ -1,0 +1,364 @@
+"""Generate `promtool test rules` files whose expectations come from the Python evaluator.
+
+Per SLO four scenarios run against the rendered rules.yaml:
+
+- outage: healthy traffic, then a full outage; the page must fire within the time the burn-rate
+  table promises (computed from a continuous model, plus one minute for whole-minute counts);
+- slow burn: an error ratio between the ticket and page thresholds; a ticket opens, no page;
+- healthy: errors at a tenth of the budget; nothing fires for the SLO;
+- traffic stops: SLOMetricAbsent fires once no traffic was seen for the no-data time.
+
+At every asserted time the expected alerts of *every* SLO in the rule file are taken from
+`slo.evaluator` on the same synthetic traffic, so each file is also an agreement test between
+the evaluator and the PromQL. The generator checks the scenario's claim against the evaluator
+and raises `GenerationError` when it does not hold (a wrong table or a wrong rule, not a flake).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerts import ops
+from alerts.config import AlertsConfig
+from alerts.promql import prom_duration
+from alerts.rules import (
+    ABSENT_ALERT, BURN_ALERTS, absent_alert, alert_group, burn_alert, meta_group, sli_group,
+    sli_metric, slo_labels,
+)
+from alerts.synthetic import Traffic, add_sli_traffic, sli_series
+from slo.burn import alert_windows, rows_for
+from slo.evaluator import Evaluation, evaluate
+from slo.model import SLO
+
+REQUESTS_PER_MINUTE = 1000
+HEALTHY_SHARE = 0.1  # healthy traffic burns a tenth of the budget
+PREFIX_MINUTES = 60  # healthy traffic before an outage or a slow burn (fills the 1h window)
+EPSILON = 1e-9
+
+
+class GenerationError(RuntimeError):
+    """The evaluator contradicts what a scenario is built to show."""
+
+
+@dataclass
+class Scenario:
+    name: str
+    traffic: Traffic
+    eval_times: list[int]
+    exprs: list[tuple[int, str]]  # (minute, window) of SLI values to compare
+
+
+# -- expectations -------------------------------------------------------------------------------
+
+
+def _labels_str(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def _evaluations(slos: Sequence[SLO], traffic: Traffic, t: int) -> dict[str, Evaluation]:
+    return {s.id: evaluate(s, sli_series(s, traffic), now=t) for s in slos}
+
+
+def _ambiguous(slo: SLO, ev: Evaluation) -> bool:
+    """A window ratio so close to a threshold that float rounding could decide the alert."""
+    for state in (ev.page, ev.ticket):
+        for row in state.rows:
+            for w in (row.long_window, row.short_window):
+                r = ev.windows[w].error_ratio
+                if r is not None and abs(r - row.threshold) <= EPSILON * max(1.0, row.threshold):
+                    return True
+    return False
+
+
+def expected_alerts(slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig) -> dict[str, list[dict]]:
+    """alertname -> exp_alerts at one time, for every SLO."""
+    out: dict[str, list[dict]] = {name: [] for name in (*BURN_ALERTS.values(), ABSENT_ALERT)}
+    for s in slos:
+        ev = evs[s.id]
+        for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
+            if state.enabled and state.firing:
+                rule = burn_alert(s, sev, config)  # type: ignore[arg-type]
+                out[rule["alert"]].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+        if ev.no_data:
+            rule = absent_alert(s, config)
+            out[ABSENT_ALERT].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+    return out
+
+
+def approx_test(slo: SLO, window: str, t: int, ev: Evaluation) -> dict[str, Any]:
+    """promql_expr_test: the recorded SLI equals the evaluator's (within 1e-9), or is absent."""
+    f = _labels_str({"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name})
+    ratio = ev.windows[window].error_ratio if window in ev.windows else ev.error_ratio
+    expr = f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}" if ratio is not None \
+        else f"{sli_metric(window)}{f}"
+    samples = [] if ratio is None else [
+        {"labels": _labels_str({**slo_labels(slo), "sloth_window": window}), "value": 1}]
+    return {"expr": expr, "eval_time": f"{t}m", "exp_samples": samples}
+
+
+def build_test(name: str, slos: Sequence[SLO], scenario: Scenario, config: AlertsConfig) -> dict[str, Any]:
+    alert_tests, expr_tests = [], []
+    for t in scenario.eval_times:
+        evs = _evaluations(slos, scenario.traffic, t)
+        for alertname, exp in expected_alerts(slos, evs, config).items():
+            alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
+    slo = next(s for s in slos if s.id == name)
+    series = sli_series(slo, scenario.traffic)
+    for t, window in scenario.exprs:
+        expr_tests.append(approx_test(slo, window, t, evaluate(slo, series, now=t)))
+    return {
+        "name": f"{name}: {scenario.name}",
+        "interval": "1m",
+        "input_series": scenario.traffic.input_series(),
+        "alert_rule_test": alert_tests,
+        "promql_expr_test": expr_tests,
+    }
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+
+def _thresholds(slo: SLO, severity: str) -> list[float]:
+    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), severity)  # type: ignore[arg-type]
+    return [r.threshold(slo.error_budget) for r in rows]
+
+
+def crossing_minutes(long_w: int, short_w: int, prefix: float, before: float, after: float, thr: float) -> float:
+    """Minutes after a step from error ratio `before` to `after` (with `prefix` minutes of
+    history at constant traffic, math.inf for full windows) until both windows exceed `thr`,
+    in a continuous model."""
+    def ratio(tau: float, w: int) -> float:
+        old = max(0.0, min(w - tau, prefix))
+        new = min(tau, w)
+        return (before * old + after * new) / (old + new)
+
+    for step in range(1, 100 * (3 * 1440) + 1):
+        tau = step / 100
+        if ratio(tau, long_w) > thr and ratio(tau, short_w) > thr:
+            return tau
+    return math.inf
+
+
+def page_within(slo: SLO, before: float, after: float, prefix: float) -> float:
+    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), "page")
+    return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
+                                r.threshold(slo.error_budget)) for r in rows)
+
+
+def ticket_within(slo: SLO, before: float, after: float, prefix: float) -> float:
+    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), "ticket")
+    return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
+                                r.threshold(slo.error_budget)) for r in rows)
+
+
+def _ratios(slo: SLO) -> tuple[float, float, float]:
+    """(healthy, slow burn, outage) error ratios for the SLO's thresholds."""
+    b = slo.error_budget
+    healthy = HEALTHY_SHARE * b
+    ticket_min, page_min = min(_thresholds(slo, "ticket")), min(_thresholds(slo, "page"))
+    slow = (ticket_min + page_min) / 2
+    outage = 1.0 if slo.bounded else 2 * max(_thresholds(slo, "page"))
+    return healthy, slow, outage
+
+
+def _step_traffic(slo: SLO, minutes: int, prefix: int, before: float, after: float) -> Traffic:
+    tr = Traffic(minutes)
+    ratio = np.where(np.arange(minutes) < prefix, before, after)
+    add_sli_traffic(tr, slo, np.full(minutes, REQUESTS_PER_MINUTE), ratio)
+    return tr
+
+
+def _unambiguous(slos: Sequence[SLO], tr: Traffic, t: int, limit: int) -> int:
+    for cand in range(t, min(limit, t + 5) + 1):
+        evs = _evaluations(slos, tr, cand)
+        if not any(_ambiguous(s, evs[s.id]) for s in slos):
+            return cand
+    raise GenerationError(f"every time from {t}m is within float rounding of a threshold")
+
+
+def outage(slo: SLO, slos: Sequence[SLO]) -> Scenario:
+    healthy, _, bad = _ratios(slo)
+    # The table's promise holds with a long healthy history (full windows); the 60 minutes of
+    # history here only make the long windows fill faster, so the page comes no later.
+    within = page_within(slo, healthy, bad, math.inf)
+    bound = PREFIX_MINUTES + math.ceil(within) + 1
+    minutes = bound + 5
+    tr = _step_traffic(slo, minutes, PREFIX_MINUTES, healthy, bad)
+    series = sli_series(slo, tr)
+    if slo.alerting.page and not evaluate(slo, series, now=bound).page.firing:
+        raise GenerationError(f"{slo.id}: a full outage does not page within {within:.1f} minutes")
+    if not slo.alerting.page and any(evaluate(slo, series, now=t).page.firing for t in range(1, minutes + 1)):
+        raise GenerationError(f"{slo.id}: paging is disabled but the evaluator pages")
+    times = [_unambiguous(slos, tr, t, minutes) for t in (PREFIX_MINUTES - 1, bound, minutes)]
+    claim = (f"pages within {math.ceil(within) + 1}m (burn-rate table bound)" if slo.alerting.page
+             else "does not page (paging disabled)")
+    return Scenario(f"outage from {PREFIX_MINUTES}m {claim}", tr, times, [(bound, "5m"), (bound, "1h")])
+
+
+def slow_burn(slo: SLO, slos: Sequence[SLO]) -> Scenario:
+    healthy, slow, _ = _ratios(slo)
+    within = ticket_within(slo, healthy, slow, PREFIX_MINUTES)
+    bound = PREFIX_MINUTES + math.ceil(within) + 1
+    minutes = bound + 15
+    tr = _step_traffic(slo, minutes, PREFIX_MINUTES, healthy, slow)
+    series = sli_series(slo, tr)
+    if not evaluate(slo, series, now=bound).ticket.firing and slo.alerting.ticket:
+        raise GenerationError(f"{slo.id}: a slow burn at {slow:.4g} does not open a ticket in {within:.0f}m")
+    if any(evaluate(slo, series, now=t).page.firing for t in range(1, minutes + 1)):
+        raise GenerationError(f"{slo.id}: a slow burn at {slow:.4g} pages")
+    times = [_unambiguous(slos, tr, t, minutes) for t in (PREFIX_MINUTES + 10, bound, minutes)]
+    return Scenario(f"slow burn at error ratio {slow:.4g} opens a ticket within "
+                    f"{math.ceil(within) + 1}m (after {PREFIX_MINUTES}m of history) and never pages", tr, times,
+                    [(bound, "2h"), (bound, "1d"), (bound, "3d"), (bound, prom_duration(slo.window.minutes))])
+
+
+def healthy_traffic(slo: SLO, slos: Sequence[SLO]) -> Scenario:
+    healthy, _, _ = _ratios(slo)
+    minutes = 90
+    tr = _step_traffic(slo, minutes, minutes, healthy, healthy)
+    series = sli_series(slo, tr)
+    for t in range(1, minutes + 1):
+        ev = evaluate(slo, series, now=t)
+        if ev.page.firing or ev.ticket.firing or ev.no_data:
+            raise GenerationError(f"{slo.id}: healthy traffic alerts at {t}m ({ev.status})")
+    times = [_unambiguous(slos, tr, t, minutes) for t in (20, 60, minutes)]
+    return Scenario("healthy traffic fires nothing", tr, times, [(minutes, "30m"), (minutes, "6h")])
+
+
+def traffic_stops(slo: SLO, slos: Sequence[SLO]) -> Scenario:
+    healthy, _, _ = _ratios(slo)
+    active, n = 30, slo.alerting.no_data_after_minutes
+    minutes = active + n + 1
+    tr = Traffic(minutes)
+    req = np.where(np.arange(minutes) < active, REQUESTS_PER_MINUTE, 0)
+    add_sli_traffic(tr, slo, req, healthy)
+    series = sli_series(slo, tr)
+    if evaluate(slo, series, now=active + n - 1).no_data or not evaluate(slo, series, now=active + n).no_data:
+        raise GenerationError(f"{slo.id}: no-data does not start exactly {n}m after traffic stops")
+    return Scenario(f"no traffic for {prom_duration(n)} fires {ABSENT_ALERT}", tr,
+                    [active + n - 1, active + n], [])
+
+
+SCENARIOS = (outage, slow_burn, healthy_traffic, traffic_stops)
+
+
+def slo_test_file(slo: SLO, slos: Sequence[SLO], config: AlertsConfig, rules_file: str) -> dict[str, Any]:
+    """A promtool test file for one SLO (expectations cover every SLO of the rule file)."""
+    order = [g["name"] for s in slos for g in (sli_group(s), meta_group(s), alert_group(s, config))]
+    return {
+        "rule_files": [rules_file],
+        "evaluation_interval": "1m",
+        "group_eval_order": [*order, ops.GROUP],
+        "tests": [build_test(slo.id, slos, make(slo, slos), config) for make in SCENARIOS],
+    }
+
+
+# -- operational alerts -------------------------------------------------------------------------
+
+
+def _ann(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """The rule's annotations with `{{ $labels.x }}` expanded for `labels`."""
+    out = {}
+    for k, v in rule["annotations"].items():
+        for name, value in labels.items():
+            v = v.replace("{{ $labels." + name + " }}", value)
+        out[k] = v
+    return out
+
+
+def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, Any]:
+    """promtool tests for the operational alerts, from their thresholds in `config`."""
+    o = config.operational
+    by_name: dict[str, dict[str, Any]] = {}
+    for rule in ops.operational_group(config)["rules"]:
+        by_name.setdefault(rule["alert"], rule)  # the cost alert: its all-tenants rule comes first
+
+    def exp(name: str, labels: dict[str, str]) -> dict[str, Any]:
+        rule = by_name[name]
+        return {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": _ann(rule, labels)}
+
+    def minutes(d: str) -> int:
+        return {"m": 1, "h": 60}[d[-1]] * int(d[:-1])
+
+    up = {"upstream": "http://worker-1:8000", "model_version": "v1"}
+    healthy_l = {"model_alias": "demo-chat", "model_version": "v1", "upstream": "http://worker-1:8000"}
+    gpu = {"gpu": "0", "instance": "worker-1:9400"}
+    mm = {"model_alias": "demo-chat", "upstream": "http://worker-1:8000"}
+    wd, nh, gf, vf = (minutes(o.worker_down_for), minutes(o.no_healthy_upstream_for),
+                      minutes(o.gpu_memory_for), minutes(o.version_mismatch_for))
+    spike_w = minutes(o.safety_spike_window)
+    total_gib = 80 * 2**30
+    hot = int(total_gib * (o.gpu_memory_ratio + (1 - o.gpu_memory_ratio) / 2))
+    tests: list[dict[str, Any]] = [
+        {"name": "worker down and no healthy upstream", "interval": "1m", "input_series": [
+            {"series": _labels_str(up).join(["inferwatch_worker_up", ""]), "values": f"1x10 0x{wd + 5}"},
+            {"series": "inferwatch_upstream_healthy" + _labels_str(healthy_l), "values": f"1x10 0x{wd + 5}"},
+        ], "alert_rule_test": [
+            {"eval_time": f"{10 + wd - 1}m", "alertname": ops.WORKER_DOWN, "exp_alerts": []},
+            {"eval_time": f"{10 + wd + 1}m", "alertname": ops.WORKER_DOWN, "exp_alerts": [exp(ops.WORKER_DOWN, up)]},
+            {"eval_time": "9m", "alertname": ops.NO_HEALTHY_UPSTREAM, "exp_alerts": []},
+            {"eval_time": f"{10 + nh + 1}m", "alertname": ops.NO_HEALTHY_UPSTREAM,
+             "exp_alerts": [exp(ops.NO_HEALTHY_UPSTREAM, {"model_alias": "demo-chat"})]},
+        ]},
+        {"name": "GPU memory pressure and version mismatch", "interval": "1m", "input_series": [
+            {"series": "inferwatch_worker_gpu_memory_used_bytes" + _labels_str(gpu),
+             "values": f"{total_gib // 2}x10 {hot}x{gf + 5}"},
+            {"series": "inferwatch_worker_gpu_memory_total_bytes" + _labels_str(gpu), "values": f"{total_gib}x{gf + 15}"},
+            {"series": "inferwatch_model_version_mismatch" + _labels_str(mm), "values": f"0x10 1x{vf + 5}"},
+        ], "alert_rule_test": [
+            {"eval_time": f"{10 + gf - 1}m", "alertname": ops.GPU_MEMORY_PRESSURE, "exp_alerts": []},
+            {"eval_time": f"{10 + gf + 1}m", "alertname": ops.GPU_MEMORY_PRESSURE,
+             "exp_alerts": [exp(ops.GPU_MEMORY_PRESSURE, gpu)]},
+            {"eval_time": f"{10 + vf + 1}m", "alertname": ops.VERSION_MISMATCH,
+             "exp_alerts": [exp(ops.VERSION_MISMATCH, mm)]},
+        ]},
+    ]
+    # Safety spike: 100 requests a minute; incidents jump from 1 % to 20 % at minute 30.
+    scope = {"model_alias": "demo-chat", "model_version": "v1", "tenant": "demo"}
+    per_min = np.where(np.arange(60) < 30, 1, 20)
+    inc = Traffic(60)
+    inc.add("inferwatch_requests_total", {**scope, "operation": "chat", "status_class": "2xx"}, np.full(60, 100))
+    inc.add("inferwatch_safety_incidents_total", {**scope, "direction": "output"}, per_min)
+    spike_labels = {"model_alias": "demo-chat", "model_version": "v1"}
+    tests.append({"name": "safety incident spike", "interval": "1m", "input_series": inc.input_series(),
+                  "alert_rule_test": [
+                      {"eval_time": "29m", "alertname": ops.SAFETY_SPIKE, "exp_alerts": []},
+                      {"eval_time": f"{30 + spike_w}m", "alertname": ops.SAFETY_SPIKE,
+                       "exp_alerts": [exp(ops.SAFETY_SPIKE, spike_labels)]},
+                  ]})
+    if o.daily_cost_budget_usd is not None:
+        # Spend at 48x the daily budget: the last day's spend crosses the budget after 30 minutes.
+        per_minute = o.daily_cost_budget_usd * 48 / 1440
+        cost = Traffic(45)
+        # a tenant no per-tenant budget names, so only the all-tenants rule can fire
+        cost.add("inferwatch_cost_usd_total", {**scope, "tenant": "synthetic-test"}, np.full(45, per_minute))
+        cost_rule = by_name[ops.COST_OVER_BUDGET]
+        tests.append({"name": "daily cost over budget", "interval": "1m", "input_series": cost.input_series(),
+                      "alert_rule_test": [
+                          {"eval_time": "25m", "alertname": ops.COST_OVER_BUDGET, "exp_alerts": []},
+                          {"eval_time": "42m", "alertname": ops.COST_OVER_BUDGET, "exp_alerts": [
+                              {"exp_labels": cost_rule["labels"], "exp_annotations": cost_rule["annotations"]}]},
+                      ]})
+    return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
+
+
+def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
+                rules_file: str = "../rules.yaml") -> list[Path]:
+    """Write one test file per SLO plus operational.yaml; returns their paths."""
+    from alerts.rules import dump_yaml
+
+    tests_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for slo in slos:
+        p = tests_dir / f"{slo.id}.yaml"
+        p.write_text(dump_yaml(slo_test_file(slo, slos, config, rules_file)), encoding="utf-8")
+        paths.append(p)
+    p = tests_dir / "operational.yaml"
+    p.write_text(dump_yaml(operational_test_file(config, rules_file)), encoding="utf-8")
+    paths.append(p)
+    return paths

@@ -1,0 +1,169 @@
+"""One Markdown runbook per alert; every runbook_url anchor points at a section here.
+
+SLO alerts get one section per SLO, anchored by its sloth_id; operational alerts get a
+`triage` section (and the cost alert `all-tenants` / `per-tenant`).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from alerts import ops
+from alerts.promql import error_ratio_expr, prom_duration
+from alerts.rules import ABSENT_ALERT, PAGE_ALERT, TICKET_ALERT, period_window, sli_metric
+from slo.burn import alert_windows, rows_for
+from slo.model import SLO, LatencySLI
+from slo.thresholds import format_le, le_spellings
+
+
+def _anchor(anchor: str) -> str:
+    return f'<a id="{anchor}"></a>\n'
+
+
+def _spec_file(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _slo_facts(slo: SLO) -> str:
+    target = (f"objective {slo.objective_percent:g}%, error budget {slo.error_budget:g}"
+              if slo.bounded else "burn rate 1 = spending exactly the budget")
+    sel = ", ".join(f"{k} in {list(v)}" for k, v in slo.selector.items()) or "all traffic"
+    lines = [f"- SLI: {slo.sli.describe()}", f"- Target: {target}, {slo.window.describe()}",
+             f"- Scope: {sel}"]
+    if slo.source:
+        lines.append(f"- Spec: {_spec_file(slo.source.file)}:{slo.source.line}")
+    return "\n".join(lines) + "\n"
+
+
+def _burn_section(slo: SLO, severity: str) -> str:
+    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), severity)  # type: ignore[arg-type]
+    table = "\n".join(
+        f"| {r.long_window} and {r.short_window} | {r.factor:g}x{' (capped)' if r.capped else ''} "
+        f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |" for r in rows)
+    f = f'{{sloth_id="{slo.id}"}}'
+    latency = ""
+    if isinstance(slo.sli, LatencySLI):
+        latency = (f"\nThe bucket `le=\"{format_le(slo.sli.threshold_s)}\"` (any of "
+                   f"{', '.join(repr(s) for s in le_spellings(slo.sli.threshold_s))}) must exist on "
+                   f"`{slo.sli.metric.prom_metric}_bucket`.\n")
+    return f"""{_anchor(slo.id)}## {slo.id}
+
+{_slo_facts(slo)}
+| windows (long and short) | burn factor | error ratio above | budget consumed |
+|---|---|---|---|
+{table}
+
+1. How fast and since when: `slo:current_burn_rate:ratio{f}`, `{sli_metric('1h')}{f}`,
+   `slo:period_error_budget_remaining:ratio{f}`.
+2. Which slice burns: break the SLI down, for example
+   ```promql
+   {error_ratio_expr(slo, '1h').replace(chr(10), chr(10) + '   ')}
+   ```
+   with `sum by (model_version, tenant)` in place of `sum` on both sides.
+3. Did something change? Recent rollouts (canary verdicts), model version mismatch and
+   upstream health alerts for the same model alias and version.
+4. Mitigate: roll back the version (canary controller), shift alias weights, or shed load;
+   then watch the 5m burn rate fall below {rows[0].factor:g}x.
+{latency}"""
+
+
+def _absent_section(slo: SLO) -> str:
+    n = prom_duration(slo.alerting.no_data_after_minutes)
+    bucket = ""
+    if isinstance(slo.sli, LatencySLI):
+        bucket = (f"3. The threshold must be a histogram bucket: `{slo.sli.metric.prom_metric}_bucket` needs "
+                  f"`le=\"{format_le(slo.sli.threshold_s)}\"` (or `\"{le_spellings(slo.sli.threshold_s)[-1]}\"`); "
+                  "the metric registry adds SLO thresholds to its buckets at start-up.\n")
+    return f"""{_anchor(slo.id)}## {slo.id}
+
+{_slo_facts(slo)}
+No traffic (or a missing series) for {n}: the SLI of this SLO is not computed, so its burn-rate
+alerts cannot fire.
+
+1. Is traffic expected? A quiet tenant or alias is fine; a drop to zero is not.
+2. Is the gateway scraped? `up{{job=~".*gateway.*"}}`; is the metric exported at all?
+{bucket}{4 if bucket else 3}. The period SLI is over {period_window(slo)}; gaps lower confidence but do not count as errors.
+"""
+
+
+_OPS: dict[str, tuple[str, str]] = {
+    ops.WORKER_DOWN: (
+        "The gateway's health checks of one worker fail; traffic shifts to the others.",
+        "1. `inferwatch_worker_up == 0`: which upstream and model version.\n"
+        "2. Check the worker process and its GPU (`nvidia-smi`, worker logs, OOM kills).\n"
+        "3. If it was the only upstream of an alias, InferwatchNoHealthyUpstream pages too.\n"
+        "4. Restart the worker; if it keeps failing, remove it from the alias until fixed.\n"),
+    ops.NO_HEALTHY_UPSTREAM: (
+        "No upstream of a model alias is healthy: every request for it fails with 503.",
+        "1. `inferwatch_upstream_healthy{model_alias=\"...\"}` by upstream.\n"
+        "2. Worker processes, GPUs, network between gateway and workers.\n"
+        "3. Route the alias to a previous version or another model while workers recover.\n"),
+    ops.SAFETY_SPIKE: (
+        "A sudden rise in requests with a blocked or flagged output for one model version.",
+        "1. `inferwatch_safety_hits_total` by category and action: which scanner fires.\n"
+        "2. Was a new model version or a new tenant introduced? Compare with the previous version.\n"
+        "3. Review the safety queue; if the model misbehaves, roll back the version.\n"
+        "4. If a scanner misfires (false positives), adjust the policy, not the model.\n"),
+    ops.GPU_MEMORY_PRESSURE: (
+        "A worker GPU is nearly full; expect out-of-memory errors and smaller batches.",
+        "1. `inferwatch_worker_gpu_memory_used_bytes / inferwatch_worker_gpu_memory_total_bytes` by gpu.\n"
+        "2. Long prompts or a large batch size? Lower max batch tokens or max context.\n"
+        "3. Move a model to another GPU or add a worker.\n"),
+    ops.VERSION_MISMATCH: (
+        "A worker serves another model version than configured: requests are answered by a "
+        "version nobody reviewed, and metrics are attributed to the wrong version.",
+        "1. `inferwatch_model_version_mismatch == 1`: which alias and upstream.\n"
+        "2. Compare the worker's loaded version with the alias configuration.\n"
+        "3. Redeploy the worker with the configured version, or update the configuration "
+        "through a canary rollout.\n"),
+}
+
+
+def _cost_runbook() -> str:
+    return f"""# {ops.COST_OVER_BUDGET}
+
+Spend over the last 24 hours is above the daily budget. Severity: ticket.
+
+{_anchor("all-tenants")}## all-tenants
+
+1. `sum by (tenant, model_alias) (increase(inferwatch_cost_usd_total[1d]))`: who spends.
+2. A traffic increase or a price change? Compare requests and tokens with the previous day.
+3. Raise the budget in the alerts configuration if the spend is expected; otherwise tighten
+   tenant rate limits or quotas.
+
+{_anchor("per-tenant")}## per-tenant
+
+1. `increase(inferwatch_cost_usd_total{{tenant="..."}}[1d])` by model alias.
+2. Contact the tenant's owner; lower its quota if the usage is unplanned.
+"""
+
+
+def render_runbooks(slos: Sequence[SLO]) -> dict[str, str]:
+    """file name -> Markdown, one per alert name."""
+    out: dict[str, str] = {}
+    for name, severity in ((PAGE_ALERT, "page"), (TICKET_ALERT, "ticket")):
+        sections = [_burn_section(s, severity) for s in slos if getattr(s.alerting, severity)]
+        out[f"{name}.md"] = (
+            f"# {name}\n\nAn SLO's error budget burns too fast (multiwindow, multi-burn-rate; "
+            f"severity {severity}). Both windows of a row must exceed the error ratio.\n\n"
+            + "\n".join(sections))
+    out[f"{ABSENT_ALERT}.md"] = (
+        f"# {ABSENT_ALERT}\n\nAn SLO has no data. Severity: ticket.\n\n"
+        + "\n".join(_absent_section(s) for s in slos))
+    for name, (what, steps) in _OPS.items():
+        out[f"{name}.md"] = f"# {name}\n\n{what}\n\n{_anchor('triage')}## triage\n\n{steps}"
+    out[f"{ops.COST_OVER_BUDGET}.md"] = _cost_runbook()
+    return out
+
+
+def write_runbooks(slos: Sequence[SLO], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in render_runbooks(slos).items():
+        p = directory / name
+        p.write_text(text, encoding="utf-8")
+        paths.append(p)
+    return paths

@@ -1,0 +1,176 @@
+"""Synthetic traffic that both Prometheus (as promtool input series) and the evaluator read.
+
+A `Traffic` is a set of counter series with per-minute increments. `input_series` writes them
+as cumulative promtool series (sample k at minute k holds the increments of minutes < k), and
+`sli_series` sums the increments an SLO selects, the way its PromQL does, into the evaluator's
+per-minute (good, total) input.
+
+Counters start at a large offset: Prometheus extrapolates `rate()` at a series' start towards
+zero differently for a small and a large counter, which would skew ratios in the first minutes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from slo.evaluator import MinuteSeries
+from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
+from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI
+from slo.thresholds import le_spellings
+
+COUNTER_OFFSET = 1_000_000
+
+
+@dataclass
+class CounterSeries:
+    name: str
+    labels: dict[str, str]
+    increments: np.ndarray  # per minute
+
+    def selector(self) -> str:
+        body = ", ".join(f'{k}="{v}"' for k, v in sorted(self.labels.items()))
+        return f"{self.name}{{{body}}}" if body else self.name
+
+
+@dataclass
+class Traffic:
+    minutes: int
+    series: list[CounterSeries] = field(default_factory=list)
+
+    def add(self, name: str, labels: dict[str, str], increments: np.ndarray) -> None:
+        inc = np.asarray(increments, dtype=np.float64)
+        if len(inc) != self.minutes:
+            raise ValueError(f"{name}: {len(inc)} increments for {self.minutes} minutes")
+        self.series.append(CounterSeries(name, dict(labels), inc))
+
+    def input_series(self) -> list[dict[str, str]]:
+        """promtool `input_series`, one sample per minute from 0 to `minutes` inclusive."""
+        out = []
+        for s in self.series:
+            cum = COUNTER_OFFSET + np.concatenate([[0.0], np.cumsum(s.increments)])
+            out.append({"series": s.selector(), "values": encode_values(cum)})
+        return out
+
+    def sum_where(self, name: str, pred) -> np.ndarray:  # type: ignore[no-untyped-def]
+        acc = np.zeros(self.minutes)
+        for s in self.series:
+            if s.name == name and pred(s.labels):
+                acc = acc + s.increments
+        return acc
+
+
+def encode_values(values: np.ndarray) -> str:
+    """promtool's expanding notation: runs of equal integer steps become `a+bxn`.
+
+    Only integer steps are compressed, because promtool expands by repeated addition and that
+    is exact only for integers; other values are written one by one with `repr`.
+    """
+    vals = [float(v) for v in values]
+    out, i, n = [], 0, len(vals)
+    while i < n:
+        j = i
+        if vals[i].is_integer():
+            step = vals[i + 1] - vals[i] if i + 1 < n else None
+            while (step is not None and step.is_integer() and j + 1 < n
+                   and vals[j + 1] - vals[j] == step and vals[j + 1].is_integer()):
+                j += 1
+        if j - i >= 2:
+            out.append(f"{_fmt(vals[i])}{'+' if step >= 0 else '-'}{_fmt(abs(step))}x{j - i}")
+        else:
+            j = i
+            out.append(_fmt(vals[i]))
+        i = j + 1
+    return " ".join(out)
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if x.is_integer() and abs(x) < 2**53 else repr(x)
+
+
+def spread(requests: np.ndarray, ratio: np.ndarray | float) -> np.ndarray:
+    """Integer per-minute counts whose running total is floor(running requests x ratio)."""
+    req = np.asarray(requests, dtype=np.int64)
+    r = np.broadcast_to(np.asarray(ratio, dtype=np.float64), req.shape)
+    cum = 0
+    out = np.zeros(len(req), dtype=np.int64)
+    acc = Fraction(0)
+    for k in range(len(req)):
+        acc += Fraction(int(req[k])) * Fraction(r[k]).limit_denominator(10**9)
+        target = int(acc)  # floor, exactly
+        out[k] = target - cum
+        cum = target
+    return out.astype(np.float64)
+
+
+def scope_labels(slo: SLO) -> dict[str, str]:
+    """Labels of synthetic series that the SLO's selector matches."""
+    base = {"tenant": "demo", "model_alias": "demo-chat", "model_version": "v1", "operation": "chat"}
+    for label, values in slo.selector.items():
+        base[label] = values[0]
+    return base
+
+
+def add_sli_traffic(traffic: Traffic, slo: SLO, requests: np.ndarray, error_ratio: np.ndarray | float,
+                    *, le_spelling: str | None = None) -> None:
+    """Add the series an SLO reads, with `requests` per minute at `error_ratio` (for cost: spend
+    as a multiple of the budget). 4xx requests and other-direction incidents are added as noise
+    that a correct SLI ignores."""
+    labels = scope_labels(slo)
+    req = np.asarray(requests, dtype=np.float64)
+    sli = slo.sli
+    if isinstance(sli, AvailabilitySLI):
+        bad = spread(req, error_ratio)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req - bad)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": "rate_limited"},
+                    np.ceil(req / 10))
+    elif isinstance(sli, LatencySLI):
+        slow = spread(req, error_ratio)
+        hist = sli.metric.prom_metric
+        le = le_spelling or le_spellings(sli.threshold_s)[-1]  # the Python client's spelling
+        traffic.add(f"{hist}_bucket", {**labels, "le": le}, req - slow)
+        traffic.add(f"{hist}_bucket", {**labels, "le": "+Inf"}, req)
+        traffic.add(f"{hist}_count", labels, req)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req)
+    elif isinstance(sli, SafetySLI):
+        bad = spread(req, error_ratio)
+        other = "input" if sli.direction == "output" else "output"
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req)
+        traffic.add(SAFETY_INCIDENTS_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}
+                    | {"direction": sli.direction}, bad)
+        traffic.add(SAFETY_INCIDENTS_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}
+                    | {"direction": other}, np.ceil(req / 4))
+    elif isinstance(sli, CostSLI):
+        # spend = requests x ratio x budget per request; dyadic budgets keep it exact
+        spend = req * np.asarray(error_ratio, dtype=np.float64) * sli.budget_usd_per_1k_requests / 1000.0
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req)
+        traffic.add(COST_USD_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}, spend)
+    else:
+        raise TypeError(f"unknown SLI {sli!r}")
+
+
+def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:
+    """The evaluator's per-minute (good, total) for `slo`, read from the traffic like PromQL."""
+    sel = slo.selector.matches
+    sli = slo.sli
+    if isinstance(sli, AvailabilitySLI):
+        bad = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") == "5xx")
+        total = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") != "4xx")
+    elif isinstance(sli, LatencySLI):
+        hist = sli.metric.prom_metric
+        spellings = set(le_spellings(sli.threshold_s))
+        good = traffic.sum_where(f"{hist}_bucket", lambda lab: sel(lab) and lab.get("le") in spellings)
+        total = traffic.sum_where(f"{hist}_count", sel)
+        bad = total - good
+    elif isinstance(sli, SafetySLI):
+        bad = traffic.sum_where(SAFETY_INCIDENTS_TOTAL.name,
+                                lambda lab: sel(lab) and lab.get("direction") == sli.direction)
+        total = traffic.sum_where(REQUESTS_TOTAL.name, sel)
+    elif isinstance(sli, CostSLI):
+        bad = traffic.sum_where(COST_USD_TOTAL.name, sel)
+        total = sli.allowed_spend(traffic.sum_where(REQUESTS_TOTAL.name, sel))
+    else:
+        raise TypeError(f"unknown SLI {sli!r}")
+    return MinuteSeries.from_bad_total(0, bad, total)

@@ -1,0 +1,114 @@
+"""The metric contract between the gateway, the rules, and the dashboards.
+
+Every metric the gateway exports is listed here once (name, type, labels, help), so that the
+metric registry, the Prometheus rules and the Grafana dashboards agree on one spelling.
+Histogram bucket defaults are the OpenTelemetry GenAI recommendations; the registry adds every
+SLO latency threshold to them (see `slo.thresholds.histogram_buckets`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["counter", "histogram", "gauge"]
+
+SCOPE_LABELS: tuple[str, ...] = ("tenant", "model_alias", "model_version", "operation")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One exported metric; `name` is the exposed name (counters keep their `_total`)."""
+
+    name: str
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+    unit: str = ""
+    buckets: tuple[float, ...] = ()
+
+    def series_names(self) -> tuple[str, ...]:
+        """Names of the series Prometheus stores for this metric."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_count", f"{self.name}_sum")
+        return (self.name,)
+
+
+REQUESTS_TOTAL = Metric(
+    "inferwatch_requests_total", "counter",
+    (*SCOPE_LABELS, "status_class", "error_type"),
+    "Requests that ended, by outcome. status_class is 2xx/4xx/5xx; error_type is empty or a "
+    "bounded name (timeout, upstream_error, rate_limited, client_disconnect, ...).",
+)
+REQUEST_DURATION = Metric(
+    "gen_ai_server_request_duration_seconds", "histogram", SCOPE_LABELS,
+    "End-to-end duration of successful requests, as the client saw it.", "s",
+    (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+TIME_TO_FIRST_TOKEN = Metric(
+    "gen_ai_server_time_to_first_token_seconds", "histogram", SCOPE_LABELS,
+    "Time to first token of successful requests.", "s",
+    (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
+)
+TIME_PER_OUTPUT_TOKEN = Metric(
+    "gen_ai_server_time_per_output_token_seconds", "histogram", SCOPE_LABELS,
+    "(duration - TTFT) / (output tokens - 1) of successful requests.", "s",
+    (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5),
+)
+SAFETY_HITS_TOTAL = Metric(
+    "inferwatch_safety_hits_total", "counter", ("direction", "category", "action"),
+    "Safety scanner hits by direction (input/output), category and action (block/redact/flag).",
+)
+SAFETY_INCIDENTS_TOTAL = Metric(
+    "inferwatch_safety_incidents_total", "counter",
+    ("tenant", "model_alias", "model_version", "direction"),
+    "Requests with a blocked or flagged text in the given direction.",
+)
+COST_USD_TOTAL = Metric(
+    "inferwatch_cost_usd_total", "counter", ("tenant", "model_alias", "model_version"),
+    "Cost of requests in US dollars.", "USD",
+)
+WORKER_UP = Metric(
+    "inferwatch_worker_up", "gauge", ("upstream", "model_version"),
+    "1 when the gateway's last health check of the worker succeeded, else 0.",
+)
+UPSTREAM_HEALTHY = Metric(
+    "inferwatch_upstream_healthy", "gauge", ("model_alias", "model_version", "upstream"),
+    "1 when the upstream is healthy and eligible for routing, else 0.",
+)
+GPU_MEMORY_USED = Metric(
+    "inferwatch_worker_gpu_memory_used_bytes", "gauge", ("gpu",),
+    "GPU memory in use on the worker.", "bytes",
+)
+GPU_MEMORY_TOTAL = Metric(
+    "inferwatch_worker_gpu_memory_total_bytes", "gauge", ("gpu",),
+    "GPU memory capacity on the worker.", "bytes",
+)
+MODEL_VERSION_MISMATCH = Metric(
+    "inferwatch_model_version_mismatch", "gauge", ("model_alias", "upstream"),
+    "1 when a worker serves another model version than the one configured for it.",
+)
+
+CATALOG: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        REQUESTS_TOTAL, REQUEST_DURATION, TIME_TO_FIRST_TOKEN, TIME_PER_OUTPUT_TOKEN,
+        SAFETY_HITS_TOTAL, SAFETY_INCIDENTS_TOTAL, COST_USD_TOTAL, WORKER_UP, UPSTREAM_HEALTHY,
+        GPU_MEMORY_USED, GPU_MEMORY_TOTAL, MODEL_VERSION_MISMATCH,
+    )
+}
+
+
+def catalog_series_names() -> frozenset[str]:
+    """Every series name Prometheus may store for catalog metrics."""
+    return frozenset(s for m in CATALOG.values() for s in m.series_names())
+
+
+def metric_for_series(series: str) -> Metric | None:
+    """The catalog metric a stored series name belongs to (`x_bucket` -> histogram `x`)."""
+    if series in CATALOG:
+        return CATALOG[series]
+    for suffix in ("_bucket", "_count", "_sum"):
+        base = series.removesuffix(suffix)
+        if base != series and base in CATALOG and CATALOG[base].type == "histogram":
+            return CATALOG[base]
+    return None

@@ -1,0 +1,197 @@
+"""The normalized SLO model: what both evaluators (Python and Prometheus) work from.
+
+Specs in any supported format (native YAML, OpenSLO v1) are parsed into `SLO` objects; the
+evaluator, the rule generator and the dashboards read only these, never the raw spec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+
+class SLIKind(StrEnum):
+    AVAILABILITY = "availability"
+    LATENCY = "latency"
+    SAFETY = "safety_incidents"
+    COST = "cost"
+
+
+class LatencyMetric(StrEnum):
+    """Which latency a latency SLI measures; values are the spec spelling."""
+
+    E2E = "e2e"
+    TTFT = "ttft"
+    TPOT = "tpot"
+
+    @property
+    def prom_metric(self) -> str:
+        """The Prometheus histogram (without `_bucket`/`_count`)."""
+        return _PROM_HISTOGRAMS[self]
+
+    @property
+    def ledger_metric(self) -> str:
+        """The `metric` column of the ledger's bucket rollups."""
+        return _LEDGER_METRICS[self]
+
+
+_PROM_HISTOGRAMS = {
+    LatencyMetric.E2E: "gen_ai_server_request_duration_seconds",
+    LatencyMetric.TTFT: "gen_ai_server_time_to_first_token_seconds",
+    LatencyMetric.TPOT: "gen_ai_server_time_per_output_token_seconds",
+}
+_LEDGER_METRICS = {LatencyMetric.E2E: "latency", LatencyMetric.TTFT: "ttft", LatencyMetric.TPOT: "tpot"}
+
+
+@dataclass(frozen=True)
+class AvailabilitySLI:
+    """bad = 5xx responses; valid = every request except 4xx (the client's fault, 429 and 499
+    client disconnects included)."""
+
+    kind: ClassVar[SLIKind] = SLIKind.AVAILABILITY
+
+    def describe(self) -> str:
+        return "share of valid (non-4xx) requests answered without a 5xx"
+
+
+@dataclass(frozen=True)
+class LatencySLI:
+    """good = successful requests whose latency is <= threshold_s (a histogram bucket bound)."""
+
+    metric: LatencyMetric
+    threshold_s: float
+    kind: ClassVar[SLIKind] = SLIKind.LATENCY
+
+    def describe(self) -> str:
+        return f"share of successful requests with {self.metric.value} <= {self.threshold_s:g} s"
+
+
+@dataclass(frozen=True)
+class SafetySLI:
+    """bad = requests with a blocked or flagged text in `direction`; total = all requests."""
+
+    direction: Literal["input", "output"] = "output"
+    kind: ClassVar[SLIKind] = SLIKind.SAFETY
+
+    def describe(self) -> str:
+        return f"share of requests without a safety incident in the {self.direction}"
+
+
+@dataclass(frozen=True)
+class CostSLI:
+    """Spend against a budget per 1k requests.
+
+    The error ratio is spend / allowed spend (allowed = requests x budget / 1000), with an error
+    budget of 1: burn rate 1 spends exactly the budget, and the ratio may exceed 1.
+    """
+
+    budget_usd_per_1k_requests: float
+    kind: ClassVar[SLIKind] = SLIKind.COST
+
+    def allowed_spend(self, requests: float) -> float:
+        """The spend the budget allows for `requests` requests, in USD."""
+        return requests * self.budget_usd_per_1k_requests / 1000.0
+
+    def describe(self) -> str:
+        return f"spend per 1k requests against a budget of {self.budget_usd_per_1k_requests:g} USD"
+
+
+SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI
+
+SELECTOR_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which traffic an SLO covers; an empty tuple means any value."""
+
+    model_alias: tuple[str, ...] = ()
+    model_version: tuple[str, ...] = ()
+    tenant: tuple[str, ...] = ()
+
+    def items(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(label, allowed values) for each constrained label, in SELECTOR_LABELS order."""
+        return [(k, getattr(self, k)) for k in SELECTOR_LABELS if getattr(self, k)]
+
+    def single_values(self) -> dict[str, str]:
+        """Labels pinned to exactly one value (they become labels of the rules)."""
+        return {k: v[0] for k, v in self.items() if len(v) == 1}
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(k) in v for k, v in self.items())
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The SLO period: rolling `days`, or the calendar month (then `days` is the nominal 30
+    used for burn-rate factors and for the Prometheus rules, which cannot follow a calendar)."""
+
+    days: int
+    calendar: bool = False
+
+    @property
+    def hours(self) -> int:
+        return self.days * 24
+
+    @property
+    def minutes(self) -> int:
+        return self.days * 1440
+
+    def describe(self) -> str:
+        return "calendar month" if self.calendar else f"rolling {self.days}d"
+
+
+@dataclass(frozen=True)
+class Alerting:
+    page: bool = True
+    ticket: bool = True
+    no_data_after_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class Source:
+    file: str
+    line: int
+    format: str  # "inferwatch/v1" | "openslo/v1"
+
+
+@dataclass(frozen=True)
+class SLO:
+    service: str
+    name: str
+    sli: SLI
+    objective: float  # ratio of good events, 0 <= objective < 1 (0 for cost SLOs)
+    window: TimeWindow
+    selector: Selector = Selector()
+    alerting: Alerting = Alerting()
+    description: str = ""
+    labels: tuple[tuple[str, str], ...] = ()  # extra rule labels, sorted
+    source: Source | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        """Sloth's `sloth_id`."""
+        return f"{self.service}-{self.name}"
+
+    @property
+    def kind(self) -> SLIKind:
+        return self.sli.kind
+
+    @property
+    def error_budget(self) -> float:
+        """Allowed error ratio, 1 - objective, without float noise (0.999 -> 0.001)."""
+        return float(Decimal(1) - Decimal(repr(self.objective)))
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the error ratio cannot exceed 1 (false for cost)."""
+        return self.kind is not SLIKind.COST
+
+    @property
+    def objective_percent(self) -> float:
+        return float(Decimal(repr(self.objective)) * 100)
+
+    @property
+    def labels_dict(self) -> dict[str, str]:
+        return dict(self.labels)

@@ -1,0 +1,292 @@
+"""SLO specs: load YAML files (native inferwatch/v1 or OpenSLO v1) into `slo.model.SLO`s.
+
+Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
+
+    version: inferwatch/v1          # optional
+    service: inferwatch             # sloth_service label; default "inferwatch"
+    defaults:                       # optional, applied to every SLO below
+      window: 28d                   # rolling Nd / Nw (7d..90d) or calendar-month; default 28d
+      selector: {model_alias: chat} # see selector below
+      alerting: {page: true, ticket: true, no_data_after: 15m}
+      labels: {team: platform}      # extra labels on every rule
+    slos:
+      - name: availability          # [a-z0-9_-], unique per service; sloth_id = service-name
+        description: Valid requests answered without a server error.
+        objective: 99.5             # percent of good events (not for cost SLOs)
+        window: 28d
+        sli:                        # exactly one of:
+          availability: {}          #   bad = 5xx; valid = all but 4xx
+          # latency: {metric: ttft, threshold: 2}   # e2e|ttft|tpot; seconds (2, 0.25, "250ms")
+          # safety_incidents: {direction: output}   # input|output; total = all requests
+          # cost: {budget_usd_per_1k_requests: 2.0} # spend / allowed spend; no objective
+        selector:                   # optional; each a string or a list of strings
+          model_alias: chat
+          model_version: [v3, v4]
+          tenant: acme
+        alerting: {page: true, ticket: true, no_data_after: 15m}
+        labels: {team: platform}
+
+OpenSLO v1 (`apiVersion: openslo/v1`, `kind: SLO`) is read as well; see `slo.openslo`.
+
+A latency threshold must be a bucket bound of its histogram: the metric registry adds every
+threshold to its buckets (`slo.thresholds.histogram_buckets`). Errors raise `SpecError`, whose
+message names the file and line of every problem.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from slo import openslo
+from slo.model import (
+    SLO, Alerting, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector, Source,
+)
+from slo.specfields import (
+    Issue, SpecError, check_labels, check_name, from_validation_error,
+    objective_from_percent, parse_minutes, parse_threshold, parse_window, selector_values,
+)
+from slo.yamlloc import LocDict, YamlError, line_at, load_documents
+
+NATIVE_VERSION = "inferwatch/v1"
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Selector(_Strict):
+    model_alias: str | list[str] | None = None
+    model_version: str | list[str] | None = None
+    tenant: str | list[str] | None = None
+
+    def to_model(self) -> Selector:
+        return Selector(**{k: selector_values(getattr(self, k), k) for k in ("model_alias", "model_version", "tenant")})
+
+
+class _Alerting(_Strict):
+    page: bool | None = None
+    ticket: bool | None = None
+    no_data_after: str | int | None = None
+
+    @field_validator("no_data_after")
+    @classmethod
+    def _minutes(cls, v: Any) -> Any:
+        return None if v is None else parse_minutes(v, "no_data_after")
+
+
+class _Latency(_Strict):
+    metric: Literal["e2e", "ttft", "tpot"]
+    threshold: float | str
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, v: Any) -> float:
+        return parse_threshold(v)
+
+
+class _Safety(_Strict):
+    direction: Literal["input", "output"] = "output"
+
+
+class _Cost(_Strict):
+    budget_usd_per_1k_requests: float = Field(gt=0, allow_inf_nan=False)
+
+
+class _Availability(_Strict):
+    pass
+
+
+class _SLI(_Strict):
+    availability: _Availability | None = None
+    latency: _Latency | None = None
+    safety_incidents: _Safety | None = None
+    cost: _Cost | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, data: Any) -> Any:
+        # `availability:` with no value means "with defaults", like `availability: {}`.
+        if isinstance(data, dict):
+            return {k: ({} if v is None else v) for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "_SLI":
+        given = [k for k in ("availability", "latency", "safety_incidents", "cost") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "sli must have exactly one of availability, latency, safety_incidents, cost"
+                + (f" (got {', '.join(given)})" if given else ""))
+        return self
+
+
+def _check_window(v: str | None) -> str | None:
+    if v is not None:
+        parse_window(v)
+    return v
+
+
+def _check_labels(v: dict[str, Any] | None) -> dict[str, Any] | None:
+    if v is not None:
+        check_labels(v)
+    return v
+
+
+class _Defaults(_Strict):
+    window: str | None = None
+    selector: _Selector | None = None
+    alerting: _Alerting | None = None
+    labels: dict[str, Any] | None = None
+
+    _window = field_validator("window")(_check_window)
+    _labels = field_validator("labels")(_check_labels)
+
+
+class _SLO(_Strict):
+    name: str
+    description: str = ""
+    objective: float | str | None = None
+    window: str | None = None
+    sli: _SLI
+    selector: _Selector | None = None
+    alerting: _Alerting | None = None
+    labels: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v)
+
+    _window = field_validator("window")(_check_window)
+    _labels = field_validator("labels")(_check_labels)
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v: Any) -> Any:
+        if v is not None:
+            objective_from_percent(v)
+        return v
+
+
+class _File(_Strict):
+    version: Literal["inferwatch/v1"] = NATIVE_VERSION
+    service: str = "inferwatch"
+    defaults: _Defaults = _Defaults()
+    slos: list[_SLO] = Field(min_length=1)
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        return check_name(v, "service")
+
+
+def _sli_model(sli: _SLI) -> Any:
+    if sli.availability is not None:
+        return AvailabilitySLI()
+    if sli.latency is not None:
+        return LatencySLI(LatencyMetric(sli.latency.metric), float(sli.latency.threshold))
+    if sli.safety_incidents is not None:
+        return SafetySLI(sli.safety_incidents.direction)
+    assert sli.cost is not None
+    return CostSLI(sli.cost.budget_usd_per_1k_requests)
+
+
+def _merge_alerting(*layers: _Alerting | None) -> Alerting:
+    out: dict[str, Any] = {}
+    for layer in layers:
+        if layer is not None:
+            if layer.page is not None:
+                out["page"] = layer.page
+            if layer.ticket is not None:
+                out["ticket"] = layer.ticket
+            if layer.no_data_after is not None:
+                out["no_data_after_minutes"] = layer.no_data_after
+    return Alerting(**out)
+
+
+def _native(doc: LocDict, file: str) -> list[SLO]:
+    try:
+        spec = _File.model_validate(doc)
+    except ValidationError as e:
+        raise from_validation_error(e, file, doc) from None
+    out = []
+    d = spec.defaults
+    for i, s in enumerate(spec.slos):
+        path = ["slos", i]
+        if s.sli.cost is not None and s.objective is not None:
+            raise SpecError.at(file, line_at(doc, [*path, "objective"]),
+                               f"{s.name}: a cost SLO has no objective; its budget is budget_usd_per_1k_requests")
+        if s.sli.cost is None and s.objective is None:
+            raise SpecError.at(file, line_at(doc, path),
+                               f"{s.name}: objective (percent of good events, e.g. 99.5) is required")
+        labels = check_labels({**(d.labels or {}), **(s.labels or {})})
+        window = parse_window(s.window or d.window or "28d")
+        sel = (s.selector or d.selector or _Selector()).to_model()
+        sli = _sli_model(s.sli)
+        out.append(SLO(
+            service=spec.service, name=s.name, sli=sli,
+            objective=0.0 if isinstance(sli, CostSLI) else objective_from_percent(s.objective),
+            window=window, selector=sel, alerting=_merge_alerting(d.alerting, s.alerting),
+            description=s.description, labels=labels,
+            source=Source(file, line_at(doc, path), NATIVE_VERSION),
+        ))
+    return out
+
+
+def parse_specs(text: str, file: str = "<string>") -> list[SLO]:
+    """Every SLO in a YAML text (native or OpenSLO documents, possibly mixed)."""
+    try:
+        docs = load_documents(text)
+    except YamlError as e:
+        raise SpecError.at(file, e.line, e.message) from None
+    out: list[SLO] = []
+    refs = openslo.collect_slis(docs, file)
+    for doc in docs:
+        if not isinstance(doc, LocDict):
+            raise SpecError.at(file, getattr(doc, "line", 1), "a spec document must be a mapping")
+        if "apiVersion" in doc or "kind" in doc:
+            out.extend(openslo.parse_document(doc, file, refs))
+        elif "slos" in doc or "version" in doc:
+            out.extend(_native(doc, file))
+        else:
+            raise SpecError.at(file, doc.line, "not an SLO spec: expected 'slos:' (inferwatch/v1) "
+                               "or 'apiVersion: openslo/v1'")
+    return out
+
+
+def load_specs(paths: Iterable[str | Path]) -> list[SLO]:
+    """SLOs from every file; ids (service-name) must be unique across all files."""
+    out: list[SLO] = []
+    for p in paths:
+        path = Path(p)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError.at(str(path), 0, f"cannot read spec: {e.strerror or e}") from None
+        out.extend(parse_specs(text, str(path)))
+    check_unique(out)
+    return out
+
+
+def load_default_slos() -> list[SLO]:
+    """The demo's default SLOs (slo/defaults.yaml)."""
+    return load_specs([DEFAULTS_FILE])
+
+
+def check_unique(slos: Iterable[SLO]) -> None:
+    seen: dict[str, SLO] = {}
+    issues = []
+    for s in slos:
+        if s.id in seen:
+            first = seen[s.id].source
+            where = f" (first defined at {first.file}:{first.line})" if first else ""
+            src = s.source or Source("<unknown>", 0, "")
+            issues.append(Issue(src.file, src.line, f"duplicate SLO id {s.id!r}{where}"))
+        else:
+            seen[s.id] = s
+    if issues:
+        raise SpecError(issues)

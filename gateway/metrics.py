@@ -44,9 +44,21 @@ class GatewayMetrics:
         self.ledger_spool_bytes = Gauge("inferwatch_ledger_spool_bytes", "Bytes of spooled records", registry=r)
         self.ledger_dropped = Gauge("inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r)
         self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
+        self._scopes: set[tuple[str, ...]] = set()
+
+    def _first_seen(self, scope: tuple[str, str, str, str]) -> None:
+        # Prometheus cannot see the first increment of a series it never saw at 0, so the
+        # series SLO rules divide by start at 0 as soon as their scope exists.
+        self._scopes.add(scope)
+        self.requests.labels(*scope, "2xx", "")
+        self.requests.labels(*scope, "5xx", "")
+        for direction in ("input", "output"):
+            self.safety_incidents.labels(*scope[:3], direction)
 
     def observe(self, rec: RequestRecord) -> None:
         scope = (rec.tenant, rec.alias, rec.model_version or "", rec.operation)
+        if scope not in self._scopes:
+            self._first_seen(scope)
         self.requests.labels(*scope, rec.status_class, rec.error_type or "").inc()
         if rec.status_code < 400:
             self.duration.labels(*scope).observe(rec.latency_s)

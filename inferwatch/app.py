@@ -20,12 +20,23 @@ from gateway.routes import build_router
 from gateway.state import GovernanceStore
 from gateway.tracing import make_tracer_provider
 from inference.protocol import error_body
+from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.db import create_engine_for, migrate
 from ledger.writer import LedgerWriter
+from slo.spec import DEFAULTS_FILE, load_specs
+from slo.thresholds import thresholds_by_ledger_metric
 
 from .settings import Settings
 
 log = logging.getLogger("inferwatch")
+
+
+def slo_buckets(settings: Settings) -> dict[str, tuple[float, ...]]:
+    """Histogram bounds for metrics and rollups: the OpenTelemetry defaults plus every SLO
+    latency threshold, so that "value <= threshold" is exact in both places."""
+    slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
+    extra = thresholds_by_ledger_metric(slos)
+    return {m: with_thresholds(bounds, extra.get(m, ())) for m, bounds in DEFAULT_BUCKETS.items()}
 
 
 def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> FastAPI:
@@ -35,8 +46,10 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     migrate(engine)
     store = GovernanceStore(engine)
     store.seed(settings.gateway)
-    metrics = GatewayMetrics()
-    writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s)
+    buckets = slo_buckets(settings)
+    metrics = GatewayMetrics(buckets)
+    writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s,
+                          buckets=buckets)
     provider = make_tracer_provider(span_exporter, settings.gateway.otlp_endpoint)
     gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key)
 

@@ -76,6 +76,10 @@ def serve(
     run_serve(settings)
 
 
+from alerts.cli import app as alerts_app  # noqa: E402 - sub-apps are mounted beside their commands
+
+app.add_typer(alerts_app, name="alerts")
+
 keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     workers: int | None = None  # co-located workers to start when no upstreams are configured (default: one per GPU, else 1)
     worker: WorkerConfig = WorkerConfig()
     gateway: GatewayConfig = GatewayConfig()
+    slo_specs: list[Path] = []  # SLO spec files; empty: the shipped defaults (slo/defaults.yaml)
     ledger_batch_size: int = 500
     ledger_max_delay_s: float = 0.25
 

@@ -230,3 +230,16 @@ def test_weighted_routing_and_sticky_request_ids(tmp_path):
             while [t.version for t in h.gateway.aliases.aliases["m"]] != ["v-b"] and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert {post(h).headers["x-model-version"] for _ in range(20)} == {"v-b"}
+
+
+def test_slo_thresholds_are_histogram_buckets(stub_gateway):
+    h = stub_gateway
+    with httpx.stream("POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True}, headers=h.headers()) as r:
+        list(r.iter_lines())
+    h.flush()
+    text = httpx.get(h.url + "/metrics").text
+    ttft = [l for l in text.splitlines() if l.startswith("gen_ai_server_time_to_first_token_seconds_bucket")]
+    e2e = [l for l in text.splitlines() if l.startswith("gen_ai_server_request_duration_seconds_bucket")]
+    assert any('le="2.0"' in l for l in ttft)  # the default TTFT <= 2 s SLO
+    assert any('le="10.0"' in l for l in e2e)  # the default end-to-end <= 10 s SLO
+    assert 'le="2.0"' not in "".join(l for l in text.splitlines() if l.startswith("gen_ai_client_token_usage_bucket"))

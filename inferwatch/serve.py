@@ -5,7 +5,7 @@ import logging
 
 import uvicorn
 
-from gateway.config import UpstreamConfig, VersionTarget
+from gateway.config import Price, UpstreamConfig, VersionTarget
 from gateway.state import GovernanceStore
 from ledger.db import create_engine_for, migrate
 
@@ -31,6 +31,8 @@ def start_local_workers(settings: Settings) -> Supervisor:
     version = next(iter(versions.values()))
     settings.gateway.upstreams[version] = UpstreamConfig(urls=[w.url for w in workers])
     settings.gateway.aliases.setdefault(settings.default_alias, [VersionTarget(version=version, weight=1.0)])
+    # the demo is billed like a small hosted Mistral model, so cost views are not all zero
+    settings.gateway.prices.setdefault("default", Price(input_per_1m=0.25, output_per_1m=0.25))
     supervisor = Supervisor(workers)
     supervisor.start()
     return supervisor

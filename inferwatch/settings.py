@@ -7,6 +7,7 @@ own section; this module only composes them.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.config import GatewayConfig
 from inference.config import WorkerConfig
+
+_config_file: ContextVar[str | None] = ContextVar("inferwatch_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        yaml_file = os.environ.get("INFERWATCH_CONFIG")
+        yaml_file = _config_file.get() or os.environ.get("INFERWATCH_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if yaml_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
@@ -70,13 +73,14 @@ def load_settings(config_file: Path | None = None, overrides: dict[str, Any] | N
 
     Nested overrides are merged into the file's sections rather than replacing them.
     """
-    if config_file is not None:
-        if not Path(config_file).is_file():
-            raise FileNotFoundError(f"config file not found: {config_file}")
-        os.environ["INFERWATCH_CONFIG"] = str(config_file)
-    base = Settings()
-    merged = _merge(base.model_dump(), overrides or {})
-    settings = Settings.model_validate(merged)
+    if config_file is not None and not Path(config_file).is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    token = _config_file.set(str(config_file) if config_file else None)
+    try:
+        base = Settings()
+        settings = Settings.model_validate(_merge(base.model_dump(), overrides or {}))
+    finally:
+        _config_file.reset(token)
     if settings.worker.data_dir == Path("data"):  # the worker stores the demo model under the platform's data dir
         settings.worker.data_dir = settings.data_dir
     return settings

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 from .config import UpstreamConfig
 
@@ -92,16 +92,16 @@ class UpstreamPools:
                 return r
         return None
 
-    async def check_all(self, client: httpx.AsyncClient) -> None:
+    async def check_all(self, client: aiohttp.ClientSession) -> None:
         await asyncio.gather(*(self._check(client, r) for r in self.all_replicas()))
 
-    async def _check(self, client: httpx.AsyncClient, r: Replica) -> None:
+    async def _check(self, client: aiohttp.ClientSession, r: Replica) -> None:
         cfg = self.pools[r.version].config
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         try:
-            resp = await client.get(r.url + "/v1/models", headers=headers, timeout=5.0)
-            resp.raise_for_status()
-            data = resp.json().get("data") or []
+            async with client.get(r.url + "/v1/models", headers=headers, timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
+                resp.raise_for_status()
+                data = (await resp.json(content_type=None)).get("data") or []
             if not data:
                 raise ValueError("upstream lists no models")
             card = data[0]
@@ -110,7 +110,7 @@ class UpstreamPools:
             if not r.healthy:
                 log.info("upstream %s healthy (%s)", r.url, r.reported_version or r.served_model)
             r.healthy, r.last_error = True, None
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, KeyError) as exc:
             if r.healthy:
                 log.warning("upstream %s unhealthy: %s", r.url, exc)
             r.healthy, r.last_error = False, f"{type(exc).__name__}: {exc}"

@@ -89,6 +89,7 @@ def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
     from ledger.db import create_engine_for, migrate
 
     settings = _settings(config, {"data_dir": data_dir})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine_for(settings.ledger_url)
     migrate(engine)
     return settings, GovernanceStore(engine)

@@ -24,6 +24,7 @@ class Behaviour:
     version: str = "stub@1"
     served_model: str = "stub-model"
     delay_s: float = 0.0  # before answering
+    chunk_delay_s: float = 0.0  # streaming: between chunks
     fail_status: int | None = None  # answer every completion with this status
     die_after_chunks: int | None = None  # streaming: drop the connection after N chunks
     healthy: bool = True
@@ -79,6 +80,8 @@ def create_stub(b: Behaviour) -> FastAPI:
         async def events():
             obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
             for i in range(ct):
+                if b.chunk_delay_s:
+                    await asyncio.sleep(b.chunk_delay_s)
                 if b.die_after_chunks is not None and i >= b.die_after_chunks:
                     raise ConnectionResetError("stub dies mid-stream")
                 c = {"index": 0, "delta": {"content": "tok "}} if kind == "chat" else {"index": 0, "text": "tok "}

@@ -198,7 +198,7 @@ def test_upstream_dying_mid_stream_ends_with_error_event(stub_gateway, stub):
 
 def test_client_disconnect_mid_stream_is_recorded(stub_gateway, stub):
     h = stub_gateway
-    stub.behaviour.delay_s = 0
+    stub.behaviour.chunk_delay_s = 0.01
     body = CHAT | {"stream": True, "max_tokens": 5000}
     with httpx.stream("POST", h.url + "/v1/chat/completions", json=body, headers=h.headers(), timeout=30) as r:
         lines = r.iter_lines()

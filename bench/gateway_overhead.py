@@ -1,0 +1,256 @@
+"""Gateway added latency and maximum throughput against a fast stub upstream.
+
+Side by side in one run: the stub called directly, the stub through inferwatch's gateway
+(recording on: metrics, spans and ledger rows), and, when `litellm` is installed, the stub
+through LiteLLM's proxy. Fixed request rates (open loop, so slow responses do not hide
+queueing) give p50/p99 latency; a closed loop with many connections gives saturation
+throughput. At the end, the ledger row count is compared with the requests the gateway
+answered (lost rows must be 0).
+
+    ./dev bench gateway_overhead [--rates 100,300,1000] [--seconds 10] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.servers import free_port, wait_ready  # noqa: E402
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
+
+
+class KeepAliveClient:
+    """A minimal HTTP/1.1 keep-alive client over asyncio streams: far cheaper per request
+    than a full client library, so the load generator disturbs the measurement less."""
+
+    def __init__(self, host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{head}"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def call(self) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(self.request)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length, chunked = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+        if chunked:
+            while True:
+                size = int((await self.reader.readline()).strip(), 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: float) -> dict:
+    """Open loop: request i starts at i / rate, whatever happened to earlier ones."""
+    u = httpx.URL(url)
+    body = json.dumps(BODY).encode()
+    pool: list[KeepAliveClient] = []
+    lat: list[float] = []
+    errors = 0
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        client = pool.pop() if pool else KeepAliveClient(u.host, u.port, u.path, body, headers)
+        t = time.perf_counter()
+        try:
+            status = await client.call()
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            client.close()
+            errors += 1
+            return
+        lat.append(time.perf_counter() - t)
+        if status != 200:
+            errors += 1
+        pool.append(client)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    achieved = len(lat) / (time.perf_counter() - start)
+    for c in pool:
+        c.close()
+    return {"rate": rate, "requests": n, "errors": errors, "achieved_rps": achieved, "p50_ms": pct(lat, 0.5) * 1e3, "p99_ms": pct(lat, 0.99) * 1e3}
+
+
+async def saturation(url: str, headers: dict[str, str], connections: int, seconds: float) -> dict:
+    u = httpx.URL(url)
+    body = json.dumps(BODY).encode()
+    done, errors = 0, 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done, errors
+        c = KeepAliveClient(u.host, u.port, u.path, body, headers)
+        while time.perf_counter() < stop:
+            try:
+                status = await c.call()
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                c.close()
+                c = KeepAliveClient(u.host, u.port, u.path, body, headers)
+                errors += 1
+                continue
+            done += 1
+            errors += status != 200
+        c.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return {"connections": connections, "requests": done, "errors": errors, "rps": done / (time.perf_counter() - t0)}
+
+
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                            cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
+
+
+def start_gateway(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str, str]:
+    port = free_port()
+    cfg = tmp / "gw.yaml"
+    cfg.write_text(json.dumps({
+        "data_dir": str(tmp / "data"), "port": port, "log_level": "warning",
+        "gateway": {"upstreams": {"stub@1": {"urls": [stub_url]}}, "aliases": {"m": [{"version": "stub@1"}]},
+                    "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}, "key_cache_ttl_s": 60,
+                    "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
+    }))
+    iw = [sys.executable, "-m", "inferwatch.cli"]
+    key = json.loads(subprocess.run(iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
+                                    capture_output=True, text=True, check=True).stdout)["key"]
+    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc, tmp / "gateway.log")
+    return proc, url, key
+
+
+def start_litellm(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str] | None:
+    if shutil.which("litellm") is None:
+        return None
+    port = free_port()
+    cfg = tmp / "litellm.yaml"
+    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}}]}))
+    proc = spawn(["litellm", "--config", str(cfg), "--port", str(port), "--num_workers", "1"], tmp / "litellm.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc, tmp / "litellm.log", path="/health/liveliness", deadline_s=120)
+    except RuntimeError as exc:
+        print(f"litellm did not start: {exc}", file=sys.stderr)
+        return None
+    return proc, url
+
+
+def ledger_rows(tmp: Path) -> int:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(f"sqlite:///{tmp / 'data' / 'ledger.db'}")
+    with eng.connect() as c:
+        return int(c.execute(text("select count(*) from requests")).scalar_one())
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="100,300,1000")
+    ap.add_argument("--seconds", type=float, default=10.0, help="per fixed-rate level")
+    ap.add_argument("--connections", type=int, default=64, help="closed-loop connections for saturation")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
+    stub_port = free_port()
+    stub = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(stub_port)], tmp / "stub.log")
+    stub_url = f"http://127.0.0.1:{stub_port}"
+    wait_ready(stub_url, stub, tmp / "stub.log", path="/v1/models")
+    gw, gw_url, key = start_gateway(tmp, stub_url)
+    lite = start_litellm(tmp, stub_url)
+    targets = {"direct": (stub_url, {}), "inferwatch": (gw_url, {"Authorization": f"Bearer {key}"})}
+    if lite:
+        targets["litellm"] = (lite[1], {"Authorization": "Bearer x"})
+    results: dict[str, dict] = {name: {"rates": [], "saturation": None} for name in targets}
+    answered_by_gateway = 0
+    try:
+        for rate in [float(r) for r in args.rates.split(",")]:
+            for name, (url, headers) in targets.items():
+                print(f"  {name} at {rate:.0f} rps ...", file=sys.stderr)
+                r = asyncio.run(fixed_rate(url + "/v1/chat/completions", headers, rate, args.seconds))
+                results[name]["rates"].append(r)
+                if name == "inferwatch":
+                    answered_by_gateway += r["requests"] - r["errors"]
+        for name, (url, headers) in targets.items():
+            print(f"  {name} saturation ...", file=sys.stderr)
+            s = asyncio.run(saturation(url + "/v1/chat/completions", headers, args.connections, args.seconds))
+            results[name]["saturation"] = s
+            if name == "inferwatch":
+                answered_by_gateway += s["requests"] - s["errors"]
+    finally:
+        stop(gw)  # graceful: flushes the ledger writer
+        if lite:
+            stop(lite[0])
+        stop(stub)
+    rows = ledger_rows(tmp)
+    out = {"results": results, "gateway_answered_200": answered_by_gateway, "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    names = list(targets)
+    print(f"\n{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names) + f" {'added p50/p99 (inferwatch)':>28}")
+    for i, rate in enumerate(results["direct"]["rates"]):
+        cells = []
+        for n in names:
+            r = results[n]["rates"][i]
+            cells.append(f"{r['p50_ms']:>8.2f} / {r['p99_ms']:>7.2f} ({r['achieved_rps']:>5.0f}/s)")
+        d, g = results["direct"]["rates"][i], results["inferwatch"]["rates"][i]
+        print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + f" {g['p50_ms'] - d['p50_ms']:>12.2f} / {g['p99_ms'] - d['p99_ms']:.2f}")
+    print("\nsaturation (closed loop, %d connections):" % args.connections)
+    for n in names:
+        s = results[n]["saturation"]
+        print(f"  {n:>10}: {s['rps']:>7.0f} req/s  ({s['errors']} errors)")
+    if "litellm" in results:
+        print(f"  inferwatch / litellm throughput: {results['inferwatch']['saturation']['rps'] / results['litellm']['saturation']['rps']:.1f}x")
+    print(f"\nledger: {rows} rows for {answered_by_gateway} answered requests -> lost rows: {answered_by_gateway - rows}")
+
+
+if __name__ == "__main__":
+    main()

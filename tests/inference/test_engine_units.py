@@ -63,3 +63,11 @@ def test_sampling_greedy_topp_and_seed():
     assert draws(5) == draws(5)
     seen = {sample(logits[:1], [5.0], [1.0], [torch.Generator().manual_seed(s)])[0] for s in range(50)}
     assert len(seen) > 1
+
+
+def test_device_map_auto_loads_through_accelerate(tmp_path):
+    from inference.model_loader import load_model
+
+    loaded = load_model(ensure_demo_model(tmp_path), device_map="auto")
+    assert str(loaded.device) == "cpu"  # no GPU here: accelerate places every layer on the CPU
+    assert loaded.version.alias == "inferwatch-demo-mistral"

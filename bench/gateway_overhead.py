@@ -28,6 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import free_port, wait_ready  # noqa: E402
 
+LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
 
 
@@ -159,13 +160,15 @@ def start_gateway(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str, str]
     return proc, url, key
 
 
-def start_litellm(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str] | None:
-    if shutil.which("litellm") is None:
+def start_litellm(tmp: Path, stub_url: str, binary: str | None) -> tuple[subprocess.Popen, str] | None:
+    if not binary:
+        print("litellm not installed: skipping it (pip install 'litellm[proxy]', or --litellm PATH)", file=sys.stderr)
         return None
     port = free_port()
     cfg = tmp / "litellm.yaml"
-    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}}]}))
-    proc = spawn(["litellm", "--config", str(cfg), "--port", str(port), "--num_workers", "1"], tmp / "litellm.log")
+    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}}],
+                               "general_settings": {"master_key": LITELLM_KEY}}))
+    proc = spawn([binary, "--config", str(cfg), "--port", str(port), "--num_workers", "1"], tmp / "litellm.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, tmp / "litellm.log", path="/health/liveliness", deadline_s=120)
@@ -196,6 +199,7 @@ def main() -> None:
     ap.add_argument("--rates", default="100,300,1000")
     ap.add_argument("--seconds", type=float, default=10.0, help="per fixed-rate level")
     ap.add_argument("--connections", type=int, default=64, help="closed-loop connections for saturation")
+    ap.add_argument("--litellm", default=shutil.which("litellm"), help="path of the litellm proxy executable")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
@@ -204,10 +208,10 @@ def main() -> None:
     stub_url = f"http://127.0.0.1:{stub_port}"
     wait_ready(stub_url, stub, tmp / "stub.log", path="/v1/models")
     gw, gw_url, key = start_gateway(tmp, stub_url)
-    lite = start_litellm(tmp, stub_url)
+    lite = start_litellm(tmp, stub_url, args.litellm)
     targets = {"direct": (stub_url, {}), "inferwatch": (gw_url, {"Authorization": f"Bearer {key}"})}
     if lite:
-        targets["litellm"] = (lite[1], {"Authorization": "Bearer x"})
+        targets["litellm"] = (lite[1], {"Authorization": f"Bearer {LITELLM_KEY}"})
     results: dict[str, dict] = {name: {"rates": [], "saturation": None} for name in targets}
     answered_by_gateway = 0
     try:

@@ -27,6 +27,7 @@ from ledger.writer import LedgerWriter
 from slo.spec import DEFAULTS_FILE, load_specs
 from slo.thresholds import thresholds_by_ledger_metric
 
+from .jobs import build_scheduler
 from .settings import Settings
 
 log = logging.getLogger("inferwatch")
@@ -75,10 +76,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     provider = make_tracer_provider(span_exporter, settings.gateway.otlp_endpoint)
     gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key)
 
+    scheduler = build_scheduler(settings, engine)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gw.start()
+        scheduler.start()
         yield
+        scheduler.shutdown(wait=False)
         # uvicorn has stopped accepting and waited for in-flight requests: flush what they recorded
         await gw.stop()
         writer.close()

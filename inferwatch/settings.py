@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     worker: WorkerConfig = WorkerConfig()
     gateway: GatewayConfig = GatewayConfig()
     slo_specs: list[Path] = []  # SLO spec files; empty: the shipped defaults (slo/defaults.yaml)
+    retention_days: int | None = 90  # raw request rows; minute rollups are kept
     ledger_batch_size: int = 500
     ledger_max_delay_s: float = 0.25
 

@@ -11,7 +11,7 @@ class FaultInjection(BaseModel):
     """Deliberate slowness and errors for canary and SLO tests. Off by default."""
 
     extra_latency_s: float = Field(default=0.0, ge=0.0, description="added before the first token")
-    extra_token_latency_s: float = Field(default=0.0, ge=0.0, description="added after every output token")
+    extra_token_latency_s: float = Field(default=0.0, ge=0.0, description="added to every decode step, as a slower GPU would")
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of requests answered 500")
 
 

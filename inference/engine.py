@@ -110,7 +110,8 @@ class EngineStats:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int, prefill_token_budget: int, metrics: WorkerMetrics) -> None:
+    def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int, prefill_token_budget: int, metrics: WorkerMetrics,
+                 step_delay_s: float = 0.0) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.decoder = loaded.model.get_decoder()
@@ -122,6 +123,7 @@ class Engine:
         self.max_queue = max_queue
         self.prefill_token_budget = prefill_token_budget
         self.metrics = metrics
+        self.step_delay_s = step_delay_s  # fault injection: a deliberately slower worker
         cfg = loaded.model.config
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.cache = SlotKVCache(cfg.num_hidden_layers, max_batch_size, cfg.num_key_value_heads, self.max_len, head_dim, loaded.dtype, self.device)
@@ -223,6 +225,8 @@ class Engine:
                     self._admit()
                     if self._running:
                         self._decode_step()
+                        if self.step_delay_s:
+                            time.sleep(self.step_delay_s)
                 except Exception:  # noqa: BLE001 - a failed step must not kill the worker
                     log.exception("engine step failed; failing the running requests")
                     for seq in list(self._running.values()):

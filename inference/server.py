@@ -49,7 +49,8 @@ class WorkerState:
                 log.warning("serving the built-in demo model: random weights, its output is not meaningful text")
             loaded = load_model(path, alias=cfg.alias, device=cfg.device, dtype=cfg.dtype, device_map=cfg.device_map, max_model_len=cfg.max_model_len)
             metrics = WorkerMetrics(loaded.version.id)
-            engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget, metrics=metrics)
+            engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget,
+                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s)
             engine.start()
             _warm_up(engine, loaded)
         except Exception as exc:  # noqa: BLE001 - reported by /health, not a crash loop
@@ -239,8 +240,6 @@ def create_app(config: WorkerConfig) -> FastAPI:
         async for out in handle.outputs():
             parts.append(out.text)
             last = out
-            if config.fault.extra_token_latency_s:
-                await asyncio.sleep(config.fault.extra_token_latency_s)
         return "".join(parts), last
 
     async def stream_events(handle: RequestHandle, loaded: LoadedModel, req: Any, kind: str, request_id: str) -> AsyncIterator[bytes]:
@@ -267,8 +266,6 @@ def create_app(config: WorkerConfig) -> FastAPI:
                     return
                 if out.text or out.finish_reason:
                     yield chunk(out.text, out.finish_reason)
-                if config.fault.extra_token_latency_s:
-                    await asyncio.sleep(config.fault.extra_token_latency_s)
                 if out.finish_reason and req.include_usage:
                     usage = p.Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens, total_tokens=out.prompt_tokens + out.completion_tokens)
                     body = {"id": request_id, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",

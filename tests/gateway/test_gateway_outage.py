@@ -14,7 +14,7 @@ pytestmark = pytest.mark.postgres
 
 
 def test_database_outage_during_traffic_loses_no_record(tmp_path, stub, pg_server, pg_ledger_template):
-    url = pg_server.create_database("outage", template=pg_ledger_template)
+    url = pg_server.create_database("gateway_outage", template=pg_ledger_template)
     ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
     with gateway_server(tmp_path, url, ups, {"m": [VersionTarget(version="stub@1")]}, default_limits={"rpm": 100_000}) as h:
         body = {"model": "m", "messages": [{"role": "user", "content": "count me"}], "max_tokens": 3}

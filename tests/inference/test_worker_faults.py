@@ -24,10 +24,12 @@ def wait_stats(url: str, pred, deadline_s: float = 30) -> dict:
 
 
 def test_full_queue_answers_503_with_retry_after(demo_dir, tmp_path):
-    w = start_worker(demo_dir, tmp_path, "--max-batch-size", "1", "--max-queue", "1")
+    # slow decode steps keep the first request running for the whole test, whatever the machine's load
+    w = start_worker(demo_dir, tmp_path, "--max-batch-size", "1", "--max-queue", "1", "--fault.extra-token-latency-s", "0.05")
     try:
         with httpx.Client(timeout=60) as c, c.stream("POST", w.url + "/v1/chat/completions", json=LONG) as first:
-            next(first.iter_lines())
+            lines = first.iter_lines()  # keep a reference: a collected iterator closes the connection
+            next(lines)
             assert wait_stats(w.url, lambda s: s["running"] == 1)["running"] == 1
             with c.stream("POST", w.url + "/v1/chat/completions", json=LONG) as second:
                 assert second.status_code == 200  # accepted: waits for the slot
@@ -52,12 +54,13 @@ def test_fault_injection_errors_and_latency(demo_dir, tmp_path):
         assert r.json()["error"]["code"] == "injected_fault"
     finally:
         w.stop()
-    w = start_worker(demo_dir, tmp_path, "--fault.extra-latency-s", "0.3")
+    w = start_worker(demo_dir, tmp_path, "--fault.extra-latency-s", "0.3", "--fault.extra-token-latency-s", "0.05")
     try:
         t0 = time.perf_counter()
-        r = httpx.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False, "max_tokens": 2})
+        r = httpx.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False, "max_tokens": 4})
         assert r.status_code == 200
-        assert time.perf_counter() - t0 >= 0.3  # the injected delay is a lower bound, not a timing target
+        # the injected delays are lower bounds (0.3 s + 4 steps x 0.05 s), not timing targets
+        assert time.perf_counter() - t0 >= 0.3 + 4 * 0.05
     finally:
         w.stop()
 

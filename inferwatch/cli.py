@@ -78,7 +78,10 @@ def serve(
 
 from alerts.cli import app as alerts_app  # noqa: E402 - sub-apps are mounted beside their commands
 
+from safety.cli import app as safety_app  # noqa: E402
+
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(safety_app, name="safety")
 
 keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

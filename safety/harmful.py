@@ -1,0 +1,280 @@
+"""Harmful-content scanner for the Llama Guard S1–S14 hazard categories.
+
+Phrases, not single words: most rules need a request or intent ("how do I", "I'm going to",
+"write a ...") together with a harmful object, so "kill a Python process", "shoot a photo" or
+"the history of the atomic bomb" stay clean. A bare harmful noun scores below the default
+threshold. Each rule first checks cheap substrings (``gate``) before running its regex.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .trie import phrase_alt
+from .types import Category, Hit
+
+SCANNER = "harmful"
+C = Category
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    category: Category
+    entity: str
+    weight: float
+    pattern: re.Pattern[str]
+    gate: tuple[str, ...]
+    exclude: re.Pattern[str] | None = None
+    span: int = 200  # longest text the pattern can match (bounded gaps), for stream hold-back
+
+
+def _rx(s: str) -> re.Pattern[str]:
+    return re.compile(s, re.IGNORECASE)
+
+
+def _alt(words: str) -> str:
+    return phrase_alt(words.split("|"))
+
+
+def _gap(n: int) -> str:
+    return r"[^.!?\n]{0,%d}?" % n
+
+
+# A request or stated intent to do something.
+REQ = _alt(
+    "how do i|how can i|how could i|how would i|how should i|how do you|how can you|how does one|how can someone|how do people|how to|"
+    "ways to|way to|steps to|best way to|easiest way to|help me|teach me|show me|tell me how to|instructions for|instructions on|"
+    "instructions to|guide to|guide for|guide on|tutorial on|tutorial for|i want to|i need to|i plan to|i am going to|i'm going to|"
+    "i'm gonna|i am gonna|i will|i'll|let's|explain how to|describe how to|give me|write a guide|write instructions|write a tutorial|"
+    "write a script|write code|recipe for|plan to|plan for|where can i|where do i|what's the best way to|what is the best way to|"
+    "instructions|step-by-step|step by step|detailed guide|a guide|tutorial|advice on|tips for|tips on|suggestions for|"
+    "suggest ways|suggest methods|list ways|list methods|describe ways|effective ways|methods for|methods to|how one could|"
+    "how someone could|how i could|how you would|easy to|a plan for|a plan to|strategies for|strategy for"
+)
+PERSON = _alt(
+    "someone|somebody|anyone|a person|people|persons|humans|a human|him|her|them|myself|my wife|my husband|my girlfriend|my boyfriend|"
+    "my partner|my ex|my mother|my father|my mom|my dad|my brother|my sister|my son|my daughter|my boss|my neighbou?r|my teacher|"
+    "my classmate|my coworker|my co-worker|my roommate|my landlord|a child|a kid|a baby|a man|a woman|a girl|a boy|a cop|"
+    "a police officer|the police|a teacher|a student|a neighbou?r|the president|a senator|a judge|a politician|a witness|"
+    "my family|the family|a family|an old man|an old woman|a homeless|an immigrant|jews|muslims|christians|black people|gay people|"
+    "the mayor|the governor|a celebrity|my stepmother|my stepfather|my uncle|my aunt|my cousin|a stranger|strangers|lots of people|"
+    "many people|as many people"
+)
+VIOLENT_VERB = _alt(
+    "kill|murder|assassinate|stab|strangle|choke|smother|shoot|poison|kidnap|abduct|torture|behead|maim|dismember|"
+    "beat up|beat|hurt|injure|attack|run over|burn|drown|suffocate|hang|execute|slaughter|massacre|cripple|disfigure"
+)
+WEAPON_AGENT = _alt(
+    "bomb|bombs|pipe bomb|explosive|explosives|ied|ieds|detonator|nerve agent|nerve gas|sarin|vx|tabun|soman|novichok|"
+    "mustard gas|chlorine gas|phosgene|ricin|anthrax|botulinum|botulism toxin|smallpox|plague|bioweapon|biological weapon|"
+    "chemical weapon|nuclear weapon|nuclear bomb|atomic bomb|dirty bomb|radiological weapon|enriched uranium|weapons-grade|"
+    "plutonium|napalm|thermite|molotov|molotov cocktail|tatp|rdx|c-4|c4 explosive|semtex|nitroglycerin|fertilizer bomb|"
+    "car bomb|suicide vest|pathogen|toxin|poison gas|ebola|weaponized|mass casualty|dimethylmercury|tetrodotoxin|"
+    "ghost gun|untraceable gun|untraceable firearm|automatic weapon|full auto|3d printed gun|silencer|suppressor"
+)
+BUILD = _alt(
+    "make|making|build|building|create|creating|synthesi[sz]e|synthesi[sz]ing|produce|producing|manufacture|manufacturing|"
+    "assemble|assembling|construct|constructing|weaponi[sz]e|obtain|acquire|culture|grow|enrich|aerosoli[sz]e|disperse|"
+    "release|deploy|detonate|cook|brew|extract|purify|3d print|convert|modify|buy|get"
+)
+NOT_WEAPON = _rx(
+    r"\b(?:bath|photo|seed|glitter|smoke|stink|flavou?r|love|calorie|cherry|f|truth|time|sex|beauty)[- ]?bombs?\b|"
+    r"\bbomb (?:the|a|my|an) (?:test|exam|interview|audition)\b|\bsilencer (?:for|on) (?:a |my )?(?:car|exhaust|generator)\b|"
+    r"\btoxins? (?:from|in|out of) (?:my|the|your) (?:body|liver|skin|home)\b|\bdetox\b"
+)
+DRUG = _alt(
+    "meth|methamphetamine|crystal meth|fentanyl|carfentanil|heroin|cocaine|crack cocaine|mdma|ecstasy|lsd|dmt|ghb|ketamine|"
+    "pcp|oxycodone|opioids|morphine|lean|krokodil"
+)
+CRIME = _alt(
+    "steal|shoplift|launder money|money laundering|launder|counterfeit|forge|embezzle|commit fraud|commit tax fraud|tax fraud|"
+    "evade taxes|tax evasion|pick a lock|lockpick|hotwire|break into|hack into|hack|phish|scam|blackmail|extort|smuggle|"
+    "traffic|sell drugs|buy drugs|deal drugs|skim|dox|doxx|stalk|spy on|wiretap|bribe|poach|cheat on|rob|burgle|vandali[sz]e|"
+    "hire a hitman|hiring a hitman|swat|swatting|fool a breathalyzer|tamper with|sabotage|disable the gps|deface|"
+    "purchase a handgun|buy a gun|smuggling|forging|stealing|laundering|hacking into|hacking|evading|"
+    "commit arson|set fire to|pirate|bypass|defraud|impersonate|fake|falsify|evade|insider trading|pump and dump|"
+    "identity theft|steal someone's identity|shoplifting|carjack|pickpocket|get away with"
+)
+MALWARE = _alt(
+    "ransomware|keylogger|botnet|malware|virus|computer virus|worm|trojan|rootkit|spyware|stalkerware|credential stealer|"
+    "password stealer|infostealer|phishing page|phishing site|phishing email|phishing kit|ddos script|ddos tool|ddos attack|"
+    "exploit|zero-day|backdoor|reverse shell|cryptojacker|crypto miner|sql injection attack|xss payload"
+)
+WRITE = _alt("write|create|build|develop|code|generate|make|design|program|give me|provide|craft|compose|draft|produce")
+GROUP_WORDS = (
+    "jews|jewish people|muslims|arabs|blacks|black people|africans|asians|chinese people|mexicans|latinos|hispanics|"
+    "immigrants|refugees|migrants|gays|gay people|lesbians|homosexuals|trans people|transgender people|women|men|"
+    "christians|hindus|sikhs|indians|pakistanis|roma|gypsies|disabled people|people with disabilities|white people|whites|"
+    "natives|aboriginals|indigenous people|catholics|atheists"
+)
+GROUP = _alt(GROUP_WORDS)
+MINOR = _alt(
+    "child|children|minor|minors|kid|kids|underage|under-age|preteen|pre-teen|toddler|infant|little girl|little boy|"
+    "schoolgirl|schoolboy|loli|lolicon|shota|teenager|young teen|1[0-7][- ]year[- ]old|[2-9][- ]year[- ]old|middle schooler|"
+    "elementary school"
+)
+SEXUAL = _alt("sex|sexual|sexually|nude|nudes|naked|porn|porno|pornographic|erotic|explicit|seduce|lewd|nsfw|intimate|aroused|orgasm|molest")
+
+RULES: tuple[Rule, ...] = (
+    # S1 violent crimes
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(rf"\b{REQ}\b{_gap(40)}\b{VIOLENT_VERB}\b{_gap(20)}\b{PERSON}\b"),
+         ("kill", "murder", "stab", "strangl", "shoot", "poison", "kidnap", "abduct", "tortur", "behead", "hurt", "attack", "beat", "injur", "choke", "smother", "drown", "burn", "run over", "hang", "execut", "slaughter", "massacre", "suffocat", "maim", "dismember", "crippl", "disfigur", "assassin")),
+    Rule(C.VIOLENT_CRIMES, "threat", 0.8, _rx(r"\b(?:i(?:'m| am)? (?:going to|gonna|will)|i'll|we(?:'re| are)? (?:going to|gonna|will)|we'll)\s+(?:fucking\s+)?(?:kill|murder|stab|shoot|strangle|hurt|beat|destroy|end|burn|rape)\s+(?:you|u|him|her|them|your|his|their)\b"),
+         ("kill", "murder", "stab", "shoot", "strangle", "hurt", "beat", "destroy", "end", "burn", "rape")),
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(r"\b(?:hide|dispose of|get rid of|dissolve|bury)\b" + _gap(12) + r"\b(?:a|the|his|her) (?:dead )?(?:body|corpse|bodies)\b"),
+         ("body", "corpse", "bodies")),
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.8, _rx(rf"\b{REQ}\b{_gap(40)}\b(?:plan|carry out|commit|organi[sz]e|conduct|execute)\b{_gap(20)}\b(?:a |an )?(?:mass shooting|school shooting|terrorist attack|terror attack|massacre|genocide|ethnic cleansing|lynching|hate crime|assassination|kidnapping|human trafficking|stabbing|shooting spree)\b"),
+         ("shooting", "terror", "massacre", "genocide", "cleansing", "lynch", "hate crime", "assassinat", "kidnap", "trafficking", "stabbing")),
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.75, _rx(r"\b(?:torture|mutilate|abuse|poison|kill)\b" + _gap(10) + r"\b(?:a|an|my|the|his|her) (?:animal|dog|cat|puppy|kitten|pet|horse)s?\b" + _gap(30) + r"\b(?:for fun|for amusement|slowly|without|so that)\b|\b(?:dogfight|dog fight|cockfight|animal fight)s?\b"),
+         ("tortur", "mutilat", "abuse", "poison", "kill", "fight")),
+    Rule(C.VIOLENT_CRIMES, "graphic_violence", 0.6, _rx(r"\b(?:dismember(?:ed|ing)?|disembowel(?:ed|ing)?|eviscerat(?:ed|ing|e)|entrails|decapitat(?:ed|ing|e)|gouged out|flayed|skull (?:cracked|shattered|caved)|blood (?:spurted|sprayed|gushed))\b"),
+         ("dismember", "disembowel", "eviscerat", "entrails", "decapitat", "gouged", "flayed", "skull", "blood")),
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.4, _rx(r"\b(?:mass shooting|school shooting|terrorist attack|genocide|human trafficking)\b"),
+         ("shooting", "terrorist", "genocide", "trafficking")),
+    # S2 non-violent crimes
+    Rule(C.NON_VIOLENT_CRIMES, "non_violent_crimes", 0.8, _rx(rf"\b{REQ}\b{_gap(30)}\b{CRIME}\b{_gap(40)}\b(?:without (?:getting |being )?(?:caught|detected|noticed|traced|arrested)|undetected|unnoticed|without a trace|and get away with it|illegally|from (?:a|the) (?:store|shop|bank|atm|charity|company|employer|elderly))\b"),
+         ("caught", "detect", "notic", "trace", "arrest", "illegal", "get away", "store", "shop", "bank", "atm", "charity", "employer", "elderly")),
+    Rule(C.NON_VIOLENT_CRIMES, "non_violent_crimes", 0.75, _rx(rf"\b{REQ}\b{_gap(20)}\b(?:steal|shoplift|launder money|launder (?:the )?(?:money|cash|proceeds)|counterfeit (?:money|bills|currency)|forge (?:a |an )?(?:signature|document|passport|check|cheque|prescription|id)|embezzle|commit (?:tax |insurance |wire |credit card )?fraud|evade (?:paying )?taxes|hotwire (?:a|the) car|break into (?:a|an|the|my neighbou?r's|someone's) (?:house|home|car|apartment|building|account|email|phone)|hack into|blackmail|extort|smuggle|sell drugs|buy drugs|deal drugs|skim (?:credit )?cards?|dox+|stalk|spy on (?:my|someone|a|her|him)|bribe (?:a|an|the)|poach|rob (?:a|the)|pickpocket|carjack|set fire to (?:a|the|my|his|her)|commit arson|steal (?:someone's|a person's) identity)\b"),
+         ("steal", "shoplift", "launder", "counterfeit", "forge", "embezzle", "fraud", "evade", "hotwire", "break into", "hack into", "blackmail", "extort", "smuggle", "drugs", "skim", "dox", "stalk", "spy on", "bribe", "poach", "rob", "pickpocket", "carjack", "fire to", "arson", "identity")),
+    Rule(C.NON_VIOLENT_CRIMES, "drugs", 0.85, _rx(rf"\b(?:{BUILD}|{REQ})\b{_gap(30)}\b{DRUG}\b"),
+         ("meth", "fentanyl", "heroin", "cocaine", "mdma", "ecstasy", "lsd", "dmt", "ghb", "ketamine", "pcp", "oxycodone", "opioid", "morphine", "lean", "krokodil"),
+         _rx(r"\b(?:overdose|addiction|recovery|rehab|naloxone|narcan|withdrawal|side effects?|treatment|history of|effects of|detect(?:ed|ion)?|test(?:ing)? for|signs of|dangers of|help (?:a|my) (?:friend|family))\b")),
+    Rule(C.NON_VIOLENT_CRIMES, "cybercrime", 0.8, _rx(rf"\b{WRITE}\b{_gap(30)}\b{MALWARE}\b"),
+         ("ransomware", "keylogger", "botnet", "malware", "virus", "worm", "trojan", "rootkit", "spyware", "stalkerware", "stealer", "phishing", "ddos", "exploit", "zero-day", "backdoor", "reverse shell", "cryptojack", "miner", "sql injection", "xss"),
+         _rx(r"\b(?:detect|defend|protect|prevent|remove|clean|scan|mitigat|patch|explain|what is|how does|history|analy[sz]e|awareness|training|recogni[sz]e|simulation for (?:our|my) (?:staff|employees))\w*")),
+    Rule(C.NON_VIOLENT_CRIMES, "non_violent_crimes", 0.7, _rx(r"\b(?:stolen credit card|stolen card numbers?|cvv dumps?|carding|fullz|money mule|fake id|fake passport|counterfeit money|darknet market|dark web market|buy (?:a )?gun without (?:a )?background check)\b"),
+         ("stolen", "cvv", "carding", "fullz", "mule", "fake id", "fake passport", "counterfeit", "darknet", "dark web", "background check")),
+    Rule(C.NON_VIOLENT_CRIMES, "non_violent_crimes", 0.45, _rx(r"\bwithout (?:getting |being )?(?:caught|detected|traced)\b|\bundetected\b|\bavoid (?:detection|the police|getting caught)\b"),
+         ("caught", "detected", "traced", "detection", "police")),
+    # S3 sex crimes
+    Rule(C.SEX_CRIMES, "sex_crimes", 0.85, _rx(rf"\b{REQ}\b{_gap(30)}\b(?:rape|sexually assault|molest|grope|drug (?:her|his|a girl's|a woman's|someone's) drink|spike (?:her|his|a|someone's) drink|roofie|film (?:her|someone|women) (?:naked|undress)|upskirt|sextort|coerce (?:her|him|someone) into sex)\b"),
+         ("rape", "assault", "molest", "grope", "drink", "roofie", "naked", "undress", "upskirt", "sextort", "coerce")),
+    Rule(C.SEX_CRIMES, "sex_crimes", 0.65, _rx(r"\b(?:date rape drug|revenge porn|non-?consensual (?:porn|images|videos|sex)|sex trafficking|sextortion|consent is (?:completely )?unnecessary|rape fantasy)\b"),
+         ("date rape", "revenge porn", "consensual", "sex trafficking", "sextortion", "consent", "rape")),
+    Rule(C.SEX_CRIMES, "sex_crimes", 0.4, _rx(r"\brap(?:e|ed|ing|ist)\b"), ("rap",),
+         _rx(r"\brap(?:e|ed|ing|ist)? (?:crisis|survivor|victim|hotline|kit|culture|prevention|awareness|counsel)|\b(?:report|survive[ds]?|prevent|statistics|laws?)\b")),
+    # S4 child sexual exploitation
+    Rule(C.CHILD_EXPLOITATION, "child_exploitation", 0.95, _rx(r"\b(?:child porn\w*|kiddie porn|csam|cp links|pedo material|jailbait|lolicon|shotacon)\b"),
+         ("porn", "csam", "cp links", "pedo", "jailbait", "lolicon", "shotacon"), span=24),
+    Rule(C.CHILD_EXPLOITATION, "child_exploitation", 0.9, _rx(rf"\b{MINOR}\b{_gap(40)}\b{SEXUAL}\b|\b{SEXUAL}\b{_gap(40)}\b{MINOR}\b"),
+         ("sex", "nude", "naked", "porn", "erotic", "explicit", "seduc", "lewd", "nsfw", "intimate", "arous", "orgasm", "molest"),
+         _rx(r"\b(?:education|educat\w+|sex ed|health|prevent\w*|protect\w*|report\w*|signs of|warning signs|awareness|talk to|teach\w*|puberty|abuse prevention|predators?|safe|safety|doctor|pediatrician|therapist|survivors?|consent education|age-appropriate|curriculum)\b"), span=90),
+    Rule(C.CHILD_EXPLOITATION, "child_exploitation", 0.85, _rx(rf"\b(?:{REQ})\b{_gap(20)}\b(?:groom|lure|befriend|get (?:a|the) (?:child|kid|minor)|meet up with|be alone with)\b{_gap(20)}\b{MINOR}\b"),
+         ("groom", "lure", "befriend", "child", "kid", "minor", "meet up", "alone with"), span=130),
+    # S5 defamation
+    Rule(C.DEFAMATION, "defamation", 0.8, _rx(r"\bdefamatory\b|\b(?:libel(?:ous)?|slander(?:ous)?) (?:article|post|story|claims?)\b"), ("defamatory", "libel", "slander")),
+    Rule(C.DEFAMATION, "defamation", 0.7, _rx(r"\b(?:write|create|make up|fabricate|spread|invent|generate|post)\b" + _gap(30) + r"\b(?:fake|false|fabricated|made-up|unfounded|untrue|bogus)\b" + _gap(20) + r"\b(?:story|article|rumou?rs?|news|claims?|allegations?|evidence|accusations?|reviews?|quotes?|post|tweet)\b"),
+         ("fake", "false", "fabricat", "made-up", "unfounded", "untrue", "bogus")),
+    Rule(C.DEFAMATION, "defamation", 0.6, _rx(r"\b(?:claiming|claims?|alleging|implying|suggesting|arguing) that\b" + _gap(40) + r"\b(?:is|was|are|were|has been) (?:secretly |actually )?(?:a (?:pedophile|rapist|murderer|criminal|fraud)|addicted to|involved in (?:child|sex|drug)|a member of the kkk|guilty of)\b"),
+         ("pedophile", "rapist", "murderer", "criminal", "fraud", "addicted", "involved in", "kkk", "guilty")),
+    # S6 specialized advice
+    Rule(C.SPECIALIZED_ADVICE, "medical_advice", 0.55, _rx(r"\b(?:should i|can i|is it safe (?:for me )?to|how much|what dose|what dosage|how many mg)\b" + _gap(25) + r"\b(?:take|stop taking|double|mix|give (?:my|her|him)|inject|increase|quit)\b" + _gap(30) + r"\b(?:medication|meds|medicine|insulin|antidepressants?|antibiotics?|pills?|dose|dosage|mg|warfarin|lithium|xanax|adderall|opioids?|painkillers?|chemo\w*|steroids?)\b|\b(?:what|which|how much|how many)\b" + _gap(15) + r"\b(?:dose|dosage|mg|pills?|tablets?|units)\b" + _gap(30) + r"\b(?:should|can|do|must) i (?:take|give|use|inject)\b|\bdiagnose (?:me|my)\b|\bdo i have (?:cancer|diabetes|hiv|a tumou?r|covid|an std|sepsis|a stroke)\b"),
+         ("medic", "meds", "insulin", "antidepress", "antibiotic", "pill", "dose", "dosage", "mg", "warfarin", "lithium", "xanax", "adderall", "opioid", "painkiller", "chemo", "steroid", "diagnose", "do i have")),
+    Rule(C.SPECIALIZED_ADVICE, "financial_advice", 0.55, _rx(r"\b(?:should i|which|what)\b" + _gap(20) + r"\b(?:invest|buy|sell|short|put my (?:savings|money|retirement))\b" + _gap(30) + r"\b(?:stocks?|shares|crypto\w*|bitcoin|coins?|bonds|etfs?|options|real estate|savings|401k|ira|pension|retirement)\b|\bguaranteed (?:returns|profit)\b"),
+         ("invest", "buy", "sell", "short", "savings", "guaranteed")),
+    Rule(C.SPECIALIZED_ADVICE, "legal_advice", 0.55, _rx(r"\b(?:how (?:do|can) i|should i)\b" + _gap(20) + r"\b(?:sue|plead|avoid (?:a )?conviction|get out of (?:a|my|the) (?:ticket|charge|dui|contract|lease)|beat (?:a|the|my) (?:charge|case|dui)|defend myself in court|file for divorce|avoid (?:paying )?child support|get custody)\b"),
+         ("sue", "plead", "conviction", "ticket", "charge", "dui", "contract", "lease", "case", "court", "divorce", "child support", "custody")),
+    # S7 privacy
+    Rule(C.PRIVACY, "privacy", 0.75, _rx(r"\b(?:find|get|look up|dig up|give me|tell me|what is|what's|obtain|track down|locate|reveal|provide|share)\b" + _gap(20) + r"\b(?:home address|address|phone number|cell number|social security number|ssn|personal email|email address|location|whereabouts|medical records?|bank (?:details|account)|credit card|passwords?|ip address|license plate|fingerprints|dna|biometric\w*|salary|criminal record|browsing history|private messages)\b" + _gap(25) + r"\b(?:of|for|belonging to)\b\s+(?:my |his |her |the |this |that )?(?:[A-Z][\w'-]+|neighbou?r|ex|coworker|co-worker|boss|teacher|classmate|celebrity|senator|actress|actor|girl|guy|woman|man|person|stranger)\b"),
+         ("address", "phone", "social security", "ssn", "email", "location", "whereabouts", "medical", "bank", "credit card", "password", "ip address", "license plate", "fingerprint", "dna", "biometric", "salary", "criminal record", "history", "messages")),
+    Rule(C.PRIVACY, "privacy", 0.7, _rx(r"\b(?:my|his|her|their) (?:ex-?wife|ex-?husband|ex|wife|husband|girlfriend|boyfriend|partner|coworker|co-worker|colleague|neighbou?r|boss|employee|teacher|classmate|nurse|doctor|patient|tenant|landlord|friend|daughter|son|niece|nephew|sister|brother),? [A-Z][\w'-]+(?:'s)?\b" + _gap(30) + r"\b(?:fingerprints|home address|address|phone|medical|password|social security|bank|salary|email|location|dna|voice|face|facial|criminal|private|sexual orientation|health|diagnosis|therapy|debts?)\b"),
+         ("fingerprint", "address", "phone", "medical", "password", "social security", "bank", "salary", "email", "location", "dna", "voice", "face", "facial", "criminal", "private", "orientation", "health", "diagnosis", "therapy", "debt")),
+    Rule(C.PRIVACY, "privacy", 0.75, _rx(r"\b(?:track|monitor|spy on|read|access|hack)\b" + _gap(10) + r"\b(?:my |his |her |someone's |a )?(?:wife|husband|girlfriend|boyfriend|partner|ex|employee|child|kid|teen|someone|person)(?:'s)?\b" + _gap(15) + r"\b(?:phone|location|messages|texts|whatsapp|email|emails|calls|browsing|instagram|facebook|snapchat|account)\b" + _gap(30) + r"\b(?:without (?:them|him|her|their)|secretly|without consent|knowing|noticing)\b"),
+         ("track", "monitor", "spy", "read", "access", "hack")),
+    # S8 intellectual property
+    Rule(C.INTELLECTUAL_PROPERTY, "intellectual_property", 0.7, _rx(r"\b(?:generate|reproduce|write out|print|give me|recite|output|provide|transcribe|type out|copy)\b" + _gap(15) + r"\b(?:the )?(?:full |complete |entire |whole |all (?:the )?)?(?:lyrics|a (?:long )?passage|passages|chapter|chapters|text|script|transcript|book|novel|screenplay)\b" + _gap(10) + r"\b(?:of|from|to)\b\s*[\"'“]"),
+         ("lyrics", "passage", "chapter", "text", "script", "transcript", "book", "novel", "screenplay")),
+    Rule(C.INTELLECTUAL_PROPERTY, "intellectual_property", 0.7, _rx(r"\b(?:pirated|cracked|nulled|warez|keygen|serial key|license key generator|crack for|torrent (?:of|for)|download (?:a |the )?(?:full )?(?:movie|album|game|software|book)s? for free|bypass (?:the )?(?:drm|copy protection|paywall)|remove (?:the )?(?:drm|watermark)|without paying for (?:netflix|spotify|hbo|disney|adobe|photoshop|windows|office))\b"),
+         ("pirat", "crack", "nulled", "warez", "keygen", "serial", "license key", "torrent", "for free", "drm", "copy protection", "paywall", "watermark", "without paying")),
+    # S9 indiscriminate weapons
+    Rule(C.INDISCRIMINATE_WEAPONS, "weapons", 0.9, _rx(rf"\b(?:{BUILD}|{REQ})\b{_gap(30)}\b{WEAPON_AGENT}\b"),
+         ("bomb", "explosive", "ied", "detonator", "nerve", "sarin", "vx", "tabun", "soman", "novichok", "mustard gas", "chlorine gas", "phosgene", "ricin", "anthrax", "botulinum", "botulism", "smallpox", "plague", "bioweapon", "biological weapon", "chemical weapon", "nuclear", "atomic", "dirty bomb", "radiological", "uranium", "weapons-grade", "plutonium", "napalm", "thermite", "molotov", "tatp", "rdx", "c-4", "c4", "semtex", "nitroglycerin", "suicide vest", "pathogen", "toxin", "poison gas", "ebola", "weaponized", "mass casualty", "dimethylmercury", "tetrodotoxin", "ghost gun", "untraceable", "automatic weapon", "full auto", "3d printed gun", "silencer", "suppressor"),
+         _rx(r"\b(?:history of|histories|treaty|treaties|ban(?:ned)? on|non-?proliferation|disarmament|museum|documentary|movie|film|novel|video game|in (?:minecraft|fortnite|call of duty|the game)|dispos(?:e|al) of|defus\w+|detect(?:ion|ors?)?|vaccine|vaccination|treatment|symptoms|survivors?|protect (?:against|from)|safety (?:data|precautions)|bath|photo|seed|glitter)\b")),
+    Rule(C.INDISCRIMINATE_WEAPONS, "weapons", 0.4, _rx(r"\b(?:nerve agent|sarin|vx gas|novichok|ricin|anthrax spores|bioweapon|chemical weapon|dirty bomb|pipe bomb|weapons-grade uranium|tatp)\b"),
+         ("nerve", "sarin", "vx", "novichok", "ricin", "anthrax", "bioweapon", "chemical weapon", "dirty bomb", "pipe bomb", "uranium", "tatp")),
+    # S10 hate
+    Rule(C.HATE, "hate", 0.85, _rx(rf"\b(?:all |most |those |these |the )?{GROUP}\b (?:are|is|should (?:all )?be|deserve to|must)\b{_gap(12)}\b(?:subhuman|animals|vermin|inferior|parasites|cockroaches|rats|a disease|a plague|savages|filth|scum|less intelligent|genetically inferior|inherently (?:inferior|violent|criminal|stupid|evil)|exterminated|eradicated|wiped out|gassed|deported|sterili[sz]ed|put down|killed|shot|lynched|hanged|burned|die)\b"),
+         tuple(GROUP_WORDS.split("|"))),
+    Rule(C.HATE, "hate", 0.8, _rx(r"\b(?:inherently|genetically|naturally|biologically) (?:inferior|less intelligent|more violent|criminal|stupid|evil|subhuman|dirty)\b|\b(?:white (?:power|supremacy|genocide)|heil hitler|gas the|race war|great replacement|holocaust (?:never happened|was a hoax|is a myth)|glorif(?:y|ies) the holocaust|praises? the nazi)\b"),
+         ("inferior", "less intelligent", "violent", "criminal", "stupid", "evil", "subhuman", "dirty", "white power", "supremacy", "genocide", "heil", "gas the", "race war", "replacement", "holocaust", "nazi")),
+    Rule(C.HATE, "hate", 0.7, _rx(rf"\b(?:{WRITE})\b{_gap(40)}\b(?:racial slurs?|slurs|mock(?:s|ing)?|insult(?:s|ing)?|demean(?:s|ing)?|degrad(?:es|ing)|dehumaniz(?:es|ing)|hateful|racist|sexist|homophobic|transphobic|antisemitic|islamophobic)\b{_gap(40)}\b(?:{GROUP}|jewish|muslim|black|gay|lesbian|trans|transgender|asian|mexican|arab|immigrant|disabled|ethnic|religio\w+|race|minorit\w+)\b"),
+         ("slur", "mock", "insult", "demean", "degrad", "dehumaniz", "hateful", "racist", "sexist", "homophobic", "transphobic", "antisemitic", "islamophobic")),
+    Rule(C.HATE, "hate_threat", 0.9, _rx(rf"\b(?:kill|exterminate|gas|shoot|lynch|burn|hang|eradicate|wipe out)\b (?:all )?(?:the )?{GROUP}\b"),
+         ("kill", "exterminat", "gas", "shoot", "lynch", "burn", "hang", "eradicat", "wipe out")),
+    # S11 suicide and self-harm
+    Rule(C.SELF_HARM, "self_harm_intent", 0.85, _rx(r"\bi(?:'m| am)? (?:want|going|gonna|plan(?:ning)?|intend(?:ing)?|ready|about|thinking about|thinking of)(?: to)? (?:kill(?:ing)? myself|end(?:ing)? (?:my life|it all|it tonight|things)|die tonight|commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|take my (?:own )?life|hang(?:ing)? myself|overdose)\b|\bi (?:don't|do not) want to (?:live|be alive|exist) anymore\b|\bi wish i (?:was|were) dead\b"),
+         ("myself", "my life", "it all", "die", "suicide", "take my", "overdose", "live", "alive", "exist", "dead", "things")),
+    Rule(C.SELF_HARM, "self_harm_instructions", 0.9, _rx(rf"\b{REQ}\b{_gap(25)}\b(?:kill myself|commit suicide|end my (?:own )?life|cut myself|hurt myself|hang myself|overdose|od|starve myself|make myself (?:throw up|vomit)|purge after eating|self-harm|slit my wrists|suicide)\b|\b(?:how many|what (?:dose|amount) of)\b{_gap(30)}\b(?:to|would|will) (?:die|kill (?:me|myself|a person|someone)|overdose|be (?:lethal|fatal))\b|\b(?:painless|quick|easy|best) (?:way|method)s? to (?:die|kill myself|commit suicide|end (?:it|my life))\b"),
+         ("myself", "suicide", "my life", "overdose", " od", "purge", "self-harm", "wrists", "how many", "dose", "amount", "die", "lethal", "fatal"),
+         _rx(r"\b(?:prevent\w*|hotline|help (?:a|my) (?:friend|child|teen|student)|warning signs|support|stop (?:someone|a friend|my)|talk (?:someone|a friend) out)\b")),
+    Rule(C.SELF_HARM, "self_harm", 0.8, _rx(r"\b(?:pro-?ana|pro-?mia|thinspo\w*|encourag\w+ (?:anorexia|bulimia|self-harm|suicide|cutting|eating disorders?)|promot\w+ (?:anorexia|bulimia|self-harm|suicide|eating disorders?)|tips (?:to|for) (?:starv\w+|purg\w+|hid\w+ (?:my )?(?:cuts|self-harm|eating disorder)))\b"),
+         ("ana", "mia", "thinspo", "anorexia", "bulimia", "self-harm", "suicide", "cutting", "eating disorder", "starv", "purg", "cuts")),
+    Rule(C.SELF_HARM, "self_harm", 0.45, _rx(r"\b(?:suicid\w+|self-harm\w*|kill myself|lethal dose)\b"), ("suicid", "self-harm", "kill myself", "lethal dose"),
+         _rx(r"\b(?:prevent\w*|hotline|lifeline|awareness|support|help (?:a|my) (?:friend|child|teen)|warning signs|statistics|research|988)\b")),
+    # S12 sexual content
+    Rule(C.SEXUAL_CONTENT, "sexual_content", 0.75, _rx(r"\b(?:write|tell|describe|generate|create|compose|narrate|roleplay|role-play|send)\b" + _gap(20) + r"\b(?:explicit|erotic|sexual|porn(?:ographic)?|smutty|smut|nsfw|dirty|x-rated|lewd|sexy|steamy|kinky|raunchy)\b" + _gap(15) + r"\b(?:story|stories|scene|scenes|content|fanfic|fan fiction|fiction|roleplay|joke|jokes|description|chat|message|messages|poem|dialogue|fantasy|film|video|experience)\b"),
+         ("explicit", "erotic", "sexual", "porn", "smut", "nsfw", "dirty", "x-rated", "lewd", "sexy", "steamy", "kinky", "raunchy"),
+         _rx(r"\b(?:explicit (?:instructions|type|cast|conversion|consent)|sexual (?:health|education|harassment policy|orientation))\b")),
+    Rule(C.SEXUAL_CONTENT, "sexual_content", 0.5, _rx(r"\b(?:sexual positions?|sex positions?|describe (?:in detail )?sexual (?:intimacy|intercourse|acts?)|pornographic|erotica|porn\w*)\b"),
+         ("position", "sexual", "pornographic", "erotica", "porn")),
+    Rule(C.SEXUAL_CONTENT, "sexual_content", 0.6, _rx(r"\b(?:cock|cunt|pussy|blowjob|handjob|cumshot|cum(?:ming)? (?:on|in|inside)|clit(?:oris)?|dildo|fingering|deepthroat|anal sex|orgasm(?:ed|ing|s)?|masturbat\w+|penetrat(?:ed|ing) (?:her|him|me)|moan(?:ed|ing)? (?:as|while))\b"),
+         ("cock", "cunt", "pussy", "blowjob", "handjob", "cum", "clit", "dildo", "fingering", "deepthroat", "anal", "orgasm", "masturbat", "penetrat", "moan")),
+    # S13 elections
+    Rule(C.ELECTIONS, "elections", 0.75, _rx(r"\b(?:false|fake|wrong|misleading|incorrect)\b" + _gap(20) + r"\b(?:information|info|claims?|news|instructions|dates?)\b" + _gap(20) + r"\b(?:voting|vote|votes|the election|elections|ballots?|polling (?:places?|stations?)|voters?)\b|\bvote (?:by|via) (?:text|sms|phone|tweet)\b|\b(?:tell|convince|trick)\b" + _gap(20) + r"\b(?:voters|people)\b" + _gap(30) + r"\b(?:wrong (?:day|date|place)|vote on (?:wednesday|november \d+th|the wrong)|don't need to vote|polls? (?:are|is) closed)\b"),
+         ("vote", "voting", "election", "ballot", "polling", "voter")),
+    Rule(C.ELECTIONS, "elections", 0.75, _rx(rf"\b(?:{REQ}|{WRITE})\b{_gap(30)}\b(?:rig|steal|hack|manipulate|tamper with|interfere with|suppress)\b{_gap(15)}\b(?:an? |the )?(?:elections?|votes?|voting machines?|ballots?|voter (?:turnout|registration)|voters?)\b|\bvoter (?:suppression|intimidation)\b"),
+         ("election", "vote", "voting", "ballot", "voter")),
+    # S14 code interpreter abuse
+    Rule(C.CODE_INTERPRETER_ABUSE, "code_interpreter_abuse", 0.8, _rx(r"rm\s+-(?:rf|fr|r\s+-f|f\s+-r)\s+(?:--no-preserve-root\s+)?(?:/|/\*|~/?|\$HOME|/etc|/usr|/var|/home)(?=[\s;|&'\"]|$)|:\(\)\s*\{\s*:\|:&\s*\};:|\bmkfs(?:\.\w+)?\s+/dev/|\bdd\s+if=/dev/(?:zero|random|urandom)\s+of=/dev/[sh]d|\bchmod\s+-R\s+777\s+/(?=[\s;]|$)|bash\s+-i\s+>&\s*/dev/tcp/|\bnc\s+(?:-\w+\s+)*-e\s+/bin/(?:ba)?sh|/bin/(?:ba)?sh\s+-i\b.*\d+\.\d+\.\d+\.\d+|\b(?:curl|wget)\s+[^|\n]{1,200}\|\s*(?:sudo\s+)?(?:ba)?sh\b|base64\s+-d[^|\n]{0,100}\|\s*(?:ba)?sh\b"),
+         ("rm -", "mkfs", "dd if=", "chmod -r", "/dev/tcp", "nc -", ":()", "| sh", "|sh", "| bash", "|bash", "| sudo")),
+    Rule(C.CODE_INTERPRETER_ABUSE, "code_interpreter_abuse", 0.75, _rx(r"\b(?:cat|read|print|open|dump|exfiltrate|send|upload)\b" + _gap(25) + r"(?:/etc/shadow|/etc/passwd|~/\.ssh/id_\w+|\.ssh/id_rsa|\.aws/credentials|\.env\b|/proc/self/environ|environment variables)" + _gap(40) + r"\b(?:to|and (?:send|post|upload)|http)\b|\b(?:escape|break out of|bypass)\b" + _gap(10) + r"\b(?:the )?(?:sandbox|container|code interpreter|jail)\b"),
+         ("/etc/shadow", "/etc/passwd", ".ssh", ".aws", ".env", "environ", "environment variables", "sandbox", "container", "interpreter", "jail")),
+    Rule(C.CODE_INTERPRETER_ABUSE, "code_interpreter_abuse", 0.7, _rx(r"(?:os\.system|subprocess\.(?:run|call|Popen|check_output)|__import__\(\s*['\"]os['\"]\s*\)|exec\(|eval\()" + _gap(60) + r"(?:rm -rf|/etc/shadow|/dev/tcp|nc -e|curl [^\n]{0,80}\| ?sh|fork|shutdown|reboot|mkfs|:\(\)\{)"),
+         ("os.system", "subprocess", "__import__", "exec(", "eval(")),
+)
+
+
+class HarmfulScanner:
+    """Lexicon and pattern scanner; each hit names its Llama Guard category."""
+
+    name = SCANNER
+
+    def __init__(self, categories: frozenset[Category] | set[Category] | None = None) -> None:
+        self.rules = tuple(r for r in RULES if categories is None or r.category in categories)
+        self.max_span = max((r.span for r in self.rules), default=0)  # for the stream redactor
+        # One pass finds which gate substrings occur; a rule runs only if one of its own does.
+        gates = sorted({g.lower() for r in self.rules for g in r.gate}, key=len, reverse=True)
+        self._gate_rx = re.compile(phrase_alt(gates, literal=True) if gates else "(?!)")
+        self._overlapping = [g for g in gates if any(g != o and g in o for o in gates)]
+
+    def _present(self, lower: str) -> set[str]:
+        found = set(self._gate_rx.findall(lower))
+        # findall does not report a gate inside a longer one it already matched ("kill" in
+        # "kill myself"); check those few directly.
+        found.update(g for g in self._overlapping if g in lower)
+        return found
+
+    def scan(self, text: str) -> list[Hit]:
+        present = self._present(text.lower())
+        if not present:
+            return []
+        hits = []
+        for rule in self.rules:
+            if present.isdisjoint(rule.gate):
+                continue
+            for m in rule.pattern.finditer(text):
+                if rule.exclude is not None and _excluded(rule.exclude, text, m.start(), m.end()):
+                    continue
+                if rule.category is C.INDISCRIMINATE_WEAPONS and NOT_WEAPON.search(m.group()):
+                    continue
+                hits.append(Hit(rule.category, rule.entity, SCANNER, m.start(), m.end(), rule.weight))
+        return hits
+
+
+def _excluded(rx: re.Pattern[str], text: str, start: int, end: int) -> bool:
+    """True when the exclusion pattern occurs in the sentence around the match."""
+    left = max(text.rfind(".", 0, start), text.rfind("\n", 0, start), text.rfind("?", 0, start), text.rfind("!", 0, start)) + 1
+    ends = [i for i in (text.find(".", end), text.find("\n", end), text.find("?", end), text.find("!", end)) if i != -1]
+    right = min(ends) if ends else len(text)
+    return rx.search(text, left, right) is not None

@@ -217,3 +217,155 @@ class ModelAlias(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
     )
+
+
+# --- SLO status history (written by slo.service) ------------------------------------------------
+
+
+class SLOStatusRow(Base):
+    """One evaluation of one SLO: what the API's history and the notifier's restart state read."""
+
+    __tablename__ = "slo_status"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String, nullable=False)
+    slo: Mapped[str] = mapped_column(String, nullable=False)  # the SLO's name within its service
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String, nullable=False)  # ok|ticket|page|no_data|unsupported|error
+    reason: Mapped[str | None] = mapped_column(String)  # why unsupported or error
+    sli: Mapped[float | None] = mapped_column(Float)
+    total: Mapped[float | None] = mapped_column(Float)  # valid events over the period
+    budget_remaining: Mapped[float | None] = mapped_column(Float)
+    burn_rates: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # window -> rate | null
+    page: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    ticket: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    no_data: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Alert states as delivered to the webhooks, so a restart does not send them again.
+    notifications: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+    __table_args__ = (Index("ix_slo_status_service_slo_evaluated_at", "service", "slo", "evaluated_at"),)
+
+
+# --- safety review queue (written by safety.review) ---------------------------------------------
+
+
+class ReviewItem(Base):
+    """A flagged or blocked safety hit waiting for a human verdict.
+
+    Filled from `safety_hits` rows (so it inherits the ledger writer's batching, spool and
+    idempotency); no foreign key, so an item outlives the raw request row's retention.
+    """
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    safety_hit_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))  # safety_hits.id
+    request_id: Mapped[str] = mapped_column(String, nullable=False, index=True)
+    tenant: Mapped[str] = mapped_column(String, nullable=False)
+    direction: Mapped[str] = mapped_column(String, nullable=False)  # input | output
+    category: Mapped[str] = mapped_column(String, nullable=False)
+    scanner: Mapped[str] = mapped_column(String, nullable=False)
+    action: Mapped[str] = mapped_column(String, nullable=False)  # flag | block
+    score: Mapped[float] = mapped_column(Float, nullable=False)
+    excerpt: Mapped[str | None] = mapped_column(String)  # redacted only, never raw content
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # when the request started
+    status: Mapped[str] = mapped_column(String, nullable=False, default="open")  # open | claimed | resolved
+    claimed_by: Mapped[str | None] = mapped_column(String)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    label: Mapped[str | None] = mapped_column(String)  # true_positive | false_positive
+    note: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (
+        # With the request id: SQLite may hand out a purged safety_hits id again.
+        Index("ix_review_items_safety_hit_id_request_id", "safety_hit_id", "request_id", unique=True),
+        Index("ix_review_items_status_category", "status", "category"),
+        Index("ix_review_items_created_at", "created_at"),
+    )
+
+
+# --- canary analyses and rollouts (written by canary.service and canary.rollout) -----------------
+
+import json as _json  # noqa: E402 - kept with the canary tables
+
+from sqlalchemy import Text as _Text  # noqa: E402
+
+
+class LaxJSON(TypeDecorator[Any]):
+    """JSON kept as text, NaN and infinities included (statistics state has them; PostgreSQL's
+    json type would refuse them)."""
+
+    impl = _Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else _json.dumps(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else _json.loads(value)
+
+
+class CanaryAnalysisRow(Base):
+    """One canary analysis: fixed over a window, or live until decided or its deadline."""
+
+    __tablename__ = "canary_analyses"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    alias: Mapped[str] = mapped_column(String, nullable=False)
+    baseline: Mapped[str] = mapped_column(String, nullable=False)
+    canary: Mapped[str] = mapped_column(String, nullable=False)
+    profile: Mapped[dict[str, Any]] = mapped_column(LaxJSON, nullable=False)
+    mode: Mapped[str] = mapped_column(String, nullable=False)  # fixed | live
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    window_end: Mapped[datetime | None] = mapped_column(UTCDateTime)  # fixed: end of the window
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # live: finish() at this time
+    cursor: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # live: samples read up to here
+    status: Mapped[str] = mapped_column(String, nullable=False, default="running")  # running | done
+    verdict: Mapped[str | None] = mapped_column(String)
+    result: Mapped[dict[str, Any] | None] = mapped_column(LaxJSON)
+    state: Mapped[dict[str, Any] | None] = mapped_column(LaxJSON)  # SequentialAnalysis.state_dict()
+    rollout_id: Mapped[str | None] = mapped_column(String, index=True)
+    step: Mapped[int | None] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # optimistic lock
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_canary_analyses_status", "status"),)
+
+
+class CanaryRolloutRow(Base):
+    """A progressive rollout of `canary` behind `alias`; `steps` are canary percentages."""
+
+    __tablename__ = "canary_rollouts"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    alias: Mapped[str] = mapped_column(String, nullable=False)
+    baseline: Mapped[str] = mapped_column(String, nullable=False)
+    canary: Mapped[str] = mapped_column(String, nullable=False)
+    profile: Mapped[dict[str, Any]] = mapped_column(LaxJSON, nullable=False)
+    steps: Mapped[list[float]] = mapped_column(LaxJSON, nullable=False)
+    current_step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    step_started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    min_step_s: Mapped[float] = mapped_column(Float, nullable=False)
+    min_step_samples: Mapped[int] = mapped_column(Integer, nullable=False)
+    max_step_s: Mapped[float] = mapped_column(Float, nullable=False)
+    on_inconclusive: Mapped[str] = mapped_column(String, nullable=False, default="pause")  # pause | rollback
+    notify_url: Mapped[str | None] = mapped_column(String)
+    analysis_id: Mapped[str | None] = mapped_column(String)  # the current step's analysis
+    state: Mapped[str] = mapped_column(String, nullable=False)  # running|paused|promoted|rolled_back|aborted
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # optimistic lock
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_canary_rollouts_state", "state"),)
+
+
+class CanaryRolloutEvent(Base):
+    __tablename__ = "canary_rollout_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    rollout_id: Mapped[str] = mapped_column(String, nullable=False, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    kind: Mapped[str] = mapped_column(String, nullable=False)  # started|step|promoted|rolled_back|paused|resumed|aborted|...
+    detail: Mapped[dict[str, Any] | None] = mapped_column(LaxJSON)

@@ -9,6 +9,14 @@ Public API:
     latency_thresholds, thresholds_by_prom_metric, thresholds_by_ledger_metric,
     histogram_buckets, format_le, le_matcher    (SLO thresholds as histogram buckets)
     slo.metrics_catalog.CATALOG                 (the exported metrics)
+
+Run time (imported from their modules, so that `import slo` stays free of the database):
+    slo.service.SLOService(engine, slos, notifier, registry=...)  evaluate, history, gauges
+    slo.source.evaluate_ledger(_many)           evaluation over the ledger's minute rollups
+    slo.notify.WebhookNotifier                  Alertmanager-format webhooks on state changes
+    slo.jobs.register_slo_job(scheduler, service)
+    slo.router.build_slo_router(service, authenticate)   GET /v1/slos, /v1/slos/{name}
+    slo.cli.app                                 `inferwatch slo status`
 """
 from slo.burn import BurnAlertWindow, alert_windows
 from slo.evaluator import Evaluation, MinuteSeries, evaluate, evaluate_range

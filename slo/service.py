@@ -1,0 +1,196 @@
+"""SLOService: evaluates the SLOs from the ledger, keeps their history, gauges and notifications.
+
+One service per process. `run_once()` is the scheduled job's body: evaluate, notify on alert
+state changes, record history, update gauges; it never raises. The API and the CLI call
+`evaluate_all()` and `history()`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from slo import history as hist
+from slo.cache import SeriesCache
+from slo.gauges import SLOGauges
+from slo.evaluator import to_minute
+from slo.model import SLO
+from slo.source import evaluate_ledger_many, unsupported_reason
+from slo.status import SLOStatus
+
+log = logging.getLogger(__name__)
+
+REREAD_AFTER_RECOVERY = timedelta(minutes=10)  # spools replay within this once the database is back
+
+
+class Notifier(Protocol):
+    def notify(self, statuses: Iterable[SLOStatus], now: datetime | None = None) -> dict[str, dict[str, Any]]: ...
+    def restore(self, states: Any) -> None: ...
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+class SLOService:
+    def __init__(self, engine: Engine, slos: Sequence[SLO], notifier: Notifier | None = None, *,
+                 registry: CollectorRegistry | None = None, cache: SeriesCache | None | bool = True,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """`registry`: where the `slo_*` gauges go (none without one). `cache`: a SeriesCache,
+        True for a default one, False to read every evaluation's full range from the ledger.
+        `clock`: the time of an evaluation without an explicit `now` (default: the UTC time)."""
+        ids = [s.id for s in slos]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate SLO ids: {dupes}")
+        self.engine = engine
+        self.slos = list(slos)
+        self.notifier = notifier
+        self.gauges = SLOGauges(registry, self.slos) if registry is not None else None
+        self.cache = SeriesCache() if cache is True else (cache or None)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.Lock()  # one evaluation at a time: the job, API requests and the cache
+        self._latest: dict[str, SLOStatus] = {}
+        self._failing_since: int | None = None  # epoch minute of the first failed evaluation
+        self._reread: tuple[int, datetime] | None = None  # (from minute, until) after a recovery
+
+    def get(self, name: str) -> SLO | None:
+        """An SLO by name, or by id (`service-name`) when names repeat across services."""
+        for s in self.slos:
+            if s.id == name:
+                return s
+        named = [s for s in self.slos if s.name == name]
+        return named[0] if len(named) == 1 else None
+
+    def evaluate_all(self, now: datetime | None = None, slos: Iterable[SLO] | None = None) -> list[SLOStatus]:
+        """Current status of every SLO (or of `slos`); an SLO the ledger cannot evaluate gets
+        status `unsupported`, and a failing evaluation (database down) status `error`."""
+        at = _utc(now if now is not None else self.clock())
+        targets = list(self.slos if slos is None else slos)
+        with self._lock:
+            self._before_reads(at)
+            out = self._evaluate(targets, at)
+            self._track_failures(out, at)
+            self._latest.update((st.slo.id, st) for st in out)
+        return out
+
+    def _evaluate(self, targets: list[SLO], at: datetime) -> list[SLOStatus]:
+        reasons = {s: unsupported_reason(s) for s in targets}
+        readable = [s for s in targets if reasons[s] is None]
+        evals, error = {}, ""
+        try:
+            if readable:
+                with self.engine.connect() as conn:
+                    evals = evaluate_ledger_many(conn, readable, at, cache=self.cache)
+        except Exception as e:  # noqa: BLE001 - reported per SLO, never raised
+            error = _describe(e)
+            log.warning("SLO evaluation failed: %s", error)
+        out = []
+        for s in targets:
+            reason = reasons[s]
+            if reason is not None:
+                out.append(SLOStatus.unsupported(s, at, reason))
+            elif s in evals:
+                out.append(SLOStatus(s, at, evals[s]))
+            else:
+                out.append(SLOStatus.error(s, at, error))
+        return out
+
+    def _track_failures(self, statuses: list[SLOStatus], at: datetime) -> None:
+        """After the ledger was unreachable, keep re-reading from then for `REREAD_AFTER_RECOVERY`:
+        the writers' spools replay the records of that time into minutes already read."""
+        if any(st.failed for st in statuses):
+            if self._failing_since is None:
+                self._failing_since = to_minute(at)
+        elif self._failing_since is not None:
+            self._reread = (self._failing_since, at + REREAD_AFTER_RECOVERY)
+            self._failing_since = None
+
+    def _before_reads(self, at: datetime) -> None:
+        if self._reread is not None and self.cache is not None:
+            since, until = self._reread
+            if at < until:
+                self.cache.invalidate_from(since)
+            else:
+                self._reread = None
+
+    def current(self, slos: Iterable[SLO] | None = None, max_age_s: float = 90.0) -> list[SLOStatus]:
+        """The latest statuses (of the job) when none is older than `max_age_s`, else a new
+        evaluation. With the job running, API requests then never wait for its reads (a full
+        re-read of 30 days takes seconds); before its first run they wait for it."""
+        targets = list(self.slos if slos is None else slos)
+        now = _utc(self.clock())
+        latest = [self._latest.get(s.id) for s in targets]
+        if all(st is not None and st.slo == s and 0 <= (now - st.evaluated_at).total_seconds() <= max_age_s
+               for st, s in zip(latest, targets, strict=True)):
+            return latest  # type: ignore[return-value]
+        return self.evaluate_all(now, targets)
+
+    def notify(self, statuses: Sequence[SLOStatus], *, restore: bool = True) -> dict[str, dict[str, Any]]:
+        """Hand alert states to the notifier, after taking over (with `restore`) the states the
+        newest history rows say were delivered, by a previous run of this or another replica."""
+        if self.notifier is None or not statuses:
+            return {}
+        if restore:
+            try:
+                with self.engine.connect() as conn:
+                    self.notifier.restore(hist.last_notifications(conn, [s.slo for s in statuses]))
+            except Exception as e:  # noqa: BLE001 - keep the in-memory state
+                log.warning("SLO notifier: cannot read the last delivered states: %s", e)
+        return self.notifier.notify(statuses, statuses[0].evaluated_at)
+
+    def record_history(self, statuses: Sequence[SLOStatus],
+                       notifications: dict[str, dict[str, Any]] | None = None) -> int:
+        """Insert one `slo_status` row per status; returns the number of rows."""
+        with self.engine.begin() as conn:
+            return hist.record(conn, statuses, notifications)
+
+    def history(self, name: str, since: datetime | None = None, limit: int = 100) -> list[hist.HistoryEntry]:
+        """Recorded evaluations of one SLO, newest first."""
+        slo = self.get(name)
+        if slo is None:
+            raise KeyError(name)
+        with self.engine.connect() as conn:
+            return hist.entries(conn, slo, since=_utc(since) if since else None, limit=limit)
+
+    def prune_history(self, before: datetime) -> int:
+        with self.engine.begin() as conn:
+            return hist.prune(conn, _utc(before))
+
+    def update_gauges(self, statuses: Iterable[SLOStatus]) -> None:
+        if self.gauges is not None:
+            self.gauges.update(statuses)
+
+    def run_once(self, now: datetime | None = None) -> list[SLOStatus]:
+        """Evaluate, notify, record history and update gauges; logs failures, never raises."""
+        try:
+            statuses = self.evaluate_all(now)
+        except Exception:  # noqa: BLE001
+            log.exception("SLO evaluation failed")
+            return []
+        ledger_down = any(st.failed for st in statuses)  # already logged: skip its reads and writes
+        notes: dict[str, dict[str, Any]] = {}
+        try:
+            notes = self.notify(statuses, restore=not ledger_down)  # pending sends are retried anyway
+        except Exception:  # noqa: BLE001
+            log.exception("SLO notifications failed")
+        if not ledger_down:
+            try:
+                self.record_history(statuses, notes)
+            except Exception as e:  # noqa: BLE001
+                log.warning("SLO history not recorded: %s", e)
+        try:
+            self.update_gauges(statuses)
+        except Exception:  # noqa: BLE001
+            log.exception("SLO gauges not updated")
+        return statuses
+
+
+def _describe(e: BaseException) -> str:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {first}"[:500]

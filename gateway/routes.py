@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from ledger import queries
+from safety import review
 
 from .auth import Principal, require_admin
 from .config import Limits
@@ -30,6 +31,16 @@ class NewKeyRequest(BaseModel):
     admin: bool = False
 
 
+class ClaimRequest(BaseModel):
+    reviewer: str | None = Field(default=None, max_length=128, description="default: the id of the key that calls")
+
+
+class ResolveRequest(BaseModel):
+    label: str = Field(description="true_positive or false_positive (tp / fp accepted)")
+    note: str | None = Field(default=None, max_length=4000)
+    reviewer: str | None = Field(default=None, max_length=128)
+
+
 def build_router(gw: Gateway) -> APIRouter:
     router = APIRouter()
 
@@ -47,6 +58,10 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.post("/v1/embeddings", tags=["openai"])
     async def embeddings(request: Request) -> Response:
         return await gw.handle(request, "embeddings")
+
+    @router.post("/v1/moderations", tags=["openai"])
+    async def moderations(request: Request) -> Response:
+        return await gw.moderate(request)
 
     @router.get("/v1/models", tags=["openai"])
     async def models(request: Request) -> Response:
@@ -102,6 +117,45 @@ def build_router(gw: Gateway) -> APIRouter:
             raise GatewayError(404, f"No key with id {key_id!r}.", "key_not_found")
         gw.auth.forget(key_id)
         return {"key_id": key_id, "revoked": True}
+
+    async def reviewer_scope(request: Request, tenant: str | None) -> tuple[Principal, str | None]:
+        """Admin keys only; a tenant's admin key sees that tenant's items alone."""
+        who = await principal(request)
+        require_admin(who)
+        if who.tenant is not None and tenant is not None and tenant != who.tenant:
+            raise GatewayError(403, "A tenant's admin key can only review its own tenant.", "forbidden")
+        return who, who.tenant if who.tenant is not None else tenant
+
+    async def review_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, gw.store.engine, *args, **kwargs)
+        except review.ReviewError as exc:
+            raise GatewayError(exc.status, exc.message, exc.code) from exc
+
+    @router.get("/v1/admin/reviews", tags=["admin"])
+    async def list_reviews(request: Request, status: str | None = Query(None, description="open, claimed or resolved"),
+                           category: str | None = None, tenant: str | None = None,
+                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        _, scope = await reviewer_scope(request, tenant)
+        data = await review_call(review.list_items, status=status, category=category, tenant=scope, limit=limit, offset=offset)
+        return {"object": "list", "data": data}
+
+    @router.get("/v1/admin/reviews/precision", tags=["admin"])
+    async def review_precision(request: Request, start: datetime | None = None, end: datetime | None = None,
+                               tenant: str | None = None) -> dict[str, Any]:
+        _, scope = await reviewer_scope(request, tenant)
+        found = await review_call(review.precision_by_category, start=start, end=end, tenant=scope)
+        return {"object": "list", "data": [p.to_dict() for p in found.values()]}
+
+    @router.post("/v1/admin/reviews/{item_id}/claim", tags=["admin"])
+    async def claim_review(item_id: int, request: Request, body: ClaimRequest | None = None) -> dict[str, Any]:
+        who, scope = await reviewer_scope(request, None)
+        return await review_call(review.claim, item_id, (body and body.reviewer) or who.key_id or "admin", tenant=scope)
+
+    @router.post("/v1/admin/reviews/{item_id}/resolve", tags=["admin"])
+    async def resolve_review(item_id: int, body: ResolveRequest, request: Request) -> dict[str, Any]:
+        who, scope = await reviewer_scope(request, None)
+        return await review_call(review.resolve, item_id, body.label, body.note, body.reviewer or who.key_id or "admin", tenant=scope)
 
     return router
 

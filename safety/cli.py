@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="Safety scanners: evaluation and checks.", no_args_is_help=True)
+app = typer.Typer(help="Safety scanners: evaluation, checks and the review queue.", no_args_is_help=True)
 
 
 @app.command("eval")
@@ -62,6 +62,133 @@ def scan_command(
     verdict = engine.scan(text, tenant, "input" if direction == "input" else "output")
     json.dump({**verdict.to_dict(), "text": verdict.text}, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+review_app = typer.Typer(help="Review queue of flagged and blocked hits: list, claim, resolve.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG)")
+DataDirOpt = typer.Option(None, "--data-dir", help="data directory (also INFERWATCH_DATA_DIR)")
+
+
+def _engine(config: Optional[Path], data_dir: Optional[Path]):  # noqa: ANN202
+    """The ledger database of the settings (read-only use of inferwatch's settings)."""
+    from inferwatch.settings import load_settings
+    from ledger.db import create_engine_for, migrate
+
+    try:
+        settings = load_settings(config, {"data_dir": data_dir} if data_dir else None)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    engine = create_engine_for(settings.ledger_url)
+    migrate(engine)
+    return engine
+
+
+def _reviewer(reviewer: Optional[str]) -> str:
+    import getpass
+
+    if reviewer:
+        return reviewer
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment
+        return "cli"
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+@review_app.command("list")
+def review_list(
+    status: Optional[str] = typer.Option(None, help="open, claimed or resolved"),
+    category: Optional[str] = typer.Option(None, help="one category, e.g. prompt_injection"),
+    tenant: Optional[str] = typer.Option(None, help="one tenant"),
+    limit: int = typer.Option(50, min=1, help="items shown"),
+    as_json: bool = typer.Option(False, "--json", help="print the items as JSON"),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Items of the queue, oldest first (hits recorded since the last look are queued first)."""
+    from . import review
+
+    try:
+        items = review.list_items(_engine(config, data_dir), status=status, category=category, tenant=tenant, limit=limit)
+    except review.ReviewError as exc:
+        _fail(exc)
+    if as_json:
+        json.dump(items, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for i in items:
+        who = f" by {i['claimed_by']}" if i["claimed_by"] else ""
+        label = f" {i['label']}" if i["label"] else ""
+        typer.echo(f"#{i['id']}  {(i['created_at'] or '')[:19]}  {i['tenant']}  {i['direction']}  {i['category']}  "
+                   f"{i['scanner']}  {i['action']} {i['score']:.2f}  {i['status']}{who}{label}  {i['excerpt'] or ''}")
+    if not items:
+        typer.echo("no items")
+
+
+@review_app.command("claim")
+def review_claim(
+    item_id: int = typer.Argument(..., help="item id from `review list`"),
+    reviewer: Optional[str] = typer.Option(None, help="who claims it (default: your user name)"),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Claim an open item, so nobody else works on it."""
+    from . import review
+
+    try:
+        item = review.claim(_engine(config, data_dir), item_id, _reviewer(reviewer))
+    except review.ReviewError as exc:
+        _fail(exc)
+    typer.echo(f"claimed {item['id']} ({item['category']}, {item['tenant']}) as {item['claimed_by']}")
+
+
+@review_app.command("resolve")
+def review_resolve(
+    item_id: int = typer.Argument(..., help="item id from `review list`"),
+    label: str = typer.Option(..., help="true_positive or false_positive (tp / fp)"),
+    note: Optional[str] = typer.Option(None, help="why"),
+    reviewer: Optional[str] = typer.Option(None, help="who resolves it (default: your user name)"),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Resolve an item as a true or false positive."""
+    from . import review
+
+    try:
+        item = review.resolve(_engine(config, data_dir), item_id, label, note, _reviewer(reviewer))
+    except review.ReviewError as exc:
+        _fail(exc)
+    typer.echo(f"resolved {item['id']} as {item['label']}")
+
+
+@review_app.command("precision")
+def review_precision(
+    days: int = typer.Option(7, min=1, help="items whose request started in the last DAYS days"),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Measured precision per category from resolved labels."""
+    from datetime import datetime, timedelta, timezone
+
+    from . import review
+
+    found = review.precision_by_category(_engine(config, data_dir), start=datetime.now(timezone.utc) - timedelta(days=days))
+    rows = [p.to_dict() for p in found.values()]
+    if as_json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for r in rows:
+        prec = "-" if r["precision"] is None else f"{r['precision']:.3f}"
+        typer.echo(f"{r['category']:<24} precision {prec}  ({r['true_positive']} TP / {r['false_positive']} FP)")
 
 
 if __name__ == "__main__":  # pragma: no cover

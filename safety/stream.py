@@ -56,6 +56,15 @@ class StreamRedactor:
         self._done = False
         self._parts: list[str] = []  # emitted text, for verdict()
 
+    def raw_text(self) -> str:
+        """Everything fed so far, unredacted (the offsets of ``findings`` index it)."""
+        return "".join(self._chunks)
+
+    @property
+    def released(self) -> int:
+        """Raw characters released so far (what ``feed`` and ``finish`` returned covers them)."""
+        return self._emitted
+
     @property
     def pending(self) -> int:
         """Characters received but not yet released."""

@@ -28,8 +28,19 @@ class Behaviour:
     fail_status: int | None = None  # answer every completion with this status
     die_after_chunks: int | None = None  # streaming: drop the connection after N chunks
     healthy: bool = True
+    reply_text: str | None = None  # completions answer this text instead of "tok tok ..."
+    reply_chunk_chars: int = 3  # streaming reply_text: characters per chunk (so spans split across chunks)
+    logprobs: bool = False  # answer with token logprobs that repeat the text (as vLLM does when asked)
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    seen_bodies: list[dict[str, Any]] = field(default_factory=list)  # request bodies as received (last 1000)
     requests: int = 0
+
+    def pieces(self, ct: int) -> list[str]:
+        """The streamed text pieces of one completion."""
+        if self.reply_text is None:
+            return ["tok "] * ct
+        n = max(1, self.reply_chunk_chars)
+        return [self.reply_text[i:i + n] for i in range(0, len(self.reply_text), n)] or [""]
 
 
 def completion_tokens(body: dict[str, Any]) -> int:
@@ -58,8 +69,11 @@ def create_stub(b: Behaviour) -> FastAPI:
         body = await request.json()
         b.requests += 1
         b.seen_headers.append(dict(request.headers))
+        b.seen_bodies.append(body)
         if len(b.seen_headers) > 1000:
             del b.seen_headers[:500]
+        if len(b.seen_bodies) > 1000:
+            del b.seen_bodies[:500]
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.fail_status:
@@ -72,20 +86,26 @@ def create_stub(b: Behaviour) -> FastAPI:
             return JSONResponse({"object": "list", "model": b.served_model, "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 1.0]}],
                                  "usage": {"prompt_tokens": pt, "total_tokens": pt}}, headers=headers)
         if not body.get("stream"):
-            choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "tok " * ct}} if kind == "chat" else \
-                     {"index": 0, "finish_reason": "length", "text": "tok " * ct}
+            text = "tok " * ct if b.reply_text is None else b.reply_text
+            choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}} if kind == "chat" else \
+                     {"index": 0, "finish_reason": "length", "text": text}
+            if b.logprobs:
+                choice["logprobs"] = {"content": [{"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
             return JSONResponse({"id": rid, "object": "chat.completion" if kind == "chat" else "text_completion", "created": int(time.time()),
                                  "model": b.served_model, "choices": [choice], "usage": usage}, headers=headers)
 
         async def events():
             obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
-            for i in range(ct):
+            pieces = b.pieces(ct)
+            for i, piece in enumerate(pieces):
                 if b.chunk_delay_s:
                     await asyncio.sleep(b.chunk_delay_s)
                 if b.die_after_chunks is not None and i >= b.die_after_chunks:
                     raise ConnectionResetError("stub dies mid-stream")
-                c = {"index": 0, "delta": {"content": "tok "}} if kind == "chat" else {"index": 0, "text": "tok "}
-                if i == ct - 1:
+                c = {"index": 0, "delta": {"content": piece}} if kind == "chat" else {"index": 0, "text": piece}
+                if b.logprobs:
+                    c["logprobs"] = {"content": [{"token": piece, "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
+                if i == len(pieces) - 1:
                     c["finish_reason"] = "length"
                 yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [c]})}\n\n".encode()
             if (body.get("stream_options") or {}).get("include_usage"):

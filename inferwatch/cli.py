@@ -82,6 +82,12 @@ from safety.cli import app as safety_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(safety_app, name="safety")
+from slo.cli import app as slo_app  # noqa: E402
+
+app.add_typer(slo_app, name="slo")
+from canary.cli import app as canary_app  # noqa: E402
+
+app.add_typer(canary_app, name="canary")
 
 keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

@@ -17,6 +17,15 @@ class TenantConfig(BaseModel):
     store_content: bool = False  # opt-in to storing (redacted) prompts and completions
 
 
+class ConfiguredKey(BaseModel):
+    """A key provisioned from configuration: only its SHA-256 is written down (from
+    `inferwatch keys hash`), never the key itself."""
+
+    tenant: str
+    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    admin: bool = False
+
+
 class VersionTarget(BaseModel):
     version: str
     weight: float = Field(default=1.0, ge=0.0)
@@ -44,6 +53,7 @@ class GatewayConfig(BaseModel):
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="by model version")
     prices: dict[str, Price] = Field(default_factory=dict, description="by model version or alias; 'default' applies otherwise")
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    keys: dict[str, ConfiguredKey] = Field(default_factory=dict, description="by key id (the 12 hex characters after 'iw-')")
     default_limits: Limits = Limits()
     connect_timeout_s: float = 5.0
     first_byte_timeout_s: float = 120.0

@@ -107,6 +107,12 @@ class GovernanceStore:
             if t.limits:
                 settings.update(t.limits.model_dump())
             self.upsert_tenant(tenant_id, t.name, settings)
+        for key_id, k in config.keys.items():
+            if self.tenant_settings(k.tenant) is None:
+                self.upsert_tenant(k.tenant)
+            with Session(self.engine) as s, s.begin():
+                if s.get(ApiKey, key_id) is None:  # a revocation in the database outlives the file
+                    s.add(ApiKey(key_id=key_id, tenant=k.tenant, secret_sha256=k.secret_sha256, is_admin=k.admin))
         known = self.aliases()
         for alias, targets in config.aliases.items():
             if alias not in known:

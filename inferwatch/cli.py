@@ -122,6 +122,18 @@ def keys_create(tenant: Annotated[str, typer.Option(help="Tenant the key belongs
         typer.echo(f"key {new.key_id} for tenant {tenant} (shown once):\n{new.secret}")
 
 
+@keys_app.command("hash")
+def keys_hash(key: Annotated[str, typer.Argument(help="A key made by `keys create`.")]) -> None:
+    """Print the config entry for provisioning KEY from a file (its id and SHA-256, not the key)."""
+    from gateway import keys as key_util
+
+    key_id = key_util.key_id_of(key)
+    if key_id is None:
+        typer.secho("error: not an inferwatch key (iw-<12 hex>-<secret>)", fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{key_id}: {{tenant: TENANT, secret_sha256: {key_util.hash_secret(key)}}}")
+
+
 @keys_app.command("list")
 def keys_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant.")] = None,
               config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:

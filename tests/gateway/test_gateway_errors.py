@@ -243,3 +243,18 @@ def test_slo_thresholds_are_histogram_buckets(stub_gateway):
     assert any('le="2.0"' in l for l in ttft)  # the default TTFT <= 2 s SLO
     assert any('le="10.0"' in l for l in e2e)  # the default end-to-end <= 10 s SLO
     assert 'le="2.0"' not in "".join(l for l in text.splitlines() if l.startswith("gen_ai_client_token_usage_bucket"))
+
+
+def test_keys_provisioned_from_config_by_hash(tmp_path, stub):
+    from gateway import keys as key_util
+    from gateway.config import ConfiguredKey
+
+    new = key_util.generate()
+    ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
+    cfg_keys = {new.key_id: ConfiguredKey(tenant="ops", secret_sha256=new.secret_hash)}
+    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]}, keys=cfg_keys) as h:
+        r = httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {new.secret}"})
+        assert r.status_code == 200
+        assert h.rows()[-1].tenant == "ops"
+        wrong = new.secret[:-2] + ("AA" if not new.secret.endswith("AA") else "BB")
+        assert_error(httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {wrong}"}), 401, "invalid_api_key")

@@ -54,7 +54,8 @@ def ensure_default_tenant(settings: Settings) -> str | None:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per health check is noise
+    for noisy in ("httpx", "apscheduler"):  # a line per health check or job run is noise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     supervisor = start_local_workers(settings) if not settings.gateway.upstreams else None
     try:
         dev_key = ensure_default_tenant(settings)

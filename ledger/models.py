@@ -1,6 +1,6 @@
 """SQLAlchemy models of the ledger database.
 
-Request rows and their per-minute rollups (written only by `LedgerWriter`), plus the
+Request rows and their per-minute and per-hour rollups (written only by `LedgerWriter`), plus the
 governance state every gateway replica shares: tenants, API keys and model alias weights.
 Timestamps are stored in UTC and always come back timezone-aware (UTC).
 """
@@ -148,6 +148,10 @@ class RequestRollupMinute(Base):
     safety_blocked: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     client_disconnects: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cache_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Requests with at least one hit whose action is block or flag in that direction (what
+    # inferwatch_safety_incidents_total{direction} counts); redactions are not incidents.
+    safety_incidents_input: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    safety_incidents_output: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class RequestRollupBucketMinute(Base):
@@ -164,6 +168,51 @@ class RequestRollupBucketMinute(Base):
     model_version: Mapped[str] = mapped_column(String, primary_key=True)
     status_class: Mapped[str] = mapped_column(String, primary_key=True)
     metric: Mapped[str] = mapped_column(String, primary_key=True)  # latency | ttft | tpot
+    le: Mapped[float] = mapped_column(Float, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class RequestRollupHour(Base):
+    """The minute rollups summed per UTC hour (same columns, `hour` for `minute`); written by
+    the same transaction as the minute rollups, so the two always agree."""
+
+    __tablename__ = "request_rollups_hour"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String, primary_key=True)
+    alias: Mapped[str] = mapped_column(String, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String, primary_key=True)
+    operation: Mapped[str] = mapped_column(String, primary_key=True)
+    status_class: Mapped[str] = mapped_column(String, primary_key=True)
+    error_type: Mapped[str] = mapped_column(String, primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    latency_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    ttft_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    ttft_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    tpot_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    tpot_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    safety_flagged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    safety_blocked: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    client_disconnects: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cache_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    safety_incidents_input: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    safety_incidents_output: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class RequestRollupBucketHour(Base):
+    """`request_rollup_buckets_minute` summed per UTC hour."""
+
+    __tablename__ = "request_rollup_buckets_hour"
+
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String, primary_key=True)
+    alias: Mapped[str] = mapped_column(String, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String, primary_key=True)
+    status_class: Mapped[str] = mapped_column(String, primary_key=True)
+    metric: Mapped[str] = mapped_column(String, primary_key=True)
     le: Mapped[float] = mapped_column(Float, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 

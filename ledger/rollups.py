@@ -1,4 +1,4 @@
-"""Per-minute rollup increments computed in memory from a batch of records."""
+"""Per-minute and per-hour rollup increments computed in memory from a batch of records."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,14 +14,28 @@ ROLLUP_VALUES = (
     "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s",
     "ttft_sum_s", "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged",
     "safety_blocked", "client_disconnects", "cache_hits",
+    "safety_incidents_input", "safety_incidents_output",
 )
 BUCKET_KEY = ("minute", "tenant", "alias", "model_version", "status_class", "metric", "le")
+HOUR_ROLLUP_KEY = ("hour", *ROLLUP_KEY[1:])
+HOUR_BUCKET_KEY = ("hour", *BUCKET_KEY[1:])
+INCIDENT_ACTIONS = frozenset({"block", "flag"})  # a redaction is not an incident
 
 
 def minute_of(ts: datetime) -> datetime:
     """UTC minute of a timestamp (a naive timestamp is taken as UTC)."""
     ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     return ts.replace(second=0, microsecond=0)
+
+
+def hour_of(ts: datetime) -> datetime:
+    """UTC hour of a timestamp (a naive timestamp is taken as UTC)."""
+    return minute_of(ts).replace(minute=0)
+
+
+def incident(r: RequestRecord, direction: str) -> int:
+    """1 if `r` has a blocked or flagged hit in `direction` (as inferwatch_safety_incidents_total)."""
+    return int(any(h.direction == direction and h.action in INCIDENT_ACTIONS for h in r.safety))
 
 
 @dataclass
@@ -45,6 +59,7 @@ class Increments:
             r.tpot_s or 0.0, int(r.tpot_s is not None),
             int(bool(r.safety)), int(any(h.action == "block" for h in r.safety)),
             int(r.client_disconnected), int(r.cache_hit),
+            incident(r, "input"), incident(r, "output"),
         )
         for i, x in enumerate(inc):
             v[i] += x
@@ -63,6 +78,29 @@ class Increments:
 
     def bucket_rows(self) -> list[dict[str, Any]]:
         return [{**dict(zip(BUCKET_KEY, k, strict=True)), "count": n} for k, n in sorted(self.buckets.items())]
+
+    def hour_rollup_rows(self) -> list[dict[str, Any]]:
+        """The minute increments summed per hour (what `request_rollups_hour` adds)."""
+        hours: dict[tuple[Any, ...], list[float]] = {}
+        for k, v in self.rollups.items():
+            hk = (k[0].replace(minute=0), *k[1:])
+            acc = hours.get(hk)
+            if acc is None:
+                hours[hk] = list(v)
+            else:
+                for i, x in enumerate(v):
+                    acc[i] += x
+        return [
+            {**dict(zip(HOUR_ROLLUP_KEY, k, strict=True)), **dict(zip(ROLLUP_VALUES, v, strict=True))}
+            for k, v in sorted(hours.items())
+        ]
+
+    def hour_bucket_rows(self) -> list[dict[str, Any]]:
+        hours: dict[tuple[Any, ...], int] = {}
+        for k, n in self.buckets.items():
+            hk = (k[0].replace(minute=0), *k[1:])
+            hours[hk] = hours.get(hk, 0) + n
+        return [{**dict(zip(HOUR_BUCKET_KEY, k, strict=True)), "count": n} for k, n in sorted(hours.items())]
 
 
 def increments_of(records: Iterable[RequestRecord], bounds: Mapping[str, Sequence[float]]) -> Increments:

@@ -8,14 +8,23 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ledger.models import Request, RequestRollupBucketMinute, RequestRollupMinute, SafetyHitRow
+from ledger.models import (
+    Request,
+    RequestRollupBucketHour,
+    RequestRollupBucketMinute,
+    RequestRollupHour,
+    RequestRollupMinute,
+    SafetyHitRow,
+)
 from ledger.record import RequestRecord
-from ledger.rollups import BUCKET_KEY, ROLLUP_KEY, ROLLUP_VALUES, increments_of
+from ledger.rollups import BUCKET_KEY, HOUR_BUCKET_KEY, HOUR_ROLLUP_KEY, ROLLUP_KEY, ROLLUP_VALUES, increments_of
 
 REQUESTS: Table = Request.__table__  # type: ignore[assignment]
 SAFETY: Table = SafetyHitRow.__table__  # type: ignore[assignment]
 ROLLUPS: Table = RequestRollupMinute.__table__  # type: ignore[assignment]
 BUCKETS: Table = RequestRollupBucketMinute.__table__  # type: ignore[assignment]
+HOUR_ROLLUPS: Table = RequestRollupHour.__table__  # type: ignore[assignment]
+HOUR_BUCKETS: Table = RequestRollupBucketHour.__table__  # type: ignore[assignment]
 
 _LOOKUP_CHUNK = 500
 RECORD_COLUMNS = tuple(c.name for c in REQUESTS.columns if c.name != "status_class")
@@ -71,6 +80,10 @@ def write_records(
     inc = increments_of(new, bounds)
     _upsert_add(conn, ROLLUPS, ROLLUP_KEY, ROLLUP_VALUES, inc.rollup_rows())
     _upsert_add(conn, BUCKETS, BUCKET_KEY, ("count",), inc.bucket_rows())
+    # The same increments per hour, in the same transaction: only new records reach here, so
+    # the hourly rollups stay the minute ones summed, replays included.
+    _upsert_add(conn, HOUR_ROLLUPS, HOUR_ROLLUP_KEY, ROLLUP_VALUES, inc.hour_rollup_rows())
+    _upsert_add(conn, HOUR_BUCKETS, HOUR_BUCKET_KEY, ("count",), inc.hour_bucket_rows())
     return new
 
 

@@ -9,9 +9,15 @@ Rollup minutes can still change after they were read, so each read also goes bac
   the minutes its records started in;
 - everything every `full_refresh_s`, and from the time of the first failed read once reads
   succeed again (`invalidate_from`): a long outage.
+
+A full read takes the hours of the period that no window starts in from the hourly rollups
+(`slo.source.hour_spans`), planned to stay exact for evaluations up to `horizon_minutes` later;
+past that, the next read is a full one again. Re-reads that would split such an hour start at
+the hour.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,7 +28,7 @@ import numpy as np
 from ledger.queries import Conn
 from slo.evaluator import MinuteSeries
 from slo.model import SLO
-from slo.source import as_datetime, ledger_series_many
+from slo.source import as_datetime, floor_hour, hour_spans, ledger_series_many
 
 
 @dataclass
@@ -31,6 +37,8 @@ class _Entry:
     fetched_until: int
     refreshed_at: float  # clock time of the last full read
     late_at: float  # clock time of the last read that went back late_minutes
+    exact_until: int  # the last evaluation minute the series' hourly sums are exact for
+    hours_until: int  # before this minute the series may hold whole hours at their first minute
 
 
 def _dense(s: MinuteSeries, begin: int, end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +56,13 @@ class SeriesCache:
     spec under the same name starts over."""
 
     def __init__(self, settle_minutes: int = 10, late_minutes: int = 180, late_every_s: float = 600.0,
-                 full_refresh_s: float = 6 * 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 full_refresh_s: float = 6 * 3600.0, clock: Callable[[], float] = time.monotonic,
+                 hourly: bool = True, horizon_minutes: int | None = None) -> None:
+        """`hourly=False` reads minutes only. `horizon_minutes` (default: `full_refresh_s`,
+        at most a day) is how far a full read plans ahead."""
+        self.hourly = hourly
+        self.horizon_minutes = (min(math.ceil(full_refresh_s / 60), 1440) if horizon_minutes is None
+                                else horizon_minutes)
         self.settle_minutes = settle_minutes
         self.late_minutes = late_minutes
         self.late_every_s = late_every_s
@@ -80,11 +94,14 @@ class SeriesCache:
     def _needs_from(self, slo: SLO, start: int, end: int, now: float) -> int:
         """The first minute the SLO must re-read."""
         e = self._entries.get(slo)
-        if (e is None or e.series.start > start or e.fetched_until > end
+        if (e is None or e.series.start > start or e.fetched_until > end or end > e.exact_until
                 or now - e.refreshed_at >= self.full_refresh_s):
             return start
         back = self.late_minutes if now - e.late_at >= self.late_every_s else self.settle_minutes
-        return max(start, min(e.fetched_until - back, end))
+        n = min(e.fetched_until - back, end)
+        if n < e.hours_until:
+            n = floor_hour(n)  # an hour kept whole must not be read again in part
+        return max(start, n)
 
     def _series_many(self, conn: Conn, wants: Mapping[SLO, tuple[int, int]]) -> dict[SLO, MinuteSeries]:
         if not wants:
@@ -92,7 +109,9 @@ class SeriesCache:
         now = self._clock()
         begin = min(self._needs_from(slo, s, e, now) for slo, (s, e) in wants.items())
         end = max(e for _, e in wants.values())
-        fresh = ledger_series_many(conn, wants, as_datetime(begin), as_datetime(end))
+        spans = hour_spans(wants, begin, end, self.horizon_minutes) if self.hourly else []
+        fresh = ledger_series_many(conn, wants, as_datetime(begin), as_datetime(end), hours=spans)
+        spans_until = max((b for _, b in spans), default=0)
         out = {}
         for slo, (start, stop) in wants.items():
             old = self._entries.get(slo)
@@ -101,8 +120,11 @@ class SeriesCache:
             ng, nt = _dense(fresh[slo], b, stop)
             full = old is None or b == start
             late = full or old.fetched_until - b >= self.late_minutes
+            horizon = self.horizon_minutes if self.hourly else 1 << 40  # minutes alone stay exact
+            exact = stop + horizon if full else min(old.exact_until, stop + horizon)
+            hours_until = spans_until if full else max(old.hours_until, spans_until)
             entry = _Entry(MinuteSeries(start, np.concatenate([og, ng]), np.concatenate([ot, nt])), stop,
-                           now if full else old.refreshed_at, now if late else old.late_at)
+                           now if full else old.refreshed_at, now if late else old.late_at, exact, hours_until)
             self._entries[slo] = entry
             out[slo] = entry.series
         return out

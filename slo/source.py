@@ -1,4 +1,4 @@
-"""The evaluator's input read from the ledger's minute rollups (read-only).
+"""The evaluator's input read from the ledger's rollups (read-only).
 
 Each SLI kind has the same meaning as in the Prometheus rules (`alerts.promql`):
 
@@ -6,29 +6,40 @@ Each SLI kind has the same meaning as in the Prometheus rules (`alerts.promql`):
 - latency: successful (2xx) requests with a value at or under the threshold, over those with a
   value at all (the histograms observe successful requests only);
 - cost: spend over the allowed spend (requests x budget per 1k / 1000), all requests;
-- safety incidents: not computable. The rollups count requests with any safety hit
-  (`safety_flagged`) or any block (`safety_blocked`) without the hit's direction, while the SLI
-  counts requests with a blocked or flagged text in one direction. `UnsupportedSource` says so.
+- safety incidents: bad = requests with a blocked or flagged hit in the SLI's direction
+  (`safety_incidents_input` / `safety_incidents_output`, what
+  `inferwatch_safety_incidents_total{direction}` counts), total = all requests. Minutes
+  written before migration 0005 have no incidents recorded.
 
-One query over the rollups and one over the buckets serve every SLO at once (reading 30 days
-of rows is the cost, not the SLOs). They aggregate per minute in SQL and return epoch minutes,
-so 30 days of rollups never become Python datetimes or per-minute objects.
+The same statements serve every SLO at once (reading the rows is the cost, not the SLOs). They aggregate per minute in SQL and return epoch minutes, so 30
+days of rollups never become Python datetimes or per-minute objects.
+
+Minutes or hours: the windows up to 6 h read the minute rollups; the rest of the period (the
+1 d and 3 d windows, the period SLI) reads the hourly rollups (`request_rollups_hour`, 60x
+fewer rows), each hour's sums placed at the hour's first minute of the dense series. Results
+stay exact: every hour that holds the start of a window (or of the period) is read from the
+minutes, and so is everything from the hour 6 h before the evaluation on (the current partial
+hour included). `hour_spans` plans this; `horizon` keeps it exact for later evaluations too
+(what `slo.cache.SeriesCache` needs). Only `minutes_since_traffic` is to the hour beyond 6 h.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from ledger.models import RequestRollupBucketHour as BH
 from ledger.models import RequestRollupBucketMinute as B
+from ledger.models import RequestRollupHour as RH
 from ledger.models import RequestRollupMinute as R
 from ledger.queries import Conn, MinutePoint
 from ledger.rollups import minute_of
+from slo.burn import WINDOWS
 from slo.evaluator import Evaluation, MinuteSeries, evaluate, period_bounds, to_minute
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector
 
@@ -36,25 +47,20 @@ if TYPE_CHECKING:
     from slo.cache import SeriesCache
 
 _THRESHOLD_TOLERANCE = 1e-9  # as ledger.queries: a threshold equal to a bound matches despite float noise
-_COUNT_COLUMN = {LatencyMetric.E2E: R.requests, LatencyMetric.TTFT: R.ttft_count, LatencyMetric.TPOT: R.tpot_count}
+_COUNT_COLUMN = {LatencyMetric.E2E: "requests", LatencyMetric.TTFT: "ttft_count", LatencyMetric.TPOT: "tpot_count"}
+_INCIDENT_COLUMN = {"input": "safety_incidents_input", "output": "safety_incidents_output"}
+SHORT_WINDOW_MINUTES = 360  # windows up to this long always read minutes
+Span = tuple[int, int]  # [begin, end) epoch minutes
 
 
 class UnsupportedSource(NotImplementedError):
     """The ledger does not expose the counts this SLI needs."""
 
 
-SAFETY_UNSUPPORTED = (
-    "the ledger's minute rollups count requests with any safety hit (safety_flagged) or any block "
-    "(safety_blocked) without the hit's direction, so the share of requests with a blocked or "
-    "flagged {direction} cannot be computed from them; it needs per-direction incident counts in "
-    "request_rollups_minute (the Prometheus rule uses inferwatch_safety_incidents_total)"
-)
-
-
 def unsupported_reason(slo: SLO) -> str | None:
     """Why `slo` cannot be evaluated from the rollups, or None when it can."""
-    if isinstance(slo.sli, SafetySLI):
-        return SAFETY_UNSUPPORTED.format(direction=slo.sli.direction)
+    if not isinstance(slo.sli, (AvailabilitySLI, LatencySLI, CostSLI, SafetySLI)):
+        return f"no ledger source for {slo.kind} SLIs"
     return None
 
 
@@ -84,10 +90,6 @@ def _scope(model: Any, sel: Selector) -> list[Any]:
     return conds
 
 
-def _range(model: Any, start: datetime, end: datetime) -> list[Any]:
-    return [model.minute >= minute_of(start), model.minute < end]
-
-
 def _sum_if(conds: list[Any], value: Any) -> Any:
     return func.sum(case((and_(*conds), value), else_=0)) if conds else func.sum(value)
 
@@ -101,58 +103,153 @@ def _rows(conn: Conn, stmt: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0].astype(np.int64), arr[:, 1:]
 
 
-def ledger_series_many(conn: Conn, slos: Iterable[SLO], start: datetime, end: datetime) -> dict[SLO, MinuteSeries]:
-    """Every SLO's per-minute (good, total) over [start, end), in one pass over the rollups
-    and one over the buckets (reading 30 days of them is what costs; the SLOs are cheap)."""
-    items = list(dict.fromkeys(slos))
+# --- which hours come from the hourly rollups -------------------------------------------------
+
+
+def floor_hour(minute: int) -> int:
+    return minute - minute % 60
+
+
+def ceil_hour(minute: int) -> int:
+    return -floor_hour(-minute)
+
+
+def window_starts(slo: SLO, at: int) -> set[int]:
+    """The first minutes of every sum an evaluation of `slo` at `at` takes."""
+    starts = {at - m for m in WINDOWS.values()}
+    starts.add(period_bounds(slo, at)[0])
+    starts.add(at - slo.alerting.no_data_after_minutes)
+    return starts
+
+
+def hour_spans(slos: Iterable[SLO], begin: int, at: int, horizon: int = 0) -> list[Span]:
+    """Hour-aligned spans within [begin, at) to read from the hourly rollups so that every
+    evaluation at a minute in [at, at + horizon] is exact: no span holds a window's first
+    minute, and none reaches into the last `SHORT_WINDOW_MINUTES` before `at`."""
+    lo, hi = ceil_hour(begin), floor_hour(at - SHORT_WINDOW_MINUTES)
+    if hi <= lo:
+        return []
+    exact: list[Span] = []  # minute-resolved, hour-aligned
+    for slo in slos:
+        for s in window_starts(slo, at):
+            if s < hi:
+                exact.append((floor_hour(s), ceil_hour(s + horizon + 1)))
+    spans: list[Span] = []
+    cur = lo
+    for a, b in sorted(exact):
+        if a > cur:
+            spans.append((cur, min(a, hi)))
+        cur = max(cur, b)
+        if cur >= hi:
+            break
+    if cur < hi:
+        spans.append((cur, hi))
+    return [(a, b) for a, b in spans if b > a]
+
+
+def as_datetime(minute: int) -> datetime:
+    return datetime.fromtimestamp(minute * 60, tz=timezone.utc)
+
+
+def _in_spans(column: Any, spans: list[Span]) -> Any:
+    return or_(*(and_(column >= as_datetime(a), column < as_datetime(b)) for a, b in spans))
+
+
+# --- the read ----------------------------------------------------------------------------------
+
+
+def _columns(items: list[SLO], rm: Any, bm: Any) -> tuple[list[Any], list[Any], dict[SLO, tuple[int, int]]]:
+    """Aggregates over the rollups (`rm`) and the buckets (`bm`) of every SLO, and which of
+    them each SLO reads (rollup index, then rollup or bucket index)."""
+    cols: list[Any] = []
+    bcols: list[Any] = []
+    where: dict[SLO, tuple[int, int]] = {}
     for slo in items:
-        if unsupported_reason(slo) or not isinstance(slo.sli, (AvailabilitySLI, LatencySLI, CostSLI)):
-            raise UnsupportedSource(f"{slo.id}: {unsupported_reason(slo) or f'no ledger source for {slo.kind} SLIs'}")
-    if not items:
-        return {}
-    cols: list[Any] = []  # aggregates over the rollups
-    bcols: list[Any] = []  # aggregates over the buckets
-    where: dict[SLO, tuple[int, ...]] = {}  # the SLO's columns: rollup indices, then bucket ones
-    for slo in items:
-        sli, scope = slo.sli, _scope(R, slo.selector)
+        sli, scope = slo.sli, _scope(rm, slo.selector)
         n = len(cols)
         if isinstance(sli, AvailabilitySLI):
-            cols += [_sum_if([*scope, R.status_class == "5xx"], R.requests),
-                     _sum_if([*scope, R.status_class != "4xx"], R.requests)]
+            cols += [_sum_if([*scope, rm.status_class == "5xx"], rm.requests),
+                     _sum_if([*scope, rm.status_class != "4xx"], rm.requests)]
             where[slo] = (n, n + 1)
         elif isinstance(sli, LatencySLI):
-            cols.append(_sum_if([*scope, R.status_class == "2xx"], _COUNT_COLUMN[sli.metric]))
-            bcols.append(_sum_if([*_scope(B, slo.selector), B.metric == sli.metric.ledger_metric,
-                                  B.le <= sli.threshold_s * (1 + _THRESHOLD_TOLERANCE)], B.count))
+            cols.append(_sum_if([*scope, rm.status_class == "2xx"], getattr(rm, _COUNT_COLUMN[sli.metric])))
+            bcols.append(_sum_if([*_scope(bm, slo.selector), bm.metric == sli.metric.ledger_metric,
+                                  bm.le <= sli.threshold_s * (1 + _THRESHOLD_TOLERANCE)], bm.count))
             where[slo] = (n, len(bcols) - 1)
-        else:
-            cols += [_sum_if(scope, R.requests), _sum_if(scope, R.cost_usd)]
+        elif isinstance(sli, SafetySLI):
+            cols += [_sum_if(scope, getattr(rm, _INCIDENT_COLUMN[sli.direction])), _sum_if(scope, rm.requests)]
             where[slo] = (n, n + 1)
-    m, v = _rows(conn, select(epoch_minute(R.minute), *cols).where(*_range(R, start, end)).group_by(R.minute),
-                 len(cols))
-    bm, bv = np.zeros(0, dtype=np.int64), np.zeros((0, 0))
-    if bcols:
-        bstmt = (select(epoch_minute(B.minute), *bcols)
-                 .where(*_range(B, start, end), B.status_class == "2xx").group_by(B.minute))
-        bm, bv = _rows(conn, bstmt, len(bcols))
+        else:
+            cols += [_sum_if(scope, rm.requests), _sum_if(scope, rm.cost_usd)]
+            where[slo] = (n, n + 1)
+    return cols, bcols, where
+
+
+def ledger_series_many(conn: Conn, slos: Iterable[SLO], start: datetime, end: datetime, *,
+                       hours: list[Span] | None = None) -> dict[SLO, MinuteSeries]:
+    """Every SLO's per-minute (good, total) over [start, end): for all SLOs at once, one
+    statement over the rollups and one over the buckets per range of minutes. `hours`
+    (hour-aligned epoch-minute spans, see `hour_spans`) are read from the hourly rollups
+    instead (one more pair of statements), each hour's sums at its first minute."""
+    items = list(dict.fromkeys(slos))
+    for slo in items:
+        reason = unsupported_reason(slo)
+        if reason:
+            raise UnsupportedSource(f"{slo.id}: {reason}")
+    if not items:
+        return {}
+    hours = [(a, b) for a, b in (hours or []) if b > a]
+    for a, b in hours:
+        if a % 60 or b % 60:
+            raise ValueError(f"hour span [{a}, {b}) is not hour-aligned")
+
+    # The minutes between the hour spans, each range read by its own statement: a range the
+    # primary key (minute first) serves. A NOT over the spans would scan every minute of the
+    # period, and SQLite plans an OR of ranges no better.
+    gaps: list[tuple[datetime, datetime]] = []
+    cur = minute_of(start)
+    for a, b in sorted(hours):
+        if as_datetime(a) > cur:
+            gaps.append((cur, as_datetime(a)))
+        cur = max(cur, as_datetime(b))
+    if cur < end or not gaps:
+        gaps.append((cur, end))  # (an empty range still gives every SLO its empty series)
+    parts = [_read_part(conn, items, R, B, "minute", lambda model, a=a, b=b: [model.minute >= a, model.minute < b])
+             for a, b in gaps]
+    if hours:
+        parts.append(_read_part(conn, items, RH, BH, "hour", lambda model: [_in_spans(model.hour, hours)]))
     out: dict[SLO, MinuteSeries] = {}
     for slo in items:
-        i, j = where[slo]
-        sli = slo.sli
-        if isinstance(sli, AvailabilitySLI):
-            out[slo] = MinuteSeries.from_arrays(m, v[:, j] - v[:, i], v[:, j])
-        elif isinstance(sli, LatencySLI):
-            # good comes from the buckets, total from the rollups: their minutes may differ
-            out[slo] = MinuteSeries.from_arrays(np.concatenate([m, bm]), np.concatenate([np.zeros(len(m)), bv[:, j]]),
-                                                np.concatenate([v[:, i], np.zeros(len(bm))]))
-        else:
-            allowed = v[:, i] * sli.budget_usd_per_1k_requests / 1000.0  # type: ignore[union-attr]
-            out[slo] = MinuteSeries.from_arrays(m, allowed - v[:, j], allowed)
+        ms, gs, ts = [], [], []
+        for m, v, bm, bv, where in parts:
+            i, j = where[slo]
+            sli = slo.sli
+            if isinstance(sli, (AvailabilitySLI, SafetySLI)):  # i: bad, j: valid
+                ms.append(m); gs.append(v[:, j] - v[:, i]); ts.append(v[:, j])  # noqa: E702
+            elif isinstance(sli, LatencySLI):
+                # good comes from the buckets, total from the rollups: their minutes may differ
+                ms += [m, bm]; gs += [np.zeros(len(m)), bv[:, j]]; ts += [v[:, i], np.zeros(len(bm))]  # noqa: E702
+            else:
+                allowed = v[:, i] * sli.budget_usd_per_1k_requests / 1000.0  # type: ignore[union-attr]
+                ms.append(m); gs.append(allowed - v[:, j]); ts.append(allowed)  # noqa: E702
+        out[slo] = MinuteSeries.from_arrays(np.concatenate(ms), np.concatenate(gs), np.concatenate(ts))
     return out
 
 
+def _read_part(conn: Conn, items: list[SLO], rm: Any, bm: Any, time_col: str, conds_of: Any) -> tuple[Any, ...]:
+    cols, bcols, where = _columns(items, rm, bm)
+    t = getattr(rm, time_col)
+    m, v = _rows(conn, select(epoch_minute(t), *cols).where(*conds_of(rm)).group_by(t), len(cols))
+    bmin, bv = np.zeros(0, dtype=np.int64), np.zeros((0, len(bcols)))
+    if bcols:
+        bt = getattr(bm, time_col)
+        bstmt = select(epoch_minute(bt), *bcols).where(*conds_of(bm), bm.status_class == "2xx").group_by(bt)
+        bmin, bv = _rows(conn, bstmt, len(bcols))
+    return m, v, bmin, bv, where
+
+
 def ledger_series(conn: Conn, slo: SLO, start: datetime, end: datetime) -> MinuteSeries:
-    """The SLO's per-minute (good, total) over [start, end) from the rollups."""
+    """The SLO's per-minute (good, total) over [start, end) from the minute rollups."""
     return ledger_series_many(conn, [slo], start, end)[slo]
 
 
@@ -180,26 +277,25 @@ def fetch_bounds(slo: SLO, at: int) -> tuple[int, int]:
     return min(start_minute, at - 3 * 1440), at
 
 
-def as_datetime(minute: int) -> datetime:
-    return datetime.fromtimestamp(minute * 60, tz=timezone.utc)
-
-
-def evaluate_ledger(conn: Conn, slo: SLO, now: datetime, *, cache: SeriesCache | None = None) -> Evaluation:
+def evaluate_ledger(conn: Conn, slo: SLO, now: datetime, *, cache: SeriesCache | None = None,
+                    hourly: bool = True) -> Evaluation:
     """Evaluate `slo` at `now` (windows end at the start of now's minute) from the ledger."""
-    return evaluate_ledger_many(conn, [slo], now, cache=cache)[slo]
+    return evaluate_ledger_many(conn, [slo], now, cache=cache, hourly=hourly)[slo]
 
 
 def evaluate_ledger_many(conn: Conn, slos: Iterable[SLO], now: datetime, *,
-                         cache: SeriesCache | None = None) -> dict[SLO, Evaluation]:
+                         cache: SeriesCache | None = None, hourly: bool = True) -> dict[SLO, Evaluation]:
     """Evaluate every SLO at `now` with one read of the rollups. `cache` (a
-    `slo.cache.SeriesCache`) re-reads only the recent minutes of SLOs evaluated before."""
+    `slo.cache.SeriesCache`) re-reads only the recent minutes of SLOs evaluated before.
+    `hourly=False` reads minutes only (the same results, slower; a cache decides itself)."""
     at = to_minute(now)
     wants = {slo: fetch_bounds(slo, at) for slo in slos}
     if cache is not None:
         series = cache.series_many(conn, wants)
     elif wants:
         start = min(s for s, _ in wants.values())
-        series = ledger_series_many(conn, wants, as_datetime(start), as_datetime(at))
+        hours = hour_spans(wants, start, at) if hourly else None
+        series = ledger_series_many(conn, wants, as_datetime(start), as_datetime(at), hours=hours)
     else:
         series = {}
     return {slo: evaluate(slo, series[slo], now=at) for slo in wants}

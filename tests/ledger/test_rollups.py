@@ -19,9 +19,11 @@ def _expected_from_raw_rows(engine: Engine):
     """Rollups recomputed independently from the stored raw rows."""
     with engine.connect() as c:
         rows = c.execute(select(Request)).mappings().all()
-        hits = c.execute(select(SafetyHitRow.request_id, SafetyHitRow.action)).all()
-    flagged = {rid for rid, _ in hits}
-    blocked = {rid for rid, action in hits if action == "block"}
+        hits = c.execute(select(SafetyHitRow.request_id, SafetyHitRow.action, SafetyHitRow.direction)).all()
+    flagged = {rid for rid, _, _ in hits}
+    blocked = {rid for rid, action, _ in hits if action == "block"}
+    incidents = {d: {rid for rid, action, dd in hits if dd == d and action in ("block", "flag")}
+                 for d in ("input", "output")}
     roll: dict = defaultdict(lambda: defaultdict(float))
     buckets: dict = defaultdict(int)
     for r in rows:
@@ -39,6 +41,8 @@ def _expected_from_raw_rows(engine: Engine):
                 acc[f"{m}_count"] += 1
         acc["safety_flagged"] += r["request_id"] in flagged
         acc["safety_blocked"] += r["request_id"] in blocked
+        for d in ("input", "output"):
+            acc[f"safety_incidents_{d}"] += r["request_id"] in incidents[d]
         acc["client_disconnects"] += r["client_disconnected"]
         acc["cache_hits"] += r["cache_hit"]
         for m in ("latency", "ttft", "tpot"):
@@ -73,7 +77,8 @@ def test_rollups_equal_sums_over_raw_rows(ledger_engine: Engine, make_writer):
         row = got[key]
         for col, val in exp.items():
             assert getattr(row, col) == pytest.approx(val, rel=1e-9, abs=1e-12), (key, col)
-        for col in ("ttft_count", "tpot_count", "safety_flagged", "safety_blocked", "client_disconnects", "cache_hits"):
+        for col in ("ttft_count", "tpot_count", "safety_flagged", "safety_blocked", "client_disconnects", "cache_hits",
+                    "safety_incidents_input", "safety_incidents_output"):
             assert getattr(row, col) == exp.get(col, 0), (key, col)
     assert got_buckets == expected_buckets
     # values above the largest bound have no bucket row, but are in the totals

@@ -55,8 +55,8 @@ def test_known_answers_on_a_mixed_hour(ledger_engine: Engine) -> None:
     assert cost.time_to_exhaustion_s == pytest.approx((1 - 0.15 / 0.366) * 28 * 86400 / five_min)
     assert st["cost"].status == "ok"
 
-    assert st["safety"].status == "unsupported" and st["safety"].evaluation is None
-    assert "direction" in st["safety"].reason
+    safety = st["safety"].evaluation  # no safety hits: every request counts, none is an incident
+    assert (safety.good, safety.total, safety.sli) == (366, 366, 1.0) and st["safety"].status == "ok"
 
 
 def test_synthetic_outage_pages(ledger_engine: Engine) -> None:
@@ -90,8 +90,8 @@ def test_history_is_recorded_and_returned(ledger_engine: Engine) -> None:
     assert len(svc.history("avail", since=T0 + timedelta(minutes=59))) == 2
     assert len(svc.history("avail", limit=1)) == 1
     assert len(svc.history("svc-avail")) == 3  # the id works as well as the name
-    unsupported = svc.history("safety")[0]
-    assert unsupported.status == "unsupported" and unsupported.sli is None and unsupported.reason
+    safety = svc.history("safety")[0]
+    assert safety.status == "ok" and safety.sli == 1.0 and safety.total == 600
     with pytest.raises(KeyError):
         svc.history("nope")
 
@@ -113,7 +113,7 @@ def test_gauges_start_at_zero_and_follow_the_evaluation(sqlite_engine: Engine) -
     assert reg.get_sample_value("slo_alert_firing", {**avail, "severity": "ticket"}) == 1
     assert reg.get_sample_value("slo_alert_firing", {**avail, "severity": "page"}) == 0
     assert reg.get_sample_value("slo_no_data", avail) == 0
-    assert math.isnan(reg.get_sample_value("slo_sli_ratio", {"slo": "safety", "service": "svc"}))
+    assert reg.get_sample_value("slo_sli_ratio", {"slo": "safety", "service": "svc"}) == 1.0
 
     svc.run_once(T0 + timedelta(days=2))
     assert reg.get_sample_value("slo_no_data", avail) == 1
@@ -129,7 +129,7 @@ def test_database_down_reports_errors_and_never_raises(sqlite_engine: Engine) ->
     svc.engine = dead
     statuses = by_name(svc.run_once(NOW + timedelta(minutes=1)))
     assert statuses["avail"].status == "error" and "OperationalError" in statuses["avail"].reason
-    assert statuses["safety"].status == "unsupported"
+    assert statuses["safety"].status == "error"
     # the gauges keep the last known values rather than claiming "not firing"
     avail = {"slo": "avail", "service": "svc"}
     assert reg.get_sample_value("slo_sli_ratio", avail) == pytest.approx(300 / 306)

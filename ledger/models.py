@@ -123,12 +123,9 @@ class SafetyHitRow(Base):
 # --- rollups --------------------------------------------------------------------------------
 
 
-class RequestRollupMinute(Base):
-    """Additive per-minute sums; minute is `started_at` truncated to the UTC minute."""
+class _RollupColumns:
+    """The dimensions and sums shared by the minute and hour rollups."""
 
-    __tablename__ = "request_rollups_minute"
-
-    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     tenant: Mapped[str] = mapped_column(String, primary_key=True)
     alias: Mapped[str] = mapped_column(String, primary_key=True)
     model_version: Mapped[str] = mapped_column(String, primary_key=True)  # '' when none
@@ -154,15 +151,9 @@ class RequestRollupMinute(Base):
     safety_incidents_output: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RequestRollupBucketMinute(Base):
-    """Non-cumulative histogram counts: requests with prev_bound < value <= le.
+class _BucketColumns:
+    """The dimensions and count shared by the minute and hour histogram buckets."""
 
-    Values above the largest bound have no row; the total is in `request_rollups_minute`.
-    """
-
-    __tablename__ = "request_rollup_buckets_minute"
-
-    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     tenant: Mapped[str] = mapped_column(String, primary_key=True)
     alias: Mapped[str] = mapped_column(String, primary_key=True)
     model_version: Mapped[str] = mapped_column(String, primary_key=True)
@@ -172,49 +163,40 @@ class RequestRollupBucketMinute(Base):
     count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RequestRollupHour(Base):
+class RequestRollupMinute(_RollupColumns, Base):
+    """Additive per-minute sums; minute is `started_at` truncated to the UTC minute."""
+
+    __tablename__ = "request_rollups_minute"
+
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+
+
+class RequestRollupBucketMinute(_BucketColumns, Base):
+    """Non-cumulative histogram counts: requests with prev_bound < value <= le.
+
+    Values above the largest bound have no row; the total is in `request_rollups_minute`.
+    """
+
+    __tablename__ = "request_rollup_buckets_minute"
+
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+
+
+class RequestRollupHour(_RollupColumns, Base):
     """The minute rollups summed per UTC hour (same columns, `hour` for `minute`); written by
     the same transaction as the minute rollups, so the two always agree."""
 
     __tablename__ = "request_rollups_hour"
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    tenant: Mapped[str] = mapped_column(String, primary_key=True)
-    alias: Mapped[str] = mapped_column(String, primary_key=True)
-    model_version: Mapped[str] = mapped_column(String, primary_key=True)
-    operation: Mapped[str] = mapped_column(String, primary_key=True)
-    status_class: Mapped[str] = mapped_column(String, primary_key=True)
-    error_type: Mapped[str] = mapped_column(String, primary_key=True)
-    requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    prompt_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    completion_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    latency_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    ttft_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    ttft_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    tpot_sum_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
-    tpot_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    safety_flagged: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    safety_blocked: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    client_disconnects: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    cache_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    safety_incidents_input: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    safety_incidents_output: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class RequestRollupBucketHour(Base):
+class RequestRollupBucketHour(_BucketColumns, Base):
     """`request_rollup_buckets_minute` summed per UTC hour."""
 
     __tablename__ = "request_rollup_buckets_hour"
 
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    tenant: Mapped[str] = mapped_column(String, primary_key=True)
-    alias: Mapped[str] = mapped_column(String, primary_key=True)
-    model_version: Mapped[str] = mapped_column(String, primary_key=True)
-    status_class: Mapped[str] = mapped_column(String, primary_key=True)
-    metric: Mapped[str] = mapped_column(String, primary_key=True)
-    le: Mapped[float] = mapped_column(Float, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 # --- governance state shared by gateway replicas ---------------------------------------------

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from alerts.rules import dump_yaml
+from alerts.rules import dump_yaml, period_window
+from slo.evaluator import Evaluation
+from slo.model import SLO
 
 
 def in_ci() -> bool:
@@ -54,3 +56,27 @@ def write_test(tmp: Path, name: str, rules_text: str, test: dict[str, Any]) -> P
     path.write_text(dump_yaml({"rule_files": [f"{name}.rules.yaml"], "evaluation_interval": "1m", **test}),
                     encoding="utf-8")
     return path
+
+
+EPS = 1e-9  # promtool compares with this tolerance, so evaluator floats match exactly enough
+
+
+def value_test(expr: str, t: int, value: float | None) -> dict:
+    """A promql_expr_test asserting `expr` equals `value` at minute `t` (no sample for None)."""
+    if value is None:  # no traffic in the window: no sample at all (not NaN, not 0)
+        return {"expr": expr, "eval_time": f"{t}m", "exp_samples": []}
+    return {"expr": f"sum(abs({expr} - {value!r}) < bool {EPS})", "eval_time": f"{t}m",
+            "exp_samples": [{"labels": "{}", "value": 1}]}
+
+
+def evaluation_checks(slo: SLO, ev: Evaluation, t: int) -> list[dict]:
+    """Expression tests for every recording rule of `slo`, from the evaluator's numbers."""
+    f = f'{{sloth_id="{slo.id}"}}'
+    tests = [value_test(f"slo:sli_error:ratio_rate{w}{f}", t, ev.windows[w].error_ratio) for w in ev.windows]
+    tests += [
+        value_test(f"slo:sli_error:ratio_rate{period_window(slo)}{f}", t, ev.error_ratio),
+        value_test(f"slo:current_burn_rate:ratio{f}", t, ev.current_burn_rate),
+        value_test(f"slo:period_burn_rate:ratio{f}", t, ev.period_burn_rate),
+        value_test(f"slo:period_error_budget_remaining:ratio{f}", t, ev.budget_remaining),
+    ]
+    return tests

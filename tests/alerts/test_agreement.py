@@ -8,12 +8,12 @@ import numpy as np
 
 from alerts.config import AlertsConfig
 from alerts.promtool_tests import _ambiguous, expected_alerts
-from alerts.rules import alert_group, meta_group, period_window, render_rules, sli_group
+from alerts.rules import alert_group, meta_group, render_rules, sli_group
 from alerts.synthetic import Traffic, sli_series
-from slo.evaluator import Evaluation, evaluate
-from slo.model import SLO
+from slo.evaluator import evaluate
 from slo.spec import parse_specs
 from tests.alerts._promtool import test_rules, write_test
+from tests.alerts._promtool import evaluation_checks
 
 SLOS = parse_specs("""\
 service: agree
@@ -37,7 +37,6 @@ slos:
 """, "agreement.yaml")
 MINUTES = 420
 GAP = range(200, 230)  # no request at all
-EPS = 1e-9
 
 
 def _phase(ratios: dict[range, float], default: float) -> np.ndarray:
@@ -82,24 +81,6 @@ def _traffic() -> Traffic:
     return tr
 
 
-def _value_test(expr: str, t: int, value: float | None) -> dict:
-    if value is None:  # no traffic in the window: no sample at all (not NaN, not 0)
-        return {"expr": expr, "eval_time": f"{t}m", "exp_samples": []}
-    return {"expr": f"sum(abs({expr} - {value!r}) < bool {EPS})", "eval_time": f"{t}m",
-            "exp_samples": [{"labels": "{}", "value": 1}]}
-
-
-def _checks(slo: SLO, ev: Evaluation, t: int) -> list[dict]:
-    f = f'{{sloth_id="{slo.id}"}}'
-    tests = [_value_test(f"slo:sli_error:ratio_rate{w}{f}", t, ev.windows[w].error_ratio) for w in ev.windows]
-    tests += [
-        _value_test(f"slo:sli_error:ratio_rate{period_window(slo)}{f}", t, ev.error_ratio),
-        _value_test(f"slo:current_burn_rate:ratio{f}", t, ev.current_burn_rate),
-        _value_test(f"slo:period_burn_rate:ratio{f}", t, ev.period_burn_rate),
-        _value_test(f"slo:period_error_budget_remaining:ratio{f}", t, ev.budget_remaining),
-    ]
-    return tests
-
 
 def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
     tr = _traffic()
@@ -111,7 +92,7 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
         evs = {s.id: evaluate(s, series[s.id], now=t) for s in SLOS}
         assert not any(_ambiguous(s, evs[s.id]) for s in SLOS), t
         for s in SLOS:
-            expr_tests += _checks(s, evs[s.id], t)
+            expr_tests += evaluation_checks(s, evs[s.id], t)
             seen.add((s.name, evs[s.id].status))
             if evs[s.id].windows["5m"].error_ratio is None:
                 seen.add((s.name, "empty-5m"))

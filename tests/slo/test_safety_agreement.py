@@ -17,17 +17,17 @@ from sqlalchemy import Engine
 
 from alerts.config import AlertsConfig
 from alerts.promtool_tests import _ambiguous, expected_alerts
-from alerts.rules import alert_group, meta_group, period_window, render_rules, sli_group
+from alerts.rules import alert_group, meta_group, render_rules, sli_group
 from alerts.synthetic import Traffic, sli_series
 from gateway.metrics import GatewayMetrics
 from ledger.record import RequestRecord, SafetyHit
 from ledger.testing import make_record
 from slo.cache import SeriesCache
 from slo.evaluator import Evaluation, evaluate
-from slo.model import SLO
 from slo.source import evaluate_ledger_many
 from slo.spec import parse_specs
 from tests.alerts._promtool import require_promtool, test_rules, write_test
+from tests.alerts._promtool import evaluation_checks
 from tests.slo._support import T0, write
 
 SLOS = parse_specs("""\
@@ -46,7 +46,6 @@ slos:
 MINUTES = 600  # long enough for whole hours to come from the hourly rollups
 START = T0 + timedelta(minutes=17)  # not on an hour
 COUNTERS = ("inferwatch_requests_total", "inferwatch_safety_incidents_total")
-EPS = 1e-9
 ACTIONS = ("block", "flag", "redact")
 
 
@@ -139,24 +138,6 @@ def test_ledger_evaluation_matches_the_counters(ledger_engine: Engine) -> None:
     assert {("out", "page"), ("out", "ok"), ("in-acme", "page")} <= seen, seen
 
 
-def _value_test(expr: str, t: int, value: float | None) -> dict:
-    if value is None:
-        return {"expr": expr, "eval_time": f"{t}m", "exp_samples": []}
-    return {"expr": f"sum(abs({expr} - {value!r}) < bool {EPS})", "eval_time": f"{t}m",
-            "exp_samples": [{"labels": "{}", "value": 1}]}
-
-
-def _checks(slo: SLO, ev: Evaluation, t: int) -> list[dict]:
-    f = f'{{sloth_id="{slo.id}"}}'
-    tests = [_value_test(f"slo:sli_error:ratio_rate{w}{f}", t, ev.windows[w].error_ratio) for w in ev.windows]
-    tests += [
-        _value_test(f"slo:sli_error:ratio_rate{period_window(slo)}{f}", t, ev.error_ratio),
-        _value_test(f"slo:current_burn_rate:ratio{f}", t, ev.current_burn_rate),
-        _value_test(f"slo:period_burn_rate:ratio{f}", t, ev.period_burn_rate),
-        _value_test(f"slo:period_error_budget_remaining:ratio{f}", t, ev.budget_remaining),
-    ]
-    return tests
-
 
 def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_path: Path) -> None:
     promtool = require_promtool()
@@ -170,7 +151,7 @@ def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_p
         evs = evals[t]
         assert not any(_ambiguous(s, evs[s.id]) for s in SLOS), t
         for s in SLOS:
-            expr_tests += _checks(s, evs[s.id], t)
+            expr_tests += evaluation_checks(s, evs[s.id], t)
         for alertname, exp in expected_alerts(SLOS, evs, config).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]

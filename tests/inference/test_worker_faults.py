@@ -59,9 +59,11 @@ def test_fault_injection_errors_and_latency(demo_dir, tmp_path):
         t0 = time.perf_counter()
         r = httpx.post(w.url + "/v1/chat/completions", json=LONG | {"stream": False, "max_tokens": 4})
         assert r.status_code == 200
-        # the injected delays are lower bounds, not timing targets: 0.3 s before the first token
-        # (from the prefill) and 0.05 s for each of the 3 decode steps after it
-        assert time.perf_counter() - t0 >= 0.3 + 3 * 0.05
+        # A functional check of the injection, not a speed target: sleeps are lower bounds that
+        # load cannot shorten. 0.3 s before submit; the prefill gives token 1 and the decode
+        # step in the same engine iteration token 2, then each later step (tokens 3 and 4)
+        # follows one 0.05 s pause.
+        assert time.perf_counter() - t0 >= 0.3 + 2 * 0.05
     finally:
         w.stop()
 

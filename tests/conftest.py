@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from ledger.db import create_engine_for, migrate
 from ledger.testing import TempPostgres, find_pg_bin
+from tests.servers import RedisServer, start_redis
 
 _db_names = itertools.count()
 
@@ -38,6 +40,28 @@ def pg_server() -> Iterator[TempPostgres]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private Redis for the session (shared limits, budgets and cache across replicas).
+    Skipped without `redis-server`, except in CI, which installs it."""
+    if shutil.which("redis-server") is None:
+        if _in_ci():
+            pytest.fail("redis-server not found; CI must install redis-server", pytrace=False)
+        pytest.skip("redis-server not found")
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")

@@ -95,3 +95,46 @@ class ThreadedServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+@dataclass
+class RedisServer:
+    """A private `redis-server` (no persistence) on a free port."""
+
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def flush(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url).flushall()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_redis(log_dir: Path, binary: str = "redis-server") -> RedisServer:
+    import redis
+
+    port = free_port()
+    log = log_dir / f"redis-{port}.log"
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if redis.Redis.from_url(url, socket_timeout=1).ping():
+                return RedisServer(url, proc, log)
+        except redis.RedisError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"redis-server on port {port} not ready:\n{log.read_text(errors='replace')}")

@@ -8,7 +8,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,19 +20,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.background import BackgroundTask
 
 from inference import protocol as p
-from ledger.record import RequestRecord, SafetyHit
+from ledger.record import RequestRecord
 from safety import review
-from safety.excerpt import excerpts as safety_excerpts
 from safety.runtime import AsyncSafety
-from safety.spans import redact
 
 from . import tracing
 from .auth import Authenticator, Principal
 from .config import GatewayConfig, Limits
 from .errors import GatewayError
 from .metrics import GatewayMetrics
+from .outcome import Outcome, observe_chunk
 from .ratelimit import RateLimiter, retry_after_header
 from .routing import AliasTable
+from .safety_path import SafetyPath
 from .state import GovernanceStore, limits_from
 from .upstreams import Replica, UpstreamPools
 
@@ -47,29 +46,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
 UPSTREAM_PATHS = {"chat": "/v1/chat/completions", "text_completion": "/v1/completions", "embeddings": "/v1/embeddings"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _RETRYABLE_STATUS = {502, 503, 504}
-_SEP = "\n\n"  # between the texts of one request when they are scanned as one
-_PROMPT_PARAM = {"chat": "messages", "text_completion": "prompt", "embeddings": "input"}
 REVIEW_SYNC_S = 30.0  # how often flagged/blocked hits of the ledger are copied to the review queue
-
-
-@dataclass
-class Outcome:
-    """What the upstream exchange produced; becomes part of the record."""
-
-    status: int = 0
-    error_type: str | None = None
-    model_version: str | None = None
-    upstream: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-    first_token_at: float | None = None
-    retries: int = 0
-    client_disconnected: bool = False
-    provider: str = "inferwatch"
-    recorded: bool = False
-    safety: list[SafetyHit] = field(default_factory=list)
-
 
 def estimate_tokens(text: str) -> int:
     """Cheap prompt-size estimate for limits (about 4 bytes per token); billing uses the
@@ -85,46 +62,13 @@ def prompt_text(operation: str, req: Any) -> str:
     inputs = req.input if isinstance(req.input, list) else [req.input]
     return "".join(x if isinstance(x, str) else " " * 4 * len(x) for x in inputs)
 
-
-class SafetyBlocked(GatewayError):
-    """A text blocked by the tenant's content policy: 400 with the category named."""
-
-    def __init__(self, verdict: Any, param: str) -> None:
-        super().__init__(400, verdict.block_message(), "content_policy_violation", param=param)
-        self.body = verdict.error_body()
-        self.body["error"]["param"] = param
-
-    def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(self.body, status_code=400, headers={**self.headers, **(extra_headers or {})})
-
-
-def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """(container, key) of every text the upstream will read from the request body, in order
-    (token-id prompts carry no text to scan)."""
-    slots: list[tuple[Any, Any]] = []
-    if operation == "chat":
-        for m in body.get("messages") or []:
-            c = m.get("content") if isinstance(m, dict) else None
-            if isinstance(c, str):
-                slots.append((m, "content"))
-            elif isinstance(c, list):
-                slots.extend((part, "text") for part in c if isinstance(part, dict) and isinstance(part.get("text"), str))
-        return slots
-    key = "prompt" if operation == "text_completion" else "input"
-    v = body.get(key)
-    if isinstance(v, str):
-        slots.append((body, key))
-    elif isinstance(v, list):
-        slots.extend((v, i) for i, x in enumerate(v) if isinstance(x, str))
-    return slots
-
-
 class Gateway:
     def __init__(self, config: GatewayConfig, store: GovernanceStore, *, submit: Callable[[RequestRecord], None],
                  metrics: GatewayMetrics, tracer_provider: TracerProvider, admin_key: str | None,
                  safety: AsyncSafety | None = None) -> None:
         self.config = config
         self.safety = safety  # None: no scanning (safety.enabled is false)
+        self.safety_path = SafetyPath(safety, lambda tenant: self._store_content.get(tenant, False)) if safety else None
         self.store = store
         self.submit = submit  # hands the record to the ledger writer (never blocks)
         self.metrics = metrics
@@ -261,8 +205,8 @@ class Gateway:
                                    headers={"Retry-After": retry_after_header(decision.retry_after_s), **rl_headers})
             span = tracing.start_span(self.tracer, operation, alias)
             upstream_body = self._upstream_body(operation, req, body)
-            if self.safety is not None:
-                await self._scan_input(operation, upstream_body, tenant, outcome)
+            if self.safety_path is not None:
+                await self.safety_path.scan_input(operation, upstream_body, tenant, outcome)
             if getattr(req, "stream", False):
                 return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at, outcome, rl_headers)
             resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky)
@@ -312,79 +256,6 @@ class Gateway:
         if getattr(req, "stream", False):
             body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}  # exact usage for billing
         return body
-
-    # ---- safety ------------------------------------------------------------------------
-
-    async def _safety_hits(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
-        """Findings as record entries (at most `max_hits_recorded`); excerpts are redacted, with
-        context only for tenants that opted in to storing content."""
-        assert self.safety is not None
-        findings = findings[: self.safety.max_hits]
-        excerpts = await self.safety.excerpts(text, findings, self._store_content.get(tenant, False))
-        return self._to_record(findings, excerpts, direction)
-
-    def _safety_hits_now(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
-        """The same, on the calling thread (where awaiting is not safe: a stream's cleanup)."""
-        assert self.safety is not None
-        findings = findings[: self.safety.max_hits]
-        excerpts = safety_excerpts(self.safety.engine, text, findings, with_context=self._store_content.get(tenant, False))
-        return self._to_record(findings, excerpts, direction)
-
-    @staticmethod
-    def _to_record(findings: list[Any], excerpts: list[str], direction: str) -> list[SafetyHit]:
-        return [SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
-                for f, x in zip(findings, excerpts)]
-
-    async def _scan_input(self, operation: str, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
-        """Scan every text of the request as one; block, or rewrite redacted spans in place."""
-        assert self.safety is not None
-        slots = text_slots(operation, body)
-        texts = [c[k] for c, k in slots]
-        if not any(texts):
-            return
-        joined = _SEP.join(texts)
-        verdict = await self.safety.scan(joined, tenant, "input")
-        if not verdict.findings:
-            return
-        outcome.safety.extend(await self._safety_hits(verdict.findings, joined, tenant, "input"))
-        if verdict.blocked:
-            raise SafetyBlocked(verdict, _PROMPT_PARAM[operation])
-        acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
-        pos = 0
-        for (container, key), text in zip(slots, texts):
-            spans = [h for h in acting if h.start < pos + len(text) and h.end > pos]
-            if spans:
-                container[key] = redact(text, spans, offset=pos)
-            pos += len(text) + len(_SEP)
-
-    async def _scan_output(self, data: dict[str, Any], tenant: str, outcome: Outcome) -> bool:
-        """Scan each choice of a complete response; True when a text changed. A block replaces
-        the text with the policy's message and sets finish_reason 'content_filter'."""
-        assert self.safety is not None
-        changed = False
-        for c in data.get("choices") or []:
-            if not isinstance(c, dict):
-                continue
-            if c.get("logprobs") is not None and self.safety.rewrites(tenant, "output"):
-                c["logprobs"] = None  # its tokens would repeat the unredacted text
-                changed = True
-            msg = c.get("message")
-            holder, key = (msg, "content") if isinstance(msg, dict) else (c, "text")
-            text = holder.get(key)
-            if not isinstance(text, str) or not text:
-                continue
-            verdict = await self.safety.scan(text, tenant, "output")
-            if not verdict.findings:
-                continue
-            outcome.safety.extend(await self._safety_hits(verdict.findings, text, tenant, "output"))
-            if verdict.blocked:
-                holder[key] = verdict.block_message()
-                c["finish_reason"] = "content_filter"
-                changed = True
-            elif verdict.text != text:
-                holder[key] = verdict.text
-                changed = True
-        return changed
 
     async def moderate(self, request: Request) -> Response:
         """`POST /v1/moderations`: the scanners' view of each input, OpenAI-compatible."""
@@ -491,7 +362,7 @@ class Gateway:
             return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
         try:
             data = json.loads(content)
-            if self.safety is not None and operation != "embeddings" and await self._scan_output(data, tenant, outcome):
+            if self.safety_path is not None and operation != "embeddings" and await self.safety_path.scan_output(data, tenant, outcome):
                 content = json.dumps(data).encode()
             usage = data.get("usage") or {}
             outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
@@ -513,8 +384,8 @@ class Gateway:
         outcome.status = 200
         want_usage = bool(req.include_usage)
         guard = None
-        if self.safety is not None and self.safety.wants(tenant, "output"):
-            guard = _StreamGuard(self, tenant, operation, estimate_tokens(prompt_text(operation, req)))
+        if self.safety_path is not None:
+            guard = self.safety_path.stream_guard(tenant, operation, estimate_tokens(prompt_text(operation, req)))
 
         async def events() -> AsyncIterator[bytes]:
             try:
@@ -531,7 +402,7 @@ class Gateway:
                         yield b"data: [DONE]\n\n"
                         continue
                     if guard is None:
-                        forward = self._observe_chunk(data, outcome)
+                        forward = observe_chunk(data, outcome)
                         if forward or want_usage:
                             yield b"data: " + data.encode() + b"\n\n"
                         continue
@@ -577,37 +448,6 @@ class Gateway:
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers, background=BackgroundTask(after))
 
-    @staticmethod
-    def _observe_chunk(data: str, outcome: Outcome) -> bool:
-        """Note first token, usage and finish reason; False for the usage-only chunk."""
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return True
-        return Gateway._observe(chunk, outcome)
-
-    @staticmethod
-    def _observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
-        if not isinstance(chunk, dict):
-            return True
-        if "error" in chunk:
-            outcome.status, outcome.error_type = 502, "upstream_error"
-            return True
-        usage = chunk.get("usage")
-        if usage:
-            outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-            outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
-        choices = chunk.get("choices") or []
-        if not choices:
-            return not usage
-        c = choices[0]
-        text = (c.get("delta") or {}).get("content") if "delta" in c else c.get("text")
-        if mark_first and text and outcome.first_token_at is None:
-            outcome.first_token_at = time.perf_counter()
-        if c.get("finish_reason"):
-            outcome.finish_reason = c["finish_reason"]
-        return True
-
     def _record(self, request_id: str, started_at: datetime, t0: float, tenant: str, principal: Principal, operation: str,
                 alias: str, req: Any, outcome: Outcome, span: Any) -> None:
         """Build the one RequestRecord and hand it to every view."""
@@ -640,157 +480,6 @@ class Gateway:
             tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None))
         if alias:  # requests that never named a model (malformed bodies) are metrics only
             self.submit(rec)
-
-
-class _StreamGuard:
-    """Output safety of one streamed response: a stream redactor per choice.
-
-    Each chunk's text goes through its choice's redactor and only what the redactor releases
-    is sent. Released text that no redaction touched goes out in the upstream's own pieces (a
-    token per chunk stays a token per chunk, only later); a chunk left with nothing to say is
-    dropped. On a block the released part is sent with finish_reason 'content_filter', then
-    [DONE], and the upstream is cut off. Time to first token is when the client got its first
-    text, not when the upstream sent it.
-    """
-
-    def __init__(self, gw: Gateway, tenant: str, operation: str, prompt_estimate: int) -> None:
-        assert gw.safety is not None
-        self.gw, self.tenant, self.chat = gw, tenant, operation == "chat"
-        self.engine = gw.safety.engine
-        self.prompt_estimate = prompt_estimate
-        self.redactors: dict[int, Any] = {}
-        self.pending: dict[int, list[str]] = {}  # raw pieces of each choice not yet released
-        self.pending_off: dict[int, int] = {}  # characters of the first pending piece already released
-        self.finished: set[int] = set()
-        self.template: dict[str, Any] = {}
-        self.blocked = False
-        self.text_chunks = 0
-        self.rewrites = gw.safety.rewrites(tenant, "output")
-
-    def _redactor(self, idx: int) -> Any:
-        r = self.redactors.get(idx)
-        if r is None:
-            r = self.redactors[idx] = self.engine.stream_redactor(self.tenant)
-            self.pending[idx], self.pending_off[idx] = [], 0
-        return r
-
-    @staticmethod
-    def _event(chunk: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-
-    def _text_event(self, idx: int, text: str, finish_reason: str | None = None) -> bytes:
-        choice = {"index": idx, "delta": {"content": text}} if self.chat else {"index": idx, "text": text}
-        return self._event({**self.template, "choices": [{**choice, "finish_reason": finish_reason}]})
-
-    def _segments(self, idx: int, out: str, released: int) -> list[str]:
-        """Split released text along the upstream's pieces when no redaction touched it."""
-        pieces, slices, need = self.pending[idx], [], released
-        while need > 0 and pieces:
-            rest = pieces[0][self.pending_off[idx]:]
-            take = rest[:need]
-            slices.append(take)
-            need -= len(take)
-            if len(take) == len(rest):
-                pieces.pop(0)
-                self.pending_off[idx] = 0
-            else:
-                self.pending_off[idx] += len(take)
-        if len(slices) > 1 and "".join(slices) == out:
-            return [x for x in slices if x]
-        return [out] if out else []
-
-    def _release(self, idx: int, r: Any, text: str | None, finish: bool) -> list[str]:
-        before = r.released
-        out = ""
-        if text:
-            self.pending[idx].append(text)
-            out = r.feed(text)
-        if finish and idx not in self.finished and r.blocked is None:
-            out += r.finish()
-            self.finished.add(idx)
-        return self._segments(idx, out, r.released - before)
-
-    def chunk(self, data: str, outcome: Outcome, want_usage: bool) -> tuple[bytes, bool]:
-        """(bytes to send, whether the stream ends here)."""
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return b"", False  # cannot be checked, so not sent
-        if not isinstance(chunk, dict):
-            return b"", False
-        forward = Gateway._observe(chunk, outcome, mark_first=False)
-        choices = chunk.get("choices")
-        if "error" in chunk:  # the upstream failed in-band: what was held goes first (scanned as final)
-            return self.flush(outcome) + self._event(chunk), False
-        if not choices or not isinstance(choices, list):
-            return (self._event(chunk) if forward or want_usage else b""), False
-        self.template = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
-        had_text = keep = False
-        before: list[bytes] = []  # whole pieces released ahead of this chunk's own
-        emitted = False
-        for c in choices:
-            if not isinstance(c, dict):
-                continue
-            idx = c.get("index", 0) if isinstance(c.get("index", 0), int) else 0
-            if c.get("logprobs") is not None and self.rewrites:
-                c["logprobs"] = None  # its tokens would repeat the unredacted text
-            delta = c.get("delta")
-            holder, key = (delta, "content") if isinstance(delta, dict) else (c, "text")
-            text = holder.get(key)
-            r = self._redactor(idx)
-            if isinstance(text, str) and text:
-                had_text = True
-                self.text_chunks += 1
-            segments = self._release(idx, r, text if isinstance(text, str) else None, bool(c.get("finish_reason")))
-            if r.blocked is not None:
-                c["finish_reason"] = "content_filter"
-                self.blocked = True
-            if len(segments) > 1 and len(choices) == 1:
-                before.extend(self._text_event(idx, s) for s in segments[:-1])
-                segments = segments[-1:]
-            out = "".join(segments)
-            if isinstance(text, str) or out:
-                holder[key] = out
-            emitted = emitted or bool(out) or bool(before)
-            keep = keep or bool(c.get("finish_reason")) or (isinstance(delta, dict) and any(k != "content" for k in delta))
-        if emitted and outcome.first_token_at is None:
-            outcome.first_token_at = time.perf_counter()
-        if self.blocked:
-            outcome.finish_reason = "content_filter"
-            return b"".join(before) + self._event(chunk), True
-        if had_text and not keep and not any(
-                (c.get("delta") or {}).get("content") if isinstance(c.get("delta"), dict) else c.get("text")
-                for c in choices if isinstance(c, dict)):
-            return b"".join(before), False
-        return b"".join(before) + self._event(chunk), False
-
-    def flush(self, outcome: Outcome) -> bytes:
-        """Release what choices that never finished still hold, scanned as the end of their
-        text (as a completion cut by max_tokens is); nothing after a block."""
-        if self.blocked:
-            return b""
-        out = []
-        for idx, r in sorted(self.redactors.items()):
-            if idx in self.finished:
-                continue
-            out.extend(self._text_event(idx, s) for s in self._release(idx, r, None, True))
-        if out and outcome.first_token_at is None:
-            outcome.first_token_at = time.perf_counter()
-        return b"".join(out)
-
-    def finalize(self, outcome: Outcome) -> None:
-        """Every choice's findings into the record (flag-only categories are scanned here,
-        over the whole text); a blocked stream never got its usage, so it is estimated."""
-        for idx, r in sorted(self.redactors.items()):
-            if r.blocked is not None and idx not in self.finished:
-                self.finished.add(idx)
-                r.finish()  # sends nothing after a block; runs the flag-only pass
-            v = r.verdict()
-            if v.findings:
-                outcome.safety.extend(self.gw._safety_hits_now(v.findings, r.raw_text(), self.tenant, "output"))
-        if self.blocked and not outcome.completion_tokens:
-            outcome.prompt_tokens = outcome.prompt_tokens or self.prompt_estimate
-            outcome.completion_tokens = self.text_chunks
 
 
 def _ratelimit_headers(limits: Limits, d: Any) -> dict[str, str]:

@@ -1,0 +1,59 @@
+"""What the upstream exchange produced for one request, and how streamed chunks update it."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.record import SafetyHit
+
+
+@dataclass
+class Outcome:
+    """What the upstream exchange produced; becomes part of the record."""
+
+    status: int = 0
+    error_type: str | None = None
+    model_version: str | None = None
+    upstream: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    first_token_at: float | None = None
+    retries: int = 0
+    client_disconnected: bool = False
+    provider: str = "inferwatch"
+    recorded: bool = False
+    safety: list[SafetyHit] = field(default_factory=list)
+
+
+def observe_chunk(data: str, outcome: Outcome) -> bool:
+    """Note first token, usage and finish reason; False for the usage-only chunk."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return True
+    return observe(chunk, outcome)
+
+
+def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
+    if not isinstance(chunk, dict):
+        return True
+    if "error" in chunk:
+        outcome.status, outcome.error_type = 502, "upstream_error"
+        return True
+    usage = chunk.get("usage")
+    if usage:
+        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+    choices = chunk.get("choices") or []
+    if not choices:
+        return not usage
+    c = choices[0]
+    text = (c.get("delta") or {}).get("content") if "delta" in c else c.get("text")
+    if mark_first and text and outcome.first_token_at is None:
+        outcome.first_token_at = time.perf_counter()
+    if c.get("finish_reason"):
+        outcome.finish_reason = c["finish_reason"]
+    return True

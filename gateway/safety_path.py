@@ -1,0 +1,285 @@
+"""Safety on the data path: scan a request's texts before they go upstream, a complete
+response before it goes back, and a stream chunk by chunk (never releasing an unredacted span)."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from ledger.record import SafetyHit
+from safety.excerpt import excerpts as safety_excerpts
+from safety.runtime import AsyncSafety
+from safety.spans import redact
+
+from .errors import GatewayError
+from .outcome import Outcome, observe
+
+_SEP = "\n\n"  # between the texts of one request when they are scanned as one
+_PROMPT_PARAM = {"chat": "messages", "text_completion": "prompt", "embeddings": "input"}
+
+
+class SafetyBlocked(GatewayError):
+    """A text blocked by the tenant's content policy: 400 with the category named."""
+
+    def __init__(self, verdict: Any, param: str) -> None:
+        super().__init__(400, verdict.block_message(), "content_policy_violation", param=param)
+        self.body = verdict.error_body()
+        self.body["error"]["param"] = param
+
+    def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(self.body, status_code=400, headers={**self.headers, **(extra_headers or {})})
+
+
+def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """(container, key) of every text the upstream will read from the request body, in order
+    (token-id prompts carry no text to scan)."""
+    slots: list[tuple[Any, Any]] = []
+    if operation == "chat":
+        for m in body.get("messages") or []:
+            c = m.get("content") if isinstance(m, dict) else None
+            if isinstance(c, str):
+                slots.append((m, "content"))
+            elif isinstance(c, list):
+                slots.extend((part, "text") for part in c if isinstance(part, dict) and isinstance(part.get("text"), str))
+        return slots
+    key = "prompt" if operation == "text_completion" else "input"
+    v = body.get(key)
+    if isinstance(v, str):
+        slots.append((body, key))
+    elif isinstance(v, list):
+        slots.extend((v, i) for i, x in enumerate(v) if isinstance(x, str))
+    return slots
+
+
+class SafetyPath:
+    """The tenant's policies applied to one request's texts; findings become record entries."""
+
+    def __init__(self, safety: AsyncSafety, store_content: Callable[[str], bool]) -> None:
+        self.safety = safety
+        self.store_content = store_content  # tenant opted in to storing (redacted) content
+
+    def stream_guard(self, tenant: str, operation: str, prompt_estimate: int) -> "StreamGuard | None":
+        """A guard for a streamed response, or None when the tenant's output is not scanned."""
+        if not self.safety.wants(tenant, "output"):
+            return None
+        return StreamGuard(self, tenant, operation, prompt_estimate)
+
+    async def hits(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
+        """Findings as record entries (at most `max_hits_recorded`); excerpts are redacted, with
+        context only for tenants that opted in to storing content."""
+        findings = findings[: self.safety.max_hits]
+        excerpts = await self.safety.excerpts(text, findings, self.store_content(tenant))
+        return self._to_record(findings, excerpts, direction)
+
+    def hits_now(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
+        """The same, on the calling thread (where awaiting is not safe: a stream's cleanup)."""
+        findings = findings[: self.safety.max_hits]
+        excerpts = safety_excerpts(self.safety.engine, text, findings, with_context=self.store_content(tenant))
+        return self._to_record(findings, excerpts, direction)
+
+    @staticmethod
+    def _to_record(findings: list[Any], excerpts: list[str], direction: str) -> list[SafetyHit]:
+        return [SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
+                for f, x in zip(findings, excerpts)]
+
+    async def scan_input(self, operation: str, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
+        """Scan every text of the request as one; block, or rewrite redacted spans in place."""
+        slots = text_slots(operation, body)
+        texts = [c[k] for c, k in slots]
+        if not any(texts):
+            return
+        joined = _SEP.join(texts)
+        verdict = await self.safety.scan(joined, tenant, "input")
+        if not verdict.findings:
+            return
+        outcome.safety.extend(await self.hits(verdict.findings, joined, tenant, "input"))
+        if verdict.blocked:
+            raise SafetyBlocked(verdict, _PROMPT_PARAM[operation])
+        acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
+        pos = 0
+        for (container, key), text in zip(slots, texts):
+            spans = [h for h in acting if h.start < pos + len(text) and h.end > pos]
+            if spans:
+                container[key] = redact(text, spans, offset=pos)
+            pos += len(text) + len(_SEP)
+
+    async def scan_output(self, data: dict[str, Any], tenant: str, outcome: Outcome) -> bool:
+        """Scan each choice of a complete response; True when a text changed. A block replaces
+        the text with the policy's message and sets finish_reason 'content_filter'."""
+        changed = False
+        for c in data.get("choices") or []:
+            if not isinstance(c, dict):
+                continue
+            if c.get("logprobs") is not None and self.safety.rewrites(tenant, "output"):
+                c["logprobs"] = None  # its tokens would repeat the unredacted text
+                changed = True
+            msg = c.get("message")
+            holder, key = (msg, "content") if isinstance(msg, dict) else (c, "text")
+            text = holder.get(key)
+            if not isinstance(text, str) or not text:
+                continue
+            verdict = await self.safety.scan(text, tenant, "output")
+            if not verdict.findings:
+                continue
+            outcome.safety.extend(await self.hits(verdict.findings, text, tenant, "output"))
+            if verdict.blocked:
+                holder[key] = verdict.block_message()
+                c["finish_reason"] = "content_filter"
+                changed = True
+            elif verdict.text != text:
+                holder[key] = verdict.text
+                changed = True
+        return changed
+
+
+class StreamGuard:
+    """Output safety of one streamed response: a stream redactor per choice.
+
+    Each chunk's text goes through its choice's redactor and only what the redactor releases
+    is sent. Released text that no redaction touched goes out in the upstream's own pieces (a
+    token per chunk stays a token per chunk, only later); a chunk left with nothing to say is
+    dropped. On a block the released part is sent with finish_reason 'content_filter', then
+    [DONE], and the upstream is cut off. Time to first token is when the client got its first
+    text, not when the upstream sent it.
+    """
+
+    def __init__(self, path: SafetyPath, tenant: str, operation: str, prompt_estimate: int) -> None:
+        self.path, self.tenant, self.chat = path, tenant, operation == "chat"
+        self.engine = path.safety.engine
+        self.prompt_estimate = prompt_estimate
+        self.redactors: dict[int, Any] = {}
+        self.pending: dict[int, list[str]] = {}  # raw pieces of each choice not yet released
+        self.pending_off: dict[int, int] = {}  # characters of the first pending piece already released
+        self.finished: set[int] = set()
+        self.template: dict[str, Any] = {}
+        self.blocked = False
+        self.text_chunks = 0
+        self.rewrites = path.safety.rewrites(tenant, "output")
+
+    def _redactor(self, idx: int) -> Any:
+        r = self.redactors.get(idx)
+        if r is None:
+            r = self.redactors[idx] = self.engine.stream_redactor(self.tenant)
+            self.pending[idx], self.pending_off[idx] = [], 0
+        return r
+
+    @staticmethod
+    def _event(chunk: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    def _text_event(self, idx: int, text: str, finish_reason: str | None = None) -> bytes:
+        choice = {"index": idx, "delta": {"content": text}} if self.chat else {"index": idx, "text": text}
+        return self._event({**self.template, "choices": [{**choice, "finish_reason": finish_reason}]})
+
+    def _segments(self, idx: int, out: str, released: int) -> list[str]:
+        """Split released text along the upstream's pieces when no redaction touched it."""
+        pieces, slices, need = self.pending[idx], [], released
+        while need > 0 and pieces:
+            rest = pieces[0][self.pending_off[idx]:]
+            take = rest[:need]
+            slices.append(take)
+            need -= len(take)
+            if len(take) == len(rest):
+                pieces.pop(0)
+                self.pending_off[idx] = 0
+            else:
+                self.pending_off[idx] += len(take)
+        if len(slices) > 1 and "".join(slices) == out:
+            return [x for x in slices if x]
+        return [out] if out else []
+
+    def _release(self, idx: int, r: Any, text: str | None, finish: bool) -> list[str]:
+        before = r.released
+        out = ""
+        if text:
+            self.pending[idx].append(text)
+            out = r.feed(text)
+        if finish and idx not in self.finished and r.blocked is None:
+            out += r.finish()
+            self.finished.add(idx)
+        return self._segments(idx, out, r.released - before)
+
+    def chunk(self, data: str, outcome: Outcome, want_usage: bool) -> tuple[bytes, bool]:
+        """(bytes to send, whether the stream ends here)."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            return b"", False  # cannot be checked, so not sent
+        if not isinstance(chunk, dict):
+            return b"", False
+        forward = observe(chunk, outcome, mark_first=False)
+        choices = chunk.get("choices")
+        if "error" in chunk:  # the upstream failed in-band: what was held goes first (scanned as final)
+            return self.flush(outcome) + self._event(chunk), False
+        if not choices or not isinstance(choices, list):
+            return (self._event(chunk) if forward or want_usage else b""), False
+        self.template = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
+        had_text = keep = False
+        before: list[bytes] = []  # whole pieces released ahead of this chunk's own
+        emitted = False
+        for c in choices:
+            if not isinstance(c, dict):
+                continue
+            idx = c.get("index", 0) if isinstance(c.get("index", 0), int) else 0
+            if c.get("logprobs") is not None and self.rewrites:
+                c["logprobs"] = None  # its tokens would repeat the unredacted text
+            delta = c.get("delta")
+            holder, key = (delta, "content") if isinstance(delta, dict) else (c, "text")
+            text = holder.get(key)
+            r = self._redactor(idx)
+            if isinstance(text, str) and text:
+                had_text = True
+                self.text_chunks += 1
+            segments = self._release(idx, r, text if isinstance(text, str) else None, bool(c.get("finish_reason")))
+            if r.blocked is not None:
+                c["finish_reason"] = "content_filter"
+                self.blocked = True
+            if len(segments) > 1 and len(choices) == 1:
+                before.extend(self._text_event(idx, s) for s in segments[:-1])
+                segments = segments[-1:]
+            out = "".join(segments)
+            if isinstance(text, str) or out:
+                holder[key] = out
+            emitted = emitted or bool(out) or bool(before)
+            keep = keep or bool(c.get("finish_reason")) or (isinstance(delta, dict) and any(k != "content" for k in delta))
+        if emitted and outcome.first_token_at is None:
+            outcome.first_token_at = time.perf_counter()
+        if self.blocked:
+            outcome.finish_reason = "content_filter"
+            return b"".join(before) + self._event(chunk), True
+        if had_text and not keep and not any(
+                (c.get("delta") or {}).get("content") if isinstance(c.get("delta"), dict) else c.get("text")
+                for c in choices if isinstance(c, dict)):
+            return b"".join(before), False
+        return b"".join(before) + self._event(chunk), False
+
+    def flush(self, outcome: Outcome) -> bytes:
+        """Release what choices that never finished still hold, scanned as the end of their
+        text (as a completion cut by max_tokens is); nothing after a block."""
+        if self.blocked:
+            return b""
+        out = []
+        for idx, r in sorted(self.redactors.items()):
+            if idx in self.finished:
+                continue
+            out.extend(self._text_event(idx, s) for s in self._release(idx, r, None, True))
+        if out and outcome.first_token_at is None:
+            outcome.first_token_at = time.perf_counter()
+        return b"".join(out)
+
+    def finalize(self, outcome: Outcome) -> None:
+        """Every choice's findings into the record (flag-only categories are scanned here,
+        over the whole text); a blocked stream never got its usage, so it is estimated."""
+        for idx, r in sorted(self.redactors.items()):
+            if r.blocked is not None and idx not in self.finished:
+                self.finished.add(idx)
+                r.finish()  # sends nothing after a block; runs the flag-only pass
+            v = r.verdict()
+            if v.findings:
+                outcome.safety.extend(self.path.hits_now(v.findings, r.raw_text(), self.tenant, "output"))
+        if self.blocked and not outcome.completion_tokens:
+            outcome.prompt_tokens = outcome.prompt_tokens or self.prompt_estimate
+            outcome.completion_tokens = self.text_chunks

@@ -28,6 +28,9 @@ from inference.protocol import error_body
 from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.db import create_engine_for, migrate
 from ledger.writer import LedgerWriter
+from reports.jobs import register_report_job
+from reports.router import build_reports_router
+from reports.service import ReportService
 from slo.model import SLO
 from slo.spec import DEFAULTS_FILE, load_specs
 from slo.thresholds import thresholds_by_ledger_metric
@@ -93,6 +96,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     register_slo_job(scheduler, slo_service, interval_s=settings.slo_eval_interval_s)
     canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
     register_canary_jobs(scheduler, canary_service, interval_s=15)
+    report_service = ReportService(engine, settings.reports, settings.reports.directory(settings.data_dir), slos)
+    register_report_job(scheduler, report_service, settings.reports)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -116,6 +121,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.include_router(build_router(gw))
     app.include_router(build_slo_router(slo_service, gw.auth.authenticate))
     app.include_router(build_canary_router(canary_service, gw.auth.authenticate))
+    app.include_router(build_reports_router(report_service, gw.auth.authenticate))
     app.add_middleware(DataPathMiddleware, gateway=gw)
 
     @app.exception_handler(GatewayError)

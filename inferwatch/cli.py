@@ -88,6 +88,9 @@ app.add_typer(slo_app, name="slo")
 from canary.cli import app as canary_app  # noqa: E402
 
 app.add_typer(canary_app, name="canary")
+from reports.cli import app as report_app  # noqa: E402
+
+app.add_typer(report_app, name="report")
 
 keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

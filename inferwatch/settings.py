@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.config import GatewayConfig
 from inference.config import WorkerConfig
+from reports.config import ReportsConfig
 from safety.config import SafetyConfig
 
 _config_file: ContextVar[str | None] = ContextVar("inferwatch_config_file", default=None)
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     slo_specs: list[Path] = []  # SLO spec files; empty: the shipped defaults (slo/defaults.yaml)
     slo_webhooks: list[str] = []  # Alertmanager-format webhooks for SLO alert state changes
     slo_eval_interval_s: float = 30.0
+    reports: ReportsConfig = ReportsConfig()  # weekly cost and safety review (reports/config.py)
     retention_days: int | None = 90  # raw request rows; minute rollups are kept
     ledger_batch_size: int = 500
     ledger_max_delay_s: float = 0.25

@@ -91,6 +91,9 @@ app.add_typer(canary_app, name="canary")
 from reports.cli import app as report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
+from dashboards.cli import app as dashboards_app  # noqa: E402
+
+app.add_typer(dashboards_app, name="dashboards")
 
 keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown once).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")

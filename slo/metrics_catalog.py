@@ -98,6 +98,53 @@ CATALOG: dict[str, Metric] = {
 }
 
 
+# Metrics the dashboards chart beyond the SLO contract above: the gateway's operational
+# series, the worker's (named after vLLM's), and the canary's. Kept apart from CATALOG so
+# that the SLO contract stays exactly the set the rules and the evaluator depend on.
+_W = "inferwatch_worker_"
+TOKENS_TOTAL = Metric("inferwatch_tokens_total", "counter", ("tenant", "model_alias", "model_version", "token_type"),
+                      "Tokens billed, by token_type (input/output).")
+RATE_LIMITED_TOTAL = Metric("inferwatch_rate_limited_total", "counter", ("tenant", "limit"),
+                            "Requests refused by a tenant limit (rpm, tpm, budget, ...).")
+UPSTREAM_RETRIES_TOTAL = Metric("inferwatch_upstream_retries_total", "counter", ("upstream",),
+                                "Requests retried on another replica before the first byte.")
+CIRCUIT_BREAKER_STATE = Metric("inferwatch_circuit_breaker_state", "gauge", ("upstream",),
+                               "Circuit breaker of an upstream: 0 closed, 1 half-open, 2 open.")
+ALIAS_WEIGHT = Metric("inferwatch_alias_weight", "gauge", ("model_alias", "model_version"),
+                      "Routing weight of a version behind an alias (a canary rollout moves it).")
+LEDGER_QUEUE_DEPTH = Metric("inferwatch_ledger_queue_depth", "gauge", (), "Records waiting for the ledger writer.")
+LEDGER_SPOOL_FILES = Metric("inferwatch_ledger_spool_files", "gauge", (), "Spooled batches waiting for the database.")
+LEDGER_SPOOL_BYTES = Metric("inferwatch_ledger_spool_bytes", "gauge", (), "Bytes of spooled records.", "bytes")
+LEDGER_DATABASE_UP = Metric("inferwatch_ledger_database_up", "gauge", (), "1 when the ledger database accepted the last write.")
+WORKER_RUNNING = Metric(_W + "num_requests_running", "gauge", ("model_version",), "Sequences in the worker's running batch.")
+WORKER_WAITING = Metric(_W + "num_requests_waiting", "gauge", ("model_version",), "Requests waiting for a batch slot.")
+WORKER_KV_USAGE = Metric(_W + "kv_cache_usage_perc", "gauge", ("model_version",), "Fraction of KV-cache slots in use.")
+WORKER_BATCH_SIZE = Metric(_W + "batch_size", "histogram", ("model_version",), "Sequences per decode step.")
+WORKER_E2E = Metric(_W + "e2e_request_latency_seconds", "histogram", ("model_version",),
+                    "Arrival to last token at the worker.", "s")
+WORKER_TTFT = Metric(_W + "time_to_first_token_seconds", "histogram", ("model_version",),
+                     "Arrival to first token at the worker.", "s")
+WORKER_QUEUE_TIME = Metric(_W + "request_queue_time_seconds", "histogram", ("model_version",),
+                           "Time a request waited for a batch slot.", "s")
+WORKER_MODEL_LOAD = Metric(_W + "model_load_seconds", "gauge", ("model_version",), "Model load plus warm-up time.", "s")
+WORKER_MODEL_INFO = Metric(_W + "model_info", "gauge", ("model_version", "alias", "digest", "device"),
+                           "Served model (value 1).")
+CANARY_SCORE = Metric("inferwatch_canary_score", "gauge", ("model_alias", "canary_version"),
+                      "Latest canary judge score, 0-100.")
+CANARY_VERDICT = Metric("inferwatch_canary_verdict", "gauge", ("model_alias", "canary_version", "verdict"),
+                        "1 for the canary's current verdict (pass, marginal, fail, inconclusive).")
+
+OPERATIONAL_CATALOG: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        TOKENS_TOTAL, RATE_LIMITED_TOTAL, UPSTREAM_RETRIES_TOTAL, CIRCUIT_BREAKER_STATE, ALIAS_WEIGHT,
+        LEDGER_QUEUE_DEPTH, LEDGER_SPOOL_FILES, LEDGER_SPOOL_BYTES, LEDGER_DATABASE_UP,
+        WORKER_RUNNING, WORKER_WAITING, WORKER_KV_USAGE, WORKER_BATCH_SIZE, WORKER_E2E, WORKER_TTFT,
+        WORKER_QUEUE_TIME, WORKER_MODEL_LOAD, WORKER_MODEL_INFO, CANARY_SCORE, CANARY_VERDICT,
+    )
+}
+
+
 def catalog_series_names() -> frozenset[str]:
     """Every series name Prometheus may store for catalog metrics."""
     return frozenset(s for m in CATALOG.values() for s in m.series_names())

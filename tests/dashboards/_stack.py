@@ -1,0 +1,145 @@
+"""A real Prometheus scraping a real gateway in front of a real demo worker, after traffic.
+
+Also used to make the README's preview images (see `python -m tests.dashboards._stack`).
+"""
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import yaml
+
+from alerts.rules import render_rules
+from gateway.config import UpstreamConfig, VersionTarget
+from slo.spec import load_default_slos
+from tests.gateway.conftest import Harness, gateway_server
+from tests.servers import Proc, free_port, start_worker, wait_ready
+
+PROMETHEUS = "prometheus"
+
+
+@dataclass
+class Stack:
+    prometheus: Proc
+    gateway: Harness
+    worker: Proc
+    requests_sent: int
+
+    def query(self, expr: str) -> list[dict]:
+        body = httpx.get(self.prometheus.url + "/api/v1/query", params={"query": expr}, timeout=10).json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def wait_for(self, expr: str, deadline_s: float = 60) -> list[dict]:
+        """Poll until `expr` returns a sample (scrapes and rule evaluations are asynchronous)."""
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if result := self.query(expr):
+                return result
+            time.sleep(0.25)
+        raise AssertionError(f"no sample for {expr} after {deadline_s}s:\n{self.prometheus.output()[-3000:]}")
+
+
+def start_prometheus(tmp: Path, targets: dict[str, str], rules: Path, binary: str = PROMETHEUS) -> Proc:
+    """Prometheus on a free port, scraping `targets` (job -> host:port) every second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [addr]}]} for job, addr in targets.items()],
+    }
+    cfg = tmp / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
+    port = free_port()
+    log = tmp / "prometheus.log"
+    proc = subprocess.Popen(
+        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"],
+        stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc, log, path="/-/ready", deadline_s=60)
+    return Proc(url, proc, log)
+
+
+def send_traffic(h: Harness, rounds: int = 1) -> int:
+    """Real OpenAI-client traffic for two tenants: plain, streaming, completions, one client error."""
+    sent = 0
+    for _ in range(rounds):
+        for tenant in ("acme", "globex"):
+            client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
+            for i in range(2):
+                client.chat.completions.create(model="demo", max_tokens=8,
+                                               messages=[{"role": "user", "content": f"hello {i}"}])
+                for _ in client.chat.completions.create(model="demo", max_tokens=8, stream=True,
+                                                        messages=[{"role": "user", "content": f"stream {i}"}]):
+                    pass
+                sent += 2
+            client.completions.create(model="demo", prompt="once upon a time", max_tokens=6)
+            sent += 1
+        with contextlib.suppress(openai.BadRequestError):
+            openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0).chat.completions.create(
+                model="demo", max_tokens=-1, messages=[{"role": "user", "content": "bad"}])
+        sent += 1
+    return sent
+
+
+@contextlib.contextmanager
+def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
+    slos = load_default_slos()
+    rules = tmp / "rules.yaml"
+    rules.write_text(render_rules(slos).to_yaml(), encoding="utf-8")
+    worker = start_worker(tmp / "worker", tmp, "--max-batch-size", "8")
+    try:
+        version = httpx.get(worker.url + "/health").json()["version"]
+        with gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}", {version: UpstreamConfig(urls=[worker.url])},
+                            {"demo": [VersionTarget(version=version)]},
+                            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as gw:
+            hostport = lambda url: url.split("://", 1)[1]  # noqa: E731
+            prom = start_prometheus(tmp, {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)},
+                                    rules)
+            try:
+                stack = Stack(prom, gw, worker, 0)
+                stack.wait_for('up{job="inferwatch-gateway"} == 1')  # a scrape before traffic: increases count
+                stack.requests_sent = send_traffic(gw, rounds)
+                gw.flush()
+                stack.wait_for(f"sum(inferwatch_requests_total) >= {stack.requests_sent}")
+                stack.wait_for("slo:period_burn_rate:ratio")
+                time.sleep(2)  # two more scrapes after the last increment, so every rate window has both sides
+                yield stack
+            finally:
+                prom.stop()
+    finally:
+        worker.stop()
+
+
+def make_previews(out: Path, seconds: float = 150) -> list[Path]:
+    """The README's pictures: `seconds` of steady traffic, then one PNG per dashboard."""
+    import tempfile
+
+    from dashboards.definitions import all_dashboards
+    from dashboards.preview import preview
+    from dashboards.query import Window
+
+    with tempfile.TemporaryDirectory() as tmp, demo_stack(Path(tmp)) as stack:
+        client = openai.OpenAI(base_url=stack.gateway.url + "/v1", api_key=stack.gateway.keys["acme"], max_retries=0)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            send_traffic(stack.gateway)
+            # An e-mail address in the prompt: a safety hit for the debug dashboard.
+            client.chat.completions.create(model="demo", max_tokens=4,
+                                           messages=[{"role": "user", "content": "mail me at jane.doe@example.com"}])
+        time.sleep(3)
+        return preview(all_dashboards(load_default_slos()), stack.prometheus.url, out,
+                       Window(seconds + 30, rate_interval="30s"))
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in make_previews(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboards")):
+        print(path, path.stat().st_size)

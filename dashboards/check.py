@@ -71,6 +71,7 @@ def registry_series(registry: CollectorRegistry) -> set[str]:
 def defined_metrics(slos: Sequence[SLO]) -> set[str]:
     """Series names our code defines: live registries plus recorded rule names."""
     from alerts.rules import render_rules
+    from canary.gauges import families as canary_families
     from gateway.metrics import GatewayMetrics
     from inference.metrics import WorkerMetrics
     from slo.gauges import SLOGauges
@@ -79,6 +80,7 @@ def defined_metrics(slos: Sequence[SLO]) -> set[str]:
     gauges = CollectorRegistry()
     SLOGauges(gauges, slos)
     names |= registry_series(gauges)
+    names |= {f.name for f in canary_families()}
     names |= {r["record"] for g in render_rules(slos).groups for r in g["rules"] if "record" in r}
     return names
 

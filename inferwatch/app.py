@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from canary.gauges import CanaryGauges
 from canary.jobs import register_canary_jobs
 from canary.router import build_canary_router
 from canary.service import CanaryService
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     register_slo_job(scheduler, slo_service, interval_s=settings.slo_eval_interval_s)
     canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
     register_canary_jobs(scheduler, canary_service, interval_s=15)
+    CanaryGauges(engine).register(metrics.registry)
     report_service = ReportService(engine, settings.reports, settings.reports.directory(settings.data_dir), slos)
     register_report_job(scheduler, report_service, settings.reports)
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from canary.config import Profile, get_profile
 from gateway.config import VersionTarget
+from ledger import audit
 from ledger.models import CanaryRolloutEvent, CanaryRolloutRow
 
 if TYPE_CHECKING:
@@ -184,7 +185,8 @@ class RolloutController:
     # ---- start ---------------------------------------------------------------------------
     def start(self, alias: str, baseline: str, canary: str, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
               steps: Sequence[float] = DEFAULT_STEPS, min_step_s: float = 300.0, min_step_samples: int = 200,
-              max_step_s: float = 3600.0, on_inconclusive: str = "pause", notify_url: str | None = None) -> Rollout:
+              max_step_s: float = 3600.0, on_inconclusive: str = "pause", notify_url: str | None = None,
+              by: str | None = None) -> Rollout:
         if not alias or not baseline or not canary or baseline == canary:
             raise RolloutError("alias, and two different versions (baseline, canary), are required")
         try:
@@ -222,6 +224,9 @@ class RolloutController:
             s.add(CanaryRolloutEvent(rollout_id=rid, at=now, kind="started",
                                      detail={"baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name}))
             s.add(CanaryRolloutEvent(rollout_id=rid, at=now, kind="step", detail={"step": 0, "percent": plan[0], "analysis_id": analysis_id}))
+            s.flush()
+            audit.append(s, actor=by or "system", action="rollout.started", target=rid,
+                         after={"alias": alias, "baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name})
         r = self.get(rid)
         assert r is not None
         self._step_analysis(r)
@@ -346,6 +351,9 @@ class RolloutController:
                           .values(**values, revision=r.revision + 1, updated_at=now)).rowcount
             if n:
                 s.add(CanaryRolloutEvent(rollout_id=r.id, at=now, kind=kind, detail=jsonable(detail)))
+                s.flush()
+                audit.append(s, actor=detail.get("by") or "system", action=f"rollout.{kind}", target=r.id,
+                             before={"state": r.state, "step": r.current_step, "percent": r.percent}, after=jsonable(values))
         if n:
             log.info("canary rollout %s (%s -> %s): %s %s", r.id, r.baseline, r.canary, kind, detail)
         return bool(n)

@@ -147,7 +147,7 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
 
     @router.post("/v1/canary/rollouts", response_model=None, status_code=201)
     async def start_rollout(request: Request, body: RolloutRequest) -> JSONResponse:
-        _, denied = await caller(request, admin=True)
+        who, denied = await caller(request, admin=True)
         if denied:
             return denied
         try:
@@ -159,7 +159,7 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
             r = rollouts.start(body.alias, body.baseline, body.canary, profile, steps=body.steps,
                                min_step_s=body.min_step_s, min_step_samples=body.min_step_samples,
                                max_step_s=body.max_step_s, on_inconclusive=body.on_inconclusive,
-                               notify_url=body.notify_url)
+                               notify_url=body.notify_url, by=by(who))
             return rollout_body(r)
 
         try:

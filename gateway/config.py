@@ -1,6 +1,8 @@
 """Gateway configuration: tenants, limits, aliases, upstreams, prices, timeouts."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
 
 
@@ -11,10 +13,39 @@ class Limits(BaseModel):
     max_prompt_tokens: int = Field(default=32_768, ge=1, description="estimated from the text at the gateway")
 
 
+class Budget(BaseModel):
+    """A spend (USD) or token budget per UTC day or calendar month, for a tenant or one of its keys."""
+
+    period: Literal["day", "month"]
+    kind: Literal["spend", "tokens"] = "spend"
+    limit: float = Field(gt=0, description="US dollars for spend, prompt + completion tokens for tokens")
+    soft_percent: float | None = Field(default=80.0, gt=0, le=100, description="notify the budget webhooks once per period at this share")
+    hard: bool = Field(default=True, description="refuse requests with 429 budget_exceeded once used up")
+    key_id: str | None = Field(default=None, description="only this key's requests; None: the whole tenant")
+
+    @property
+    def name(self) -> str:
+        return f"{self.period}-{self.kind}" + (f"-{self.key_id}" if self.key_id else "")
+
+
 class TenantConfig(BaseModel):
     name: str | None = None
     limits: Limits | None = None  # None: the gateway's default limits
     store_content: bool = False  # opt-in to storing (redacted) prompts and completions
+    cache: bool = False  # opt-in to the response cache (gateway.cache.enabled must be on too)
+    budgets: list[Budget] | None = None  # None: the gateway's default budgets
+
+
+class CacheConfig(BaseModel):
+    """Exact-match response cache for deterministic requests (temperature 0 or a seed)."""
+
+    enabled: bool = Field(default=False, description="master switch; each tenant still opts in")
+    max_entries: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1, description="in-process total; with Redis, its maxmemory bounds the total")
+    max_entry_bytes: int = Field(default=1024 * 1024, ge=1, description="larger responses are not cached")
+    ttl_s: float = Field(default=3600.0, gt=0)
+    hit_cost_usd: float = Field(default=0.0, ge=0, description="cost recorded for a request served from the cache")
+    shared_across_tenants: bool = Field(default=False, description="tenants that opted in share entries")
 
 
 class ConfiguredKey(BaseModel):
@@ -66,6 +97,12 @@ class GatewayConfig(BaseModel):
     key_cache_ttl_s: float = Field(default=5.0, ge=0, description="a revoked key stops working within this time")
     metrics_token: str | None = Field(default=None, description="if set, /metrics requires 'Authorization: Bearer <token>'")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; None keeps spans in-process")
+    redis_url: str | None = Field(default=None, description="shared rate limits, budget counters and cache across replicas; None: in-process")
+    redis_retry_s: float = Field(default=5.0, gt=0, description="after Redis fails, the local fallback is used this long before trying again")
+    cache: CacheConfig = CacheConfig()
+    default_budgets: list[Budget] = Field(default_factory=list, description="for tenants without budgets of their own")
+    budget_refresh_s: float = Field(default=2.0, gt=0, description="how often spend is re-read from the ledger")
+    budget_webhooks: list[str] = Field(default_factory=list, description="notified once per period when a soft budget is crossed")
 
     @model_validator(mode="after")
     def _aliases_point_at_upstreams(self) -> "GatewayConfig":

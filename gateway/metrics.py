@@ -44,6 +44,9 @@ class GatewayMetrics:
         self.ledger_spool_bytes = Gauge("inferwatch_ledger_spool_bytes", "Bytes of spooled records", registry=r)
         self.ledger_dropped = Gauge("inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r)
         self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
+        self.cache_requests = Counter("inferwatch_cache_requests", "Cacheable requests by cache result (hit or miss)", ["tenant", "result"], registry=r)
+        self.budget_used_ratio = Gauge("inferwatch_budget_used_ratio", "Share of a tenant budget used in its current period", ["tenant", "budget"], registry=r)
+        self.redis_up = Gauge("inferwatch_redis_up", "1 when the shared Redis answered the last call (limits, budgets, cache)", registry=r)
         self._scopes: set[tuple[str, ...]] = set()
 
     def _first_seen(self, scope: tuple[str, str, str, str]) -> None:

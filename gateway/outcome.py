@@ -25,6 +25,7 @@ class Outcome:
     client_disconnected: bool = False
     provider: str = "inferwatch"
     recorded: bool = False
+    cache_hit: bool = False  # answered from the response cache
     safety: list[SafetyHit] = field(default_factory=list)
 
 

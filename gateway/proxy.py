@@ -7,7 +7,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,13 +27,16 @@ from safety.runtime import AsyncSafety
 
 from . import tracing
 from .auth import Authenticator, Principal
-from .config import GatewayConfig, Limits
+from .budgets import BudgetStatus, BudgetTracker, tenant_budgets
+from .cache import CachedResponse, ResponseCache, cache_key, deterministic, no_cache
+from .config import Budget, GatewayConfig, Limits
 from .errors import GatewayError
 from .metrics import GatewayMetrics
 from .outcome import Outcome, observe_chunk
-from .ratelimit import RateLimiter, retry_after_header
+from .ratelimit import SharedRateLimiter, retry_after_header
 from .routing import AliasTable
 from .safety_path import SafetyPath
+from .shared import SharedRedis
 from .state import GovernanceStore, limits_from
 from .upstreams import Replica, UpstreamPools
 
@@ -47,6 +51,16 @@ UPSTREAM_PATHS = {"chat": "/v1/chat/completions", "text_completion": "/v1/comple
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _RETRYABLE_STATUS = {502, 503, 504}
 REVIEW_SYNC_S = 30.0  # how often flagged/blocked hits of the ledger are copied to the review queue
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    """A tenant's settings as the data path applies them."""
+
+    limits: Limits
+    store_content: bool = False
+    cache: bool = False
+    budgets: tuple[Budget, ...] = ()
+
 
 def estimate_tokens(text: str) -> int:
     """Cheap prompt-size estimate for limits (about 4 bytes per token); billing uses the
@@ -75,11 +89,20 @@ class Gateway:
         self.tracer_provider = tracer_provider
         self.tracer = tracer_provider.get_tracer("inferwatch.gateway")
         self.auth = Authenticator(store, admin_key, config.key_cache_ttl_s)
-        self.limiter = RateLimiter()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # records' start times and budget periods
+        self.redis = SharedRedis(config.redis_url, config.redis_retry_s, on_state=lambda up: metrics.redis_up.set(1 if up else 0))
+        if config.redis_url:
+            metrics.redis_up.set(1)
+        self.limiter = SharedRateLimiter(self.redis)
+        self.cache = ResponseCache(config.cache, self.redis)
+        self.budgets = BudgetTracker(store.engine, self.redis, clock=lambda: self.clock(), webhooks=config.budget_webhooks,
+                                     on_status=self._budget_gauge)
         self.pools = UpstreamPools(config.upstreams, breaker_failures=config.breaker_failures, breaker_open_s=config.breaker_open_s)
         self.aliases = AliasTable(config.aliases)
-        self._tenant_cache: dict[str, tuple[float, Limits]] = {}
+        self.registry: dict[str, dict[str, Any]] = {}  # registered versions (the expected side of what workers report)
+        self._tenant_cache: dict[str, tuple[float, TenantPolicy]] = {}
         self._store_content: dict[str, bool] = {}  # tenant opted in to storing (redacted) content
+        self._background: set[asyncio.Task] = set()
         self.client: aiohttp.ClientSession | None = None  # made in start(): it belongs to the serving loop
         self._tasks: list[asyncio.Task] = []
 
@@ -96,15 +119,25 @@ class Gateway:
         await self.pools.check_all(self.client)
         self._update_upstream_gauges()
         self._tasks = [asyncio.create_task(self._every(self.config.health_interval_s, self._health)),
-                       asyncio.create_task(self._every(self.config.state_refresh_s, self.refresh_state))]
+                       asyncio.create_task(self._every(self.config.state_refresh_s, self.refresh_state)),
+                       asyncio.create_task(self._every(self.config.budget_refresh_s, self.budgets.refresh))]
         if self.safety is not None:
             self._tasks.append(asyncio.create_task(self._every(REVIEW_SYNC_S, self._review_sync)))
 
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         if self.client:
             await self.client.close()
+        await self.redis.close()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` after the response, keeping a reference until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _every(self, seconds: float, fn: Callable[[], Any]) -> None:
         while True:
@@ -125,9 +158,11 @@ class Gateway:
         self._update_upstream_gauges()
 
     async def refresh_state(self) -> None:
-        """Alias weights from the database, so a rollout on any replica reaches all."""
+        """Alias weights and registered versions from the database, so a rollout or an
+        alias change on any replica reaches all."""
         try:
             aliases = await asyncio.to_thread(self.store.aliases)
+            self.registry = await asyncio.to_thread(self.store.versions)
         except SQLAlchemyError as exc:  # database away: keep routing by the last weights
             log.warning("cannot refresh alias weights: %s", type(exc).__name__)
             return
@@ -146,12 +181,26 @@ class Gateway:
             for alias, targets in self.aliases.aliases.items():
                 if any(t.version == r.version for t in targets):
                     m.upstream_healthy.labels(alias, r.version, r.url).set(1 if r.healthy and r.breaker.state(now) != 2 else 0)
-                    mismatch = r.reported_version is not None and "@" in r.version and r.reported_version != r.version
-                    m.version_mismatch.labels(alias, r.url).set(1 if mismatch else 0)
+                    m.version_mismatch.labels(alias, r.url).set(1 if self.mismatch(r) else 0)
+
+    def mismatch(self, r: Replica) -> bool:
+        """The worker serves another version than the registry (or, unregistered, the
+        configuration) says: another content digest, or another version id."""
+        expected = _bare_digest((self.registry.get(r.version) or {}).get("digest"))
+        if expected and r.reported_digest and _bare_digest(r.reported_digest) != expected:
+            return True
+        return r.reported_version is not None and "@" in r.version and r.reported_version != r.version
+
+    def _budget_gauge(self, st: BudgetStatus) -> None:
+        if st.budget.key_id is None:  # per-key budgets stay out of the labels (bounded sets only)
+            self.metrics.budget_used_ratio.labels(st.tenant, st.budget.name).set(st.ratio)
 
     # ---- request path ------------------------------------------------------------------
 
     async def tenant_limits(self, tenant: str) -> Limits:
+        return (await self.tenant_policy(tenant)).limits
+
+    async def tenant_policy(self, tenant: str) -> TenantPolicy:
         now = time.monotonic()
         hit = self._tenant_cache.get(tenant)
         if hit and now - hit[0] < self.config.key_cache_ttl_s:
@@ -159,18 +208,22 @@ class Gateway:
         try:
             settings = await asyncio.to_thread(self.store.tenant_settings, tenant)
         except SQLAlchemyError:
-            if hit:  # database away: the last known limits still hold
+            if hit:  # database away: the last known settings still hold
                 return hit[1]
             settings = None
-        limits = limits_from(settings, self.config.default_limits)
-        self._tenant_cache[tenant] = (now, limits)
+        policy = policy_from(settings, self.config)
+        self._tenant_cache[tenant] = (now, policy)
         if settings is not None or tenant not in self._store_content:
-            self._store_content[tenant] = bool((settings or {}).get("store_content", False))
-        return limits
+            self._store_content[tenant] = policy.store_content
+        return policy
+
+    def forget_tenant(self, tenant: str) -> None:
+        """Apply a settings change made through this replica at once (others within key_cache_ttl_s)."""
+        self._tenant_cache.pop(tenant, None)
 
     async def handle(self, request: Request, operation: str) -> Response:
         t0 = time.perf_counter()
-        started_at = datetime.now(timezone.utc)
+        started_at = self.clock()
         # The record's id is always ours (a client reusing its id must not collide in the
         # ledger); the client's x-request-id is the key that keeps its routing sticky.
         given_id = request.headers.get("x-request-id")
@@ -187,7 +240,8 @@ class Gateway:
         span = None
         outcome = Outcome()
         try:
-            limits = await self.tenant_limits(tenant)
+            policy = await self.tenant_policy(tenant)
+            limits = policy.limits
             body = await self._read_body(request, limits.max_body_bytes)
             req = self._parse(operation, body)
             if req.model not in self.aliases:  # not recorded under the client's string: labels stay bounded
@@ -196,21 +250,45 @@ class Gateway:
             est = estimate_tokens(prompt_text(operation, req))
             if est > limits.max_prompt_tokens:
                 raise GatewayError(400, f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}.", "prompt_too_long", param="messages")
-            decision = self.limiter.check(tenant, limits.rpm, limits.tpm, est)
+            decision = await self.limiter.check(tenant, limits.rpm, limits.tpm, est)
             rl_headers = _ratelimit_headers(limits, decision)
             if not decision.allowed:
                 self.metrics.rate_limited.labels(tenant, decision.limit_name).inc()
                 raise GatewayError(429, f"Rate limit reached for {decision.limit_name} per minute ({getattr(limits, 'rpm' if decision.limit_name == 'requests' else 'tpm')}). "
                                    f"Retry after {retry_after_header(decision.retry_after_s)} s.", "rate_limit_exceeded", error_type="rate_limited",
                                    headers={"Retry-After": retry_after_header(decision.retry_after_s), **rl_headers})
+            if policy.budgets:
+                refused = await self.budgets.check(tenant, principal.key_id, policy.budgets)
+                if refused is not None:
+                    self.metrics.rate_limited.labels(tenant, "budget").inc()
+                    wait = retry_after_header((refused.period.end - self.clock()).total_seconds())
+                    raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
+                                       headers={"Retry-After": wait, **rl_headers})
             span = tracing.start_span(self.tracer, operation, alias)
             upstream_body = self._upstream_body(operation, req, body)
             if self.safety_path is not None:
                 await self.safety_path.scan_input(operation, upstream_body, tenant, outcome)
+            version, key = None, None
+            if policy.cache and self.config.cache.enabled and deterministic(operation, req):
+                # the version first: the key holds it, so a new version never gets an old answer
+                version = self.aliases.choose(alias, sticky)
+                if version is not None:
+                    key = cache_key(self.cache.scope(tenant), version, operation, req)
+                    entry = None if no_cache(request.headers.get("cache-control")) else await self.cache.get(key)
+                    self.metrics.cache_requests.labels(tenant, "hit" if entry else "miss").inc()
+                    if entry is not None:
+                        return self._serve_cached(entry, req, outcome, rl_headers, request_id, started_at, t0, tenant, principal,
+                                                  operation, alias, span)
+                    rl_headers = {**rl_headers, "x-cache": "miss"}
             if getattr(req, "stream", False):
-                return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at, outcome, rl_headers)
-            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky)
-            return await self._finish_plain(resp, outcome, rl_headers, request_id, operation, tenant)
+                return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at,
+                                          outcome, rl_headers, version, key)
+            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky, version=version)
+            response = await self._finish_plain(resp, outcome, rl_headers, request_id, operation, tenant)
+            if key is not None and _cacheable(outcome):
+                self._spawn(self.cache.put(key, CachedResponse(outcome.model_version or "", outcome.prompt_tokens, outcome.completion_tokens,
+                                                               outcome.finish_reason, body=bytes(response.body).decode())))
+            return response
         except GatewayError as e:
             outcome.status, outcome.error_type = e.status, e.error_type
             return e.response({"x-request-id": request_id})
@@ -280,7 +358,7 @@ class Gateway:
             if not isinstance(x, str):
                 raise GatewayError(400, "Invalid request: only text inputs can be moderated here.", "invalid_request", param="input")
             texts.append(x)
-        decision = self.limiter.check(tenant, limits.rpm, limits.tpm, estimate_tokens("".join(texts)))
+        decision = await self.limiter.check(tenant, limits.rpm, limits.tpm, estimate_tokens("".join(texts)))
         if not decision.allowed:
             self.metrics.rate_limited.labels(tenant, decision.limit_name).inc()
             raise GatewayError(429, f"Rate limit reached for {decision.limit_name} per minute. Retry after {retry_after_header(decision.retry_after_s)} s.",
@@ -289,11 +367,12 @@ class Gateway:
         return JSONResponse(result, headers=_ratelimit_headers(limits, decision))
 
     async def _forward(self, operation: str, alias: str, request_id: str, body: dict[str, Any], span: Any, outcome: Outcome,
-                       sticky: str | None) -> aiohttp.ClientResponse:
-        """Send to a replica; before any byte reached the client, retry failures elsewhere."""
+                       sticky: str | None, version: str | None = None) -> aiohttp.ClientResponse:
+        """Send to a replica of `version` (default: chosen by the alias's weights); before any
+        byte reached the client, retry failures elsewhere."""
         tried: set[str] = set()
         last_error: GatewayError | None = None
-        version = self.aliases.choose(alias, sticky)
+        version = version or self.aliases.choose(alias, sticky)
         for attempt in range(self.config.max_retries + 1):
             replica = self.pools.pick(version, tried) if version else None
             if replica is None:
@@ -376,8 +455,8 @@ class Gateway:
 
     async def _stream(self, operation: str, req: Any, body: dict[str, Any], request_id: str, sticky: str | None, tenant: str,
                       principal: Principal, alias: str, span: Any, t0: float, started_at: datetime, outcome: Outcome,
-                      rl_headers: dict[str, str]) -> Response:
-        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky)
+                      rl_headers: dict[str, str], version: str | None = None, key: str | None = None) -> Response:
+        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, version=version)
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or "", "cache-control": "no-cache"}
         if resp.status != 200:
             return await self._finish_plain(resp, outcome, rl_headers, request_id, operation, tenant)
@@ -446,7 +525,52 @@ class Gateway:
                 outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
                 self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
 
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers, background=BackgroundTask(after))
+        stream = events() if key is None else self._capture(events(), key, outcome)
+        return StreamingResponse(stream, media_type="text/event-stream", headers=headers, background=BackgroundTask(after))
+
+    async def _capture(self, events: AsyncIterator[bytes], key: str, outcome: Outcome) -> AsyncIterator[bytes]:
+        """Pass a stream through, and cache it as sent once it ended well."""
+        sent: list[str] = []
+        try:
+            async for event in events:
+                sent.append(event.decode())
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined] - its finally records the request
+        if _cacheable(outcome):
+            self._spawn(self.cache.put(key, CachedResponse(outcome.model_version or "", outcome.prompt_tokens, outcome.completion_tokens,
+                                                           outcome.finish_reason, events=sent)))
+
+    def _serve_cached(self, entry: CachedResponse, req: Any, outcome: Outcome, rl_headers: dict[str, str], request_id: str,
+                      started_at: datetime, t0: float, tenant: str, principal: Principal, operation: str, alias: str,
+                      span: Any) -> Response:
+        """Answer from the cache; the request still gets its one record (cache_hit, real latency)."""
+        outcome.status, outcome.cache_hit, outcome.model_version = 200, True, entry.version
+        outcome.prompt_tokens, outcome.completion_tokens, outcome.finish_reason = entry.prompt_tokens, entry.completion_tokens, entry.finish_reason
+        headers = {**rl_headers, "x-request-id": request_id, "x-model-version": entry.version, "x-cache": "hit"}
+        if entry.events is None:  # the key holds `stream`: a stream's entry is a stream
+            outcome.first_token_at = time.perf_counter()
+            return Response(entry.body or "", status_code=200, media_type="application/json", headers=headers)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                for event in entry.events or ():
+                    if outcome.first_token_at is None:
+                        outcome.first_token_at = time.perf_counter()
+                    yield event.encode()
+            except asyncio.CancelledError:
+                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                raise
+            finally:
+                self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
+
+        async def after() -> None:
+            if not outcome.recorded:
+                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={**headers, "cache-control": "no-cache"},
+                                 background=BackgroundTask(after))
 
     def _record(self, request_id: str, started_at: datetime, t0: float, tenant: str, principal: Principal, operation: str,
                 alias: str, req: Any, outcome: Outcome, span: Any) -> None:
@@ -462,7 +586,9 @@ class Gateway:
             tpot = (latency - ttft) / (outcome.completion_tokens - 1)
         status = outcome.status or 500
         cost = 0.0
-        if status < 400 or outcome.completion_tokens:
+        if outcome.cache_hit:
+            cost = self.config.cache.hit_cost_usd
+        elif status < 400 or outcome.completion_tokens:
             cost = self.config.price_for(outcome.model_version, alias).cost(outcome.prompt_tokens, outcome.completion_tokens)
         rec = RequestRecord(
             request_id=request_id, started_at=started_at, tenant=tenant, key_id=principal.key_id, operation=operation,
@@ -471,15 +597,32 @@ class Gateway:
             prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,
             stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
             trace_id=tracing.trace_id_of(span) if span is not None else None,
-            client_disconnected=outcome.client_disconnected, retries=outcome.retries, safety=outcome.safety,
+            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit, retries=outcome.retries, safety=outcome.safety,
         )
         if rec.total_tokens:
-            self.limiter.add_tokens(tenant, rec.total_tokens)
+            self._spawn(self.limiter.add_tokens(tenant, rec.total_tokens))
+        self.budgets.add(rec)
         self.metrics.observe(rec)
         if span is not None:
             tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None))
         if alias:  # requests that never named a model (malformed bodies) are metrics only
             self.submit(rec)
+
+
+def policy_from(settings: dict[str, Any] | None, config: GatewayConfig) -> TenantPolicy:
+    settings = settings or {}
+    return TenantPolicy(limits=limits_from(settings, config.default_limits), store_content=bool(settings.get("store_content", False)),
+                        cache=bool(settings.get("cache", False)), budgets=tenant_budgets(settings, config))
+
+
+def _cacheable(outcome: Outcome) -> bool:
+    """Only complete answers: no errors, no block, no abandoned stream."""
+    return (outcome.status == 200 and outcome.error_type is None and not outcome.client_disconnected and outcome.finish_reason is not None
+            and not any(h.action == "block" for h in outcome.safety))
+
+
+def _bare_digest(d: str | None) -> str | None:
+    return d.removeprefix("sha256:") if d else None
 
 
 def _ratelimit_headers(limits: Limits, d: Any) -> dict[str, str]:
@@ -501,7 +644,10 @@ def models_response(gw: Gateway) -> JSONResponse:
         for t in targets:
             pool = gw.pools.pools.get(t.version)
             replicas = pool.replicas if pool else []
+            registered = gw.registry.get(t.version)
             versions.append({"version": t.version, "weight": t.weight, "healthy_replicas": sum(r.healthy for r in replicas),
-                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version})})
+                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version}),
+                             "registered_digest": registered.get("digest") if registered else None,
+                             "mismatched_upstreams": [r.url for r in replicas if gw.mismatch(r)]})
         data.append(p.ModelCard(id=alias, created=now, versions=versions).model_dump())
     return JSONResponse({"object": "list", "data": data})

@@ -1,7 +1,9 @@
 """Per-tenant requests-per-minute and tokens-per-minute limits.
 
-Sliding one-minute windows kept in process. Each gateway replica enforces its own share;
-limits shared across replicas need a shared store (Redis), which this interface allows.
+Exact sliding one-minute windows. In process by default (each replica enforces the whole
+limit on its own); with `gateway.redis_url` the windows live in Redis, updated atomically
+by a Lua script, so all replicas enforce one limit together. When Redis fails the local
+windows take over (logged) until it answers again.
 """
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ import collections
 import math
 import threading
 import time
+import uuid
 from dataclasses import dataclass
+
+from .shared import RedisUnavailable, SharedRedis, key
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,102 @@ class RateLimiter:
         """Count the tokens a request really used, once it is known."""
         with self._lock:
             self._tokens[tenant].add(self._clock(), tokens)
+
+
+# KEYS: request zset, token zset, token total. Token members are "<uid>:<amount>", so the
+# total can be decremented exactly when they leave the window. Time is Redis's own, so
+# replicas with skewed clocks share one window.
+_EXPIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+local cutoff = now - window
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+if #old > 0 then
+  local s = 0
+  for _, m in ipairs(old) do s = s + tonumber(string.match(m, ':(%d+)$')) end
+  redis.call('DECRBY', KEYS[3], s)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
+end
+"""
+_CHECK = _EXPIRE + """
+local rpm, tpm, want = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local used_req = redis.call('ZCARD', KEYS[1])
+local used_tok = tonumber(redis.call('GET', KEYS[3]) or '0')
+if rpm >= 0 and used_req + 1 > rpm then
+  local e = redis.call('ZRANGE', KEYS[1], used_req - rpm, used_req - rpm, 'WITHSCORES')
+  return {0, 1, tonumber(e[2]) + window - now, 0, used_tok}
+end
+if tpm >= 0 and used_tok + want > tpm then
+  local excess = used_tok + math.min(want, tpm) - tpm
+  local items = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  local wait = window
+  for i = 1, #items, 2 do
+    excess = excess - tonumber(string.match(items[i], ':(%d+)$'))
+    if excess <= 0 then wait = tonumber(items[i + 1]) + window - now break end
+  end
+  return {0, 2, wait, used_req, used_tok}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('PEXPIRE', KEYS[1], window)
+return {1, 0, 0, used_req + 1, used_tok}
+"""
+_ADD_TOKENS = _EXPIRE + """
+redis.call('ZADD', KEYS[2], now, ARGV[2] .. ':' .. ARGV[3])
+redis.call('INCRBY', KEYS[3], tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[2], window)
+redis.call('PEXPIRE', KEYS[3], window)
+return 1
+"""
+
+
+class SharedRateLimiter:
+    """The limiter the gateway uses: Redis windows when configured and reachable, else local."""
+
+    def __init__(self, redis: SharedRedis, window_s: float = 60.0) -> None:
+        self.redis = redis
+        self.local = RateLimiter()
+        self.window_ms = int(window_s * 1000)
+        self._check_script = self._add_script = None
+
+    def _keys(self, tenant: str) -> list[str]:
+        return [key("rl", tenant, "req"), key("rl", tenant, "tok"), key("rl", tenant, "toktotal")]
+
+    async def check(self, tenant: str, rpm: int | None, tpm: int | None, estimated_tokens: int) -> Decision:
+        if self.redis.url is None:
+            return self.local.check(tenant, rpm, tpm, estimated_tokens)
+        if rpm is None and tpm is None:
+            return Decision(True)
+        try:
+            allowed, which, wait_ms, used_req, used_tok = await self.redis.run(lambda r: self._script(r, "check")(
+                keys=self._keys(tenant), args=[self.window_ms, -1 if rpm is None else rpm, -1 if tpm is None else tpm,
+                                               estimated_tokens, uuid.uuid4().hex]))
+        except RedisUnavailable:
+            return self.local.check(tenant, rpm, tpm, estimated_tokens)
+        used_req, used_tok = int(used_req), int(used_tok)
+        if allowed:
+            return Decision(True, remaining_requests=_left(rpm, used_req), remaining_tokens=_left(tpm, used_tok))
+        if which == 1:
+            return Decision(False, "requests", max(0.0, int(wait_ms) / 1000), 0, _left(tpm, used_tok))
+        return Decision(False, "tokens", max(0.0, int(wait_ms) / 1000), _left(rpm, used_req), 0)
+
+    async def add_tokens(self, tenant: str, tokens: int) -> None:
+        if tokens <= 0:
+            return
+        try:
+            await self.redis.run(lambda r: self._script(r, "add")(keys=self._keys(tenant), args=[self.window_ms, uuid.uuid4().hex, tokens]))
+        except RedisUnavailable:
+            self.local.add_tokens(tenant, tokens)
+
+    def _script(self, r, which: str):  # noqa: ANN001, ANN202 - registered once per client
+        if which == "check":
+            if self._check_script is None:
+                self._check_script = r.register_script(_CHECK)
+            return self._check_script
+        if self._add_script is None:
+            self._add_script = r.register_script(_ADD_TOKENS)
+        return self._add_script
 
 
 def _left(limit: int | None, used: int) -> int | None:

@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from ledger import queries
+from ledger import audit, queries
 from safety import review
 
 from .auth import Principal, require_admin
-from .config import Limits
+from . import budgets
+from .config import Budget, Limits, VersionTarget
 from .errors import GatewayError
 from .proxy import Gateway, models_response
 
@@ -24,6 +25,24 @@ class NewTenant(BaseModel):
     name: str | None = None
     limits: Limits | None = None
     store_content: bool = False
+    cache: bool = False
+    budgets: list[Budget] | None = None  # None: the gateway's default budgets
+
+
+class BudgetsRequest(BaseModel):
+    budgets: list[Budget]
+
+
+class NewVersion(BaseModel):
+    version: str = Field(min_length=1, max_length=200)
+    digest: str | None = Field(default=None, description="sha256:<hex> over weights, tokenizer and config")
+    source: str | None = Field(default=None, description="model folder or upstream URL")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class AliasRequest(BaseModel):
+    targets: list[VersionTarget] = Field(min_length=1)
 
 
 class NewKeyRequest(BaseModel):
@@ -81,12 +100,31 @@ def build_router(gw: Gateway) -> APIRouter:
             scope = who.tenant
         return await asyncio.to_thread(usage_report, gw, scope, start, end)
 
+    async def admin(request: Request) -> str:
+        """The acting admin key's id, for the audit log."""
+        who = await principal(request)
+        require_admin(who)
+        return who.key_id or "admin"
+
     @router.post("/v1/admin/tenants", tags=["admin"], status_code=201)
     async def create_tenant(body: NewTenant, request: Request) -> dict[str, Any]:
-        require_admin(await principal(request))
-        settings: dict[str, Any] = {"store_content": body.store_content, **(body.limits.model_dump() if body.limits else {})}
-        await asyncio.to_thread(gw.store.upsert_tenant, body.id, body.name, settings)
+        actor = await admin(request)
+        settings: dict[str, Any] = {"store_content": body.store_content, "cache": body.cache, **(body.limits.model_dump() if body.limits else {})}
+        if body.budgets is not None:
+            settings["budgets"] = [b.model_dump() for b in body.budgets]
+        await asyncio.to_thread(lambda: gw.store.upsert_tenant(body.id, body.name, settings, actor=actor))
         return {"id": body.id, "name": body.name or body.id, "settings": settings}
+
+    @router.put("/v1/admin/tenants/{tenant_id}/budgets", tags=["admin"])
+    async def set_budgets(tenant_id: str, body: BudgetsRequest, request: Request) -> dict[str, Any]:
+        actor = await admin(request)
+        new = [b.model_dump() for b in body.budgets]
+        try:
+            settings = await asyncio.to_thread(lambda: gw.store.update_tenant_settings(tenant_id, {"budgets": new}, actor=actor))
+        except LookupError as exc:
+            raise GatewayError(404, str(exc), "tenant_not_found") from exc
+        gw.forget_tenant(tenant_id)
+        return {"id": tenant_id, "settings": settings}
 
     @router.get("/v1/admin/tenants", tags=["admin"])
     async def list_tenants(request: Request) -> dict[str, Any]:
@@ -95,9 +133,9 @@ def build_router(gw: Gateway) -> APIRouter:
 
     @router.post("/v1/admin/keys", tags=["admin"], status_code=201)
     async def create_key(body: NewKeyRequest, request: Request) -> dict[str, Any]:
-        require_admin(await principal(request))
+        actor = await admin(request)
         try:
-            new = await asyncio.to_thread(gw.store.create_key, body.tenant, body.admin)
+            new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, body.admin, actor=actor))
         except LookupError as exc:
             raise GatewayError(404, str(exc), "tenant_not_found", param="tenant") from exc
         return {"key_id": new.key_id, "tenant": body.tenant, "admin": body.admin, "key": new.secret,
@@ -112,11 +150,77 @@ def build_router(gw: Gateway) -> APIRouter:
 
     @router.delete("/v1/admin/keys/{key_id}", tags=["admin"])
     async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
-        require_admin(await principal(request))
-        if not await asyncio.to_thread(gw.store.revoke_key, key_id):
+        actor = await admin(request)
+        if not await asyncio.to_thread(lambda: gw.store.revoke_key(key_id, actor=actor)):
             raise GatewayError(404, f"No key with id {key_id!r}.", "key_not_found")
         gw.auth.forget(key_id)
         return {"key_id": key_id, "revoked": True}
+
+    @router.get("/v1/admin/models", tags=["admin"])
+    async def list_versions(request: Request) -> dict[str, Any]:
+        await admin(request)
+        versions = await asyncio.to_thread(gw.store.versions)
+        aliases = await asyncio.to_thread(gw.store.aliases)
+        return {"object": "list", "data": list(versions.values()),
+                "aliases": {a: [t.model_dump() for t in ts] for a, ts in sorted(aliases.items())}}
+
+    @router.post("/v1/admin/models", tags=["admin"], status_code=201)
+    async def register_version(body: NewVersion, request: Request) -> dict[str, Any]:
+        actor = await admin(request)
+        try:
+            out = await asyncio.to_thread(lambda: gw.store.register_version(body.version, digest=body.digest, source=body.source,
+                                                                            parameters=body.parameters, notes=body.notes, actor=actor))
+        except ValueError as exc:
+            raise GatewayError(409, str(exc), "version_immutable", param="version") from exc
+        await gw.refresh_state()
+        return out
+
+    @router.get("/v1/admin/aliases/{alias}", tags=["admin"])
+    async def alias_history(alias: str, request: Request, limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        await admin(request)
+        current = (await asyncio.to_thread(gw.store.aliases)).get(alias)
+        history = await asyncio.to_thread(gw.store.alias_history, alias, limit)
+        if current is None and not history:
+            raise GatewayError(404, f"No alias {alias!r}.", "alias_not_found")
+        return {"alias": alias, "targets": [t.model_dump() for t in current or []], "history": history}
+
+    @router.put("/v1/admin/aliases/{alias}", tags=["admin"])
+    async def set_alias(alias: str, body: AliasRequest, request: Request) -> dict[str, Any]:
+        actor = await admin(request)
+        known = set(gw.pools.pools) | set(await asyncio.to_thread(gw.store.versions))
+        unknown = sorted({t.version for t in body.targets} - known)
+        if unknown:
+            raise GatewayError(400, f"Unknown version(s) {', '.join(unknown)}: register them first (POST /v1/admin/models).",
+                               "unknown_version", param="targets")
+        if sum(t.weight for t in body.targets) <= 0:
+            raise GatewayError(400, "At least one target needs a positive weight.", "invalid_weights", param="targets")
+        await asyncio.to_thread(lambda: gw.store.set_alias(alias, body.targets, actor=actor, reason="admin"))
+        await gw.refresh_state()
+        return {"alias": alias, "targets": [t.model_dump() for t in body.targets]}
+
+    @router.post("/v1/admin/aliases/{alias}/rollback", tags=["admin"])
+    async def rollback_alias(alias: str, request: Request) -> dict[str, Any]:
+        actor = await admin(request)
+        try:
+            targets = await asyncio.to_thread(lambda: gw.store.rollback_alias(alias, actor=actor))
+        except LookupError as exc:
+            raise GatewayError(409, str(exc), "nothing_to_roll_back") from exc
+        await gw.refresh_state()
+        return {"alias": alias, "targets": [t.model_dump() for t in targets]}
+
+    @router.get("/v1/admin/audit", tags=["admin"])
+    async def audit_log(request: Request, actor: str | None = None, action: str | None = Query(None, description="prefix, e.g. alias."),
+                        target: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                        after_seq: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+        await admin(request)
+        data = await asyncio.to_thread(lambda: audit.entries(gw.store.engine, actor=actor, action=action, target=target, since=since,
+                                                             until=until, after_seq=after_seq, limit=limit))
+        return {"object": "list", "data": data}
+
+    @router.get("/v1/admin/audit/verify", tags=["admin"])
+    async def audit_verify(request: Request) -> dict[str, Any]:
+        await admin(request)
+        return (await asyncio.to_thread(audit.verify, gw.store.engine)).to_dict()
 
     async def reviewer_scope(request: Request, tenant: str | None) -> tuple[Principal, str | None]:
         """Admin keys only; a tenant's admin key sees that tenant's items alone."""
@@ -171,9 +275,12 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
     with Session(gw.store.engine) as s:
         rows = queries.usage(s, t0, t1, tenant=tenant)
     data = [{"tenant": r.tenant, "day": r.day.isoformat(), "model": r.alias, "model_version": r.model_version, "requests": r.requests,
-             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost_usd": round(r.cost_usd, 10)} for r in rows]
-    totals = {k: sum(d[k] for d in data) for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd")}
-    return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals}
+             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost_usd": round(r.cost_usd, 10),
+             "cache_hits": r.cache_hits} for r in rows]
+    totals = {k: sum(d[k] for d in data) for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")}
+    totals["cache_hit_rate"] = round(totals["cache_hits"] / totals["requests"], 6) if totals["requests"] else None
+    return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals,
+            "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock())}
 
 
 def error_handlers() -> dict[Any, Any]:

@@ -56,6 +56,7 @@ class Replica:
     breaker: Breaker
     healthy: bool = False
     reported_version: str | None = None  # what the worker says it serves
+    reported_digest: str | None = None  # its content digest, where the worker reports one
     served_model: str | None = None
     inflight: int = 0
     last_error: str | None = None
@@ -107,6 +108,7 @@ class UpstreamPools:
             card = data[0]
             r.served_model = cfg.served_model or card["id"]
             r.reported_version = card.get("version")  # our worker reports it; vLLM does not
+            r.reported_digest = card.get("digest")
             if not r.healthy:
                 log.info("upstream %s healthy (%s)", r.url, r.reported_version or r.served_model)
             r.healthy, r.last_error = True, None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from gateway.routes import build_router
 from gateway.state import GovernanceStore
 from gateway.tracing import make_tracer_provider
 from inference.protocol import error_body
+from ledger import audit
 from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.db import create_engine_for, migrate
 from ledger.writer import LedgerWriter
@@ -82,6 +84,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     store = GovernanceStore(engine)
     store.seed(settings.gateway)
     slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
+    audit.record_if_changed(engine, action="slo.specs", target="slo", state=[dataclasses.asdict(s) for s in slos])
     buckets = slo_buckets(slos)
     metrics = GatewayMetrics(buckets)
     writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s,

@@ -110,6 +110,18 @@ def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
     return settings, GovernanceStore(engine)
 
 
+def _gateway_store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
+    settings, store = _store(config, data_dir)
+    return settings.gateway, store
+
+
+from gateway.cli import audit_app, budgets_app, models_app, set_store_factory  # noqa: E402
+
+set_store_factory(_gateway_store)
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
+app.add_typer(budgets_app, name="budgets")
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 

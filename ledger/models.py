@@ -210,6 +210,8 @@ class TenantSettings(TypedDict, total=False):
     max_body_bytes: int
     max_prompt_tokens: int
     store_content: bool  # opt-in to storing (redacted) prompts and completions
+    cache: bool  # opt-in to the gateway's response cache
+    budgets: list[dict[str, Any]]  # gateway.config.Budget dumps
 
 
 class Tenant(Base):
@@ -400,3 +402,77 @@ class CanaryRolloutEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     kind: Mapped[str] = mapped_column(String, nullable=False)  # started|step|promoted|rolled_back|paused|resumed|aborted|...
     detail: Mapped[dict[str, Any] | None] = mapped_column(LaxJSON)
+
+
+# --- model registry, audit log and budget notices (written by gateway and ledger.audit) ---------
+
+
+class ModelVersion(Base):
+    """A registered model version: immutable metadata, the expected side of what workers report."""
+
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String, primary_key=True)  # e.g. mistral-7b-instruct@3f2a9c01b7d4
+    digest: Mapped[str | None] = mapped_column(String)  # sha256:<hex> over weights, tokenizer, config
+    source: Mapped[str | None] = mapped_column(String)  # model folder or upstream URL
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    notes: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String)
+
+
+class ModelAliasChange(Base):
+    """Every mapping an alias has had, newest last; `model_aliases` holds the current one."""
+
+    __tablename__ = "model_alias_history"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    alias: Mapped[str] = mapped_column(String, nullable=False)
+    targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)  # [{"version", "weight"}]
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    actor: Mapped[str] = mapped_column(String, nullable=False)
+    reason: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (Index("ix_model_alias_history_alias_id", "alias", "id"),)
+
+
+class AuditEntry(Base):
+    """Append-only: each entry's `hash` covers its content and the previous entry's hash."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    actor: Mapped[str] = mapped_column(String, nullable=False)  # key id, "admin", "config" or "system"
+    action: Mapped[str] = mapped_column(String, nullable=False)  # e.g. tenant.update, alias.set, rollout.step
+    target: Mapped[str | None] = mapped_column(String)
+    before: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    after: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_action", "action"))
+
+
+class AuditHead(Base):
+    """One row: the last sequence number and hash. Appenders lock it, so the chain stays linear
+    across processes; verification compares it with the last entry (a cut tail shows)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class BudgetNotice(Base):
+    """A soft-budget crossing already notified: one row per (scope, budget, period), so the
+    webhook goes out once however many gateway replicas see the crossing."""
+
+    __tablename__ = "budget_notices"
+
+    scope: Mapped[str] = mapped_column(String, primary_key=True)  # tenant, or tenant/key_id
+    budget: Mapped[str] = mapped_column(String, primary_key=True)  # e.g. month-spend
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    used_ratio: Mapped[float] = mapped_column(Float, nullable=False)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

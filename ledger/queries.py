@@ -20,6 +20,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from ledger.models import (
     Request,
     RequestRollupBucketMinute,
+    RequestRollupHour,
     RequestRollupMinute,
     SafetyHitRow,
 )
@@ -81,6 +82,7 @@ class UsageRow:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
+    cache_hits: int = 0
 
 
 def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None) -> list[UsageRow]:
@@ -91,7 +93,7 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
         select(
             R.tenant, day.label("day"), R.alias, R.model_version,
             func.sum(R.requests), func.sum(R.prompt_tokens),
-            func.sum(R.completion_tokens), func.sum(R.cost_usd),
+            func.sum(R.completion_tokens), func.sum(R.cost_usd), func.sum(R.cache_hits),
         )
         .where(*_minute_range(R, start, end), *([R.tenant == tenant] if tenant is not None else []))
         .group_by(R.tenant, day, R.alias, R.model_version)
@@ -101,10 +103,38 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
         UsageRow(
             tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
             alias=a, model_version=v or None, requests=int(n), prompt_tokens=int(pt),
-            completion_tokens=int(ct), cost_usd=float(c),
+            completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0),
         )
-        for t, d, a, v, n, pt, ct, c in conn.execute(stmt)
+        for t, d, a, v, n, pt, ct, c, h in conn.execute(stmt)
     ]
+
+
+@dataclass(frozen=True)
+class Spend:
+    cost_usd: float
+    tokens: int  # prompt + completion
+
+
+def spend(conn: Conn, tenant: str, start: datetime, end: datetime, *, key_id: str | None = None) -> Spend:
+    """What a tenant (or one of its keys) was billed over [start, end), whole UTC hours: the
+    numbers usage and the bill show. A tenant reads the hourly rollups; a key, its raw rows."""
+    if key_id is None:
+        H = RequestRollupHour
+        stmt = select(func.sum(H.cost_usd), func.sum(H.prompt_tokens + H.completion_tokens)).where(
+            H.tenant == tenant, H.hour >= start, H.hour < end)
+    else:
+        stmt = select(func.sum(Request.cost_usd), func.sum(Request.prompt_tokens + Request.completion_tokens)).where(
+            Request.tenant == tenant, Request.key_id == key_id, Request.started_at >= start, Request.started_at < end)
+    cost, tokens = conn.execute(stmt).one()
+    return Spend(float(cost or 0.0), int(tokens or 0))
+
+
+def stored_request_ids(conn: Conn, request_ids: Sequence[str]) -> set[str]:
+    """Which of these request ids are in the ledger already."""
+    out: set[str] = set()
+    for i in range(0, len(request_ids), 500):
+        out.update(conn.execute(select(Request.request_id).where(Request.request_id.in_(request_ids[i:i + 500]))).scalars())
+    return out
 
 
 # --- SLO evaluation ------------------------------------------------------------------------
@@ -214,7 +244,8 @@ def canary_samples(
     limit_per_version: int | None = None,
 ) -> dict[str, list[Sample]]:
     """Raw per-request samples for each model version in [start, end), oldest first. With
-    `limit_per_version`, the most recent ones are kept."""
+    `limit_per_version`, the most recent ones are kept. Cache hits are left out: a cached
+    answer says nothing about how the version serves."""
     out: dict[str, list[Sample]] = {}
     for version in model_versions:
         stmt = (
@@ -224,6 +255,7 @@ def canary_samples(
             )
             .where(
                 Request.model_version == version,
+                Request.cache_hit.is_(False),
                 Request.started_at >= start,
                 Request.started_at < end,
                 *_selectors(Request, alias=alias, model_version=None, tenant=tenant),

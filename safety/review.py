@@ -24,6 +24,7 @@ from sqlalchemy import Engine, and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ledger import audit
 from ledger.models import Request, ReviewItem, SafetyHitRow
 
 STATUSES = ("open", "claimed", "resolved")
@@ -146,6 +147,8 @@ def claim(engine: Engine, item_id: int, reviewer: str, *, tenant: str | None = N
         changed = conn.execute(
             update(T).where(T.c.id == item_id, T.c.status == "open").values(status="claimed", claimed_by=reviewer, claimed_at=_now())
         ).rowcount
+        if changed:
+            audit.append(conn, actor=reviewer, action="review.claim", target=str(item_id), before={"status": "open"}, after={"status": "claimed"})
     item = get_item(engine, item_id)
     if not changed and not (item["status"] == "claimed" and item["claimed_by"] == reviewer):
         who = f" by {item['claimed_by']}" if item["claimed_by"] else ""
@@ -167,6 +170,8 @@ def resolve(engine: Engine, item_id: int, label: str, note: str | None, reviewer
             .values(status="resolved", label=label, note=note, resolved_by=reviewer, resolved_at=now,
                     claimed_by=func.coalesce(T.c.claimed_by, reviewer), claimed_at=func.coalesce(T.c.claimed_at, now))
         ).rowcount
+        if changed:
+            audit.append(conn, actor=reviewer, action="review.resolve", target=str(item_id), after={"label": label, "note": note})
     item = get_item(engine, item_id)
     if not changed:
         raise ReviewError(409, f"Review item {item_id} is already resolved ({item['label']}).", "review_item_resolved")

@@ -7,7 +7,9 @@ shown quickly, while a clear improvement is.)"""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,40 +37,40 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc
             p.stop()
 
 
-def test_rollout_of_a_slower_worker_rolls_itself_back(tmp_path: Path, workers: dict[str, Proc]) -> None:
+PLAN = {"steps": (25, 50), "min_step_s": 0, "min_step_samples": 30, "max_step_s": 600}
+
+
+@contextmanager
+def rollout_gateway(tmp_path: Path, workers: dict[str, Proc], serving: str) -> Iterator[tuple[Any, CanaryService, dict[str, str]]]:
+    """A gateway in front of both workers, the alias on `serving`'s version, and a canary service."""
     versions = {k: httpx.get(p.url + "/health").json()["version"] for k, p in workers.items()}
     ups = {versions[k]: UpstreamConfig(urls=[p.url]) for k, p in workers.items()}
-    base, slow = versions["base"], versions["slow"]
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"chat": [VersionTarget(version=base)]},
+    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"chat": [VersionTarget(version=versions[serving])]},
                         state_refresh_s=0.1, default_limits=Limits(rpm=None, tpm=None)) as h:
         store = h.gateway.store
-        svc = CanaryService(store.engine, ingest_lag_s=0, store=store, notify=lambda url, p: None)
-        plan = {"steps": (25, 50), "min_step_s": 0, "min_step_samples": 30, "max_step_s": 600}
+        yield h, CanaryService(store.engine, ingest_lag_s=0, store=store, notify=lambda url, p: None), versions
 
-        bad = svc.rollouts.start("chat", base, slow, PROFILE, **plan)
+
+def test_rollout_of_a_slower_worker_rolls_itself_back(tmp_path: Path, workers: dict[str, Proc]) -> None:
+    with rollout_gateway(tmp_path, workers, "base") as (h, svc, versions):
+        base, slow = versions["base"], versions["slow"]
+        bad = svc.rollouts.start("chat", base, slow, PROFILE, **PLAN)
         assert drive(h, svc, bad.id) == "rolled_back"
-        assert {t.version: t.weight for t in store.aliases()["chat"] if t.weight > 0} == {base: 100.0}
+        assert {t.version: t.weight for t in h.gateway.store.aliases()["chat"] if t.weight > 0} == {base: 100.0}
         bad = svc.rollouts.get(bad.id)
         assert bad.events[-1].kind == "rolled_back" and "latency" in bad.events[-1].detail["reason"]
 
 
 def test_rollout_of_a_faster_worker_promotes_itself(tmp_path: Path, workers: dict[str, Proc]) -> None:
-    versions = {k: httpx.get(p.url + "/health").json()["version"] for k, p in workers.items()}
-    ups = {versions[k]: UpstreamConfig(urls=[p.url]) for k, p in workers.items()}
-    slow, fast = versions["slow"], versions["base"]
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"chat": [VersionTarget(version=slow)]},
-                        state_refresh_s=0.1, default_limits=Limits(rpm=None, tpm=None)) as h:
-        store = h.gateway.store
-        svc = CanaryService(store.engine, ingest_lag_s=0, store=store, notify=lambda url, p: None)
-        plan = {"steps": (25, 50), "min_step_s": 0, "min_step_samples": 30, "max_step_s": 600}
-
-        good = svc.rollouts.start("chat", slow, fast, PROFILE, **plan)
+    with rollout_gateway(tmp_path, workers, "slow") as (h, svc, versions):
+        slow, fast = versions["slow"], versions["base"]
+        good = svc.rollouts.start("chat", slow, fast, PROFILE, **PLAN)
         assert drive(h, svc, good.id) == "promoted", [(e.kind, e.detail) for e in svc.rollouts.get(good.id).events]
         good = svc.rollouts.get(good.id)
         assert [e.kind for e in good.events] == ["started", "step", "step", "promoted"]
         # step 0 opens the first analysis; each later event carries the verdict that moved it
         assert [e.detail.get("verdict") for e in good.events[2:]] == ["pass", "pass"], [(e.kind, e.detail) for e in good.events]
-        assert {t.version: t.weight for t in store.aliases()["chat"] if t.weight > 0} == {fast: 100.0}
-        with Session(store.engine) as s:  # the verdicts were judged on the workers' real traffic
+        assert {t.version: t.weight for t in h.gateway.store.aliases()["chat"] if t.weight > 0} == {fast: 100.0}
+        with Session(h.gateway.store.engine) as s:  # the verdicts were judged on the workers' real traffic
             served = dict(s.execute(select(RequestRow.model_version, func.count()).group_by(RequestRow.model_version)).all())
         assert served.get(fast, 0) >= 60 and served.get(slow, 0) >= 60, served

@@ -1,30 +1,35 @@
 """Latency of the safety scanners: p50/p99 per 1 KB of text (prints numbers, never fails).
 
-    python bench/safety_scanners.py [--runs 300] [--no-classifier]
+    python bench/safety_scanners.py [--runs 300] [--no-classifier] [--baseline REV] [--repeat 3]
 
 Texts: 1 KB slices of ordinary prose, of prose with PII and keys mixed in, and of a jailbreak
 template; each scanner runs on each slice ``runs`` times. The classifier is timed per call on
 a 1 KB text (cut to its 128-token window) and on a short prompt.
+
+``--baseline REV`` also times the scanners of git revision REV (its ``safety/`` is extracted
+with ``git archive`` into a temporary package), interleaved with the current ones in the same
+process, ``--repeat`` times; the table shows the median of the repeats side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib
+import io
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from safety.denylist import DenyListScanner  # noqa: E402
 from safety.engine import SafetyEngine  # noqa: E402
-from safety.harmful import HarmfulScanner  # noqa: E402
-from safety.injection import InjectionHeuristics  # noqa: E402
-from safety.pii import PIIScanner  # noqa: E402
-from safety.policy import DenyListConfig  # noqa: E402
-from safety.secrets import SecretsScanner  # noqa: E402
 
 PROSE = (
     "The quarterly review covered hiring, the office move and the new onboarding process. "
@@ -64,28 +69,67 @@ def time_it(fn, texts: list[str], runs: int) -> list[float]:
     return out
 
 
+def baseline_package(rev: str) -> str:
+    """Import ``safety/`` as of git revision ``rev`` under another name; returns that name."""
+    root = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(["git", "archive", rev, "safety"], cwd=root, check=True, capture_output=True).stdout
+    tmp = Path(tempfile.mkdtemp(prefix="safety-baseline-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(tmp, filter="data")
+    (tmp / "safety").rename(tmp / "safety_baseline")
+    sys.path.insert(0, str(tmp))
+    return "safety_baseline"
+
+
+def scanners_of(package: str) -> dict:
+    """The rule scanners of one safety package, by name."""
+    mod = lambda name: importlib.import_module(f"{package}.{name}")  # noqa: E731
+    harmful = mod("harmful").HarmfulScanner()
+    deny = mod("denylist").DenyListScanner(
+        mod("policy").DenyListConfig(phrases=[f"banned phrase {i}" for i in range(200)], regexes=[r"\bTICKET-\d{4}\b"]))
+    engine = mod("engine").SafetyEngine(use_classifier=False)
+    return {
+        "pii": mod("pii").PIIScanner().scan,
+        "secrets": mod("secrets").SecretsScanner().scan,
+        "injection heuristics": mod("injection").InjectionHeuristics(rescan=harmful.scan).scan,
+        "harmful lexicon": harmful.scan,
+        "deny list (200 phrases)": deny.scan,
+        "all rule scanners (engine input)": lambda t: engine.scan_input(t, "bench"),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--no-classifier", action="store_true")
+    ap.add_argument("--baseline", metavar="REV", help="also time the scanners of this git revision, interleaved")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds with --baseline (medians are shown)")
     args = ap.parse_args()
     texts = [kb(PROSE), kb(MIXED), kb(JAILBREAK)]
-    harmful = HarmfulScanner()
-    deny = DenyListScanner(DenyListConfig(phrases=[f"banned phrase {i}" for i in range(200)], regexes=[r"\bTICKET-\d{4}\b"]))
-    scanners = {
-        "pii": PIIScanner().scan,
-        "secrets": SecretsScanner().scan,
-        "injection heuristics": InjectionHeuristics(rescan=harmful.scan).scan,
-        "harmful lexicon": harmful.scan,
-        "deny list (200 phrases)": deny.scan,
-    }
-    engine = SafetyEngine(use_classifier=False)
-    scanners["all rule scanners (engine input)"] = lambda t: engine.scan_input(t, "bench")
+    current = scanners_of("safety")
     print(f"safety scanner latency per 1 KB ({args.runs} runs x {len(texts)} texts, {os.cpu_count()} CPUs)")
-    print(f"{'scanner':36s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s}")
-    for name, fn in scanners.items():
-        s = time_it(fn, texts, args.runs)
-        print(f"{name:36s} {pct(s, 0.5):8.3f} {pct(s, 0.99):8.3f} {statistics.mean(s):8.3f}")
+    if args.baseline:
+        old = scanners_of(baseline_package(args.baseline))
+        rounds: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for _ in range(args.repeat):
+            for name in current:
+                for label, fn in (("old", old[name]), ("new", current[name])):
+                    s = time_it(fn, texts, args.runs)
+                    rounds.setdefault((name, label), []).append((pct(s, 0.5), pct(s, 0.99)))
+        print(f"medians of {args.repeat} interleaved rounds; old = {args.baseline}")
+        print(f"{'scanner':36s} {'old p50':>8s} {'new p50':>8s} {'old p99':>8s} {'new p99':>8s}")
+        for name in current:
+            o, n = rounds[(name, "old")], rounds[(name, "new")]
+            med = lambda xs, i: statistics.median(x[i] for x in xs)  # noqa: E731
+            print(f"{name:36s} {med(o, 0):8.3f} {med(n, 0):8.3f} {med(o, 1):8.3f} {med(n, 1):8.3f}")
+    else:
+        print(f"{'scanner':36s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s}")
+        for name, fn in current.items():
+            s = time_it(fn, texts, args.runs)
+            print(f"{name:36s} {pct(s, 0.5):8.3f} {pct(s, 0.99):8.3f} {statistics.mean(s):8.3f}")
+
+    engine = SafetyEngine(use_classifier=False)
 
     r = engine.stream_redactor("bench")
     stream_text = kb(MIXED) * 4

@@ -2,6 +2,7 @@
 response before it goes back, and a stream chunk by chunk (never releasing an unredacted span)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ledger.record import SafetyHit
 from safety.excerpt import excerpts as safety_excerpts
+from safety.jsontext import redact_json_text
 from safety.runtime import AsyncSafety
 from safety.spans import redact
 
@@ -33,25 +35,51 @@ class SafetyBlocked(GatewayError):
         return JSONResponse(self.body, status_code=400, headers={**self.headers, **(extra_headers or {})})
 
 
-def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """(container, key) of every text the upstream will read from the request body, in order
-    (token-id prompts carry no text to scan)."""
-    slots: list[tuple[Any, Any]] = []
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # vLLM / DeepSeek-style reasoning text
+
+
+def call_arguments(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects holding a message's (or delta's) tool-call arguments: each tool call's
+    ``function`` and the legacy ``function_call``; their ``arguments`` is a JSON string."""
+    out = [tc["function"] for tc in message.get("tool_calls") or []
+           if isinstance(tc, dict) and isinstance(tc.get("function"), dict)]
+    if isinstance(message.get("function_call"), dict):
+        out.append(message["function_call"])
+    return [f for f in out if isinstance(f.get("arguments"), str)]
+
+
+def message_slots(m: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
+    """(container, key, is_json) of each text of one chat message: its content (or text
+    parts), reasoning and tool-call arguments. Tool results are often JSON: where they
+    parse, redaction keeps them valid JSON."""
+    slots: list[tuple[Any, Any, bool]] = []
+    c = m.get("content")
+    if isinstance(c, str):
+        slots.append((m, "content", m.get("role") == "tool"))
+    elif isinstance(c, list):
+        slots.extend((part, "text", False) for part in c if isinstance(part, dict) and isinstance(part.get("text"), str))
+    slots.extend((m, k, False) for k in REASONING_FIELDS if isinstance(m.get(k), str))
+    slots.extend((f, "arguments", True) for f in call_arguments(m))
+    return slots
+
+
+def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
+    """(container, key, is_json) of every text the upstream will read from the request body,
+    in order (token-id prompts carry no text to scan)."""
     if operation == "chat":
-        for m in body.get("messages") or []:
-            c = m.get("content") if isinstance(m, dict) else None
-            if isinstance(c, str):
-                slots.append((m, "content"))
-            elif isinstance(c, list):
-                slots.extend((part, "text") for part in c if isinstance(part, dict) and isinstance(part.get("text"), str))
-        return slots
+        return [s for m in body.get("messages") or [] if isinstance(m, dict) for s in message_slots(m)]
+    slots: list[tuple[Any, Any, bool]] = []
     key = "prompt" if operation == "text_completion" else "input"
     v = body.get(key)
     if isinstance(v, str):
-        slots.append((body, key))
+        slots.append((body, key, False))
     elif isinstance(v, list):
-        slots.extend((v, i) for i, x in enumerate(v) if isinstance(x, str))
+        slots.extend((v, i, False) for i, x in enumerate(v) if isinstance(x, str))
     return slots
+
+
+def redact_slot(text: str, hits: list[Any], is_json: bool) -> str:
+    return redact_json_text(text, hits) if is_json else redact(text, hits)
 
 
 class SafetyPath:
@@ -88,7 +116,7 @@ class SafetyPath:
     async def scan_input(self, operation: str, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
         """Scan every text of the request as one; block, or rewrite redacted spans in place."""
         slots = text_slots(operation, body)
-        texts = [c[k] for c, k in slots]
+        texts = [c[k] for c, k, _ in slots]
         if not any(texts):
             return
         joined = _SEP.join(texts)
@@ -100,15 +128,17 @@ class SafetyPath:
             raise SafetyBlocked(verdict, _PROMPT_PARAM[operation])
         acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
         pos = 0
-        for (container, key), text in zip(slots, texts):
-            spans = [h for h in acting if h.start < pos + len(text) and h.end > pos]
+        for (container, key, is_json), text in zip(slots, texts):
+            spans = [dataclasses.replace(h, start=max(h.start - pos, 0), end=min(h.end - pos, len(text)))
+                     for h in acting if h.start < pos + len(text) and h.end > pos]
             if spans:
-                container[key] = redact(text, spans, offset=pos)
+                container[key] = redact_slot(text, spans, is_json)
             pos += len(text) + len(_SEP)
 
     async def scan_output(self, data: dict[str, Any], tenant: str, outcome: Outcome) -> bool:
-        """Scan each choice of a complete response; True when a text changed. A block replaces
-        the text with the policy's message and sets finish_reason 'content_filter'."""
+        """Scan each choice of a complete response (its content, reasoning and tool-call
+        arguments, each on its own); True when a text changed. A block replaces the choice's
+        message with the policy's message and sets finish_reason 'content_filter'."""
         changed = False
         for c in data.get("choices") or []:
             if not isinstance(c, dict):
@@ -117,21 +147,25 @@ class SafetyPath:
                 c["logprobs"] = None  # its tokens would repeat the unredacted text
                 changed = True
             msg = c.get("message")
-            holder, key = (msg, "content") if isinstance(msg, dict) else (c, "text")
-            text = holder.get(key)
-            if not isinstance(text, str) or not text:
-                continue
-            verdict = await self.safety.scan(text, tenant, "output")
-            if not verdict.findings:
-                continue
-            outcome.safety.extend(await self.hits(verdict.findings, text, tenant, "output"))
-            if verdict.blocked:
-                holder[key] = verdict.block_message()
-                c["finish_reason"] = "content_filter"
-                changed = True
-            elif verdict.text != text:
-                holder[key] = verdict.text
-                changed = True
+            slots = message_slots(msg) if isinstance(msg, dict) else [(c, "text", False)]
+            for holder, key, is_json in slots:
+                text = holder.get(key)
+                if not isinstance(text, str) or not text:
+                    continue
+                verdict = await self.safety.scan(text, tenant, "output")
+                if not verdict.findings:
+                    continue
+                outcome.safety.extend(await self.hits(verdict.findings, text, tenant, "output"))
+                changed = changed or verdict.action in ("redact", "block")
+                if verdict.blocked:
+                    if isinstance(msg, dict):  # nothing of the message stays: tool calls and reasoning may carry it
+                        c["message"] = {"role": msg.get("role", "assistant"), "content": verdict.block_message()}
+                    else:
+                        c["text"] = verdict.block_message()
+                    c["finish_reason"] = "content_filter"
+                    break
+                if verdict.action == "redact":
+                    holder[key] = redact_slot(text, [f.hit for f in verdict.findings if f.action == "redact"], is_json)
         return changed
 
 
@@ -151,6 +185,9 @@ class StreamGuard:
         self.engine = path.safety.engine
         self.prompt_estimate = prompt_estimate
         self.redactors: dict[int, Any] = {}
+        # Reasoning and tool-call arguments: a redactor per (choice, field), released in place.
+        self.side: dict[tuple[int, Any], Any] = {}
+        self.side_done: set[tuple[int, Any]] = set()
         self.pending: dict[int, list[str]] = {}  # raw pieces of each choice not yet released
         self.pending_off: dict[int, int] = {}  # characters of the first pending piece already released
         self.finished: set[int] = set()
@@ -190,6 +227,61 @@ class StreamGuard:
         if len(slices) > 1 and "".join(slices) == out:
             return [x for x in slices if x]
         return [out] if out else []
+
+    def _side_redactor(self, idx: int, field: Any) -> Any:
+        r = self.side.get((idx, field))
+        if r is None:
+            r = self.side[(idx, field)] = self.engine.stream_redactor(self.tenant, json=isinstance(field, tuple))
+        return r
+
+    @staticmethod
+    def _side_holders(delta: dict[str, Any]) -> list[tuple[Any, dict[str, Any], str]]:
+        """(field, holder, key) of each reasoning and argument piece in one delta; a tool
+        call's field is ("tool", its index), the legacy function call's ("function_call",)."""
+        out: list[tuple[Any, dict[str, Any], str]] = [(k, delta, k) for k in REASONING_FIELDS if isinstance(delta.get(k), str)]
+        for tc in delta.get("tool_calls") or []:
+            if isinstance(tc, dict) and isinstance(tc.get("function"), dict) and isinstance(tc["function"].get("arguments"), str):
+                out.append((("tool", tc.get("index", 0)), tc["function"], "arguments"))
+        fc = delta.get("function_call")
+        if isinstance(fc, dict) and isinstance(fc.get("arguments"), str):
+            out.append((("function_call",), fc, "arguments"))
+        return out
+
+    @staticmethod
+    def _side_put(delta: dict[str, Any], field: Any, text: str) -> None:
+        """Append released text of a field to a delta, adding the entry it needs."""
+        if isinstance(field, str):
+            delta[field] = delta.get(field, "") + text
+        elif field[0] == "function_call":
+            fc = delta.setdefault("function_call", {})
+            fc["arguments"] = fc.get("arguments", "") + text
+        else:
+            calls = delta.setdefault("tool_calls", [])
+            tc = next((t for t in calls if isinstance(t, dict) and t.get("index", 0) == field[1]), None)
+            if tc is None:
+                calls.append(tc := {"index": field[1], "function": {}})
+            fn = tc.setdefault("function", {})
+            fn["arguments"] = fn.get("arguments", "") + text
+
+    def _side_fields(self, idx: int, delta: dict[str, Any], finish: bool) -> bool:
+        """Pass the delta's reasoning and argument pieces through their redactors (what is not
+        released yet stays held); on finish flush every field of the choice. True on a block."""
+        for field, holder, key in self._side_holders(delta):
+            r = self._side_redactor(idx, field)
+            holder[key] = r.feed(holder[key])
+            if r.blocked is not None:
+                return True
+        if finish:
+            for (i, field), r in sorted(self.side.items(), key=lambda kv: str(kv[0])):
+                if i != idx or (i, field) in self.side_done:
+                    continue
+                self.side_done.add((i, field))
+                tail = r.finish()
+                if r.blocked is not None:
+                    return True
+                if tail:
+                    self._side_put(delta, field, tail)
+        return False
 
     def _release(self, idx: int, r: Any, text: str | None, finish: bool) -> list[str]:
         before = r.released
@@ -234,6 +326,13 @@ class StreamGuard:
                 had_text = True
                 self.text_chunks += 1
             segments = self._release(idx, r, text if isinstance(text, str) else None, bool(c.get("finish_reason")))
+            if isinstance(delta, dict):
+                if self._side_fields(idx, delta, bool(c.get("finish_reason"))):
+                    for k in (*REASONING_FIELDS, "tool_calls", "function_call"):
+                        delta.pop(k, None)  # nothing of a blocked field goes out, not even what was released with it
+                    c["finish_reason"] = "content_filter"
+                    self.blocked = True
+                emitted = emitted or any(h[k] for _, h, k in self._side_holders(delta))
             if r.blocked is not None:
                 c["finish_reason"] = "content_filter"
                 self.blocked = True
@@ -266,6 +365,13 @@ class StreamGuard:
             if idx in self.finished:
                 continue
             out.extend(self._text_event(idx, s) for s in self._release(idx, r, None, True))
+            delta: dict[str, Any] = {}
+            if self.chat and self._side_fields(idx, delta, True):
+                self.blocked = True
+                out.append(self._event({**self.template, "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
+                break
+            if delta:
+                out.append(self._event({**self.template, "choices": [{"index": idx, "delta": delta, "finish_reason": None}]}))
         if out and outcome.first_token_at is None:
             outcome.first_token_at = time.perf_counter()
         return b"".join(out)
@@ -273,10 +379,9 @@ class StreamGuard:
     def finalize(self, outcome: Outcome) -> None:
         """Every choice's findings into the record (flag-only categories are scanned here,
         over the whole text); a blocked stream never got its usage, so it is estimated."""
-        for idx, r in sorted(self.redactors.items()):
-            if r.blocked is not None and idx not in self.finished:
-                self.finished.add(idx)
-                r.finish()  # sends nothing after a block; runs the flag-only pass
+        for r in [*(r for _, r in sorted(self.redactors.items())), *self.side.values()]:
+            if r.blocked is not None:
+                r.finish()  # sends nothing after a block; runs the flag-only pass (once)
             v = r.verdict()
             if v.findings:
                 outcome.safety.extend(self.path.hits_now(v.findings, r.raw_text(), self.tenant, "output"))

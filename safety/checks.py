@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
+
+_CLASS_RUNS = re.compile(r"[a-z]+|[A-Z]+|[0-9]+|[^a-zA-Z0-9]+")
 
 # IBAN lengths per country (ISO 13616 registry); a candidate must have exactly this length.
 IBAN_LENGTHS: dict[str, int] = {
@@ -69,6 +72,8 @@ def class_transitions(s: str) -> float:
     """
     if len(s) < 2:
         return 0.0
+    if s.isascii():  # one run per class stretch, found in C
+        return (len(_CLASS_RUNS.findall(s)) - 1) / (len(s) - 1)
 
     def cls(c: str) -> int:
         return 0 if c.islower() else 1 if c.isupper() else 2 if c.isdigit() else 3

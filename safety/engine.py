@@ -238,11 +238,12 @@ class SafetyEngine:
         """Scan a complete (non-streamed) completion before it reaches the client."""
         return self.scan(text, tenant, "output")
 
-    def stream_redactor(self, tenant: str | None = None) -> "StreamRedactor":
-        """Incremental output scanner for one streamed completion."""
+    def stream_redactor(self, tenant: str | None = None, *, json: bool = False) -> "StreamRedactor":
+        """Incremental output scanner for one streamed text (``json``: tool-call arguments,
+        whose redactions must leave valid JSON)."""
         from .stream import StreamRedactor
 
-        return StreamRedactor(self, self.policies.for_tenant(tenant))
+        return StreamRedactor(self, self.policies.for_tenant(tenant), json=json)
 
 
 from .stream import StreamRedactor  # noqa: E402  (re-exported: safety.engine.StreamRedactor)

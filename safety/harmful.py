@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .prefilter import Prefiltered, fold
 from .trie import phrase_alt
 from .types import Category, Hit
 
@@ -235,6 +236,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+PREFILTERED: dict[int, Prefiltered] = {id(r): Prefiltered(r.pattern) for r in RULES}
+
+
 class HarmfulScanner:
     """Lexicon and pattern scanner; each hit names its Llama Guard category."""
 
@@ -259,11 +263,12 @@ class HarmfulScanner:
         present = self._present(text.lower())
         if not present:
             return []
+        folded = fold(text)
         hits = []
         for rule in self.rules:
             if present.isdisjoint(rule.gate):
                 continue
-            for m in rule.pattern.finditer(text):
+            for m in PREFILTERED[id(rule)].finditer(text, folded):
                 if rule.exclude is not None and _excluded(rule.exclude, text, m.start(), m.end()):
                     continue
                 if rule.category is C.INDISCRIMINATE_WEAPONS and NOT_WEAPON.search(m.group()):

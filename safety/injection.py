@@ -12,6 +12,7 @@ import codecs
 import re
 from typing import Callable, Protocol, Sequence
 
+from .prefilter import Prefiltered, fold
 from .types import Category, Hit
 
 SCANNER = "injection"
@@ -139,7 +140,7 @@ GATES: tuple[tuple[str, ...], ...] = (
     ("restriction", "filter", "rules", "limit", "ethic", "moral", "guideline", "censorship"),
 )
 assert len(GATES) == len(RULES)
-GATED = tuple(zip(RULES, GATES))
+GATED = tuple((rule, gate, Prefiltered(rule[3])) for rule, gate in zip(RULES, GATES))
 # Rules that can fire through ROT13: the strong, specific ones.
 ROT13_RULES = tuple(rg for rg in GATED if rg[0][2] >= 0.75)
 _STOPWORDS = (" the ", " and ", " to ", " of ", " you ", " is ", " in ", " that ", " for ", " your ", " all ")
@@ -153,7 +154,8 @@ _TAG_RE = re.compile("[\U000e0000-\U000e007f]+")
 _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _ZW_RE = re.compile("[\u200b\u200c\u200e\u200f\u2060-\u2064\u180e\ufeff]")
 _B64_RE = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=_\-])")
-_HEX_RE = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]?){12,}(?![0-9A-Fa-f])")
+# The lookbehind follows the first digit, so that re skips positions that are not hex digits.
+_HEX_RE = re.compile(r"[0-9A-Fa-f](?<![0-9A-Fa-f].)[0-9A-Fa-f][ :]?(?:[0-9A-Fa-f]{2}[ :]?){11,}(?![0-9A-Fa-f])")
 
 
 class _Rescan(Protocol):
@@ -212,11 +214,12 @@ class InjectionHeuristics:
 
     def _rules(self, text: str, rules=GATED, entity_suffix: str = "") -> list[Hit]:
         lower = text.lower()
+        folded = fold(text)
         hits = []
-        for (cat, entity, weight, rx), gate in rules:
+        for (cat, entity, weight, _rx), gate, rx in rules:
             if not any(g in lower for g in gate):
                 continue
-            for m in rx.finditer(text):
+            for m in rx.finditer(text, folded):
                 hits.append(Hit(cat, entity + entity_suffix, SCANNER, m.start(), m.end(), weight))
         return hits
 

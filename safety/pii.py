@@ -15,6 +15,7 @@ from importlib import resources
 
 from .checks import IBAN_LENGTHS, iban_ok, luhn_ok, ssn_ok
 from .context import has_context
+from .prefilter import Prefiltered, fold
 from .spans import resolve_overlaps
 from .types import Category, Hit
 
@@ -24,7 +25,7 @@ EMAIL_RE = re.compile(
     r"(?<![\w.+%-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
 )
-CARD_RE = re.compile(r"(?<![\w.\-])\d(?:[ \-]?\d){11,18}(?![\w]|[.\-]\d)")
+CARD_RE = re.compile(r"\d(?<![\w.\-]\d)(?:[ \-]?\d){11,18}(?![\w]|[.\-]\d)")
 PHONE_RE = re.compile(
     r"(?<![\w+.\-/])"
     r"(?:(?:\+|00)\d{1,3}[ .\-]?)?"
@@ -35,14 +36,14 @@ PHONE_RE = re.compile(
 )
 NANP_RE = re.compile(r"^(?:\+?1[ .\-]?)?(?:\(\d{3}\)[ ]?|\d{3}[.\-])\d{3}[.\-]\d{4}(?:[ ]?(?:x|ext\.?)[ ]?\d{1,5})?$")
 DATE_RE = re.compile(r"^(?:\d{4}[.\-/]\d{1,2}[.\-/]\d{1,2}|\d{1,2}[.\-/]\d{1,2}[.\-/]\d{4})")
-SSN_RE = re.compile(r"(?<![\w\-])(\d{3})([\- ]?)(\d{2})\2(\d{4})(?![\w]|-\d)")
+SSN_RE = re.compile(r"(\d(?<![\w\-]\d)\d{2})([\- ]?)(\d{2})\2(\d{4})(?![\w]|-\d)")
 IBAN_START_RE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2})(\d{2})(?=[ ]?[A-Za-z0-9])")
 IPV4_RE = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"
 )
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
 # Capitalized words only (Latin, Greek, Cyrillic capitals); the rest cannot start a name.
-CAP_WORD_RE = re.compile(r"(?<![^\W\d_])[A-ZÀ-ÖØ-ÞĀ-ɏΑ-ΩА-Я][^\W\d_]*(?:['’\-][^\W\d_]+)*")
+CAP_WORD_RE = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-ɏΑ-ΩА-Я](?<![^\W\d_].)[^\W\d_]*(?:['’\-][^\W\d_]+)*")
 
 PHONE_CONTEXT = frozenset(
     "phone telephone tel tele call calling called mobile cell cellphone fax desk office contact reach "
@@ -122,8 +123,9 @@ class PIIScanner:
 
     def scan(self, text: str) -> list[Hit]:
         hits: list[Hit] = []
-        for finder in (_emails, _cards, _ibans, _ssns, _ips, _phones, _persons):
+        for finder in (_emails, _cards, _ibans, _ssns, _ips, _phones):
             hits.extend(finder(text))
+        hits.extend(_persons(text, fold(text)))
         if self.entities is not None:
             hits = [h for h in hits if h.entity in self.entities]
         return resolve_overlaps(hits)
@@ -196,10 +198,15 @@ def _ssns(text: str) -> list[Hit]:
     return out
 
 
+# Where an address can start, for a prefilter that skips the rest of the text in C.
+_IPV4 = Prefiltered(IPV4_RE, starts=re.compile(r"\d{1,3}\.\d"))
+_IPV6 = Prefiltered(IPV6_RE, starts=re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f]{0,4}:?[0-9A-Fa-f]{0,4}:"))
+
+
 def _ips(text: str) -> list[Hit]:
     out = []
     if "." in text:
-        for m in IPV4_RE.finditer(text):
+        for m in _IPV4.finditer(text):
             score = 0.6
             if has_context(text, m.start(), m.end(), IP_CONTEXT):
                 score = 0.9
@@ -207,7 +214,7 @@ def _ips(text: str) -> list[Hit]:
                 score = 0.3
             out.append(_hit("IP_ADDRESS", m.start(), m.end(), score))
     if "::" in text or text.count(":") >= 3:
-        for m in IPV6_RE.finditer(text):
+        for m in _IPV6.finditer(text):
             cand = m.group()
             if cand.count(":") < 3 and "::" not in cand:
                 continue
@@ -222,15 +229,22 @@ def _ips(text: str) -> list[Hit]:
     return out
 
 
+_EXTENSION_RE = re.compile(r"[ ]?(?:x|ext\.?)[ ]?(?=\d)")
+_PHONE_SEP_RE = re.compile(r"[ .\-()]+")
+_DIGIT_RE = re.compile(r"\d")
+
+
 def _phones(text: str) -> list[Hit]:
     out = []
     for m in PHONE_RE.finditer(text):
         raw = m.group()
-        main = re.split(r"[ ]?(?:x|ext\.?)[ ]?(?=\d)", raw, maxsplit=1)[0]
-        ndigits = sum(c.isdigit() for c in main)
+        if len(raw) < 7:
+            continue  # fewer than 7 digits
+        main = _EXTENSION_RE.split(raw, maxsplit=1)[0] if "x" in raw else raw
+        ndigits = len(_DIGIT_RE.findall(main))
         if not 7 <= ndigits <= 15 or DATE_RE.match(raw):
             continue
-        groups = re.split(r"[ .\-()]+", main.strip("+()"))
+        groups = _PHONE_SEP_RE.split(main.strip("+()"))
         if len(groups) == 4 and all(g.isdigit() and len(g) <= 3 and int(g) <= 255 for g in groups) and "." in main:
             continue  # an IPv4 address
         if NANP_RE.match(raw):
@@ -247,15 +261,15 @@ def _phones(text: str) -> list[Hit]:
     return out
 
 
-_TITLE_RE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ ]+(?=[A-Z])")
-_INTRO_RE = re.compile(r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])")
+_TITLE_RE = Prefiltered(re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ ]+(?=[A-Z])"))
+_INTRO_RE = Prefiltered(re.compile(r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])"))
 
 
 def _is_cap(word: str) -> bool:
     return word[0].isupper() and (len(word) == 1 or not word.isupper())
 
 
-def _persons(text: str) -> list[Hit]:
+def _persons(text: str, folded: str | None) -> list[Hit]:
     first, last = _names()
     words = [(m.start(), m.end(), m.group()) for m in CAP_WORD_RE.finditer(text) if m.group()[0].isupper()]
     out: list[Hit] = []
@@ -281,7 +295,7 @@ def _persons(text: str) -> list[Hit]:
     taken: set[int] = set()
     # Titles and introductions: the capitalized words after them are a name whatever they are.
     for rx, score in ((_TITLE_RE, 0.8), (_INTRO_RE, 0.7)):
-        for m in rx.finditer(text):
+        for m in rx.finditer(text, folded):
             i = by_start.get(m.end())
             if i is None or words[i][2].lower() in NOT_NAME or i in taken:
                 continue

@@ -7,6 +7,7 @@ import binascii
 import re
 
 from .checks import class_transitions, shannon_entropy
+from .prefilter import Prefiltered, fold
 from .spans import resolve_overlaps
 from .types import Category, Hit
 
@@ -62,6 +63,8 @@ _PLACEHOLDER = re.compile(
     r"your[_-]?\w*|<\w+>|\$\{?\w+\}?|%\(?\w+\)?s?|os\.environ.*|getenv.*|env\..*|process\.env.*|settings\..*|config\..*|self\..*|"
     r"input|prompt|required|optional|string|str|int)$"
 )
+
+_PREFILTERED = {id(rx): Prefiltered(rx) for _, rx, _, _ in PATTERNS}
 
 _TOKEN_RE = re.compile(r"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{20,}={0,2}(?![A-Za-z0-9+/=_\-])")
 _HEX_RE = re.compile(r"^[0-9a-fA-F\-]+$")
@@ -129,8 +132,9 @@ class SecretsScanner:
 
     def scan(self, text: str) -> list[Hit]:
         hits: list[Hit] = []
+        folded = fold(text)
         for entity, rx, score, group in PATTERNS:
-            for m in rx.finditer(text):
+            for m in _PREFILTERED[id(rx)].finditer(text, folded):
                 start, end = m.span(group)
                 if entity == "PASSWORD" and _PLACEHOLDER.match(m.group(1)):
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Iterable, Sequence
 
 from .types import Category, Hit
@@ -9,11 +10,26 @@ from .types import Category, Hit
 
 def resolve_overlaps(hits: Iterable[Hit]) -> list[Hit]:
     """Keep the best of overlapping hits (higher score, then longer), sorted by start."""
-    kept: list[Hit] = []
-    for h in sorted(hits, key=lambda h: (-h.score, -(h.end - h.start), h.start)):
-        if all(h.end <= k.start or h.start >= k.end for k in kept):
-            kept.append(h)
-    return sorted(kept, key=lambda h: h.start)
+    ranked = sorted(hits, key=lambda h: (-h.score, -(h.end - h.start), h.start))
+    if any(h.end <= h.start for h in ranked):  # empty spans: the plain pairwise check
+        kept: list[Hit] = []
+        for h in ranked:
+            if all(h.end <= k.start or h.start >= k.end for k in kept):
+                kept.append(h)
+        return sorted(kept, key=lambda h: h.start)
+    # Kept spans never overlap, so sorted by start their ends rise too: a new span overlaps
+    # one of them only if it overlaps the last one starting before its end.
+    starts: list[int] = []
+    ends: list[int] = []
+    by_start: list[Hit] = []
+    for h in ranked:
+        i = bisect_left(starts, h.end)
+        if i and ends[i - 1] > h.start:
+            continue
+        starts.insert(i, h.start)
+        ends.insert(i, h.end)
+        by_start.insert(i, h)
+    return by_start
 
 
 def redaction_label(hit: Hit) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .jsontext import redact_json
 from .policy import TenantPolicy
 from .spans import redact
 from .types import HARM_CATEGORIES, Hit
@@ -31,11 +32,12 @@ CONTEXT = 64  # left context the window keeps beyond the longest span (context w
 class StreamRedactor:
     """Feed chunks, get back what is safe to send now; ``finish()`` returns the rest."""
 
-    def __init__(self, engine: "SafetyEngine", policy: TenantPolicy) -> None:
+    def __init__(self, engine: "SafetyEngine", policy: TenantPolicy, *, json: bool = False) -> None:
         from .harmful import HarmfulScanner
 
         self._engine = engine
         self._policy = policy
+        self._json = json  # the text is JSON (tool-call arguments): redactions keep it valid
         rules = policy.output
         self._acting = rules.acting()
         # Live scanners: those that can change the text, run on a window after each chunk.
@@ -166,7 +168,10 @@ class StreamRedactor:
             cut = max(self._emitted, first.hit.start)
         start = self._emitted
         spans = [f.hit for f in acting if f.hit.end > start and f.hit.start < cut]
-        out = redact(buf[start - base : cut - base], spans, offset=start)
+        if self._json and spans:
+            out = redact_json(self.raw_text(), spans, start, cut)
+        else:
+            out = redact(buf[start - base : cut - base], spans, offset=start)
         for f in findings:  # each finding is recorded in the step that releases its end
             if start < f.hit.end <= cut or (f is self.blocked):
                 if f not in self.findings:

@@ -11,11 +11,14 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +31,7 @@ from ledger.models import SafetyHitRow
 from safety import review
 from safety.config import SafetyConfig
 from safety.engine import SafetyEngine
+from safety.jsontext import redact_json_text
 from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
 from tests.servers import ThreadedServer
 
@@ -354,3 +358,134 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         rid = e.value.response.headers["x-request-id"]
         assert row_of(h, rid).status_code == 400
         assert ("injection_classifier", "jailbreak", "block") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+
+
+# ---- tool calls and reasoning ---------------------------------------------------------------
+# tests/stub_upstream.py answers text only; this stub (a stub, not a model) answers with
+# reasoning_content and tool calls, whole or streamed in pieces the way vLLM sends them.
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+REASONING = f"The user wants the receipt mailed to {EMAIL} and charged to {CARD}."
+CALLS = [json.dumps({"to": EMAIL, "subject": "Receipt"}), json.dumps({"card": CARD, "note": f"call\n{PHONE}"})]
+
+
+@dataclass
+class ToolStub:
+    url: str = ""
+    chunk_chars: int = 4
+    seen_bodies: list[dict] = field(default_factory=list)
+
+
+def tool_stub_app(s: ToolStub) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict:
+        return {"object": "list", "data": [{"id": "tool-stub", "object": "model", "created": 0, "owned_by": "stub", "version": "stub@1"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        body = await request.json()
+        s.seen_bodies.append(body)
+        base = {"id": "t1", "created": 0, "model": "tool-stub"}
+        calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "send", "arguments": a}} for i, a in enumerate(CALLS)]
+        if not body.get("stream"):
+            msg = {"role": "assistant", "content": None, "reasoning_content": REASONING, "tool_calls": calls}
+            return JSONResponse({**base, "object": "chat.completion", "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}],
+                                 "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}})
+        n = s.chunk_chars
+        deltas = [{"role": "assistant", "content": ""}] + [{"reasoning_content": REASONING[k:k + n]} for k in range(0, len(REASONING), n)]
+        for i, a in enumerate(CALLS):
+            deltas.append({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function", "function": {"name": "send", "arguments": ""}}]})
+            deltas += [{"tool_calls": [{"index": i, "function": {"arguments": a[k:k + n]}}]} for k in range(0, len(a), n)]
+        chunks = [{"index": 0, "delta": d, "finish_reason": None} for d in deltas] + [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
+        lines = [f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [c]})}\n\n" for c in chunks]
+        return StreamingResponse(iter([*lines, "data: [DONE]\n\n"]), media_type="text/event-stream")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def tool_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, ToolStub]]:
+    s = ToolStub()
+    with ThreadedServer(tool_stub_app(s)) as server:
+        s.url = server.url
+        with safety_gateway(tmp_path_factory.mktemp("tool-gw"), s, POLICIES, TENANTS) as h:
+            yield h, s
+
+
+def expected_output(engine: SafetyEngine, text: str, is_json: bool) -> str:
+    v = engine.scan_output(text, "acme")
+    return redact_json_text(text, [f.hit for f in v.findings if f.action == "redact"]) if is_json else v.text
+
+
+def test_tool_call_arguments_and_tool_results_in_a_request_are_redacted_as_json(tool_gw):
+    h, s = tool_gw
+    messages = [
+        {"role": "user", "content": "Mail the receipt."},
+        {"role": "assistant", "content": None,
+         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send", "arguments": json.dumps({"to": EMAIL, "key": AWS_KEY})}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": json.dumps({"status": "sent", "card": CARD})},
+        {"role": "assistant", "content": None, "function_call": {"name": "dial", "arguments": json.dumps({"number": PHONE})}},
+        {"role": "user", "content": "Thanks."},
+    ]
+    raw = client(h).chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
+    sent = s.seen_bodies[-1]["messages"]
+    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"to": "[REDACTED:EMAIL_ADDRESS]", "key": "[REDACTED:AWS_ACCESS_KEY]"}
+    assert json.loads(sent[2]["content"]) == {"status": "sent", "card": "[REDACTED:CREDIT_CARD]"}
+    assert json.loads(sent[3]["function_call"]["arguments"]) == {"number": "[REDACTED:PHONE_NUMBER]"}
+    for secret in (*SECRETS, AWS_KEY):
+        never_leaks(json.dumps(s.seen_bodies[-1]), secret)
+    hits = sorted((x.category, x.action) for x in hits_of(h, raw.headers["x-request-id"]) if x.direction == "input")
+    assert hits == [("pii", "redact")] * 3 + [("secret", "redact")]
+
+
+def test_an_attack_in_tool_call_arguments_blocks_the_request(tool_gw):
+    h, s = tool_gw
+    seen = len(s.seen_bodies)
+    call = {"id": "c1", "type": "function", "function": {"name": "search", "arguments": json.dumps({"q": INJECTION})}}
+    with pytest.raises(openai.BadRequestError) as e:
+        client(h).chat.completions.create(model="m", max_tokens=2, messages=[
+            {"role": "user", "content": "search"}, {"role": "assistant", "content": None, "tool_calls": [call]}])
+    assert e.value.body["category"] == "prompt_injection" and len(s.seen_bodies) == seen
+    assert ("input", "prompt_injection", "block") in [(x.direction, x.category, x.action) for x in hits_of(h, e.value.response.headers["x-request-id"])]
+
+
+def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(tool_gw, engine):
+    h, _ = tool_gw
+    before = h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
+    raw = client(h).chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9)
+    msg = raw.parse().choices[0].message
+    assert msg.model_extra["reasoning_content"] == expected_output(engine, REASONING, False)
+    args = [tc.function.arguments for tc in msg.tool_calls]
+    assert args == [expected_output(engine, a, True) for a in CALLS]
+    assert json.loads(args[0]) == {"to": "[REDACTED:EMAIL_ADDRESS]", "subject": "Receipt"}
+    assert json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]" and "[REDACTED:PHONE_NUMBER]" in json.loads(args[1])["note"]
+    for secret in SECRETS:
+        never_leaks(raw.http_response.text, secret)
+    hits = [(x.direction, x.category, x.action) for x in hits_of(h, raw.headers["x-request-id"])]
+    assert hits == [("output", "pii", "redact")] * 5
+    assert h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact") == before + 5
+
+
+@pytest.mark.parametrize("chunk_chars", [1, 5])
+def test_streamed_reasoning_and_tool_call_arguments_never_carry_an_unredacted_span(tool_gw, engine, chunk_chars):
+    h, s = tool_gw
+    s.chunk_chars = chunk_chars
+    stream = client(h).chat.completions.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9, stream=True)
+    reasoning, args, names, finish = [], {}, {}, None
+    for chunk in stream:
+        for c in chunk.choices:
+            reasoning.append((c.delta.model_extra or {}).get("reasoning_content") or "")
+            for tc in c.delta.tool_calls or []:
+                args[tc.index] = args.get(tc.index, "") + (tc.function.arguments or "")
+                names[tc.index] = names.get(tc.index) or tc.function.name
+            finish = c.finish_reason or finish
+    assert "".join(reasoning) == expected_output(engine, REASONING, False)
+    assert [args[0], args[1]] == [expected_output(engine, a, True) for a in CALLS] and names == {0: "send", 1: "send"}
+    assert json.loads(args[0])["to"] == "[REDACTED:EMAIL_ADDRESS]" and json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]"
+    assert finish == "tool_calls"
+    for secret in SECRETS:
+        never_leaks("".join(reasoning) + args[0] + args[1], secret)
+    [row] = [r for r in h.rows() if r.stream][-1:]
+    assert [(x.direction, x.category, x.action) for x in hits_of(h, row.request_id)] == [("output", "pii", "redact")] * 5

@@ -353,7 +353,8 @@ class RolloutController:
                 s.add(CanaryRolloutEvent(rollout_id=r.id, at=now, kind=kind, detail=jsonable(detail)))
                 s.flush()
                 audit.append(s, actor=detail.get("by") or "system", action=f"rollout.{kind}", target=r.id,
-                             before={"state": r.state, "step": r.current_step, "percent": r.percent}, after=jsonable(values))
+                             before={"state": r.state, "step": r.current_step, "percent": r.percent},
+                             after={**jsonable(values), "why": jsonable(detail)})  # verdict, score and reason of a step
         if n:
             log.info("canary rollout %s (%s -> %s): %s %s", r.id, r.baseline, r.canary, kind, detail)
         return bool(n)

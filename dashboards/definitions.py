@@ -19,6 +19,11 @@ from slo.model import SLO, AvailabilitySLI, CostSLI, LatencyMetric
 EXECUTIVE_UID, ONCALL_UID, DEBUG_UID = "inferwatch-executive", "inferwatch-oncall", "inferwatch-debug"
 # External metrics the dashboards read: the NVIDIA DCGM exporter's, beside the worker's own.
 DCGM_GPU_UTIL, DCGM_FB_USED, DCGM_FB_FREE = "DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"
+# The gateway's response-cache, budget and Redis series (gateway.metrics.GatewayMetrics; not in
+# slo.metrics_catalog yet, so named here; `--check` finds them in the live registry).
+CACHE_REQUESTS_TOTAL = "inferwatch_cache_requests_total"
+BUDGET_USED_RATIO = "inferwatch_budget_used_ratio"
+REDIS_UP = "inferwatch_redis_up"
 
 REQ = REQUESTS_TOTAL.name
 WORKER = matchers("worker", "version")
@@ -89,10 +94,33 @@ def executive(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
                              instant=True),),
               unit="short", steps=(Step(GREEN), Step(ORANGE, 1), Step(RED, 100)), width=6, core=True),
     ))
+    tenant = matchers("tenant")
+    hits = CACHE_REQUESTS_TOTAL + matchers("tenant", extra='result="hit"')
+    soft = config.budget_soft_ratio
+    cache_budgets = Row("Response cache and budgets", (
+        Panel("cache_hit_rate", "Cache hit rate by tenant",
+              "Share of each tenant's requests answered from the response cache over the selected range (the "
+              "cache_hit_rate of GET /v1/usage and the weekly report). Only deterministic requests (temperature 0 "
+              "or a seed) of tenants that opted in can hit; a drop after a release is expected (a new model "
+              "version starts with an empty cache).",
+              "bargauge", (Query(f"{sum_increase(hits, '$__range', 'tenant')}\n"
+                                 f"/ ({sum_increase(REQ + tenant, '$__range', 'tenant')} > 0)", "{{tenant}}", instant=True),),
+              unit="percentunit", min=0, max=1, width=12, no_value="no cache hits (cache off or no repeated requests)",
+              core=True),
+        Panel("budget_used", "Budget used by tenant",
+              f"Share of each tenant budget used in its current period (a UTC day or calendar month; "
+              f"{BUDGET_USED_RATIO}). Orange from {soft:.0%} (the gateway's default soft limit, when the budget "
+              "webhooks are told), red at 100%: a hard budget then refuses the tenant's requests with 429 budget_exceeded until "
+              "it resets (inferwatch budgets list shows when).",
+              "bargauge", (Query(f"max by (tenant, budget) ({BUDGET_USED_RATIO}{tenant})", "{{tenant}} {{budget}}",
+                                 instant=True),),
+              unit="percentunit", min=0, max=1, steps=(Step(GREEN), Step(ORANGE, soft), Step(RED, 1.0)), width=12,
+              no_value="no budgets configured", core=True),
+    ))
     slo_row = Row("SLO compliance and error budget", tuple(p for s in slos for p in (compliance_panel(s), budget_panel(s))))
     return Dashboard(EXECUTIVE_UID, "inferwatch / Executive",
-                     "Spend, traffic and SLO compliance for the platform's owners.",
-                     (spend, traffic, slo_row), (VARIABLES["alias"], VARIABLES["version"], VARIABLES["tenant"]),
+                     "Spend, traffic, cache and budgets, and SLO compliance for the platform's owners.",
+                     (spend, traffic, cache_budgets, slo_row), (VARIABLES["alias"], VARIABLES["version"], VARIABLES["tenant"]),
                      time_from="now-30d", refresh=config.refresh)
 
 
@@ -225,16 +253,37 @@ def debug(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
     resilience = Row("Retries, breakers and limits", (
         Panel("retries", "Upstream retries",
               f"{UPSTREAM_RETRIES_TOTAL.help} Per second, by the replica that failed first.",
-              "timeseries", (Query(sum_rate(UPSTREAM_RETRIES_TOTAL.name, "upstream"), "{{upstream}}"),), min=0),
+              "timeseries", (Query(sum_rate(UPSTREAM_RETRIES_TOTAL.name, "upstream"), "{{upstream}}"),), min=0, width=6),
         Panel("breakers", "Circuit-breaker state",
               f"{CIRCUIT_BREAKER_STATE.help} Open (red) stops routing to the upstream until a probe succeeds.",
               "timeseries", (Query(f"max by (upstream) ({CIRCUIT_BREAKER_STATE.name})", "{{upstream}}"),),
-              min=0, max=2, steps=(Step(GREEN), Step(YELLOW, 1), Step(RED, 2)), core=True),
+              min=0, max=2, steps=(Step(GREEN), Step(YELLOW, 1), Step(RED, 2)), width=6, core=True),
         Panel("rate_limited", "Rate-limit rejections",
               f"{RATE_LIMITED_TOTAL.help} Per second, by tenant and limit. Sustained: raise the tenant's limit "
               "or talk to the tenant.",
               "timeseries", (Query(sum_rate(RATE_LIMITED_TOTAL.name + matchers("tenant"), "tenant, limit"),
-                                   "{{tenant}} {{limit}}"),), min=0),
+                                   "{{tenant}} {{limit}}"),), min=0, width=6),
+        Panel("budget_refusals", "Budget refusals",
+              "Requests refused per second because a hard tenant budget is used up (429 budget_exceeded), by "
+              "tenant. They stop when the period resets or the budget is raised (PUT "
+              "/v1/admin/tenants/{tenant}/budgets); the executive dashboard shows each budget's use.",
+              "timeseries", (Query(sum_rate(RATE_LIMITED_TOTAL.name + matchers("tenant", extra='limit="budget"'), "tenant"),
+                                   "{{tenant}}"),), min=0, width=6, no_value="no budget refusals"),
+    ))
+    shared = Row("Response cache and Redis", (
+        Panel("cache_lookups", "Cache lookups by result",
+              f"Cacheable requests per second by tenant and cache result ({CACHE_REQUESTS_TOTAL}). Only "
+              "deterministic requests of opted-in tenants are looked up; many misses for repeated prompts: "
+              "entries expire (cache.ttl_s) or are evicted (cache.max_entries / max_bytes, Redis maxmemory).",
+              "timeseries", (Query(sum_rate(CACHE_REQUESTS_TOTAL + matchers("tenant"), "tenant, result"),
+                                   "{{tenant}} {{result}}"),), unit="reqps", min=0, width=12,
+              no_value="no cacheable requests", core=True),
+        Panel("redis_up", "Redis up",
+              f"1 while the shared Redis answers each gateway replica ({REDIS_UP}). At 0 the replica falls back to "
+              "in-process rate limits, budget counters and cache, so limits are per replica until Redis is back. "
+              "Also 0 on replicas configured without redis_url.",
+              "timeseries", (Query(f"min by (instance) ({REDIS_UP})", "{{instance}}"),),
+              min=0, max=1, steps=(Step(RED), Step(GREEN, 1)), width=12),
     ))
     ledger = Row("Ledger writer", (
         Panel("ledger_queue", "Ledger writer queue",
@@ -251,8 +300,9 @@ def debug(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
               steps=(Step(GREEN), Step(ORANGE, 1)), core=True),
     ))
     return Dashboard(DEBUG_UID, "inferwatch / Debug",
-                     "Why is it slow or failing: per-worker and per-version latency, safety, resilience, ledger.",
-                     (workers, versions, safety, resilience, ledger), tuple(VARIABLES.values()), time_from="now-1h",
+                     "Why is it slow or failing: per-worker and per-version latency, safety, resilience, cache and "
+                     "Redis, ledger.",
+                     (workers, versions, safety, resilience, shared, ledger), tuple(VARIABLES.values()), time_from="now-1h",
                      refresh=config.refresh)
 
 

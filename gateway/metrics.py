@@ -46,8 +46,17 @@ class GatewayMetrics:
         self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
         self.cache_requests = Counter("inferwatch_cache_requests", "Cacheable requests by cache result (hit or miss)", ["tenant", "result"], registry=r)
         self.budget_used_ratio = Gauge("inferwatch_budget_used_ratio", "Share of a tenant budget used in its current period", ["tenant", "budget"], registry=r)
-        self.redis_up = Gauge("inferwatch_redis_up", "1 when the shared Redis answered the last call (limits, budgets, cache)", registry=r)
+        self.redis_up = Gauge("inferwatch_redis_up", "1 when the shared Redis answered the last call (limits, budgets, cache); NaN when none is configured", registry=r)
+        self.redis_up.set(float("nan"))
         self._scopes: set[tuple[str, ...]] = set()
+        self._cache_tenants: set[str] = set()
+
+    def cache_lookup(self, tenant: str, hit: bool) -> None:
+        if tenant not in self._cache_tenants:  # both series from 0, or the first hit is invisible to increase()
+            self._cache_tenants.add(tenant)
+            self.cache_requests.labels(tenant, "hit")
+            self.cache_requests.labels(tenant, "miss")
+        self.cache_requests.labels(tenant, "hit" if hit else "miss").inc()
 
     def _first_seen(self, scope: tuple[str, str, str, str]) -> None:
         # Prometheus cannot see the first increment of a series it never saw at 0, so the

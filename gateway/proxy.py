@@ -275,7 +275,7 @@ class Gateway:
                 if version is not None:
                     key = cache_key(self.cache.scope(tenant), version, operation, req)
                     entry = None if no_cache(request.headers.get("cache-control")) else await self.cache.get(key)
-                    self.metrics.cache_requests.labels(tenant, "hit" if entry else "miss").inc()
+                    self.metrics.cache_lookup(tenant, entry is not None)
                     if entry is not None:
                         return self._serve_cached(entry, req, outcome, rl_headers, request_id, started_at, t0, tenant, principal,
                                                   operation, alias, span)

@@ -43,6 +43,7 @@ from slo.router import build_slo_router
 from slo.service import SLOService
 
 from .jobs import build_scheduler
+from .report_inputs import report_inputs
 from .settings import Settings
 
 log = logging.getLogger("inferwatch")
@@ -101,7 +102,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
     register_canary_jobs(scheduler, canary_service, interval_s=15)
     CanaryGauges(engine).register(metrics.registry)
-    report_service = ReportService(engine, settings.reports, settings.reports.directory(settings.data_dir), slos)
+    report_service = ReportService(engine, settings.reports, settings.reports.directory(settings.data_dir), slos,
+                                   **report_inputs(engine, settings.gateway))
     register_report_job(scheduler, report_service, settings.reports)
 
     @contextlib.asynccontextmanager

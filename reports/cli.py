@@ -41,6 +41,7 @@ def weekly(
     """Write the weekly report of one ISO week (a week in progress gives a partial report)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from inferwatch.report_inputs import report_inputs
     from inferwatch.settings import load_settings
     from ledger.db import create_engine_for, migrate
     from reports.config import FORMATS, ReportsConfig
@@ -64,7 +65,8 @@ def weekly(
     engine = create_engine_for(settings.ledger_url)
     try:
         migrate(engine)  # a fresh data directory has no tables yet
-        service = ReportService(engine, cfg, cfg.directory(settings.data_dir), slos)
+        service = ReportService(engine, cfg, cfg.directory(settings.data_dir), slos,
+                                **report_inputs(engine, settings.gateway))
         report = service.build(target)
         paths = service.write(report, chosen or None, out)
     except WeekNotStarted as e:

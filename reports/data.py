@@ -3,18 +3,23 @@ queue's sync)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from ledger.rollups import hour_of
-from reports import anomaly, changes, reliability, safety_section, traffic
+from reports import anomaly, cache_section, changes, reliability, safety_section, traffic
+from reports.cache_section import MissCost
 from reports.config import ReportsConfig
-from reports.model import BudgetLine, CacheStats, CostSection, WeeklyReport
+from reports.model import BudgetLine, CostSection, WeeklyReport
 from reports.weeks import Week
 from slo.model import SLO
+
+
+# The budgets' lines for the periods overlapping [start, until); None: no budgets configured.
+BudgetsOf = Callable[[datetime, datetime], Sequence[BudgetLine] | None]
 
 
 class WeekNotStarted(ValueError):
@@ -26,11 +31,12 @@ def _midnight(d: date) -> datetime:
 
 
 def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SLO] = (),
-                 config: ReportsConfig | None = None, budgets: Sequence[BudgetLine] | None = None,
-                 cache: CacheStats | None = None) -> WeeklyReport:
+                 config: ReportsConfig | None = None, budgets: BudgetsOf | None = None,
+                 cache_enabled: bool = False, miss_cost: MissCost | None = None) -> WeeklyReport:
     """The report of `week` as of `now`. A week in progress is read up to the last full hour
-    (`partial`), and compared with the same span of the week before. `budgets` and `cache`
-    come from their owners; None shows "no budgets configured" / no cache section."""
+    (`partial`), and compared with the same span of the week before. `budgets` come from their
+    owner (without them the report says none are configured); `miss_cost` prices what the
+    cache's hits saved. The cache section is left out while the cache is off and served nothing."""
     cfg = config or ReportsConfig()
     if now < week.start:
         raise WeekNotStarted(f"week {week} has not started yet (it starts {week.start:%Y-%m-%d})")
@@ -44,6 +50,7 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         daily = traffic.daily_spend(s, history_start, until)
         slo_weeks = reliability.build(s, slos, week.start, until)
         change = changes.build(s, week.start, until)
+        cache = cache_section.build(s, week.start, until, this_week, enabled=cache_enabled, miss_cost=miss_cost)
     safety = safety_section.build(engine, week.start, until, cfg.top_n)
 
     totals, by_tenant, by_alias, by_model = traffic.lines(this_week, last_week, tenants)
@@ -58,7 +65,7 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         daily=traffic.week_days(daily, [d for d in week.days() if _midnight(d) < until]),
         top_spenders=[x.name for x in by_tenant if x.cost_usd > 0][:cfg.top_n],
         anomalies=found, anomaly_rule=anomaly.describe(cfg.anomaly),
-        budgets=list(budgets) if budgets is not None else None,
+        budgets=_budget_lines(budgets, week.start, until),
     )
     return WeeklyReport(
         week=str(week), start=week.start, end=week.end, data_until=until, partial=until < week.end,
@@ -67,3 +74,8 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         tenants_without_traffic=[x.name for x in by_tenant if x.requests == 0],
         cost=cost, cache=cache, safety=safety, reliability=slo_weeks, change=change,
     )
+
+
+def _budget_lines(budgets: BudgetsOf | None, start: datetime, until: datetime) -> list[BudgetLine] | None:
+    lines = budgets(start, until) if budgets else None
+    return None if lines is None else sorted(lines, key=lambda b: (b.tenant, b.budget, b.period_start))

@@ -1,11 +1,12 @@
 """The weekly report as data: pydantic models whose JSON is the report's JSON form.
 
 Everything the HTML and Markdown show is here, already computed; the renderers only format.
-Budgets and response-cache statistics come from outside the ledger (`BudgetLine`,
-`CacheStats`) and are absent (None) when the caller has none.
+Budgets come from their owner (`BudgetLine`) and are absent (None) when none are configured;
+the cache section is absent when the cache is off and served nothing in the week.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Literal
 
@@ -105,35 +106,111 @@ class Anomaly(BaseModel):
 
 
 class BudgetLine(BaseModel):
-    """A spend budget as its owner reports it (input to the report)."""
+    """One tenant (or key) budget over one of its periods that overlaps the week, with what the
+    ledger billed in that period up to `counted_until` (input to the report, from the budgets'
+    owner). `used` is US dollars for a spend budget, prompt + completion tokens for a token one."""
 
     tenant: str
-    period: str  # e.g. "month", "2026-11"
-    limit_usd: float
-    spent_usd: float
+    budget: str  # the budget's name, e.g. "month-spend" or "day-tokens-<key id>"
+    key_id: str | None = None  # None: the whole tenant
+    kind: Literal["spend", "tokens"] = "spend"
+    period: Literal["day", "month"]
+    period_start: datetime
+    period_end: datetime  # when it resets
+    counted_until: datetime  # `used` is billed in [period_start, counted_until)
+    limit: float
+    used: float
+    soft_percent: float | None = None
+    hard: bool = True
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def remaining_usd(self) -> float:
-        return self.limit_usd - self.spent_usd
+    def label(self) -> str:
+        return f"{self.period_start:%Y-%m}" if self.period == "month" else f"{self.period_start:%Y-%m-%d}"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def used(self) -> float | None:
-        return ratio(self.spent_usd, self.limit_usd)
+    def remaining(self) -> float:
+        """Negative when the budget was overrun (a soft budget, or requests in flight at the crossing)."""
+        return self.limit - self.used
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def used_ratio(self) -> float | None:
+        return ratio(self.used, self.limit)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def state(self) -> Literal["ok", "soft_limit", "exceeded"]:
+        """As the gateway judges it: exceeded at 100%, soft_limit from `soft_percent`."""
+        used = self.used_ratio or 0.0
+        if used >= 1:
+            return "exceeded"
+        return "soft_limit" if self.soft_percent is not None and used * 100 >= self.soft_percent else "ok"
+
+    @property
+    def complete(self) -> bool:
+        return self.counted_until >= self.period_end
 
 
-class CacheStats(BaseModel):
-    """Response-cache counters for the week (input to the report)."""
+class DailyBudgetWeek(BaseModel):
+    """A daily budget over the week's days: how many it used up, and its fullest day."""
 
-    lookups: int
-    hits: int
-    saved_usd: float | None = None
+    tenant: str
+    budget: str
+    kind: Literal["spend", "tokens"]
+    limit: float
+    days: int
+    days_soft: int  # days at or past the soft limit but not used up
+    days_exceeded: int
+    peak: BudgetLine
+
+
+def daily_budget_weeks(lines: Sequence[BudgetLine]) -> list[DailyBudgetWeek]:
+    """The day-period lines, one summary per daily budget."""
+    groups: dict[tuple[str, str], list[BudgetLine]] = {}
+    for b in lines:
+        if b.period == "day":
+            groups.setdefault((b.tenant, b.budget), []).append(b)
+    return [DailyBudgetWeek(tenant=t, budget=name, kind=days[0].kind, limit=days[0].limit, days=len(days),
+                            days_soft=sum(d.state == "soft_limit" for d in days),
+                            days_exceeded=sum(d.state == "exceeded" for d in days),
+                            peak=max(days, key=lambda d: (d.used_ratio or 0.0, d.period_start)))
+            for (t, name), days in groups.items()]
+
+
+class CacheLine(BaseModel):
+    """Response-cache use of one slice (all traffic, a tenant, an alias and version)."""
+
+    name: str
+    tenant: str | None = None
+    alias: str | None = None
+    model_version: str | None = None
+    requests: int = 0
+    hits: int = 0
+    hit_prompt_tokens: int = 0  # the cached answers' usage, as each hit records it
+    hit_completion_tokens: int = 0
+    hit_cost_usd: float = 0.0  # what the hits were charged (the gateway's cache.hit_cost_usd each)
+    miss_cost_usd: float | None = None  # what the same tokens cost at the current prices; None: no prices given
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def hit_rate(self) -> float | None:
-        return ratio(self.hits, self.lookups)
+        """Share of all requests answered from the cache (as GET /v1/usage counts it)."""
+        return ratio(self.hits, self.requests)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def saved_usd(self) -> float | None:
+        return None if self.miss_cost_usd is None else self.miss_cost_usd - self.hit_cost_usd
+
+
+class CacheSection(BaseModel):
+    enabled: bool  # whether the gateway's cache is switched on (a week may have hits from before)
+    totals: CacheLine
+    by_tenant: list[CacheLine]  # slices with traffic, most hits first
+    by_model: list[CacheLine]
+    method: str  # how the hit rate and the saving are counted, for the reader
 
 
 class CostSection(BaseModel):
@@ -142,6 +219,14 @@ class CostSection(BaseModel):
     anomalies: list[Anomaly]
     anomaly_rule: str
     budgets: list[BudgetLine] | None  # None: no budgets configured
+
+    @property
+    def month_budgets(self) -> list[BudgetLine]:
+        return [b for b in self.budgets or () if b.period == "month"]
+
+    @property
+    def daily_budgets(self) -> list[DailyBudgetWeek]:
+        return daily_budget_weeks(self.budgets or ())
 
 
 class HitCount(BaseModel):
@@ -285,7 +370,7 @@ class WeeklyReport(BaseModel):
     by_model: list[Line]  # alias and version
     tenants_without_traffic: list[str]
     cost: CostSection
-    cache: CacheStats | None
+    cache: CacheSection | None  # None: the cache is off and served nothing this week
     safety: SafetySection
     reliability: ReliabilitySection
     change: ChangeSection

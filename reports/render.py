@@ -37,6 +37,13 @@ def num(x: float | None, digits: int = 1) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:,.{digits}f}"
 
 
+def amount(x: float | None, kind: str) -> str:
+    """A budget amount: US dollars for a spend budget, tokens for a token budget."""
+    if x is None or kind == "spend":
+        return usd(x)
+    return f"{x:,.0f} tokens"
+
+
 def when(t: datetime | None) -> str:
     return "—" if t is None else t.strftime("%Y-%m-%d %H:%M UTC")
 
@@ -51,7 +58,7 @@ def _env(autoescape: bool) -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=autoescape, default_for_string=autoescape),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(usd=usd, pct=pct, change=change, num=num, when=when, cell=cell)
+    env.filters.update(usd=usd, pct=pct, change=change, num=num, when=when, cell=cell, amount=amount)
     return env
 
 

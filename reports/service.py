@@ -20,16 +20,15 @@ from sqlalchemy import Engine
 
 from reports import render
 from reports.config import FORMATS, ReportsConfig
-from reports.data import build_report
-from reports.model import BudgetLine, CacheStats, WeeklyReport
+from reports.cache_section import MissCost
+from reports.data import BudgetsOf, build_report
+from reports.model import WeeklyReport
 from reports.weeks import Week
 from slo.model import SLO
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = re.compile(r"^weekly-(\d{4}-W\d{2})\.(html|md|json)$")
-BudgetsOf = Callable[[Week], Sequence[BudgetLine] | None]
-CacheOf = Callable[[Week], CacheStats | None]
 
 
 @dataclass(frozen=True)
@@ -56,17 +55,20 @@ def _utcnow() -> datetime:
 
 class ReportService:
     def __init__(self, engine: Engine, config: ReportsConfig, directory: Path, slos: Sequence[SLO] = (), *,
-                 budgets: BudgetsOf | None = None, cache_stats: CacheOf | None = None,
+                 budgets: BudgetsOf | None = None, cache_enabled: bool = False, miss_cost: MissCost | None = None,
                  clock: Callable[[], datetime] = _utcnow) -> None:
-        """`directory`: where reports go (`config.directory(data_dir)`). `budgets` and
-        `cache_stats`: the week's budget statuses and response-cache counters, from their
-        owners; without them the report says no budgets are configured and has no cache section."""
+        """`directory`: where reports go (`config.directory(data_dir)`). `budgets`: the budget
+        lines of a week's span, from the budgets' owner (without it the report says none are
+        configured). `cache_enabled` and `miss_cost` (what a request would have cost without
+        the cache): from the gateway's settings; see `reports.data.build_report`.
+        `inferwatch.report_inputs.report_inputs` gives all three."""
         self.engine = engine
         self.config = config
         self.directory = directory
         self.slos = list(slos)
         self.budgets = budgets
-        self.cache_stats = cache_stats
+        self.cache_enabled = cache_enabled
+        self.miss_cost = miss_cost
         self.clock = clock
 
     def build(self, week: Week | None = None) -> WeeklyReport:
@@ -75,8 +77,7 @@ class ReportService:
         now = self.clock()
         week = week or Week.last_complete(now)
         return build_report(self.engine, week, now=now, slos=self.slos, config=self.config,
-                            budgets=self.budgets(week) if self.budgets else None,
-                            cache=self.cache_stats(week) if self.cache_stats else None)
+                            budgets=self.budgets, cache_enabled=self.cache_enabled, miss_cost=self.miss_cost)
 
     def write(self, report: WeeklyReport, formats: Sequence[str] | None = None,
               directory: Path | None = None) -> list[Path]:

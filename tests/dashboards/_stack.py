@@ -16,12 +16,15 @@ import openai
 import yaml
 
 from alerts.rules import render_rules
-from gateway.config import UpstreamConfig, VersionTarget
+from gateway.config import Budget, CacheConfig, TenantConfig, UpstreamConfig, VersionTarget
 from slo.spec import load_default_slos
 from tests.gateway.conftest import Harness, gateway_server
 from tests.servers import Proc, free_port, start_worker, wait_ready
 
 PROMETHEUS = "prometheus"
+# acme opted in to the response cache; every tenant has the default monthly budget.
+TENANTS = {"acme": TenantConfig(cache=True), "globex": TenantConfig()}
+MONTHLY_BUDGET_USD = 1.0
 
 
 @dataclass
@@ -66,9 +69,23 @@ def start_prometheus(tmp: Path, targets: dict[str, str], rules: Path, binary: st
     return Proc(url, proc, log)
 
 
+def send_cached(h: Harness) -> int:
+    """One deterministic acme request, repeated until the cache answers it (the entry is stored
+    just after the first answer); returns the requests sent."""
+    client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
+    for sent in range(1, 10):
+        raw = client.chat.completions.with_raw_response.create(
+            model="demo", max_tokens=8, temperature=0, messages=[{"role": "user", "content": "the same question"}])
+        if raw.headers.get("x-cache") == "hit":
+            return sent
+        time.sleep(0.1)
+    raise AssertionError("the response cache never answered a repeated deterministic request")
+
+
 def send_traffic(h: Harness, rounds: int = 1) -> int:
-    """Real OpenAI-client traffic for two tenants: plain, streaming, completions, one client error."""
-    sent = 0
+    """Real OpenAI-client traffic for two tenants: plain, streaming, completions, one client error,
+    and a repeated deterministic request the cache answers."""
+    sent = send_cached(h)
     for _ in range(rounds):
         for tenant in ("acme", "globex"):
             client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
@@ -98,7 +115,9 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
         version = httpx.get(worker.url + "/health").json()["version"]
         with gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}", {version: UpstreamConfig(urls=[worker.url])},
                             {"demo": [VersionTarget(version=version)]},
-                            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as gw:
+                            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}, tenants=TENANTS,
+                            cache=CacheConfig(enabled=True), default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
+                            budget_refresh_s=0.5) as gw:
             hostport = lambda url: url.split("://", 1)[1]  # noqa: E731
             prom = start_prometheus(tmp, {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)},
                                     rules)
@@ -106,8 +125,13 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
                 stack = Stack(prom, gw, worker, 0)
                 stack.wait_for('up{job="inferwatch-gateway"} == 1')  # a scrape before traffic: increases count
                 stack.requests_sent = send_traffic(gw, rounds)
+                # Prometheus counts increases only of series it has seen: once it holds the hit
+                # series, one more hit makes the hit rate panels non-zero.
+                stack.wait_for('sum(inferwatch_cache_requests_total{result="hit"}) > 0')
+                stack.requests_sent += send_cached(gw)
                 gw.flush()
                 stack.wait_for(f"sum(inferwatch_requests_total) >= {stack.requests_sent}")
+                stack.wait_for("count(inferwatch_budget_used_ratio > 0) >= 2")  # both tenants' spend re-read
                 stack.wait_for("slo:period_burn_rate:ratio")
                 time.sleep(2)  # two more scrapes after the last increment, so every rate window has both sides
                 yield stack

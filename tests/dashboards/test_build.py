@@ -126,3 +126,19 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path)])
     assert res.exit_code == 1 and "cannot reach Prometheus" in res.output
+
+
+def test_cache_budget_and_redis_panels() -> None:
+    panels = _by_key(all_dashboards(load_default_slos(), DashboardsConfig(budget_soft_ratio=0.9)))
+    executive, debug = panels[EXECUTIVE_UID], panels[DEBUG_UID]
+    budget = executive["budget_used"]
+    assert [(s.color, s.value) for s in budget.steps] == [("green", None), ("orange", 0.9), ("red", 1.0)]
+    assert metric_names(budget.queries[0].expr) == {"inferwatch_budget_used_ratio"}
+    hit_rate = executive["cache_hit_rate"].queries[0].expr
+    assert metric_names(hit_rate) == {"inferwatch_cache_requests_total", "inferwatch_requests_total"}
+    assert 'result="hit"' in hit_rate and hit_rate.count('tenant=~"$tenant"') == 2  # the same tenants on both sides
+    assert 'limit="budget"' in debug["budget_refusals"].queries[0].expr
+    assert metric_names(debug["cache_lookups"].queries[0].expr) == {"inferwatch_cache_requests_total"}
+    assert metric_names(debug["redis_up"].queries[0].expr) == {"inferwatch_redis_up"}
+    assert {"inferwatch_cache_requests_total", "inferwatch_budget_used_ratio", "inferwatch_redis_up"} <= defined_metrics(
+        load_default_slos())  # --check knows them from the gateway's registry

@@ -54,6 +54,12 @@ def test_numbers_match_the_traffic(stack: Stack, client: PrometheusClient) -> No
     cost = run_panel(client, executive["cost_30d"], window).results[0].series
     assert {s.labels["tenant"] for s in cost} == {"acme", "globex"} and all(s.points[-1][1] > 0 for s in cost)
 
+    # only acme opted in to the cache, and only its repeated deterministic request was answered from it
+    hit_rate = {s.labels["tenant"]: s.points[-1][1] for s in run_panel(client, executive["cache_hit_rate"], window).results[0].series}
+    assert set(hit_rate) == {"acme"} and 0 < hit_rate["acme"] < 0.5
+    used = {s.labels["tenant"]: s.points[-1][1] for s in run_panel(client, executive["budget_used"], window).results[0].series}
+    assert set(used) == {"acme", "globex"} and all(0 < v < 1 for v in used.values())  # a few cents of the $1 budget
+
 
 def test_preview_draws_png_per_dashboard(stack: Stack, tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["preview", "--prometheus", stack.prometheus.url, "--out", str(tmp_path),

@@ -44,6 +44,16 @@ def test_hit_after_miss_is_recorded_free_and_counted(cached):  # noqa: ANN001
     assert usage["totals"]["cache_hits"] == 1 and usage["totals"]["cache_hit_rate"] == 0.5
 
 
+def test_series_start_at_zero_and_redis_up_is_nan_without_redis(cached):  # noqa: ANN001
+    h, _, _ = cached
+    chat(h, "globex")
+    samples = {(s.labels["tenant"], s.labels["result"]): s.value for fam in h.gateway.metrics.registry.collect()
+               for s in fam.samples if s.name == "inferwatch_cache_requests_total"}
+    assert samples == {("globex", "hit"): 0.0, ("globex", "miss"): 1.0}  # the hit series exists before the first hit
+    up = h.gateway.metrics.registry.get_sample_value("inferwatch_redis_up")
+    assert up != up  # NaN: no Redis configured, which is neither up nor down
+
+
 def test_tenants_and_versions_do_not_share_entries(cached):  # noqa: ANN001
     h, s1, s2 = cached
     chat(h, "acme")

@@ -97,13 +97,16 @@ def test_safety_review_reliability_and_change(ledger_engine: Engine) -> None:
 
 def test_a_week_without_data(ledger_engine: Engine) -> None:
     W.fill(ledger_engine, W.records(), extras=False)
-    r = build_report(ledger_engine, Week(2026, 40), now=W.AFTER, slos=W.SLOS,
-                     budgets=[BudgetLine(tenant="acme", period="2026-10", limit_usd=100, spent_usd=120)])
+    october = BudgetLine(tenant="acme", budget="month-spend", period="month", period_start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+                         period_end=datetime(2026, 11, 1, tzinfo=timezone.utc), counted_until=Week(2026, 40).end,
+                         limit=100, used=120)
+    r = build_report(ledger_engine, Week(2026, 40), now=W.AFTER, slos=W.SLOS, budgets=lambda start, until: [october])
     assert (r.totals.requests, r.totals.cost_usd, r.totals.cost_change, r.totals.cost_per_1k_requests_usd) == (0, 0, None, None)
     assert r.cost.anomalies == [] and r.safety.hits_total == 0 and r.change.analyses == []
     assert {s.status for s in r.reliability.slos} == {"no_data"} and not r.reliability.history_recorded
     assert r.tenants_without_traffic == list(W.TENANTS) and all(d.cost_usd == 0 for d in r.cost.daily)
-    assert r.cost.budgets[0].remaining_usd == -20 and r.cost.budgets[0].used == 1.2  # type: ignore[index]
+    b = r.cost.budgets[0]  # type: ignore[index]
+    assert (b.label, b.remaining, b.used_ratio, b.state, b.complete) == ("2026-10", -20, 1.2, "exceeded", False)
 
 
 def test_a_week_in_progress_reads_whole_hours_and_judges_complete_days(ledger_engine: Engine) -> None:

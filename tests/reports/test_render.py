@@ -6,6 +6,7 @@ import io
 import re
 import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 from ledger.db import create_engine_for, migrate
 from reports import render
 from reports.data import build_report
-from reports.model import BudgetLine, CacheStats, WeeklyReport
+from reports.model import BudgetLine, CacheLine, CacheSection, WeeklyReport
 from tests.reports import _week as W
 
 CHROMIUM = shutil.which("chromium")
@@ -44,12 +45,23 @@ def test_markdown_has_every_section_and_the_seams(report: WeeklyReport) -> None:
     for heading in ("## Cost", "## Usage", "## Safety", "## Reliability", "## Change", "### Anomalies", "### Budgets"):
         assert heading in md
     assert "| acme | $104.00 | $76.00 | +36.8% |" in md
-    assert "No budgets configured." in md and "Cache:" not in md
+    assert "No budgets configured." in md and "The response cache is off." in md
+    month = BudgetLine(tenant="acme", budget="month-spend", period="month", period_start=datetime(2026, 11, 1, tzinfo=timezone.utc),
+                       period_end=datetime(2026, 12, 1, tzinfo=timezone.utc), counted_until=W.WEEK.end, limit=500, used=380)
+    day = month.model_copy(update={"budget": "day-tokens", "kind": "tokens", "period": "day", "period_start": W.MON,
+                                   "period_end": W.MON + timedelta(days=1), "counted_until": W.MON + timedelta(days=1),
+                                   "limit": 1000, "used": 1200})
+    cache = CacheLine(name="all traffic", requests=200, hits=50, hit_cost_usd=0.5, miss_cost_usd=4.0)
     with_seams = report.model_copy(update={
-        "cost": report.cost.model_copy(update={"budgets": [BudgetLine(tenant="acme", period="2026-11", limit_usd=500, spent_usd=380)]}),
-        "cache": CacheStats(lookups=200, hits=50, saved_usd=3.5)})
+        "cost": report.cost.model_copy(update={"budgets": [month, day]}),
+        "cache": CacheSection(enabled=True, totals=cache, by_tenant=[cache.model_copy(update={"name": "acme"})], by_model=[],
+                              method="how it is counted")})
     md = render.markdown(with_seams)
-    assert "| acme | 2026-11 | $500.00 | $380.00 | $120.00 | 76.0% |" in md and "50 hits of 200 lookups (25.0%), $3.50 saved" in md
+    assert "| acme | month-spend | 2026-11 (to date) | $500.00 | $380.00 | $120.00 | 76.0% | ok |" in md
+    assert "| acme | day-tokens | 1,000 tokens | 1 | 0 | 1 | 2026-11-16 | 1,200 tokens (120.0%) |" in md
+    assert "50 of 200 requests answered from the cache (25.0%), about $3.50 saved." in md
+    assert "| acme | 200 | 50 | 25.0% | $3.50 |" in md and "_how it is counted_" in md
+    assert "Budgets: 1 periods used up, 0 past their soft limit" in render.summary(with_seams)
     summary = render.summary(report)
     assert "$119.20 (+25.9% vs 2026-W46)" in summary and "gw-avail" not in summary and "avail missed" in summary
 

@@ -19,7 +19,7 @@ from ledger.db import create_engine_for, migrate
 from reports.cli import app as cli
 from reports.config import ReportsConfig
 from reports.jobs import register_report_job
-from reports.model import BudgetLine, CacheStats
+from reports.model import BudgetLine
 from reports.router import build_reports_router
 from reports.service import ReportService
 from reports.weeks import Week
@@ -153,14 +153,16 @@ def test_job_follows_the_configured_day_and_hour_and_can_be_off(engine: Engine, 
     assert register_report_job(scheduler, service(engine, tmp_path), ReportsConfig(enabled=False)) is None
 
 
-def test_budgets_and_cache_stats_come_from_their_providers(engine: Engine, tmp_path: Path) -> None:
-    asked: list[Week] = []
+def test_budgets_and_cache_come_from_their_providers(engine: Engine, tmp_path: Path) -> None:
+    asked: list[tuple[datetime, datetime]] = []
 
-    def budgets(week: Week) -> list[BudgetLine]:
-        asked.append(week)
-        return [BudgetLine(tenant="acme", period="month", limit_usd=500, spent_usd=380)]
+    def budgets(start: datetime, until: datetime) -> list[BudgetLine]:
+        asked.append((start, until))
+        return [BudgetLine(tenant="acme", budget="month-spend", period="month", period_start=start, period_end=until,
+                           counted_until=until, limit=500, used=380)]
 
-    svc = ReportService(engine, ReportsConfig(), tmp_path, budgets=budgets, cache_stats=lambda week: CacheStats(lookups=10, hits=4),
-                        clock=lambda: W.AFTER)
+    svc = ReportService(engine, ReportsConfig(), tmp_path, budgets=budgets, cache_enabled=True,
+                        miss_cost=lambda alias, version, prompt, completion: 1.0, clock=lambda: W.AFTER)
     r = svc.build()
-    assert asked == [W.WEEK] and r.cost.budgets[0].remaining_usd == 120 and r.cache.hit_rate == 0.4  # type: ignore[index,union-attr]
+    assert asked == [(W.WEEK.start, W.WEEK.end)] and r.cost.budgets[0].remaining == 120  # type: ignore[index]
+    assert r.cache is not None and (r.cache.totals.hits, r.cache.totals.hit_rate, r.cache.totals.saved_usd) == (0, 0, 0)

@@ -15,7 +15,7 @@ from typing import Sequence
 from .spans import redact, redaction_label
 from .types import Hit
 
-_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)', re.S)
+_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.S)  # a prefix may end inside an escape
 _ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,4}|.|\Z)", re.S)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 

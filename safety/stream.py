@@ -1,59 +1,87 @@
 """StreamRedactor: scan a streamed completion chunk by chunk and emit only settled text.
 
-After each chunk, the scanners run over a window ending at the newest character. Text is
-emitted up to a cut point that leaves ``hold`` characters unsent (the longest span a
-text-changing scanner can match, context included), never splits a word (tokens such as keys,
-emails and JWTs contain no whitespace, so their length does not matter), and never falls
-inside a span found so far (a private key block without its END line runs to the end of the
-text and so holds everything after its BEGIN line). Hence a span split across chunks is
-always complete before any of it is released, and the concatenated output equals the
-one-shot redaction of the whole text. ``finish()`` flushes the rest.
+A scan runs the scanners over a window ending at the newest character. Text is emitted up to
+a cut point that leaves ``hold`` characters unsent (the longest span a text-changing scanner
+can match, context included), never splits a word (tokens such as keys, emails and JWTs
+contain no whitespace, so their length does not matter), and never falls inside a span found
+so far (a private key block without its END line runs to the end of the text and so holds
+everything after its BEGIN line). Hence a span split across chunks is always complete before
+any of it is released, and the concatenated output equals the one-shot redaction of the whole
+text. ``finish()`` flushes the rest.
+
+When to scan. A window reaches ``hold`` plus a lookback (``hold + CONTEXT``) beyond what it
+can release, so scanning after every chunk of a token (~4 characters) rescans each character
+some 80 times. A scan therefore waits until ``batch`` characters can be released (the first
+one, for time to first token, runs as soon as anything can be); a scan that releases nothing
+(a long word, an unterminated key block) waits until twice as much can. That keeps the cost
+per KB within a small factor of one whole-text scan (``bench/safety_stream.py``), at the price
+of holding back up to ``batch`` characters more than ``hold``. When scans run changes when
+text goes out, not what goes out nor what is found (tests/safety/test_stream_equivalence.py).
 
 Only scanners that can change the text (a redact or block rule in the tenant's output policy)
-run on every chunk; flag-only categories are scanned once over the whole text by ``finish()``,
+run on the windows; flag-only categories are scanned once over the whole text by ``finish()``,
 so their findings equal the one-shot scan's.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .harmful import HarmfulScanner
 from .jsontext import redact_json
 from .policy import TenantPolicy
 from .spans import redact
-from .types import HARM_CATEGORIES, Hit
+from .types import HARM_CATEGORIES, Category, Hit
 
 if TYPE_CHECKING:
     from .engine import Finding, SafetyEngine, Verdict
 
 CONTEXT = 64  # left context the window keeps beyond the longest span (context words)
+BATCH = 256  # releasable characters a scan waits for after the first release
+
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")  # \s is exactly str.isspace
+
+
+@lru_cache(maxsize=64)
+def harm_scanner(categories: frozenset[Category]) -> HarmfulScanner:
+    """A harm scanner for some S1-S14 categories, built once (its gate regex takes ~1 ms)."""
+    return HarmfulScanner(categories)
+
+
+def word_start(text: str, lo: int, hi: int) -> int:
+    """The largest ``i`` in ``[lo, hi]`` with ``i == lo`` or ``text[i - 1]`` whitespace."""
+    m = _LAST_SPACE.search(text, lo, hi)
+    return m.end() if m else lo
 
 
 class StreamRedactor:
     """Feed chunks, get back what is safe to send now; ``finish()`` returns the rest."""
 
-    def __init__(self, engine: "SafetyEngine", policy: TenantPolicy, *, json: bool = False) -> None:
-        from .harmful import HarmfulScanner
-
+    def __init__(self, engine: "SafetyEngine", policy: TenantPolicy, *, json: bool = False, batch: int = BATCH) -> None:
         self._engine = engine
         self._policy = policy
         self._json = json  # the text is JSON (tool-call arguments): redactions keep it valid
         rules = policy.output
         self._acting = rules.acting()
-        # Live scanners: those that can change the text, run on a window after each chunk.
+        # Live scanners: those that can change the text, run on the windows.
         live = engine.local_scanners(policy, "output", self._acting)
         harm = self._acting & set(HARM_CATEGORIES)
-        self._live = [HarmfulScanner(harm) if s is engine.harmful else s for s in live]
+        self._live = [harm_scanner(frozenset(harm)) if s is engine.harmful else s for s in live]
         # Flag-only categories cannot change the text: scanned once, on the whole text, at the end.
         self._flag_cats = rules.active() - self._acting
         self._late = engine.local_scanners(policy, "output", self._flag_cats)
         self.hold = max((s.max_span for s in self._live), default=0)
+        self.batch = max(1, batch)
+        self._need = 1  # releasable characters that make the next scan worth running
         self._lookback = self.hold + CONTEXT
         self._chunks: list[str] = []  # whole raw text, for the final flag-only pass
         self._buf = ""  # raw text from absolute offset _base on
         self._base = 0
         self._emitted = 0  # absolute raw offset of everything already released
         self.findings: list[Finding] = []
+        self._recorded: set[Finding] = set()  # the same, for the duplicate check
         self.blocked: Finding | None = None
         self._done = False
         self._parts: list[str] = []  # emitted text, for verdict()
@@ -78,9 +106,13 @@ class StreamRedactor:
             return ""
         self._buf += chunk
         self._chunks.append(chunk)
-        if self._base + len(self._buf) - self.hold <= self._emitted:
-            return ""  # nothing could be released yet; skip the scan
-        return self._step(final=False)
+        releasable = self._base + len(self._buf) - self.hold - self._emitted
+        if releasable < self._need:
+            return ""
+        before = self._emitted
+        out = self._step(final=False)
+        self._need = self.batch if self._emitted > before else 2 * releasable
+        return out
 
     def finish(self) -> str:
         """End of stream: release everything left, redacted."""
@@ -140,27 +172,30 @@ class StreamRedactor:
                     out.append(Finding(h, action))
         return out
 
+    def _cut(self, end: int, acting: list["Finding"]) -> int:
+        """Where a non-final release ends: ``hold`` short of the end, at a word start, and
+        neither inside an acting span nor after the start of one that runs to the end."""
+        base, emitted = self._base, self._emitted
+        cut = max(end - self.hold, emitted)
+        while True:
+            moved = False
+            if cut < end:
+                cut = base + word_start(self._buf, emitted - base, cut - base)
+            for f in acting:
+                if f.hit.start < cut < f.hit.end or (f.hit.start < cut and f.hit.end >= end):
+                    cut = max(f.hit.start, emitted)
+                    moved = True
+            if cut <= emitted:
+                return emitted
+            if not moved:
+                return cut
+
     def _step(self, final: bool) -> str:
         base, buf = self._base, self._buf
         end = base + len(buf)
         findings = self._scan()
         acting = [f for f in findings if f.action in ("redact", "block")]
-        if final:
-            cut = end
-        else:
-            cut = max(end - self.hold, self._emitted)
-            moved = True
-            while moved:
-                moved = False
-                while cut > self._emitted and not buf[cut - base - 1].isspace() and cut < end:
-                    cut -= 1  # never split a word
-                for f in acting:
-                    if f.hit.start < cut < f.hit.end or (f.hit.start < cut and f.hit.end >= end and not final):
-                        cut = max(f.hit.start, self._emitted)
-                        moved = True
-                if cut <= self._emitted:
-                    cut = self._emitted
-                    break
+        cut = end if final else self._cut(end, acting)
         blocks = [f for f in acting if f.action == "block" and f.hit.start < cut and f.hit.end > self._emitted]
         if blocks:
             first = min(blocks, key=lambda f: f.hit.start)
@@ -169,13 +204,18 @@ class StreamRedactor:
         start = self._emitted
         spans = [f.hit for f in acting if f.hit.end > start and f.hit.start < cut]
         if self._json and spans:
-            out = redact_json(self.raw_text(), spans, start, cut)
+            raw = self.raw_text()
+            if cut < end and (len(raw) - len(raw.rstrip("\\"))) % 2:
+                # The text so far ends inside an escape (the backslash of "\\n"): jsontext would
+                # not see the string literal it is in, and would redact in the wrong places.
+                raw = raw[:-1]
+            out = redact_json(raw, spans, start, cut)
         else:
             out = redact(buf[start - base : cut - base], spans, offset=start)
         for f in findings:  # each finding is recorded in the step that releases its end
-            if start < f.hit.end <= cut or (f is self.blocked):
-                if f not in self.findings:
-                    self.findings.append(f)
+            if (start < f.hit.end <= cut or f is self.blocked) and f not in self._recorded:
+                self._recorded.add(f)
+                self.findings.append(f)
         self._emitted = cut
         self._parts.append(out)
         self._trim()
@@ -186,9 +226,7 @@ class StreamRedactor:
         target = self._emitted - self._lookback - self._base
         if target <= 0:
             return
-        i = target
-        while i > 0 and not self._buf[i - 1].isspace():
-            i -= 1
+        i = word_start(self._buf, 0, target)
         if i > 0:
             self._base += i
             self._buf = self._buf[i:]

@@ -6,6 +6,7 @@ import pytest
 
 from safety.engine import SafetyEngine
 from safety.policy import PolicySet
+from safety.stream import BATCH, StreamRedactor
 
 SECRETS = [
     "bob.smith@example.com",
@@ -84,12 +85,41 @@ def test_character_by_character_never_leaks_prefix(rules_engine_module):
     assert_clean(emitted)
 
 
-def test_holds_back_only_a_tail(rules_engine_module):
-    r = rules_engine_module.stream_redactor("t")
+@pytest.mark.parametrize("batch", [1, BATCH])
+def test_holds_back_only_a_tail(rules_engine_module, batch):
+    r = StreamRedactor(rules_engine_module, rules_engine_module.policies.for_tenant("t"), batch=batch)
     prose = "The quick brown fox jumps over the lazy dog and keeps running far away. " * 30
-    out = "".join(r.feed(prose[i : i + 7]) for i in range(0, len(prose), 7))
-    assert r.pending <= r.hold + 16
+    out = ""
+    for i in range(0, len(prose), 7):
+        out += r.feed(prose[i : i + 7])
+        assert r.pending <= r.hold + batch + 16  # a scan waits for `batch` releasable characters
     assert out + r.finish() == prose
+
+
+def test_first_text_goes_out_as_soon_as_it_can(rules_engine_module):
+    r = rules_engine_module.stream_redactor("t")
+    prose = "The quick brown fox jumps over the lazy dog and keeps running far away. " * 10
+    fed = 0
+    while not r.feed(prose[fed]):
+        fed += 1
+    assert fed < r.hold + 8  # "The " released once the hold-back is full, not after a batch
+
+
+def test_long_unbroken_token_is_not_rescanned_per_chunk(rules_engine_module, monkeypatch):
+    r = rules_engine_module.stream_redactor("t")
+    scans = 0
+    scan = r._scan
+
+    def counted():
+        nonlocal scans
+        scans += 1
+        return scan()
+
+    monkeypatch.setattr(r, "_scan", counted)
+    blob = "data:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY" * 300  # ~10 KB without whitespace
+    out = "".join(r.feed(blob[i : i + 4]) for i in range(0, len(blob), 4))
+    assert out == "" and scans < 20  # scans back off while nothing can be released
+    assert r.finish() == rules_engine_module.scan_output(blob, "t").text
 
 
 def test_unterminated_private_key_is_never_released(rules_engine_module):

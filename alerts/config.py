@@ -24,6 +24,7 @@ class OperationalConfig(BaseModel):
     tenant_daily_cost_budget_usd: dict[str, float] = Field(default_factory=dict)
     version_mismatch_for: str = "5m"
     version_mismatch_severity: Literal["page", "ticket"] = "page"
+    ledger_dropped_window: str = "5m"  # any record lost in this window pages
 
 
 class AlertsConfig(BaseModel):

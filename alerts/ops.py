@@ -16,8 +16,13 @@ SAFETY_SPIKE = "InferwatchSafetyIncidentSpike"
 GPU_MEMORY_PRESSURE = "InferwatchGPUMemoryPressure"
 COST_OVER_BUDGET = "InferwatchCostPerDayOverBudget"
 VERSION_MISMATCH = "InferwatchModelVersionMismatch"
+LEDGER_RECORDS_DROPPED = "InferwatchLedgerRecordsDropped"
 OPERATIONAL_ALERTS = (WORKER_DOWN, NO_HEALTHY_UPSTREAM, SAFETY_SPIKE, GPU_MEMORY_PRESSURE,
-                      COST_OVER_BUDGET, VERSION_MISMATCH)
+                      COST_OVER_BUDGET, VERSION_MISMATCH, LEDGER_RECORDS_DROPPED)
+# The ledger writer's count of records it could not keep (a failed spool write: full or
+# unwritable disk while the database is down; or a record the database rejects). A gauge set
+# from the writer's running total, so increase() sees each new loss and survives restarts.
+LEDGER_DROPPED_RECORDS = "inferwatch_ledger_dropped_records"
 GROUP = "inferwatch-operational"
 
 
@@ -67,6 +72,12 @@ def operational_group(cfg: AlertsConfig) -> dict[str, Any]:
                "{{ $labels.upstream }} serves another version of {{ $labels.model_alias }}",
                "The worker behind {{ $labels.upstream }} reports a model version other than the one "
                "configured for {{ $labels.model_alias }}: requests are served by an unreviewed model."),
+        _alert(cfg, LEDGER_RECORDS_DROPPED,
+               f"increase({LEDGER_DROPPED_RECORDS}[{o.ledger_dropped_window}]) > 0", "page", None,
+               "Gateway {{ $labels.instance }} is losing ledger records",
+               "The ledger writer of {{ $labels.instance }} dropped records in the last "
+               f"{o.ledger_dropped_window}: its spool cannot be written (disk full?) while the database "
+               "is unreachable, or the database rejects records. Requests are served but not billed."),
     ]
     if o.daily_cost_budget_usd is not None:
         rules.append(_alert(

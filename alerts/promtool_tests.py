@@ -318,6 +318,15 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
              "exp_alerts": [exp(ops.VERSION_MISMATCH, mm)]},
         ]},
     ]
+    # The spool's disk fills at minute 10 while the database is down: the dropped count climbs.
+    inst = {"instance": "gateway-0:8000", "job": "inferwatch-gateway"}
+    tests.append({"name": "ledger records dropped", "interval": "1m", "input_series": [
+        {"series": ops.LEDGER_DROPPED_RECORDS + _labels_str(inst), "values": "0x10 12 40 40x20"},
+    ], "alert_rule_test": [
+        {"eval_time": "9m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": []},
+        {"eval_time": "12m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": [exp(ops.LEDGER_RECORDS_DROPPED, inst)]},
+        {"eval_time": f"{12 + minutes(o.ledger_dropped_window) + 2}m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": []},
+    ]})
     # Safety spike: 100 requests a minute; incidents jump from 1 % to 20 % at minute 30.
     scope = {"model_alias": "demo-chat", "model_version": "v1", "tenant": "demo"}
     per_min = np.where(np.arange(60) < 30, 1, 20)

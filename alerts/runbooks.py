@@ -119,6 +119,15 @@ _OPS: dict[str, tuple[str, str]] = {
         "2. Compare the worker's loaded version with the alias configuration.\n"
         "3. Redeploy the worker with the configured version, or update the configuration "
         "through a canary rollout.\n"),
+    ops.LEDGER_RECORDS_DROPPED: (
+        "The gateway serves requests whose records it cannot keep: they are missing from bills, "
+        "SLOs and canary samples.",
+        "1. `inferwatch_ledger_database_up` and `inferwatch_ledger_spool_bytes`: is the database down "
+        "and the spool growing?\n"
+        "2. The gateway log says why (`spool write failed ... No space left on device`, or `record "
+        "cannot be stored`). Free or grow the spool volume (`<data_dir>/spool`).\n"
+        "3. Bring the database back: the spool replays by itself, idempotently.\n"
+        "4. Dropped records are gone; reconcile usage from upstream logs if billing needs them.\n"),
 }
 
 

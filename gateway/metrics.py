@@ -43,6 +43,7 @@ class GatewayMetrics:
         self.ledger_spool_files = Gauge("inferwatch_ledger_spool_files", "Spooled batches waiting for the database", registry=r)
         self.ledger_spool_bytes = Gauge("inferwatch_ledger_spool_bytes", "Bytes of spooled records", registry=r)
         self.ledger_dropped = Gauge("inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r)
+        self.ledger_spool_write_errors = Gauge("inferwatch_ledger_spool_write_errors", "Failed spool writes (full or unwritable disk); stays 0", registry=r)
         self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
         self.cache_requests = Counter("inferwatch_cache_requests", "Cacheable requests by cache result (hit or miss)", ["tenant", "result"], registry=r)
         self.budget_used_ratio = Gauge("inferwatch_budget_used_ratio", "Share of a tenant budget used in its current period", ["tenant", "budget"], registry=r)

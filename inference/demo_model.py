@@ -7,6 +7,8 @@ works for the demo works for a downloaded model. Its weights are random: it spea
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import string
 from pathlib import Path
 
@@ -57,7 +59,8 @@ def ensure_demo_model(data_dir: Path) -> Path:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
-    tmp = path.with_name(path.name + ".tmp")
+    # a folder per process: co-located workers started together build it side by side
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
     _build_tokenizer(tmp)
     vocab_size = len(_vocab())
@@ -84,7 +87,12 @@ def ensure_demo_model(data_dir: Path) -> Path:
         model.lm_head.weight[2].mul_(0.1)  # keep EOS rare so streams run to max_tokens
     model.save_pretrained(tmp, safe_serialization=True)
     (tmp / "inferwatch-demo.json").write_text(json.dumps({"demo": True, "note": "random weights"}))
-    tmp.rename(path)
+    try:
+        tmp.rename(path)
+    except OSError:  # another worker finished first: its model is the same (fixed seed)
+        if not (path / "config.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

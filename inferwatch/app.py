@@ -171,6 +171,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         metrics.ledger_spool_files.set(s.spool_files)
         metrics.ledger_spool_bytes.set(s.spool_bytes)
         metrics.ledger_dropped.set(s.dropped_total)
+        metrics.ledger_spool_write_errors.set(s.spool_write_errors)
         metrics.ledger_db_up.set(1 if s.db_available else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -40,6 +40,7 @@ def start_local_workers(settings: Settings) -> Supervisor:
 
 def ensure_default_tenant(settings: Settings) -> str | None:
     """The default tenant, and a development key the first time (printed once, stored hashed)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite ledger lives there
     engine = create_engine_for(settings.ledger_url)
     try:
         migrate(engine)

@@ -36,7 +36,7 @@ class ManagedWorker:
     def __init__(self, config: WorkerConfig, gpu: int | None, log_dir: Path) -> None:
         self.config = config.model_copy(update={"port": _free_port(), "host": "127.0.0.1"})
         self.gpu = gpu
-        self.log_path = log_dir / f"worker-{gpu if gpu is not None else 'cpu'}.log"
+        self.log_path = log_dir / f"worker-{gpu if gpu is not None else 'cpu'}-{self.config.port}.log"
         self.process: subprocess.Popen | None = None
         self.restarts = 0
 
@@ -51,6 +51,9 @@ class ManagedWorker:
         for flag, value in (("--model", c.model), ("--alias", c.alias), ("--max-model-len", c.max_model_len), ("--dtype", c.dtype)):
             if value is not None:
                 cmd += [flag, str(value)]
+        for name, value in c.fault.model_dump().items():  # fault injection, for tests and drills
+            if value:
+                cmd += [f"--fault.{name.replace('_', '-')}", str(value)]
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)

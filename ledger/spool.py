@@ -140,8 +140,13 @@ class Spool:
             if self._seg_fd < 0:
                 self._seg_fd, self._seg_path = self._create_locked_file(PARTIAL[1])
                 self._seg_records = 0
-            _write_all(self._seg_fd, line)
-            os.fsync(self._seg_fd)
+            end = os.lseek(self._seg_fd, 0, os.SEEK_END)
+            try:
+                _write_all(self._seg_fd, line)
+                os.fsync(self._seg_fd)
+            except OSError:
+                os.ftruncate(self._seg_fd, end)  # a full disk must not leave a torn line behind
+                raise
             self._seg_records += 1
             if self._seg_records >= self.segment_max_records:
                 self._rotate_locked()

@@ -54,6 +54,7 @@ class WriterStats:
     duplicates_total: int  # records skipped because their request_id was already stored
     spooled_total: int  # records written to the spool
     dropped_total: int  # records lost: spool write failed, or the record cannot be stored
+    spool_write_errors: int  # failed spool writes (full disk, unwritable directory): alert on any
     db_available: bool
     last_error: str | None
 
@@ -104,6 +105,7 @@ class LedgerWriter:
         self._next_retry = 0.0
 
         self._written = self._replayed = self._duplicates = self._spooled = self._dropped = 0
+        self._spool_errors = 0
         self._last_error: str | None = None
         self._last_log: dict[str, float] = {}
 
@@ -139,6 +141,7 @@ class LedgerWriter:
         except Exception as e:  # noqa: BLE001 - the caller's request must not fail on us
             with self._lock:
                 self._dropped += 1
+                self._spool_errors += 1
             self._error("ledger: queue full and spool write failed; record dropped", e, key="drop")
 
     # --- control ------------------------------------------------------------------------
@@ -203,6 +206,7 @@ class LedgerWriter:
                 duplicates_total=self._duplicates,
                 spooled_total=self._spooled,
                 dropped_total=self._dropped,
+                spool_write_errors=self._spool_errors,
                 db_available=self._db_ok,
                 last_error=self._last_error,
             )
@@ -342,6 +346,7 @@ class LedgerWriter:
         except Exception as e:  # noqa: BLE001
             with self._lock:
                 self._dropped += len(records)
+                self._spool_errors += 1
             self._error(f"ledger: spool write failed; {len(records)} records dropped", e, key="drop")
             return
         with self._lock:

@@ -116,6 +116,9 @@ LEDGER_QUEUE_DEPTH = Metric("inferwatch_ledger_queue_depth", "gauge", (), "Recor
 LEDGER_SPOOL_FILES = Metric("inferwatch_ledger_spool_files", "gauge", (), "Spooled batches waiting for the database.")
 LEDGER_SPOOL_BYTES = Metric("inferwatch_ledger_spool_bytes", "gauge", (), "Bytes of spooled records.", "bytes")
 LEDGER_DATABASE_UP = Metric("inferwatch_ledger_database_up", "gauge", (), "1 when the ledger database accepted the last write.")
+LEDGER_DROPPED = Metric("inferwatch_ledger_dropped_records", "gauge", (), "Records the ledger writer lost (spool write failed); stays 0.")
+LEDGER_SPOOL_WRITE_ERRORS = Metric("inferwatch_ledger_spool_write_errors", "gauge", (),
+                                   "Failed spool writes (full or unwritable disk); stays 0.")
 WORKER_RUNNING = Metric(_W + "num_requests_running", "gauge", ("model_version",), "Sequences in the worker's running batch.")
 WORKER_WAITING = Metric(_W + "num_requests_waiting", "gauge", ("model_version",), "Requests waiting for a batch slot.")
 WORKER_KV_USAGE = Metric(_W + "kv_cache_usage_perc", "gauge", ("model_version",), "Fraction of KV-cache slots in use.")
@@ -138,7 +141,7 @@ OPERATIONAL_CATALOG: dict[str, Metric] = {
     m.name: m
     for m in (
         TOKENS_TOTAL, RATE_LIMITED_TOTAL, UPSTREAM_RETRIES_TOTAL, CIRCUIT_BREAKER_STATE, ALIAS_WEIGHT,
-        LEDGER_QUEUE_DEPTH, LEDGER_SPOOL_FILES, LEDGER_SPOOL_BYTES, LEDGER_DATABASE_UP,
+        LEDGER_QUEUE_DEPTH, LEDGER_SPOOL_FILES, LEDGER_SPOOL_BYTES, LEDGER_DATABASE_UP, LEDGER_DROPPED, LEDGER_SPOOL_WRITE_ERRORS,
         WORKER_RUNNING, WORKER_WAITING, WORKER_KV_USAGE, WORKER_BATCH_SIZE, WORKER_E2E, WORKER_TTFT,
         WORKER_QUEUE_TIME, WORKER_MODEL_LOAD, WORKER_MODEL_INFO, CANARY_SCORE, CANARY_VERDICT,
     )

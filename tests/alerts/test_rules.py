@@ -9,7 +9,7 @@ import yaml
 from alerts.config import AlertsConfig, OperationalConfig
 from alerts.rules import render_rules
 from alerts.synthetic import Traffic, add_sli_traffic
-from slo.metrics_catalog import catalog_series_names
+from slo.metrics_catalog import OPERATIONAL_CATALOG, catalog_series_names
 from slo.spec import load_default_slos, parse_specs
 from tests.alerts._promtool import check_rules, test_rules, write_test
 
@@ -118,7 +118,7 @@ def test_rules_only_reference_catalog_metrics_or_recorded_rules() -> None:
     cfg = AlertsConfig(operational=OperationalConfig(tenant_daily_cost_budget_usd={"acme": 25.0}))
     groups = render_rules([*load_default_slos(), *EXTRA], cfg).groups
     recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
-    known = catalog_series_names() | recorded
+    known = catalog_series_names() | recorded | {s for m in OPERATIONAL_CATALOG.values() for s in m.series_names()}
     seen: set[str] = set()
     for g in groups:
         for r in g["rules"]:

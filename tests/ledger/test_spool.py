@@ -41,3 +41,30 @@ def test_a_file_locked_by_another_writer_is_left_alone(ledger_engine: Engine, ma
         os.close(fd)
     drain(w)
     assert counts(ledger_engine) == (5, 5) and not path.exists()
+
+
+def test_full_disk_is_a_counted_error_and_leaves_no_torn_line(ledger_engine: Engine, make_writer, tmp_path: Path):
+    """A real full filesystem: the spool sits on a 64 KiB tmpfs (see tests/reliability/_faults.py)."""
+    from tests.reliability._faults import fill, tiny_tmpfs
+
+    with tiny_tmpfs(tmp_path / "spool") as spool:
+        records = random_records(200, seed=33)
+        # database down, queue of one: every other record goes straight to the spool's segment
+        w = make_writer(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", spool_dir=spool, queue_size=1, start=False)
+        for r in records[:20]:
+            w.submit(r)
+        filler = fill(spool)
+        for r in records[20:]:
+            w.submit(r)  # must not raise
+        st = w.stats()
+        assert st.spool_write_errors > 0 and st.dropped_total == st.spool_write_errors
+        assert "No space left on device" in (st.last_error or "")
+        w.close(timeout=1)
+        filler.unlink()
+        lines = [line for f in sorted(spool.iterdir()) for line in f.read_text().splitlines()]
+        assert len(lines) == st.spooled_total >= 19  # what was spooled is whole: no torn line
+        assert all(json.loads(line)["request_id"] for line in lines)
+        w2 = make_writer(ledger_engine, spool_dir=spool)
+        drain(w2)
+        assert counts(ledger_engine) == (len(lines), len(lines))
+        assert w2.stats().dropped_total == 0

@@ -1,0 +1,1 @@
+from tests.gateway.conftest import stub  # noqa: F401 - the stub upstream fixture, shared

@@ -318,7 +318,7 @@ class Gateway:
     def _parse(self, operation: str, body: bytes) -> Any:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise GatewayError(400, f"The request body is not valid JSON: {exc}", "invalid_json", error_type="invalid_request") from exc
         if not isinstance(data, dict):
             raise GatewayError(400, "The request body must be a JSON object.", "invalid_request", error_type="invalid_request")
@@ -345,7 +345,7 @@ class Gateway:
         body = await self._read_body(request, limits.max_body_bytes)
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise GatewayError(400, f"The request body is not valid JSON: {exc}", "invalid_json", error_type="invalid_request") from exc
         raw = data.get("input") if isinstance(data, dict) else None
         items = [raw] if isinstance(raw, (str, dict)) else raw
@@ -479,7 +479,7 @@ class Gateway:
                             if tail:
                                 yield tail
                         yield b"data: [DONE]\n\n"
-                        continue
+                        break  # the stream is complete: a client closing now is not a disconnect
                     if guard is None:
                         forward = observe_chunk(data, outcome)
                         if forward or want_usage:

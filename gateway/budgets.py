@@ -141,7 +141,12 @@ class BudgetTracker:
         self.webhooks = list(webhooks)
         self._on_status = on_status or (lambda s: None)
         self._billed: dict[tuple[str, str | None, str, datetime], queries.Spend] = {}  # (tenant, key, period, start)
-        self._pending: dict[str, _Pending] = {}  # request id -> recorded here, maybe not in the ledger yet
+        # Recorded here, maybe not in the ledger yet, for tenants with budgets: the records by
+        # tenant and request id (dropped once stored), and their sums by (tenant, key id or None
+        # for the whole tenant, period kind, period start), so a check costs O(budgets).
+        self._pending: dict[str, dict[str, _Pending]] = {}
+        self._pending_count = 0
+        self._pending_sums: dict[tuple[str, str | None, str, datetime], list[float]] = {}  # [cost, tokens, records]
         self._budgets: dict[str, list[Budget]] = {}  # tenants seen, with their budgets
         self._notified: set[tuple[str, str, datetime]] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -164,13 +169,14 @@ class BudgetTracker:
     def add(self, rec: RequestRecord) -> None:
         """Count a record at once (called where the record is built)."""
         tokens = rec.total_tokens
-        if not rec.cost_usd and not tokens:
-            return
-        if len(self._pending) >= MAX_PENDING:
-            self._pending.pop(next(iter(self._pending)))
-        self._pending[rec.request_id] = _Pending(rec.tenant, rec.key_id, rec.started_at, rec.cost_usd, tokens)
         budgets = [b for b in self._budgets.get(rec.tenant, ()) if b.key_id is None or b.key_id == rec.key_id]
-        if budgets and self.redis.url:
+        if not budgets or (not rec.cost_usd and not tokens):
+            return
+        if self._pending_count >= MAX_PENDING:  # the database long away: forget the oldest of the largest tenant
+            largest = max(self._pending.values(), key=len)
+            self._drop_pending(next(iter(largest)), largest)
+        self._add_pending(rec.request_id, _Pending(rec.tenant, rec.key_id, rec.started_at, rec.cost_usd, tokens))
+        if self.redis.url:
             task = asyncio.get_running_loop().create_task(self._count_in_redis(rec, budgets))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -198,10 +204,8 @@ class BudgetTracker:
         for b in budgets:
             p = Period.of(b.period, now)
             base = self._billed.get((tenant, b.key_id, b.period, p.start), queries.Spend(0.0, 0))
-            used: float = base.cost_usd if b.kind == "spend" else base.tokens
-            for rec in self._pending.values():
-                if rec.tenant == tenant and (b.key_id is None or rec.key_id == b.key_id) and p.start <= rec.started_at < p.end:
-                    used += rec.cost_usd if b.kind == "spend" else rec.tokens
+            pending = self._pending_sums.get((tenant, b.key_id, b.period, p.start), (0.0, 0))
+            used: float = (base.cost_usd + pending[0]) if b.kind == "spend" else (base.tokens + pending[1])
             out.append(BudgetStatus(tenant, b, p, used))
         if self.redis.url:
             try:
@@ -243,7 +247,7 @@ class BudgetTracker:
             return False
 
     def _read(self, tenant: str, budgets: Sequence[Budget], now: datetime) -> None:
-        ids = [rid for rid, p in self._pending.items() if p.tenant == tenant]
+        ids = list(self._pending.get(tenant, ()))
         with Session(self.engine) as s:
             # ids first, sums second: a record stored in between is counted twice until the
             # next refresh, never missed
@@ -251,8 +255,35 @@ class BudgetTracker:
             for b in budgets:
                 p = Period.of(b.period, now)
                 self._billed[(tenant, b.key_id, b.period, p.start)] = queries.spend(s, tenant, p.start, p.end, key_id=b.key_id)
+        mine = self._pending.get(tenant, {})
         for rid in stored:
-            self._pending.pop(rid, None)
+            self._drop_pending(rid, mine)
+
+    def _sum_keys(self, p: _Pending) -> list[tuple[str, str | None, str, datetime]]:
+        keys = [None, p.key_id] if p.key_id is not None else [None]
+        return [(p.tenant, k, kind, Period.of(kind, p.started_at).start) for k in keys for kind in ("day", "month")]
+
+    def _add_pending(self, rid: str, p: _Pending) -> None:
+        self._pending.setdefault(p.tenant, {})[rid] = p
+        self._pending_count += 1
+        for k in self._sum_keys(p):
+            acc = self._pending_sums.setdefault(k, [0.0, 0, 0])  # cost, tokens, records
+            acc[0] += p.cost_usd
+            acc[1] += p.tokens
+            acc[2] += 1
+
+    def _drop_pending(self, rid: str, mine: dict[str, _Pending]) -> None:
+        p = mine.pop(rid, None)
+        if p is None:
+            return
+        self._pending_count -= 1
+        for k in self._sum_keys(p):
+            acc = self._pending_sums[k]
+            acc[0] -= p.cost_usd
+            acc[1] -= p.tokens
+            acc[2] -= 1
+            if acc[2] == 0:  # none left: no key per past period, no float drift
+                del self._pending_sums[k]
 
     async def _notify_once(self, st: BudgetStatus) -> None:
         scope = scope_of(st.tenant, st.budget.key_id)

@@ -68,17 +68,20 @@ class GatewayMetrics:
         for direction in ("input", "output"):
             self.safety_incidents.labels(*scope[:3], direction)
 
-    def observe(self, rec: RequestRecord) -> None:
+    def observe(self, rec: RequestRecord, sampled: bool = False) -> None:
+        """The record as metrics; latency observations of a sampled trace carry its id as an
+        exemplar (exposed to scrapers that ask for OpenMetrics), so a dashboard links to it."""
         scope = (rec.tenant, rec.alias, rec.model_version or "", rec.operation)
         if scope not in self._scopes:
             self._first_seen(scope)
         self.requests.labels(*scope, rec.status_class, rec.error_type or "").inc()
         if rec.status_code < 400:
-            self.duration.labels(*scope).observe(rec.latency_s)
+            exemplar = {"trace_id": rec.trace_id} if sampled and rec.trace_id else None
+            self.duration.labels(*scope).observe(rec.latency_s, exemplar)
             if rec.ttft_s is not None:
-                self.ttft.labels(*scope).observe(rec.ttft_s)
+                self.ttft.labels(*scope).observe(rec.ttft_s, exemplar)
             if rec.tpot_s is not None:
-                self.tpot.labels(*scope).observe(rec.tpot_s)
+                self.tpot.labels(*scope).observe(rec.tpot_s, exemplar)
         if rec.prompt_tokens or rec.completion_tokens:
             self.token_usage.labels(*scope, "input").observe(rec.prompt_tokens)
             if rec.operation != "embeddings":

@@ -602,7 +602,7 @@ class Gateway:
         if rec.total_tokens:
             self._spawn(self.limiter.add_tokens(tenant, rec.total_tokens))
         self.budgets.add(rec)
-        self.metrics.observe(rec)
+        self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
         if span is not None:
             tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None))
         if alias:  # requests that never named a model (malformed bodies) are metrics only

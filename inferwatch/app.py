@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -173,6 +174,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         metrics.ledger_dropped.set(s.dropped_total)
         metrics.ledger_spool_write_errors.set(s.spool_write_errors)
         metrics.ledger_db_up.set(1 if s.db_available else 0)
+        if "application/openmetrics-text" in request.headers.get("accept", ""):  # Prometheus asks for it to get exemplars
+            return Response(openmetrics.generate_latest(metrics.registry), media_type=openmetrics.CONTENT_TYPE_LATEST)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

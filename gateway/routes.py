@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.orm import Session
 
+from inference import protocol as p
 from ledger import audit, queries
 from safety import review
 
@@ -60,21 +62,38 @@ class ResolveRequest(BaseModel):
     reviewer: str | None = Field(default=None, max_length=128)
 
 
+OPENAI_REQUESTS = (p.ChatCompletionRequest, p.CompletionRequest, p.EmbeddingRequest)
+
+
+def _body_of(model: type[BaseModel]) -> dict[str, Any]:
+    # The data-path routes read their bodies themselves (past FastAPI, see DataPathMiddleware);
+    # the schema is declared for the OpenAPI document, so clients and fuzzers know the body.
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def with_openai_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the OpenAI request models (and what they reference) to the document's components."""
+    _, defs = models_json_schema([(m, "validation") for m in OPENAI_REQUESTS], ref_template="#/components/schemas/{model}")
+    openapi.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+    return openapi
+
+
 def build_router(gw: Gateway) -> APIRouter:
     router = APIRouter()
 
     async def principal(request: Request) -> Principal:
         return await gw.auth.authenticate(request.headers.get("authorization"))
 
-    @router.post("/v1/chat/completions", tags=["openai"])
+    @router.post("/v1/chat/completions", tags=["openai"], openapi_extra=_body_of(p.ChatCompletionRequest))
     async def chat(request: Request) -> Response:
         return await gw.handle(request, "chat")
 
-    @router.post("/v1/completions", tags=["openai"])
+    @router.post("/v1/completions", tags=["openai"], openapi_extra=_body_of(p.CompletionRequest))
     async def completions(request: Request) -> Response:
         return await gw.handle(request, "text_completion")
 
-    @router.post("/v1/embeddings", tags=["openai"])
+    @router.post("/v1/embeddings", tags=["openai"], openapi_extra=_body_of(p.EmbeddingRequest))
     async def embeddings(request: Request) -> Response:
         return await gw.handle(request, "embeddings")
 

@@ -24,7 +24,7 @@ from canary.service import CanaryService
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway
-from gateway.routes import build_router
+from gateway.routes import build_router, with_openai_schemas
 from gateway.state import GovernanceStore
 from gateway.tracing import make_tracer_provider
 from inference.protocol import error_body
@@ -131,6 +131,14 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.include_router(build_canary_router(canary_service, gw.auth.authenticate))
     app.include_router(build_reports_router(report_service, gw.auth.authenticate))
     app.add_middleware(DataPathMiddleware, gateway=gw)
+    base_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_openai_schemas(base_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:

@@ -41,19 +41,22 @@ class _Target(BaseModel):
         return prof
 
 
+YEAR_MIN = 366 * 24 * 60  # bounds that keep datetimes and columns in range for absurd input
+
+
 class AnalysisRequest(_Target):
-    window_minutes: float | None = Field(None, gt=0, description="fixed: judge the last N minutes")
+    window_minutes: float | None = Field(None, gt=0, le=YEAR_MIN, description="fixed: judge the last N minutes")
     start: datetime | None = Field(None, description="fixed: window start (ISO 8601; naive is UTC)")
     end: datetime | None = Field(None, description="fixed: window end (default now)")
     live: bool = Field(False, description="live sequential analysis from now until decided or the deadline")
-    deadline_minutes: float | None = Field(None, gt=0, description="live: give up (inconclusive) after N minutes")
+    deadline_minutes: float | None = Field(None, gt=0, le=YEAR_MIN, description="live: give up (inconclusive) after N minutes")
 
 
 class RolloutRequest(_Target):
     steps: list[float] = Field(default_factory=lambda: list(DEFAULT_STEPS), description="canary percent per step")
-    min_step_s: float = Field(300.0, ge=0)
-    min_step_samples: int = Field(200, ge=0)
-    max_step_s: float = Field(3600.0, gt=0)
+    min_step_s: float = Field(300.0, ge=0, le=YEAR_MIN * 60)
+    min_step_samples: int = Field(200, ge=0, le=2**31 - 1)  # an INTEGER column
+    max_step_s: float = Field(3600.0, gt=0, le=YEAR_MIN * 60)
     on_inconclusive: Literal["pause", "rollback"] = "pause"
     notify_url: str | None = None
 

@@ -5,7 +5,7 @@ import asyncio
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
@@ -62,6 +62,7 @@ class ResolveRequest(BaseModel):
     reviewer: str | None = Field(default=None, max_length=128)
 
 
+MAX_ID = 2**63 - 1  # BIGINT: larger ids and offsets are refused (400), not overflowed in the driver (500)
 OPENAI_REQUESTS = (p.ChatCompletionRequest, p.CompletionRequest, p.EmbeddingRequest)
 
 
@@ -230,7 +231,7 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.get("/v1/admin/audit", tags=["admin"])
     async def audit_log(request: Request, actor: str | None = None, action: str | None = Query(None, description="prefix, e.g. alias."),
                         target: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                        after_seq: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+                        after_seq: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
         await admin(request)
         data = await asyncio.to_thread(lambda: audit.entries(gw.store.engine, actor=actor, action=action, target=target, since=since,
                                                              until=until, after_seq=after_seq, limit=limit))
@@ -258,7 +259,7 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.get("/v1/admin/reviews", tags=["admin"])
     async def list_reviews(request: Request, status: str | None = Query(None, description="open, claimed or resolved"),
                            category: str | None = None, tenant: str | None = None,
-                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)) -> dict[str, Any]:
         _, scope = await reviewer_scope(request, tenant)
         data = await review_call(review.list_items, status=status, category=category, tenant=scope, limit=limit, offset=offset)
         return {"object": "list", "data": data}
@@ -271,12 +272,12 @@ def build_router(gw: Gateway) -> APIRouter:
         return {"object": "list", "data": [p.to_dict() for p in found.values()]}
 
     @router.post("/v1/admin/reviews/{item_id}/claim", tags=["admin"])
-    async def claim_review(item_id: int, request: Request, body: ClaimRequest | None = None) -> dict[str, Any]:
+    async def claim_review(request: Request, item_id: int = Path(ge=1, le=MAX_ID), body: ClaimRequest | None = None) -> dict[str, Any]:
         who, scope = await reviewer_scope(request, None)
         return await review_call(review.claim, item_id, (body and body.reviewer) or who.key_id or "admin", tenant=scope)
 
     @router.post("/v1/admin/reviews/{item_id}/resolve", tags=["admin"])
-    async def resolve_review(item_id: int, body: ResolveRequest, request: Request) -> dict[str, Any]:
+    async def resolve_review(body: ResolveRequest, request: Request, item_id: int = Path(ge=1, le=MAX_ID)) -> dict[str, Any]:
         who, scope = await reviewer_scope(request, None)
         return await review_call(review.resolve, item_id, body.label, body.note, body.reviewer or who.key_id or "admin", tenant=scope)
 

@@ -15,6 +15,8 @@ DEEP = b'{"model": "m", "messages": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
 DATA_PATH = ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations"]
 OTHER_POSTS = ["/v1/admin/tenants", "/v1/admin/keys", "/v1/canary/analyses", "/v1/canary/rollouts"]
 POST_ROUTES = DATA_PATH + OTHER_POSTS
+
+
 def assert_clear_error(r: httpx.Response, *statuses: int) -> dict:
     assert r.status_code in statuses, (r.status_code, r.text[:500])
     assert "Traceback" not in r.text and 'File "/' not in r.text
@@ -108,3 +110,19 @@ def test_header_injection_cannot_split_the_response(fuzz_gateway):
 def test_malformed_authorization_is_401(fuzz_gateway, auth):
     r = httpx.post(fuzz_gateway.url + "/v1/chat/completions", json=CHAT, headers={"authorization": auth.encode("utf-8")}, timeout=30)
     assert_clear_error(r, 400, 401, 431)
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/admin/reviews/9223372036854775808/claim", {}),  # one past BIGINT: the driver would overflow
+    ("/v1/admin/reviews/-1/resolve", {"label": "true_positive"}),
+    ("/v1/canary/analyses", {"alias": "m", "baseline": "a", "canary": "b", "window_minutes": 1e300}),
+    ("/v1/canary/rollouts", {"alias": "m", "baseline": "a", "canary": "b", "min_step_samples": 2**40}),
+])
+def test_numbers_out_of_range_are_400(fuzz_gateway, path, body):
+    assert_clear_error(post(fuzz_gateway, path, json=body), 400, 422)
+
+
+def test_audit_offsets_out_of_range_are_400(fuzz_gateway):
+    r = httpx.get(fuzz_gateway.url + "/v1/admin/audit", params={"after_seq": 2**70},
+                  headers={"authorization": f"Bearer {fuzz_gateway.keys['admin']}"})
+    assert_clear_error(r, 400, 422)

@@ -129,6 +129,13 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
                 # series, one more hit makes the hit rate panels non-zero.
                 stack.wait_for('sum(inferwatch_cache_requests_total{result="hit"}) > 0')
                 stack.requests_sent += send_cached(gw)
+                # The same for each tenant's cost series: its first sample already holds the
+                # first requests' cost, which increase() cannot see.
+                stack.wait_for('count(inferwatch_cost_usd_total) >= 2')
+                for tenant in ("acme", "globex"):
+                    openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys[tenant], max_retries=0).chat.completions.create(
+                        model="demo", max_tokens=4, messages=[{"role": "user", "content": "one more"}])
+                    stack.requests_sent += 1
                 gw.flush()
                 stack.wait_for(f"sum(inferwatch_requests_total) >= {stack.requests_sent}")
                 stack.wait_for("count(inferwatch_budget_used_ratio > 0) >= 2")  # both tenants' spend re-read

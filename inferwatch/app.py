@@ -182,8 +182,10 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         metrics.ledger_dropped.set(s.dropped_total)
         metrics.ledger_spool_write_errors.set(s.spool_write_errors)
         metrics.ledger_db_up.set(1 if s.db_available else 0)
+        # Off the event loop: the canary gauges read the database when collected, and a database
+        # that is slow or away must not stall the data path.
         if "application/openmetrics-text" in request.headers.get("accept", ""):  # Prometheus asks for it to get exemplars
-            return Response(openmetrics.generate_latest(metrics.registry), media_type=openmetrics.CONTENT_TYPE_LATEST)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+            return Response(await asyncio.to_thread(openmetrics.generate_latest, metrics.registry), media_type=openmetrics.CONTENT_TYPE_LATEST)
+        return Response(await asyncio.to_thread(generate_latest, metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

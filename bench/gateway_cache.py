@@ -18,13 +18,12 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.gateway_overhead import KeepAliveClient, pct, spawn, stop  # noqa: E402
+from bench.gateway_overhead import fixed_rate, saturation, spawn, stop  # noqa: E402
 from tests.servers import free_port, wait_ready  # noqa: E402
 
 STUB = "import sys, uvicorn; from tests.stub_upstream import Behaviour, create_stub; " \
@@ -45,72 +44,6 @@ class Workload:
             self.unique += 1
             text = f"one-off question {self.unique} {self.rng.random()}"
         return json.dumps({"model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0, "max_tokens": 16}).encode()
-
-
-def client(url: httpx.URL, key: str) -> KeepAliveClient:
-    return KeepAliveClient(url.host, url.port, url.path, b"", {"Authorization": f"Bearer {key}"})
-
-
-def set_body(c: KeepAliveClient, url: httpx.URL, key: str, body: bytes) -> None:
-    c.request = (f"POST {url.path} HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\nAuthorization: Bearer {key}\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-async def fixed_rate(url: str, key: str, work: Workload, rate: float, seconds: float) -> dict:
-    u = httpx.URL(url)
-    pool: list[KeepAliveClient] = []
-    lat: list[float] = []
-    errors = 0
-    n = int(rate * seconds)
-    start = time.perf_counter() + 0.05
-    bodies = [work.body() for _ in range(n)]
-
-    async def one(i: int) -> None:
-        nonlocal errors
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        c = pool.pop() if pool else client(u, key)
-        set_body(c, u, key, bodies[i])
-        t = time.perf_counter()
-        try:
-            status = await c.call()
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-            c.close()
-            errors += 1
-            return
-        lat.append(time.perf_counter() - t)
-        errors += status != 200
-        pool.append(c)
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-    for c in pool:
-        c.close()
-    return {"rate": rate, "requests": n, "errors": errors, "p50_ms": pct(lat, 0.5) * 1e3, "p99_ms": pct(lat, 0.99) * 1e3,
-            "mean_ms": sum(lat) / len(lat) * 1e3 if lat else float("nan")}
-
-
-async def saturation(url: str, key: str, work: Workload, connections: int, seconds: float) -> dict:
-    u = httpx.URL(url)
-    done = errors = 0
-    stop_at = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal done, errors
-        c = client(u, key)
-        while time.perf_counter() < stop_at:
-            set_body(c, u, key, work.body())
-            try:
-                status = await c.call()
-            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
-                c.close()
-                c, errors = client(u, key), errors + 1
-                continue
-            done += 1
-            errors += status != 200
-        c.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return {"connections": connections, "requests": done, "errors": errors, "rps": done / (time.perf_counter() - t0)}
 
 
 def cache_counts(url: str) -> dict[str, float]:
@@ -158,8 +91,11 @@ def main() -> None:
             results = {}
             for mode, tenant in (("cache off", "plain"), ("cache on", "cached")):
                 before = cache_counts(url)
-                fixed = asyncio.run(fixed_rate(url + "/v1/chat/completions", keys[tenant], Workload(args.repeat, args.popular, 1), args.rate, args.seconds))
-                sat = asyncio.run(saturation(url + "/v1/chat/completions", keys[tenant], Workload(args.repeat, args.popular, 2), args.connections, args.seconds))
+                auth = {"Authorization": f"Bearer {keys[tenant]}"}
+                fixed = asyncio.run(fixed_rate(url + "/v1/chat/completions", auth, args.rate, args.seconds,
+                                               Workload(args.repeat, args.popular, 1).body))
+                sat = asyncio.run(saturation(url + "/v1/chat/completions", auth, args.connections, args.seconds,
+                                             Workload(args.repeat, args.popular, 2).body))
                 after = cache_counts(url)
                 hits, misses = after.get("hit", 0) - before.get("hit", 0), after.get("miss", 0) - before.get("miss", 0)
                 results[mode] = {"fixed_rate": {**fixed, "added_p50_ms": fixed["p50_ms"] - args.upstream_ms,

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -43,10 +44,13 @@ class KeepAliveClient:
     def __init__(self, host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> None:
         self.host, self.port = host, port
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{head}"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        self._head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{head}".encode()
+        self.set_body(body)
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+
+    def set_body(self, body: bytes) -> None:
+        self.request = self._head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     async def call(self) -> int:
         if self.writer is None:
@@ -82,20 +86,31 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: float) -> dict:
-    """Open loop: request i starts at i / rate, whatever happened to earlier ones."""
-    u = httpx.URL(url)
+def _bodies(bodies: Callable[[], bytes] | None) -> Callable[[], bytes]:
+    """The request body maker: `bodies`, or the same chat request every time."""
+    if bodies is not None:
+        return bodies
     body = json.dumps(BODY).encode()
+    return lambda: body
+
+
+async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: float,
+                     bodies: Callable[[], bytes] | None = None) -> dict:
+    """Open loop: request i starts at i / rate, whatever happened to earlier ones. `bodies`
+    makes each request's body (made before the clock starts); default: one fixed request."""
+    u = httpx.URL(url)
+    n = int(rate * seconds)
+    payloads = [_bodies(bodies)() for _ in range(n)]
     pool: list[KeepAliveClient] = []
     lat: list[float] = []
     errors = 0
-    n = int(rate * seconds)
     start = time.perf_counter() + 0.05
 
     async def one(i: int) -> None:
         nonlocal errors
         await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        client = pool.pop() if pool else KeepAliveClient(u.host, u.port, u.path, body, headers)
+        client = pool.pop() if pool else KeepAliveClient(u.host, u.port, u.path, payloads[i], headers)
+        client.set_body(payloads[i])
         t = time.perf_counter()
         try:
             status = await client.call()
@@ -112,24 +127,28 @@ async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: fl
     achieved = len(lat) / (time.perf_counter() - start)
     for c in pool:
         c.close()
-    return {"rate": rate, "requests": n, "errors": errors, "achieved_rps": achieved, "p50_ms": pct(lat, 0.5) * 1e3, "p99_ms": pct(lat, 0.99) * 1e3}
+    return {"rate": rate, "requests": n, "errors": errors, "achieved_rps": achieved, "p50_ms": pct(lat, 0.5) * 1e3,
+            "p99_ms": pct(lat, 0.99) * 1e3, "mean_ms": sum(lat) / len(lat) * 1e3 if lat else float("nan")}
 
 
-async def saturation(url: str, headers: dict[str, str], connections: int, seconds: float) -> dict:
+async def saturation(url: str, headers: dict[str, str], connections: int, seconds: float,
+                     bodies: Callable[[], bytes] | None = None) -> dict:
+    """Closed loop over `connections` keep-alive connections; `bodies` as for fixed_rate, made per request."""
     u = httpx.URL(url)
-    body = json.dumps(BODY).encode()
+    make = _bodies(bodies)
     done, errors = 0, 0
     stop = time.perf_counter() + seconds
 
     async def worker() -> None:
         nonlocal done, errors
-        c = KeepAliveClient(u.host, u.port, u.path, body, headers)
+        c = KeepAliveClient(u.host, u.port, u.path, b"", headers)
         while time.perf_counter() < stop:
+            c.set_body(make())
             try:
                 status = await c.call()
             except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 c.close()
-                c = KeepAliveClient(u.host, u.port, u.path, body, headers)
+                c = KeepAliveClient(u.host, u.port, u.path, b"", headers)
                 errors += 1
                 continue
             done += 1

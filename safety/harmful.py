@@ -3,7 +3,7 @@
 Phrases, not single words: most rules need a request or intent ("how do I", "I'm going to",
 "write a ...") together with a harmful object, so "kill a Python process", "shoot a photo" or
 "the history of the atomic bomb" stay clean. A bare harmful noun scores below the default
-threshold. Each rule first checks cheap substrings (``gate``) before running its regex.
+threshold. Each rule runs only where one of its cheap substrings (``gate``) occurs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .prefilter import Prefiltered, fold
+from .prefilter import LiteralIndex, Prefiltered, fold
 from .trie import phrase_alt
 from .types import Category, Hit
 
@@ -247,28 +247,20 @@ class HarmfulScanner:
     def __init__(self, categories: frozenset[Category] | set[Category] | None = None) -> None:
         self.rules = tuple(r for r in RULES if categories is None or r.category in categories)
         self.max_span = max((r.span for r in self.rules), default=0)  # for the stream redactor
-        # One pass finds which gate substrings occur; a rule runs only if one of its own does.
-        gates = sorted({g.lower() for r in self.rules for g in r.gate}, key=len, reverse=True)
-        self._gate_rx = re.compile(phrase_alt(gates, literal=True) if gates else "(?!)")
-        self._overlapping = [g for g in gates if any(g != o and g in o for o in gates)]
-
-    def _present(self, lower: str) -> set[str]:
-        found = set(self._gate_rx.findall(lower))
-        # findall does not report a gate inside a longer one it already matched ("kill" in
-        # "kill myself"); check those few directly.
-        found.update(g for g in self._overlapping if g in lower)
-        return found
+        self._patterns = [PREFILTERED[id(r)] for r in self.rules]
+        # One pass over the folded text finds every rule's gate words (a rule runs only if one
+        # of its own occurs) and where its pattern can start.
+        self._n = len(self.rules)
+        self._index = LiteralIndex([[g.lower() for g in r.gate] for r in self.rules] + [p.prefixes or () for p in self._patterns])
 
     def scan(self, text: str) -> list[Hit]:
-        present = self._present(text.lower())
-        if not present:
-            return []
         folded = fold(text)
+        found = self._index.find(folded if folded is not None else text.lower())
         hits = []
-        for rule in self.rules:
-            if present.isdisjoint(rule.gate):
+        for i, rule in enumerate(self.rules):
+            if not found[i]:
                 continue
-            for m in PREFILTERED[id(rule)].finditer(text, folded):
+            for m in self._patterns[i].finditer(text, folded, found[self._n + i]):
                 if rule.exclude is not None and _excluded(rule.exclude, text, m.start(), m.end()):
                     continue
                 if rule.category is C.INDISCRIMINATE_WEAPONS and NOT_WEAPON.search(m.group()):

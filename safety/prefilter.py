@@ -15,6 +15,10 @@ there is only a place to try the real pattern, so folding may over-report but mu
 miss: it is used only where each character lower-cases to one character and
 ``re.IGNORECASE`` pairs no character with a letter that its lower case is not (``İ ı ſ K``);
 other texts get the full pattern.
+
+A scanner with many rules finds the prefixes of all of them in one pass with ``LiteralIndex``
+(Aho-Corasick) and hands each rule its candidate starts; one regex search per rule cost
+5–12 µs per KB even where it found nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from __future__ import annotations
 import re
 from re import _constants as C  # the parsed-pattern opcodes (re's own, stable since 3.11)
 from re import _parser
+
+from typing import Iterable, Sequence
+
+import ahocorasick
 
 from .trie import phrase_alt
 
@@ -153,18 +161,24 @@ class Prefiltered:
     that matches wherever a match of ``rx`` can start (``\\d{1,3}\\.\\d`` for an IPv4 address).
     """
 
-    __slots__ = ("rx", "pre", "raw")
+    __slots__ = ("rx", "pre", "raw", "prefixes")
 
     def __init__(self, rx: re.Pattern[str], starts: re.Pattern[str] | None = None) -> None:
         self.rx = rx
         self.raw = starts is not None
-        if starts is None:
-            prefixes = literal_prefixes(rx)
-            starts = re.compile(phrase_alt(prefixes, literal=True)) if prefixes else None
+        self.prefixes: list[str] | None = None if self.raw else literal_prefixes(rx)
+        if starts is None and self.prefixes:
+            starts = re.compile(phrase_alt(self.prefixes, literal=True))
         self.pre = starts
 
-    def finditer(self, text: str, folded: str | None = None) -> list[re.Match[str]]:
-        """Matches of the pattern in ``text``; ``folded`` is ``fold(text)``, made once per text."""
+    def finditer(self, text: str, folded: str | None = None, candidates: list[int] | None = None) -> list[re.Match[str]]:
+        """Matches of the pattern in ``text``; ``folded`` is ``fold(text)``, made once per text.
+
+        ``candidates``: where this pattern's prefixes occur in ``folded``, as a ``LiteralIndex``
+        over ``self.prefixes`` found them (any order); then no prefilter search is run.
+        """
+        if candidates is not None and self.prefixes and folded is not None:
+            return self._try(text, sorted(candidates) if len(candidates) > 1 else candidates)
         hay = text if self.raw else folded
         if self.pre is None or hay is None:
             return list(self.rx.finditer(text))
@@ -183,4 +197,46 @@ class Prefiltered:
                 continue
             out.append(m)
             pos = m.end()  # every match starts with a non-empty prefix, so it is not empty
+        return out
+
+    def _try(self, text: str, starts: list[int]) -> list[re.Match[str]]:
+        """The pattern tried at each candidate start, left to right, as ``finditer`` would."""
+        match = self.rx.match
+        out = []
+        pos = 0
+        for start in starts:
+            if start >= pos and (m := match(text, start)) is not None:
+                out.append(m)
+                pos = m.end()
+        return out
+
+
+class LiteralIndex:
+    """Where the strings of each of many groups occur in a text, found in one pass.
+
+    One Aho-Corasick automaton (pyahocorasick, in C) over every string of every group; a
+    group is, say, one rule's gate words or one ``Prefiltered`` pattern's prefixes.
+    """
+
+    def __init__(self, groups: Sequence[Iterable[str]]) -> None:
+        owners: dict[str, set[int]] = {}
+        for i, strings in enumerate(groups):
+            for s in strings:
+                owners.setdefault(s, set()).add(i)
+        self.size = len(groups)
+        self._automaton = ahocorasick.Automaton()
+        for s, ids in owners.items():
+            self._automaton.add_word(s, (len(s) - 1, tuple(sorted(ids))))
+        self._empty = not owners
+        if owners:
+            self._automaton.make_automaton()
+
+    def find(self, hay: str) -> list[list[int]]:
+        """Per group, the start offsets in ``hay`` where one of its strings occurs (unsorted)."""
+        out: list[list[int]] = [[] for _ in range(self.size)]
+        if self._empty:
+            return out
+        for end, (back, ids) in self._automaton.iter(hay):
+            for i in ids:
+                out[i].append(end - back)
         return out

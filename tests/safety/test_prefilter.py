@@ -8,9 +8,9 @@ import re
 import pytest
 
 from safety import evaluate, harmful, injection, pii, secrets
-from safety.prefilter import Prefiltered, fold, literal_prefixes
+from safety.prefilter import LiteralIndex, Prefiltered, fold, literal_prefixes
 
-ALL = [g[2] for g in injection.GATED] + list(harmful.PREFILTERED.values()) + list(secrets._PREFILTERED.values()) + [
+ALL = list(injection.PATTERNS) + list(harmful.PREFILTERED.values()) + list(secrets._PREFILTERED.values()) + [
     pii._IPV4, pii._IPV6, pii._TITLE_RE, pii._INTRO_RE]
 
 
@@ -41,6 +41,26 @@ def test_prefiltered_matches_equal_plain_matches(corpus):
     for p in ALL:
         for text, folded in corpus:
             assert spans(p.finditer(text, folded)) == spans(p.rx.finditer(text)), (p.rx.pattern[:60], text)
+
+
+def test_candidates_from_one_literal_index_give_the_plain_matches(corpus):
+    derived = [p for p in ALL if p.prefixes]
+    index = LiteralIndex([p.prefixes for p in derived])
+    for text, folded in corpus:
+        if folded is None:
+            continue
+        found = index.find(folded)
+        for p, candidates in zip(derived, found):
+            assert spans(p.finditer(text, folded, candidates)) == spans(p.rx.finditer(text)), (p.rx.pattern[:60], text)
+
+
+def test_literal_index_reports_overlapping_and_nested_strings():
+    index = LiteralIndex([["kill", "kill myself"], ["ill"], [], ["aa"]])
+    found = index.find("i will kill myself aaa")
+    assert sorted(found[0]) == [7, 7]  # both strings start there: a group may list a start twice
+    assert sorted(found[1]) == [3, 8]
+    assert found[2] == []
+    assert sorted(found[3]) == [19, 20]  # overlapping occurrences
 
 
 def test_prefixes_cover_case_whitespace_and_optional_parts():

@@ -159,29 +159,25 @@ def _cards(text: str) -> list[Hit]:
     return out
 
 
+# Two digits after two letters, found by skipping to digits (a pattern that starts with the
+# letters tries every position); the full start pattern is then checked there.
+_IBAN_DIGITS = re.compile(r"[0-9](?<=[A-Za-z][A-Za-z][0-9])[0-9]")
+# The whole code: ASCII letters and digits, single spaces between them, then no letter or digit.
+_IBAN_BODY = {n: re.compile(r"[A-Za-z0-9](?:(?: (?=[^\W_]))?[A-Za-z0-9]){%d}(?![^\W_])" % (n - 1)) for n in set(IBAN_LENGTHS.values())}
+
+
 def _ibans(text: str) -> list[Hit]:
     out = []
-    for m in IBAN_START_RE.finditer(text):
-        country = m.group(1).upper()
-        length = IBAN_LENGTHS.get(country)
-        if length is None:
+    for d in _IBAN_DIGITS.finditer(text):
+        m = IBAN_START_RE.match(text, d.start() - 2)
+        if m is None:
             continue
-        chars: list[str] = []
-        pos = m.start()
-        end = pos
-        while pos < len(text) and len(chars) < length:
-            c = text[pos]
-            if c.isascii() and c.isalnum():
-                chars.append(c)
-                end = pos + 1
-            elif not (c == " " and pos + 1 < len(text) and text[pos + 1].isalnum() and chars):
-                break
-            pos += 1
-        if len(chars) != length or (end < len(text) and text[end].isalnum()):
+        length = IBAN_LENGTHS.get(m.group(1).upper())
+        body = _IBAN_BODY[length].match(text, m.start()) if length else None
+        if body is None or not iban_ok(body.group().replace(" ", "")):
             continue
-        if iban_ok("".join(chars)):
-            score = 1.0 if has_context(text, m.start(), end, IBAN_CONTEXT) else 0.9
-            out.append(_hit("IBAN_CODE", m.start(), end, score))
+        score = 1.0 if has_context(text, body.start(), body.end(), IBAN_CONTEXT) else 0.9
+        out.append(_hit("IBAN_CODE", body.start(), body.end(), score))
     return out
 
 
@@ -201,6 +197,7 @@ def _ssns(text: str) -> list[Hit]:
 # Where an address can start, for a prefilter that skips the rest of the text in C.
 _IPV4 = Prefiltered(IPV4_RE, starts=re.compile(r"\d{1,3}\.\d"))
 _IPV6 = Prefiltered(IPV6_RE, starts=re.compile(r"[0-9A-Fa-f:][0-9A-Fa-f]{0,4}:?[0-9A-Fa-f]{0,4}:"))
+_TWO_GROUPS = re.compile(r":[0-9A-Fa-f]{0,4}:")  # in every IPv6 match; found fast (starts with a literal)
 
 
 def _ips(text: str) -> list[Hit]:
@@ -213,7 +210,7 @@ def _ips(text: str) -> list[Hit]:
             elif has_context(text, m.start(), m.end(), IP_NEGATIVE, left=16, right=0):
                 score = 0.3
             out.append(_hit("IP_ADDRESS", m.start(), m.end(), score))
-    if "::" in text or text.count(":") >= 3:
+    if ("::" in text or text.count(":") >= 3) and _TWO_GROUPS.search(text):
         for m in _IPV6.finditer(text):
             cand = m.group()
             if cand.count(":") < 3 and "::" not in cand:
@@ -231,17 +228,21 @@ def _ips(text: str) -> list[Hit]:
 
 _EXTENSION_RE = re.compile(r"[ ]?(?:x|ext\.?)[ ]?(?=\d)")
 _PHONE_SEP_RE = re.compile(r"[ .\-()]+")
-_DIGIT_RE = re.compile(r"\d")
+_NOT_DIGITS = str.maketrans("", "", "+.-() ")  # all a phone match holds besides digits
+
+
+# Where a number can start: "+", "(" or a digit with no word, "+", ".", "-" or "/" before it.
+_PHONE = Prefiltered(PHONE_RE, starts=re.compile(r"[+(\d](?<![\w+.\-/].)"))
 
 
 def _phones(text: str) -> list[Hit]:
     out = []
-    for m in PHONE_RE.finditer(text):
+    for m in _PHONE.finditer(text):
         raw = m.group()
         if len(raw) < 7:
             continue  # fewer than 7 digits
         main = _EXTENSION_RE.split(raw, maxsplit=1)[0] if "x" in raw else raw
-        ndigits = len(_DIGIT_RE.findall(main))
+        ndigits = len(main.translate(_NOT_DIGITS))
         if not 7 <= ndigits <= 15 or DATE_RE.match(raw):
             continue
         groups = _PHONE_SEP_RE.split(main.strip("+()"))

@@ -70,9 +70,14 @@ def parse_category(name: str | Category) -> Category:
 Direction = Literal["input", "output"]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs 3x, and scanners make dozens of hits per KB.
+# Hashed by value all the same (findings are kept in sets), so it must never be mutated.
+@dataclass(slots=True, unsafe_hash=True)
 class Hit:
-    """One detection. Holds offsets into the scanned text, never the matched text itself."""
+    """One detection. Holds offsets into the scanned text, never the matched text itself.
+
+    A value: code that needs other offsets makes a new hit.
+    """
 
     category: Category
     entity: str  # finer type: EMAIL_ADDRESS, AWS_ACCESS_KEY, DAN, weapons_explosives, ...

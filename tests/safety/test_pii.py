@@ -57,10 +57,41 @@ def test_positive(text, entity, span):
         ("May the best team win", "PERSON"),
         ("I live on Victor Street near the park", "PERSON"),
         ("contact me at user@localhost", "EMAIL_ADDRESS"),
+        ("IBAN GB82 WEST  1234 5698 7654 32", "IBAN_CODE"),  # two spaces end the code early
+        ("IBAN GB82 WEST 1234 5698 7654 32X", "IBAN_CODE"),  # runs on into a letter
+        ("IBAN XGB82WEST12345698765432", "IBAN_CODE"),  # no word start
+        ("IBAN GB\u0668\u0662WEST12345698765432", "IBAN_CODE"),  # Arabic-Indic digits: not an IBAN
+        ("IBAN GB82 WEST 1234 5698 7654 3\u00e9", "IBAN_CODE"),  # a non-ASCII letter inside
     ],
 )
 def test_near_misses(text, entity):
     assert entity not in {e for e, _ in found(text)}
+
+
+@pytest.mark.parametrize(
+    "text, span",
+    [
+        ("GB82WEST12345698765432", "GB82WEST12345698765432"),  # at the very start
+        ("iban:GB82 WEST 1234 5698 7654 32.", "GB82 WEST 1234 5698 7654 32"),
+        ("1) DE89 3704 0044 0532 0130 00; 2) GB82WEST12345698765432", "GB82WEST12345698765432"),
+    ],
+)
+def test_iban_boundaries(text, span):
+    assert ("IBAN_CODE", span) in found(text)
+
+
+def test_context_words_of_ascii_and_other_text_alike():
+    from safety.context import has_context
+
+    vocab = frozenset({"phone", "tel", "émail"})
+    for text, expected in [
+        ("Phone: 555 0100", True), ("TEL 555 0100", True), ("telephone 555 0100", False), ("phoned 555 0100", False),
+        ("ph_one 555 0100", False), ("x\u00e9 phone 555 0100", True), ("Émail 555 0100", True), ("555 0100 by phone", True),
+        ("tele" + "phone " + "x" * 33 + " 555 0100", False),  # "phone" is half a word cut by the window's edge
+        ("phone " + "x" * 33 + " 555 0100", True),  # the same window, no word cut
+    ]:
+        start = text.index("555")
+        assert has_context(text, start, start + 8, vocab) is expected, text
 
 
 def test_context_raises_score():

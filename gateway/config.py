@@ -86,6 +86,7 @@ class GatewayConfig(BaseModel):
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
     keys: dict[str, ConfiguredKey] = Field(default_factory=dict, description="by key id (the 12 hex characters after 'iw-')")
     default_limits: Limits = Limits()
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1, description="bodies of the admin, canary, SLO and report routes; the OpenAI routes use the tenant's max_body_bytes")
     connect_timeout_s: float = 5.0
     first_byte_timeout_s: float = 120.0
     request_timeout_s: float = 600.0

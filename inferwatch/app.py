@@ -21,6 +21,7 @@ from canary.gauges import CanaryGauges
 from canary.jobs import register_canary_jobs
 from canary.router import build_canary_router
 from canary.service import CanaryService
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
 from gateway.proxy import Gateway
@@ -130,7 +131,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     app.include_router(build_slo_router(slo_service, gw.auth.authenticate))
     app.include_router(build_canary_router(canary_service, gw.auth.authenticate))
     app.include_router(build_reports_router(report_service, gw.auth.authenticate))
-    app.add_middleware(DataPathMiddleware, gateway=gw)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway.api_max_body_bytes)
+    app.add_middleware(DataPathMiddleware, gateway=gw)  # outermost: the data path skips the rest
     base_openapi = app.openapi
 
     def openapi() -> dict:

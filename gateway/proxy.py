@@ -283,8 +283,8 @@ class Gateway:
             if getattr(req, "stream", False):
                 return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at,
                                           outcome, rl_headers, version, key)
-            resp = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky, version=version)
-            response = await self._finish_plain(resp, outcome, rl_headers, request_id, operation, tenant)
+            resp, replica = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky, version=version)
+            response = await self._finish_plain(resp, replica, outcome, rl_headers, request_id, operation, tenant)
             if key is not None and _cacheable(outcome):
                 self._spawn(self.cache.put(key, CachedResponse(outcome.model_version or "", outcome.prompt_tokens, outcome.completion_tokens,
                                                                outcome.finish_reason, body=bytes(response.body).decode())))
@@ -367,9 +367,10 @@ class Gateway:
         return JSONResponse(result, headers=_ratelimit_headers(limits, decision))
 
     async def _forward(self, operation: str, alias: str, request_id: str, body: dict[str, Any], span: Any, outcome: Outcome,
-                       sticky: str | None, version: str | None = None) -> aiohttp.ClientResponse:
+                       sticky: str | None, version: str | None = None) -> tuple[aiohttp.ClientResponse, Replica]:
         """Send to a replica of `version` (default: chosen by the alias's weights); before any
-        byte reached the client, retry failures elsewhere."""
+        byte reached the client, retry failures elsewhere. Returns the response's headers and
+        the replica, whose breaker still hears of a failure while the body is read."""
         tried: set[str] = set()
         last_error: GatewayError | None = None
         version = version or self.aliases.choose(alias, sticky)
@@ -401,7 +402,7 @@ class Gateway:
                 replica.breaker.success()
             outcome.upstream, outcome.model_version = replica.url, version
             outcome.provider = self.pools.pools[version].config.provider
-            return resp
+            return resp, replica
         if last_error is not None:
             outcome.model_version = version
             raise last_error
@@ -421,12 +422,13 @@ class Gateway:
         finally:
             replica.inflight -= 1
 
-    async def _finish_plain(self, resp: aiohttp.ClientResponse, outcome: Outcome, rl_headers: dict[str, str], request_id: str,
-                            operation: str, tenant: str) -> Response:
+    async def _finish_plain(self, resp: aiohttp.ClientResponse, replica: Replica, outcome: Outcome, rl_headers: dict[str, str],
+                            request_id: str, operation: str, tenant: str) -> Response:
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or ""}
         try:
             content = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            replica.breaker.failure(time.monotonic())
             outcome.status, outcome.error_type = 502, "upstream_error"
             return GatewayError(502, f"The upstream failed while answering ({type(exc).__name__}).", "upstream_error").response(headers)
         finally:
@@ -456,10 +458,10 @@ class Gateway:
     async def _stream(self, operation: str, req: Any, body: dict[str, Any], request_id: str, sticky: str | None, tenant: str,
                       principal: Principal, alias: str, span: Any, t0: float, started_at: datetime, outcome: Outcome,
                       rl_headers: dict[str, str], version: str | None = None, key: str | None = None) -> Response:
-        resp = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, version=version)
+        resp, replica = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, version=version)
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or "", "cache-control": "no-cache"}
         if resp.status != 200:
-            return await self._finish_plain(resp, outcome, rl_headers, request_id, operation, tenant)
+            return await self._finish_plain(resp, replica, outcome, rl_headers, request_id, operation, tenant)
         outcome.status = 200
         want_usage = bool(req.include_usage)
         guard = None
@@ -498,7 +500,9 @@ class Gateway:
                         if tail:
                             yield tail
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                # the worker went away mid-stream: tell the client in-band, the record says so
+                # the worker went away or stalled mid-stream: tell the client in-band, the record
+                # says so, and the replica's breaker counts it like a failure before the headers
+                replica.breaker.failure(time.monotonic())
                 if guard is not None:
                     tail = guard.flush(outcome)
                     if tail:

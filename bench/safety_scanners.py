@@ -4,7 +4,8 @@
 
 Texts: 1 KB slices of ordinary prose, of prose with PII and keys mixed in, and of a jailbreak
 template; each scanner runs on each slice ``runs`` times. The classifier is timed per call on
-a 1 KB text (cut to its 128-token window) and on a short prompt.
+a 1 KB text (cut to its 128-token window) and on a short prompt, as it runs (a TorchScript
+trace of the encoder) and as the eager model it was traced from, interleaved.
 
 ``--baseline REV`` also times the scanners of git revision REV (its ``safety/`` is extracted
 with ``git archive`` into a temporary package), interleaved with the current ones in the same
@@ -151,9 +152,18 @@ def main() -> None:
     clf = get_classifier()
     print(f"classifier load: {(time.perf_counter() - t0) * 1000:.0f} ms")
     runs = max(50, args.runs // 3)
+    emb = clf.embedder
+    # The TorchScript encoder and the eager model it was traced from, interleaved in rounds.
+    encoders = {"traced": emb._encoder, "eager": emb._eager} if emb._encoder != emb._eager else {"eager": emb._eager}
     for label, batch in (("classifier, 1 KB text", texts), ("classifier, short prompt", ["How do I kill a Python process that hangs?"])):
-        s = time_it(clf.scan, batch, runs)
-        print(f"{label:36s} {pct(s, 0.5):8.3f} {pct(s, 0.99):8.3f} {statistics.mean(s):8.3f}")
+        samples: dict[str, list[float]] = {k: [] for k in encoders}
+        for _ in range(3):
+            for name, encoder in encoders.items():
+                emb._encoder = encoder
+                samples[name] += time_it(clf.scan, batch, runs // 3)
+        emb._encoder = encoders.get("traced", emb._eager)
+        for name, s in samples.items():
+            print(f"{label + ' (' + name + ')':36s} {pct(s, 0.5):8.3f} {pct(s, 0.99):8.3f} {statistics.mean(s):8.3f}")
 
 
 if __name__ == "__main__":

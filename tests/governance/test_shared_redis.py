@@ -6,8 +6,11 @@ from pathlib import Path
 
 import httpx
 
-from gateway.config import CacheConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
+import pytest
+
+from gateway.config import Budget, CacheConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
 from tests.gateway.conftest import gateway_server, stub_server
+from tests.stub_upstream import completion_tokens, prompt_tokens
 from tests.servers import free_port
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0, "max_tokens": 2}
@@ -57,3 +60,21 @@ def test_unreachable_redis_falls_back_to_local_limits(tmp_path):  # noqa: ANN001
         assert a.metric("inferwatch_redis_up") == 0
         # the other replica counts on its own: the fallback is per replica
         assert httpx.post(b.url + "/v1/chat/completions", json={**CHAT, "temperature": 1}, headers=a.headers("acme"), timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_replicas_share_budget_counters_at_once(tmp_path, redis_url, shared):  # noqa: ANN001
+    """Three requests use up a token budget: two on replica a, one on b. With Redis, b refuses
+    the next request at once; without it, b knows only its own spend until its next read of
+    the ledger (an hour away here), so it still serves one."""
+    body = {**CHAT, "temperature": 1}
+    per_request = prompt_tokens(body) + completion_tokens(body)
+    tenants = {"acme": TenantConfig(limits=Limits(rpm=None), budgets=[Budget(period="day", kind="tokens", limit=3 * per_request)])}
+    with two_replicas(tmp_path, redis_url if shared else None, tenants=tenants, budget_refresh_s=3600) as (a, b, _):
+        send = lambda h: httpx.post(h.url + "/v1/chat/completions", json=body, headers=a.headers("acme"), timeout=10)  # noqa: E731
+        assert [send(h).status_code for h in (b, a, a)] == [200, 200, 200]
+        last = send(b)
+        if shared:
+            assert last.status_code == 429 and last.json()["error"]["code"] == "budget_exceeded"
+        else:
+            assert last.status_code == 200

@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 from re import _constants as C  # the parsed-pattern opcodes (re's own, stable since 3.11)
 from re import _parser
-
 from typing import Iterable, Sequence
 
 import ahocorasick

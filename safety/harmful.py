@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .prefilter import LiteralIndex, Prefiltered, fold
+from .prefilter import GatedPatterns, Prefiltered
 from .trie import phrase_alt
 from .types import Category, Hit
 
@@ -247,25 +247,17 @@ class HarmfulScanner:
     def __init__(self, categories: frozenset[Category] | set[Category] | None = None) -> None:
         self.rules = tuple(r for r in RULES if categories is None or r.category in categories)
         self.max_span = max((r.span for r in self.rules), default=0)  # for the stream redactor
-        self._patterns = [PREFILTERED[id(r)] for r in self.rules]
-        # One pass over the folded text finds every rule's gate words (a rule runs only if one
-        # of its own occurs) and where its pattern can start.
-        self._n = len(self.rules)
-        self._index = LiteralIndex([[g.lower() for g in r.gate] for r in self.rules] + [p.prefixes or () for p in self._patterns])
+        self._gated = GatedPatterns([PREFILTERED[id(r)] for r in self.rules], [[g.lower() for g in r.gate] for r in self.rules])
 
     def scan(self, text: str) -> list[Hit]:
-        folded = fold(text)
-        found = self._index.find(folded if folded is not None else text.lower())
         hits = []
-        for i, rule in enumerate(self.rules):
-            if not found[i]:
+        for i, m in self._gated.matches(text):
+            rule = self.rules[i]
+            if rule.exclude is not None and _excluded(rule.exclude, text, m.start(), m.end()):
                 continue
-            for m in self._patterns[i].finditer(text, folded, found[self._n + i]):
-                if rule.exclude is not None and _excluded(rule.exclude, text, m.start(), m.end()):
-                    continue
-                if rule.category is C.INDISCRIMINATE_WEAPONS and NOT_WEAPON.search(m.group()):
-                    continue
-                hits.append(Hit(rule.category, rule.entity, SCANNER, m.start(), m.end(), rule.weight))
+            if rule.category is C.INDISCRIMINATE_WEAPONS and NOT_WEAPON.search(m.group()):
+                continue
+            hits.append(Hit(rule.category, rule.entity, SCANNER, m.start(), m.end(), rule.weight))
         return hits
 
 

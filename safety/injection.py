@@ -12,7 +12,7 @@ import codecs
 import re
 from typing import Callable, Protocol, Sequence
 
-from .prefilter import LiteralIndex, Prefiltered, fold
+from .prefilter import GatedPatterns, Prefiltered
 from .types import Category, Hit
 
 SCANNER = "injection"
@@ -140,9 +140,7 @@ GATES: tuple[tuple[str, ...], ...] = (
     ("restriction", "filter", "rules", "limit", "ethic", "moral", "guideline", "censorship"),
 )
 assert len(GATES) == len(RULES)
-PATTERNS = tuple(Prefiltered(rule[3]) for rule in RULES)
-# One pass over the folded text finds every rule's gate words and where its pattern can start.
-INDEX = LiteralIndex(list(GATES) + [p.prefixes or () for p in PATTERNS])
+GATED = GatedPatterns([Prefiltered(rule[3]) for rule in RULES], GATES)
 # Rules that can fire through ROT13: the strong, specific ones.
 ROT13_RULES = tuple(i for i, rule in enumerate(RULES) if rule[2] >= 0.75)
 _STOPWORDS = (" the ", " and ", " to ", " of ", " you ", " is ", " in ", " that ", " for ", " your ", " all ")
@@ -214,17 +212,11 @@ class InjectionHeuristics:
         self._rescan = rescan  # extra scanner for decoded payloads (e.g. harmful content)
         self._depth = depth
 
-    def _rules(self, text: str, rules: Sequence[int] = range(len(RULES)), entity_suffix: str = "") -> list[Hit]:
-        folded = fold(text)
-        found = INDEX.find(folded if folded is not None else text.lower())
-        n = len(RULES)
+    def _rules(self, text: str, rules: Sequence[int] | None = None, entity_suffix: str = "") -> list[Hit]:
         hits = []
-        for i in rules:
-            if not found[i]:
-                continue
+        for i, m in GATED.matches(text, rules):
             cat, entity, weight, _rx = RULES[i]
-            for m in PATTERNS[i].finditer(text, folded, found[n + i]):
-                hits.append(Hit(cat, entity + entity_suffix, SCANNER, m.start(), m.end(), weight))
+            hits.append(Hit(cat, entity + entity_suffix, SCANNER, m.start(), m.end(), weight))
         return hits
 
     def scan(self, text: str) -> list[Hit]:

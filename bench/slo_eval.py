@@ -91,12 +91,12 @@ T_END = datetime(2025, 3, 1, tzinfo=timezone.utc)
 ROLLUP_COLS = ("minute", "tenant", "alias", "model_version", "operation", "status_class", "error_type",
                "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s", "ttft_sum_s",
                "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged", "safety_blocked",
-               "client_disconnects", "cache_hits", "safety_incidents_input", "safety_incidents_output")
+               "client_disconnects", "cache_hits", "safety_incidents_input", "safety_incidents_output", "cache_lookups")
 BUCKET_COLS = ("minute", "tenant", "alias", "model_version", "status_class", "metric", "le", "count")
 RAW_COLS = ("request_id", "started_at", "tenant", "key_id", "operation", "alias", "model_version", "upstream",
             "status_code", "status_class", "error_type", "latency_s", "ttft_s", "tpot_s", "prompt_tokens",
             "completion_tokens", "cost_usd", "stream", "finish_reason", "trace_id", "client_disconnected",
-            "cache_hit", "retries")
+            "cache_hit", "cache_lookup", "retries")
 
 
 def bench_slos() -> list[SLO]:
@@ -158,7 +158,7 @@ def rollup_days(days: int, per_day: int, bounds: dict[str, tuple[float, ...]], s
                                 c * 0.0016 if ok else 0.0, c * (1.3 if ok else 0.1), c * 0.3 if ok else 0.0,
                                 c if ok else 0, c * 0.032 if ok else 0.0, c if ok else 0,
                                 int(flagged[mi, si]), int(blocked[mi, si]), 0, int(cache[mi, si]),
-                                int(incidents_in[mi, si]), int(incidents_out[mi, si])))
+                                int(incidents_in[mi, si]), int(incidents_out[mi, si]), int(cache[mi, si])))
         ok_n = by_outcome[:, :, 0]
         for metric, p in probs.items():
             counts = rng.multinomial(ok_n, p)[:, :, :-1]  # the overflow has no bucket row
@@ -199,7 +199,7 @@ def raw_chunks(rows: int, days: int, bounds_seed: int, dialect: str, chunk: int 
                         codes[et], sc, et or None, float(lat[i]) if ok else 0.1,
                         float(ttft[i]) if ok else None, float(tpot[i]) if ok else None,
                         420, 180 if ok else 0, 0.0016 if ok else 0.0, False, "stop" if ok else None, None,
-                        False, False, 0))
+                        False, False, False, 0))
         done += n
         yield out
 

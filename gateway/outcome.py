@@ -26,6 +26,7 @@ class Outcome:
     provider: str = "inferwatch"
     recorded: bool = False
     cache_hit: bool = False  # answered from the response cache
+    cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
 
 

@@ -276,6 +276,7 @@ class Gateway:
                     key = cache_key(self.cache.scope(tenant), version, operation, req)
                     entry = None if no_cache(request.headers.get("cache-control")) else await self.cache.get(key)
                     self.metrics.cache_lookup(tenant, entry is not None)
+                    outcome.cache_lookup = True
                     if entry is not None:
                         return self._serve_cached(entry, req, outcome, rl_headers, request_id, started_at, t0, tenant, principal,
                                                   operation, alias, span)
@@ -601,7 +602,8 @@ class Gateway:
             prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,
             stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
             trace_id=tracing.trace_id_of(span) if span is not None else None,
-            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit, retries=outcome.retries, safety=outcome.safety,
+            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit, cache_lookup=outcome.cache_lookup, retries=outcome.retries,
+            safety=outcome.safety,
         )
         if rec.total_tokens:
             self._spawn(self.limiter.add_tokens(tenant, rec.total_tokens))

@@ -90,6 +90,7 @@ class Request(Base):
     trace_id: Mapped[str | None] = mapped_column(String)
     client_disconnected: Mapped[bool] = mapped_column(Boolean, nullable=False)
     cache_hit: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    cache_lookup: Mapped[bool] = mapped_column(Boolean, nullable=False)  # looked up in the response cache, hit or miss
     retries: Mapped[int] = mapped_column(Integer, nullable=False)
 
     safety_hits: Mapped[list[SafetyHitRow]] = relationship(
@@ -145,6 +146,7 @@ class _RollupColumns:
     safety_blocked: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     client_disconnects: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cache_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cache_lookups: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # hits and misses
     # Requests with at least one hit whose action is block or flag in that direction (what
     # inferwatch_safety_incidents_total{direction} counts); redactions are not incidents.
     safety_incidents_input: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

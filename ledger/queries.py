@@ -83,6 +83,7 @@ class UsageRow:
     completion_tokens: int
     cost_usd: float
     cache_hits: int = 0
+    cache_lookups: int = 0  # requests the response cache was asked about (hits and misses)
 
 
 def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None) -> list[UsageRow]:
@@ -93,7 +94,7 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
         select(
             R.tenant, day.label("day"), R.alias, R.model_version,
             func.sum(R.requests), func.sum(R.prompt_tokens),
-            func.sum(R.completion_tokens), func.sum(R.cost_usd), func.sum(R.cache_hits),
+            func.sum(R.completion_tokens), func.sum(R.cost_usd), func.sum(R.cache_hits), func.sum(R.cache_lookups),
         )
         .where(*_minute_range(R, start, end), *([R.tenant == tenant] if tenant is not None else []))
         .group_by(R.tenant, day, R.alias, R.model_version)
@@ -103,9 +104,9 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
         UsageRow(
             tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
             alias=a, model_version=v or None, requests=int(n), prompt_tokens=int(pt),
-            completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0),
+            completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0), cache_lookups=int(lk or 0),
         )
-        for t, d, a, v, n, pt, ct, c, h in conn.execute(stmt)
+        for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)
     ]
 
 

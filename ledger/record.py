@@ -49,7 +49,12 @@ class RequestRecord:
     trace_id: str | None = None
     client_disconnected: bool = False
     cache_hit: bool = False
+    cache_lookup: bool = False  # the response cache was asked (hit or miss): a hit rate's denominator
     retries: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cache_hit:
+            self.cache_lookup = True  # a hit was a lookup, whoever built the record
 
     @property
     def status_class(self) -> str:

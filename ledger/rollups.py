@@ -14,7 +14,7 @@ ROLLUP_VALUES = (
     "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s",
     "ttft_sum_s", "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged",
     "safety_blocked", "client_disconnects", "cache_hits",
-    "safety_incidents_input", "safety_incidents_output",
+    "safety_incidents_input", "safety_incidents_output", "cache_lookups",
 )
 BUCKET_KEY = ("minute", "tenant", "alias", "model_version", "status_class", "metric", "le")
 HOUR_ROLLUP_KEY = ("hour", *ROLLUP_KEY[1:])
@@ -59,7 +59,7 @@ class Increments:
             r.tpot_s or 0.0, int(r.tpot_s is not None),
             int(bool(r.safety)), int(any(h.action == "block" for h in r.safety)),
             int(r.client_disconnected), int(r.cache_hit),
-            incident(r, "input"), incident(r, "output"),
+            incident(r, "input"), incident(r, "output"), int(r.cache_lookup),
         )
         for i, x in enumerate(inc):
             v[i] += x

@@ -142,7 +142,8 @@ def random_records(n: int, seed: int = 0, *, start: datetime | None = None, minu
             prompt_tokens=rng.randint(0, 4000), completion_tokens=rng.randint(0, 1000),
             cost_usd=round(rng.uniform(0, 0.02), 6), stream=streamed,
             finish_reason=rng.choice(["stop", "length", None]),
-            safety=hits, client_disconnected=status == 499, cache_hit=rng.random() < 0.1,
+            safety=hits, client_disconnected=status == 499, cache_hit=(cached := rng.random() < 0.1),
+            cache_lookup=cached or i % 3 == 0,
             retries=rng.randint(0, 2), trace_id=f"{i:032x}",
         ))
     return out

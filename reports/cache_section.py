@@ -1,9 +1,8 @@
 """The response cache's week: hit rate per tenant and model, and what the hits saved.
 
-Requests and hits come from the hourly rollups (the numbers GET /v1/usage shows); the hits'
-tokens and charges from the raw request rows marked `cache_hit` (a hit records the cached
-answer's usage). The ledger does not know which requests were cacheable, so the hit rate is
-hits over all requests, as the usage API counts it.
+Requests, lookups and hits come from the hourly rollups (the numbers GET /v1/usage shows); the
+hits' tokens and charges from the raw request rows marked `cache_hit` (a hit records the cached
+answer's usage). The hit rate is hits over lookups: the requests the cache could answer.
 """
 from __future__ import annotations
 
@@ -42,7 +41,8 @@ def hit_usage(conn: Conn, start: datetime, end: datetime) -> dict[Slice, tuple[i
 def _line(name: str, parts: Iterable[CacheLine], **dims: str | None) -> CacheLine:
     parts = list(parts)
     misses = [p.miss_cost_usd for p in parts]
-    return CacheLine(name=name, **dims, requests=sum(p.requests for p in parts), hits=sum(p.hits for p in parts),
+    return CacheLine(name=name, **dims, requests=sum(p.requests for p in parts), lookups=sum(p.lookups for p in parts),
+                     hits=sum(p.hits for p in parts),
                      hit_prompt_tokens=sum(p.hit_prompt_tokens for p in parts),
                      hit_completion_tokens=sum(p.hit_completion_tokens for p in parts),
                      hit_cost_usd=sum(p.hit_cost_usd for p in parts),
@@ -70,7 +70,8 @@ def build(conn: Conn, start: datetime, end: datetime, sums: dict[Slice, dict[str
         pt, ct, cost = hits.get(s, (0, 0, 0.0))
         row = sums.get(s, {})
         priced = (miss_cost(s[1], s[2] or None, pt, ct) if s in hits else 0.0) if miss_cost else None
-        slices[s] = CacheLine(name="", requests=int(row.get("requests", 0)), hits=int(row.get("cache_hits", 0)),
+        slices[s] = CacheLine(name="", requests=int(row.get("requests", 0)), lookups=int(row.get("cache_lookups", 0)),
+                              hits=int(row.get("cache_hits", 0)),
                               hit_prompt_tokens=pt, hit_completion_tokens=ct, hit_cost_usd=cost, miss_cost_usd=priced)
     totals = _line("all traffic", slices.values())
     if not enabled and not totals.hits:

@@ -187,6 +187,7 @@ class CacheLine(BaseModel):
     alias: str | None = None
     model_version: str | None = None
     requests: int = 0
+    lookups: int = 0  # requests the cache was asked about (deterministic, tenant opted in), hits included
     hits: int = 0
     hit_prompt_tokens: int = 0  # the cached answers' usage, as each hit records it
     hit_completion_tokens: int = 0
@@ -196,8 +197,9 @@ class CacheLine(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def hit_rate(self) -> float | None:
-        """Share of all requests answered from the cache (as GET /v1/usage counts it)."""
-        return ratio(self.hits, self.requests)
+        """Share of the lookups answered from the cache (every hit was a lookup, also in rows
+        written before lookups were recorded)."""
+        return ratio(self.hits, max(self.lookups, self.hits))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

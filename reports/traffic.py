@@ -18,7 +18,7 @@ from ledger.models import Tenant
 from ledger.queries import Conn, utc_day
 from reports.model import DailySpend, Line
 
-_SUMS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")
+_SUMS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits", "cache_lookups")
 Slice = tuple[str, str, str]  # tenant, alias, model version ('' when none)
 
 

@@ -78,6 +78,11 @@ def test_bypass_nondeterministic_and_opted_out_requests(cached):  # noqa: ANN001
     assert chat(h, temperature=0.7, seed=7).headers["x-cache"] == "hit"
     assert "x-cache" not in chat(h, "plain").headers  # the tenant did not opt in
     assert s1.behaviour.requests == 5
+    # the ledger knows which requests the cache was asked about: the hit rate's denominator
+    assert [(r.cache_lookup, r.cache_hit) for r in h.rows()] == [
+        (True, False), (True, False), (False, False), (True, False), (True, True), (False, False)]
+    usage = httpx.get(h.url + "/v1/usage", headers=h.headers("acme")).json()["totals"]
+    assert (usage["requests"], usage["cache_lookups"], usage["cache_hits"], usage["cache_hit_rate"]) == (5, 4, 1, 0.25)
 
 
 def test_stream_is_replayed_as_a_stream_with_the_openai_client(cached):  # noqa: ANN001

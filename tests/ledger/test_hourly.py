@@ -5,7 +5,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, column, select, table
+from sqlalchemy import Engine, column, select, table, text
 
 from ledger.db import create_engine_for, downgrade, migrate
 from ledger.models import UTCDateTime, RequestRollupBucketHour, RequestRollupBucketMinute, RequestRollupHour, RequestRollupMinute
@@ -72,7 +72,7 @@ def test_migration_fills_the_hourly_rollups_from_the_minutes(ledger_url: str) ->
     downgrade(ledger_url, "0004")
     engine = create_engine_for(ledger_url)
     try:
-        old_values = [v for v in ROLLUP_VALUES if not v.startswith("safety_incidents_")]
+        old_values = [v for v in ROLLUP_VALUES if not v.startswith("safety_incidents_") and v != "cache_lookups"]
         rows = [{"minute": T0 + timedelta(minutes=m), "tenant": "acme", "alias": "chat", "model_version": "",
                  "operation": "chat", "status_class": "2xx" if m % 3 else "5xx", "error_type": "",
                  **{v: m + 1 for v in old_values}} for m in range(0, 130, 7)]
@@ -91,6 +91,11 @@ def test_migration_fills_the_hourly_rollups_from_the_minutes(ledger_url: str) ->
         assert len({k[0] for k in got}) == 3 and sum(got_buckets.values()) == sum(r["count"] for r in brows)
         req = ROLLUP_VALUES.index("requests")
         assert sum(v[req] for v in got.values()) == sum(r["requests"] for r in rows)
+        # 0007: rows from before lookups were recorded count their hits as lookups (every hit was one)
+        with engine.connect() as c:
+            for t in ("request_rollups_minute", "request_rollups_hour"):
+                hits, lookups = c.execute(text(f"SELECT sum(cache_hits), sum(cache_lookups) FROM {t}")).one()
+                assert lookups == hits == sum(r["cache_hits"] for r in rows)
         downgrade(engine, "0004")  # and back
         migrate(engine)
         _assert_agree(engine)

@@ -1,10 +1,12 @@
+from datetime import datetime, timezone
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, column, inspect, select, table
 
 from ledger.db import alembic_config, create_engine_for, downgrade, migrate
-from ledger.models import Base
+from ledger.models import Base, Request, UTCDateTime
 
 TABLES = {
     "requests", "safety_hits", "request_rollups_minute", "request_rollup_buckets_minute",
@@ -46,5 +48,25 @@ def test_migrate_is_idempotent_and_downgrade_reverses_it(ledger_url: str):
         with engine.connect() as c:
             assert TABLES <= set(inspect(c).get_table_names())
             assert MigrationContext.configure(c).get_current_revision() == _head()
+    finally:
+        engine.dispose()
+
+
+def test_cache_lookups_of_rows_from_before_0007_are_their_hits(ledger_url: str):
+    downgrade(ledger_url, "0006")
+    engine = create_engine_for(ledger_url)
+    try:
+        common = {"started_at": datetime(2026, 11, 2, tzinfo=timezone.utc), "tenant": "acme", "operation": "chat", "alias": "m",
+                  "status_code": 200, "status_class": "2xx", "latency_s": 0.1, "prompt_tokens": 1, "completion_tokens": 1,
+                  "cost_usd": 0.0, "stream": False, "client_disconnected": False, "retries": 0}
+        old = table("requests", column("request_id"), column("started_at", UTCDateTime()), column("cache_hit"),
+                    *(column(k) for k in common if k != "started_at"))  # the 0006 schema
+
+        with engine.begin() as c:
+            c.execute(old.insert(), [{"request_id": "hit", "cache_hit": True, **common}, {"request_id": "miss", "cache_hit": False, **common}])
+        migrate(engine)
+        with engine.connect() as c:
+            got = dict(c.execute(select(Request.request_id, Request.cache_lookup)).all())
+        assert got == {"hit": True, "miss": False}
     finally:
         engine.dispose()

@@ -45,6 +45,7 @@ def _expected_from_raw_rows(engine: Engine):
             acc[f"safety_incidents_{d}"] += r["request_id"] in incidents[d]
         acc["client_disconnects"] += r["client_disconnected"]
         acc["cache_hits"] += r["cache_hit"]
+        acc["cache_lookups"] += r["cache_lookup"]
         for m in ("latency", "ttft", "tpot"):
             v = r[f"{m}_s"]
             le = next((b for b in DEFAULT_BUCKETS[m] if v is not None and v <= b), None)
@@ -78,7 +79,7 @@ def test_rollups_equal_sums_over_raw_rows(ledger_engine: Engine, make_writer):
         for col, val in exp.items():
             assert getattr(row, col) == pytest.approx(val, rel=1e-9, abs=1e-12), (key, col)
         for col in ("ttft_count", "tpot_count", "safety_flagged", "safety_blocked", "client_disconnects", "cache_hits",
-                    "safety_incidents_input", "safety_incidents_output"):
+                    "cache_lookups", "safety_incidents_input", "safety_incidents_output"):
             assert getattr(row, col) == exp.get(col, 0), (key, col)
     assert got_buckets == expected_buckets
     # values above the largest bound have no bucket row, but are in the totals

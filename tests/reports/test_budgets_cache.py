@@ -53,8 +53,17 @@ def hits() -> list[RequestRecord]:
     return [*acme, globex]
 
 
+def with_lookups(records: list[RequestRecord]) -> list[RequestRecord]:
+    """Cacheable requests the cache missed: all of acme's chat@v1 and globex's first three of the week."""
+    week = sorted((r for r in records if W.WEEK.start <= r.started_at < W.WEEK.end), key=lambda r: r.started_at)
+    first_three = {r.request_id for r in [r for r in week if r.tenant == "globex"][:3]}
+    for r in records:
+        r.cache_lookup = (r.tenant, r.model_version) == ("acme", "chat@v1") or r.request_id in first_three
+    return records
+
+
 def fill(engine: Engine) -> None:
-    W.fill(engine, W.records() + hits(), extras=False)
+    W.fill(engine, with_lookups(W.records()) + hits(), extras=False)
     GovernanceStore(engine).update_tenant_settings("acme", {"budgets": [b.model_dump() for b in ACME_BUDGETS]})
 
 
@@ -110,13 +119,14 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     r = build_report(ledger_engine, W.WEEK, now=W.AFTER, **report_inputs(ledger_engine, CONFIG))
     c = r.cache
     assert c is not None and c.enabled
-    # acme: 15 requests + 5 hits; globex: 14 + 1. A hit of chat@v1 would have cost (100 * 1000 + 50 * 2000) / 1e6.
-    assert (c.totals.requests, c.totals.hits, c.totals.hit_rate) == (35, 6, pytest.approx(6 / 35))
+    # acme: 15 requests + 5 hits, 13 lookups; globex: 14 + 1, 4 lookups. A hit of chat@v1 would have
+    # cost (100 * 1000 + 50 * 2000) / 1e6.
+    assert (c.totals.requests, c.totals.lookups, c.totals.hits, c.totals.hit_rate) == (35, 17, 6, pytest.approx(6 / 17))
     assert c.totals.hits == r.totals.cache_hits  # the same rollups as the usage table
     tenants = {x.name: x for x in c.by_tenant}
     assert [x.name for x in c.by_tenant] == ["acme", "globex"]  # most hits first; no row for tenants without traffic
-    assert (tenants["acme"].hit_rate, tenants["acme"].saved_usd) == (0.25, pytest.approx(5 * 0.2))
-    assert (tenants["globex"].hit_rate, tenants["globex"].saved_usd) == (pytest.approx(1 / 15), pytest.approx(0.002 - 0.001))
+    assert (tenants["acme"].hit_rate, tenants["acme"].saved_usd) == (pytest.approx(5 / 13), pytest.approx(5 * 0.2))
+    assert (tenants["globex"].hit_rate, tenants["globex"].saved_usd) == (0.25, pytest.approx(0.002 - 0.001))
     assert c.totals.saved_usd == pytest.approx(1.001)
     models = {x.name: x for x in c.by_model}
     assert (models["chat · chat@v1"].hits, models["chat · chat@v1"].requests) == (5, 8 + 5)
@@ -124,13 +134,13 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     assert "current prices" in c.method
 
     md = render.markdown(r)
-    assert "6 of 35 requests answered from the cache (17.1%), about $1.00 saved." in md
-    assert "| acme | 20 | 5 | 25.0% | $1.00 |" in md and "| chat · chat@v1 | 13 | 5 | 38.5% | $1.00 |" in md
+    assert "6 of 17 cacheable requests answered from the cache (35.3%; 35 requests in all), about $1.00 saved." in md
+    assert "| acme | 20 | 13 | 5 | 38.5% | $1.00 |" in md and "| chat · chat@v1 | 13 | 13 | 5 | 38.5% | $1.00 |" in md
     assert "| acme | month-spend | 2026-11 (to date) | $300.00 | $266.00 | $34.00 | 88.7% | soft_limit |" in md
     assert "| acme | day-tokens | 400 tokens | 7 | 5 | 2 | 2026-11-17 | 1,050 tokens (262.5%) |" in md
-    assert "Cache: 17.1% of requests answered from the cache, about $1.00 saved" in render.summary(r)
+    assert "Cache: 35.3% of cacheable requests answered from the cache, about $1.00 saved" in render.summary(r)
     html = render.html(r)
-    assert "<h3>Response cache</h3>" in html and "answered from the cache</div>" in html and "day-tokens" in html
+    assert "<h3>Response cache</h3>" in html and "cache hit rate</div>" in html and "day-tokens" in html
 
 
 def test_without_the_cache_or_budgets_the_sections_say_so(ledger_engine: Engine) -> None:

@@ -51,7 +51,7 @@ def test_markdown_has_every_section_and_the_seams(report: WeeklyReport) -> None:
     day = month.model_copy(update={"budget": "day-tokens", "kind": "tokens", "period": "day", "period_start": W.MON,
                                    "period_end": W.MON + timedelta(days=1), "counted_until": W.MON + timedelta(days=1),
                                    "limit": 1000, "used": 1200})
-    cache = CacheLine(name="all traffic", requests=200, hits=50, hit_cost_usd=0.5, miss_cost_usd=4.0)
+    cache = CacheLine(name="all traffic", requests=200, lookups=80, hits=50, hit_cost_usd=0.5, miss_cost_usd=4.0)
     with_seams = report.model_copy(update={
         "cost": report.cost.model_copy(update={"budgets": [month, day]}),
         "cache": CacheSection(enabled=True, totals=cache, by_tenant=[cache.model_copy(update={"name": "acme"})], by_model=[],
@@ -59,8 +59,8 @@ def test_markdown_has_every_section_and_the_seams(report: WeeklyReport) -> None:
     md = render.markdown(with_seams)
     assert "| acme | month-spend | 2026-11 (to date) | $500.00 | $380.00 | $120.00 | 76.0% | ok |" in md
     assert "| acme | day-tokens | 1,000 tokens | 1 | 0 | 1 | 2026-11-16 | 1,200 tokens (120.0%) |" in md
-    assert "50 of 200 requests answered from the cache (25.0%), about $3.50 saved." in md
-    assert "| acme | 200 | 50 | 25.0% | $3.50 |" in md and "_how it is counted_" in md
+    assert "50 of 80 cacheable requests answered from the cache (62.5%; 200 requests in all), about $3.50 saved." in md
+    assert "| acme | 200 | 80 | 50 | 62.5% | $3.50 |" in md and "_how it is counted_" in md
     assert "Budgets: 1 periods used up, 0 past their soft limit" in render.summary(with_seams)
     summary = render.summary(report)
     assert "$119.20 (+25.9% vs 2026-W46)" in summary and "gw-avail" not in summary and "avail missed" in summary

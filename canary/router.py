@@ -94,16 +94,20 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
     def by(who: Any) -> str | None:
         return getattr(who, "key_id", None) or getattr(who, "tenant", None)
 
+    def profile_of(body: _Target) -> tuple[Any, JSONResponse | None]:
+        """The body's judge profile, or the 400 that names what is wrong with it."""
+        try:
+            return body.resolved_profile(), None
+        except (KeyError, ValueError, TypeError) as e:
+            return None, _error(400, f"Invalid profile: {str(e).strip(chr(34))}", "invalid_profile")
+
     # ---- analyses ------------------------------------------------------------------------
     @router.post("/v1/canary/analyses", response_model=None, status_code=201)
     async def create_analysis(request: Request, body: AnalysisRequest) -> JSONResponse:
         _, denied = await caller(request, admin=True)
-        if denied:
-            return denied
-        try:
-            profile = body.resolved_profile()
-        except (KeyError, ValueError, TypeError) as e:
-            return _error(400, f"Invalid profile: {str(e).strip(chr(34))}", "invalid_profile")
+        profile, invalid = profile_of(body)
+        if denied or invalid:
+            return denied or invalid
         if body.live and (body.window_minutes is not None or body.start is not None or body.end is not None):
             return _error(400, "Give either a window (window_minutes or start/end) or live with deadline_minutes.")
         kw: dict[str, Any] = (
@@ -151,12 +155,9 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
     @router.post("/v1/canary/rollouts", response_model=None, status_code=201)
     async def start_rollout(request: Request, body: RolloutRequest) -> JSONResponse:
         who, denied = await caller(request, admin=True)
-        if denied:
-            return denied
-        try:
-            profile = body.resolved_profile()
-        except (KeyError, ValueError, TypeError) as e:
-            return _error(400, f"Invalid profile: {str(e).strip(chr(34))}", "invalid_profile")
+        profile, invalid = profile_of(body)
+        if denied or invalid:
+            return denied or invalid
 
         def start() -> dict[str, Any]:
             r = rollouts.start(body.alias, body.baseline, body.canary, profile, steps=body.steps,

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 class Behaviour:
     version: str = "stub@1"
     served_model: str = "stub-model"
+    digest: str | None = None  # the content digest /v1/models reports (as our worker does), if any
     delay_s: float = 0.0  # before answering
     chunk_delay_s: float = 0.0  # streaming: between chunks
     fail_status: int | None = None  # answer every completion with this status
@@ -63,7 +64,8 @@ def create_stub(b: Behaviour) -> FastAPI:
     async def models() -> Response:
         if not b.healthy:
             return JSONResponse({"error": {"message": "down"}}, status_code=503)
-        return JSONResponse({"object": "list", "data": [{"id": b.served_model, "object": "model", "created": 0, "owned_by": "stub", "version": b.version}]})
+        card = {"id": b.served_model, "object": "model", "created": 0, "owned_by": "stub", "version": b.version}
+        return JSONResponse({"object": "list", "data": [card | ({"digest": b.digest} if b.digest else {})]})
 
     async def generate(request: Request, kind: str) -> Response:
         body = await request.json()

@@ -14,6 +14,7 @@ from gateway.state import GovernanceStore
 from gateway.upstreams import Breaker, Replica
 from ledger import audit
 from tests.governance.conftest import ADMIN_KEY, stub_pair_gateway
+from tests.servers import wait_until
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -51,6 +52,26 @@ def test_alias_change_rollback_and_audit_through_the_api(tmp_path):  # noqa: ANN
         assert {e["action"] for e in only_alias} == {"alias.set", "alias.rollback"}
         assert httpx.get(h.url + "/v1/admin/audit/verify", headers=ADMIN).json()["ok"] is True
         assert httpx.get(h.url + "/v1/admin/audit", headers=h.headers("acme")).status_code == 403
+
+
+def test_a_worker_reporting_other_weights_than_registered_is_a_mismatch(tmp_path):  # noqa: ANN001
+    """End to end: the registry holds stub@1's digest; the worker's /v1/models reports one."""
+    with stub_pair_gateway(tmp_path) as (h, s1, _):
+        s1.behaviour.digest = "sha256:aaaa"
+        r = httpx.post(h.url + "/v1/admin/models", headers=ADMIN, json={"version": "stub@1", "digest": "sha256:aaaa"})
+        assert r.status_code == 201
+
+        def mismatched() -> list[str]:
+            card = httpx.get(h.url + "/v1/models", headers=h.headers()).json()["data"][0]
+            return next(v for v in card["versions"] if v["version"] == "stub@1")["mismatched_upstreams"]
+
+        def gauge() -> float | None:
+            return h.gateway.metrics.registry.get_sample_value("inferwatch_model_version_mismatch", {"model_alias": "m", "upstream": s1.url})
+
+        wait_until(lambda: gauge() == 0 and s1.behaviour.requests == 0 and mismatched() == [], "the matching digest to be seen")
+        s1.behaviour.digest = "sha256:bbbb"  # the worker restarted with other weights under the same name
+        wait_until(lambda: mismatched() == [s1.url], "the health check to see the other digest")
+        wait_until(lambda: gauge() == 1, "the mismatch gauge")
 
 
 def test_registry_is_the_expected_side_of_the_version_a_worker_reports(tmp_path):  # noqa: ANN001

@@ -7,12 +7,23 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(pred: Callable[[], bool], what: str, deadline_s: float = 60) -> None:
+    """Poll until ``pred()`` holds; fail naming ``what`` after the deadline (never a speed check)."""
+    end = time.monotonic() + deadline_s
+    while not pred():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -1,8 +1,6 @@
 """Polling helpers for ledger tests: deadlines only, never assertions on speed."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -17,14 +15,6 @@ def drain(writer: LedgerWriter, deadline_s: float = DEADLINE_S) -> None:
     """Flush until everything is in the database, or fail with the writer's stats."""
     if not writer.flush(deadline_s):
         pytest.fail(f"writer did not drain within {deadline_s}s: {writer.stats()}")
-
-
-def wait_for(pred: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
-    end = time.monotonic() + deadline_s
-    while not pred():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def counts(engine: Engine) -> tuple[int, int]:

@@ -7,7 +7,8 @@ from sqlalchemy import Engine
 
 from ledger.db import create_engine_for, migrate
 from ledger.testing import TempPostgres, make_record, random_records
-from tests.ledger._support import counts, drain, wait_for
+from tests.ledger._support import counts, drain
+from tests.servers import wait_until
 
 
 def _spool_files(spool: Path) -> list[Path]:
@@ -23,7 +24,7 @@ def test_sqlite_unreachable_then_restored(tmp_path: Path, make_writer, caplog):
     with caplog.at_level(logging.ERROR, logger="ledger.writer"):
         for r in records[:300]:
             w.submit(r)
-        wait_for(lambda: w.stats().spooled_total == 300, "records to reach the spool")
+        wait_until(lambda: w.stats().spooled_total == 300, "records to reach the spool")
     assert _spool_files(spool)
     st = w.stats()
     assert not st.db_available and st.spool_files > 0 and st.spool_bytes > 0
@@ -61,7 +62,7 @@ def test_postgres_stopped_then_restarted(pg_server: TempPostgres, pg_ledger_temp
         pg_server.stop()
         for r in records[100:250]:
             w.submit(r)
-        wait_for(lambda: w.stats().spooled_total == 150, "records to reach the spool")
+        wait_until(lambda: w.stats().spooled_total == 150, "records to reach the spool")
         assert _spool_files(spool) and not w.stats().db_available
     finally:
         pg_server.start()
@@ -118,7 +119,7 @@ def test_spool_write_failure_counts_dropped_and_never_raises(make_writer, tmp_pa
             w.submit(make_record(request_id=f"d{i}"))  # must not raise
         assert w.stats().dropped_total == 15  # the queue held 5
         w.start()
-        wait_for(lambda: w.stats().dropped_total == 20, "the queued batch to be dropped")
+        wait_until(lambda: w.stats().dropped_total == 20, "the queued batch to be dropped")
     st = w.stats()
     assert st.spooled_total == 0 and st.written_total == 0
     assert "dropped" in (st.last_error or "")

@@ -7,7 +7,6 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,14 +22,7 @@ from tests.gateway.conftest import ADMIN_KEY, gateway_server, stub_server
 from tests.reliability._faults import fill, tiny_tmpfs
 from tests.reliability._procs import start_gateway
 from tests.reliability._traffic import CHAT, Traffic, call
-
-
-def wait_until(pred: Callable[[], bool], what: str, deadline_s: float = 60) -> None:
-    end = time.monotonic() + deadline_s
-    while not pred():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from tests.servers import wait_until
 
 
 def _running(url: str) -> float:

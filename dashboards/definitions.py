@@ -51,6 +51,7 @@ def _objective(slos: Sequence[SLO], kind: type) -> float | None:
 
 def executive(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
     cost, req = scoped(COST_USD_TOTAL.name), scoped(REQ)
+    routed = scoped(REQ, extra='model_version!=""')
     budgets = [s.sli.budget_usd_per_1k_requests for s in slos if isinstance(s.sli, CostSLI)]
     cost_steps = (Step(GREEN), Step(YELLOW, 0.8 * min(budgets)), Step(RED, min(budgets))) if budgets else ()
     spend = Row("Spend", (
@@ -81,10 +82,11 @@ def executive(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
               "timeseries", (Query(sum_rate(scoped(TOKENS_TOTAL.name), "token_type"), "{{token_type}}"),),
               unit="short", min=0, core=True),
         Panel("version_share", "Traffic by model version",
-              "Share of requests served by each model version over the selected range: a canary's share "
+              "Share of requests served by each model version over the selected range (requests refused "
+              "before routing, by a limit or a budget, reach no version and are left out): a canary's share "
               "should match its rollout weight on the on-call dashboard.",
-              "bargauge", (Query(f"{sum_increase(req, '$__range', 'model_alias, model_version')}\n"
-                                 f"/ on() group_left() ({sum_increase(req, '$__range')} > 0)\n> 0",
+              "bargauge", (Query(f"{sum_increase(routed, '$__range', 'model_alias, model_version')}\n"
+                                 f"/ on() group_left() ({sum_increase(routed, '$__range')} > 0)\n> 0",
                                  "{{model_alias}} {{model_version}}", instant=True),),
               unit="percentunit", min=0, max=1, core=True),
         Panel("safety_week", "Safety incidents this week",
@@ -253,7 +255,8 @@ def debug(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
     resilience = Row("Retries, breakers and limits", (
         Panel("retries", "Upstream retries",
               f"{UPSTREAM_RETRIES_TOTAL.help} Per second, by the replica that failed first.",
-              "timeseries", (Query(sum_rate(UPSTREAM_RETRIES_TOTAL.name, "upstream"), "{{upstream}}"),), min=0, width=6),
+              "timeseries", (Query(sum_rate(UPSTREAM_RETRIES_TOTAL.name, "upstream"), "{{upstream}}"),), min=0, width=6,
+              core=True),
         Panel("breakers", "Circuit-breaker state",
               f"{CIRCUIT_BREAKER_STATE.help} Open (red) stops routing to the upstream until a probe succeeds.",
               "timeseries", (Query(f"max by (upstream) ({CIRCUIT_BREAKER_STATE.name})", "{{upstream}}"),),
@@ -262,13 +265,13 @@ def debug(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
               f"{RATE_LIMITED_TOTAL.help} Per second, by tenant and limit. Sustained: raise the tenant's limit "
               "or talk to the tenant.",
               "timeseries", (Query(sum_rate(RATE_LIMITED_TOTAL.name + matchers("tenant"), "tenant, limit"),
-                                   "{{tenant}} {{limit}}"),), min=0, width=6),
+                                   "{{tenant}} {{limit}}"),), min=0, width=6, core=True),
         Panel("budget_refusals", "Budget refusals",
               "Requests refused per second because a hard tenant budget is used up (429 budget_exceeded), by "
               "tenant. They stop when the period resets or the budget is raised (PUT "
               "/v1/admin/tenants/{tenant}/budgets); the executive dashboard shows each budget's use.",
               "timeseries", (Query(sum_rate(RATE_LIMITED_TOTAL.name + matchers("tenant", extra='limit="budget"'), "tenant"),
-                                   "{{tenant}}"),), min=0, width=6, no_value="no budget refusals"),
+                                   "{{tenant}}"),), min=0, width=6, no_value="no budget refusals", core=True),
     ))
     shared = Row("Response cache and Redis", (
         Panel("cache_lookups", "Cache lookups by result",

@@ -16,14 +16,17 @@ import openai
 import yaml
 
 from alerts.rules import render_rules
-from gateway.config import Budget, CacheConfig, TenantConfig, UpstreamConfig, VersionTarget
+from gateway.config import Budget, CacheConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
 from slo.spec import load_default_slos
-from tests.gateway.conftest import Harness, gateway_server
+from tests.gateway.conftest import Harness, gateway_server, stub_server
 from tests.servers import Proc, free_port, start_worker, wait_ready
 
 PROMETHEUS = "prometheus"
-# acme opted in to the response cache; every tenant has the default monthly budget.
-TENANTS = {"acme": TenantConfig(cache=True), "globex": TenantConfig()}
+# acme opted in to the response cache; initech may send 2 requests a minute; umbrella's own
+# budget is used up by its first request; the others have the default monthly budget.
+TENANTS = {"acme": TenantConfig(cache=True), "globex": TenantConfig(), "initech": TenantConfig(limits=Limits(rpm=2)),
+           "umbrella": TenantConfig(budgets=[Budget(period="month", limit=1e-6)])}
+REFUSED = ("initech", "umbrella")
 MONTHLY_BUDGET_USD = 1.0
 
 
@@ -105,6 +108,17 @@ def send_traffic(h: Harness, rounds: int = 1) -> int:
     return sent
 
 
+def send_refused(h: Harness) -> int:
+    """Three requests each from the tenants past a limit (rpm) and past their budget: 429s after
+    the first few; returns the requests sent."""
+    for tenant in REFUSED:
+        client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
+        for _ in range(3):
+            with contextlib.suppress(openai.RateLimitError):
+                client.chat.completions.create(model="demo", max_tokens=4, messages=[{"role": "user", "content": "again"}])
+    return 3 * len(REFUSED)
+
+
 @contextlib.contextmanager
 def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
     slos = load_default_slos()
@@ -113,22 +127,30 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
     worker = start_worker(tmp / "worker", tmp, "--max-batch-size", "8")
     try:
         version = httpx.get(worker.url + "/health").json()["version"]
-        with gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}", {version: UpstreamConfig(urls=[worker.url])},
+        # A second replica of the version that answers 503 (a stub), listed first: every request
+        # tries it, fails before the first byte and is retried on the worker. Its breaker is set
+        # never to open, so the retries go on for the whole run.
+        with stub_server(version) as broken, \
+             gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}", {version: UpstreamConfig(urls=[broken.url, worker.url])},
                             {"demo": [VersionTarget(version=version)]},
                             prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}, tenants=TENANTS,
                             cache=CacheConfig(enabled=True), default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
-                            budget_refresh_s=0.5) as gw:
+                            budget_refresh_s=0.5, breaker_failures=1_000_000) as gw:
+            broken.behaviour.fail_status = 503
             hostport = lambda url: url.split("://", 1)[1]  # noqa: E731
             prom = start_prometheus(tmp, {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)},
                                     rules)
             try:
                 stack = Stack(prom, gw, worker, 0)
                 stack.wait_for('up{job="inferwatch-gateway"} == 1')  # a scrape before traffic: increases count
-                stack.requests_sent = send_traffic(gw, rounds)
+                stack.requests_sent = send_traffic(gw, rounds) + send_refused(gw)
                 # Prometheus counts increases only of series it has seen: once it holds the hit
                 # series, one more hit makes the hit rate panels non-zero.
                 stack.wait_for('sum(inferwatch_cache_requests_total{result="hit"}) > 0')
                 stack.requests_sent += send_cached(gw)
+                # and for the refusals (rpm and budget) and retries
+                stack.wait_for('count(inferwatch_rate_limited_total) >= 2 and sum(inferwatch_upstream_retries_total) > 0')
+                stack.requests_sent += send_refused(gw)
                 # The same for each tenant's cost series: its first sample already holds the
                 # first requests' cost, which increase() cannot see.
                 stack.wait_for('count(inferwatch_cost_usd_total) >= 2')

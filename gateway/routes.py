@@ -298,8 +298,7 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
              "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost_usd": round(r.cost_usd, 10),
              "cache_hits": r.cache_hits, "cache_lookups": r.cache_lookups} for r in rows]
     totals = {k: sum(d[k] for d in data) for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits", "cache_lookups")}
-    # Hits over the requests the cache was asked about (every hit was one, also before lookups were recorded).
-    lookups = max(totals["cache_lookups"], totals["cache_hits"])
+    lookups = totals["cache_lookups"]  # the requests the cache was asked about; every hit was one
     totals["cache_hit_rate"] = round(totals["cache_hits"] / lookups, 6) if lookups else None
     return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals,
             "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock())}

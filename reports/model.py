@@ -197,9 +197,8 @@ class CacheLine(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def hit_rate(self) -> float | None:
-        """Share of the lookups answered from the cache (every hit was a lookup, also in rows
-        written before lookups were recorded)."""
-        return ratio(self.hits, max(self.lookups, self.hits))
+        """Share of the lookups answered from the cache."""
+        return ratio(self.hits, self.lookups)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

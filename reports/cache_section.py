@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ledger.models import Request
 from ledger.queries import Conn
-from reports.model import CacheLine, CacheSection
+from reports.model import CacheLine, CacheSection, ratio
 from reports.traffic import Slice
 
 # What a request would have cost without the cache: (alias, model version, prompt tokens,
@@ -60,10 +60,10 @@ def _ranked(lines: Iterable[CacheLine]) -> list[CacheLine]:
     return sorted((x for x in lines if x.requests), key=lambda x: (-x.hits, -x.requests, x.name))
 
 
-def build(conn: Conn, start: datetime, end: datetime, sums: dict[Slice, dict[str, float]], *,
-          enabled: bool, miss_cost: MissCost | None) -> CacheSection | None:
-    """`sums`: the week's rollup sums per slice (`reports.traffic.slices`). None when the cache is
-    off and answered nothing in the week."""
+def build(conn: Conn, start: datetime, end: datetime, sums: dict[Slice, dict[str, float]],
+          prev: dict[Slice, dict[str, float]], *, enabled: bool, miss_cost: MissCost | None) -> CacheSection | None:
+    """`sums`, `prev`: the week's and the week before's rollup sums per slice
+    (`reports.traffic.slices`). None when the cache is off and answered nothing in the week."""
     hits = hit_usage(conn, start, end)
     slices = {}
     for s in sums.keys() | hits.keys():
@@ -82,4 +82,5 @@ def build(conn: Conn, start: datetime, end: datetime, sums: dict[Slice, dict[str
         by_model=_ranked(_line(f"{a} · {v or '(no version)'}", parts, alias=a, model_version=v or None)
                          for (a, v), parts in _group(slices, lambda s: (s[1], s[2])).items()),
         method=HIT_RATE_RULE + " " + (SAVED_RULE if miss_cost else NOT_PRICED),
+        prev_hit_rate=ratio(sum(x.get("cache_hits", 0) for x in prev.values()), sum(x.get("cache_lookups", 0) for x in prev.values())),
     )

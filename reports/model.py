@@ -212,6 +212,7 @@ class CacheSection(BaseModel):
     by_tenant: list[CacheLine]  # slices with traffic, most hits first
     by_model: list[CacheLine]
     method: str  # how the hit rate and the saving are counted, for the reader
+    prev_hit_rate: float | None = None  # the same hours of the week before; None: no lookups then
 
 
 class CostSection(BaseModel):

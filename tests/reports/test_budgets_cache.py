@@ -122,6 +122,7 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     # acme: 15 requests + 5 hits, 13 lookups; globex: 14 + 1, 4 lookups. A hit of chat@v1 would have
     # cost (100 * 1000 + 50 * 2000) / 1e6.
     assert (c.totals.requests, c.totals.lookups, c.totals.hits, c.totals.hit_rate) == (35, 17, 6, pytest.approx(6 / 17))
+    assert c.prev_hit_rate == 0.0  # the week before: acme's 14 chat@v1 lookups, no hit
     assert c.totals.hits == r.totals.cache_hits  # the same rollups as the usage table
     tenants = {x.name: x for x in c.by_tenant}
     assert [x.name for x in c.by_tenant] == ["acme", "globex"]  # most hits first; no row for tenants without traffic
@@ -134,7 +135,7 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     assert "current prices" in c.method
 
     md = render.markdown(r)
-    assert "6 of 17 cacheable requests answered from the cache (35.3%; 35 requests in all), about $1.00 saved." in md
+    assert "6 of 17 cacheable requests answered from the cache (35.3%, 0.0% the week before; 35 requests in all), about $1.00 saved." in md
     assert "| acme | 20 | 13 | 5 | 38.5% | $1.00 |" in md and "| chat · chat@v1 | 13 | 13 | 5 | 38.5% | $1.00 |" in md
     assert "| acme | month-spend | 2026-11 (to date) | $300.00 | $266.00 | $34.00 | 88.7% | soft_limit |" in md
     assert "| acme | day-tokens | 400 tokens | 7 | 5 | 2 | 2026-11-17 | 1,050 tokens (262.5%) |" in md

@@ -17,10 +17,13 @@ W46) and a rollout.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, insert
 
 from ledger.buckets import DEFAULT_BUCKETS
+from ledger.db import create_engine_for, migrate
 from ledger.models import CanaryAnalysisRow, CanaryRolloutEvent, CanaryRolloutRow, SLOStatusRow, Tenant
 from ledger.record import RequestRecord, SafetyHit
 from ledger.store import write_records
@@ -137,3 +140,13 @@ def rollout() -> dict:
 
 
 AFTER = WEEK.end + timedelta(hours=9)  # the Monday after, when the job runs
+
+
+def data_dir_ledger(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """An empty, migrated SQLite ledger at `data_dir/ledger.db`, where the CLI looks for it, with
+    no INFERWATCH_* variable left to point the CLI elsewhere."""
+    for var in ("INFERWATCH_CONFIG", "INFERWATCH_DATABASE_URL", "INFERWATCH_DATA_DIR", "INFERWATCH_SLO_SPECS"):
+        monkeypatch.delenv(var, raising=False)
+    url = f"sqlite:///{(data_dir / 'ledger.db').resolve()}"
+    migrate(url)
+    return create_engine_for(url)

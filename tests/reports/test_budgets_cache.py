@@ -22,7 +22,6 @@ from gateway.config import Budget, CacheConfig, GatewayConfig, Price
 from gateway.state import GovernanceStore
 from inferwatch.report_inputs import periods, report_inputs
 from ledger.buckets import DEFAULT_BUCKETS
-from ledger.db import create_engine_for, migrate
 from ledger.record import RequestRecord
 from ledger.store import write_records
 from ledger.testing import make_record
@@ -158,11 +157,7 @@ def test_without_the_cache_or_budgets_the_sections_say_so(ledger_engine: Engine)
 
 
 def test_service_and_cli_use_the_gateway_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("INFERWATCH_CONFIG", "INFERWATCH_DATABASE_URL", "INFERWATCH_DATA_DIR", "INFERWATCH_SLO_SPECS"):
-        monkeypatch.delenv(var, raising=False)
-    url = f"sqlite:///{(tmp_path / 'ledger.db').resolve()}"
-    migrate(url)
-    engine = create_engine_for(url)
+    engine = W.data_dir_ledger(tmp_path, monkeypatch)
     try:
         fill(engine)
         svc = ReportService(engine, ReportsConfig(), tmp_path / "reports", **report_inputs(engine, CONFIG), clock=lambda: W.AFTER)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from ledger.db import create_engine_for, migrate
+from ledger.db import create_engine_for
 from reports.cli import app as cli
 from reports.config import ReportsConfig
 from reports.jobs import register_report_job
@@ -41,11 +41,7 @@ async def authenticate(authorization: str | None) -> SimpleNamespace:
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data directory whose SQLite ledger holds the synthetic weeks."""
-    for var in ("INFERWATCH_CONFIG", "INFERWATCH_DATABASE_URL", "INFERWATCH_DATA_DIR", "INFERWATCH_SLO_SPECS"):
-        monkeypatch.delenv(var, raising=False)
-    url = f"sqlite:///{(tmp_path / 'ledger.db').resolve()}"
-    migrate(url)
-    engine = create_engine_for(url)
+    engine = W.data_dir_ledger(tmp_path, monkeypatch)
     W.fill(engine)
     engine.dispose()
     return tmp_path

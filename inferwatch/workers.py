@@ -73,13 +73,25 @@ class ManagedWorker:
             time.sleep(0.25)
         raise TimeoutError(f"worker at {self.url} not ready after {timeout_s}s; see {self.log_path}")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask the worker to finish (SIGTERM); `wait` collects it."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+
+    def wait(self, timeout_s: float = 60) -> None:
+        """Wait for an exit that `terminate` asked for; SIGKILL past `timeout_s`."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("worker %s did not stop within %.0f s; killing it", self.url, timeout_s)
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait()
 
 
 class Supervisor:
@@ -91,9 +103,6 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
     def _run(self) -> None:
         while not self._stop.wait(1.0):
             for w in self.workers:
@@ -102,7 +111,16 @@ class Supervisor:
                     w.restarts += 1
                     w.start()
 
+    def start(self) -> None:
+        if not self._thread.is_alive():
+            self._thread.start()
+
     def stop(self) -> None:
+        """Stop restarting, then stop every worker at once (not one after another)."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
         for w in self.workers:
-            w.stop()
+            w.terminate()
+        for w in self.workers:
+            w.wait()

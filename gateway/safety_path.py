@@ -209,7 +209,7 @@ class StreamGuard:
 
     def _text_event(self, idx: int, text: str, finish_reason: str | None = None) -> bytes:
         choice = {"index": idx, "delta": {"content": text}} if self.chat else {"index": idx, "text": text}
-        return self._event({**self.template, "choices": [{**choice, "finish_reason": finish_reason}]})
+        return self._event({**self.template, "choices": [{**choice, "logprobs": None, "finish_reason": finish_reason}]})
 
     def _segments(self, idx: int, out: str, released: int) -> list[str]:
         """Split released text along the upstream's pieces when no redaction touched it."""

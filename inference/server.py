@@ -254,7 +254,8 @@ def create_app(config: WorkerConfig) -> FastAPI:
             else:
                 c = p.CompletionResponse(id=request_id, created=created, model=model, system_fingerprint=fp,
                                          choices=[p.CompletionChoice(text=text or "", finish_reason=finish)])
-            return b"data: " + json.dumps(c.model_dump(exclude_none=True)).encode() + b"\n\n"
+            # a completion's usage may be absent but not null; a chat chunk's is null until the last
+            return b"data: " + json.dumps(c.model_dump(exclude={"usage"} if kind != "chat" else None)).encode() + b"\n\n"
 
         try:
             if kind == "chat":

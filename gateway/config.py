@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -65,10 +66,23 @@ class VersionTarget(BaseModel):
 class UpstreamConfig(BaseModel):
     """One model version served by one or more OpenAI-compatible replicas."""
 
-    urls: list[str] = Field(min_length=1)
+    urls: list[str] = Field(default_factory=list, description="replicas by URL")
+    discover: list[str] = Field(default_factory=list, description=(
+        "base URLs whose host name is resolved again at every health check, each address one replica "
+        "(a Kubernetes headless Service: replicas come and go with the autoscaler)"))
     served_model: str | None = Field(default=None, description="model name to send upstream; discovered from /v1/models if unset")
     api_key: str | None = None
     provider: str = Field(default="inferwatch", description="gen_ai.provider.name, e.g. mistral_ai, vllm")
+
+    @model_validator(mode="after")
+    def _has_replicas(self) -> "UpstreamConfig":
+        if not self.urls and not self.discover:
+            raise ValueError("an upstream needs `urls`, `discover` or both")
+        for url in self.discover:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"discover: {url!r} is not an http(s) URL with a host name")
+        return self
 
 
 class Price(BaseModel):

@@ -6,7 +6,8 @@ Histogram buckets are passed in so that every SLO threshold is a bucket boundary
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -51,6 +52,16 @@ class GatewayMetrics:
         self.redis_up.set(float("nan"))
         self._scopes: set[tuple[str, ...]] = set()
         self._cache_tenants: set[str] = set()
+
+    def forget_replica(self, url: str, version: str, aliases: Iterable[str]) -> None:
+        """Drop the series of a replica that discovery removed, so a scaled-in pod does not
+        read as a worker that is down (or, worse, as one still up)."""
+        series = [(self.worker_up, (url, version)), (self.breaker_state, (url,)),
+                  *((self.upstream_healthy, (alias, version, url)) for alias in aliases),
+                  *((self.version_mismatch, (alias, url)) for alias in aliases)]
+        for gauge, labels in series:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
 
     def cache_lookup(self, tenant: str, hit: bool) -> None:
         if tenant not in self._cache_tenants:  # both series from 0, or the first hit is invisible to increase()

@@ -116,8 +116,7 @@ class Gateway:
         self.client = aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0),
                                             auto_decompress=False, skip_auto_headers=("User-Agent",))
         await self.refresh_state()
-        await self.pools.check_all(self.client)
-        self._update_upstream_gauges()
+        await self._health()
         self._tasks = [asyncio.create_task(self._every(self.config.health_interval_s, self._health)),
                        asyncio.create_task(self._every(self.config.state_refresh_s, self.refresh_state)),
                        asyncio.create_task(self._every(self.config.budget_refresh_s, self.budgets.refresh))]
@@ -154,7 +153,8 @@ class Gateway:
             log.warning("cannot sync the review queue: %s", type(exc).__name__)
 
     async def _health(self) -> None:
-        await self.pools.check_all(self.client)
+        for r in await self.pools.check_all(self.client):
+            self.metrics.forget_replica(r.url, r.version, self.aliases.aliases)
         self._update_upstream_gauges()
 
     async def refresh_state(self) -> None:

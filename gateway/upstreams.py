@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
@@ -73,12 +75,48 @@ class VersionPool:
         return sorted(ok, key=lambda r: r.inflight)  # least busy first
 
 
+async def resolve(url: str) -> set[str]:
+    """The replica URLs behind a discovery URL: one per address its host name resolves to."""
+    parts = urlsplit(url.rstrip("/"))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    hosts = {f"[{info[4][0]}]" if info[0] == socket.AF_INET6 else info[4][0] for info in infos}
+    return {urlunsplit((parts.scheme, f"{h}:{port}", parts.path, "", "")) for h in hosts}
+
+
 class UpstreamPools:
     def __init__(self, upstreams: dict[str, UpstreamConfig], *, breaker_failures: int, breaker_open_s: float) -> None:
-        self.pools = {
-            version: VersionPool(version, cfg, [Replica(u.rstrip("/"), version, Breaker(breaker_failures, breaker_open_s), served_model=cfg.served_model) for u in cfg.urls])
-            for version, cfg in upstreams.items()
-        }
+        self._breaker = (breaker_failures, breaker_open_s)
+        self.pools = {version: VersionPool(version, cfg, [self._replica(u, version, cfg) for u in cfg.urls])
+                      for version, cfg in upstreams.items()}
+        self._discovered: dict[str, set[str]] = {version: set() for version in upstreams}
+
+    def _replica(self, url: str, version: str, cfg: UpstreamConfig) -> Replica:
+        return Replica(url.rstrip("/"), version, Breaker(*self._breaker), served_model=cfg.served_model)
+
+    async def discover(self) -> list[Replica]:
+        """Resolve every discovery URL again: new addresses join (unhealthy until checked),
+        vanished ones leave. A name that fails to resolve keeps the replicas it had, so a DNS
+        hiccup does not empty a pool. Returns the replicas that left."""
+        removed: list[Replica] = []
+        for version, pool in self.pools.items():
+            if not pool.config.discover:
+                continue
+            found: set[str] = set()
+            for url in pool.config.discover:
+                try:
+                    found |= await resolve(url)
+                except OSError as exc:
+                    log.warning("cannot resolve %s for %s: %s; keeping its replicas", url, version, exc)
+                    found |= {r.url for r in pool.replicas if r.url in self._discovered[version]}
+            static = {u.rstrip("/") for u in pool.config.urls}
+            gone = self._discovered[version] - found - static
+            removed += [r for r in pool.replicas if r.url in gone]
+            pool.replicas = [r for r in pool.replicas if r.url not in gone]
+            known = {r.url for r in pool.replicas}
+            pool.replicas += [self._replica(u, version, pool.config) for u in sorted(found - known)]
+            self._discovered[version] = found - static
+        return removed
 
     def all_replicas(self) -> list[Replica]:
         return [r for p in self.pools.values() for r in p.replicas]
@@ -93,8 +131,11 @@ class UpstreamPools:
                 return r
         return None
 
-    async def check_all(self, client: aiohttp.ClientSession) -> None:
+    async def check_all(self, client: aiohttp.ClientSession) -> list[Replica]:
+        """Discover, then health-check every replica; returns the replicas discovery removed."""
+        removed = await self.discover()
         await asyncio.gather(*(self._check(client, r) for r in self.all_replicas()))
+        return removed
 
     async def _check(self, client: aiohttp.ClientSession, r: Replica) -> None:
         cfg = self.pools[r.version].config

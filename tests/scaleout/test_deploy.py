@@ -20,7 +20,7 @@ from inferwatch.settings import Settings
 from tests.servers import ROOT
 
 K8S = ROOT / "deploy" / "k8s"
-CORE = ("v1", "apps/v1")
+CORE = ("v1", "apps/v1", "autoscaling/v2")
 
 
 @pytest.fixture(scope="module")

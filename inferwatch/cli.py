@@ -88,9 +88,25 @@ app.add_typer(slo_app, name="slo")
 from canary.cli import app as canary_app  # noqa: E402
 
 app.add_typer(canary_app, name="canary")
+from reports.cli import ReportSetup, set_setup_factory  # noqa: E402
 from reports.cli import app as report_app  # noqa: E402
 
 app.add_typer(report_app, name="report")
+
+
+def _report_setup(config: Path | None, data_dir: Path | None) -> ReportSetup:
+    from slo.spec import DEFAULTS_FILE
+
+    from .report_inputs import report_inputs
+    from .settings import load_settings
+
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
+    return ReportSetup(ledger_url=settings.ledger_url, data_dir=settings.data_dir, config=settings.reports,
+                       slo_specs=list(settings.slo_specs or [DEFAULTS_FILE]),
+                       inputs=lambda engine: report_inputs(engine, settings.gateway))
+
+
+set_setup_factory(_report_setup)
 from dashboards.cli import app as dashboards_app  # noqa: E402
 
 app.add_typer(dashboards_app, name="dashboards")

@@ -6,12 +6,45 @@ Exit status: 0 written; 2 for a bad week, format or settings, or an unreachable 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from sqlalchemy import Engine
+
+from reports.config import ReportsConfig
 
 app = typer.Typer(help="The weekly cost and safety review.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class ReportSetup:
+    """What `report weekly` needs of the platform's settings. The composition root builds it
+    (`set_setup_factory`), so this package reads no settings of another's."""
+
+    ledger_url: str
+    data_dir: Path
+    config: ReportsConfig
+    slo_specs: list[Path]
+    inputs: Callable[[Engine], dict[str, Any]]  # the gateway's side: ReportService's keyword inputs
+
+
+SetupFactory = Callable[[Optional[Path], Optional[Path]], ReportSetup]  # (config file, data dir)
+_factory: SetupFactory | None = None
+
+
+def set_setup_factory(factory: SetupFactory) -> None:
+    """Called once by the composition root, before the command runs."""
+    global _factory
+    _factory = factory
+
+
+def _setup(config: Path | None, data_dir: Path | None) -> ReportSetup:
+    if _factory is None:
+        raise RuntimeError("reports.cli.set_setup_factory was not called")
+    return _factory(config, data_dir)
 
 EXIT_USAGE = 2
 
@@ -41,14 +74,12 @@ def weekly(
     """Write the weekly report of one ISO week (a week in progress gives a partial report)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from inferwatch.report_inputs import report_inputs
-    from inferwatch.settings import load_settings
     from ledger.db import create_engine_for, migrate
-    from reports.config import FORMATS, ReportsConfig
+    from reports.config import FORMATS
     from reports.data import WeekNotStarted
     from reports.service import ReportService
     from reports.weeks import Week
-    from slo.spec import DEFAULTS_FILE, SpecError, load_specs
+    from slo.spec import SpecError, load_specs
 
     try:
         target = Week.parse(week) if week else None
@@ -56,17 +87,16 @@ def weekly(
         unknown = [f for f in chosen if f not in FORMATS]
         if unknown:
             raise ValueError(f"unknown format {', '.join(unknown)}; expected {', '.join(FORMATS)}")
-        settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
-        slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
+        setup = _setup(config, data_dir)
+        slos = load_specs(setup.slo_specs)
     except (FileNotFoundError, ValueError, SpecError) as e:
         raise _usage_error(str(e)) from None
-    cfg: ReportsConfig = settings.reports
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine_for(settings.ledger_url)
+    cfg = setup.config
+    setup.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine_for(setup.ledger_url)
     try:
         migrate(engine)  # a fresh data directory has no tables yet
-        service = ReportService(engine, cfg, cfg.directory(settings.data_dir), slos,
-                                **report_inputs(engine, settings.gateway))
+        service = ReportService(engine, cfg, cfg.directory(setup.data_dir), slos, **setup.inputs(engine))
         report = service.build(target)
         paths = service.write(report, chosen or None, out)
     except WeekNotStarted as e:

@@ -26,7 +26,7 @@ from ledger.record import RequestRecord
 from ledger.store import write_records
 from ledger.testing import make_record
 from reports import render
-from reports.cli import app as cli
+from inferwatch.cli import app as cli  # the report command as the platform mounts it
 from reports.config import ReportsConfig
 from reports.data import build_report
 from reports.service import ReportService
@@ -166,7 +166,7 @@ def test_service_and_cli_use_the_gateway_settings(tmp_path: Path, monkeypatch: p
         engine.dispose()
     config = tmp_path / "inferwatch.yaml"
     config.write_text(yaml.safe_dump({"gateway": CONFIG.model_dump(mode="json")}), encoding="utf-8")
-    res = CliRunner().invoke(cli, ["weekly", "--week", "2026-W47", "--config", str(config), "--data-dir", str(tmp_path),
+    res = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--config", str(config), "--data-dir", str(tmp_path),
                                    "--format", "json", "--out", str(tmp_path / "out"), "--json"])
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from ledger.db import create_engine_for
-from reports.cli import app as cli
+from inferwatch.cli import app as cli  # the report command as the platform mounts it
 from reports.config import ReportsConfig
 from reports.jobs import register_report_job
 from reports.model import BudgetLine
@@ -89,14 +89,14 @@ def test_api_lists_and_serves_reports_to_admins_only(engine: Engine, tmp_path: P
 
 def test_cli_writes_the_chosen_week_and_formats(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["weekly", "--week", "2026-W47", "--out", str(out), "--format", "md,json",
+    r = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--out", str(out), "--format", "md,json",
                                  "--data-dir", str(data_dir), "--json"])
     assert r.exit_code == 0, r.output
     body = json.loads(r.stdout)
     assert body["week"] == "2026-W47" and body["totals"]["cost_usd"] == pytest.approx(W.THIS_TOTAL)
     assert sorted(p.name for p in out.iterdir()) == ["weekly-2026-W47.json", "weekly-2026-W47.md"]
 
-    r = CliRunner().invoke(cli, ["weekly", "--data-dir", str(data_dir)])  # default: last complete week, default folder
+    r = CliRunner().invoke(cli, ["report", "weekly", "--data-dir", str(data_dir)])  # default: last complete week, default folder
     assert r.exit_code == 0, r.output
     week = Week.last_complete(datetime.now(timezone.utc))
     assert r.stdout.split() == [str(data_dir / "reports" / f"weekly-{week}.{f}") for f in ("html", "md", "json")]
@@ -109,7 +109,7 @@ def test_cli_writes_the_chosen_week_and_formats(data_dir: Path, tmp_path: Path) 
     (["--format", "pdf"], "unknown format pdf"),
 ])
 def test_cli_usage_errors_exit_2(data_dir: Path, args: list[str], message: str) -> None:
-    r = CliRunner().invoke(cli, ["weekly", "--data-dir", str(data_dir), *args])
+    r = CliRunner().invoke(cli, ["report", "weekly", "--data-dir", str(data_dir), *args])
     assert r.exit_code == 2 and message in r.stderr
 
 

@@ -120,9 +120,10 @@ def stub() -> Iterator[Stub]:
 
 @pytest.fixture
 def stub_gateway(tmp_path: Path, stub: Stub) -> Iterator[Harness]:
-    """The gateway in front of one stub upstream, SQLite ledger, tight limits for tenant 'tiny'."""
+    """The gateway in front of one stub upstream, SQLite ledger, tight limits for tenant 'tiny', priced."""
     tenants = {"acme": TenantConfig(), "globex": TenantConfig(),
                "tiny": TenantConfig(limits=Limits(rpm=3, tpm=100_000, max_body_bytes=2_000, max_prompt_tokens=50))}
     with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {"stub@1": UpstreamConfig(urls=[stub.url])},
-                        {"m": [VersionTarget(version="stub@1")]}, tenants=tenants, request_timeout_s=5, first_byte_timeout_s=1.0) as h:
+                        {"m": [VersionTarget(version="stub@1")]}, tenants=tenants, request_timeout_s=5, first_byte_timeout_s=1.0,
+                        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as h:
         yield h

@@ -67,10 +67,11 @@ class Harness:
 def gateway_server(tmp_path: Path, ledger_url: str, upstreams: dict[str, UpstreamConfig], aliases: dict[str, list[VersionTarget]],
                    **overrides: Any) -> Iterator[Harness]:
     tenants = overrides.pop("tenants", {"acme": TenantConfig(), "globex": TenantConfig()})
+    safety = overrides.pop("safety", None)  # a SafetyConfig; None: the default
     cfg = GatewayConfig(upstreams=upstreams, aliases=aliases, tenants=tenants,
                         **{"key_cache_ttl_s": 0, "health_interval_s": 0.5, "state_refresh_s": 0.5, **overrides})
     settings = Settings(data_dir=tmp_path / "gw", database_url=ledger_url, admin_key=ADMIN_KEY, gateway=cfg,
-                        ledger_max_delay_s=0.05)
+                        ledger_max_delay_s=0.05, **({"safety": safety} if safety is not None else {}))
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
     with ThreadedServer(app) as server:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .outcome import Outcome
 
-CONTINUOUS, FINAL = "continuous", "final"
+CONTINUOUS = "continuous"  # UpstreamConfig.stream_usage: running usage in every chunk
 
 
 def upstream_stream_options(client: dict[str, Any] | None, stream_usage: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -38,15 +39,18 @@ def cost(prompt: int, completion: int) -> float:
     return (prompt * 2.0 + completion * 6.0) / 1e6
 
 
-@pytest.fixture(scope="module")
-def slow_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    w = start_worker(tmp_path_factory.mktemp("partial-worker"), tmp_path_factory.mktemp("partial-logs"),
-                     "--max-batch-size", "4", "--fault.extra-token-latency-s", "0.05")
+def _worker(factory: pytest.TempPathFactory, *fault: str) -> Iterator[Proc]:
+    w = start_worker(factory.mktemp("worker"), factory.mktemp("logs"), "--max-batch-size", "4", *fault)
     yield w
     w.stop()
 
 
-def _gateway(tmp_path: Path, worker: Proc, **kw) -> Iterator[Harness]:
+@pytest.fixture(scope="module")
+def slow_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    yield from _worker(tmp_path_factory, "--fault.extra-token-latency-s", "0.05")
+
+
+def _gateway(tmp_path: Path, worker: Proc, **kw) -> AbstractContextManager[Harness]:
     version = httpx.get(worker.url + "/health").json()["version"]
     return gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {version: UpstreamConfig(urls=[worker.url])},
                           {"demo": [VersionTarget(version=version)]}, prices=PRICES, **kw)
@@ -169,10 +173,7 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
 
 @pytest.fixture(scope="module")
 def failing_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    w = start_worker(tmp_path_factory.mktemp("failing-worker"), tmp_path_factory.mktemp("failing-logs"),
-                     "--max-batch-size", "4", "--fault.fail-after-tokens", "6")
-    yield w
-    w.stop()
+    yield from _worker(tmp_path_factory, "--fault.fail-after-tokens", "6")
 
 
 def test_generation_failing_part_way_is_recorded_with_what_the_worker_made(tmp_path: Path, failing_worker: Proc):

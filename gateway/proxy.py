@@ -523,7 +523,8 @@ class Gateway:
                 err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
                 yield b"data: " + json.dumps(err).encode() + b"\n\n"
             except asyncio.CancelledError:
-                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                if outcome.error_type is None:  # a client closing on the upstream's error event does not hide the error
+                    outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
                 raise
             finally:
                 resp.release()

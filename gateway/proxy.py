@@ -266,7 +266,7 @@ class Gateway:
                     raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
                                        headers={"Retry-After": wait, **rl_headers})
             span = tracing.start_span(self.tracer, operation, alias)
-            upstream_body = self._upstream_body(operation, req, body)
+            upstream_body = json.loads(body)  # the stream options the upstream is asked for are added per upstream (_send)
             if self.safety_path is not None:
                 await self.safety_path.scan_input(operation, upstream_body, tenant, outcome)
             version, key = None, None
@@ -330,9 +330,6 @@ class Gateway:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first.get("loc", ()))
             raise GatewayError(400, f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}", "invalid_request", param=loc or None, error_type="invalid_request") from exc
-
-    def _upstream_body(self, operation: str, req: Any, raw: bytes) -> dict[str, Any]:
-        return json.loads(raw)
 
     async def moderate(self, request: Request) -> Response:
         """`POST /v1/moderations`: the scanners' view of each input, OpenAI-compatible."""

@@ -73,6 +73,9 @@ class UpstreamConfig(BaseModel):
     served_model: str | None = Field(default=None, description="model name to send upstream; discovered from /v1/models if unset")
     api_key: str | None = None
     provider: str = Field(default="inferwatch", description="gen_ai.provider.name, e.g. mistral_ai, vllm")
+    stream_usage: Literal["continuous", "final"] = Field(
+        default="continuous", description="usage asked for in streams: in every chunk (our worker, vLLM), so a stream that breaks is "
+                                          "still counted; 'final' for an upstream that refuses stream_options.continuous_usage_stats")
 
     @model_validator(mode="after")
     def _has_replicas(self) -> "UpstreamConfig":

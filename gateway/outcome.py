@@ -1,7 +1,6 @@
 """What the upstream exchange produced for one request, and how streamed chunks update it."""
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,9 @@ class Outcome:
     completion_tokens: int = 0
     finish_reason: str | None = None
     first_token_at: float | None = None
+    last_token_at: float | None = None  # a response that ended early: when its last output arrived
+    partial: bool = False  # ended early: the counts are of what was delivered until then
+    usage_estimated: bool = False  # the counts are the gateway's (the upstream reported none)
     retries: int = 0
     client_disconnected: bool = False
     provider: str = "inferwatch"
@@ -28,15 +30,6 @@ class Outcome:
     cache_hit: bool = False  # answered from the response cache
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
-
-
-def observe_chunk(data: str, outcome: Outcome) -> bool:
-    """Note first token, usage and finish reason; False for the usage-only chunk."""
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        return True
-    return observe(chunk, outcome)
 
 
 def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:

@@ -32,13 +32,14 @@ from .cache import CachedResponse, ResponseCache, cache_key, deterministic, no_c
 from .config import Budget, GatewayConfig, Limits
 from .errors import GatewayError
 from .metrics import GatewayMetrics
-from .outcome import Outcome, observe_chunk
+from .outcome import Outcome, observe
 from .ratelimit import SharedRateLimiter, retry_after_header
 from .routing import AliasTable
 from .safety_path import SafetyPath
 from .shared import SharedRedis
 from .state import GovernanceStore, limits_from
 from .upstreams import Replica, UpstreamPools
+from .usage import StreamUsage, upstream_stream_options
 
 log = logging.getLogger("inferwatch.gateway")
 
@@ -265,7 +266,7 @@ class Gateway:
                     raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
                                        headers={"Retry-After": wait, **rl_headers})
             span = tracing.start_span(self.tracer, operation, alias)
-            upstream_body = self._upstream_body(operation, req, body)
+            upstream_body = json.loads(body)  # the stream options the upstream is asked for are added per upstream (_send)
             if self.safety_path is not None:
                 await self.safety_path.scan_input(operation, upstream_body, tenant, outcome)
             version, key = None, None
@@ -329,12 +330,6 @@ class Gateway:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first.get("loc", ()))
             raise GatewayError(400, f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}", "invalid_request", param=loc or None, error_type="invalid_request") from exc
-
-    def _upstream_body(self, operation: str, req: Any, raw: bytes) -> dict[str, Any]:
-        body = json.loads(raw)
-        if getattr(req, "stream", False):
-            body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}  # exact usage for billing
-        return body
 
     async def moderate(self, request: Request) -> Response:
         """`POST /v1/moderations`: the scanners' view of each input, OpenAI-compatible."""
@@ -415,7 +410,10 @@ class Gateway:
         headers = {"x-request-id": request_id, "content-type": "application/json", **tracing.traceparent_headers(span)}
         if cfg.api_key:
             headers["authorization"] = f"Bearer {cfg.api_key}"
-        payload = json.dumps({**body, "model": replica.served_model or body["model"]}).encode()
+        sent = {**body, "model": replica.served_model or body["model"]}
+        if body.get("stream"):  # exact usage for billing, in every chunk where the upstream can
+            sent["stream_options"] = upstream_stream_options(body.get("stream_options"), cfg.stream_usage)
+        payload = json.dumps(sent).encode()
         assert self.client is not None
         replica.inflight += 1
         try:
@@ -438,7 +436,9 @@ class Gateway:
         if resp.status >= 400:
             outcome.error_type = "upstream_error" if resp.status >= 500 else "upstream_rejected"
             try:
-                json.loads(content)["error"]["message"]
+                failed = json.loads(content)
+                failed["error"]["message"]
+                _partial_usage(failed, outcome)
             except (ValueError, KeyError, TypeError):
                 content = json.dumps(p.error_body(resp.status, "The upstream failed this request.", "upstream_error")).encode()
             return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
@@ -465,11 +465,14 @@ class Gateway:
             return await self._finish_plain(resp, replica, outcome, rl_headers, request_id, operation, tenant)
         outcome.status = 200
         want_usage = bool(req.include_usage)
+        estimate = estimate_tokens(prompt_text(operation, req))
+        usage = StreamUsage(client_usage=want_usage, client_continuous=bool(req.continuous_usage), prompt_estimate=estimate)
         guard = None
         if self.safety_path is not None:
-            guard = self.safety_path.stream_guard(tenant, operation, estimate_tokens(prompt_text(operation, req)))
+            guard = self.safety_path.stream_guard(tenant, operation, estimate)
 
         async def events() -> AsyncIterator[bytes]:
+            complete = False
             try:
                 async for raw in resp.content:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -481,14 +484,18 @@ class Gateway:
                             tail = guard.flush(outcome)
                             if tail:
                                 yield tail
+                        complete = outcome.error_type is None
                         yield b"data: [DONE]\n\n"
                         break  # the stream is complete: a client closing now is not a disconnect
-                    if guard is None:
-                        forward = observe_chunk(data, outcome)
-                        if forward or want_usage:
-                            yield b"data: " + data.encode() + b"\n\n"
+                    chunk = _json(data)
+                    sent = usage.forward(chunk, data)
+                    if sent is None:
                         continue
-                    out, stop = guard.chunk(data, outcome, want_usage)
+                    if guard is None:
+                        observe(chunk, outcome)
+                        yield b"data: " + sent.encode() + b"\n\n"
+                        continue
+                    out, stop = guard.chunk(sent, outcome, want_usage)
                     if out:
                         yield out
                     if stop:  # blocked: end the stream here and stop the upstream's generation
@@ -500,6 +507,7 @@ class Gateway:
                         tail = guard.flush(outcome)
                         if tail:
                             yield tail
+                    complete = outcome.error_type is None and outcome.finish_reason is not None
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # the worker went away or stalled mid-stream: tell the client in-band, the record
                 # says so, and the replica's breaker counts it like a failure before the headers
@@ -512,12 +520,14 @@ class Gateway:
                 err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
                 yield b"data: " + json.dumps(err).encode() + b"\n\n"
             except asyncio.CancelledError:
-                outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
+                if outcome.error_type is None:  # a client closing on the upstream's error event does not hide the error
+                    outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
                 raise
             finally:
                 resp.release()
                 if guard is not None:
                     guard.finalize(outcome)
+                usage.settle(outcome, partial=not complete)
                 self._record(request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span)
 
         async def after() -> None:
@@ -588,12 +598,13 @@ class Gateway:
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
         tpot = None
         if ttft is not None and outcome.completion_tokens > 1:
-            tpot = (latency - ttft) / (outcome.completion_tokens - 1)
+            # a response that ended early: up to its last output, not to the failure after it
+            until = outcome.last_token_at - t0 if outcome.last_token_at else latency
+            tpot = max(0.0, until - ttft) / (outcome.completion_tokens - 1)
         status = outcome.status or 500
-        cost = 0.0
         if outcome.cache_hit:
             cost = self.config.cache.hit_cost_usd
-        elif status < 400 or outcome.completion_tokens:
+        else:  # what was delivered is billed, also when the request failed after it
             cost = self.config.price_for(outcome.model_version, alias).cost(outcome.prompt_tokens, outcome.completion_tokens)
         rec = RequestRecord(
             request_id=request_id, started_at=started_at, tenant=tenant, key_id=principal.key_id, operation=operation,
@@ -603,7 +614,7 @@ class Gateway:
             stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
             trace_id=tracing.trace_id_of(span) if span is not None else None,
             client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit, cache_lookup=outcome.cache_lookup, retries=outcome.retries,
-            safety=outcome.safety,
+            safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
         )
         if rec.total_tokens:
             self._spawn(self.limiter.add_tokens(tenant, rec.total_tokens))
@@ -625,6 +636,22 @@ def _cacheable(outcome: Outcome) -> bool:
     """Only complete answers: no errors, no block, no abandoned stream."""
     return (outcome.status == 200 and outcome.error_type is None and not outcome.client_disconnected and outcome.finish_reason is not None
             and not any(h.action == "block" for h in outcome.safety))
+
+
+def _json(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def _partial_usage(body: dict[str, Any], outcome: Outcome) -> None:
+    """A failed answer's usage, where the upstream says what it generated before failing."""
+    usage = body.get("usage")
+    if isinstance(usage, dict) and (usage.get("prompt_tokens") or usage.get("completion_tokens")):
+        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+        outcome.partial = True
 
 
 def _bare_digest(d: str | None) -> str | None:

@@ -13,6 +13,7 @@ class FaultInjection(BaseModel):
     extra_latency_s: float = Field(default=0.0, ge=0.0, description="added before the first token")
     extra_token_latency_s: float = Field(default=0.0, ge=0.0, description="added to every decode step, as a slower GPU would")
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of requests answered 500")
+    fail_after_tokens: int = Field(default=0, ge=0, description="fail each generation as an engine error once it has this many tokens; 0: never")
 
 
 class WorkerConfig(BaseModel):

@@ -51,7 +51,7 @@ class StepOutput:
     text: str  # new text since the previous output
     finish_reason: str | None = None
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # generated so far, this output's tokens included (running usage)
 
 
 class Sequence:
@@ -111,7 +111,7 @@ class EngineStats:
 
 class Engine:
     def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int, prefill_token_budget: int, metrics: WorkerMetrics,
-                 step_delay_s: float = 0.0) -> None:
+                 step_delay_s: float = 0.0, fail_after_tokens: int = 0) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.decoder = loaded.model.get_decoder()
@@ -124,6 +124,7 @@ class Engine:
         self.prefill_token_budget = prefill_token_budget
         self.metrics = metrics
         self.step_delay_s = step_delay_s  # fault injection: a deliberately slower worker
+        self.fail_after_tokens = fail_after_tokens  # fault injection: generation fails part way (0: never)
         cfg = loaded.model.config
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.cache = SlotKVCache(cfg.num_hidden_layers, max_batch_size, cfg.num_key_value_heads, self.max_len, head_dim, loaded.dtype, self.device)
@@ -240,14 +241,19 @@ class Engine:
         m.labels(m.kv_usage).set(len(self._running) / self.max_batch_size)
 
     def _drop_cancelled(self) -> None:
+        """Free the slots of requests whose client left; counted as finished_reason "abort" (vLLM's name)."""
+        aborted = 0
         for slot, seq in list(self._running.items()):
             if seq.cancelled:
                 self._release(seq)
-                self.stats.cancelled += 1
+                aborted += 1
         with self._cv:
             if any(s.cancelled for s in self._waiting):
-                self.stats.cancelled += sum(s.cancelled for s in self._waiting)
+                aborted += sum(s.cancelled for s in self._waiting)
                 self._waiting = collections.deque(s for s in self._waiting if not s.cancelled)
+        if aborted:
+            self.stats.cancelled += aborted
+            self.metrics.success.labels(model_version=self.metrics.version, finished_reason="abort").inc(aborted)
 
     def _release(self, seq: Sequence) -> None:
         if seq.slot is not None:
@@ -336,6 +342,9 @@ class Engine:
                 m.labels(m.itl).observe(now - seq.last_token_at)
             seq.last_token_at = now
             seq.output_ids.append(tok)
+            if self.fail_after_tokens and len(seq.output_ids) >= self.fail_after_tokens:
+                self._finish(seq, "error")
+                continue
             if tok in self.eos_ids and not seq.params.ignore_eos:
                 self._finish(seq, "stop")
                 continue
@@ -345,7 +354,7 @@ class Engine:
             elif len(seq.output_ids) >= seq.params.max_tokens or seq.position + 1 >= self.max_len:
                 self._finish(seq, "length", text)
             elif text:
-                seq.emit(StepOutput(text))
+                seq.emit(StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids)))
 
     def _finish(self, seq: Sequence, reason: str, text: str = "", flush: bool = True) -> None:
         if flush and reason != "error":

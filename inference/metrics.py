@@ -25,7 +25,7 @@ class WorkerMetrics:
         self.queue_time = Histogram(p + "request_queue_time_seconds", "Time waiting for a slot", lbl, buckets=TTFT_BUCKETS, registry=r)
         self.prompt_tokens = Counter(p + "prompt_tokens", "Prompt tokens processed", lbl, registry=r)
         self.generation_tokens = Counter(p + "generation_tokens", "Output tokens generated", lbl, registry=r)
-        self.success = Counter(p + "request_success", "Finished requests", lbl + ["finished_reason"], registry=r)
+        self.success = Counter(p + "request_success", "Finished requests by finished_reason: stop, length, error, abort (the client left; its slot freed)", lbl + ["finished_reason"], registry=r)
         self.rejected = Counter(p + "requests_rejected", "Requests refused before running", lbl + ["reason"], registry=r)
         self.load_time = Gauge(p + "model_load_seconds", "Model load plus warm-up time", lbl, registry=r)
         self.gpu_mem_used = Gauge(p + "gpu_memory_used_bytes", "GPU memory allocated by torch", ["gpu"], registry=r)

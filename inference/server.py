@@ -50,7 +50,7 @@ class WorkerState:
             loaded = load_model(path, alias=cfg.alias, device=cfg.device, dtype=cfg.dtype, device_map=cfg.device_map, max_model_len=cfg.max_model_len)
             metrics = WorkerMetrics(loaded.version.id)
             engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget,
-                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s)
+                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens)
             engine.start()
             _warm_up(engine, loaded)
         except Exception as exc:  # noqa: BLE001 - reported by /health, not a crash loop
@@ -223,9 +223,10 @@ def create_app(config: WorkerConfig) -> FastAPI:
             return _error(499, "Client closed the request.", "client_disconnected")
         gone.cancel()
         text, last = result.result()
-        if last.finish_reason == "error":
-            return _error(500, "The engine failed while generating this request.", "engine_error")
-        usage = p.Usage(prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens, total_tokens=last.prompt_tokens + last.completion_tokens)
+        usage = _usage(last)
+        if last.finish_reason == "error":  # what was generated before the failure, for the caller's record
+            return JSONResponse(p.error_body(500, "The engine failed while generating this request.", "engine_error") | {"usage": usage.model_dump()},
+                                status_code=500)
         if kind == "chat":
             body: p.BaseModel = p.ChatCompletionResponse(id=request_id, model=loaded.version.alias, system_fingerprint=loaded.version.id, usage=usage,
                                                          choices=[p.ChatChoice(message=p.ChatResponseMessage(content=text), finish_reason=last.finish_reason)])
@@ -246,29 +247,34 @@ def create_app(config: WorkerConfig) -> FastAPI:
         created = int(time.time())
         model, fp = loaded.version.alias, loaded.version.id
 
-        def chunk(text: str | None, finish: str | None, role: bool = False) -> bytes:
+        # With continuous usage (vLLM's semantics) every chunk carries the usage so far, the
+        # role chunk included, so a caller whose stream breaks knows what it was sent.
+        running = req.continuous_usage
+
+        def chunk(text: str | None, finish: str | None, usage: p.Usage, role: bool = False) -> bytes:
             if kind == "chat":
                 delta = p.ChatDelta(role="assistant" if role else None, content=text)
                 c: p.BaseModel = p.ChatCompletionChunk(id=request_id, created=created, model=model, system_fingerprint=fp,
-                                                       choices=[p.ChatChunkChoice(delta=delta, finish_reason=finish)])
+                                                       choices=[p.ChatChunkChoice(delta=delta, finish_reason=finish)], usage=usage if running else None)
             else:
                 c = p.CompletionResponse(id=request_id, created=created, model=model, system_fingerprint=fp,
-                                         choices=[p.CompletionChoice(text=text or "", finish_reason=finish)])
+                                         choices=[p.CompletionChoice(text=text or "", finish_reason=finish)], usage=usage if running else None)
             # a completion's usage may be absent but not null; a chat chunk's is null until the last
-            return b"data: " + json.dumps(c.model_dump(exclude={"usage"} if kind != "chat" else None)).encode() + b"\n\n"
+            absent = {"usage"} if kind != "chat" and not running else None
+            return b"data: " + json.dumps(c.model_dump(exclude=absent)).encode() + b"\n\n"
 
         try:
             if kind == "chat":
-                yield chunk("", None, role=True)
+                yield chunk("", None, p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)), role=True)  # type: ignore[union-attr]
             async for out in handle.outputs():
+                usage = _usage(out)
                 if out.finish_reason == "error":
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
-                    yield b"data: " + json.dumps(err).encode() + b"\n\n"
+                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"
                     return
                 if out.text or out.finish_reason:
-                    yield chunk(out.text, out.finish_reason)
+                    yield chunk(out.text, out.finish_reason, usage)
                 if out.finish_reason and req.include_usage:
-                    usage = p.Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens, total_tokens=out.prompt_tokens + out.completion_tokens)
                     body = {"id": request_id, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
                             "created": created, "model": model, "system_fingerprint": fp, "choices": [], "usage": usage.model_dump()}
                     yield b"data: " + json.dumps(body).encode() + b"\n\n"
@@ -296,6 +302,10 @@ def create_app(config: WorkerConfig) -> FastAPI:
         return JSONResponse(body.model_dump(), headers=headers(loaded, p.random_id("emb")))
 
     return app
+
+
+def _usage(out: Any) -> p.Usage:
+    return p.Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens, total_tokens=out.prompt_tokens + out.completion_tokens)
 
 
 async def _wait_disconnect(request: Request) -> None:

@@ -92,6 +92,8 @@ class Request(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, nullable=False)
     cache_lookup: Mapped[bool] = mapped_column(Boolean, nullable=False)  # looked up in the response cache, hit or miss
     retries: Mapped[int] = mapped_column(Integer, nullable=False)
+    partial: Mapped[bool] = mapped_column(Boolean, nullable=False)  # ended early; counts are of what was delivered
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, nullable=False)  # counts estimated by the gateway
 
     safety_hits: Mapped[list[SafetyHitRow]] = relationship(
         back_populates="request", cascade="all, delete-orphan", passive_deletes=True

@@ -32,6 +32,7 @@ class Behaviour:
     reply_text: str | None = None  # completions answer this text instead of "tok tok ..."
     reply_chunk_chars: int = 3  # streaming reply_text: characters per chunk (so spans split across chunks)
     logprobs: bool = False  # answer with token logprobs that repeat the text (as vLLM does when asked)
+    reports_usage: bool = True  # False: an upstream that never sends usage in a stream
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     seen_bodies: list[dict[str, Any]] = field(default_factory=list)  # request bodies as received (last 1000)
     requests: int = 0
@@ -96,6 +97,10 @@ def create_stub(b: Behaviour) -> FastAPI:
             return JSONResponse({"id": rid, "object": "chat.completion" if kind == "chat" else "text_completion", "created": int(time.time()),
                                  "model": b.served_model, "choices": [choice], "usage": usage}, headers=headers)
 
+        options = body.get("stream_options") or {}
+        include_usage = b.reports_usage and options.get("include_usage")
+        running = include_usage and options.get("continuous_usage_stats")  # as vLLM: a piece is a token
+
         async def events():
             obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
             pieces = b.pieces(ct)
@@ -109,8 +114,11 @@ def create_stub(b: Behaviour) -> FastAPI:
                     c["logprobs"] = {"content": [{"token": piece, "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
                 if i == len(pieces) - 1:
                     c["finish_reason"] = "length"
-                yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [c]})}\n\n".encode()
-            if (body.get("stream_options") or {}).get("include_usage"):
+                chunk = {'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [c]}
+                if running:
+                    chunk["usage"] = {"prompt_tokens": pt, "completion_tokens": i + 1, "total_tokens": pt + i + 1}
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            if include_usage:
                 yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [], 'usage': usage})}\n\n".encode()
             yield b"data: [DONE]\n\n"
 

@@ -67,10 +67,11 @@ class Harness:
 def gateway_server(tmp_path: Path, ledger_url: str, upstreams: dict[str, UpstreamConfig], aliases: dict[str, list[VersionTarget]],
                    **overrides: Any) -> Iterator[Harness]:
     tenants = overrides.pop("tenants", {"acme": TenantConfig(), "globex": TenantConfig()})
+    safety = overrides.pop("safety", None)  # a SafetyConfig; None: the default
     cfg = GatewayConfig(upstreams=upstreams, aliases=aliases, tenants=tenants,
                         **{"key_cache_ttl_s": 0, "health_interval_s": 0.5, "state_refresh_s": 0.5, **overrides})
     settings = Settings(data_dir=tmp_path / "gw", database_url=ledger_url, admin_key=ADMIN_KEY, gateway=cfg,
-                        ledger_max_delay_s=0.05)
+                        ledger_max_delay_s=0.05, **({"safety": safety} if safety is not None else {}))
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
     with ThreadedServer(app) as server:
@@ -120,9 +121,10 @@ def stub() -> Iterator[Stub]:
 
 @pytest.fixture
 def stub_gateway(tmp_path: Path, stub: Stub) -> Iterator[Harness]:
-    """The gateway in front of one stub upstream, SQLite ledger, tight limits for tenant 'tiny'."""
+    """The gateway in front of one stub upstream, SQLite ledger, tight limits for tenant 'tiny', priced."""
     tenants = {"acme": TenantConfig(), "globex": TenantConfig(),
                "tiny": TenantConfig(limits=Limits(rpm=3, tpm=100_000, max_body_bytes=2_000, max_prompt_tokens=50))}
     with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {"stub@1": UpstreamConfig(urls=[stub.url])},
-                        {"m": [VersionTarget(version="stub@1")]}, tenants=tenants, request_timeout_s=5, first_byte_timeout_s=1.0) as h:
+                        {"m": [VersionTarget(version="stub@1")]}, tenants=tenants, request_timeout_s=5, first_byte_timeout_s=1.0,
+                        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as h:
         yield h

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from gateway.config import UpstreamConfig, VersionTarget
 from tests.gateway.conftest import ADMIN_KEY, gateway_server, stub_server
+from tests.stub_upstream import prompt_tokens
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi there"}], "max_tokens": 4}
 
@@ -190,10 +191,47 @@ def test_upstream_dying_mid_stream_ends_with_error_event(stub_gateway, stub):
         events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
     assert sum(1 for e in events if "choices" in e) == 2
+    assert not any("usage" in json.loads(e) for e in events)  # asked upstream for running usage, never shown to this client
+    assert stub.behaviour.seen_bodies[-1]["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
     [row] = h.rows()
     assert (row.status_code, row.error_type, row.stream) == (502, "upstream_disconnected", True)
+    # billed for the two chunks it got, by the upstream's own running count
+    assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (prompt_tokens(body), 2, True, False)
+    assert row.cost_usd == pytest.approx((prompt_tokens(body) * 2.0 + 2 * 6.0) / 1e6)
+    assert row.ttft_s is not None and row.tpot_s is not None and row.ttft_s + row.tpot_s <= row.latency_s
     stub.behaviour.die_after_chunks = None
     assert post(h).status_code == 200  # the gateway keeps serving
+    assert not h.rows()[-1].partial
+
+
+def test_stream_of_an_upstream_without_usage_is_counted_and_marked_estimated(stub_gateway, stub):
+    h = stub_gateway
+    stub.behaviour.reports_usage = False
+    stub.behaviour.die_after_chunks = 3
+    with httpx.stream("POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True, "max_tokens": 10}, headers=h.headers(), timeout=30) as r:
+        events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
+    assert sum(1 for e in events if "choices" in e) == 3
+    stub.behaviour.die_after_chunks = None
+    list(openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0).chat.completions.create(
+        model="m", messages=CHAT["messages"], max_tokens=5, stream=True))
+    broken, whole = h.rows()
+    estimate = (len(b"hi there") + 3) // 4  # the gateway's prompt estimate
+    assert (broken.prompt_tokens, broken.completion_tokens, broken.partial, broken.usage_estimated) == (estimate, 3, True, True)
+    assert (whole.prompt_tokens, whole.completion_tokens, whole.partial, whole.usage_estimated) == (estimate, 5, False, True)
+    assert broken.cost_usd == pytest.approx((estimate * 2.0 + 3 * 6.0) / 1e6)
+
+
+def test_client_asking_for_final_usage_gets_only_the_final_usage_chunk(stub_gateway, stub):
+    h = stub_gateway
+    c = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
+    final = list(c.chat.completions.create(model="m", messages=CHAT["messages"], max_tokens=5, stream=True, stream_options={"include_usage": True}))
+    assert [x.usage is not None for x in final] == [False] * 5 + [True] and final[-1].choices == []
+    running = list(c.chat.completions.create(model="m", messages=CHAT["messages"], max_tokens=5, stream=True,
+                                             stream_options={"include_usage": True}, extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}}))
+    # running usage as asked (the output safety guard re-cuts held-back text into pieces of its own, which carry none)
+    counts = [x.usage.completion_tokens for x in running if x.usage is not None]
+    assert counts == sorted(counts) and counts[-2:] == [5, 5] and running[-1].choices == []
+    assert [r.completion_tokens for r in h.rows()] == [5, 5]
 
 
 def test_client_disconnect_mid_stream_is_recorded(stub_gateway, stub):

@@ -188,6 +188,7 @@ def test_max_tokens_beyond_context_is_400(client):
 def test_cancellation_frees_the_slot(worker):
     body = {"model": DEMO, "messages": [{"role": "user", "content": "long"}], "max_tokens": 900, "stream": True, "ignore_eos": True}
     before = httpx.get(worker.url + "/v1/engine/stats").json()["cancelled"]
+    aborted = _aborted(worker)
     with httpx.stream("POST", worker.url + "/v1/chat/completions", json=body, timeout=30) as r:
         lines = r.iter_lines()
         for _ in range(3):
@@ -201,11 +202,30 @@ def test_cancellation_frees_the_slot(worker):
     assert stats["cancelled"] > before
     assert stats["running"] == 0
     assert stats["free_slots"] == 16
+    assert _aborted(worker) == aborted + stats["cancelled"] - before  # the engine's counter, as vLLM's finished_reason="abort"
+
+
+def _aborted(worker) -> float:
+    text = httpx.get(worker.url + "/metrics").text
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in l)
 
 
 def test_usage_chunk_only_when_asked(client):
     _, chunks = stream_text(client, max_tokens=4)
     assert all(c.usage is None for c in chunks)
+    _, chunks = stream_text(client, max_tokens=4, stream_options={"include_usage": True})
+    assert [c.usage is not None for c in chunks] == [False] * (len(chunks) - 1) + [True]
+
+
+def test_running_usage_in_every_chunk_as_vllm(client):
+    # vLLM's continuous_usage_stats: the role chunk counts the prompt, each chunk the tokens so far
+    text, chunks = stream_text(client, max_tokens=12, extra_body={"ignore_eos": True, "stream_options": {"include_usage": True, "continuous_usage_stats": True}})
+    counts = [c.usage.completion_tokens for c in chunks]
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-2:] == [12, 12]
+    assert chunks[-1].choices == [] and len({c.usage.prompt_tokens for c in chunks}) == 1
+    # alone (without include_usage) it asks for nothing, as in vLLM
+    _, alone = stream_text(client, max_tokens=4, extra_body={"stream_options": {"continuous_usage_stats": True}})
+    assert all(c.usage is None for c in alone)
 
 
 def test_sse_ends_with_done(worker):

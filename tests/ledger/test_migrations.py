@@ -70,3 +70,20 @@ def test_cache_lookups_of_rows_from_before_0007_are_their_hits(ledger_url: str):
         assert got == {"hit": True, "miss": False}
     finally:
         engine.dispose()
+
+
+def test_rows_from_before_0008_are_complete_and_exactly_counted(ledger_url: str):
+    downgrade(ledger_url, "0007")
+    engine = create_engine_for(ledger_url)
+    try:
+        row = {"request_id": "old", "started_at": datetime(2026, 11, 30, tzinfo=timezone.utc), "tenant": "acme", "operation": "chat",
+               "alias": "m", "status_code": 502, "status_class": "5xx", "latency_s": 0.1, "prompt_tokens": 0, "completion_tokens": 0,
+               "cost_usd": 0.0, "stream": True, "client_disconnected": False, "cache_hit": False, "cache_lookup": False, "retries": 0}
+        old = table("requests", column("started_at", UTCDateTime()), *(column(k) for k in row if k != "started_at"))  # the 0007 schema
+        with engine.begin() as c:
+            c.execute(old.insert(), [row])
+        migrate(engine)
+        with engine.connect() as c:
+            assert c.execute(select(Request.partial, Request.usage_estimated)).one() == (False, False)
+    finally:
+        engine.dispose()

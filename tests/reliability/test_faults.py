@@ -18,6 +18,7 @@ from gateway.config import UpstreamConfig, VersionTarget
 from inference.config import FaultInjection, WorkerConfig
 from inferwatch.workers import ManagedWorker, Supervisor
 from ledger.models import Request as RequestRow
+from safety.config import SafetyConfig
 from tests.gateway.conftest import ADMIN_KEY, gateway_server, stub_server
 from tests.reliability._faults import fill, tiny_tmpfs
 from tests.reliability._procs import start_gateway
@@ -46,20 +47,36 @@ def test_worker_killed_during_streaming(tmp_path: Path):
         supervisor.start()
         ups = {version: UpstreamConfig(urls=[w.url for w in workers])}
         with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version=version)]},
-                            health_interval_s=0.3) as h:
-            body = CHAT | {"stream": True, "max_tokens": 400, "ignore_eos": True}
+                            health_interval_s=0.3, prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+                            safety=SafetyConfig(enabled=False)) as h:  # every chunk reaches the client as sent: exact checks
+            body = CHAT | {"stream": True, "max_tokens": 400, "ignore_eos": True,
+                           "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+            t0 = time.perf_counter()
             with httpx.stream("POST", h.url + "/v1/chat/completions", json=body, headers=h.headers(), timeout=120) as r:
                 assert r.status_code == 200
-                # the worker generating it (the gateway's safety guard may hold text back, so ask the workers)
+                lines = r.iter_lines()
+                events, first_text_s = [], None
+                while first_text_s is None:  # a token has reached the client: the kill lands mid-stream
+                    line = next(lines)
+                    if line.startswith("data: "):
+                        events.append(line[6:])
+                        if (json.loads(line[6:]).get("choices") or [{}])[0].get("delta", {}).get("content"):
+                            first_text_s = time.perf_counter() - t0
                 wait_until(lambda: any(_running(w.url) for w in workers), "the stream to run on a worker", deadline_s=30)
                 victim = next(w for w in workers if _running(w.url))
                 survivor = next(w for w in workers if w is not victim)
                 victim.process.send_signal(signal.SIGKILL)
-                events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
+                events += [l[6:] for l in lines if l.startswith("data: ")]
             assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected", (len(events), events[-3:])
             assert any("choices" in e for e in events[:-1])  # it was mid-stream, not before it
             [row] = h.rows()
             assert (row.status_code, row.error_type, row.stream, row.upstream) == (502, "upstream_disconnected", True, victim.url)
+            # billed and timed for what it got: the last running usage the client saw, its first token
+            got = [json.loads(e)["usage"] for e in events[:-1] if "usage" in json.loads(e)][-1]
+            assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (got["prompt_tokens"], got["completion_tokens"], True, False)
+            assert 0 < got["completion_tokens"] < 400
+            assert row.cost_usd == pytest.approx((got["prompt_tokens"] * 2.0 + got["completion_tokens"] * 6.0) / 1e6)
+            assert 0 < row.ttft_s <= first_text_s and row.tpot_s is not None
 
             # the gateway keeps serving, from the other replica, while the victim is down
             after = [httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(), timeout=60) for _ in range(4)]

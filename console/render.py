@@ -69,9 +69,9 @@ ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
 ENV.filters.update(num=num, pct=pct, ms=ms, usd=usd, when=when, duration=duration)
 
 
-def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = ENV.get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 
 
 def error_page(status: int, message: str, viewer: Any = None) -> HTMLResponse:

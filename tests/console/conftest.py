@@ -18,7 +18,7 @@ from gateway.config import GatewayConfig, Limits, TenantConfig, UpstreamConfig, 
 from inferwatch.app import create_app
 from inferwatch.settings import Settings
 from safety.config import SafetyConfig
-from tests.gateway.conftest import ADMIN_KEY, Harness, stub_server
+from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
 from tests.servers import ROOT, ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +32,7 @@ PII_PROMPT = "Please write to bob.smith@example.com about the invoice."
 class Console:
     h: Harness
     ledger_url: str
+    stubs: dict[str, Stub]
 
     @property
     def url(self) -> str:
@@ -57,14 +58,14 @@ def console_gateway(tmp: Path) -> Iterator[Console]:
                             prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
                             key_cache_ttl_s=0, health_interval_s=0.5, state_refresh_s=0.2, request_timeout_s=10)
         url = f"sqlite:///{tmp / 'l.db'}"
-        settings = Settings(data_dir=tmp / "gw", database_url=url, admin_key=ADMIN_KEY, gateway=cfg, ledger_max_delay_s=0.05,
+        settings = Settings(data_dir=tmp / "gw", database_url=url, admin_key=ADMIN_KEY, gateway=cfg, ledger_max_delay_s=0.05, slo_eval_interval_s=1,
                             safety=SafetyConfig(classifier=False, tenants={"globex": {"input": {"pii": "flag"}}}))
         app = create_app(settings, span_exporter=InMemorySpanExporter())
         with ThreadedServer(app) as server:
             h = Harness(server.url, app, InMemorySpanExporter())
             for t in ("acme", "globex"):
                 h.keys[t] = h.gateway.store.create_key(t).secret
-            yield Console(h, url)
+            yield Console(h, url, {"v1": v1, "v2": v2})
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ from sqlalchemy import Connection, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from ledger.models import (
+    ModelAlias,
+    ModelAliasChange,
     Request,
     RequestRollupBucketHour,
     RequestRollupBucketMinute,
@@ -206,5 +208,26 @@ def per_minute(conn: Conn, start: datetime, end: datetime, *, tenant: str | None
     return [(m, int(n), int(e or 0)) for m, n, e in conn.execute(stmt)]
 
 
+# --- aliases (the rollouts' weights) -------------------------------------------------------
+
+
+def alias_weights(conn: Conn) -> dict[str, list[tuple[str, float]]]:
+    """Each alias's versions and weights as the gateways read them, versions sorted."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for alias, version, weight in conn.execute(select(ModelAlias.alias, ModelAlias.model_version, ModelAlias.weight)
+                                               .order_by(ModelAlias.alias, ModelAlias.model_version)):
+        out.setdefault(alias, []).append((version, float(weight)))
+    return out
+
+
+def alias_history(conn: Conn, alias: str | None = None, *, limit: int = 200) -> list[Any]:
+    """Alias mappings (alias, changed_at, actor, reason, targets), newest first; one alias or all."""
+    C = ModelAliasChange
+    stmt = select(C.alias, C.changed_at, C.actor, C.reason, C.targets).order_by(C.id.desc()).limit(limit)
+    if alias is not None:
+        stmt = stmt.where(C.alias == alias)
+    return list(conn.execute(stmt))
+
+
 __all__ = ["Traffic", "traffic", "total", "histogram_quantile", "per_minute", "RequestFilter", "find_requests", "Cursor",
-           "minutes_back", "hours_back"]
+           "minutes_back", "hours_back", "alias_weights", "alias_history"]

@@ -27,7 +27,9 @@ class ConsoleError(Exception):
         self.status, self.message = status, message
 
 
-def num(x: float | int | None, digits: int = 2) -> str:
+def num(x: float | int | str | None, digits: int = 2) -> str:
+    if isinstance(x, str):  # "inf" / "-inf" in stored judge results
+        return x
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     if isinstance(x, int):
@@ -35,7 +37,9 @@ def num(x: float | int | None, digits: int = 2) -> str:
     return f"{x:,.{digits}f}"
 
 
-def pct(x: float | None, digits: int = 2) -> str:
+def pct(x: float | str | None, digits: int = 2) -> str:
+    if isinstance(x, str):
+        return x
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f} %"
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.config import GatewayConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
+from gateway.config import Budget, GatewayConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
 from inferwatch.app import create_app
 from inferwatch.settings import Settings
 from safety.config import SafetyConfig
@@ -54,7 +54,7 @@ def console_gateway(tmp: Path) -> Iterator[Console]:
     with stub_server("v1") as v1, stub_server("v2") as v2:
         cfg = GatewayConfig(upstreams={"v1": UpstreamConfig(urls=[v1.url]), "v2": UpstreamConfig(urls=[v2.url])},
                             aliases={"chat": [VersionTarget(version="v1")]},
-                            tenants={"acme": TenantConfig(), "globex": TenantConfig()}, default_limits=Limits(rpm=None, tpm=None),
+                            tenants={"acme": TenantConfig(budgets=[Budget(period="day", limit=1.0)]), "globex": TenantConfig()}, default_limits=Limits(rpm=None, tpm=None),
                             prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
                             key_cache_ttl_s=0, health_interval_s=0.5, state_refresh_s=0.2, request_timeout_s=10)
         url = f"sqlite:///{tmp / 'l.db'}"

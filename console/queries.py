@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from ledger.models import (
     ModelAlias,
     ModelAliasChange,
+    ModelVersion,
     Request,
     RequestRollupBucketHour,
     RequestRollupBucketMinute,
@@ -229,5 +230,13 @@ def alias_history(conn: Conn, alias: str | None = None, *, limit: int = 200) -> 
     return list(conn.execute(stmt))
 
 
+def model_versions(conn: Conn) -> list[Any]:
+    """The registered versions, newest first."""
+    V = ModelVersion
+    return list(conn.execute(select(V.version, V.digest, V.source, V.notes, V.created_at, V.created_by)
+                             .order_by(V.created_at.desc(), V.version)))
+
+
 __all__ = ["Traffic", "traffic", "total", "histogram_quantile", "per_minute", "RequestFilter", "find_requests", "Cursor",
-           "minutes_back", "hours_back", "alias_weights", "alias_history"]
+           "minutes_back", "hours_back", "alias_weights", "alias_history",
+           "model_versions"]

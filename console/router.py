@@ -6,7 +6,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from . import cost, explorer, overview, review, rollouts, slos
+from . import cost, explorer, overview, registry, review, rollouts, slos
 from .deps import ConsoleDeps
 from .render import HEADERS, page
 from .session import COOKIE, LOGIN_COOKIE, Sessions, Signer
@@ -15,7 +15,7 @@ from .web import ConsoleRoute, Gate, back, form
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.suffix in STATIC_TYPES}
-PAGES = (overview, slos, explorer, review, rollouts, cost)
+PAGES = (overview, slos, explorer, review, rollouts, cost, registry)
 
 
 def build_console_router(deps: ConsoleDeps) -> APIRouter:

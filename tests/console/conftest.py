@@ -4,6 +4,7 @@ one real Chromium (Debian's, driven by Playwright; Playwright never downloads a 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +78,8 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if shutil.which(CHROMIUM) is None:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{CHROMIUM} not installed; CI must install Debian's chromium", pytrace=False)
         pytest.skip(f"{CHROMIUM} not installed")
     from playwright.sync_api import sync_playwright
 

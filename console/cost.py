@@ -10,8 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledger import queries as ledger_queries
-
+from . import queries as q
 from .deps import ConsoleDeps
 from .render import HEADERS, ConsoleError, page
 from .web import Gate
@@ -25,7 +24,7 @@ def spend(deps: ConsoleDeps, tenant: str | None, days: int) -> dict[str, Any]:
     start = datetime.combine(today - timedelta(days=days - 1), time.min, timezone.utc)
     end = datetime.combine(today + timedelta(days=1), time.min, timezone.utc)
     with deps.engine.connect() as conn:
-        rows = ledger_queries.usage(conn, start, end, tenant=tenant)
+        rows = q.daily_usage(conn, start, end, tenant=tenant)
     by: dict[str, dict[Any, dict[str, float]]] = {"tenant": defaultdict(lambda: defaultdict(float)),
                                                  "version": defaultdict(lambda: defaultdict(float))}
     daily: dict[Any, float] = {today - timedelta(days=i): 0.0 for i in range(days)}

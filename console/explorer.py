@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from typing import Any, get_args
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -84,7 +84,7 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
                        limit: int = Query(PAGE_ROWS, ge=1, le=500)) -> Response:
         v = await gate.viewer(request)
         if id:
-            return back(f"/ui/requests/{id.strip()}")
+            return back(f"/ui/requests/{quote(id.strip(), safe='')}")
         params = {k: request.query_params.get(k, "").strip() for k in FILTERS}
         f = parse_filter(params, v.tenant)
         cursor = parse_cursor(after)

@@ -19,10 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from canary.gauges import CanaryGauges
-from console import ConsoleDeps, build_console_router
 from canary.jobs import register_canary_jobs
 from canary.router import build_canary_router
 from canary.service import CanaryService
+from console import ConsoleDeps, build_console_router
 from gateway import budgets
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import GatewayError

@@ -2,9 +2,13 @@
 (`GET /v1/slos`, which is `inferwatch slo status --json`'s shape) for the same traffic."""
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+from typer.testing import CliRunner
+
+from slo import cli as slo_cli
 
 from tests.console.conftest import ADMIN_KEY, Console, shot, sign_in
 from tests.servers import wait_until
@@ -67,4 +71,21 @@ def test_an_unknown_slo_is_a_404_page(console: Console, browser) -> None:  # noq
     assert response.status == 404 and "No SLO" in page.locator("#error-message").inner_text()
     response = page.goto(console.url + "/ui/slos/" + SLO + "?limit=zero")
     assert response.status == 400 and "limit" in page.locator("#error-message").inner_text()
+    page.context.close()
+
+
+def test_the_list_equals_inferwatch_slo_status_json(console: Console, browser, tmp_path) -> None:  # noqa: ANN001
+    res = CliRunner().invoke(slo_cli.app, ["status", "--json", "--data-dir", str(tmp_path)],
+                             env={"INFERWATCH_DATABASE_URL": console.ledger_url})
+    assert res.exit_code in (0, 1), res.output  # 1: a page fires, as it should here
+    cli = {s["id"]: s for s in json.loads(res.stdout)}
+    page = sign_in(browser, console.url, ADMIN_KEY)
+    page.goto(console.url + "/ui/slos")
+    assert cli[SLO]["status"] == "page"
+    for tr in page.locator("#slos tbody tr").all():
+        s = cli[tr.get_attribute("data-slo")]
+        cells = tr.locator("td").all_inner_texts()
+        assert cells[5] == s["status"]
+        assert cells[4] == ("–" if s["budget_remaining"] is None else f"{100 * s['budget_remaining']:.1f} %")
+        assert cells[6] == ("firing" if s["alerts"]["page"]["firing"] else "–")
     page.context.close()

@@ -24,9 +24,11 @@ NAME = {"max_length": 200}
 def weight_chart(history: list[Any], canary: str) -> dict[str, Any]:
     """The canary's share of the alias after each change, oldest first."""
     rows = list(reversed(history))
+
     def share(targets: list[dict[str, Any]]) -> float:
         total = sum(float(t.get("weight", 0)) for t in targets) or 1.0
         return 100.0 * sum(float(t.get("weight", 0)) for t in targets if t.get("version") == canary) / total
+
     return {"x": [int(h.changed_at.timestamp()) for h in rows], "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
 
 

@@ -6,12 +6,16 @@ import httpx
 import pytest
 
 from tests.console.conftest import ADMIN_KEY, PII_PROMPT, Console, shot, sign_in
+from tests.servers import wait_until
 
 
 @pytest.fixture(scope="module", autouse=True)
 def traffic(console: Console) -> None:
     assert {r["status"] for r in console.chat("acme", n=12)} == {200}
     assert {r["status"] for r in console.chat("globex", PII_PROMPT, n=3)} == {200}
+    # The SLO job (every second here) has seen this traffic: the states stay put from now on.
+    wait_until(lambda: (console.api("GET", "/v1/slos/inferwatch-availability").json().get("total") or 0) >= 15,
+               "the SLO job to see the traffic")
 
 
 def cells(page, table: str, row: str) -> dict[str, str]:  # noqa: ANN001

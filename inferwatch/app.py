@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,8 @@ from canary.gauges import CanaryGauges
 from canary.jobs import register_canary_jobs
 from canary.router import build_canary_router
 from canary.service import CanaryService
+from console import ConsoleDeps, build_console_router
+from gateway import budgets
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
@@ -77,6 +80,14 @@ def slo_buckets(slos: list[SLO]) -> dict[str, tuple[float, ...]]:
     latency threshold, so that "value <= threshold" is exact in both places."""
     extra = thresholds_by_ledger_metric(slos)
     return {m: with_thresholds(bounds, extra.get(m, ())) for m, bounds in DEFAULT_BUCKETS.items()}
+
+
+def console_secret(admin_key: str | None) -> bytes:
+    """Signs console sessions: derived from the admin key, so every replica has the same one;
+    without an admin key, a random one (sessions then last as long as the process)."""
+    if admin_key:
+        return hmac.new(admin_key.encode(), b"inferwatch console session", "sha256").digest()
+    return secrets.token_bytes(32)
 
 
 def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None) -> FastAPI:
@@ -161,14 +172,27 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         log.exception("unhandled error")
         return JSONResponse(error_body(500, "Internal error.", "internal_error"), status_code=500)
 
-    @app.get("/health", tags=["platform"])
-    async def health() -> JSONResponse:
+    def health_body() -> dict:
         replicas = gw.pools.all_replicas()
         stats = writer.stats()
-        body = {"status": "ok" if any(r.healthy for r in replicas) else "degraded",
+        return {"status": "ok" if any(r.healthy for r in replicas) else "degraded",
                 "upstreams": [{"url": r.url, "version": r.version, "healthy": r.healthy, "error": r.last_error} for r in replicas],
                 "ledger": {"database_up": stats.db_available, "queue_depth": stats.queue_depth, "spool_files": stats.spool_files}}
+
+    @app.get("/health", tags=["platform"])
+    async def health() -> JSONResponse:
+        body = health_body()
         return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
+    async def rollback_alias(alias: str, actor: str) -> list[dict]:
+        targets = await asyncio.to_thread(gw.store.rollback_alias, alias, actor=actor)
+        await gw.refresh_state()
+        return [t.model_dump() for t in targets]
+
+    app.include_router(build_console_router(ConsoleDeps(
+        engine=engine, authenticate=gw.auth.authenticate, slos=slo_service, canary=canary_service, reports=report_service,
+        health=health_body, budgets=lambda tenant: budgets.report(store, settings.gateway, tenant, gw.clock()),
+        rollback_alias=rollback_alias, secret=console_secret(settings.admin_key))))
 
     @app.get("/metrics", tags=["platform"])
     async def metrics_endpoint(request: Request) -> Response:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -103,6 +104,9 @@ class Request(Base):
         Index("ix_requests_tenant_started_at", "tenant", "started_at"),
         Index("ix_requests_model_version_started_at", "model_version", "started_at"),
         Index("ix_requests_started_at", "started_at"),
+        # the request explorer's error-type filter; only failed requests are in it
+        Index("ix_requests_error_type_started_at", "error_type", "started_at",
+              postgresql_where=text("error_type IS NOT NULL"), sqlite_where=text("error_type IS NOT NULL")),
     )
 
 

@@ -19,6 +19,7 @@ COPY canary ./canary
 COPY alerts ./alerts
 COPY dashboards ./dashboards
 COPY reports ./reports
+COPY console ./console
 RUN pip install . && mkdir -p /var/lib/inferwatch && chown inferwatch /var/lib/inferwatch
 USER inferwatch
 WORKDIR /var/lib/inferwatch

@@ -484,6 +484,9 @@ class Gateway:
                             tail = guard.flush(outcome)
                             if tail:
                                 yield tail
+                        closing = usage.closing()
+                        if closing is not None:
+                            yield b"data: " + closing.encode() + b"\n\n"
                         complete = outcome.error_type is None
                         yield b"data: [DONE]\n\n"
                         break  # the stream is complete: a client closing now is not a disconnect

@@ -16,6 +16,7 @@ from typing import Any
 from .outcome import Outcome
 
 CONTINUOUS = "continuous"  # UpstreamConfig.stream_usage: running usage in every chunk
+TEMPLATE_FIELDS = ("id", "object", "created", "model", "system_fingerprint")
 
 
 def upstream_stream_options(client: dict[str, Any] | None, stream_usage: str) -> dict[str, Any]:
@@ -54,6 +55,8 @@ class StreamUsage:
         self.client_continuous = client_continuous  # ... and for usage in every chunk
         self.prompt_estimate = prompt_estimate
         self.usage: dict[str, Any] | None = None  # the last usage the upstream reported
+        self.closed = False  # the client was sent a usage-only chunk
+        self.template: dict[str, Any] = {}  # the stream's id, object, created and model
         self.pieces_since_usage = 0  # output chunks after that usage (all of them when none came)
         self.last_piece_at: float | None = None
 
@@ -62,6 +65,7 @@ class StreamUsage:
         the usage it did not ask for removed, or None when nothing is left to send."""
         if not isinstance(chunk, dict):
             return data
+        self.template.update((k, chunk[k]) for k in TEMPLATE_FIELDS if k in chunk)
         choices = chunk.get("choices")
         if isinstance(choices, list) and any(_has_output(c) for c in choices):
             self.pieces_since_usage += 1
@@ -72,10 +76,20 @@ class StreamUsage:
         if not usage:
             return data
         if choices == []:  # the usage-only chunk that closes a stream
+            self.closed = self.closed or self.client_usage
             return data if self.client_usage else None
         if self.client_continuous:
             return data
         return _without_usage(chunk, data)
+
+    def closing(self) -> str | None:
+        """The usage-only chunk (`choices: []`, as OpenAI closes a stream) for a client that asked
+        for usage and was not sent one: an upstream such as LiteLLM puts its final usage on a
+        chunk that still has a choice, whose usage `forward` took off as running usage."""
+        if not self.client_usage or self.closed or self.usage is None:
+            return None
+        self.closed = True
+        return json.dumps({**self.template, "choices": [], "usage": self.usage})
 
     def settle(self, outcome: Outcome, *, partial: bool) -> None:
         """Put the counts into the outcome: the last usage seen, plus an estimate for output

@@ -34,6 +34,27 @@ def test_a_client_gets_exactly_the_usage_it_asked_for() -> None:
     assert running == stream
 
 
+def test_a_final_usage_on_a_chunk_with_a_choice_still_closes_the_stream_for_the_client() -> None:
+    """LiteLLM's shape: the last usage rides on a chunk whose choice is an empty delta, and no
+    usage-only chunk follows. The client that asked for usage gets OpenAI's closing chunk."""
+    last = chunk(None, (8, 9))
+    last["choices"][0]["delta"] = {}
+    for client_usage in (True, False):
+        u = StreamUsage(client_usage=client_usage, client_continuous=False, prompt_estimate=3)
+        sent = run(u, [chunk("a"), chunk("b"), last])
+        assert not any("usage" in c for c in sent)
+        closing = u.closing()
+        if client_usage:
+            assert json.loads(closing) == {"id": "x", "object": "chat.completion.chunk", "choices": [], "usage": last["usage"]}
+            assert u.closing() is None  # once
+        else:
+            assert closing is None
+    # an upstream that closes with its own usage-only chunk gets no second one
+    u = StreamUsage(client_usage=True, client_continuous=False, prompt_estimate=3)
+    run(u, [chunk("a", (7, 1)), chunk(None, (7, 1), choices=False)])
+    assert u.closing() is None
+
+
 def test_a_broken_stream_counts_the_last_usage_and_output_after_it_as_estimated() -> None:
     u = StreamUsage(client_usage=False, client_continuous=False, prompt_estimate=3)
     run(u, [chunk("a", (7, 1)), chunk("b", (7, 2))])

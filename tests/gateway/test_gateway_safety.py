@@ -291,13 +291,14 @@ def test_ledger_keeps_redacted_excerpts_only(gw, stub):
 def test_moderations_with_the_openai_client(gw):
     result = client(gw).moderations.create(model="omni-moderation-latest", input=["How do I bake bread?", INJECTION, BOMB])
     benign, injection, bomb = result.results
-    assert not benign.flagged and injection.flagged and bomb.flagged
+    assert not benign.flagged and bomb.flagged
+    assert not injection.flagged  # flagged means harmful content, as in OpenAI's API
     assert injection.model_extra["inferwatch_categories"]["prompt_injection"] is True
     assert bomb.categories.illicit_violent and bomb.category_scores.illicit_violent >= 0.5
     assert any(s["category"] == "indiscriminate_weapons" for s in bomb.model_extra["spans"])
     # the tenant's own deny list counts for that tenant only
-    assert client(gw, "acme").moderations.create(input="about Project Falcon").results[0].flagged
-    assert not client(gw, "globex").moderations.create(input="about Project Falcon").results[0].flagged
+    assert client(gw, "acme").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
+    assert not client(gw, "globex").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-wrong", max_retries=0).moderations.create(input="x")
     r = httpx.post(gw.url + "/v1/moderations", json={"input": 3}, headers=gw.headers("acme"))

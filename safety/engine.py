@@ -211,6 +211,8 @@ class SafetyEngine:
         findings = []
         for h in hits:
             action = rules.decide(h)
+            if action == "block" and h.abstain:
+                action = "flag"  # the classifier outside its distribution never blocks alone
             if action is not None:
                 findings.append(Finding(h, action))
         findings.sort(key=lambda f: (f.hit.start, f.hit.end))

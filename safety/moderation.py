@@ -6,6 +6,7 @@ import uuid
 from typing import Iterable, Sequence
 
 from .types import (
+    HARM_CATEGORIES,
     MISTRAL_CATEGORIES,
     OPENAI_CATEGORIES,
     Category,
@@ -15,14 +16,16 @@ from .types import (
 )
 
 DEFAULT_MODEL = "inferwatch-moderation-1"
+HARM = frozenset(HARM_CATEGORIES)
 FLAG_THRESHOLD = 0.5
 
 
 def moderation_result(hits: Iterable[Hit], threshold: float = FLAG_THRESHOLD) -> dict:
     """One entry of ``results``: every OpenAI category key present, plus our own keys.
 
-    ``flagged`` is true when any hit reaches ``threshold`` in any category, ours included
-    (PII, secrets, injection), since a caller asking "is this safe to send" wants those too.
+    ``flagged`` means harmful content, as in OpenAI's API: a hit in one of S1-S14 reaching
+    ``threshold``. PII, secrets, injection and deny-list hits are reported in the
+    ``inferwatch_*`` fields and spans only (whether they matter is the tenant's policy).
     """
     hits = list(hits)
     scores = {k: 0.0 for k in OPENAI_CATEGORIES}
@@ -36,7 +39,7 @@ def moderation_result(hits: Iterable[Hit], threshold: float = FLAG_THRESHOLD) ->
         ours[h.category.value] = max(ours[h.category.value], h.score)
     flagged_hits = [h for h in hits if h.score >= threshold]
     return {
-        "flagged": bool(flagged_hits),
+        "flagged": any(h.category in HARM for h in flagged_hits),
         "categories": {k: v >= threshold for k, v in scores.items()},
         "category_scores": {k: round(v, 4) for k, v in scores.items()},
         "category_applied_input_types": {k: ["text"] for k in OPENAI_CATEGORIES},

@@ -85,9 +85,12 @@ class Hit:
     start: int
     end: int
     score: float
+    # The classifier's hit on text outside its training distribution (safety.domain): it may
+    # flag, never block on its own.
+    abstain: bool = False
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "category": self.category.value,
             "entity": self.entity,
             "scanner": self.scanner,
@@ -95,6 +98,9 @@ class Hit:
             "end": self.end,
             "score": round(float(self.score), 4),
         }
+        if self.abstain:
+            d["abstain"] = True
+        return d
 
 
 @dataclass(slots=True)

@@ -291,13 +291,14 @@ def test_ledger_keeps_redacted_excerpts_only(gw, stub):
 def test_moderations_with_the_openai_client(gw):
     result = client(gw).moderations.create(model="omni-moderation-latest", input=["How do I bake bread?", INJECTION, BOMB])
     benign, injection, bomb = result.results
-    assert not benign.flagged and injection.flagged and bomb.flagged
+    assert not benign.flagged and bomb.flagged
+    assert not injection.flagged  # flagged means harmful content, as in OpenAI's API
     assert injection.model_extra["inferwatch_categories"]["prompt_injection"] is True
     assert bomb.categories.illicit_violent and bomb.category_scores.illicit_violent >= 0.5
     assert any(s["category"] == "indiscriminate_weapons" for s in bomb.model_extra["spans"])
     # the tenant's own deny list counts for that tenant only
-    assert client(gw, "acme").moderations.create(input="about Project Falcon").results[0].flagged
-    assert not client(gw, "globex").moderations.create(input="about Project Falcon").results[0].flagged
+    assert client(gw, "acme").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
+    assert not client(gw, "globex").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-wrong", max_retries=0).moderations.create(input="x")
     r = httpx.post(gw.url + "/v1/moderations", json={"input": 3}, headers=gw.headers("acme"))
@@ -351,13 +352,11 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         chat(h, "What is the capital of France?")
         batcher = h.gateway.safety.batcher
         assert batcher.texts >= 1 and batcher.batches >= 1
-        # ...the classifier's score blocks it
-        with pytest.raises(openai.BadRequestError) as e:
-            chat(h, EVIL_TWIN)
-        assert "jailbreak" in e.value.message
-        rid = e.value.response.headers["x-request-id"]
-        assert row_of(h, rid).status_code == 400
-        assert ("injection_classifier", "jailbreak", "block") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        # ...and the classifier adds its own finding; a block needs a confident calibrated
+        # score (>= 0.9), which this generic persona prompt does not reach, so it flags
+        rid = chat(h, EVIL_TWIN).headers["x-request-id"]
+        assert row_of(h, rid).status_code == 200
+        assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
 
 
 # ---- tool calls and reasoning ---------------------------------------------------------------

@@ -33,8 +33,10 @@ def test_specific_entities_map_to_subcategories():
     assert r["categories"]["self-harm"] and r["categories"]["self-harm/intent"]
     assert not r["categories"]["self-harm/instructions"]
     assert r["mistral_category_scores"]["selfharm"] == 0.9 and r["mistral_category_scores"]["pii"] == 0.9
-    assert r["flagged"]  # PII flags the input even with no OpenAI category set
+    assert r["flagged"]  # the self-harm hit
     assert r["inferwatch_categories"]["pii"]
+    pii_only = moderation_response([[hits[1]]])["results"][0]
+    assert not pii_only["flagged"] and pii_only["inferwatch_categories"]["pii"]  # flagged means harmful content only
 
 
 def test_tenant_deny_list_in_moderation(tenant_policies):
@@ -43,5 +45,5 @@ def test_tenant_deny_list_in_moderation(tenant_policies):
     engine = SafetyEngine(tenant_policies, use_classifier=False)
     acme = moderate(engine, "Tell me about Project Falcon", tenant="acme")["results"][0]
     other = moderate(engine, "Tell me about Project Falcon", tenant="initech")["results"][0]
-    assert acme["flagged"] and acme["inferwatch_categories"]["deny_list"]
-    assert not other["flagged"]
+    assert acme["inferwatch_categories"]["deny_list"] and not other["inferwatch_categories"]["deny_list"]
+    assert not acme["flagged"]  # a deny-list topic is the tenant's policy, not harmful content

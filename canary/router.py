@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from canary.config import MetricConfig, get_profile, replace_metrics
@@ -33,6 +33,15 @@ class _Target(BaseModel):
     canary: str = Field(min_length=1, description="the new version")
     profile: str | dict[str, Any] = Field("default-llm", description="a named profile or a full profile object")
     metrics: list[dict[str, Any]] | None = Field(None, description="metric configs replacing the profile's metrics")
+
+    @field_validator("metrics")
+    @classmethod
+    def _each_metric_once(cls, metrics: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        names = [m.get("name") for m in metrics or []]
+        repeat = next((n for i, n in enumerate(names) if n is not None and n in names[:i]), None)
+        if repeat is not None:
+            raise ValueError(f"metric {repeat} appears twice in metrics")
+        return metrics
 
     def resolved_profile(self) -> Any:
         prof = get_profile(self.profile)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .config import GatewayConfig, VersionTarget
+from .config import GatewayConfig, VersionTarget, first_repeat
 from .state import GovernanceStore
 
 StoreFactory = Callable[[Optional[Path], Optional[Path]], "tuple[GatewayConfig, GovernanceStore]"]
@@ -146,6 +146,9 @@ def models_alias(name: Annotated[str, typer.Argument(help="The alias clients sen
                 targets.append(VersionTarget(version=version, weight=float(weight) if weight else 1.0))
             except ValueError as exc:
                 raise _fail(f"--target {t!r}: expected VERSION=WEIGHT with a weight >= 0", 2) from exc
+        repeat = first_repeat(targets, lambda t: t.version)
+        if repeat is not None:
+            raise _fail(f"version {repeat} appears twice in --target", 2)
         unknown = sorted({t.version for t in targets} - set(store.versions()) - set(gw_config.upstreams))
         if unknown:
             raise _fail(f"unknown version(s) {', '.join(unknown)}: register them first (inferwatch models register)")

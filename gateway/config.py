@@ -1,10 +1,36 @@
 """Gateway configuration: tenants, limits, aliases, upstreams, prices, timeouts."""
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Hashable, Sequence
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+T = TypeVar("T")
+
+
+def first_repeat(items: Sequence[T], key: Callable[[T], Hashable]) -> Hashable | None:
+    """The first natural key that occurs twice in `items`, or None."""
+    seen: set[Hashable] = set()
+    for item in items:
+        k = key(item)
+        if k in seen:
+            return k
+        seen.add(k)
+    return None
+
+
+def _each_once(noun: str, key: Callable[[T], Hashable], where: str) -> AfterValidator:
+    # A repeated natural key would violate a unique index (alias targets) or count one
+    # budget twice: refuse it as bad input (400) before anything is written.
+    def check(items: list[T]) -> list[T]:
+        repeat = first_repeat(items, key)
+        if repeat is not None:
+            raise ValueError(f"{noun} {repeat} appears twice in {where}")
+        return items
+
+    return AfterValidator(check)
 
 
 class Limits(BaseModel):
@@ -29,12 +55,15 @@ class Budget(BaseModel):
         return f"{self.period}-{self.kind}" + (f"-{self.key_id}" if self.key_id else "")
 
 
+Budgets = Annotated[list[Budget], _each_once("budget", lambda b: b.name, "budgets")]
+
+
 class TenantConfig(BaseModel):
     name: str | None = None
     limits: Limits | None = None  # None: the gateway's default limits
     store_content: bool = False  # opt-in to storing (redacted) prompts and completions
     cache: bool = False  # opt-in to the response cache (gateway.cache.enabled must be on too)
-    budgets: list[Budget] | None = None  # None: the gateway's default budgets
+    budgets: Budgets | None = None  # None: the gateway's default budgets
 
 
 class CacheConfig(BaseModel):
@@ -61,6 +90,9 @@ class ConfiguredKey(BaseModel):
 class VersionTarget(BaseModel):
     version: str
     weight: float = Field(default=1.0, ge=0.0)
+
+
+Targets = Annotated[list[VersionTarget], _each_once("version", lambda t: t.version, "targets")]
 
 
 class UpstreamConfig(BaseModel):
@@ -97,7 +129,7 @@ class Price(BaseModel):
 
 
 class GatewayConfig(BaseModel):
-    aliases: dict[str, list[VersionTarget]] = Field(default_factory=dict)
+    aliases: dict[str, Targets] = Field(default_factory=dict)
     upstreams: dict[str, UpstreamConfig] = Field(default_factory=dict, description="by model version")
     prices: dict[str, Price] = Field(default_factory=dict, description="by model version or alias; 'default' applies otherwise")
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
@@ -118,7 +150,7 @@ class GatewayConfig(BaseModel):
     redis_url: str | None = Field(default=None, description="shared rate limits, budget counters and cache across replicas; None: in-process")
     redis_retry_s: float = Field(default=5.0, gt=0, description="after Redis fails, the local fallback is used this long before trying again")
     cache: CacheConfig = CacheConfig()
-    default_budgets: list[Budget] = Field(default_factory=list, description="for tenants without budgets of their own")
+    default_budgets: Budgets = Field(default_factory=list, description="for tenants without budgets of their own")
     budget_refresh_s: float = Field(default=2.0, gt=0, description="how often spend is re-read from the ledger")
     budget_webhooks: list[str] = Field(default_factory=list, description="notified once per period when a soft budget is crossed")
 

@@ -17,7 +17,7 @@ from safety import review
 
 from .auth import Principal, require_admin
 from . import budgets
-from .config import Budget, Limits, VersionTarget
+from .config import Budgets, Limits, Targets
 from .errors import GatewayError
 from .proxy import Gateway, models_response
 
@@ -28,11 +28,11 @@ class NewTenant(BaseModel):
     limits: Limits | None = None
     store_content: bool = False
     cache: bool = False
-    budgets: list[Budget] | None = None  # None: the gateway's default budgets
+    budgets: Budgets | None = None  # None: the gateway's default budgets
 
 
 class BudgetsRequest(BaseModel):
-    budgets: list[Budget]
+    budgets: Budgets
 
 
 class NewVersion(BaseModel):
@@ -44,7 +44,7 @@ class NewVersion(BaseModel):
 
 
 class AliasRequest(BaseModel):
-    targets: list[VersionTarget] = Field(min_length=1)
+    targets: Targets = Field(min_length=1)
 
 
 class NewKeyRequest(BaseModel):

@@ -19,3 +19,10 @@ def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
                             default_limits=Limits(rpm=None, tpm=None), request_timeout_s=10, first_byte_timeout_s=5) as h:
             h.keys["admin"] = ADMIN_KEY
             yield h
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.fuzz.seed import fuzz_seed, replay_hint
+
+    value, source = fuzz_seed()
+    terminalreporter.write_line(f"schema fuzz seed {value} ({source}); {replay_hint(value)}")

@@ -281,10 +281,10 @@ def _latency(name: str, label: str, **kw: Any) -> MetricConfig:
 # error budget of 0.5 % of requests, so "+0.5 points" asks that the canary cannot add more than
 # one whole budget's burn rate (it would burn at least twice as fast as a healthy version at
 # the objective). safety-output 99.9 % leaves 0.1 %; its margin is two budgets (+0.2 points):
-# one budget would take ~6,000 clean canary requests to show, two take ~3,000.
-# Canary requests with zero events in both versions needed to pass on the margin, fixed mode
-# (alpha 0.05 / 7 per metric): error 1,127, safety hit 2,817 (sequential: 1,780 and 5,370).
-# These are pinned by tests/canary/test_margins.py.
+# one budget would take ~6,300 clean canary requests to show, two take ~3,200.
+# Canary requests with zero events in both versions (baseline 9x larger) needed to pass on the
+# margin at alpha 0.05 / 7 per metric: error 1,263 fixed, 1,714 sequential; safety hit 3,161
+# fixed, 3,758 sequential. Pinned by tests/canary/test_margins.py.
 DEFAULT_LLM = Profile(
     name="default-llm",
     metrics=(
@@ -299,7 +299,9 @@ DEFAULT_LLM = Profile(
         MetricConfig(name="safety_hit", label="safety hit rate", kind=Kind.PROPORTION,
                      min_samples=100, floor=0.10, tolerance=1.0, absolute_margin=0.002,
                      must_decide=True, group="safety"),
-        MetricConfig(name="cost_usd", label="cost per request", group="cost", log_floor=1e-7),
+        # linear: the mean cost per request is what a bill sees, and cache hits cost exactly 0,
+        # which on a log scale would be a second mode at log_floor that hides changes of the rest
+        MetricConfig(name="cost_usd", label="cost per request", group="cost", scale=Scale.LINEAR),
     ),
     group_weights={"latency": 40.0, "errors": 30.0, "safety": 15.0, "cost": 15.0},
     pass_threshold=95.0,

@@ -21,6 +21,12 @@ independent requests; heavy bimodality on the log scale slows the CLT down, so k
 `min_samples` at 50 or more. Values are not outlier-trimmed in sequential mode (the running
 sums cannot take it back), which log values make unnecessary. Proportions are compared through
 their rate ratio. Effects are relative: +0.31 is "31 % higher".
+
+Two more margins, for data where ratios and ranks see nothing (issue 22, docs/canary.md):
+a rate metric also passes when its increase in rate units is shown to be at most
+`absolute_margin` (zero events in both versions never rule out "+100 %"); and in fixed mode a
+continuous metric with one value in 20 % or more of its samples (zero cost of cache hits) is
+judged on its ratio of means, since the rank interval collapses onto the tied value.
 """
 from __future__ import annotations
 

@@ -86,6 +86,7 @@ def test_rollout_of_a_faster_worker_promotes_itself(tmp_path: Path, workers: dic
         assert served.get(fast, 0) >= 60 and served.get(slow, 0) >= 60, served
 
 
+@pytest.mark.slow  # 612 s on the shared 2-CPU VM under load 16 (about 300 requests per version)
 @pytest.mark.timeout(900)
 def test_rollout_of_an_equal_version_promotes_itself(tmp_path: Path, workers: dict[str, Proc]) -> None:
     with rollout_gateway(tmp_path, workers, "base") as (h, svc, versions):

@@ -49,6 +49,7 @@ class Scenario:
     regression: Regression
     minutes: float
     regressed: bool  # A/B: rejecting is a detection; A/A: a false fail
+    model: dict[str, float] = dataclasses.field(default_factory=dict)  # TrafficModel overrides
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
@@ -58,12 +59,21 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
                  Regression(latency=args.latency_factor), args.latency_minutes, True),
         Scenario("errors", f"error rate {100 * args.error_rate:g}% -> {100 * args.error_rate * args.error_factor:g}%",
                  Regression(error_rate=args.error_factor), args.error_minutes, True),
+        Scenario("zero_cost", f"cost x2 of uncached requests, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
+                 Regression(cost=2.0), args.aa_minutes, True, {"cache_hit_rate": args.cache_hit_rate}),
+        Scenario("zero_cost_aa", f"A/A, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
+                 Regression(), args.aa_minutes, False, {"cache_hit_rate": args.cache_hit_rate}),
+        Scenario("heavy_aa", f"A/A, heavy-tailed ttft ({100 * args.tail_share:g}% Pareto({args.tail_index:g})-stretched)",
+                 Regression(), args.aa_minutes, False, {"tail_share": args.tail_share, "tail_index": args.tail_index}),
+        Scenario("heavy_latency", f"latencies x{args.latency_factor:g}, heavy-tailed ttft",
+                 Regression(latency=args.latency_factor), args.latency_minutes, True,
+                 {"tail_share": args.tail_share, "tail_index": args.tail_index}),
     ]
 
 
 def run_one(scenario: Scenario, seed: int, model: TrafficModel, interval: float,
             sequential: Profile, fixed: Profile) -> dict[str, RunOutcome]:
-    sim = TrafficSimulator(model, scenario.regression, seed=seed)
+    sim = TrafficSimulator(dataclasses.replace(model, **scenario.model), scenario.regression, seed=seed)
     return poll(sim, interval, scenario.minutes * 60, sequential=sequential, fixed=fixed)
 
 
@@ -178,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--error-minutes", type=float, default=240.0)
     p.add_argument("--error-rate", type=float, default=0.01)
     p.add_argument("--error-factor", type=float, default=2.0)
+    p.add_argument("--cache-hit-rate", type=float, default=0.6, help="zero-cost share in the zero_cost scenarios")
+    p.add_argument("--tail-share", type=float, default=0.05, help="Pareto-stretched ttft share (heavy_* scenarios)")
+    p.add_argument("--tail-index", type=float, default=1.5)
     p.add_argument("--fixed-alpha", type=float, default=0.02, help="per-metric level of the fixed judge")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--only", choices=["aa", "latency", "errors"], action="append",
+    p.add_argument("--only", choices=["aa", "latency", "errors", "zero_cost", "zero_cost_aa", "heavy_aa", "heavy_latency"],
+                   action="append",
                    help="run only these scenarios (repeatable)")
     args = p.parse_args(argv)
 

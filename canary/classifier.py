@@ -21,6 +21,12 @@ independent requests; heavy bimodality on the log scale slows the CLT down, so k
 `min_samples` at 50 or more. Values are not outlier-trimmed in sequential mode (the running
 sums cannot take it back), which log values make unnecessary. Proportions are compared through
 their rate ratio. Effects are relative: +0.31 is "31 % higher".
+
+Two more margins, for data where ratios and ranks see nothing (issue 22, docs/canary.md):
+a rate metric also passes when its increase in rate units is shown to be at most
+`absolute_margin` (zero events in both versions never rule out "+100 %"); and in fixed mode a
+continuous metric with one value in 20 % or more of its samples (zero cost of cache hits) is
+judged on its ratio of means, since the rank interval collapses onto the tied value.
 """
 from __future__ import annotations
 
@@ -34,8 +40,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from canary import stats
-from canary.config import Direction, Kind, MetricConfig, NanStrategy, Scale
-from canary.sequential import ConditionalRateMixture, NormalMixtureSPRT, RateBelowSPRT
+from canary.config import Direction, Kind, MetricConfig, NanStrategy, OutlierRule, Scale
+from canary.sequential import ConditionalRateMixture, NormalMixtureSPRT, rate_confidence_sequence
 
 
 class Outcome(StrEnum):
@@ -89,10 +95,19 @@ class MetricResult:
     baseline: Summary
     canary: Summary
     decided: bool  # False while a sequential analysis may still change it
+    groups: tuple[str, ...] = ()  # every group it scores in (Kayenta: one or more); () = (group,)
+    muted: bool = False  # reported only: never scored, never failing
+    must_decide: bool = False
+    critical_failure: bool = False  # a critical metric failed beyond its critical thresholds
+    margin: str | None = None  # for a Pass: the margin that decided it, "relative" or "absolute"
 
     @property
     def failed(self) -> bool:
-        return self.outcome in FAILED
+        return self.outcome in FAILED and not self.muted
+
+    @property
+    def score_groups(self) -> tuple[str, ...]:
+        return self.groups or (self.group,)
 
     @property
     def has_data(self) -> bool:
@@ -102,6 +117,7 @@ class MetricResult:
         """JSON-able (infinite values as "inf" / "-inf")."""
         d = asdict(self)
         d["outcome"] = self.outcome.value
+        d["groups"] = list(self.groups)
         for key in _FLOATS:
             d[key] = _json_float(d[key])
         return d
@@ -111,6 +127,7 @@ class MetricResult:
         d = dict(d)
         d["outcome"] = Outcome(d["outcome"])
         d["baseline"], d["canary"] = Summary(**d["baseline"]), Summary(**d["canary"])
+        d["groups"] = tuple(d.get("groups") or ())
         for key in _FLOATS:
             if d[key] is not None:
                 d[key] = float(d[key])
@@ -149,13 +166,28 @@ def to_analysis_scale(cfg: MetricConfig, values: np.ndarray) -> np.ndarray:
     return values
 
 
-def remove_outliers(values: np.ndarray, factor: float | None) -> np.ndarray:
-    """Drop values outside [Q1 - f IQR, Q3 + f IQR] (Kayenta's rule; f = 3 there)."""
-    if factor is None or values.size < 4:
+def remove_outliers(values: np.ndarray, rule: OutlierRule, factor: float = 3.0) -> np.ndarray:
+    """Drop one version's outliers. tukey: outside [Q1 - f IQR, Q3 + f IQR]; kayenta:
+    outside [min(p1, Q1 - f IQR), max(p99, Q3 + f IQR)], Kayenta's fence, which never drops
+    more than the outer 1 % on either side."""
+    if rule is OutlierRule.NONE or values.size < 4:
         return values
-    q1, q3 = np.percentile(values, [25, 75])
-    iqr = q3 - q1
-    return values[(values >= q1 - factor * iqr) & (values <= q3 + factor * iqr)]
+    p1, q1, q3, p99 = np.percentile(values, [1, 25, 75, 99])
+    lo, hi = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
+    if rule is OutlierRule.KAYENTA:
+        lo, hi = min(p1, lo), max(p99, hi)
+    return values[(values >= lo) & (values <= hi)]
+
+
+TIE_SHARE = 0.2  # fixed mode: a single value this common makes rank methods blind (see below)
+
+
+def tie_share(b: np.ndarray, c: np.ndarray) -> tuple[float, float]:
+    """(share of the pooled values equal to the most common one, that value)."""
+    pooled = np.concatenate([b, c])
+    values, counts = np.unique(pooled, return_counts=True)
+    i = int(np.argmax(counts))
+    return float(counts[i] / pooled.size), float(values[i])
 
 
 def _relative(cfg: MetricConfig, delta: float, baseline_level: float) -> float:
@@ -205,23 +237,49 @@ class _Evidence:
     p_value: float | None
     e_value: float | None
     rates: tuple[float, float] | None = None  # (baseline, canary) for proportions
-    below_absolute: bool = False  # canary rate shown below cfg.absolute_tolerance
+    # bounds of canary rate - baseline rate (rate units), for cfg.absolute_margin
+    difference: tuple[float, float] | None = None
+
+
+def _points(v: float) -> str:
+    return f"{100 * v:+.2f} pp"
 
 
 def _ratio_within(cfg: MetricConfig, ev: _Evidence) -> bool:
-    """The interval rules out harm beyond the tolerance."""
+    """The interval rules out harm beyond the relative tolerance."""
     up_harms, down_harms = _harms(cfg.direction)
     return (not up_harms or ev.upper <= cfg.tolerance) and (not down_harms or ev.lower >= -cfg.tolerance)
 
 
-def _within_tolerance(cfg: MetricConfig, ev: _Evidence) -> bool:
-    return _ratio_within(cfg, ev) or ev.below_absolute
+def _absolute_within(cfg: MetricConfig, ev: _Evidence) -> bool:
+    """The bounds on the rate difference rule out harm beyond the absolute margin."""
+    if cfg.absolute_margin is None or ev.difference is None:
+        return False
+    up_harms, down_harms = _harms(cfg.direction)
+    lo, hi = ev.difference
+    return (not up_harms or hi <= cfg.absolute_margin) and (not down_harms or lo >= -cfg.absolute_margin)
 
 
-def _pass_text(cfg: MetricConfig, ev: _Evidence) -> str:
-    if not _ratio_within(cfg, ev):
-        return f"canary rate shown below {100 * (cfg.absolute_tolerance or 0):.2g}%: Pass"
-    return f"within the {_pct(cfg.tolerance).lstrip('+')} tolerance: Pass"
+def _margin(cfg: MetricConfig, ev: _Evidence) -> str | None:
+    """The margin that lets the metric pass: "relative", "absolute", or None."""
+    if _ratio_within(cfg, ev):
+        return "relative"
+    return "absolute" if _absolute_within(cfg, ev) else None
+
+
+def _difference_text(cfg: MetricConfig, ev: _Evidence) -> str:
+    up_harms, down_harms = _harms(cfg.direction)
+    assert ev.difference is not None
+    lo, hi = ev.difference
+    ends = [f"at most {_points(hi)}"] if up_harms else []
+    ends += [f"at least {_points(lo)}"] if down_harms else []
+    return f"rate change {' and '.join(ends)}"
+
+
+def _pass_text(cfg: MetricConfig, ev: _Evidence, margin: str) -> str:
+    if margin == "absolute":
+        return f"{_difference_text(cfg, ev)}, within the {_points(cfg.absolute_margin or 0)} absolute margin: Pass"
+    return f"within the {_pct(cfg.tolerance).lstrip('+')} relative tolerance: Pass"
 
 
 def _unresolved_text(cfg: MetricConfig, ev: _Evidence) -> str:
@@ -231,12 +289,33 @@ def _unresolved_text(cfg: MetricConfig, ev: _Evidence) -> str:
         worst.append(_pct(ev.upper))
     if down_harms and ev.lower < -cfg.tolerance:
         worst.append(_pct(ev.lower))
-    return f"cannot rule out {' or '.join(worst)} (tolerance {_pct(cfg.tolerance).lstrip('+')})"
+    text = f"cannot rule out {' or '.join(worst)} (tolerance {_pct(cfg.tolerance).lstrip('+')})"
+    if cfg.absolute_margin is not None and ev.difference is not None:
+        text += f" nor the {_points(cfg.absolute_margin)} absolute margin ({_difference_text(cfg, ev)})"
+    return text
 
 
-def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: Summary,
+def _critical_failure(cfg: MetricConfig, outcome: Outcome, effect: float | None) -> bool:
+    """A critical metric's failure that fails the whole canary: beyond the critical
+    thresholds (Kayenta's criticalIncrease / criticalDecrease), or no data at all."""
+    if not cfg.critical or cfg.muted or outcome not in FAILED:
+        return False
+    if outcome is Outcome.NODATA_FAIL or effect is None:
+        return True
+    if outcome is Outcome.HIGH:
+        return cfg.critical_increase is None or effect >= cfg.critical_increase
+    return cfg.critical_decrease is None or effect <= -cfg.critical_decrease
+
+
+def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: Summary, *,
          decided: bool, ev: _Evidence | None = None, interval: str | None = None,
-         test: str = "") -> MetricResult:
+         test: str = "", margin: str | None = None) -> MetricResult:
+    critical_failure = _critical_failure(cfg, outcome, ev.effect if ev else None)
+    if cfg.critical and outcome in FAILED and not critical_failure:
+        reason += (f" (critical, but within the critical thresholds "
+                   f"{_pct(cfg.critical_increase)}/{_pct(-(cfg.critical_decrease or 0))})")
+    if cfg.muted:
+        reason += " (muted: reported, not scored)"
     return MetricResult(
         name=cfg.name, label=cfg.display, kind=cfg.kind.value, direction=cfg.direction.value,
         critical=cfg.critical, group=cfg.group, outcome=outcome,
@@ -244,7 +323,8 @@ def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: S
         upper=ev.upper if ev else None, interval=interval if ev else None,
         test=ev.test if ev else test, p_value=ev.p_value if ev else None,
         e_value=ev.e_value if ev else None, reason=reason, baseline=base, canary=can,
-        decided=decided,
+        decided=decided, groups=cfg.groups, muted=cfg.muted, must_decide=cfg.must_decide,
+        critical_failure=critical_failure, margin=margin,
     )
 
 
@@ -252,18 +332,72 @@ def _no_data_row(cfg: MetricConfig, base: Summary, can: Summary, final: bool) ->
     """The row for missing or too few samples, or None when there are enough."""
     if base.n == 0 or can.n == 0:
         which = "baseline and canary" if base.n == can.n == 0 else "baseline" if base.n == 0 else "canary"
-        if final and cfg.must_have_data:
-            return _row(cfg, Outcome.NODATA_FAIL, f"{cfg.display}: no {which} data, and data is required: NodataFail",
-                        base, can, True)
-        return _row(cfg, Outcome.INCONCLUSIVE, f"{cfg.display}: no {which} data: Inconclusive", base, can, final)
+        if final and (cfg.must_have_data or cfg.critical):
+            why = "critical metric" if cfg.critical else "data is required"
+            return _row(cfg, Outcome.NODATA_FAIL, f"{cfg.display}: no {which} data, {why}: NodataFail",
+                        base, can, decided=True)
+        return _row(cfg, Outcome.INCONCLUSIVE, f"{cfg.display}: no {which} data: Inconclusive", base, can,
+                    decided=final)
     if min(base.n, can.n) < cfg.min_samples:
         return _row(cfg, Outcome.INCONCLUSIVE,
                     f"{cfg.display}: {min(base.n, can.n)} samples, below the minimum {cfg.min_samples}: Inconclusive",
-                    base, can, final)
+                    base, can, decided=final)
     return None
 
 
 # --- fixed horizon ------------------------------------------------------------------------
+
+
+def _fixed_rates(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: float) -> _Evidence:
+    kb, kc = int(b.sum()), int(c.sum())
+    cmp = stats.compare_rates(kb, b.size, kc, c.size, 1 - alpha)
+    # each end of the difference at alpha / 2, as each end of the two-sided interval
+    diff = (-stats.rate_increase_upper(kc, c.size, kb, b.size, alpha / 2),
+            stats.rate_increase_upper(kb, b.size, kc, c.size, alpha / 2))
+    return _Evidence(cmp.change, cmp.lower, cmp.upper, cmp.method, cmp.p_value, None,
+                     (cmp.rate_x, cmp.rate_y), diff)
+
+
+def _fixed_continuous(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: float) -> _Evidence:
+    """Hodges-Lehmann shift with its Mann-Whitney interval, unless one value is so common that
+    the interval collapses onto it (costs of 0 for cache hits, token timings on a coarse
+    clock): the differences y - x are then mostly exactly 0 and [0, 0] would pass a canary
+    whose non-tied values doubled. Such metrics are judged on the ratio of their means, which
+    moves with the share of the tied value and with the rest alike."""
+    if cfg.outliers is OutlierRule.KAYENTA:  # Kayenta's rule works on raw values
+        b, c = remove_outliers(b, cfg.outliers, cfg.outlier_factor), remove_outliers(c, cfg.outliers, cfg.outlier_factor)
+    share, value = tie_share(b, c)
+    xb, xc = to_analysis_scale(cfg, b), to_analysis_scale(cfg, c)
+    if cfg.outliers is OutlierRule.TUKEY:
+        xb, xc = remove_outliers(xb, cfg.outliers, cfg.outlier_factor), remove_outliers(xc, cfg.outliers, cfg.outlier_factor)
+    hl = stats.hodges_lehmann(xb, xc, 1 - alpha)
+    if share < TIE_SHARE and hl.lower < hl.upper:
+        level = float(np.median(xb))
+        return _Evidence(_relative(cfg, hl.shift, level), _relative(cfg, hl.lower, level),
+                         _relative(cfg, hl.upper, level),
+                         f"Mann-Whitney U ({hl.method}), Hodges-Lehmann CI, {cfg.scale.value} scale",
+                         hl.p_value, None)
+    m = stats.compare_means(b, c, 1 - alpha)
+    return _Evidence(m.change, m.lower, m.upper,
+                     f"ratio of means, delta-method CI ({100 * share:.0f}% of values equal {value:.3g}: "
+                     "rank interval not informative)", m.p_value, None)
+
+
+def _decide(cfg: MetricConfig, ev: _Evidence, base: Summary, can: Summary, interval: str, *,
+            high: bool, low: bool, final: bool, suffix: str) -> MetricResult:
+    """The row for evidence whose High / Low tests were made by the caller's rule."""
+    text = _effect_text(cfg, ev.effect, ev.lower, ev.upper, interval, ev.rates)
+    if high:
+        return _row(cfg, Outcome.HIGH, f"{text}, {suffix} above the {_pct(cfg.floor).lstrip('+')} floor: High",
+                    base, can, decided=True, ev=ev, interval=interval)
+    if low:
+        return _row(cfg, Outcome.LOW, f"{text}, {suffix} below the -{_pct(cfg.decrease_floor).lstrip('+')} floor: Low",
+                    base, can, decided=True, ev=ev, interval=interval)
+    if (margin := _margin(cfg, ev)) is not None:
+        return _row(cfg, Outcome.PASS, f"{text}, {_pass_text(cfg, ev, margin)}", base, can, decided=final,
+                    ev=ev, interval=interval, margin=margin)
+    return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: {'Inconclusive' if final else 'undecided'}",
+                base, can, decided=final, ev=ev, interval=interval)
 
 
 def classify_fixed(cfg: MetricConfig, baseline: ArrayLike | None, canary: ArrayLike | None,
@@ -273,35 +407,13 @@ def classify_fixed(cfg: MetricConfig, baseline: ArrayLike | None, canary: ArrayL
     base, can = Summary.of(b), Summary.of(c)
     if (row := _no_data_row(cfg, base, can, final=True)) is not None:
         return row
-    interval = f"{_level(alpha)} CI"
-    if cfg.kind is Kind.PROPORTION:
-        kb, kc = int(b.sum()), int(c.sum())
-        cmp = stats.compare_rates(kb, b.size, kc, c.size, 1 - alpha)
-        below = cfg.absolute_tolerance is not None and (
-            stats.clopper_pearson_upper(kc, c.size, alpha) <= cfg.absolute_tolerance)
-        ev = _Evidence(cmp.change, cmp.lower, cmp.upper, cmp.method, cmp.p_value, None,
-                       (cmp.rate_x, cmp.rate_y), below)
-    else:
-        xb = remove_outliers(to_analysis_scale(cfg, b), cfg.outlier_iqr_factor)
-        xc = remove_outliers(to_analysis_scale(cfg, c), cfg.outlier_iqr_factor)
-        hl = stats.hodges_lehmann(xb, xc, 1 - alpha)
-        level = float(np.median(xb))
-        ev = _Evidence(_relative(cfg, hl.shift, level), _relative(cfg, hl.lower, level),
-                       _relative(cfg, hl.upper, level),
-                       f"Mann-Whitney U ({hl.method}), Hodges-Lehmann CI, {cfg.scale.value} scale",
-                       hl.p_value, None)
-    text = _effect_text(cfg, ev.effect, ev.lower, ev.upper, interval, ev.rates)
+    ev = (_fixed_rates if cfg.kind is Kind.PROPORTION else _fixed_continuous)(cfg, b, c, alpha)
     up_harms, down_harms = _harms(cfg.direction)
-    if up_harms and ev.lower > 0 and ev.effect >= cfg.floor:
-        return _row(cfg, Outcome.HIGH, f"{text}, significant and above the {_pct(cfg.floor).lstrip('+')} floor: High",
-                    base, can, True, ev, interval)
-    if down_harms and ev.upper < 0 and ev.effect <= -cfg.floor:
-        return _row(cfg, Outcome.LOW, f"{text}, significant and below the -{_pct(cfg.floor).lstrip('+')} floor: Low",
-                    base, can, True, ev, interval)
-    if _within_tolerance(cfg, ev):
-        return _row(cfg, Outcome.PASS, f"{text}, {_pass_text(cfg, ev)}", base, can, True, ev, interval)
-    return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: Inconclusive",
-                base, can, True, ev, interval)
+    bar = cfg.shift_fraction * abs(ev.effect) if math.isfinite(ev.effect) else 0.0
+    return _decide(cfg, ev, base, can, f"{_level(alpha)} CI",
+                   high=up_harms and ev.lower > bar and ev.effect >= cfg.floor,
+                   low=down_harms and ev.upper < -bar and ev.effect <= -cfg.decrease_floor,
+                   final=True, suffix="significant and")
 
 
 # --- sequential ---------------------------------------------------------------------------
@@ -325,8 +437,6 @@ class SequentialMetric:
         self._sticky: MetricResult | None = None
         if cfg.kind is Kind.PROPORTION:
             self._rates = ConditionalRateMixture(alpha, cfg.mixture_sd or 1.0)
-            self._below = (RateBelowSPRT(cfg.absolute_tolerance, alpha)
-                           if cfg.absolute_tolerance else None)
         else:
             self._means = NormalMixtureSPRT(alpha, cfg.mixture_sd or 0.25, cfg.min_samples)
 
@@ -339,7 +449,6 @@ class SequentialMetric:
             "samples": [self._summary_values(i).tolist() for i in (0, 1)] if self.keep_samples else None,
             "sticky": self._sticky.to_dict() if self._sticky else None,
             "test": test.state_dict(),
-            "below": self._below.state_dict() if self.cfg.kind is Kind.PROPORTION and self._below else None,
         }
 
     @classmethod
@@ -351,7 +460,6 @@ class SequentialMetric:
         m._sticky = MetricResult.from_dict(d["sticky"]) if d["sticky"] else None
         if m.cfg.kind is Kind.PROPORTION:
             m._rates = ConditionalRateMixture.from_state(d["test"])
-            m._below = RateBelowSPRT.from_state(d["below"]) if d["below"] else None
         else:
             m._means = NormalMixtureSPRT.from_state(d["test"])
         return m
@@ -366,8 +474,6 @@ class SequentialMetric:
         if self.cfg.kind is Kind.PROPORTION:
             kb, kc = int(b.sum()), int(c.sum())
             self._rates.update(kb, b.size, kc, c.size)
-            if self._below is not None:
-                self._below.update(kc, c.size)
         else:
             self._means.update(to_analysis_scale(self.cfg, b), to_analysis_scale(self.cfg, c))
 
@@ -393,7 +499,7 @@ class SequentialMetric:
                 stats.relative_change(rate_b, rate_c),
                 stats.odds_to_rate_ratio(lo, rate_b) - 1, stats.odds_to_rate_ratio(hi, rate_b) - 1,
                 "mSPRT, exact conditional binomial mixture", r.p_value, math.exp(min(r.log_e_value(), 700)),
-                (rate_b, rate_c), self._below is not None and self._below.shown_below,
+                (rate_b, rate_c), self._difference(),
             )
         s = self._means
         lo, hi = s.confidence_sequence()
@@ -404,6 +510,17 @@ class SequentialMetric:
             math.exp(min(s.log_e_value(), 700)),
         )
 
+    def _difference(self) -> tuple[float, float] | None:
+        """Always-valid bounds on canary rate - baseline rate: each rate's confidence sequence
+        at alpha / 4 (two ends, two rates), so both ends hold at every look with 1 - alpha."""
+        margin = self.cfg.absolute_margin
+        if margin is None:
+            return None
+        r, a = self._rates, self.alpha / 4
+        lo_b, hi_b = rate_confidence_sequence(r.k_x, r.n_x, a, prior_mean=margin)
+        lo_c, hi_c = rate_confidence_sequence(r.k_y, r.n_y, a, prior_mean=margin)
+        return lo_c - hi_b, hi_c - lo_b
+
     def result(self, final: bool = False) -> MetricResult:
         """The metric's state now; with final=True, undecided becomes Inconclusive."""
         if self._sticky is not None:
@@ -413,18 +530,10 @@ class SequentialMetric:
         if (row := _no_data_row(cfg, base, can, final)) is not None:
             return row
         ev = self._evidence()
-        interval = f"{_level(self.alpha)} CS"
-        text = _effect_text(cfg, ev.effect, ev.lower, ev.upper, interval, ev.rates)
         up_harms, down_harms = _harms(cfg.direction)
-        floor = _pct(cfg.floor).lstrip("+")
-        if up_harms and ev.lower > cfg.floor:
-            self._sticky = _row(cfg, Outcome.HIGH, f"{text}, above the {floor} floor: High", base, can, True, ev, interval)
-            return self._sticky
-        if down_harms and ev.upper < -cfg.floor:
-            self._sticky = _row(cfg, Outcome.LOW, f"{text}, below the -{floor} floor: Low", base, can, True, ev, interval)
-            return self._sticky
-        if _within_tolerance(cfg, ev):
-            return _row(cfg, Outcome.PASS, f"{text}, {_pass_text(cfg, ev)}", base, can, final, ev, interval)
-        suffix = "Inconclusive" if final else "undecided"
-        return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: {suffix}",
-                    base, can, final, ev, interval)
+        row = _decide(cfg, ev, base, can, f"{_level(self.alpha)} CS",
+                      high=up_harms and ev.lower > cfg.floor, low=down_harms and ev.upper < -cfg.decrease_floor,
+                      final=final, suffix="wholly")
+        if row.outcome in (Outcome.HIGH, Outcome.LOW):
+            self._sticky = row  # final once reached
+        return row

@@ -1,11 +1,14 @@
 """Combine per-metric outcomes into a canary verdict (Kayenta's NetflixACAJudge scoring).
 
-Score: per group 100 * Pass / (Pass + High + Low + NodataFail), averaged over the groups that
-have such metrics with the profile's weights; Inconclusive metrics are left out, as Kayenta
-leaves them out. A critical failure, or no data for half the metrics or more, forces 0.
-Verdict: pass at or above `pass_threshold`, marginal at or above `marginal_threshold`, else
-fail; inconclusive when a critical metric, or half the metrics or more, are Inconclusive and
-the rest cannot already fail the canary.
+Score (`score`): per group 100 * Pass / (Pass + High + Low + NodataFail) with Kayenta's group
+weights (unnamed groups share 100 - the named ones), rounded to two decimals; a group without
+data scores 0. A critical failure (beyond the metric's critical thresholds, or a critical
+metric without data), or no data for half the metrics or more, forces 0.
+Verdict (`verdict`, a `Decision` naming its rule): pass at or above `pass_threshold`, marginal
+at or above `marginal_threshold`, else fail; inconclusive when a critical or must-decide
+metric, or half the metrics or more, are Inconclusive and the rest cannot already fail the
+canary. A final verdict names every metric that never reached a decision. Muted metrics are
+reported and never scored.
 
 Two entry points, the ones the rollout controller and the API wrap:
 - `judge(baseline, canary, profile)`: one fixed-horizon look at a window of samples.
@@ -115,27 +118,48 @@ class JudgeResult:
 # --- scoring ------------------------------------------------------------------------------
 
 
-def score(results: Sequence[MetricResult], profile: Profile,
-          undecided_as: Outcome | None = None) -> float | None:
-    """Kayenta's weighted group score; None when no metric counts.
-
-    undecided_as: count Inconclusive metrics as this outcome (Pass for the best reachable
-    score, High for the worst) instead of leaving them out.
-    """
+def _group_counts(results: Sequence[MetricResult], undecided_as: Outcome | None) -> dict[str, list[int]]:
+    """Per group: [passed, counted] over the scored metrics (a metric counts in each group)."""
     groups: dict[str, list[int]] = {}
     for r in results:
+        if r.muted:
+            continue
         outcome = r.outcome
         if outcome is Outcome.INCONCLUSIVE and undecided_as is not None:
             outcome = undecided_as
-        if outcome in COUNTED:
-            passed, counted = groups.setdefault(r.group, [0, 0])
-            groups[r.group] = [passed + (outcome is Outcome.PASS), counted + 1]
-    if not groups:
+        for g in r.score_groups:
+            counts = groups.setdefault(g, [0, 0])
+            if outcome in COUNTED:
+                counts[0] += outcome is Outcome.PASS
+                counts[1] += 1
+    return groups
+
+
+def score(results: Sequence[MetricResult], profile: Profile,
+          undecided_as: Outcome | None = None) -> float | None:
+    """Kayenta's weighted group score, rounded to two decimals; None when no metric counts.
+
+    Each group scores 100 * Pass / (Pass + High + Low + NodataFail) with its weight (percent,
+    `Profile.weight`). A group none of whose metrics has data scores 0, as in Kayenta (its
+    weight is not handed to the others). A group whose metrics have data but are all still
+    Inconclusive is left out with its weight (Kayenta has no Inconclusive; the verdict names
+    such metrics and `must_decide` keeps them from passing silently).
+    undecided_as: count Inconclusive metrics as this outcome (Pass for the best reachable
+    score, High for the worst) instead of leaving them out.
+    """
+    counts = _group_counts(results, undecided_as)
+    with_data = {g for r in results if not r.muted and r.has_data for g in r.score_groups}
+    total = points = 0.0
+    for g, (passed, counted) in counts.items():
+        w = profile.weight(g)
+        if counted:
+            total += w
+            points += w * 100.0 * passed / counted
+        elif g not in with_data:
+            total += w  # Kayenta: no data, score 0
+    if total <= 0 or not any(c for _, c in counts.values()):
         return None
-    total_w = sum(profile.weight(g) for g in groups)
-    if total_w <= 0:
-        return None
-    return sum(profile.weight(g) * 100.0 * p / c for g, (p, c) in groups.items()) / total_w
+    return round(points / total, 2)
 
 
 def _by_score(s: float, profile: Profile) -> Verdict:
@@ -148,17 +172,65 @@ def _names(rows: Iterable[MetricResult]) -> str:
     return ", ".join(f"{r.label} {r.outcome.value}" for r in rows)
 
 
-def verdict(results: Sequence[MetricResult], profile: Profile, final: bool) -> tuple[Verdict, float | None, bool, str]:
-    """(verdict, score, decided, reason) for the current metric rows."""
-    failed = [r for r in results if r.failed]
-    pending = [r for r in results if r.outcome is Outcome.INCONCLUSIVE]
-    critical_failed = [r for r in failed if r.critical]
-    if critical_failed:
-        return Verdict.FAIL, 0.0, True, f"fail: critical metric failed: {_names(critical_failed)}"
-    no_data = [r for r in results if not r.has_data]
-    if final and 2 * len(no_data) >= len(results):
-        return Verdict.FAIL, 0.0, True, f"fail: {len(no_data)} of {len(results)} metrics have no data"
+def _labels(rows: Iterable[MetricResult]) -> str:
+    return ", ".join(r.label for r in rows)
 
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on the current metric rows, with the rule that gave it."""
+
+    verdict: Verdict
+    score: float | None
+    decided: bool
+    rule: str  # the named rule below that decided
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The metric rows sorted by what the rules ask of them."""
+
+    all: Sequence[MetricResult]
+    final: bool
+
+    @property
+    def scored(self) -> list[MetricResult]:
+        return [r for r in self.all if not r.muted]
+
+    @property
+    def failed(self) -> list[MetricResult]:
+        return [r for r in self.scored if r.failed]
+
+    @property
+    def pending(self) -> list[MetricResult]:
+        return [r for r in self.scored if r.outcome is Outcome.INCONCLUSIVE]
+
+    @property
+    def critical_failed(self) -> list[MetricResult]:
+        return [r for r in self.scored if r.critical_failure]
+
+    @property
+    def no_data(self) -> list[MetricResult]:
+        return [r for r in self.scored if not r.has_data]
+
+    @property
+    def blocking(self) -> list[MetricResult]:
+        """Pending metrics a pass has to wait for: critical or must-decide ones."""
+        return [r for r in self.pending if r.critical or r.must_decide]
+
+
+def verdict(results: Sequence[MetricResult], profile: Profile, *, final: bool) -> Decision:
+    """Kayenta's rules in order (critical failure, too little data, score), then ours for
+    metrics not decided yet. Each exit is one named rule."""
+    rows = _Rows(results, final)
+    n = len(rows.scored)
+    if rows.critical_failed:
+        return Decision(Verdict.FAIL, 0.0, True, "critical_failure",
+                        f"fail: critical metric failed: {_names(rows.critical_failed)}")
+    if final and n and 2 * len(rows.no_data) >= n:
+        return Decision(Verdict.FAIL, 0.0, True, "too_little_data",
+                        f"fail: {len(rows.no_data)} of {n} metrics have no data")
     best = score(results, profile, undecided_as=Outcome.PASS)
     if best is not None and best < profile.pass_threshold:
         # Passing is out of reach. At the end the Kayenta score (Inconclusive left out, never
@@ -166,26 +238,32 @@ def verdict(results: Sequence[MetricResult], profile: Profile, final: bool) -> t
         s = score(results, profile) if final else best
         assert s is not None
         v = _by_score(s, profile)
-        return v, s, True, f"{v.value}: score {s:.0f}{'' if final else ' at best'}, below {profile.pass_threshold:.0f}: {_names(failed)}"
-    critical_pending = [r for r in pending if r.critical]
-    if not pending:
+        undecided = f"; never decided: {_labels(rows.pending)}" if final and rows.pending else ""
+        return Decision(v, s, True, "score_below_pass",
+                        f"{v.value}: score {s:.2f}{'' if final else ' at best'}, below {profile.pass_threshold:g}: "
+                        f"{_names(rows.failed)}{undecided}")
+    if not rows.pending:
         s = score(results, profile)
-        assert s is not None
-        return Verdict.PASS, s, True, f"pass: score {s:.0f}; {len(results)} metrics judged"
-    if critical_pending or 2 * len(pending) >= len(results):
-        why = ", ".join(r.label for r in (critical_pending or pending))
+        return Decision(Verdict.PASS, s, True, "all_decided",
+                        f"pass: score {s:.2f}; {n} metrics judged" if s is not None else "pass: nothing to judge")
+    if rows.blocking or 2 * len(rows.pending) >= n:
+        why = _labels(rows.blocking or rows.pending)
         if final:
-            return Verdict.INCONCLUSIVE, score(results, profile), True, f"inconclusive: not enough evidence for {why}"
-        return Verdict.INCONCLUSIVE, best, False, f"inconclusive: undecided: {why}"
+            return Decision(Verdict.INCONCLUSIVE, score(results, profile), True, "undecided_at_deadline",
+                            f"inconclusive: never decided: {_labels(rows.pending)} (a pass needs {why})")
+        return Decision(Verdict.INCONCLUSIVE, best, False, "waiting", f"inconclusive: undecided: {why}")
     worst = score(results, profile, undecided_as=Outcome.HIGH)
     if worst is not None and worst >= profile.pass_threshold:
-        return Verdict.PASS, worst, True, f"pass: score {worst:.0f} even if {', '.join(r.label for r in pending)} failed"
+        return Decision(Verdict.PASS, worst, True, "pass_whatever_the_rest",
+                        f"pass: score {worst:.2f} even if {_labels(rows.pending)} failed"
+                        f"{'; never decided: ' + _labels(rows.pending) if final else ''}")
     if final:
         s = score(results, profile)
         assert s is not None
         v = _by_score(s, profile)
-        return v, s, True, f"{v.value}: score {s:.0f} without the inconclusive {', '.join(r.label for r in pending)}"
-    return Verdict.INCONCLUSIVE, best, False, f"inconclusive: undecided: {', '.join(r.label for r in pending)}"
+        return Decision(v, s, True, "score_without_undecided",
+                        f"{v.value}: score {s:.2f}; never decided, left out of the score: {_labels(rows.pending)}")
+    return Decision(Verdict.INCONCLUSIVE, best, False, "waiting", f"inconclusive: undecided: {_labels(rows.pending)}")
 
 
 # --- entry points -------------------------------------------------------------------------
@@ -196,8 +274,9 @@ def judge(baseline: Samples, canary: Samples, profile: "str | Profile | Mapping[
     prof = get_profile(profile)
     alpha = prof.metric_alpha
     rows = tuple(classify_fixed(m, baseline.get(m.name), canary.get(m.name), alpha) for m in prof.metrics)
-    v, s, decided, reason = verdict(rows, prof, final=True)
-    return JudgeResult(v, s, decided, "fixed", prof.name, prof.alpha, alpha, reason, rows)
+    d = verdict(rows, prof, final=True)
+    return JudgeResult(d.verdict, d.score, d.decided, "fixed", prof.name, prof.alpha, alpha, d.reason, rows,
+                       extra={"rule": d.rule})
 
 
 class SequentialAnalysis:
@@ -210,12 +289,14 @@ class SequentialAnalysis:
         result = analysis.finish()   # at the deadline: undecided metrics become Inconclusive
 
     keep_samples=False skips storing the values (summaries then hold n and mean only); for
-    simulations with many runs.
+    simulations with many runs. min_canary_samples: a pass is decided only once the canary
+    has that many samples (a rollout step's `min_step_samples`); fails are decided at once.
     """
 
     def __init__(self, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
-                 keep_samples: bool = True) -> None:
+                 keep_samples: bool = True, min_canary_samples: int = 0) -> None:
         self.profile = get_profile(profile)
+        self.min_canary_samples = min_canary_samples
         alpha = self.profile.metric_alpha
         self._metrics = [SequentialMetric(m, alpha, keep_samples) for m in self.profile.metrics]
         self.looks = 0
@@ -242,9 +323,16 @@ class SequentialAnalysis:
         if self._decision is not None:
             return self._decision
         rows = tuple(m.result(final) for m in self._metrics)
-        v, s, decided, reason = verdict(rows, self.profile, final)
-        result = JudgeResult(v, s, decided, "sequential", self.profile.name, self.profile.alpha,
-                             self.profile.metric_alpha, reason, rows, self.looks)
+        d = verdict(rows, self.profile, final=final)
+        decided, reason = d.decided, d.reason
+        canary_n = max((r.canary.n for r in rows), default=0)
+        if decided and d.verdict is Verdict.PASS and not final and canary_n < self.min_canary_samples:
+            # a pass is not final before the sample floor: the confidence sequences stay valid
+            # at any later look, so collecting on and passing later spends nothing extra
+            decided = False
+            reason = f"{reason}; waiting for {self.min_canary_samples} canary samples (have {canary_n})"
+        result = JudgeResult(d.verdict, d.score, decided, "sequential", self.profile.name, self.profile.alpha,
+                             self.profile.metric_alpha, reason, rows, self.looks, extra={"rule": d.rule})
         if decided:
             self._decision = result
         self._last = result
@@ -263,6 +351,7 @@ class SequentialAnalysis:
         return {
             "profile": self.profile.to_dict(),
             "looks": self.looks,
+            "min_canary_samples": self.min_canary_samples,
             "metrics": [m.state_dict() for m in self._metrics],
             "decision": self._decision.to_dict() if self._decision else None,
             "last": self._last.to_dict() if self._last else None,
@@ -270,7 +359,7 @@ class SequentialAnalysis:
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> "SequentialAnalysis":
-        a = cls(Profile.from_dict(d["profile"]))
+        a = cls(Profile.from_dict(d["profile"]), min_canary_samples=int(d.get("min_canary_samples", 0)))
         a._metrics = [SequentialMetric.from_state(m) for m in d["metrics"]]
         a.looks = int(d["looks"])
         a._decision = JudgeResult.from_dict(d["decision"]) if d["decision"] else None

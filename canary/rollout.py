@@ -6,7 +6,8 @@ A rollout walks the canary's share of traffic through `steps` (percent; default 
 - fail or marginal (decided): roll back at once: canary weight 0, baseline 100, event
   `rolled_back`, notification.
 - pass (decided), once the step has run `min_step_s` and the canary has `min_step_samples`
-  samples: promote to the next step; after the last step below 100 %, the rollout is
+  samples: promote to the next step (a pass seen with fewer samples is not final: the step's
+  analysis keeps collecting until it has them); after the last step below 100 %, the rollout is
   `promoted` (canary 100, baseline 0).
 - no decision by `max_step_s` (the analysis' deadline), or too few samples by then:
   `on_inconclusive`: "pause" (a person decides; resume restarts the step) or "rollback".
@@ -377,7 +378,7 @@ class RolloutController:
         return self.service.create(
             r.alias, r.baseline, r.canary, r.profile, mode="live", start=r.step_started_at,
             deadline=r.step_started_at + timedelta(seconds=r.max_step_s), rollout_id=r.id, step=r.current_step,
-            analysis_id=r.analysis_id,
+            analysis_id=r.analysis_id, min_canary_samples=r.min_step_samples,
         )
 
     def _finish_analysis(self, r: Rollout) -> None:

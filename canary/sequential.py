@@ -23,8 +23,10 @@ confidence sequences", 2021).
   KDD 2022, who condition counts on their total). The likelihood ratios multiply across
   batches; a discrete normal prior on log psi mixes them. Zero-heavy data gives no evidence
   either way instead of false confidence.
-- `RateBelowSPRT`: one-sided SPRT that a single rate is below a tolerance (Wald), for proving
-  "the canary's error rate is below 0.2 %" when both rates are ~0 and ratios mean nothing.
+- `rate_confidence_sequence`: a Beta-binomial mixture confidence sequence for one rate; the
+  canary's upper end minus the baseline's lower end bounds the increase in rate units at every
+  look, which is what "rule out more than +0.5 percentage points" needs when both rates are ~0
+  and ratios mean nothing.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, ndtr, ndtri, stdtr, stdtrit
+from scipy.optimize import brentq
+from scipy.special import betaln, gammaln, ndtr, ndtri, stdtr, stdtrit
 
 
 @dataclass
@@ -274,39 +277,30 @@ class ConditionalRateMixture:
         return m
 
 
-class RateBelowSPRT:
-    """Wald's SPRT of H0: rate >= tolerance against rate = tolerance * ratio, one stream.
+def beta_binomial_log_e(k: int, n: int, p: float, a: float, b: float) -> float:
+    """log of Robbins' Beta(a, b) mixture martingale for k events in n Bernoulli(p) trials:
+    B(a + k, b + n - k) / B(a, b) / (p^k (1 - p)^(n - k))."""
+    log_beta = betaln(a + k, b + n - k) - betaln(a, b)
+    return float(log_beta - (k * math.log(p) if k else 0.0) - ((n - k) * math.log1p(-p) if n - k else 0.0))
 
-    The likelihood ratio is a supermartingale for every rate >= tolerance, so reaching 1/alpha
-    shows the rate is below the tolerance with error at most alpha at any look.
+
+def rate_confidence_sequence(k: int, n: int, alpha: float, prior_mean: float = 0.005,
+                             prior_size: float = 200.0) -> tuple[float, float]:
+    """(lower, upper) of an always-valid 1 - alpha confidence sequence for one Bernoulli rate.
+
+    The set of p whose Beta-binomial mixture martingale is still below 1/alpha (Robbins 1970;
+    Howard et al. 2021, section 3): by Ville's inequality it covers the true rate at every look
+    at once with probability >= 1 - alpha. The prior Beta(prior_mean * prior_size, (1 -
+    prior_mean) * prior_size) only sets where the sequence is tightest: a prior near the
+    margins that matter (a fraction of a percent) makes "0 events in n" give an upper bound
+    of about (ln(1/alpha) + ln(1 + n / prior_size)) / n.
     """
-
-    def __init__(self, tolerance: float, alpha: float, ratio: float = 0.25) -> None:
-        if not 0 < tolerance < 1:
-            raise ValueError("tolerance must be in (0, 1)")
-        self.tolerance = tolerance
-        self.alpha = alpha
-        self.ratio = ratio
-        self._log_event = math.log(ratio)
-        self._log_non_event = math.log((1 - tolerance * ratio) / (1 - tolerance))
-        self.k = self.n = 0
-
-    def update(self, k: int, n: int) -> None:
-        self.k += k
-        self.n += n
-
-    def log_e_value(self) -> float:
-        return self.k * self._log_event + (self.n - self.k) * self._log_non_event
-
-    @property
-    def shown_below(self) -> bool:
-        return self.log_e_value() >= math.log(1 / self.alpha)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"tolerance": self.tolerance, "alpha": self.alpha, "ratio": self.ratio, "k": self.k, "n": self.n}
-
-    @classmethod
-    def from_state(cls, d: Mapping[str, Any]) -> "RateBelowSPRT":
-        s = cls(d["tolerance"], d["alpha"], d["ratio"])
-        s.k, s.n = int(d["k"]), int(d["n"])
-        return s
+    if n == 0:
+        return 0.0, 1.0
+    a, b = prior_mean * prior_size, (1 - prior_mean) * prior_size
+    level = math.log(1 / alpha)
+    f = lambda p: beta_binomial_log_e(k, n, p, a, b) - level  # noqa: E731
+    p_hat = min(max(k / n, 1e-15), 1 - 1e-15)
+    lower = 0.0 if k == 0 or f(1e-300) < 0 else float(brentq(f, 1e-300, p_hat, xtol=1e-14))
+    upper = 1.0 if k == n or f(1 - 1e-15) < 0 else float(brentq(f, p_hat, 1 - 1e-15, xtol=1e-14))
+    return lower, upper

@@ -143,10 +143,12 @@ class CanaryService:
     def create(self, alias: str, baseline: str, canary: str, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
                mode: str = "fixed", window_minutes: float | None = None, start: datetime | None = None,
                end: datetime | None = None, deadline_minutes: float | None = None, deadline: datetime | None = None,
-               rollout_id: str | None = None, step: int | None = None, analysis_id: str | None = None) -> Analysis:
+               rollout_id: str | None = None, step: int | None = None, analysis_id: str | None = None,
+               min_canary_samples: int = 0) -> Analysis:
         """A new analysis. fixed: the window [start, end) (default: the last `window_minutes`,
         judged right away when the window is over); live: from now (or `start`) until decided
-        or the deadline (`deadline` or now + `deadline_minutes`)."""
+        or the deadline (`deadline` or now + `deadline_minutes`); a live pass is final only with
+        `min_canary_samples` canary samples (before that it keeps collecting)."""
         if not alias or not baseline or not canary:
             raise CanaryError("alias, baseline and canary are required")
         if baseline == canary:
@@ -180,7 +182,7 @@ class CanaryService:
         row = CanaryAnalysisRow(
             id=analysis_id or "ca_" + uuid.uuid4().hex[:24], alias=alias, baseline=baseline, canary=canary, profile=prof.to_dict(),
             mode=mode, window_start=start, window_end=end, deadline=deadline, cursor=start, status="running",
-            state=SequentialAnalysis(prof).state_dict() if mode == "live" else None,
+            state=SequentialAnalysis(prof, min_canary_samples=min_canary_samples).state_dict() if mode == "live" else None,
             rollout_id=rollout_id, step=step, revision=0, created_at=now, updated_at=now,
         )
         with Session(self.engine, expire_on_commit=False) as s, s.begin():

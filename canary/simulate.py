@@ -5,7 +5,8 @@ e2e latency = ttft + tpot * (tokens - 1); output tokens/s = tokens / latency; co
 from prompt and output tokens; errors and output safety hits are Bernoulli. Errored requests
 have no latency, throughput or cost (NaN), as the ledger has none for them. A canary
 `Regression` multiplies ttft and tpot (so every latency quantile scales by the same factor),
-the error and safety rates, and the cost.
+the error and safety rates, and the cost. Optional: a cache hit share (cost exactly 0, the
+zero-inflated case) and a Pareto-stretched share of ttft (heavy tails).
 
 Requests arrive as a Poisson process at `rps`; each goes to the canary with probability
 `canary_share`, independently of everything else (the randomised routing the tests assume).
@@ -38,6 +39,9 @@ class TrafficModel:
     usd_per_output_token: float = 1.5e-6
     error_rate: float = 0.01
     safety_rate: float = 0.005
+    cache_hit_rate: float = 0.0  # answered from the gateway's cache: cost exactly 0
+    tail_share: float = 0.0  # share of requests whose ttft is stretched by a Pareto factor
+    tail_index: float = 1.5  # Pareto shape of that factor (< 2: infinite variance)
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,13 @@ def requests(n: int, model: TrafficModel, regression: Regression, rng: np.random
     tokens = np.maximum(1.0, np.round(rng.lognormal(np.log(model.output_tokens_median), model.output_tokens_sigma, n)))
     prompt = np.maximum(1.0, np.round(rng.lognormal(np.log(model.prompt_tokens_median), model.prompt_tokens_sigma, n)))
     ttft = rng.lognormal(np.log(model.ttft_median_s), model.ttft_sigma, n) * regression.latency
+    if model.tail_share:
+        ttft *= np.where(rng.random(n) < model.tail_share, 1.0 + rng.pareto(model.tail_index, n), 1.0)
     tpot = rng.lognormal(np.log(model.tpot_median_s), model.tpot_sigma, n) * regression.latency
     latency = ttft + tpot * (tokens - 1)
     cost = (prompt * model.usd_per_input_token + tokens * model.usd_per_output_token) * regression.cost
+    if model.cache_hit_rate:
+        cost[rng.random(n) < model.cache_hit_rate] = 0.0
     error = rng.random(n) < min(1.0, model.error_rate * regression.error_rate)
     safety = (rng.random(n) < min(1.0, model.safety_rate * regression.safety_rate)) & ~error
     nan = np.where(error, np.nan, 1.0)

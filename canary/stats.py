@@ -381,3 +381,58 @@ def clopper_pearson_upper(k: int, n: int, alpha: float) -> float:
     if k >= n:
         return 1.0
     return float(sps.beta.ppf(1 - alpha, k + 1, n - k))
+
+
+def clopper_pearson_lower(k: int, n: int, alpha: float) -> float:
+    """One-sided (1 - alpha) exact lower bound of a binomial rate."""
+    if k <= 0:
+        return 0.0
+    return float(sps.beta.ppf(alpha, k, n - k + 1))
+
+
+def rate_increase_upper(k_x: int, n_x: int, k_y: int, n_y: int, alpha: float) -> float:
+    """Exact one-sided (1 - alpha) upper bound of rate_y - rate_x, the increase in rate units.
+
+    The canary's Clopper-Pearson upper bound minus the baseline's lower bound, alpha / 2 each
+    (a union bound, so exact at any count, zeros included; 0 of n events in both gives
+    about ln(2 / alpha) / n).
+    """
+    return clopper_pearson_upper(k_y, n_y, alpha / 2) - clopper_pearson_lower(k_x, n_x, alpha / 2)
+
+
+@dataclass(frozen=True)
+class MeanComparison:
+    """Relative difference of two means (y against x) with a delta-method CI."""
+
+    mean_x: float
+    mean_y: float
+    change: float  # mean_y / mean_x - 1
+    lower: float
+    upper: float
+    p_value: float
+
+
+def compare_means(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> MeanComparison:
+    """Ratio of means on raw values, CI from the delta method on log(mean_y / mean_x).
+
+    For values with many exact ties (zero cost of cache hits, discrete token timings), where
+    rank methods and the Hodges-Lehmann interval collapse to a point: the mean moves with the
+    share of zeros and with the non-zero values alike. Needs a positive baseline mean.
+    """
+    mx, my = float(np.mean(x)), float(np.mean(y))
+    vx = float(np.var(x, ddof=1)) / x.size if x.size > 1 else 0.0
+    vy = float(np.var(y, ddof=1)) / y.size if y.size > 1 else 0.0
+    se_diff = math.sqrt(vx + vy)
+    if se_diff > 0:
+        p_value = float(2 * sps.norm.sf(abs(my - mx) / se_diff))
+    else:  # both samples constant
+        p_value = 1.0 if mx == my else 0.0
+    if mx <= 0:
+        change = 0.0 if my == mx else math.inf
+        return MeanComparison(mx, my, change, change, change if my == mx else math.inf, p_value)
+    z = sps.norm.isf((1 - confidence) / 2)
+    if my <= 0:
+        return MeanComparison(mx, my, -1.0, -1.0, math.expm1(z * math.sqrt(vx) / mx), p_value)
+    se_log = math.sqrt(vx / mx**2 + vy / my**2)
+    log_ratio = math.log(my / mx)
+    return MeanComparison(mx, my, my / mx - 1, math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log), p_value)

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from canary.classifier import Outcome, SequentialMetric, classify_fixed, prepare, remove_outliers
-from canary.config import Direction, Kind, MetricConfig, NanStrategy
+from canary.config import Direction, Kind, MetricConfig, NanStrategy, OutlierRule
 
 ALPHA = 0.05 / 7
 
 TTFT = MetricConfig(name="ttft_s", label="ttft", floor=0.10, tolerance=0.25)
 TOKENS = MetricConfig(name="output_tokens_per_s", label="tokens/s", direction=Direction.DECREASE)
 ERRORS = MetricConfig(name="error", label="error rate", kind=Kind.PROPORTION, critical=True,
-                      must_have_data=True, min_samples=100, tolerance=1.0, absolute_tolerance=0.002)
+                      must_have_data=True, min_samples=100, tolerance=1.0, absolute_margin=0.005)
 
 
 def _lognormal(n: int, seed: int, sigma: float = 0.5) -> np.ndarray:
@@ -94,7 +94,8 @@ def test_zero_errors_pass_only_with_enough_traffic() -> None:
     small = classify_fixed(ERRORS, np.zeros(5000), np.zeros(500), ALPHA)
     assert small.outcome is Outcome.INCONCLUSIVE
     large = classify_fixed(ERRORS, np.zeros(50000), np.zeros(5000), ALPHA)
-    assert large.outcome is Outcome.PASS and "canary rate shown below 0.2%" in large.reason
+    assert large.outcome is Outcome.PASS and large.margin == "absolute"
+    assert "rate change at most +0.13 pp, within the +0.50 pp absolute margin: Pass" in large.reason
 
 
 def test_prepare_nan_strategies_and_validation() -> None:
@@ -107,12 +108,26 @@ def test_prepare_nan_strategies_and_validation() -> None:
         prepare(ERRORS, [0, 2])
 
 
-def test_remove_outliers_uses_three_iqr() -> None:
+def test_tukey_outlier_rule_fences_at_three_iqr() -> None:
     vals = np.concatenate([np.arange(1.0, 101.0), [400.0, -300.0]])
     # Q1 = 25.75, Q3 = 75.25 on 102 points -> fences about -122.8 and 223.8
-    kept = remove_outliers(vals, 3.0)
+    kept = remove_outliers(vals, OutlierRule.TUKEY, 3.0)
     assert kept.size == 100 and kept.max() == 100.0 and kept.min() == 1.0
-    assert remove_outliers(vals, None).size == 102
+    assert remove_outliers(vals, OutlierRule.NONE).size == 102
+
+
+def test_kayenta_outlier_rule_fences_at_the_larger_of_p99_and_three_iqr() -> None:
+    """Tight middle, long tail: Q3 + 3 IQR is below the 99th percentile, so Kayenta's fence is
+    the percentile and only the outer 1 % go, where Tukey's fence cuts deep into the tail."""
+    vals = np.concatenate([np.full(900, 10.0) + np.linspace(0, 1, 900), np.linspace(20, 100, 100)])
+    p1, q1, q3, p99 = np.percentile(vals, [1, 25, 75, 99])
+    assert q3 + 3 * (q3 - q1) < p99
+    kayenta = remove_outliers(vals, OutlierRule.KAYENTA, 3.0)
+    tukey = remove_outliers(vals, OutlierRule.TUKEY, 3.0)
+    assert kayenta.max() <= p99 and kayenta.size == int(np.sum((vals >= min(p1, q1 - 3 * (q3 - q1))) & (vals <= p99)))
+    assert tukey.size < kayenta.size and tukey.max() < 20
+    # legacy configs with an IQR factor mean the Tukey rule
+    assert MetricConfig.from_dict({"name": "x", "outlier_iqr_factor": 2.0}).outliers is OutlierRule.TUKEY
 
 
 def _feed(metric: SequentialMetric, base: np.ndarray, can: np.ndarray, batches: int) -> None:
@@ -179,5 +194,7 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         MetricConfig(name="x", floor=0.3, tolerance=0.2)
     with pytest.raises(ValueError):
-        MetricConfig(name="x", absolute_tolerance=0.01)
+        MetricConfig(name="x", absolute_margin=0.01)  # a continuous metric has no rate
+    with pytest.raises(ValueError):
+        MetricConfig(name="x", critical_increase=0.5)  # only for critical metrics
     assert MetricConfig.from_dict(ERRORS.to_dict()) == ERRORS

@@ -30,7 +30,8 @@ def _rows(outcomes: dict[str, Outcome], no_data: tuple[str, ...] = ()) -> list[M
             critical=cfg.critical, group=cfg.group, outcome=outcomes.get(cfg.name, Outcome.PASS),
             effect=None, lower=None, upper=None, interval=None, test="", p_value=None,
             e_value=None, reason="", baseline=Summary(n, None, None, None),
-            canary=Summary(n, None, None, None), decided=True))
+            canary=Summary(n, None, None, None), decided=True,
+            critical_failure=cfg.critical and outcomes.get(cfg.name, Outcome.PASS) in (Outcome.HIGH, Outcome.LOW)))
     return rows
 
 
@@ -38,13 +39,13 @@ def test_score_is_kayentas_weighted_group_ratio() -> None:
     rows = _rows({"l2": Outcome.HIGH, "cost": Outcome.HIGH})
     # latency 3/4, errors 1, safety 1, cost 0: (40*75 + 30*100 + 15*100 + 15*0) / 100
     assert score(rows, PROFILE) == pytest.approx(75.0)
-    assert verdict(rows, PROFILE, final=True)[0] is Verdict.MARGINAL
+    assert verdict(rows, PROFILE, final=True).verdict is Verdict.MARGINAL
 
 
 def test_inconclusive_metrics_leave_the_score_and_their_group_weight() -> None:
     rows = _rows({"safety": Outcome.INCONCLUSIVE, "l1": Outcome.HIGH})
     # safety drops out with its weight: (40*75 + 30*100 + 15*100) / 85
-    assert score(rows, PROFILE) == pytest.approx(7500 / 85)
+    assert score(rows, PROFILE) == round(7500 / 85, 2)  # Kayenta rounds to two decimals
     assert score(rows, PROFILE, undecided_as=Outcome.PASS) == pytest.approx(90.0)
     assert score(rows, PROFILE, undecided_as=Outcome.HIGH) == pytest.approx(75.0)
 
@@ -53,45 +54,47 @@ def test_final_grade_uses_kayentas_score_without_inconclusive_metrics() -> None:
     rows = _rows({"l1": Outcome.HIGH, "l2": Outcome.HIGH,
                   "safety": Outcome.INCONCLUSIVE, "cost": Outcome.INCONCLUSIVE})
     # (40*50 + 30*100) / 70 = 71.4 < 75: fail, although counting the two as passing gives 80
-    v, s, decided, _ = verdict(rows, PROFILE, final=True)
-    assert (v, decided) == (Verdict.FAIL, True) and s == pytest.approx(5000 / 70)
-    v, s, decided, _ = verdict(rows, PROFILE, final=False)
-    assert (v, decided) == (Verdict.MARGINAL, True) and s == pytest.approx(80.0)
+    d = verdict(rows, PROFILE, final=True)
+    assert (d.verdict, d.decided) == (Verdict.FAIL, True) and d.score == pytest.approx(5000 / 70, abs=0.005)
+    assert "never decided" in d.reason and "safety" in d.reason and "cost" in d.reason
+    d = verdict(rows, PROFILE, final=False)
+    assert (d.verdict, d.decided) == (Verdict.MARGINAL, True) and d.score == pytest.approx(80.0)
 
 
 def test_critical_failure_forces_zero() -> None:
-    v, s, decided, reason = verdict(_rows({"err": Outcome.HIGH}), PROFILE, final=True)
-    assert (v, s, decided) == (Verdict.FAIL, 0.0, True)
-    assert "critical" in reason and "err High" in reason
+    d = verdict(_rows({"err": Outcome.HIGH}), PROFILE, final=True)
+    assert (d.verdict, d.score, d.decided, d.rule) == (Verdict.FAIL, 0.0, True, "critical_failure")
+    assert "critical" in d.reason and "err High" in d.reason
 
 
 def test_half_the_metrics_without_data_forces_zero() -> None:
     rows = _rows({n: Outcome.INCONCLUSIVE for n in ("l1", "l2", "l3", "l4")},
                  no_data=("l1", "l2", "l3", "l4"))
-    assert verdict(rows, PROFILE, final=True)[:2] == (Verdict.FAIL, 0.0)
+    d = verdict(rows, PROFILE, final=True)
+    assert (d.verdict, d.score, d.rule) == (Verdict.FAIL, 0.0, "too_little_data")
     # while live, missing data is only pending
-    assert verdict(rows, PROFILE, final=False)[0] is Verdict.INCONCLUSIVE
+    assert verdict(rows, PROFILE, final=False).verdict is Verdict.INCONCLUSIVE
 
 
 def test_critical_inconclusive_is_inconclusive_unless_the_rest_already_fails() -> None:
-    v, _, decided, _ = verdict(_rows({"err": Outcome.INCONCLUSIVE}), PROFILE, final=True)
-    assert v is Verdict.INCONCLUSIVE and decided
+    d = verdict(_rows({"err": Outcome.INCONCLUSIVE}), PROFILE, final=True)
+    assert d.verdict is Verdict.INCONCLUSIVE and d.decided
     rows = _rows({"err": Outcome.INCONCLUSIVE, "cost": Outcome.HIGH, "safety": Outcome.HIGH,
                   "l1": Outcome.HIGH})
-    assert verdict(rows, PROFILE, final=True)[0] is Verdict.FAIL  # cannot reach 75 either way
+    assert verdict(rows, PROFILE, final=True).verdict is Verdict.FAIL  # cannot reach 75 either way
 
 
 def test_live_decisions() -> None:
     pending = {n: Outcome.INCONCLUSIVE for n in ("l1", "safety")}
-    v, s, decided, _ = verdict(_rows(pending), PROFILE, final=False)
-    assert (v, decided) == (Verdict.INCONCLUSIVE, False) and s == pytest.approx(100.0)
+    d = verdict(_rows(pending), PROFILE, final=False)
+    assert (d.verdict, d.decided) == (Verdict.INCONCLUSIVE, False) and d.score == pytest.approx(100.0)
     # one failure already rules out a pass: decided marginal
-    v, _, decided, _ = verdict(_rows({**pending, "cost": Outcome.HIGH}), PROFILE, final=False)
-    assert (v, decided) == (Verdict.MARGINAL, True)
+    d = verdict(_rows({**pending, "cost": Outcome.HIGH}), PROFILE, final=False)
+    assert (d.verdict, d.decided) == (Verdict.MARGINAL, True)
     # pending metrics that could not pull the score under 95 do not hold up a pass
     lenient = dataclasses.replace(PROFILE, pass_threshold=80.0, marginal_threshold=50.0)
-    v, _, decided, _ = verdict(_rows({"safety": Outcome.INCONCLUSIVE}), lenient, final=False)
-    assert (v, decided) == (Verdict.PASS, True)
+    d = verdict(_rows({"safety": Outcome.INCONCLUSIVE}), lenient, final=False)
+    assert (d.verdict, d.decided) == (Verdict.PASS, True)
 
 
 def _window(seconds: float, regression: Regression, seed: int) -> tuple[dict, dict]:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
+from canary.config import LATENCY_ONLY, replace_metrics
 from canary.rollout import RolloutError
 from canary.service import CanaryService
 from gateway.state import GovernanceStore
@@ -31,17 +33,18 @@ class World:
     def weights(self, alias: str = "chat") -> dict[str, float]:
         return {t.version: t.weight for t in self.store.aliases().get(alias, []) if t.weight > 0}
 
-    def step(self, *, slow: float = 1.0, n: int = 150, seconds: float = 30) -> None:
-        """Traffic for `seconds`, then a tick."""
+    def step(self, *, slow: float = 1.0, n: int = 150, n_base: int | None = None, seconds: float = 30) -> None:
+        """Traffic for `seconds` (n canary requests, n_base baseline ones, default n), then a tick."""
         self.n += 1
         if n:
-            traffic(self.engine, self.tmp / f"s{self.n}", self.clock(), seconds, n, n, slow=slow, seed=self.n)
+            traffic(self.engine, self.tmp / f"s{self.n}", self.clock(), seconds, n if n_base is None else n_base, n,
+                    slow=slow, seed=self.n)
         self.clock.advance(seconds)
         self.ctl.tick()
 
-    def start(self, **kw: Any):  # noqa: ANN201
+    def start(self, profile: Any = "latency-only", **kw: Any):  # noqa: ANN201
         kw = {"steps": STEPS, "min_step_s": 60, "min_step_samples": 50, "max_step_s": 1800, **kw}
-        return self.ctl.start("chat", "v1", "v2", "latency-only", **kw)
+        return self.ctl.start("chat", "v1", "v2", profile, **kw)
 
 
 @pytest.fixture
@@ -183,3 +186,23 @@ def test_versions_the_gateway_cannot_route_are_refused(ledger_engine: Engine) ->
         svc.rollouts.start("chat", "v1", "v9")
     assert e.value.code == "unknown_version"
     assert svc.rollouts.start("chat", "v1", "v2").state == "running"
+
+
+def test_a_step_that_passes_early_keeps_collecting_and_is_promoted_with_enough_samples(world: World) -> None:
+    """Issue 20: the pass at 50 canary samples used to freeze the analysis at 50, and the step
+    paused at its deadline with "fewer than 200" however many requests had come."""
+    lenient = replace_metrics(LATENCY_ONLY, [dataclasses.replace(m, tolerance=0.5) for m in LATENCY_ONLY.metrics])
+    r = world.start(lenient, min_step_s=0, min_step_samples=200, max_step_s=1800)
+    world.step(n=50, n_base=2000)
+    a = world.svc.get(r.analysis_id)
+    assert a.verdict == "pass" and not a.done, a.result["reason"]
+    assert a.judge_result.canary_samples == 50 and "waiting for 200 canary samples" in a.judge_result.reason
+    assert world.ctl.get(r.id).current_step == 0
+    for _ in range(3):  # 200 canary samples in all
+        world.step(n=50, n_base=2000)
+    r = world.ctl.get(r.id)
+    assert r.current_step == 1, (kinds(r), [e.detail for e in r.events])
+    promoted = r.events[-1]
+    assert promoted.detail["verdict"] == "pass" and promoted.detail["canary_samples"] == 200
+    first = world.svc.get(promoted.detail["previous_analysis_id"])
+    assert first.done and first.judge_result.canary_samples == 200

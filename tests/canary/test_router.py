@@ -65,7 +65,7 @@ def test_metrics_config_replaces_the_profiles_metrics(setup) -> None:  # noqa: A
     c, _, _ = setup
     r = c.post("/v1/canary/analyses", headers=ADMIN, json={
         "alias": "chat", "baseline": "v1", "canary": "v2", "window_minutes": 10,
-        "metrics": [{"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0, "absolute_tolerance": 0.05}]})
+        "metrics": [{"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0, "absolute_margin": 0.05}]})
     assert r.status_code == 201, r.text
     assert [m["name"] for m in r.json()["result"]["metrics"]] == ["error"]
 

@@ -11,10 +11,10 @@ from scipy import stats as sps
 from canary.sequential import (
     ConditionalRateMixture,
     NormalMixtureSPRT,
-    RateBelowSPRT,
     RunningMoments,
     mixture_boundary_z,
     mixture_log_lr,
+    rate_confidence_sequence,
 )
 
 
@@ -161,16 +161,23 @@ def test_conditional_mixture_confidence_sequence_covers_the_true_odds_ratio() ->
     assert missed <= sps.binom.ppf(0.999, runs, 0.10)
 
 
-def test_rate_below_sprt_threshold_by_hand() -> None:
-    """With no events, log LR = n log((1 - p1) / (1 - tol)); it passes 1/alpha at
-    n = ceil(log(1/alpha) / that)."""
-    tol, alpha = 0.002, 0.01
-    per = math.log((1 - tol / 4) / (1 - tol))
-    need = math.ceil(math.log(1 / alpha) / per)
-    s = RateBelowSPRT(tol, alpha)
-    s.update(0, need - 1)
-    assert not s.shown_below
-    s.update(0, 1)
-    assert s.shown_below
-    s.update(5, 5)  # events push it back below the bar
-    assert not s.shown_below
+def test_rate_confidence_sequence_by_hand_and_its_coverage() -> None:
+    """With no events and a Beta(1, b) prior the mixture is b / (b + n) / (1 - p)^n, so the
+    upper end solves n * -log(1 - p) = log(1/alpha) + log((b + n) / b)."""
+    alpha, n, b = 0.01, 2000, 199.0
+    lo, hi = rate_confidence_sequence(0, n, alpha, prior_mean=1 / 200, prior_size=200)
+    assert lo == 0.0
+    assert -n * math.log1p(-hi) == pytest.approx(math.log(1 / alpha) + math.log((b + n) / b), rel=1e-6)
+    # time-uniform coverage: watched after every batch, the true rate leaves it rarely
+    rng = np.random.default_rng(3)
+    runs, missed = 300, 0
+    for _ in range(runs):
+        k = m = 0
+        for _ in range(50):
+            k += int(rng.binomial(100, 0.004))
+            m += 100
+            lo, hi = rate_confidence_sequence(k, m, 0.05)
+            if not lo <= 0.004 <= hi:
+                missed += 1
+                break
+    assert missed <= sps.binom.ppf(0.999, runs, 0.05)

@@ -32,7 +32,7 @@ def _at_most(count: int, runs: int, rate: float) -> bool:
 def _zero_floor(profile: Profile, *names: str) -> Profile:
     """The harshest A/A setting: any difference at all fails, nothing can pass early."""
     metrics = tuple(dataclasses.replace(profile.metric(n), floor=0.0, tolerance=0.0,
-                                        absolute_tolerance=None, direction=Direction.EITHER)
+                                        absolute_margin=None, direction=Direction.EITHER)
                     for n in names)
     return Profile(name="zero-floor", metrics=metrics, alpha=profile.alpha)
 
@@ -42,9 +42,13 @@ def test_aa_false_fail_rate_of_the_sequential_judge_polled_for_an_hour() -> None
     runs = _runs(range(200), Regression(), 60, 3600, sequential=DEFAULT_LLM)
     fails = sum(r["sequential"].rejected for r in runs)
     assert _at_most(fails, 200, DEFAULT_LLM.alpha)
-    # and a fine canary is not left hanging: most are passed by the end of the hour
+    # A fine canary passes only once every must-decide metric is decided: at 1 canary request
+    # a second, ruling out a doubled 0.5 % safety-hit rate (or +0.2 points) takes most of the
+    # hour, so about a quarter pass within it (53 of these 200) and the rest end inconclusive.
+    # (Before issue 20, 60 % "passed" by dropping the undecided safety metric at the deadline.)
     passed = sum(r["sequential"].verdict is Verdict.PASS for r in runs)
-    assert passed >= 120
+    inconclusive = sum(r["sequential"].verdict is Verdict.INCONCLUSIVE for r in runs)
+    assert passed + inconclusive + fails == 200 and passed >= 30
 
 
 def test_aa_zero_floor_sequential_type_one_error() -> None:

@@ -34,6 +34,8 @@ def build_cmd(out: OutOpt, specs: SpecsOpt = None, config: ConfigOpt = None, run
         raise typer.Exit(2) from None
     result = build(slos, out, AlertsConfig.load(config))
     typer.echo(f"wrote {len(result.files())} files for {len(slos)} SLOs to {out}")
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if run_check:
         res = check(result)
         typer.echo(res.output, err=not res.ok)

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
+
 app = typer.Typer(help="SLO status from the ledger's minute rollups.", no_args_is_help=True)
 
-SpecsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--specs", help="SLO spec files (default: slo_specs of the settings, else slo/defaults.yaml).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (the shape of GET /v1/slos).")]
@@ -68,8 +68,10 @@ def render_table(rows: Sequence[dict[str, Any]]) -> None:
 
 
 @app.command("status")
-def status(specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
-    """Evaluate every SLO now from the ledger and print a table (or JSON).
+def status(more: MoreSpecsArg = None, specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Evaluate every SLO now from the ledger and print a table (or JSON). Specs: --specs, else
+    slo_specs of the settings, else slo/defaults.yaml.
 
     Exit status: 0 normally; 1 when any page alert fires; 2 for bad settings or specs, or an unreachable ledger database.
     Reads only: nothing is recorded and no notification is sent.
@@ -84,7 +86,7 @@ def status(specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOp
 
     try:
         settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
-        slos = load_specs(specs or settings.slo_specs or [DEFAULTS_FILE])
+        slos = load_specs(spec_paths(specs, more) or settings.slo_specs or [DEFAULTS_FILE])
     except (FileNotFoundError, ValueError, SpecError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -26,6 +26,7 @@ class BuildResult:
     alertmanager: Path
     tests: list[Path]
     runbooks: list[Path]
+    warnings: list[str] = field(default_factory=list)  # generated tests that had to be left out
 
     def files(self) -> list[Path]:
         return [self.rules, self.alertmanager, *self.tests, *self.runbooks]
@@ -55,9 +56,10 @@ def build(specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path,
     tests_dir = out / "tests"
     for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():
         old.unlink()  # tests of SLOs that no longer exist would point at missing rules
-    tests = write_tests(slos, tests_dir, cfg)  # type: ignore[arg-type]
+    warnings: list[str] = []
+    tests = write_tests(slos, tests_dir, cfg, warnings=warnings)  # type: ignore[arg-type]
     runbooks = write_runbooks(slos, out / "runbooks")  # type: ignore[arg-type]
-    return BuildResult(rules, am, tests, runbooks)
+    return BuildResult(rules, am, tests, runbooks, warnings)
 
 
 def promtool_path() -> str | None:

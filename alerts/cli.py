@@ -8,13 +8,13 @@ import typer
 
 from alerts.build import build, check
 from alerts.config import AlertsConfig
+from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
 from slo.spec import DEFAULTS_FILE, SpecError, load_specs
 
 app = typer.Typer(help="Prometheus rules, Alertmanager routing, promtool tests and runbooks from SLO specs.",
                   no_args_is_help=True)
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory for rules.yaml, alertmanager.yaml, tests/, runbooks/.")]
-SpecsOpt = Annotated[Optional[list[Path]], typer.Option("--specs", help="SLO spec files (default: slo/defaults.yaml).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Alerts config YAML (webhooks, runbooks, thresholds).")]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Run promtool check rules and promtool test rules.")]
 
@@ -25,15 +25,19 @@ def _main() -> None:
 
 
 @app.command("build")
-def build_cmd(out: OutOpt, specs: SpecsOpt = None, config: ConfigOpt = None, run_check: CheckOpt = False) -> None:
-    """Write the alerting artifacts for SLO specs into OUT; with --check, verify them with promtool."""
+def build_cmd(out: OutOpt, more: MoreSpecsArg = None, specs: SpecsOpt = None, config: ConfigOpt = None,
+              run_check: CheckOpt = False) -> None:
+    """Write the alerting artifacts for SLO specs (default: slo/defaults.yaml) into OUT; with
+    --check, verify them with promtool."""
     try:
-        slos = load_specs(specs or [DEFAULTS_FILE])
+        slos = load_specs(spec_paths(specs, more) or [DEFAULTS_FILE])
     except SpecError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
     result = build(slos, out, AlertsConfig.load(config))
     typer.echo(f"wrote {len(result.files())} files for {len(slos)} SLOs to {out}")
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
     if run_check:
         res = check(result)
         typer.echo(res.output, err=not res.ok)

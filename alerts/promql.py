@@ -7,24 +7,13 @@ from __future__ import annotations
 
 import re
 
+from slo.burn import duration_name
 from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI, Selector
 from slo.thresholds import le_matcher
 
 
-def prom_duration(minutes: int) -> str:
-    """Minutes as Prometheus prints a duration: 5 -> "5m", 1440 -> "1d", 40320 -> "4w"."""
-    if minutes <= 0:
-        return "0s"
-    out, rest = "", minutes
-    for unit, size, exact in (("y", 525600, True), ("w", 10080, True), ("d", 1440, False),
-                              ("h", 60, False), ("m", 1, False)):
-        if exact and rest % size:
-            continue
-        if rest >= size:
-            out += f"{rest // size}{unit}"
-            rest %= size
-    return out
+prom_duration = duration_name  # minutes as Prometheus prints a duration: 1440 -> "1d"
 
 
 def quote(value: str) -> str:

@@ -16,7 +16,7 @@ and raises `GenerationError` when it does not hold (a wrong table or a wrong rul
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,12 @@ from alerts.rules import (
     sli_metric, slo_labels,
 )
 from alerts.synthetic import Traffic, add_sli_traffic, sli_series
-from slo.burn import alert_windows, rows_for
+from slo.burn import rows_for
 from slo.evaluator import Evaluation, evaluate
 from slo.model import SLO
 
-REQUESTS_PER_MINUTE = 1000
+REQUESTS_PER_MINUTE = 1000  # at least; more when the budget is small (see requests_per_minute)
+MIN_HEALTHY_ERRORS_PER_MINUTE = 10
 HEALTHY_SHARE = 0.1  # healthy traffic burns a tenth of the budget
 PREFIX_MINUTES = 60  # healthy traffic before an outage or a slow burn (fills the 1h window)
 EPSILON = 1e-9
@@ -124,7 +125,7 @@ def build_test(name: str, slos: Sequence[SLO], scenario: Scenario, config: Alert
 
 
 def _thresholds(slo: SLO, severity: str) -> list[float]:
-    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), severity)  # type: ignore[arg-type]
+    rows = rows_for(slo.alert_table(), severity)  # type: ignore[arg-type]
     return [r.threshold(slo.error_budget) for r in rows]
 
 
@@ -145,31 +146,44 @@ def crossing_minutes(long_w: int, short_w: int, prefix: float, before: float, af
 
 
 def page_within(slo: SLO, before: float, after: float, prefix: float) -> float:
-    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), "page")
+    rows = rows_for(slo.alert_table(), "page")
     return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
                                 r.threshold(slo.error_budget)) for r in rows)
 
 
 def ticket_within(slo: SLO, before: float, after: float, prefix: float) -> float:
-    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), "ticket")
+    rows = rows_for(slo.alert_table(), "ticket")
     return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
                                 r.threshold(slo.error_budget)) for r in rows)
 
 
-def _ratios(slo: SLO) -> tuple[float, float, float]:
-    """(healthy, slow burn, outage) error ratios for the SLO's thresholds."""
+def _ratios(slo: SLO, nudge: float = 1.0) -> tuple[float, float, float]:
+    """(healthy, slow burn, outage) error ratios for the SLO's thresholds. `nudge` moves the
+    healthy and slow-burn ratios a little, for when another SLO of the file has a threshold
+    exactly at them (a 90 % SLO's healthy 1 % is a 99 % SLO's ticket threshold)."""
     b = slo.error_budget
-    healthy = HEALTHY_SHARE * b
+    healthy = HEALTHY_SHARE * b * nudge
     ticket_min, page_min = min(_thresholds(slo, "ticket")), min(_thresholds(slo, "page"))
-    slow = (ticket_min + page_min) / 2
+    slow = ticket_min + (page_min - ticket_min) * 0.5 * nudge
     outage = 1.0 if slo.bounded else 2 * max(_thresholds(slo, "page"))
     return healthy, slow, outage
+
+
+def requests_per_minute(slo: SLO) -> int:
+    """Traffic large enough that healthy minutes hold whole errors: at 99.999 % a tenth of the
+    budget is one error in ten million requests, and rounding counts to integers at a thousand
+    requests a minute would move every ratio across its threshold."""
+    healthy = HEALTHY_SHARE * slo.error_budget
+    rpm = REQUESTS_PER_MINUTE
+    while rpm * healthy < MIN_HEALTHY_ERRORS_PER_MINUTE:
+        rpm *= 10
+    return rpm
 
 
 def _step_traffic(slo: SLO, minutes: int, prefix: int, before: float, after: float) -> Traffic:
     tr = Traffic(minutes)
     ratio = np.where(np.arange(minutes) < prefix, before, after)
-    add_sli_traffic(tr, slo, np.full(minutes, REQUESTS_PER_MINUTE), ratio)
+    add_sli_traffic(tr, slo, np.full(minutes, requests_per_minute(slo)), ratio)
     return tr
 
 
@@ -181,8 +195,8 @@ def _unambiguous(slos: Sequence[SLO], tr: Traffic, t: int, limit: int) -> int:
     raise GenerationError(f"every time from {t}m is within float rounding of a threshold")
 
 
-def outage(slo: SLO, slos: Sequence[SLO]) -> Scenario:
-    healthy, _, bad = _ratios(slo)
+def outage(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
+    healthy, _, bad = _ratios(slo, nudge)
     # The table's promise holds with a long healthy history (full windows); the 60 minutes of
     # history here only make the long windows fill faster, so the page comes no later.
     within = page_within(slo, healthy, bad, math.inf)
@@ -200,8 +214,8 @@ def outage(slo: SLO, slos: Sequence[SLO]) -> Scenario:
     return Scenario(f"outage from {PREFIX_MINUTES}m {claim}", tr, times, [(bound, "5m"), (bound, "1h")])
 
 
-def slow_burn(slo: SLO, slos: Sequence[SLO]) -> Scenario:
-    healthy, slow, _ = _ratios(slo)
+def slow_burn(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
+    healthy, slow, _ = _ratios(slo, nudge)
     within = ticket_within(slo, healthy, slow, PREFIX_MINUTES)
     bound = PREFIX_MINUTES + math.ceil(within) + 1
     minutes = bound + 15
@@ -217,8 +231,8 @@ def slow_burn(slo: SLO, slos: Sequence[SLO]) -> Scenario:
                     [(bound, "2h"), (bound, "1d"), (bound, "3d"), (bound, prom_duration(slo.window.minutes))])
 
 
-def healthy_traffic(slo: SLO, slos: Sequence[SLO]) -> Scenario:
-    healthy, _, _ = _ratios(slo)
+def healthy_traffic(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
+    healthy, _, _ = _ratios(slo, nudge)
     minutes = 90
     tr = _step_traffic(slo, minutes, minutes, healthy, healthy)
     series = sli_series(slo, tr)
@@ -230,12 +244,12 @@ def healthy_traffic(slo: SLO, slos: Sequence[SLO]) -> Scenario:
     return Scenario("healthy traffic fires nothing", tr, times, [(minutes, "30m"), (minutes, "6h")])
 
 
-def traffic_stops(slo: SLO, slos: Sequence[SLO]) -> Scenario:
-    healthy, _, _ = _ratios(slo)
+def traffic_stops(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
+    healthy, _, _ = _ratios(slo, nudge)
     active, n = 30, slo.alerting.no_data_after_minutes
     minutes = active + n + 1
     tr = Traffic(minutes)
-    req = np.where(np.arange(minutes) < active, REQUESTS_PER_MINUTE, 0)
+    req = np.where(np.arange(minutes) < active, requests_per_minute(slo), 0)
     add_sli_traffic(tr, slo, req, healthy)
     series = sli_series(slo, tr)
     if evaluate(slo, series, now=active + n - 1).no_data or not evaluate(slo, series, now=active + n).no_data:
@@ -245,16 +259,34 @@ def traffic_stops(slo: SLO, slos: Sequence[SLO]) -> Scenario:
 
 
 SCENARIOS = (outage, slow_burn, healthy_traffic, traffic_stops)
+NUDGES = (1.0, 0.9, 1.1, 0.8, 1.2, 0.7)
 
 
-def slo_test_file(slo: SLO, slos: Sequence[SLO], config: AlertsConfig, rules_file: str) -> dict[str, Any]:
+def make_scenario(make: Callable[..., Scenario], slo: SLO, slos: Sequence[SLO],
+                  warnings: list[str]) -> Scenario | None:
+    """The scenario, made with the first nudge that works; None (and a warning) when none does,
+    so that a scenario that cannot be made never stops a build."""
+    last: GenerationError | None = None
+    for nudge in NUDGES:
+        try:
+            return make(slo, slos, nudge)
+        except GenerationError as e:
+            last = e
+    warnings.append(f"{slo.id}: promtool scenario {make.__name__!r} left out: {last}")
+    return None
+
+
+def slo_test_file(slo: SLO, slos: Sequence[SLO], config: AlertsConfig, rules_file: str,
+                  warnings: list[str] | None = None) -> dict[str, Any]:
     """A promtool test file for one SLO (expectations cover every SLO of the rule file)."""
     order = [g["name"] for s in slos for g in (sli_group(s), meta_group(s), alert_group(s, config))]
+    notes = warnings if warnings is not None else []
+    made = [make_scenario(make, slo, slos, notes) for make in SCENARIOS]
     return {
         "rule_files": [rules_file],
         "evaluation_interval": "1m",
         "group_eval_order": [*order, ops.GROUP],
-        "tests": [build_test(slo.id, slos, make(slo, slos), config) for make in SCENARIOS],
+        "tests": [build_test(slo.id, slos, sc, config) for sc in made if sc is not None],
     }
 
 
@@ -357,15 +389,16 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
 
 
 def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
-                rules_file: str = "../rules.yaml") -> list[Path]:
-    """Write one test file per SLO plus operational.yaml; returns their paths."""
+                rules_file: str = "../rules.yaml", warnings: list[str] | None = None) -> list[Path]:
+    """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
+    could not be made are left out and described in `warnings`."""
     from alerts.rules import dump_yaml
 
     tests_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for slo in slos:
         p = tests_dir / f"{slo.id}.yaml"
-        p.write_text(dump_yaml(slo_test_file(slo, slos, config, rules_file)), encoding="utf-8")
+        p.write_text(dump_yaml(slo_test_file(slo, slos, config, rules_file, warnings)), encoding="utf-8")
         paths.append(p)
     p = tests_dir / "operational.yaml"
     p.write_text(dump_yaml(operational_test_file(config, rules_file)), encoding="utf-8")

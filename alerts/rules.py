@@ -22,7 +22,7 @@ import yaml
 from alerts import ops
 from alerts.config import AlertsConfig
 from alerts.promql import error_ratio_expr, no_data_expr, prom_duration, quote
-from slo.burn import WINDOWS, BurnAlertWindow, Severity, alert_windows, rows_for
+from slo.burn import BurnAlertWindow, Severity, rows_for
 from slo.model import SLO
 
 PAGE_ALERT = "SLOErrorBudgetBurnPage"
@@ -84,7 +84,7 @@ class RuleGroups:
 
 
 def sli_group(slo: SLO) -> dict[str, Any]:
-    windows = [*WINDOWS, period_window(slo)]
+    windows = [*slo.sli_windows(), period_window(slo)]
     rules = [
         {"record": sli_metric(w), "expr": error_ratio_expr(slo, w),
          "labels": {**slo_labels(slo), "sloth_window": w}}
@@ -136,7 +136,7 @@ def _describe_rows(rows: Iterable[BurnAlertWindow], budget: float) -> str:
 
 
 def burn_alert(slo: SLO, severity: Severity, config: AlertsConfig) -> dict[str, Any]:
-    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), severity)
+    rows = rows_for(slo.alert_table(), severity)
     name = BURN_ALERTS[severity]
     period = slo.window.describe()
     what = ("pages: the budget is burning fast enough to be gone within days"

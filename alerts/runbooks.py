@@ -11,7 +11,7 @@ from pathlib import Path
 from alerts import ops
 from alerts.promql import error_ratio_expr, prom_duration
 from alerts.rules import ABSENT_ALERT, PAGE_ALERT, TICKET_ALERT, period_window, sli_metric
-from slo.burn import alert_windows, rows_for
+from slo.burn import rows_for
 from slo.model import SLO, LatencySLI
 from slo.thresholds import format_le, le_spellings
 
@@ -39,7 +39,7 @@ def _slo_facts(slo: SLO) -> str:
 
 
 def _burn_section(slo: SLO, severity: str) -> str:
-    rows = rows_for(alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded), severity)  # type: ignore[arg-type]
+    rows = rows_for(slo.alert_table(), severity)  # type: ignore[arg-type]
     table = "\n".join(
         f"| {r.long_window} and {r.short_window} | {r.factor:g}x{' (capped)' if r.capped else ''} "
         f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |" for r in rows)

@@ -5,8 +5,9 @@ as cumulative promtool series (sample k at minute k holds the increments of minu
 `sli_series` sums the increments an SLO selects, the way its PromQL does, into the evaluator's
 per-minute (good, total) input.
 
-Counters start at a large offset: Prometheus extrapolates `rate()` at a series' start towards
-zero differently for a small and a large counter, which would skew ratios in the first minutes.
+Counters start at a large offset (above the series' growth): Prometheus extrapolates `rate()` at a
+series' start towards zero differently for a small and a large counter, which would skew ratios in
+the first minutes.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class Traffic:
         """promtool `input_series`, one sample per minute from 0 to `minutes` inclusive."""
         out = []
         for s in self.series:
-            cum = COUNTER_OFFSET + np.concatenate([[0.0], np.cumsum(s.increments)])
+            cum = counter_offset(s.increments) + np.concatenate([[0.0], np.cumsum(s.increments)])
             out.append({"series": s.selector(), "values": encode_values(cum)})
         return out
 
@@ -59,6 +60,16 @@ class Traffic:
             if s.name == name and pred(s.labels):
                 acc = acc + s.increments
         return acc
+
+
+def counter_offset(increments: np.ndarray) -> float:
+    """COUNTER_OFFSET, or a power of ten above the series' whole growth when that is larger:
+    Prometheus stops extrapolating a rate where the counter would reach zero, and an offset
+    small beside the growth (ten million requests a minute) would do so on one side of a ratio."""
+    offset = COUNTER_OFFSET
+    while offset < float(np.sum(increments)):
+        offset *= 10
+    return float(offset)
 
 
 def encode_values(values: np.ndarray) -> str:

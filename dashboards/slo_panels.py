@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dashboards.model import GREEN, ORANGE, RED, YELLOW, Panel, Query, Step
-from slo.burn import WINDOWS, alert_windows, rows_for
+from slo.burn import WINDOWS, rows_for
 from slo.model import SLO, CostSLI, LatencyMetric, LatencySLI
 
 
@@ -65,7 +65,7 @@ def budget_panel(slo: SLO) -> Panel:
 
 
 def burn_rate_panel(slo: SLO) -> Panel:
-    rows = alert_windows(slo.window.days, slo.error_budget, bounded=slo.bounded)
+    rows = slo.alert_table()
     page = list(rows_for(rows, "page")) if slo.alerting.page else []
     ticket = list(rows_for(rows, "ticket")) if slo.alerting.ticket else []
     steps = [Step(GREEN)]

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
+
 app = typer.Typer(help="SLO status from the ledger's minute rollups.", no_args_is_help=True)
 
-SpecsOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--specs", help="SLO spec files (default: slo_specs of the settings, else slo/defaults.yaml).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (the shape of GET /v1/slos).")]
@@ -68,8 +68,10 @@ def render_table(rows: Sequence[dict[str, Any]]) -> None:
 
 
 @app.command("status")
-def status(specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
-    """Evaluate every SLO now from the ledger and print a table (or JSON).
+def status(more: MoreSpecsArg = None, specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOpt = None,
+           as_json: JsonOpt = False) -> None:
+    """Evaluate every SLO now from the ledger and print a table (or JSON). Specs: --specs, else
+    slo_specs of the settings, else slo/defaults.yaml.
 
     Exit status: 0 normally; 1 when any page alert fires; 2 for bad settings or specs, or an unreachable ledger database.
     Reads only: nothing is recorded and no notification is sent.
@@ -84,7 +86,7 @@ def status(specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOp
 
     try:
         settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
-        slos = load_specs(specs or settings.slo_specs or [DEFAULTS_FILE])
+        slos = load_specs(spec_paths(specs, more) or settings.slo_specs or [DEFAULTS_FILE])
     except (FileNotFoundError, ValueError, SpecError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(EXIT_USAGE) from None
@@ -105,3 +107,60 @@ def status(specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOp
         render_table(rows)
     if any(s.page for s in statuses):
         raise typer.Exit(EXIT_PAGE)
+
+
+EXIT_INVALID = 1  # as `sloth validate`: 0 when every file is valid, 1 when any is not
+
+FilesArg = Annotated[list[Path], typer.Argument(help="SLO spec files to validate.", metavar="FILE")]
+SkipPromtoolOpt = Annotated[bool, typer.Option("--skip-promtool", help="Parse and render only.")]
+
+
+@app.command("validate")
+def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
+    """Parse each spec file, render its rules and `promtool check rules` them; writes nothing.
+
+    Exit status: 0 when every file is valid; 1 when any file is invalid (or promtool is missing).
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    from alerts.rules import render_rules
+    from slo.spec import SpecError, check_unique, load_specs
+
+    promtool = None if skip_promtool else shutil.which("promtool")
+    if not skip_promtool and promtool is None:
+        typer.secho("error: promtool not found on PATH (install prometheus, or pass --skip-promtool)",
+                    fg="red", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    invalid, every = 0, []
+    for f in files:
+        try:
+            slos = load_specs([f])
+            rules = render_rules(slos, operational=False).to_yaml()
+        except SpecError as e:
+            invalid += 1
+            typer.secho(f"invalid: {e}", fg="red", err=True)
+            continue
+        if promtool is not None:
+            with tempfile.TemporaryDirectory(prefix="inferwatch-validate-") as tmp:
+                path = Path(tmp) / "rules.yaml"
+                path.write_text(rules, encoding="utf-8")
+                proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+            if proc.returncode != 0:
+                invalid += 1
+                typer.secho(f"invalid: {f}: promtool check rules failed:\n{proc.stdout}{proc.stderr}",
+                            fg="red", err=True)
+                continue
+        every += slos
+        typer.echo(f"valid: {f} ({len(slos)} SLOs)")
+    duplicates = False
+    try:
+        check_unique(every)
+    except SpecError as e:
+        duplicates = True
+        typer.secho(f"invalid: {e}", fg="red", err=True)
+    typer.echo(f"validated {len(files)} files: {len(files) - invalid} valid, {invalid} invalid"
+               + (", duplicate SLO ids across files" if duplicates else ""))
+    if invalid or duplicates:
+        raise typer.Exit(EXIT_INVALID)

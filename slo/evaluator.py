@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from slo.burn import WINDOWS, BurnAlertWindow, Severity, alert_windows
+from slo.burn import BurnAlertWindow, Severity
 from slo.model import SLO, CostSLI
 
 MinuteLike = int | datetime
@@ -206,7 +206,7 @@ def evaluate(
     budget = slo.error_budget
 
     windows: dict[str, WindowStats] = {}
-    for name, minutes in WINDOWS.items():
+    for name, minutes in slo.sli_windows().items():
         g, t = s.sums(at - minutes, at)
         r = _ratio(t - g, t)
         windows[name] = WindowStats(name, minutes, g, t, r, _burn(r, budget))
@@ -227,7 +227,7 @@ def evaluate(
     else:
         tte = remaining * p_minutes * 60.0 / current
 
-    table = alert_windows(slo.window.days, budget, bounded=slo.bounded)
+    table = slo.alert_table()
     no_data_g, no_data_t = s.sums(at - slo.alerting.no_data_after_minutes, at)
     last = _last_traffic_minute(s, at)
     is_cost = isinstance(slo.sli, CostSLI)

@@ -10,6 +10,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+from slo.burn import BurnAlertWindow, WindowSpec, alert_windows, window_minutes
+
 
 class SLIKind(StrEnum):
     AVAILABILITY = "availability"
@@ -147,6 +149,7 @@ class Alerting:
     page: bool = True
     ticket: bool = True
     no_data_after_minutes: int = 15
+    windows: tuple[WindowSpec, ...] = ()  # an explicit window set (Sloth's AlertWindows); () = default
 
 
 @dataclass(frozen=True)
@@ -195,3 +198,12 @@ class SLO:
     @property
     def labels_dict(self) -> dict[str, str]:
         return dict(self.labels)
+
+    def alert_table(self) -> tuple[BurnAlertWindow, ...]:
+        """The burn-rate rows of this SLO (its window set, factors, caps)."""
+        return alert_windows(self.window.days, self.error_budget, bounded=self.bounded,
+                             window_set=self.alerting.windows or None)
+
+    def sli_windows(self) -> dict[str, int]:
+        """Every SLI window (name -> minutes) the rules record and the evaluator computes."""
+        return window_minutes(self.alert_table())

@@ -39,7 +39,6 @@ from ledger.models import RequestRollupHour as RH
 from ledger.models import RequestRollupMinute as R
 from ledger.queries import Conn, MinutePoint
 from ledger.rollups import minute_of
-from slo.burn import WINDOWS
 from slo.evaluator import Evaluation, MinuteSeries, evaluate, period_bounds, to_minute
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector
 
@@ -116,7 +115,7 @@ def ceil_hour(minute: int) -> int:
 
 def window_starts(slo: SLO, at: int) -> set[int]:
     """The first minutes of every sum an evaluation of `slo` at `at` takes."""
-    starts = {at - m for m in WINDOWS.values()}
+    starts = {at - m for m in slo.sli_windows().values()}
     starts.add(period_bounds(slo, at)[0])
     starts.add(at - slo.alerting.no_data_after_minutes)
     return starts

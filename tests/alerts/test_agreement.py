@@ -34,6 +34,11 @@ slos:
   - name: cost
     window: 28d
     sli: {cost: {budget_usd_per_1k_requests: 0.5}}
+  - name: avail-90d
+    objective: 99.9
+    window: 90d
+    sli: {availability: {}}
+    selector: {tenant: acme}
 """, "agreement.yaml")
 MINUTES = 420
 GAP = range(200, 230)  # no request at all
@@ -102,7 +107,11 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     # The traffic exercises every state the comparison is meant to cover.
     assert {("avail-acme", "page"), ("avail-acme", "ticket"), ("avail-acme", "ok"), ("avail-acme", "no_data"),
-            ("ttft", "page"), ("safety", "page"), ("cost", "ticket"), ("cost", "empty-5m")} <= seen, seen
+            ("ttft", "page"), ("safety", "page"), ("cost", "ticket"), ("cost", "empty-5m"),
+            ("avail-90d", "page"), ("avail-90d", "ticket")} <= seen, seen
+    # 7 d and 90 d SLOs alert on their own, period-scaled windows (14m/5m ... and 3h/15m ...)
+    assert {"14m", "16h48m"} <= set(evaluate(SLOS[2], series[SLOS[2].id], now=60).windows)
+    assert {"3h", "15m", "18h", "9d"} <= set(evaluate(SLOS[4], series[SLOS[4].id], now=60).windows)
     # The acme SLO ignores beta's failures and the 4xx; a tenant-blind SLI would page all along.
     assert evaluate(SLOS[0], series[SLOS[0].id], now=60).status == "ok"
 

@@ -116,3 +116,15 @@ def test_operational_tests_follow_the_config(promtool: str, tmp_path: Path) -> N
     assert "https://runbooks.example/inferwatch/InferwatchWorkerDown.md#triage" in rules
     ops_test = next(p for p in result.tests if p.name == "operational.yaml")
     test_rules(promtool, [ops_test])
+
+
+def test_cli_takes_several_spec_files_after_one_specs_or_one_specs_each(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("service: one\nslos:\n  - name: x\n    objective: 99\n    sli: {availability: {}}\n")
+    b.write_text("service: two\nslos:\n  - name: y\n    objective: 99\n    sli: {availability: {}}\n")
+    for args in (["--specs", str(a), str(b)], ["--specs", str(a), "--specs", str(b)]):
+        out = tmp_path / str(len(args))
+        res = CliRunner().invoke(app, ["build", *args, "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "for 2 SLOs" in res.output
+        assert sorted(p.name for p in (out / "tests").glob("*.yaml")) == ["one-x.yaml", "operational.yaml", "two-y.yaml"]

@@ -78,13 +78,17 @@ def test_burn_factors_and_windows_follow_the_period() -> None:
     page = groups["sloth-slo-alerts-inferwatch-availability"][0]["expr"]
     assert "(13.44 * 0.005)" in page and "(5.6 * 0.005)" in page
     ticket = groups["sloth-slo-alerts-inferwatch-availability"][1]["expr"]
-    assert "(2.8 * 0.005)" in ticket and "(0.9333 * 0.005)" in ticket
+    assert "(2.8 * 0.005)" in ticket and "(0.9333333333333333 * 0.005)" in ticket  # full precision
     # 90 % objective: 14.4 x 0.1 is capped to an error ratio of 0.9; calendar month renders as 30d
     capped = groups["sloth-slo-alerts-chat-avail-acme"][0]["expr"]
     assert "(9 * 0.1)" in capped and "(6 * 0.1)" in capped
     assert groups["sloth-slo-sli-recordings-chat-avail-acme"][-1]["record"] == "slo:sli_error:ratio_rate30d"
     assert groups["sloth-slo-sli-recordings-chat-ttft-7d"][-1]["record"] == "slo:sli_error:ratio_rate1w"
-    assert "(3.36 * 0.01)" in groups["sloth-slo-alerts-chat-ttft-7d"][0]["expr"]
+    # 7 d: the 30-day windows scaled by 7/30 (short windows at least 5m), the 30-day factors
+    page7 = groups["sloth-slo-alerts-chat-ttft-7d"][0]["expr"]
+    assert "ratio_rate14m" in page7 and "(14.4 * 0.01)" in page7 and "(6 * 0.01)" in page7
+    ticket7 = groups["sloth-slo-alerts-chat-ttft-7d"][1]["expr"]
+    assert "ratio_rate16h48m" in ticket7 and "ratio_rate5h36m" in ticket7 and "(1 * 0.01)" in ticket7
 
 
 def test_selectors_become_matchers_and_pinned_labels() -> None:

@@ -72,3 +72,43 @@ def test_bad_specs_exit_2(data_dir: Path) -> None:
 def test_help_documents_the_exit_codes() -> None:
     res = CliRunner().invoke(app, ["status", "--help"])
     assert res.exit_code == 0 and "1 when any page alert fires" in res.output
+
+
+def test_validate_checks_each_file_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.alerts._promtool import require_promtool
+
+    require_promtool()
+    good, bad, dup = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "dup.yaml"
+    good.write_text(SPECS)
+    bad.write_text("service: svc\nslos:\n  - {name: x, objective: 120, sli: {availability: {}}}\n")
+    dup.write_text("service: svc\nslos:\n  - {name: avail, objective: 99.9, sli: {availability: {}}}\n")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    ok = CliRunner().invoke(app, ["validate", str(good)])
+    assert ok.exit_code == 0, ok.output
+    assert f"valid: {good} (2 SLOs)" in ok.output and "1 valid, 0 invalid" in ok.output
+    res = CliRunner().invoke(app, ["validate", str(good), str(bad)])
+    assert res.exit_code == 1 and f"{bad}:3:" in res.output and "1 valid, 1 invalid" in res.output
+    res = CliRunner().invoke(app, ["validate", str(good), str(dup)])
+    assert res.exit_code == 1 and "duplicate SLO id 'svc-avail'" in res.output
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_validate_fails_when_promtool_rejects_the_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alerts import rules
+    from tests.alerts._promtool import require_promtool
+
+    require_promtool()
+    (tmp_path / "s.yaml").write_text(SPECS)
+    real = rules.render_rules
+
+    def broken(*a, **kw):  # type: ignore[no-untyped-def]
+        out = real(*a, **kw)
+        out.groups[0]["rules"][0]["expr"] = "sum(rate(x[5m])"  # unbalanced: promtool must say so
+        return out
+
+    monkeypatch.setattr(rules, "render_rules", broken)
+    res = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
+    assert res.exit_code == 1 and "promtool check rules failed" in res.output
+    ok = CliRunner().invoke(app, ["validate", "--skip-promtool", str(tmp_path / "s.yaml")])
+    assert ok.exit_code == 0, ok.output

@@ -59,7 +59,8 @@ def _records() -> list[list[RequestRecord]]:
         for tenant in ("acme", "beta"):
             for _ in range(int(rng.integers(0 if 300 <= m < 320 else 3, 12))):  # a quiet spell
                 hits = []
-                for direction, p in (("output", 0.3 if burst else 0.003), ("input", 0.02)):
+                input_burst = tenant == "acme" and 400 <= m < 430  # pages the 7 d input SLO (14.4x over 14m)
+                for direction, p in (("output", 0.3 if burst else 0.003), ("input", 0.3 if input_burst else 0.02)):
                     for _ in range(int(rng.random() < p) + int(rng.random() < p / 2)):
                         hits.append(SafetyHit(direction, "pii", "regex", ACTIONS[int(rng.integers(0, 3))]))
                 status = int(rng.choice([200, 200, 200, 503, 429]))

@@ -6,8 +6,10 @@ loader and the live feed cannot disagree:
 - error: 1 when the failure is the service's fault (status >= 500 and the client did not
   disconnect); client errors (4xx), rate limiting and disconnects are not the version's doing.
 - safety_hit: 1 when an output scanner hit (input hits depend on the prompt, not the version).
-- latency_s, ttft_s, tpot_s, output_tokens_per_s, cost_usd: successful (2xx) requests only;
-  NaN otherwise, so an error rate change does not masquerade as a latency change.
+- latency_s, output_tokens_per_s, cost_usd: successful (2xx) requests only; NaN otherwise,
+  so an error rate change does not masquerade as a latency change.
+- ttft_s, tpot_s: every request that has them, a stream that broke after its first token
+  included (its record says `partial`): a version dying mid-stream was as slow as it was.
   output_tokens_per_s = completion tokens / e2e latency (NaN without completion tokens).
 """
 from __future__ import annotations
@@ -30,8 +32,8 @@ def metric_values(r: RequestRecord) -> dict[str, float]:
     latency = r.latency_s if ok and r.latency_s > 0 else nan
     return {
         "latency_s": latency,
-        "ttft_s": r.ttft_s if ok and r.ttft_s is not None else nan,
-        "tpot_s": r.tpot_s if ok and r.tpot_s is not None else nan,
+        "ttft_s": r.ttft_s if r.ttft_s is not None else nan,  # also a stream that broke later
+        "tpot_s": r.tpot_s if r.tpot_s is not None else nan,
         "output_tokens_per_s": r.completion_tokens / latency if ok and r.completion_tokens > 0 and latency == latency else nan,
         "error": 1.0 if fault else 0.0,
         "safety_hit": 1.0 if any(h.direction == "output" for h in r.safety) else 0.0,

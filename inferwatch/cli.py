@@ -84,6 +84,9 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(safety_app, name="safety")
 from slo.cli import app as slo_app  # noqa: E402
 
+from alerts.validate import validate as slo_validate  # noqa: E402 - renders rules, so it lives in alerts
+
+slo_app.command("validate")(slo_validate)
 app.add_typer(slo_app, name="slo")
 from canary.cli import app as canary_app  # noqa: E402
 

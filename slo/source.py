@@ -3,8 +3,9 @@
 Each SLI kind has the same meaning as in the Prometheus rules (`alerts.promql`):
 
 - availability: bad = 5xx, valid = every request but 4xx;
-- latency: successful (2xx) requests with a value at or under the threshold, over those with a
-  value at all (the histograms observe successful requests only);
+- latency: requests with a value at or under the threshold, over those with a value at all;
+  end-to-end latency counts successful (2xx) requests only (as its histogram observes them),
+  TTFT and TPOT every request that has one, a stream that broke after its first token included;
 - cost: spend over the allowed spend (requests x budget per 1k / 1000), all requests;
 - safety incidents: bad = requests with a blocked or flagged hit in the SLI's direction
   (`safety_incidents_input` / `safety_incidents_output`, what
@@ -171,8 +172,10 @@ def _columns(items: list[SLO], rm: Any, bm: Any) -> tuple[list[Any], list[Any], 
                      _sum_if([*scope, rm.status_class != "4xx"], rm.requests)]
             where[slo] = (n, n + 1)
         elif isinstance(sli, LatencySLI):
-            cols.append(_sum_if([*scope, rm.status_class == "2xx"], getattr(rm, _COUNT_COLUMN[sli.metric])))
-            bcols.append(_sum_if([*_scope(bm, slo.selector), bm.metric == sli.metric.ledger_metric,
+            counted = [rm.status_class == "2xx"] if sli.metric is LatencyMetric.E2E else []
+            bcounted = [bm.status_class == "2xx"] if sli.metric is LatencyMetric.E2E else []
+            cols.append(_sum_if([*scope, *counted], getattr(rm, _COUNT_COLUMN[sli.metric])))
+            bcols.append(_sum_if([*_scope(bm, slo.selector), *bcounted, bm.metric == sli.metric.ledger_metric,
                                   bm.le <= sli.threshold_s * (1 + _THRESHOLD_TOLERANCE)], bm.count))
             where[slo] = (n, len(bcols) - 1)
         elif isinstance(sli, SafetySLI):
@@ -242,7 +245,7 @@ def _read_part(conn: Conn, items: list[SLO], rm: Any, bm: Any, time_col: str, co
     bmin, bv = np.zeros(0, dtype=np.int64), np.zeros((0, len(bcols)))
     if bcols:
         bt = getattr(bm, time_col)
-        bstmt = select(epoch_minute(bt), *bcols).where(*conds_of(bm), bm.status_class == "2xx").group_by(bt)
+        bstmt = select(epoch_minute(bt), *bcols).where(*conds_of(bm)).group_by(bt)
         bmin, bv = _rows(conn, bstmt, len(bcols))
     return m, v, bmin, bv, where
 

@@ -45,4 +45,8 @@ def test_split_by_version() -> None:
     base, can = split_by_version(records, "a", "b")
     assert set(base) == set(METRICS) and base["error"].tolist() == [0.0, 1.0]
     assert can["latency_s"].tolist() == [4.0]
-    assert np.isnan(samples_from_records([_record(status_code=500)])["ttft_s"]).all()
+    # a failure before the first token has no TTFT; a stream that broke after it keeps its own
+    assert np.isnan(samples_from_records([_record(status_code=500, ttft_s=None, tpot_s=None)])["ttft_s"]).all()
+    broken = samples_from_records([_record(status_code=502, error_type="upstream_disconnected", partial=True)])
+    assert broken["ttft_s"].tolist() == [0.3] and broken["tpot_s"].tolist() == [0.02]
+    assert np.isnan(broken["latency_s"]).all() and np.isnan(broken["cost_usd"]).all()

@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.db import create_engine_for, migrate
+from inferwatch.cli import app as inferwatch_cli  # `slo validate` is mounted by the root
 from slo.cli import app
 
 from tests.slo._support import outage, rec, slos, write
@@ -84,12 +85,12 @@ def test_validate_checks_each_file_and_writes_nothing(tmp_path: Path, monkeypatc
     dup.write_text("service: svc\nslos:\n  - {name: avail, objective: 99.9, sli: {availability: {}}}\n")
     monkeypatch.chdir(tmp_path)
     before = sorted(tmp_path.rglob("*"))
-    ok = CliRunner().invoke(app, ["validate", str(good)])
+    ok = CliRunner().invoke(inferwatch_cli, ["slo", "validate", str(good)])
     assert ok.exit_code == 0, ok.output
     assert f"valid: {good} (2 SLOs)" in ok.output and "1 valid, 0 invalid" in ok.output
-    res = CliRunner().invoke(app, ["validate", str(good), str(bad)])
+    res = CliRunner().invoke(inferwatch_cli, ["slo", "validate", str(good), str(bad)])
     assert res.exit_code == 1 and f"{bad}:3:" in res.output and "1 valid, 1 invalid" in res.output
-    res = CliRunner().invoke(app, ["validate", str(good), str(dup)])
+    res = CliRunner().invoke(inferwatch_cli, ["slo", "validate", str(good), str(dup)])
     assert res.exit_code == 1 and "duplicate SLO id 'svc-avail'" in res.output
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
@@ -108,7 +109,7 @@ def test_validate_fails_when_promtool_rejects_the_rules(tmp_path: Path, monkeypa
         return out
 
     monkeypatch.setattr(rules, "render_rules", broken)
-    res = CliRunner().invoke(app, ["validate", str(tmp_path / "s.yaml")])
+    res = CliRunner().invoke(inferwatch_cli, ["slo", "validate", str(tmp_path / "s.yaml")])
     assert res.exit_code == 1 and "promtool check rules failed" in res.output
-    ok = CliRunner().invoke(app, ["validate", "--skip-promtool", str(tmp_path / "s.yaml")])
+    ok = CliRunner().invoke(inferwatch_cli, ["slo", "validate", "--skip-promtool", str(tmp_path / "s.yaml")])
     assert ok.exit_code == 0, ok.output

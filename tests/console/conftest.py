@@ -75,7 +75,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API runs an event loop in this thread while it lives
 def browser() -> Iterator[Any]:
     if shutil.which(CHROMIUM) is None:
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):

@@ -228,6 +228,7 @@ class Engine:
                         self._decode_step()
                         if self.step_delay_s:
                             time.sleep(self.step_delay_s)
+                            self.metrics.faults_injected.labels(model_version=self.metrics.version, kind="token_latency").inc()
                 except Exception:  # noqa: BLE001 - a failed step must not kill the worker
                     log.exception("engine step failed; failing the running requests")
                     for seq in list(self._running.values()):

@@ -27,6 +27,7 @@ class WorkerMetrics:
         self.generation_tokens = Counter(p + "generation_tokens", "Output tokens generated", lbl, registry=r)
         self.success = Counter(p + "request_success", "Finished requests by finished_reason: stop, length, error, abort (the client left; its slot freed)", lbl + ["finished_reason"], registry=r)
         self.rejected = Counter(p + "requests_rejected", "Requests refused before running", lbl + ["reason"], registry=r)
+        self.faults_injected = Counter(p + "faults_injected", "Faults applied by --fault.* (drills and tests): error, latency, token_latency", lbl + ["kind"], registry=r)
         self.load_time = Gauge(p + "model_load_seconds", "Model load plus warm-up time", lbl, registry=r)
         self.gpu_mem_used = Gauge(p + "gpu_memory_used_bytes", "GPU memory allocated by torch", ["gpu"], registry=r)
         self.gpu_mem_total = Gauge(p + "gpu_memory_total_bytes", "GPU memory of the device", ["gpu"], registry=r)

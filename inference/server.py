@@ -173,11 +173,15 @@ def create_app(config: WorkerConfig) -> FastAPI:
         return SamplingParams(max_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed, stop=req.stop_list(), ignore_eos=req.ignore_eos)
 
     async def inject_faults() -> None:
-        fault = config.fault
+        fault, m = config.fault, state.metrics
         if fault.error_rate and random.random() < fault.error_rate:
+            if m:
+                m.faults_injected.labels(model_version=m.version, kind="error").inc()
             raise EngineError(500, "Injected fault: the worker failed this request on purpose.", "injected_fault")
         if fault.extra_latency_s:
             await asyncio.sleep(fault.extra_latency_s)
+            if m:
+                m.faults_injected.labels(model_version=m.version, kind="latency").inc()
 
     @app.post("/v1/chat/completions")
     async def chat(req: p.ChatCompletionRequest, request: Request) -> Response:

@@ -25,7 +25,7 @@ hour included). `hour_spans` plans this; `horizon` keeps it exact for later eval
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 

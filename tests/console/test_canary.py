@@ -41,7 +41,7 @@ def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -
 
     audit = console.api("GET", f"/v1/admin/audit?target={rid}").json()["data"]
     assert [(e["action"], e["actor"]) for e in audit][-2:] == [("rollout.paused", "admin"), ("rollout.aborted", "admin")]
-    response = page.goto(console.url + f"/ui/canary/rollouts/{rid}")
+    page.goto(console.url + f"/ui/canary/rollouts/{rid}")
     page.click("button[name=abort]")  # twice: the service's own refusal, as a page
     assert "already aborted" in page.locator("#error-message").inner_text()
     page.context.close()

@@ -225,10 +225,10 @@ class Engine:
                     self._drop_cancelled()
                     self._admit()
                     if self._running:
-                        self._decode_step()
-                        if self.step_delay_s:
+                        if self.step_delay_s:  # before the step, so a finished request has had all its pauses
                             time.sleep(self.step_delay_s)
                             self.metrics.faults_injected.labels(model_version=self.metrics.version, kind="token_latency").inc()
+                        self._decode_step()
                 except Exception:  # noqa: BLE001 - a failed step must not kill the worker
                     log.exception("engine step failed; failing the running requests")
                     for seq in list(self._running.values()):

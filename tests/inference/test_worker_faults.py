@@ -71,10 +71,10 @@ def test_fault_injection_errors_and_latency(demo_dir, tmp_path):
         assert r.status_code == 200
         after = _faults(w.url)
         # The worker's own count of the delays it applied, not a clock (no timing in tests):
-        # one before the request's first token; then the prefill gives token 1 and the decode
-        # step of the same engine iteration token 2, and each later step (tokens 3 and 4)
-        # follows one pause.
-        assert {k: after[k] - before.get(k, 0.0) for k in after} == {"latency": 1.0, "token_latency": 2.0}
+        # one before the request's first token; then the prefill gives token 1, and each decode
+        # step (tokens 2, 3 and 4) is preceded by one pause, so all three are counted by the time
+        # the response is complete.
+        assert {k: after[k] - before.get(k, 0.0) for k in after} == {"latency": 1.0, "token_latency": 3.0}
     finally:
         w.stop()
 

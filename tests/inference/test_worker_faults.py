@@ -80,11 +80,13 @@ def test_fault_injection_errors_and_latency(demo_dir, tmp_path):
 
 
 def test_sigterm_finishes_running_requests_then_exits(demo_dir, tmp_path):
-    w = start_worker(demo_dir, tmp_path)
+    # paused decode steps keep the request running when the signal lands, and 40 of them end well
+    # inside the worker's 60 s grace however loaded the machine is
+    w = start_worker(demo_dir, tmp_path, "--fault.extra-token-latency-s", "0.05")
     events: list[str] = []
 
     def consume() -> None:
-        body = LONG | {"max_tokens": 150}
+        body = LONG | {"max_tokens": 40}
         with httpx.stream("POST", w.url + "/v1/chat/completions", json=body, timeout=60) as r:
             events.extend(l for l in r.iter_lines() if l.startswith("data: "))
 

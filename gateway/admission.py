@@ -18,7 +18,7 @@ from .metrics import GatewayMetrics
 from .parse import estimate_tokens, prompt_text
 from .ratelimit import Decision, SharedRateLimiter, retry_after_header
 from .routing import AliasTable
-from .state import GovernanceStore
+from ledger.governance import GovernanceStore
 from .tenant_policy import TenantPolicy, policy_from
 
 

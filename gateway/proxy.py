@@ -44,7 +44,7 @@ from .recording import Recorder
 from .routing import AliasTable
 from .safety_path import SafetyPath
 from .shared import SharedRedis
-from .state import GovernanceStore
+from ledger.governance import GovernanceStore
 from .streaming import relay
 from .upkeep import REVIEW_SYNC_S, Upkeep
 from .upstreams import Replica, UpstreamPools

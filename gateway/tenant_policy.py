@@ -6,7 +6,6 @@ from typing import Any
 
 from .budgets import tenant_budgets
 from .config import Budget, GatewayConfig, Limits
-from .state import limits_from
 
 
 @dataclass(frozen=True)
@@ -22,3 +21,9 @@ def policy_from(settings: dict[str, Any] | None, config: GatewayConfig) -> Tenan
     return TenantPolicy(limits=limits_from(settings, config.default_limits),
                         store_content=bool(settings.get("store_content", False)),
                         cache=bool(settings.get("cache", False)), budgets=tenant_budgets(settings, config))
+
+
+def limits_from(settings: dict[str, Any] | None, default: Limits) -> Limits:
+    if not settings:
+        return default
+    return default.model_copy(update={k: settings[k] for k in Limits.model_fields if k in settings})

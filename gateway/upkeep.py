@@ -15,7 +15,7 @@ from safety import review
 
 from .metrics import GatewayMetrics
 from .routing import AliasTable
-from .state import GovernanceStore
+from ledger.governance import GovernanceStore
 from .upstreams import OPEN, Replica, UpstreamPools
 
 log = logging.getLogger("inferwatch.gateway")

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from gateway.budgets import Period, tenant_budgets
 from gateway.config import GatewayConfig
-from gateway.state import GovernanceStore
 from ledger import queries
+from ledger.governance import GovernanceStore
 from reports.cache_section import MissCost
 from reports.data import BudgetsOf
 from reports.model import BudgetLine

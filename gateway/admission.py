@@ -10,6 +10,9 @@ from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ledger.governance import GovernanceStore
+from ledger.models import TenantSettings
+
 from .budgets import BudgetTracker
 from .config import GatewayConfig, Limits
 from .context import RequestContext
@@ -18,7 +21,6 @@ from .metrics import GatewayMetrics
 from .parse import estimate_tokens, prompt_text
 from .ratelimit import Decision, SharedRateLimiter, retry_after_header
 from .routing import AliasTable
-from ledger.governance import GovernanceStore
 from .tenant_policy import TenantPolicy, policy_from
 
 
@@ -42,7 +44,7 @@ class Admission:
             if hit:  # database away: the last known settings still hold
                 return hit[1]
             settings = None
-        policy = policy_from(settings, self.config)
+        policy = policy_from(TenantSettings.parse(settings), self.config)
         self._tenant_cache[tenant] = (now, policy)
         if settings is not None or tenant not in self._store_content:
             self._store_content[tenant] = policy.store_content

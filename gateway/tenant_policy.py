@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from ledger.models import TenantSettings
 
 from .budgets import tenant_budgets
 from .config import Budget, GatewayConfig, Limits
@@ -16,14 +17,12 @@ class TenantPolicy:
     budgets: tuple[Budget, ...] = ()
 
 
-def policy_from(settings: dict[str, Any] | None, config: GatewayConfig) -> TenantPolicy:
-    settings = settings or {}
-    return TenantPolicy(limits=limits_from(settings, config.default_limits),
-                        store_content=bool(settings.get("store_content", False)),
-                        cache=bool(settings.get("cache", False)), budgets=tenant_budgets(settings, config))
+def policy_from(settings: TenantSettings, config: GatewayConfig) -> TenantPolicy:
+    return TenantPolicy(limits=limits_from(settings, config.default_limits), store_content=settings.store_content,
+                        cache=settings.cache, budgets=tenant_budgets(settings, config))
 
 
-def limits_from(settings: dict[str, Any] | None, default: Limits) -> Limits:
-    if not settings:
-        return default
-    return default.model_copy(update={k: settings[k] for k in Limits.model_fields if k in settings})
+def limits_from(settings: TenantSettings, default: Limits) -> Limits:
+    """The gateway's default limits with those the tenant set in their place."""
+    own = settings.given(Limits.model_fields)
+    return default.model_copy(update=own) if own else default

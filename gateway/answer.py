@@ -14,6 +14,7 @@ from inference import protocol as p
 
 from .context import RequestContext
 from .errors import GatewayError
+from .operations import Operation
 from .outcome import Outcome
 from .safety_path import SafetyPath
 from .upstreams import Replica
@@ -45,7 +46,7 @@ async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, rep
         return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
     try:
         data = json.loads(content)
-        if safety is not None and ctx.operation != "embeddings" and await safety.scan_output(data, ctx.tenant, outcome):
+        if safety is not None and ctx.operation is not Operation.EMBEDDINGS and await safety.scan_output(data, ctx.tenant, outcome):
             content = json.dumps(data).encode()
         usage = data.get("usage") or {}
         outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from .auth import Principal
+from .operations import Operation
 from .outcome import Outcome
 from .tenant_policy import TenantPolicy
 
 
 @dataclass(eq=False)
 class RequestContext:
-    operation: str
+    operation: Operation
     request_id: str  # always ours: a client reusing its id must not collide in the ledger
     sticky: str | None  # the client's x-request-id, which keeps its routing sticky
     started_at: datetime

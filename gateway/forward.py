@@ -18,7 +18,6 @@ from .metrics import GatewayMetrics
 from .upstreams import Replica, UpstreamPools
 from .usage import upstream_stream_options
 
-UPSTREAM_PATHS = {"chat": "/v1/chat/completions", "text_completion": "/v1/completions", "embeddings": "/v1/embeddings"}
 _RETRYABLE_STATUS = {502, 503, 504}
 
 
@@ -85,6 +84,6 @@ class Forwarder:
         assert self.client is not None
         replica.inflight += 1
         try:
-            return await self.client.post(replica.url + UPSTREAM_PATHS[ctx.operation], data=payload, headers=headers)
+            return await self.client.post(replica.url + ctx.operation.path, data=payload, headers=headers)
         finally:
             replica.inflight -= 1

@@ -6,17 +6,10 @@ import json
 from typing import Any
 
 from fastapi import Request
-from pydantic import BaseModel, ValidationError
-
-from inference import protocol as p
+from pydantic import ValidationError
 
 from .errors import GatewayError
-
-REQUEST_MODELS: dict[str, type[BaseModel]] = {
-    "chat": p.ChatCompletionRequest,
-    "text_completion": p.CompletionRequest,
-    "embeddings": p.EmbeddingRequest,
-}
+from .operations import Operation
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -42,13 +35,13 @@ def json_body(body: bytes) -> Any:
                            error_type="invalid_request") from exc
 
 
-def parse(operation: str, body: bytes) -> Any:
+def parse(operation: Operation, body: bytes) -> Any:
     data = json_body(body)
     if not isinstance(data, dict):
         raise GatewayError(400, "The request body must be a JSON object.", "invalid_request",
                            error_type="invalid_request")
     try:
-        return REQUEST_MODELS[operation].model_validate(data)
+        return operation.request_model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ()))
@@ -62,10 +55,10 @@ def estimate_tokens(text: str) -> int:
     return (len(text.encode()) + 3) // 4
 
 
-def prompt_text(operation: str, req: Any) -> str:
-    if operation == "chat":
+def prompt_text(operation: Operation, req: Any) -> str:
+    if operation is Operation.CHAT:
         return "".join(m.text() for m in req.messages)
-    if operation == "text_completion":
+    if operation is Operation.TEXT_COMPLETION:
         if isinstance(req.prompt, str):
             return req.prompt
         return req.prompt[0] if isinstance(req.prompt[0], str) else " " * 4 * len(req.prompt)

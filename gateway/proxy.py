@@ -38,6 +38,7 @@ from .errors import GatewayError
 from .forward import Forwarder
 from .metrics import GatewayMetrics
 from .moderation import moderate
+from .operations import Operation
 from .parse import parse, read_body
 from .ratelimit import SharedRateLimiter
 from .recording import Recorder
@@ -135,7 +136,7 @@ class Gateway:
     def forget_tenant(self, tenant: str) -> None:
         self.admission.forget(tenant)
 
-    async def handle(self, request: Request, operation: str) -> Response:
+    async def handle(self, request: Request, operation: Operation) -> Response:
         t0 = time.perf_counter()
         started_at = self.clock()
         given_id = request.headers.get("x-request-id")
@@ -144,7 +145,7 @@ class Gateway:
         try:
             principal = await self.auth.authenticate(request.headers.get("authorization"))
         except GatewayError as e:
-            self.metrics.requests.labels("", "", "", operation, "4xx", e.error_type).inc()
+            self.metrics.requests.labels("", "", "", operation.value, "4xx", e.error_type).inc()
             return e.response({"x-request-id": request_id})
         ctx = RequestContext(operation, request_id, sticky, started_at, t0, principal)
         outcome = ctx.outcome
@@ -172,7 +173,7 @@ class Gateway:
         ctx.req = parse(ctx.operation, body)
         # admit
         await self.admission.admit(ctx)
-        ctx.span = tracing.start_span(self.tracer, ctx.operation, ctx.alias)
+        ctx.span = tracing.start_span(self.tracer, ctx.operation.value, ctx.alias)
         # input safety: may block, or redact the body the upstream gets
         upstream_body = json.loads(body)  # the stream options the upstream is asked for are added per upstream
         if self.safety_path is not None:

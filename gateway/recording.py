@@ -46,7 +46,7 @@ class Recorder:
             cost = price.cost(outcome.prompt_tokens, outcome.completion_tokens)
         rec = RequestRecord(
             request_id=ctx.request_id, started_at=ctx.started_at, tenant=ctx.tenant, key_id=ctx.principal.key_id,
-            operation=ctx.operation, alias=ctx.alias, model_version=outcome.model_version, upstream=outcome.upstream,
+            operation=ctx.operation.value, alias=ctx.alias, model_version=outcome.model_version, upstream=outcome.upstream,
             status_code=status, error_type=outcome.error_type if status >= 400 else None,
             latency_s=latency, ttft_s=ttft, tpot_s=tpot,
             prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,

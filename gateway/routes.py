@@ -20,6 +20,7 @@ from .auth import Principal, require_admin
 from . import budgets
 from .config import Budgets, Limits, Targets
 from .errors import GatewayError
+from .operations import Operation
 from .proxy import Gateway
 
 
@@ -64,7 +65,7 @@ class ResolveRequest(BaseModel):
 
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids and offsets are refused (400), not overflowed in the driver (500)
-OPENAI_REQUESTS = (p.ChatCompletionRequest, p.CompletionRequest, p.EmbeddingRequest)
+OPENAI_REQUESTS = tuple(op.request_model for op in Operation)
 
 
 def _body_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -87,17 +88,18 @@ def build_router(gw: Gateway) -> APIRouter:
     async def principal(request: Request) -> Principal:
         return await gw.auth.authenticate(request.headers.get("authorization"))
 
-    @router.post("/v1/chat/completions", tags=["openai"], openapi_extra=_body_of(p.ChatCompletionRequest))
+    @router.post(Operation.CHAT.path, tags=["openai"], openapi_extra=_body_of(Operation.CHAT.request_model))
     async def chat(request: Request) -> Response:
-        return await gw.handle(request, "chat")
+        return await gw.handle(request, Operation.CHAT)
 
-    @router.post("/v1/completions", tags=["openai"], openapi_extra=_body_of(p.CompletionRequest))
+    @router.post(Operation.TEXT_COMPLETION.path, tags=["openai"],
+                 openapi_extra=_body_of(Operation.TEXT_COMPLETION.request_model))
     async def completions(request: Request) -> Response:
-        return await gw.handle(request, "text_completion")
+        return await gw.handle(request, Operation.TEXT_COMPLETION)
 
-    @router.post("/v1/embeddings", tags=["openai"], openapi_extra=_body_of(p.EmbeddingRequest))
+    @router.post(Operation.EMBEDDINGS.path, tags=["openai"], openapi_extra=_body_of(Operation.EMBEDDINGS.request_model))
     async def embeddings(request: Request) -> Response:
-        return await gw.handle(request, "embeddings")
+        return await gw.handle(request, Operation.EMBEDDINGS)
 
     @router.post("/v1/moderations", tags=["openai"])
     async def moderations(request: Request) -> Response:

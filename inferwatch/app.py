@@ -27,6 +27,7 @@ from gateway import budgets
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
+from gateway.operations import BY_PATH
 from gateway.proxy import Gateway
 from gateway.routes import build_router, with_openai_schemas
 from gateway.seed import seed
@@ -61,14 +62,13 @@ class DataPathMiddleware:
     in the router, so the OpenAPI schema documents them; `Gateway.handle` answers every
     error itself, in the OpenAI format."""
 
-    ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "text_completion", "/v1/embeddings": "embeddings"}
-
     def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
         self.app = app
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = self.ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
+        data_path = scope["type"] == "http" and scope["method"] == "POST"
+        operation = BY_PATH.get(scope.get("path", "")) if data_path else None
         if operation is None:
             await self.app(scope, receive, send)
             return

@@ -28,31 +28,24 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from canary.analysis import Analysis, jsonable
+from canary.analysis import iso as _iso
 from canary.config import Profile, get_profile
-from gateway.config import VersionTarget
 from ledger import audit
+from ledger.governance import VersionTarget
 from ledger.models import CanaryRolloutEvent, CanaryRolloutRow
-
-if TYPE_CHECKING:
-    from canary.service import Analysis, CanaryService
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STEPS: tuple[float, ...] = (1.0, 5.0, 25.0, 50.0, 100.0)
 STATES = ("running", "paused", "promoted", "rolled_back", "aborted")
 ACTIVE = ("running", "paused")
-
-
-def _iso(t: datetime | None) -> str | None:
-    from canary.service import _iso as iso
-
-    return iso(t)
 
 
 @dataclass(frozen=True)
@@ -101,9 +94,7 @@ class Rollout:
             return 0.0
         return float(self.steps[self.current_step])
 
-    def to_dict(self, analysis: "Analysis | None" = None) -> dict[str, Any]:
-        from canary.service import jsonable
-
+    def to_dict(self, analysis: Analysis | None = None) -> dict[str, Any]:
         return jsonable({
             "id": self.id, "object": "canary.rollout", "alias": self.alias, "baseline": self.baseline,
             "canary": self.canary, "profile": self.profile.get("name"), "steps": self.steps,
@@ -139,8 +130,27 @@ class RolloutError(ValueError):
         self.status = status
 
 
+class Analyses(Protocol):
+    """What the controller needs of the canary service (which builds it): its database and
+    clock, and each step's live analysis."""
+
+    engine: Engine
+    clock: Callable[[], datetime]
+
+    def get(self, analysis_id: str) -> Analysis | None: ...
+
+    def poll(self, analysis: Analysis | str, *, final: bool = False) -> Analysis: ...
+
+    def create(self, alias: str, baseline: str, canary: str,
+               profile: str | Profile | Mapping[str, Any] = "default-llm", *, mode: str = "fixed",
+               window_minutes: float | None = None, start: datetime | None = None, end: datetime | None = None,
+               deadline_minutes: float | None = None, deadline: datetime | None = None,
+               rollout_id: str | None = None, step: int | None = None, analysis_id: str | None = None,
+               min_canary_samples: int = 0) -> Analysis: ...
+
+
 class RolloutController:
-    def __init__(self, service: "CanaryService", store: Any, *, notify_urls: Sequence[str] = (),
+    def __init__(self, service: Analyses, store: Any, *, notify_urls: Sequence[str] = (),
                  notify: Callable[[str, dict[str, Any]], None] | None = None,
                  known_versions: Callable[[], Iterable[str]] | None = None) -> None:
         self.service = service
@@ -343,8 +353,6 @@ class RolloutController:
     def _transition(self, r: Rollout, values: dict[str, Any], kind: str, detail: dict[str, Any]) -> bool:
         """Apply `values` if nobody changed the rollout since `r` was read; record the event in
         the same transaction. False when another tick or operator got there first."""
-        from canary.service import jsonable
-
         now = self.now()
         with Session(self.engine) as s, s.begin():
             n = s.execute(update(CanaryRolloutRow)
@@ -370,7 +378,7 @@ class RolloutController:
     def _new_analysis_id() -> str:
         return "ca_" + uuid.uuid4().hex[:24]
 
-    def _step_analysis(self, r: Rollout) -> "Analysis":
+    def _step_analysis(self, r: Rollout) -> Analysis:
         """The live analysis of the rollout's current step (created under the id the row names)."""
         existing = self.service.get(r.analysis_id) if r.analysis_id else None
         if existing is not None:
@@ -389,8 +397,6 @@ class RolloutController:
             log.exception("canary rollout %s: could not finish its analysis", r.id)
 
     def _send(self, r: Rollout, kind: str, detail: dict[str, Any]) -> None:
-        from canary.service import jsonable
-
         urls = [*self.notify_urls, *([r.notify_url] if r.notify_url else [])]
         payload = jsonable({"type": f"canary.rollout.{kind}", "rollout_id": r.id, "alias": r.alias,
                             "baseline": r.baseline, "canary": r.canary, "at": _iso(self.now()), "detail": detail})

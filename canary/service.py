@@ -17,19 +17,19 @@ Concurrent pollers (several app replicas, each with its scheduler) are safe: eac
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from canary.analysis import Analysis
 from canary.config import Profile, get_profile
-from canary.judge import JudgeResult, SequentialAnalysis, judge
+from canary.judge import SequentialAnalysis, judge
 from canary.samples import samples_from_records
+from ledger.governance import GovernanceStore
 from ledger.models import CanaryAnalysisRow, Request, SafetyHitRow
 from ledger.record import RequestRecord, SafetyHit
 from ledger.store import RECORD_COLUMNS
@@ -53,72 +53,6 @@ class CanaryError(ValueError):
         self.status = status
 
 
-def jsonable(v: Any) -> Any:
-    """Strict JSON: NaN as null, infinities as "inf" / "-inf" (as `MetricResult.to_dict`)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if v != v else ("inf" if v > 0 else "-inf")
-    if isinstance(v, Mapping):
-        return {k: jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [jsonable(x) for x in v]
-    return v
-
-
-def _iso(t: datetime | None) -> str | None:
-    return None if t is None else t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """A stored analysis, detached from its session."""
-
-    id: str
-    alias: str
-    baseline: str
-    canary: str
-    profile: dict[str, Any]
-    mode: str
-    window_start: datetime
-    window_end: datetime | None
-    deadline: datetime | None
-    cursor: datetime
-    status: str
-    verdict: str | None
-    result: dict[str, Any] | None
-    state: dict[str, Any] | None
-    rollout_id: str | None
-    step: int | None
-    revision: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: CanaryAnalysisRow) -> "Analysis":
-        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
-
-    @property
-    def done(self) -> bool:
-        return self.status == "done"
-
-    @property
-    def judge_result(self) -> JudgeResult | None:
-        return JudgeResult.from_dict(self.result) if self.result else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The API's view (strict JSON)."""
-        return jsonable({
-            "id": self.id, "object": "canary.analysis", "alias": self.alias, "baseline": self.baseline,
-            "canary": self.canary, "profile": self.profile.get("name"), "mode": self.mode, "status": self.status,
-            "verdict": self.verdict, "decided": self.done,
-            "exit_code": self.judge_result.exit_code if self.done and self.result else None,
-            "window_start": _iso(self.window_start), "window_end": _iso(self.window_end),
-            "deadline": _iso(self.deadline), "samples_until": _iso(self.cursor),
-            "rollout_id": self.rollout_id, "step": self.step,
-            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
-            "result": self.result,
-        })
-
-
 class CanaryService:
     """Create, poll and read canary analyses; `rollouts` is the rollout controller on top."""
 
@@ -134,8 +68,6 @@ class CanaryService:
         self.clock = clock
         self.ingest_lag_s = ingest_lag_s
         if store is None:
-            from gateway.state import GovernanceStore
-
             store = GovernanceStore(engine)
         self.rollouts = RolloutController(self, store, notify_urls=notify_urls, notify=notify, known_versions=known_versions)
 

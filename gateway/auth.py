@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import keys
+from ledger import keys
+from ledger.governance import GovernanceStore, KeyRow
+
 from .errors import GatewayError
-from .state import GovernanceStore, KeyRow
 
 
 @dataclass(frozen=True)

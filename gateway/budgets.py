@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ledger import queries
-from ledger.models import BudgetNotice
+from ledger.models import BudgetNotice, TenantSettings
 from ledger.record import RequestRecord
 
 from .config import Budget, GatewayConfig
@@ -107,16 +107,17 @@ def billed(engine: Engine, tenant: str, budgets: Sequence[Budget], now: datetime
     return out
 
 
-def tenant_budgets(settings: dict[str, Any] | None, config: GatewayConfig) -> tuple[Budget, ...]:
+def tenant_budgets(settings: TenantSettings, config: GatewayConfig) -> tuple[Budget, ...]:
     """A tenant's own budgets (in its settings), else the gateway's defaults."""
-    own = (settings or {}).get("budgets")
+    own = settings.budgets
     return tuple(Budget.model_validate(b) for b in own) if own is not None else tuple(config.default_budgets)
 
 
 def report(store: Any, config: GatewayConfig, tenant: str | None, now: datetime) -> list[dict[str, Any]]:
     """Budget state of one tenant (or all) from the ledger: the usage API and the CLI."""
     tenants = [{"id": tenant, "settings": store.tenant_settings(tenant)}] if tenant else store.tenants()
-    return [st.to_dict() for t in tenants for st in billed(store.engine, t["id"], tenant_budgets(t["settings"], config), now)]
+    return [st.to_dict() for t in tenants
+            for st in billed(store.engine, t["id"], tenant_budgets(TenantSettings.parse(t["settings"]), config), now)]
 
 
 @dataclass

@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import CacheConfig
+from .operations import Operation
 from .shared import RedisUnavailable, SharedRedis, key
 
-CACHEABLE_OPERATIONS = frozenset({"chat", "text_completion"})
+CACHEABLE_OPERATIONS = frozenset({Operation.CHAT, Operation.TEXT_COMPLETION})
 _NOT_IN_KEY = {"model", "user", "stream_options"}  # model: the version stands for it; user: an end-user id
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .config import GatewayConfig, VersionTarget, first_repeat
-from .state import GovernanceStore
+from ledger.governance import GovernanceStore
 
 StoreFactory = Callable[[Optional[Path], Optional[Path]], "tuple[GatewayConfig, GovernanceStore]"]
 _factory: StoreFactory | None = None

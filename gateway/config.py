@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from ledger.governance import VersionTarget
+
 T = TypeVar("T")
 
 
@@ -85,11 +87,6 @@ class ConfiguredKey(BaseModel):
     tenant: str
     secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     admin: bool = False
-
-
-class VersionTarget(BaseModel):
-    version: str
-    weight: float = Field(default=1.0, ge=0.0)
 
 
 Targets = Annotated[list[VersionTarget], _each_once("version", lambda t: t.version, "targets")]

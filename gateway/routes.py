@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time as clock
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -19,7 +20,8 @@ from .auth import Principal, require_admin
 from . import budgets
 from .config import Budgets, Limits, Targets
 from .errors import GatewayError
-from .proxy import Gateway, models_response
+from .operations import Operation
+from .proxy import Gateway
 
 
 class NewTenant(BaseModel):
@@ -63,7 +65,7 @@ class ResolveRequest(BaseModel):
 
 
 MAX_ID = 2**63 - 1  # BIGINT: larger ids and offsets are refused (400), not overflowed in the driver (500)
-OPENAI_REQUESTS = (p.ChatCompletionRequest, p.CompletionRequest, p.EmbeddingRequest)
+OPENAI_REQUESTS = tuple(op.request_model for op in Operation)
 
 
 def _body_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -86,17 +88,18 @@ def build_router(gw: Gateway) -> APIRouter:
     async def principal(request: Request) -> Principal:
         return await gw.auth.authenticate(request.headers.get("authorization"))
 
-    @router.post("/v1/chat/completions", tags=["openai"], openapi_extra=_body_of(p.ChatCompletionRequest))
+    @router.post(Operation.CHAT.path, tags=["openai"], openapi_extra=_body_of(Operation.CHAT.request_model))
     async def chat(request: Request) -> Response:
-        return await gw.handle(request, "chat")
+        return await gw.handle(request, Operation.CHAT)
 
-    @router.post("/v1/completions", tags=["openai"], openapi_extra=_body_of(p.CompletionRequest))
+    @router.post(Operation.TEXT_COMPLETION.path, tags=["openai"],
+                 openapi_extra=_body_of(Operation.TEXT_COMPLETION.request_model))
     async def completions(request: Request) -> Response:
-        return await gw.handle(request, "text_completion")
+        return await gw.handle(request, Operation.TEXT_COMPLETION)
 
-    @router.post("/v1/embeddings", tags=["openai"], openapi_extra=_body_of(p.EmbeddingRequest))
+    @router.post(Operation.EMBEDDINGS.path, tags=["openai"], openapi_extra=_body_of(Operation.EMBEDDINGS.request_model))
     async def embeddings(request: Request) -> Response:
-        return await gw.handle(request, "embeddings")
+        return await gw.handle(request, Operation.EMBEDDINGS)
 
     @router.post("/v1/moderations", tags=["openai"])
     async def moderations(request: Request) -> Response:
@@ -302,6 +305,23 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
     totals["cache_hit_rate"] = round(totals["cache_hits"] / lookups, 6) if lookups else None
     return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals,
             "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock())}
+
+
+def models_response(gw: Gateway) -> JSONResponse:
+    now = int(clock.time())
+    data = []
+    for alias, targets in sorted(gw.aliases.aliases.items()):
+        versions = []
+        for t in targets:
+            pool = gw.pools.pools.get(t.version)
+            replicas = pool.replicas if pool else []
+            registered = gw.registry.get(t.version)
+            versions.append({"version": t.version, "weight": t.weight, "healthy_replicas": sum(r.healthy for r in replicas),
+                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version}),
+                             "registered_digest": registered.get("digest") if registered else None,
+                             "mismatched_upstreams": [r.url for r in replicas if gw.mismatch(r)]})
+        data.append(p.ModelCard(id=alias, created=now, versions=versions).model_dump())
+    return JSONResponse({"object": "list", "data": data})
 
 
 def error_handlers() -> dict[Any, Any]:

@@ -11,22 +11,23 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from ledger.record import SafetyHit
+from safety import Finding, Hit, StreamRedactor, Verdict
 from safety.excerpt import excerpts as safety_excerpts
 from safety.jsontext import redact_json_text
 from safety.runtime import AsyncSafety
 from safety.spans import redact
 
 from .errors import GatewayError
+from .operations import Operation
 from .outcome import Outcome, observe
 
 _SEP = "\n\n"  # between the texts of one request when they are scanned as one
-_PROMPT_PARAM = {"chat": "messages", "text_completion": "prompt", "embeddings": "input"}
 
 
 class SafetyBlocked(GatewayError):
     """A text blocked by the tenant's content policy: 400 with the category named."""
 
-    def __init__(self, verdict: Any, param: str) -> None:
+    def __init__(self, verdict: Verdict, param: str) -> None:
         super().__init__(400, verdict.block_message(), "content_policy_violation", param=param)
         self.body = verdict.error_body()
         self.body["error"]["param"] = param
@@ -63,13 +64,13 @@ def message_slots(m: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
     return slots
 
 
-def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
+def text_slots(operation: Operation, body: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
     """(container, key, is_json) of every text the upstream will read from the request body,
     in order (token-id prompts carry no text to scan)."""
-    if operation == "chat":
+    if operation is Operation.CHAT:
         return [s for m in body.get("messages") or [] if isinstance(m, dict) for s in message_slots(m)]
     slots: list[tuple[Any, Any, bool]] = []
-    key = "prompt" if operation == "text_completion" else "input"
+    key = operation.prompt_field
     v = body.get(key)
     if isinstance(v, str):
         slots.append((body, key, False))
@@ -78,7 +79,7 @@ def text_slots(operation: str, body: dict[str, Any]) -> list[tuple[Any, Any, boo
     return slots
 
 
-def redact_slot(text: str, hits: list[Any], is_json: bool) -> str:
+def redact_slot(text: str, hits: list[Hit], is_json: bool) -> str:
     return redact_json_text(text, hits) if is_json else redact(text, hits)
 
 
@@ -89,31 +90,31 @@ class SafetyPath:
         self.safety = safety
         self.store_content = store_content  # tenant opted in to storing (redacted) content
 
-    def stream_guard(self, tenant: str, operation: str, prompt_estimate: int) -> "StreamGuard | None":
+    def stream_guard(self, tenant: str, operation: Operation, prompt_estimate: int) -> "StreamGuard | None":
         """A guard for a streamed response, or None when the tenant's output is not scanned."""
         if not self.safety.wants(tenant, "output"):
             return None
         return StreamGuard(self, tenant, operation, prompt_estimate)
 
-    async def hits(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
+    async def hits(self, findings: list[Finding], text: str, tenant: str, direction: str) -> list[SafetyHit]:
         """Findings as record entries (at most `max_hits_recorded`); excerpts are redacted, with
         context only for tenants that opted in to storing content."""
         findings = findings[: self.safety.max_hits]
         excerpts = await self.safety.excerpts(text, findings, self.store_content(tenant))
         return self._to_record(findings, excerpts, direction)
 
-    def hits_now(self, findings: list[Any], text: str, tenant: str, direction: str) -> list[SafetyHit]:
+    def hits_now(self, findings: list[Finding], text: str, tenant: str, direction: str) -> list[SafetyHit]:
         """The same, on the calling thread (where awaiting is not safe: a stream's cleanup)."""
         findings = findings[: self.safety.max_hits]
         excerpts = safety_excerpts(self.safety.engine, text, findings, with_context=self.store_content(tenant))
         return self._to_record(findings, excerpts, direction)
 
     @staticmethod
-    def _to_record(findings: list[Any], excerpts: list[str], direction: str) -> list[SafetyHit]:
+    def _to_record(findings: list[Finding], excerpts: list[str], direction: str) -> list[SafetyHit]:
         return [SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
                 for f, x in zip(findings, excerpts)]
 
-    async def scan_input(self, operation: str, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
+    async def scan_input(self, operation: Operation, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
         """Scan every text of the request as one; block, or rewrite redacted spans in place."""
         slots = text_slots(operation, body)
         texts = [c[k] for c, k, _ in slots]
@@ -125,7 +126,7 @@ class SafetyPath:
             return
         outcome.safety.extend(await self.hits(verdict.findings, joined, tenant, "input"))
         if verdict.blocked:
-            raise SafetyBlocked(verdict, _PROMPT_PARAM[operation])
+            raise SafetyBlocked(verdict, operation.prompt_field)
         acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
         pos = 0
         for (container, key, is_json), text in zip(slots, texts):
@@ -180,13 +181,13 @@ class StreamGuard:
     text, not when the upstream sent it.
     """
 
-    def __init__(self, path: SafetyPath, tenant: str, operation: str, prompt_estimate: int) -> None:
-        self.path, self.tenant, self.chat = path, tenant, operation == "chat"
+    def __init__(self, path: SafetyPath, tenant: str, operation: Operation, prompt_estimate: int) -> None:
+        self.path, self.tenant, self.chat = path, tenant, operation is Operation.CHAT
         self.engine = path.safety.engine
         self.prompt_estimate = prompt_estimate
-        self.redactors: dict[int, Any] = {}
+        self.redactors: dict[int, StreamRedactor] = {}
         # Reasoning and tool-call arguments: a redactor per (choice, field), released in place.
-        self.side: dict[tuple[int, Any], Any] = {}
+        self.side: dict[tuple[int, Any], StreamRedactor] = {}
         self.side_done: set[tuple[int, Any]] = set()
         self.pending: dict[int, list[str]] = {}  # raw pieces of each choice not yet released
         self.pending_off: dict[int, int] = {}  # characters of the first pending piece already released
@@ -196,7 +197,7 @@ class StreamGuard:
         self.text_chunks = 0
         self.rewrites = path.safety.rewrites(tenant, "output")
 
-    def _redactor(self, idx: int) -> Any:
+    def _redactor(self, idx: int) -> StreamRedactor:
         r = self.redactors.get(idx)
         if r is None:
             r = self.redactors[idx] = self.engine.stream_redactor(self.tenant)
@@ -228,7 +229,7 @@ class StreamGuard:
             return [x for x in slices if x]
         return [out] if out else []
 
-    def _side_redactor(self, idx: int, field: Any) -> Any:
+    def _side_redactor(self, idx: int, field: Any) -> StreamRedactor:
         r = self.side.get((idx, field))
         if r is None:
             r = self.side[(idx, field)] = self.engine.stream_redactor(self.tenant, json=isinstance(field, tuple))
@@ -283,7 +284,7 @@ class StreamGuard:
                     self._side_put(delta, field, tail)
         return False
 
-    def _release(self, idx: int, r: Any, text: str | None, finish: bool) -> list[str]:
+    def _release(self, idx: int, r: StreamRedactor, text: str | None, finish: bool) -> list[str]:
         before = r.released
         out = ""
         if text:

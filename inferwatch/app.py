@@ -27,14 +27,16 @@ from gateway import budgets
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import GatewayError
 from gateway.metrics import GatewayMetrics
+from gateway.operations import BY_PATH
 from gateway.proxy import Gateway
 from gateway.routes import build_router, with_openai_schemas
-from gateway.state import GovernanceStore
+from gateway.seed import seed
 from gateway.tracing import make_tracer_provider
 from inference.protocol import error_body
 from ledger import audit
 from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.db import create_engine_for, migrate
+from ledger.governance import GovernanceStore
 from ledger.writer import LedgerWriter
 from reports.jobs import register_report_job
 from reports.router import build_reports_router
@@ -60,14 +62,13 @@ class DataPathMiddleware:
     in the router, so the OpenAPI schema documents them; `Gateway.handle` answers every
     error itself, in the OpenAI format."""
 
-    ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "text_completion", "/v1/embeddings": "embeddings"}
-
     def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
         self.app = app
         self.gateway = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = self.ROUTES.get(scope.get("path", "")) if scope["type"] == "http" and scope["method"] == "POST" else None
+        data_path = scope["type"] == "http" and scope["method"] == "POST"
+        operation = BY_PATH.get(scope.get("path", "")) if data_path else None
         if operation is None:
             await self.app(scope, receive, send)
             return
@@ -96,7 +97,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     engine = create_engine_for(settings.ledger_url)
     migrate(engine)
     store = GovernanceStore(engine)
-    store.seed(settings.gateway)
+    seed(store, settings.gateway)
     slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
     audit.record_if_changed(engine, action="slo.specs", target="slo", state=[dataclasses.asdict(s) for s in slos])
     buckets = slo_buckets(slos)

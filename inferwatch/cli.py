@@ -119,7 +119,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
-    from gateway.state import GovernanceStore
+    from ledger.governance import GovernanceStore
     from ledger.db import create_engine_for, migrate
 
     settings = _settings(config, {"data_dir": data_dir})
@@ -162,7 +162,7 @@ def keys_create(tenant: Annotated[str, typer.Option(help="Tenant the key belongs
 @keys_app.command("hash")
 def keys_hash(key: Annotated[str, typer.Argument(help="A key made by `keys create`.")]) -> None:
     """Print the config entry for provisioning KEY from a file (its id and SHA-256, not the key)."""
-    from gateway import keys as key_util
+    from ledger import keys as key_util
 
     key_id = key_util.key_id_of(key)
     if key_id is None:

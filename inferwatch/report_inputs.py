@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from gateway.budgets import Period, tenant_budgets
 from gateway.config import GatewayConfig
-from gateway.state import GovernanceStore
 from ledger import queries
+from ledger.governance import GovernanceStore
+from ledger.models import TenantSettings
 from reports.cache_section import MissCost
 from reports.data import BudgetsOf
 from reports.model import BudgetLine
@@ -43,7 +44,7 @@ def budget_lines(engine: Engine, config: GatewayConfig) -> BudgetsOf:
         tenants = store.tenants()
         with Session(engine) as s:
             for tenant in tenants:
-                for b in tenant_budgets(tenant["settings"], config):
+                for b in tenant_budgets(TenantSettings.parse(tenant["settings"]), config):
                     for p in periods(b.period, start, until):
                         counted_until = min(p.end, until)
                         spent = queries.spend(s, tenant["id"], p.start, counted_until, key_id=b.key_id)

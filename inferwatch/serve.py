@@ -8,8 +8,8 @@ from types import FrameType
 import uvicorn
 
 from gateway.config import Price, UpstreamConfig, VersionTarget
-from gateway.state import GovernanceStore
 from ledger.db import create_engine_for, migrate
+from ledger.governance import GovernanceStore
 
 from .app import create_app
 from .settings import Settings

@@ -6,9 +6,11 @@ Timestamps are stored in UTC and always come back timezone-aware (UTC).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any, TypedDict
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -210,16 +212,27 @@ class RequestRollupBucketHour(_BucketColumns, Base):
 # --- governance state shared by gateway replicas ---------------------------------------------
 
 
-class TenantSettings(TypedDict, total=False):
-    """Keys of `Tenant.settings`; a missing key means the gateway's default."""
+class TenantSettings(BaseModel):
+    """`Tenant.settings`, parsed once where it is read. A limit the tenant did not set (not in
+    `model_fields_set`) is the gateway's default; rpm or tpm set to None is no limit."""
 
-    rpm: int
-    tpm: int
-    max_body_bytes: int
-    max_prompt_tokens: int
-    store_content: bool  # opt-in to storing (redacted) prompts and completions
-    cache: bool  # opt-in to the gateway's response cache
-    budgets: list[dict[str, Any]]  # gateway.config.Budget dumps
+    model_config = ConfigDict(frozen=True)
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_body_bytes: int | None = None
+    max_prompt_tokens: int | None = None
+    store_content: bool = False  # opt-in to storing (redacted) prompts and completions
+    cache: bool = False  # opt-in to the gateway's response cache
+    budgets: list[dict[str, Any]] | None = None  # gateway.config.Budget dumps; None: the gateway's default budgets
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any] | None) -> TenantSettings:
+        return cls.model_validate(raw or {})
+
+    def given(self, names: Iterable[str]) -> dict[str, Any]:
+        """The fields among `names` that the tenant set itself."""
+        return {k: getattr(self, k) for k in names if k in self.model_fields_set}
 
 
 class Tenant(Base):

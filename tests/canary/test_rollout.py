@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from canary.config import LATENCY_ONLY, replace_metrics
 from canary.rollout import RolloutError
 from canary.service import CanaryService
-from gateway.state import GovernanceStore
+from ledger.governance import GovernanceStore
 from tests.canary._ledger import T0, FakeClock, traffic
 
 STEPS = (10, 50, 100)

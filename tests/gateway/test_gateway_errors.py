@@ -284,7 +284,7 @@ def test_slo_thresholds_are_histogram_buckets(stub_gateway):
 
 
 def test_keys_provisioned_from_config_by_hash(tmp_path, stub):
-    from gateway import keys as key_util
+    from ledger import keys as key_util
     from gateway.config import ConfiguredKey
 
     new = key_util.generate()

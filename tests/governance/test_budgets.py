@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from gateway.budgets import Period
 from gateway.config import Budget, TenantConfig
-from gateway.state import GovernanceStore
 from ledger.db import create_engine_for
+from ledger.governance import GovernanceStore
 from ledger.models import BudgetNotice
 from tests.governance.conftest import PRICES, stub_pair_gateway
 from tests.servers import ROOT, Proc, ThreadedServer, free_port, wait_ready

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from gateway import cli
 from gateway.config import GatewayConfig
-from gateway.state import GovernanceStore
+from gateway.seed import seed
 from ledger.db import migrate
+from ledger.governance import GovernanceStore
 from tests.governance.conftest import ADMIN_KEY, Harness, stub_pair_gateway
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
@@ -114,7 +115,7 @@ def test_configuration_refuses_a_version_or_budget_twice():
 def test_cli_alias_with_a_version_twice_exits_2_and_changes_nothing(ledger_engine):  # noqa: ANN001
     config = GatewayConfig(upstreams={"v@1": {"urls": ["http://x"]}, "v@2": {"urls": ["http://y"]}}, aliases={"m": [{"version": "v@1"}]})
     store = GovernanceStore(ledger_engine)
-    store.seed(config)
+    seed(store, config)
     cli.set_store_factory(lambda c, d: (config, store))
     out = CliRunner().invoke(cli.models_app, ["alias", "m", "--target", "v@2=1", "--target", "v@2=3"])
     assert out.exit_code == 2 and "version v@2 appears twice in --target" in out.output, out.output

@@ -10,9 +10,10 @@ from typer.testing import CliRunner
 
 from gateway import cli
 from gateway.config import GatewayConfig
-from gateway.state import GovernanceStore
+from gateway.seed import seed
 from gateway.upstreams import Breaker, Replica
 from ledger import audit
+from ledger.governance import GovernanceStore
 from tests.governance.conftest import ADMIN_KEY, stub_pair_gateway
 from tests.servers import wait_until
 
@@ -90,7 +91,7 @@ def test_registry_is_the_expected_side_of_the_version_a_worker_reports(tmp_path)
 
 def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):  # noqa: ANN001
     store = GovernanceStore(ledger_engine)
-    store.seed(GatewayConfig(tenants={"acme": {}}))
+    seed(store, GatewayConfig(tenants={"acme": {}}))
     store.upsert_tenant("acme", settings={"rpm": 5}, actor="k1")
     store.upsert_tenant("acme", settings={"rpm": 5}, actor="k1")  # no change: no entry
     store.upsert_tenant("acme", settings={"rpm": 9}, actor="k2")
@@ -118,7 +119,7 @@ def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):  # no
 def test_cli_models_alias_rollback_and_audit_verify(ledger_engine):  # noqa: ANN001
     config = GatewayConfig(upstreams={"v@1": {"urls": ["http://x"]}, "v@2": {"urls": ["http://y"]}}, aliases={"m": [{"version": "v@1"}]})
     store = GovernanceStore(ledger_engine)
-    store.seed(config)
+    seed(store, config)
     cli.set_store_factory(lambda c, d: (config, store))
     run = CliRunner().invoke
     assert run(cli.models_app, ["register", "v@3", "--digest", "sha256:cc", "--param", "dtype=\"bf16\""]).exit_code == 0

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from gateway.budgets import billed
 from gateway.config import Budget, CacheConfig, GatewayConfig, Price
-from gateway.state import GovernanceStore
+from ledger.governance import GovernanceStore
 from inferwatch.report_inputs import periods, report_inputs
 from ledger.buckets import DEFAULT_BUCKETS
 from ledger.record import RequestRecord

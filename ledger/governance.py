@@ -1,20 +1,26 @@
-"""Governance state shared by all gateway replicas, kept in the ledger database:
-tenants and their settings, API keys (hashes only), the model registry (versions, alias
-weights and their history). Every change is written to the audit log in its transaction."""
+"""Governance state shared by the gateway replicas and the canary controller, kept in the
+ledger database: tenants and their settings, API keys (hashes only), the model registry
+(versions, alias weights and their history). Every change is written to the audit log in its
+transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from ledger import audit
-from ledger.models import ApiKey, ModelAlias, ModelAliasChange, ModelVersion, Tenant
+from . import audit, keys
+from .models import ApiKey, ModelAlias, ModelAliasChange, ModelVersion, Tenant
 
-from . import keys
-from .config import GatewayConfig, Limits, VersionTarget
+
+class VersionTarget(BaseModel):
+    """One model version behind an alias, with its share of the alias's traffic."""
+
+    version: str
+    weight: float = Field(default=1.0, ge=0.0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,19 @@ class GovernanceStore:
             if tenant_id:
                 stmt = stmt.where(ApiKey.tenant == tenant_id)
             return [KeyRow(k.key_id, k.tenant, k.secret_sha256, k.is_admin, k.revoked_at is not None, k.created_at) for k in s.scalars(stmt)]
+
+    def provision_key(self, key_id: str, tenant_id: str, secret_sha256: str, *, is_admin: bool = False,
+                      actor: str = "system") -> bool:
+        """Add a key whose hash is known (from configuration) unless its id exists: a
+        revocation in the database outlives the file. True when it was added."""
+        with Session(self.engine) as s, s.begin():
+            if s.get(ApiKey, key_id) is not None:
+                return False
+            s.add(ApiKey(key_id=key_id, tenant=tenant_id, secret_sha256=secret_sha256, is_admin=is_admin))
+            s.flush()
+            audit.append(s, actor=actor, action="key.create", target=key_id,
+                         after={"tenant": tenant_id, "admin": is_admin})
+            return True
 
     def revoke_key(self, key_id: str, *, actor: str = "system") -> bool:
         with Session(self.engine) as s, s.begin():
@@ -186,41 +205,8 @@ class GovernanceStore:
         with Session(self.engine) as s:
             return {r.version: _version_dict(r) for r in s.scalars(select(ModelVersion).order_by(ModelVersion.version))}
 
-    def seed(self, config: GatewayConfig) -> None:
-        """Make the database hold the configured tenants, every upstream version in the
-        registry, and alias weights for aliases it does not know yet (weights a rollout set
-        survive a restart). Changes are audited with the actor "config"."""
-        for tenant_id, t in config.tenants.items():
-            settings: dict[str, Any] = {"store_content": t.store_content, "cache": t.cache}
-            if t.limits:
-                settings.update(t.limits.model_dump())
-            if t.budgets is not None:
-                settings["budgets"] = [b.model_dump() for b in t.budgets]
-            self.upsert_tenant(tenant_id, t.name, settings, actor="config")
-        for key_id, k in config.keys.items():
-            if self.tenant_settings(k.tenant) is None:
-                self.upsert_tenant(k.tenant, actor="config")
-            with Session(self.engine) as s, s.begin():
-                if s.get(ApiKey, key_id) is None:  # a revocation in the database outlives the file
-                    s.add(ApiKey(key_id=key_id, tenant=k.tenant, secret_sha256=k.secret_sha256, is_admin=k.admin))
-                    s.flush()
-                    audit.append(s, actor="config", action="key.create", target=key_id, after={"tenant": k.tenant, "admin": k.admin})
-        registered = self.versions()
-        for version, up in config.upstreams.items():
-            if version not in registered:
-                self.register_version(version, source=",".join(up.urls), notes="from the gateway configuration", actor="config")
-        known = self.aliases()
-        for alias, targets in config.aliases.items():
-            if alias not in known:
-                self.set_alias(alias, targets, actor="config", reason="configured")
-
 
 def _version_dict(r: ModelVersion) -> dict[str, Any]:
     return {"version": r.version, "digest": r.digest, "source": r.source, "parameters": dict(r.parameters or {}), "notes": r.notes,
             "created_at": r.created_at.isoformat(), "created_by": r.created_by}
 
-
-def limits_from(settings: dict[str, Any] | None, default: Limits) -> Limits:
-    if not settings:
-        return default
-    return default.model_copy(update={k: settings[k] for k in Limits.model_fields if k in settings})

@@ -1,0 +1,28 @@
+"""A tenant's settings as the data path applies them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.models import TenantSettings
+
+from .budgets import tenant_budgets
+from .config import Budget, GatewayConfig, Limits
+
+
+@dataclass(frozen=True)
+class TenantPolicy:
+    limits: Limits
+    store_content: bool = False
+    cache: bool = False
+    budgets: tuple[Budget, ...] = ()
+
+
+def policy_from(settings: TenantSettings, config: GatewayConfig) -> TenantPolicy:
+    return TenantPolicy(limits=limits_from(settings, config.default_limits), store_content=settings.store_content,
+                        cache=settings.cache, budgets=tenant_budgets(settings, config))
+
+
+def limits_from(settings: TenantSettings, default: Limits) -> Limits:
+    """The gateway's default limits with those the tenant set in their place."""
+    own = settings.given(Limits.model_fields)
+    return default.model_copy(update=own) if own else default

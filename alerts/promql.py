@@ -89,8 +89,13 @@ def traffic_series(slo: SLO) -> tuple[str, str]:
     return total, total
 
 
-def no_data_expr(slo: SLO) -> str:
-    """Fires when the SLO saw no traffic for its no-data time (the same rule as the evaluator)."""
-    present, counter = traffic_series(slo)
-    w = prom_duration(slo.alerting.no_data_after_minutes)
-    return f"sum(absent_over_time({present}[{w}]))\nor\n(sum(increase({counter}[{w}])) == 0)"
+def absent_expr(slo: SLO) -> str:
+    """1 while the series the SLI reads is missing (`sum` drops the matchers' labels)."""
+    present, _ = traffic_series(slo)
+    return f"sum(absent({present}))"
+
+
+def no_traffic_expr(slo: SLO, minutes: int) -> str:
+    """Fires when the SLI's counter exists but did not grow for `minutes` (the evaluator's rule)."""
+    _, counter = traffic_series(slo)
+    return f"sum(increase({counter}[{prom_duration(minutes)}])) == 0"

@@ -139,9 +139,10 @@ class Evaluation:
     windows: dict[str, WindowStats]
     page: AlertState
     ticket: AlertState
-    no_data: bool
+    no_data: bool  # no events for the no-data time (the ledger cannot tell a missing series apart)
     minutes_since_traffic: int | None
     cost_per_1k_usd: float | None = None
+    no_traffic: bool = False  # SLONoTraffic fires: opted in, and no events for its time
 
     @property
     def status(self) -> str:
@@ -228,7 +229,9 @@ def evaluate(
         tte = remaining * p_minutes * 60.0 / current
 
     table = slo.alert_table()
-    no_data_g, no_data_t = s.sums(at - slo.alerting.no_data_after_minutes, at)
+    _, no_data_t = s.sums(at - slo.alerting.no_data_after_minutes, at)
+    idle_after = slo.alerting.no_traffic_after_minutes
+    idle = idle_after is not None and s.sums(at - idle_after, at)[1] <= 0
     last = _last_traffic_minute(s, at)
     is_cost = isinstance(slo.sli, CostSLI)
     return Evaluation(
@@ -244,6 +247,7 @@ def evaluate(
         minutes_since_traffic=None if last is None else at - 1 - last,
         cost_per_1k_usd=(err * slo.sli.budget_usd_per_1k_requests
                          if is_cost and err is not None else None),
+        no_traffic=idle,
     )
 
 

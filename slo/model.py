@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+from slo import conventions
 from slo.burn import BurnAlertWindow, WindowSpec, alert_windows, window_minutes
 
 
@@ -144,12 +145,65 @@ class TimeWindow:
         return "calendar month" if self.calendar else f"rolling {self.days}d"
 
 
+AlertKey = Literal["page", "ticket", "absent", "no_traffic"]
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+
+
+@dataclass(frozen=True)
+class AlertShape:
+    """Name, labels and annotations of one burn-rate alert, as Sloth's `page_alert` /
+    `ticket_alert`; a `severity` in `labels` replaces the severity value ("page" / "ticket")."""
+
+    name: str | None = None
+    labels: Labels = ()
+    annotations: Labels = ()
+
+
+@dataclass(frozen=True)
+class AlertIdentity:
+    """What an alert of an SLO is called and carries beyond the SLO's own labels."""
+
+    name: str
+    severity: str  # the `severity` label's value
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+_DEFAULT_NAMES: dict[AlertKey, str] = {
+    "page": conventions.PAGE_ALERT, "ticket": conventions.TICKET_ALERT,
+    "absent": conventions.ABSENT_ALERT, "no_traffic": conventions.NO_TRAFFIC_ALERT,
+}
+
+
 @dataclass(frozen=True)
 class Alerting:
     page: bool = True
     ticket: bool = True
+    # SLOMetricAbsent: the SLI's series has been missing this long (the rule's `for:`)
     no_data_after_minutes: int = 15
+    # SLONoTraffic, opt-in: the series exist but counted no event this long; None = never alert
+    no_traffic_after_minutes: int | None = None
     windows: tuple[WindowSpec, ...] = ()  # an explicit window set (Sloth's AlertWindows); () = default
+    # Routing (Sloth's alerting block): one name for both burn-rate alerts, labels and
+    # annotations on every alert of the SLO, and per-severity shapes on top.
+    name: str | None = None
+    labels: Labels = ()
+    annotations: Labels = ()
+    page_alert: AlertShape = AlertShape()
+    ticket_alert: AlertShape = AlertShape()
+
+    def alert(self, key: AlertKey) -> AlertIdentity:
+        """The name, severity value, extra labels and annotations of one alert. The absent and
+        no-traffic alerts are tickets: they take the ticket alert's labels and severity value."""
+        shape = self.page_alert if key == "page" else self.ticket_alert
+        labels = {**dict(self.labels), **dict(shape.labels)}
+        default = conventions.PAGE_SEVERITY if key == "page" else conventions.TICKET_SEVERITY
+        severity = labels.pop(conventions.SEVERITY_LABEL, default)
+        name = _DEFAULT_NAMES[key]
+        if key in ("page", "ticket"):
+            name = shape.name or self.name or name
+        annotations = {**dict(self.annotations), **(dict(shape.annotations) if key in ("page", "ticket") else {})}
+        return AlertIdentity(name, severity, labels, annotations)
 
 
 @dataclass(frozen=True)
@@ -175,7 +229,7 @@ class SLO:
     @property
     def id(self) -> str:
         """Sloth's `sloth_id`."""
-        return f"{self.service}-{self.name}"
+        return conventions.slo_id(self.service, self.name)
 
     @property
     def kind(self) -> SLIKind:

@@ -10,7 +10,8 @@ Supported::
       annotations:                    # optional inferwatch alerting options
         inferwatch.io/page: "true"
         inferwatch.io/ticket: "true"
-        inferwatch.io/no-data-after: 15m
+        inferwatch.io/no-data-after: 15m     # SLOMetricAbsent's `for:`
+        inferwatch.io/no-traffic-after: 1h   # opt-in SLONoTraffic
     spec:
       service: inferwatch
       description: ...
@@ -347,7 +348,7 @@ def _window(tw: _TimeWindow) -> Any:
 def _alerting(annotations: dict[str, Any] | None) -> Alerting:
     a = {k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items()
          if k.startswith(ANNOTATION_PREFIX)}
-    unknown = set(a) - {"page", "ticket", "no-data-after"}
+    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after"}
     if unknown:
         raise FieldError(f"unknown annotations {sorted(ANNOTATION_PREFIX + k for k in unknown)}")
     out: dict[str, Any] = {}
@@ -359,6 +360,8 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
             out[key] = v == "true"
     if "no-data-after" in a:
         out["no_data_after_minutes"] = parse_minutes(a["no-data-after"], "no-data-after")
+    if "no-traffic-after" in a:
+        out["no_traffic_after_minutes"] = parse_minutes(a["no-traffic-after"], "no-traffic-after")
     return Alerting(**out)
 
 

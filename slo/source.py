@@ -119,6 +119,8 @@ def window_starts(slo: SLO, at: int) -> set[int]:
     starts = {at - m for m in slo.sli_windows().values()}
     starts.add(period_bounds(slo, at)[0])
     starts.add(at - slo.alerting.no_data_after_minutes)
+    if slo.alerting.no_traffic_after_minutes is not None:
+        starts.add(at - slo.alerting.no_traffic_after_minutes)
     return starts
 
 

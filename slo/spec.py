@@ -23,7 +23,11 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           model_alias: chat
           model_version: [v3, v4]
           tenant: acme
-        alerting: {page: true, ticket: true, no_data_after: 15m}
+        alerting:
+          page: true
+          ticket: true
+          no_data_after: 15m        # SLOMetricAbsent when the SLI's series is missing this long
+          no_traffic_after: 1h      # opt-in SLONoTraffic: series present, no events this long
         labels: {team: platform}
 
 OpenSLO v1 (`apiVersion: openslo/v1`, `kind: SLO`) is read as well; see `slo.openslo`.
@@ -38,7 +42,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
 from slo import openslo
 from slo.model import (
@@ -71,11 +77,12 @@ class _Alerting(_Strict):
     page: bool | None = None
     ticket: bool | None = None
     no_data_after: str | int | None = None
+    no_traffic_after: str | int | None = None
 
-    @field_validator("no_data_after")
+    @field_validator("no_data_after", "no_traffic_after")
     @classmethod
-    def _minutes(cls, v: Any) -> Any:
-        return None if v is None else parse_minutes(v, "no_data_after")
+    def _minutes(cls, v: Any, info: ValidationInfo) -> Any:
+        return None if v is None else parse_minutes(v, str(info.field_name))
 
 
 class _Latency(_Strict):
@@ -205,6 +212,8 @@ def _merge_alerting(*layers: _Alerting | None) -> Alerting:
                 out["ticket"] = layer.ticket
             if layer.no_data_after is not None:
                 out["no_data_after_minutes"] = layer.no_data_after
+            if layer.no_traffic_after is not None:
+                out["no_traffic_after_minutes"] = layer.no_traffic_after
     return Alerting(**out)
 
 

@@ -52,7 +52,7 @@ def build(specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path,
     rules = out / "rules.yaml"
     rules.write_text(render_rules(slos, cfg).to_yaml(), encoding="utf-8")  # type: ignore[arg-type]
     am = out / "alertmanager.yaml"
-    am.write_text(alertmanager_yaml(cfg), encoding="utf-8")
+    am.write_text(alertmanager_yaml(cfg, slos), encoding="utf-8")  # type: ignore[arg-type]
     tests_dir = out / "tests"
     for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():
         old.unlink()  # tests of SLOs that no longer exist would point at missing rules

@@ -28,6 +28,12 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           ticket: true
           no_data_after: 15m        # SLOMetricAbsent when the SLI's series is missing this long
           no_traffic_after: 1h      # opt-in SLONoTraffic: series present, no events this long
+          # routing (Sloth's alerting block; all optional, defaults unchanged):
+          name: MyServiceHighErrorRate          # both burn-rate alerts' name
+          labels: {team: platform}              # on every alert of the SLO
+          annotations: {runbook: https://...}   # on every alert of the SLO
+          page_alert: {name: ..., disable: false, labels: {severity: critical}, annotations: {}}
+          ticket_alert: {labels: {severity: warning, channel: "#slo"}}
         labels: {team: platform}
 
 OpenSLO v1 (`apiVersion: openslo/v1`, `kind: SLO`) is read as well; see `slo.openslo`.
@@ -48,10 +54,10 @@ from pydantic import (
 
 from slo import openslo
 from slo.model import (
-    SLO, Alerting, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector, Source,
+    SLO, Alerting, AlertShape, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector, Source,
 )
 from slo.specfields import (
-    Issue, SpecError, check_labels, check_name, from_validation_error,
+    Issue, SpecError, check_alert_labels, check_alert_name, check_labels, check_name, from_validation_error,
     objective_from_percent, parse_minutes, parse_threshold, parse_window, selector_values,
 )
 from slo.yamlloc import LocDict, YamlError, line_at, load_documents
@@ -73,11 +79,48 @@ class _Selector(_Strict):
         return Selector(**{k: selector_values(getattr(self, k), k) for k in ("model_alias", "model_version", "tenant")})
 
 
+def _alert_name(v: Any) -> Any:
+    return None if v is None else check_alert_name(v)
+
+
+def _alert_labels(v: Any) -> Any:
+    return None if v is None else dict(check_alert_labels(v))
+
+
+def _alert_annotations(v: Any) -> Any:
+    return None if v is None else dict(check_alert_labels(v, "annotation"))
+
+
+class _AlertShape(_Strict):
+    name: str | None = None
+    disable: bool | None = None
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+
+    _name = field_validator("name")(_alert_name)
+    _labels = field_validator("labels")(_alert_labels)
+    _annotations = field_validator("annotations")(_alert_annotations)
+
+    def to_model(self) -> AlertShape:
+        return AlertShape(self.name, tuple(sorted((self.labels or {}).items())),
+                          tuple(sorted((self.annotations or {}).items())))
+
+
 class _Alerting(_Strict):
     page: bool | None = None
     ticket: bool | None = None
     no_data_after: str | int | None = None
     no_traffic_after: str | int | None = None
+    # routing, as Sloth's alerting block
+    name: str | None = None
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    page_alert: _AlertShape | None = None
+    ticket_alert: _AlertShape | None = None
+
+    _name = field_validator("name")(_alert_name)
+    _labels = field_validator("labels")(_alert_labels)
+    _annotations = field_validator("annotations")(_alert_annotations)
 
     @field_validator("no_data_after", "no_traffic_after")
     @classmethod
@@ -203,9 +246,22 @@ def _sli_model(sli: _SLI) -> Any:
 
 
 def _merge_alerting(*layers: _Alerting | None) -> Alerting:
+    """Later layers win field by field; labels and annotations merge key by key."""
     out: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
     for layer in layers:
         if layer is not None:
+            labels |= layer.labels or {}
+            annotations |= layer.annotations or {}
+            if layer.name is not None:
+                out["name"] = layer.name
+            for sev in ("page", "ticket"):
+                shape = getattr(layer, f"{sev}_alert")
+                if shape is not None:
+                    out[f"{sev}_alert"] = shape.to_model()
+                    if shape.disable is not None:
+                        out[sev] = not shape.disable
             if layer.page is not None:
                 out["page"] = layer.page
             if layer.ticket is not None:
@@ -214,7 +270,7 @@ def _merge_alerting(*layers: _Alerting | None) -> Alerting:
                 out["no_data_after_minutes"] = layer.no_data_after
             if layer.no_traffic_after is not None:
                 out["no_traffic_after_minutes"] = layer.no_traffic_after
-    return Alerting(**out)
+    return Alerting(**out, labels=tuple(sorted(labels.items())), annotations=tuple(sorted(annotations.items())))
 
 
 def _native(doc: LocDict, file: str) -> list[SLO]:

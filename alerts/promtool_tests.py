@@ -110,12 +110,12 @@ def expected_alerts(slos: Sequence[SLO], evs: dict[str, Evaluation], config: Ale
 
 def approx_test(slo: SLO, window: str, t: int, ev: Evaluation) -> dict[str, Any]:
     """promql_expr_test: the recorded SLI equals the evaluator's (within 1e-9), or is absent."""
-    f = _labels_str({"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name})
+    f = _labels_str(c.id_labels(slo.service, slo.name))
     ratio = ev.windows[window].error_ratio if window in ev.windows else ev.error_ratio
     expr = f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}" if ratio is not None \
         else f"{sli_metric(window)}{f}"
     samples = [] if ratio is None else [
-        {"labels": _labels_str({**slo_labels(slo), "sloth_window": window}), "value": 1}]
+        {"labels": _labels_str({**slo_labels(slo), c.LABEL_WINDOW: window}), "value": 1}]
     return {"expr": expr, "eval_time": f"{t}m", "exp_samples": samples}
 
 

@@ -44,7 +44,7 @@ def _burn_section(slo: SLO, severity: str) -> str:
     table = "\n".join(
         f"| {r.long_window} and {r.short_window} | {r.factor:g}x{' (capped)' if r.capped else ''} "
         f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |" for r in rows)
-    f = f'{{sloth_id="{slo.id}"}}'
+    f = f'{{{c.LABEL_ID}="{slo.id}"}}'
     latency = ""
     if isinstance(slo.sli, LatencySLI):
         latency = (f"\nThe bucket `le=\"{format_le(slo.sli.threshold_s)}\"` (any of "
@@ -57,8 +57,8 @@ def _burn_section(slo: SLO, severity: str) -> str:
 |---|---|---|---|
 {table}
 
-1. How fast and since when: `slo:current_burn_rate:ratio{f}`, `{sli_metric('1h')}{f}`,
-   `slo:period_error_budget_remaining:ratio{f}`.
+1. How fast and since when: `{c.CURRENT_BURN_RATE_RATIO}{f}`, `{sli_metric('1h')}{f}`,
+   `{c.PERIOD_ERROR_BUDGET_REMAINING_RATIO}{f}`.
 2. Which slice burns: break the SLI down, for example
    ```promql
    {error_ratio_expr(slo, '1h').replace(chr(10), chr(10) + '   ')}

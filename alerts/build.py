@@ -54,7 +54,7 @@ def build(specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path,
     am = out / "alertmanager.yaml"
     am.write_text(alertmanager_yaml(cfg, slos), encoding="utf-8")  # type: ignore[arg-type]
     tests_dir = out / "tests"
-    for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():
+    for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():  # synthetic-rules.yaml too
         old.unlink()  # tests of SLOs that no longer exist would point at missing rules
     warnings: list[str] = []
     tests = write_tests(slos, tests_dir, cfg, warnings=warnings)  # type: ignore[arg-type]

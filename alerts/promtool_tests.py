@@ -36,7 +36,7 @@ from alerts.synthetic import LOOKBACK_MINUTES, Traffic, absent_minutes, add_sli_
 from slo import conventions as c
 from slo.burn import rows_for
 from slo.evaluator import Evaluation, evaluate
-from slo.model import SLO
+from slo.model import PROMETHEUS_SLIS, SLO
 
 REQUESTS_PER_MINUTE = 1000  # at least; more when the budget is small (see requests_per_minute)
 MIN_HEALTHY_ERRORS_PER_MINUTE = 10
@@ -436,17 +436,31 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
     return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
 
 
+SYNTHETIC_RULES = "synthetic-rules.yaml"
+
+
 def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
                 rules_file: str = "../rules.yaml", warnings: list[str] | None = None) -> list[Path]:
     """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
-    could not be made are left out and described in `warnings`."""
-    from alerts.rules import dump_yaml
+    could not be made are left out and described in `warnings`.
+
+    SLIs on any metric (events, raw) get no generated scenarios: traffic cannot be made up for
+    an arbitrary query. The other SLOs' tests then run against `SYNTHETIC_RULES` beside them,
+    the same rules without those SLOs, whose alerts would otherwise share the alert names."""
+    from alerts.rules import dump_yaml, render_rules
 
     tests_dir.mkdir(parents=True, exist_ok=True)
+    testable = [s for s in slos if not isinstance(s.sli, PROMETHEUS_SLIS)]
+    notes = warnings if warnings is not None else []
+    if len(testable) < len(slos):
+        (tests_dir / SYNTHETIC_RULES).write_text(render_rules(testable, config).to_yaml(), encoding="utf-8")
+        rules_file = SYNTHETIC_RULES
+        notes += [f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
+                  "test them with your own series" for s in slos if s not in testable]
     paths = []
-    for slo in slos:
+    for slo in testable:
         p = tests_dir / f"{slo.id}.yaml"
-        p.write_text(dump_yaml(slo_test_file(slo, slos, config, rules_file, warnings)), encoding="utf-8")
+        p.write_text(dump_yaml(slo_test_file(slo, testable, config, rules_file, notes)), encoding="utf-8")
         paths.append(p)
     p = tests_dir / "operational.yaml"
     p.write_text(dump_yaml(operational_test_file(config, rules_file)), encoding="utf-8")

@@ -5,6 +5,7 @@ evaluator, the rule generator and the dashboards read only these, never the raw 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -19,6 +20,8 @@ class SLIKind(StrEnum):
     LATENCY = "latency"
     SAFETY = "safety_incidents"
     COST = "cost"
+    EVENTS = "events"
+    RAW = "raw"
 
 
 class LatencyMetric(StrEnum):
@@ -100,7 +103,64 @@ class CostSLI:
         return f"spend per 1k requests against a budget of {self.budget_usd_per_1k_requests:g} USD"
 
 
-SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI
+WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
+
+
+def with_window(query: str, window: str) -> str:
+    """A query with Sloth's `{{.window}}` replaced by a Prometheus duration."""
+    return WINDOW_PLACEHOLDER.sub(window, query)
+
+
+@dataclass(frozen=True)
+class EventsSLI:
+    """Sloth's events SLI on any metric: an error query and a total query.
+
+    Sloth's form: whole PromQL queries with `{{.window}}` for the range (they aggregate
+    themselves). Pyrra's form: plain counter selectors, summed here over the window and grouped
+    by `group_by` (one SLI per group). Evaluated from Prometheus, not from the ledger.
+    """
+
+    error_query: str
+    total_query: str
+    group_by: tuple[str, ...] = ()
+    kind: ClassVar[SLIKind] = SLIKind.EVENTS
+
+    @property
+    def templated(self) -> bool:
+        return bool(WINDOW_PLACEHOLDER.search(self.error_query))
+
+    def rate(self, query: str, window: str) -> str:
+        if self.templated:
+            return f"({with_window(query, window).strip()})"
+        by = f" by ({', '.join(self.group_by)})" if self.group_by else ""
+        return f"sum{by}(rate({query.strip()}[{window}]))"
+
+    def error_ratio(self, window: str) -> str:
+        """Errors over total in `window`; no sample without traffic (never NaN); missing
+        errors count as none."""
+        total = self.rate(self.total_query, window)
+        return f"(\n  {self.rate(self.error_query, window)}\n  or\n  0 * {total}\n)\n/\n({total} > 0)"
+
+    def describe(self) -> str:
+        return "share of events the error query does not count, of those the total query counts"
+
+
+@dataclass(frozen=True)
+class RawSLI:
+    """Sloth's raw SLI: one query giving the error ratio over `{{.window}}`. Prometheus only."""
+
+    error_ratio_query: str
+    kind: ClassVar[SLIKind] = SLIKind.RAW
+
+    def error_ratio(self, window: str) -> str:
+        return f"({with_window(self.error_ratio_query, window).strip()})"
+
+    def describe(self) -> str:
+        return "error ratio given by a PromQL query"
+
+
+SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI | EventsSLI | RawSLI
+PROMETHEUS_SLIS = (EventsSLI, RawSLI)  # SLIs on any metric: evaluated from Prometheus
 
 SELECTOR_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant")
 

@@ -64,7 +64,7 @@ class UnsupportedSource(NotImplementedError):
 def unsupported_reason(slo: SLO) -> str | None:
     """Why `slo` cannot be evaluated from the rollups, or None when it can."""
     if not isinstance(slo.sli, (AvailabilitySLI, LatencySLI, CostSLI, SafetySLI)):
-        return f"no ledger source for {slo.kind} SLIs"
+        return f"{slo.kind.value} SLIs query Prometheus, not the ledger; set slo.prometheus_url to evaluate them"
     return None
 
 

@@ -180,3 +180,14 @@ slos:
     assert [r["alert"] for r in alert_group(grouped[0], cfg)["rules"]][:2] == [
         "SLOErrorBudgetBurnPage", "SLOErrorBudgetBurnTicket"]
     test_rules(promtool, [write_test(tmp_path, "sloth", rules, test)])
+
+
+def test_services_must_select_their_own_traffic(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text("service: billing\nslos:\n  - {name: avail, objective: 99, sli: {availability: {}}}\n")
+    b.write_text("service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}}}\n")
+    with pytest.raises(SpecError, match="search-avail selects the same traffic as billing-avail"):
+        load_specs([a, b])
+    b.write_text("service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}},"
+                 " selector: {model_alias: search}}\n")
+    assert len(load_specs([a, b])) == 2

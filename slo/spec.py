@@ -42,7 +42,8 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           ticket_alert: {labels: {severity: warning, channel: "#slo"}}
         labels: {team: platform}
 
-OpenSLO v1 (`apiVersion: openslo/v1`, `kind: SLO`) is read as well; see `slo.openslo`.
+OpenSLO v1 and v1alpha (`slo.openslo`) and Sloth's prometheus/v1 and PrometheusServiceLevel
+(`slo.sloth`) are read as well; docs/slo/specs.md lists what each maps to.
 
 A latency threshold must be a bucket bound of its histogram: the metric registry adds every
 threshold to its buckets (`slo.thresholds.histogram_buckets`). Errors raise `SpecError`, whose

@@ -84,3 +84,27 @@ def test_a_flat_counter_is_not_absent_in_promtool(promtool: str, tmp_path: Path)
             {"exp_labels": _alerts(IDLE)["SLOMetricAbsent"]["labels"],
              "exp_annotations": _alerts(IDLE)["SLOMetricAbsent"]["annotations"]}]}]})
     test_rules(promtool, [write_test(tmp_path, "flat", rules, test)])
+
+
+def test_no_traffic_is_read_from_openslo_and_refused_for_raw_slis() -> None:
+    import pytest
+
+    from slo.spec import SpecError
+
+    (o,) = parse_specs("""\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: a, annotations: {inferwatch.io/no-traffic-after: 2h, inferwatch.io/no-data-after: 5m}}
+spec:
+  service: nd
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 28d, isRolling: true}]
+  indicator: {spec: {ratioMetric: {counter: true,
+    bad: {metricSource: {type: Prometheus, spec: {query: 'inferwatch_requests_total{status_class="5xx"}'}}},
+    total: {metricSource: {type: Prometheus, spec: {query: 'inferwatch_requests_total{status_class!="4xx"}'}}}}}}
+  objectives: [{target: 0.99}]
+""", "o.yaml")
+    assert (o.alerting.no_traffic_after_minutes, o.alerting.no_data_after_minutes) == (120, 5)
+    with pytest.raises(SpecError, match="raw SLI counts no events"):
+        parse_specs("slos:\n  - name: r\n    objective: 99\n    alerting: {no_traffic_after: 1h}\n"
+                    "    sli: {raw: {error_ratio_query: 'x[{{.window}}]'}}\n")

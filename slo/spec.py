@@ -422,7 +422,6 @@ def load_specs(paths: Iterable[str | Path]) -> list[SLO]:
             raise SpecError.at(str(path), 0, f"cannot read spec: {e.strerror or e}") from None
         out.extend(parse_specs(text, str(path)))
     check_unique(out)
-    check_services_select_traffic(out)
     return out
 
 
@@ -431,25 +430,22 @@ def load_default_slos() -> list[SLO]:
     return load_specs([DEFAULTS_FILE])
 
 
-def check_services_select_traffic(slos: Iterable[SLO]) -> None:
-    """Our own SLI kinds read inferwatch's metrics, which carry no service label: SLOs of two
-    services with the same SLI and selector would render identical expressions and alert
-    twice on the same traffic. Refused, saying how to tell them apart."""
+def shared_traffic(slos: Iterable[SLO]) -> list[str]:
+    """Warnings for SLOs of different services that render the same expressions: our own SLI
+    kinds read inferwatch's metrics, which carry no service label, so `service` names an SLO
+    but does not select traffic (they would alert twice on the same requests)."""
     first: dict[tuple[Any, ...], SLO] = {}
-    issues = []
+    out = []
     for s in slos:
         if isinstance(s.sli, (EventsSLI, RawSLI)):
             continue
-        key = (s.sli, s.selector)
-        other = first.setdefault(key, s)
+        other = first.setdefault((s.sli, s.selector), s)
         if other.service != s.service:
             src = s.source or Source("<unknown>", 0, "")
-            issues.append(Issue(src.file, src.line, (
-                f"{s.id} selects the same traffic as {other.id}: service names an SLO, it does not select "
-                "traffic on inferwatch's metrics; set selector (model_alias, model_version, tenant) or "
-                "write an events SLI on the service's own metric")))
-    if issues:
-        raise SpecError(issues)
+            out.append(f"{src.file}:{src.line}: {s.id} selects the same traffic as {other.id}: service names an "
+                       "SLO, it does not select traffic on inferwatch's metrics; set selector (model_alias, "
+                       "model_version, tenant) or write an events SLI on the service's own metric")
+    return out
 
 
 def check_unique(slos: Iterable[SLO]) -> None:

@@ -182,12 +182,16 @@ slos:
     test_rules(promtool, [write_test(tmp_path, "sloth", rules, test)])
 
 
-def test_services_must_select_their_own_traffic(tmp_path: Path) -> None:
+def test_services_that_do_not_select_their_own_traffic_are_warned_of(tmp_path: Path) -> None:
+    from alerts.build import build
+    from slo.spec import shared_traffic
+
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("service: billing\nslos:\n  - {name: avail, objective: 99, sli: {availability: {}}}\n")
     b.write_text("service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}}}\n")
-    with pytest.raises(SpecError, match="search-avail selects the same traffic as billing-avail"):
-        load_specs([a, b])
+    (note,) = shared_traffic(load_specs([a, b]))
+    assert "search-avail selects the same traffic as billing-avail" in note and note.startswith(f"{b}:3:")
+    assert note in build([a, b], tmp_path / "out").warnings
     b.write_text("service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}},"
                  " selector: {model_alias: search}}\n")
-    assert len(load_specs([a, b])) == 2
+    assert shared_traffic(load_specs([a, b])) == []

@@ -4,7 +4,7 @@ Public API:
     build(specs, out_dir, config=None) -> BuildResult    (alerts.build)
     check(result) -> CheckResult                          (promtool check/test rules)
     render_rules(slos, config) -> RuleGroups              (alerts.rules)
-    render_alertmanager(config) / alertmanager_yaml(config)
+    render_alertmanager(config, slos) / alertmanager_yaml(config, slos)
     AlertsConfig                                          (webhooks, runbook base, thresholds)
     alerts.cli.app                                        (typer: `build --specs ... --out DIR --check`)
 """

@@ -2,14 +2,19 @@
 
 Pages and tickets go to their own webhook receivers; notifications are grouped by model alias
 and version, so one bad rollout gives one notification per receiver rather than one per SLO;
-a page of an SLO silences (inhibits) the tickets of the same SLO.
+a page of an SLO silences (inhibits) the tickets of the same SLO. The routes match every
+severity value the SLOs use (an SLO may label its pages `critical` and tickets `warning`).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from alerts.config import AlertsConfig
+from alerts.promql import quote, regex_escape
 from alerts.rules import dump_yaml
+from slo import conventions as c
+from slo.model import SLO
 
 GROUP_BY = ["model_alias", "model_version"]
 
@@ -49,9 +54,31 @@ MAINTENANCE_NOTES = """\
 """
 
 
-def render_alertmanager(config: AlertsConfig | None = None) -> dict[str, Any]:
-    """The Alertmanager configuration as data."""
+def severity_values(slos: Iterable[SLO]) -> tuple[list[str], list[str]]:
+    """(page values, ticket values) of the `severity` label over our defaults and `slos`.
+    A value both a page and a ticket somewhere could not be routed: ValueError."""
+    page, ticket = [c.PAGE_SEVERITY], [c.TICKET_SEVERITY]
+    for s in slos:
+        page.append(s.alerting.alert("page").severity)
+        ticket += [s.alerting.alert(k).severity for k in ("ticket", "absent", "no_traffic")]
+    page, ticket = list(dict.fromkeys(page)), list(dict.fromkeys(ticket))
+    both = sorted(set(page) & set(ticket))
+    if both:
+        raise ValueError(f"severity {both} is used for pages and for tickets; Alertmanager could not "
+                         "route them apart (set page_alert / ticket_alert labels.severity)")
+    return page, ticket
+
+
+def severity_matcher(values: list[str]) -> str:
+    if len(values) == 1:
+        return f"{c.SEVERITY_LABEL}={quote(values[0])}"
+    return f"{c.SEVERITY_LABEL}=~{quote('|'.join(regex_escape(v) for v in values))}"
+
+
+def render_alertmanager(config: AlertsConfig | None = None, slos: Iterable[SLO] = ()) -> dict[str, Any]:
+    """The Alertmanager configuration as data, routing the severity values of `slos` too."""
     cfg = config or AlertsConfig()
+    page, ticket = (severity_matcher(v) for v in severity_values(slos))
     return {
         "route": {
             "receiver": "ticket",
@@ -60,8 +87,8 @@ def render_alertmanager(config: AlertsConfig | None = None) -> dict[str, Any]:
             "group_interval": "5m",
             "repeat_interval": "12h",
             "routes": [
-                {"receiver": "page", "matchers": ['severity="page"'], "repeat_interval": "1h"},
-                {"receiver": "ticket", "matchers": ['severity="ticket"']},
+                {"receiver": "page", "matchers": [page], "repeat_interval": "1h"},
+                {"receiver": "ticket", "matchers": [ticket]},
             ],
         },
         "receivers": [
@@ -71,13 +98,13 @@ def render_alertmanager(config: AlertsConfig | None = None) -> dict[str, Any]:
         "inhibit_rules": [{
             # sloth_id=~".+" on both sides: `equal` treats a missing label as equal, which would let
             # any page inhibit every ticket that has no sloth_id (all operational tickets).
-            "source_matchers": ['severity="page"', 'sloth_id=~".+"'],
-            "target_matchers": ['severity="ticket"', 'sloth_id=~".+"'],
-            "equal": ["sloth_id"],
+            "source_matchers": [page, f'{c.LABEL_ID}=~".+"'],
+            "target_matchers": [ticket, f'{c.LABEL_ID}=~".+"'],
+            "equal": [c.LABEL_ID],
         }],
     }
 
 
-def alertmanager_yaml(config: AlertsConfig | None = None) -> str:
+def alertmanager_yaml(config: AlertsConfig | None = None, slos: Iterable[SLO] = ()) -> str:
     """alertmanager.yaml text, with the maintenance-silence notes as a leading comment."""
-    return MAINTENANCE_NOTES + dump_yaml(render_alertmanager(config))
+    return MAINTENANCE_NOTES + dump_yaml(render_alertmanager(config, slos))

@@ -17,7 +17,7 @@ from alerts.promtool_tests import write_tests
 from alerts.rules import render_rules
 from alerts.runbooks import write_runbooks
 from slo.model import SLO
-from slo.spec import check_unique, load_specs
+from slo.spec import check_unique, load_specs, shared_traffic
 
 
 @dataclass
@@ -26,7 +26,7 @@ class BuildResult:
     alertmanager: Path
     tests: list[Path]
     runbooks: list[Path]
-    warnings: list[str] = field(default_factory=list)  # generated tests that had to be left out
+    warnings: list[str] = field(default_factory=list)  # tests left out, SLOs of two services on the same traffic
 
     def files(self) -> list[Path]:
         return [self.rules, self.alertmanager, *self.tests, *self.runbooks]
@@ -52,11 +52,11 @@ def build(specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path,
     rules = out / "rules.yaml"
     rules.write_text(render_rules(slos, cfg).to_yaml(), encoding="utf-8")  # type: ignore[arg-type]
     am = out / "alertmanager.yaml"
-    am.write_text(alertmanager_yaml(cfg), encoding="utf-8")
+    am.write_text(alertmanager_yaml(cfg, slos), encoding="utf-8")  # type: ignore[arg-type]
     tests_dir = out / "tests"
-    for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():
+    for old in tests_dir.glob("*.yaml") if tests_dir.is_dir() else ():  # synthetic-rules.yaml too
         old.unlink()  # tests of SLOs that no longer exist would point at missing rules
-    warnings: list[str] = []
+    warnings: list[str] = shared_traffic(slos)  # type: ignore[arg-type]
     tests = write_tests(slos, tests_dir, cfg, warnings=warnings)  # type: ignore[arg-type]
     runbooks = write_runbooks(slos, out / "runbooks")  # type: ignore[arg-type]
     return BuildResult(rules, am, tests, runbooks, warnings)

@@ -9,7 +9,7 @@ import re
 
 from slo.burn import duration_name
 from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
-from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI, Selector
+from slo.model import SLO, AvailabilitySLI, CostSLI, EventsSLI, LatencySLI, RawSLI, SafetySLI, Selector
 from slo.thresholds import le_matcher
 
 
@@ -49,6 +49,8 @@ def error_ratio_expr(slo: SLO, window: str) -> str:
     """The SLO's error ratio over `window` (a Prometheus duration such as "1h")."""
     sel = selector_matchers(slo.selector)
     sli = slo.sli
+    if isinstance(sli, (EventsSLI, RawSLI)):
+        return sli.error_ratio(window)
     if isinstance(sli, AvailabilitySLI):
         bad = series(REQUESTS_TOTAL.name, 'status_class="5xx"', *sel)
         valid = series(REQUESTS_TOTAL.name, 'status_class!="4xx"', *sel)
@@ -89,8 +91,24 @@ def traffic_series(slo: SLO) -> tuple[str, str]:
     return total, total
 
 
-def no_data_expr(slo: SLO) -> str:
-    """Fires when the SLO saw no traffic for its no-data time (the same rule as the evaluator)."""
-    present, counter = traffic_series(slo)
-    w = prom_duration(slo.alerting.no_data_after_minutes)
-    return f"sum(absent_over_time({present}[{w}]))\nor\n(sum(increase({counter}[{w}])) == 0)"
+def absent_expr(slo: SLO) -> str:
+    """1 while the series the SLI reads is missing (`sum` drops the matchers' labels). For a
+    query SLI: while its total (raw: its ratio) over 5m has no sample at all."""
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return f"sum(absent({sli.rate(sli.total_query, '5m')}))"
+    if isinstance(sli, RawSLI):
+        return f"sum(absent({sli.error_ratio('5m')}))"
+    present, _ = traffic_series(slo)
+    return f"sum(absent({present}))"
+
+
+def no_traffic_expr(slo: SLO, minutes: int) -> str:
+    """Fires when the SLI's counter exists but did not grow for `minutes` (the evaluator's rule)."""
+    w = prom_duration(minutes)
+    if isinstance(slo.sli, EventsSLI):
+        return f"{slo.sli.rate(slo.sli.total_query, w)} == 0"
+    if isinstance(slo.sli, RawSLI):
+        raise ValueError(f"{slo.id}: a raw SLI has no event count, so no no-traffic alert")
+    _, counter = traffic_series(slo)
+    return f"sum(increase({counter}[{w}])) == 0"

@@ -6,7 +6,10 @@ Per SLO four scenarios run against the rendered rules.yaml:
   table promises (computed from a continuous model, plus one minute for whole-minute counts);
 - slow burn: an error ratio between the ticket and page thresholds; a ticket opens, no page;
 - healthy: errors at a tenth of the budget; nothing fires for the SLO;
-- traffic stops: SLOMetricAbsent fires once no traffic was seen for the no-data time.
+- traffic stops: the series stay but count nothing: SLOMetricAbsent never fires (an idle SLO
+  opens no ticket); SLONoTraffic fires after its time exactly when the SLO opts in;
+- series vanish: scraping stops; SLOMetricAbsent fires once the series has been missing for
+  the no-data time (its `for:`), counted from the end of Prometheus' 5-minute lookback.
 
 At every asserted time the expected alerts of *every* SLO in the rule file are taken from
 `slo.evaluator` on the same synthetic traffic, so each file is also an agreement test between
@@ -27,13 +30,13 @@ from alerts import ops
 from alerts.config import AlertsConfig
 from alerts.promql import prom_duration
 from alerts.rules import (
-    ABSENT_ALERT, BURN_ALERTS, absent_alert, alert_group, burn_alert, meta_group, sli_group,
-    sli_metric, slo_labels,
+    absent_alert, alert_group, burn_alert, meta_group, no_traffic_alert, sli_group, sli_metric, slo_labels,
 )
-from alerts.synthetic import Traffic, add_sli_traffic, sli_series
+from alerts.synthetic import LOOKBACK_MINUTES, Traffic, absent_minutes, add_sli_traffic, counter_scraped, sli_series
+from slo import conventions as c
 from slo.burn import rows_for
 from slo.evaluator import Evaluation, evaluate
-from slo.model import SLO
+from slo.model import PROMETHEUS_SLIS, SLO
 
 REQUESTS_PER_MINUTE = 1000  # at least; more when the budget is small (see requests_per_minute)
 MIN_HEALTHY_ERRORS_PER_MINUTE = 10
@@ -76,29 +79,43 @@ def _ambiguous(slo: SLO, ev: Evaluation) -> bool:
     return False
 
 
-def expected_alerts(slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig) -> dict[str, list[dict]]:
-    """alertname -> exp_alerts at one time, for every SLO."""
-    out: dict[str, list[dict]] = {name: [] for name in (*BURN_ALERTS.values(), ABSENT_ALERT)}
+def alert_names(slos: Sequence[SLO]) -> list[str]:
+    """Every alert name the SLOs' rules use, defaults first."""
+    names = [c.PAGE_ALERT, c.TICKET_ALERT, c.ABSENT_ALERT, c.NO_TRAFFIC_ALERT]
+    for s in slos:
+        names += [s.alerting.alert(k).name for k in ("page", "ticket", "absent", "no_traffic")]
+    return list(dict.fromkeys(names))
+
+
+def expected_alerts(slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig,
+                    traffic: Traffic, t: int) -> dict[str, list[dict]]:
+    """alertname -> exp_alerts at minute `t`, for every SLO. Burn rates and no traffic come
+    from the evaluator; a missing series (which the evaluator cannot see) from the traffic."""
+    out: dict[str, list[dict]] = {name: [] for name in alert_names(slos)}
+
+    def add(rule: dict[str, Any]) -> None:
+        out[rule["alert"]].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+
     for s in slos:
         ev = evs[s.id]
         for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
             if state.enabled and state.firing:
-                rule = burn_alert(s, sev, config)  # type: ignore[arg-type]
-                out[rule["alert"]].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
-        if ev.no_data:
-            rule = absent_alert(s, config)
-            out[ABSENT_ALERT].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+                add(burn_alert(s, sev, config))  # type: ignore[arg-type]
+        if absent_minutes(s, traffic, t) >= s.alerting.no_data_after_minutes:
+            add(absent_alert(s, config))
+        if ev.no_traffic and counter_scraped(s, traffic, t):
+            add(no_traffic_alert(s, config))
     return out
 
 
 def approx_test(slo: SLO, window: str, t: int, ev: Evaluation) -> dict[str, Any]:
     """promql_expr_test: the recorded SLI equals the evaluator's (within 1e-9), or is absent."""
-    f = _labels_str({"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name})
+    f = _labels_str(c.id_labels(slo.service, slo.name))
     ratio = ev.windows[window].error_ratio if window in ev.windows else ev.error_ratio
     expr = f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}" if ratio is not None \
         else f"{sli_metric(window)}{f}"
     samples = [] if ratio is None else [
-        {"labels": _labels_str({**slo_labels(slo), "sloth_window": window}), "value": 1}]
+        {"labels": _labels_str({**slo_labels(slo), c.LABEL_WINDOW: window}), "value": 1}]
     return {"expr": expr, "eval_time": f"{t}m", "exp_samples": samples}
 
 
@@ -106,7 +123,7 @@ def build_test(name: str, slos: Sequence[SLO], scenario: Scenario, config: Alert
     alert_tests, expr_tests = [], []
     for t in scenario.eval_times:
         evs = _evaluations(slos, scenario.traffic, t)
-        for alertname, exp in expected_alerts(slos, evs, config).items():
+        for alertname, exp in expected_alerts(slos, evs, config, scenario.traffic, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     slo = next(s for s in slos if s.id == name)
     series = sli_series(slo, scenario.traffic)
@@ -195,6 +212,18 @@ def _unambiguous(slos: Sequence[SLO], tr: Traffic, t: int, limit: int) -> int:
     raise GenerationError(f"every time from {t}m is within float rounding of a threshold")
 
 
+def _require_unambiguous(slos: Sequence[SLO], tr: Traffic, times: Sequence[int]) -> list[int]:
+    """`times`, unless an SLO's window ratio sits on a threshold at one of them (then the next
+    nudge is tried). Traffic that stops freezes every window's ratio: at 90 d a 95 % SLO's
+    healthy 0.5 % errors stayed exactly on a 99.5 % SLO's 1x ticket threshold for hours, and
+    float rounding in rate() decided the alert."""
+    for t in times:
+        evs = _evaluations(slos, tr, t)
+        if any(_ambiguous(s, evs[s.id]) for s in slos):
+            raise GenerationError(f"at {t}m a window ratio is within float rounding of a threshold")
+    return list(times)
+
+
 def outage(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     healthy, _, bad = _ratios(slo, nudge)
     # The table's promise holds with a long healthy history (full windows); the 60 minutes of
@@ -238,7 +267,7 @@ def healthy_traffic(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenar
     series = sli_series(slo, tr)
     for t in range(1, minutes + 1):
         ev = evaluate(slo, series, now=t)
-        if ev.page.firing or ev.ticket.firing or ev.no_data:
+        if ev.page.firing or ev.ticket.firing or ev.no_traffic:
             raise GenerationError(f"{slo.id}: healthy traffic alerts at {t}m ({ev.status})")
     times = [_unambiguous(slos, tr, t, minutes) for t in (20, 60, minutes)]
     return Scenario("healthy traffic fires nothing", tr, times, [(minutes, "30m"), (minutes, "6h")])
@@ -246,19 +275,38 @@ def healthy_traffic(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenar
 
 def traffic_stops(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     healthy, _, _ = _ratios(slo, nudge)
-    active, n = 30, slo.alerting.no_data_after_minutes
-    minutes = active + n + 1
+    idle = slo.alerting.no_traffic_after_minutes
+    active, n = 30, idle if idle is not None else slo.alerting.no_data_after_minutes
+    minutes = active + n + 6
     tr = Traffic(minutes)
     req = np.where(np.arange(minutes) < active, requests_per_minute(slo), 0)
     add_sli_traffic(tr, slo, req, healthy)
     series = sli_series(slo, tr)
-    if evaluate(slo, series, now=active + n - 1).no_data or not evaluate(slo, series, now=active + n).no_data:
-        raise GenerationError(f"{slo.id}: no-data does not start exactly {n}m after traffic stops")
-    return Scenario(f"no traffic for {prom_duration(n)} fires {ABSENT_ALERT}", tr,
-                    [active + n - 1, active + n], [])
+    fires = [evaluate(slo, series, now=t).no_traffic for t in (active + n - 1, active + n)]
+    if fires != ([False, True] if idle is not None else [False, False]):
+        raise GenerationError(f"{slo.id}: no traffic does not {'start exactly' if idle else 'stay silent'} "
+                              f"{n}m after traffic stops")
+    claim = (f"fires {slo.alerting.alert('no_traffic').name} after {prom_duration(n)}" if idle is not None
+             else "fires nothing (no-traffic alert not enabled)")
+    return Scenario(f"traffic stops: series stay, {claim}, never {slo.alerting.alert('absent').name}", tr,
+                    _require_unambiguous(slos, tr, [active + n - 1, active + n, minutes]), [])
 
 
-SCENARIOS = (outage, slow_burn, healthy_traffic, traffic_stops)
+def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
+    healthy, _, _ = _ratios(slo, nudge)
+    active, n = 30, slo.alerting.no_data_after_minutes
+    fire = active + LOOKBACK_MINUTES + 1 + n  # absent() from lookback + 1 on, then `for:`
+    tr = Traffic(fire + 3, scrape_until=active)
+    # nothing counted after the last scrape, so the evaluator sees what Prometheus sees
+    add_sli_traffic(tr, slo, np.where(np.arange(fire + 3) < active, requests_per_minute(slo), 0), healthy)
+    if absent_minutes(slo, tr, fire - 1) >= n or absent_minutes(slo, tr, fire) < n:
+        raise GenerationError(f"{slo.id}: the absent model does not fire at {fire}m")
+    return Scenario(f"series vanish at {active}m: {slo.alerting.alert('absent').name} fires at {fire}m "
+                    f"(lookback {LOOKBACK_MINUTES}m, then for: {prom_duration(n)})", tr,
+                    _require_unambiguous(slos, tr, [active, fire - 1, fire]), [])
+
+
+SCENARIOS = (outage, slow_burn, healthy_traffic, traffic_stops, series_vanish)
 NUDGES = (1.0, 0.9, 1.1, 0.8, 1.2, 0.7)
 
 
@@ -388,17 +436,31 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
     return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
 
 
+SYNTHETIC_RULES = "synthetic-rules.yaml"
+
+
 def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
                 rules_file: str = "../rules.yaml", warnings: list[str] | None = None) -> list[Path]:
     """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
-    could not be made are left out and described in `warnings`."""
-    from alerts.rules import dump_yaml
+    could not be made are left out and described in `warnings`.
+
+    SLIs on any metric (events, raw) get no generated scenarios: traffic cannot be made up for
+    an arbitrary query. The other SLOs' tests then run against `SYNTHETIC_RULES` beside them,
+    the same rules without those SLOs, whose alerts would otherwise share the alert names."""
+    from alerts.rules import dump_yaml, render_rules
 
     tests_dir.mkdir(parents=True, exist_ok=True)
+    testable = [s for s in slos if not isinstance(s.sli, PROMETHEUS_SLIS)]
+    notes = warnings if warnings is not None else []
+    if len(testable) < len(slos):
+        (tests_dir / SYNTHETIC_RULES).write_text(render_rules(testable, config).to_yaml(), encoding="utf-8")
+        rules_file = SYNTHETIC_RULES
+        notes += [f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
+                  "test them with your own series" for s in slos if s not in testable]
     paths = []
-    for slo in slos:
+    for slo in testable:
         p = tests_dir / f"{slo.id}.yaml"
-        p.write_text(dump_yaml(slo_test_file(slo, slos, config, rules_file, warnings)), encoding="utf-8")
+        p.write_text(dump_yaml(slo_test_file(slo, testable, config, rules_file, notes)), encoding="utf-8")
         paths.append(p)
     p = tests_dir / "operational.yaml"
     p.write_text(dump_yaml(operational_test_file(config, rules_file)), encoding="utf-8")

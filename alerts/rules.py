@@ -3,7 +3,10 @@
 Per SLO, three groups as Sloth writes them: `sloth-slo-sli-recordings-<id>` (error ratio over
 5m ... 3d and the period), `sloth-slo-meta-recordings-<id>` (objective, budget, burn rates,
 budget remaining, info) and `sloth-slo-alerts-<id>` (multiwindow multi-burn-rate page and
-ticket, and SLOMetricAbsent). One more group holds the operational alerts.
+ticket, SLOMetricAbsent when the SLI's series is missing, and the opt-in SLONoTraffic when it
+counts no events). One more group holds the operational alerts. Every public name comes from
+`slo.conventions`; an SLO's `alerting` may rename its burn-rate alerts, change the severity
+values and add labels and annotations (Sloth's `page_alert` / `ticket_alert`).
 
 Differences from Sloth, on purpose: the period SLI is computed from counts over the whole
 period (not an average of 5m ratios, which under-weights busy minutes and keeps NaN for 30 days),
@@ -21,15 +24,10 @@ import yaml
 
 from alerts import ops
 from alerts.config import AlertsConfig
-from alerts.promql import error_ratio_expr, no_data_expr, prom_duration, quote
+from alerts.promql import absent_expr, error_ratio_expr, no_traffic_expr, prom_duration, quote
+from slo import conventions as c
 from slo.burn import BurnAlertWindow, Severity, rows_for
-from slo.model import SLO
-
-PAGE_ALERT = "SLOErrorBudgetBurnPage"
-TICKET_ALERT = "SLOErrorBudgetBurnTicket"
-ABSENT_ALERT = "SLOMetricAbsent"
-BURN_ALERTS: dict[Severity, str] = {"page": PAGE_ALERT, "ticket": TICKET_ALERT}
-SLI_METRIC = "slo:sli_error:ratio_rate{}"
+from slo.model import SLO, AlertKey
 
 
 def _version() -> str:
@@ -42,8 +40,7 @@ def _version() -> str:
 INFERWATCH_VERSION = _version()
 
 
-def sli_metric(window: str) -> str:
-    return SLI_METRIC.format(window)
+sli_metric = c.sli_error_ratio
 
 
 def period_window(slo: SLO) -> str:
@@ -52,7 +49,7 @@ def period_window(slo: SLO) -> str:
 
 
 def id_labels(slo: SLO) -> dict[str, str]:
-    return {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
+    return c.id_labels(slo.service, slo.name)
 
 
 def slo_labels(slo: SLO) -> dict[str, str]:
@@ -87,32 +84,32 @@ def sli_group(slo: SLO) -> dict[str, Any]:
     windows = [*slo.sli_windows(), period_window(slo)]
     rules = [
         {"record": sli_metric(w), "expr": error_ratio_expr(slo, w),
-         "labels": {**slo_labels(slo), "sloth_window": w}}
+         "labels": {**slo_labels(slo), c.LABEL_WINDOW: w}}
         for w in windows
     ]
-    return {"name": f"sloth-slo-sli-recordings-{slo.id}", "rules": rules}
+    return {"name": c.SLI_GROUP_PREFIX + slo.id, "rules": rules}
 
 
 def meta_group(slo: SLO) -> dict[str, Any]:
     labels = slo_labels(slo)
     f = id_filter(slo)
-    on = "on(sloth_id, sloth_slo, sloth_service) group_left"
+    on = f"on({c.LABEL_ID}, {c.LABEL_SLO}, {c.LABEL_SERVICE}) group_left"
 
     def burn(window: str) -> str:
-        return f"{sli_metric(window)}{f}\n/ {on}\nslo:error_budget:ratio{f}"
+        return f"{sli_metric(window)}{f}\n/ {on}\n{c.ERROR_BUDGET_RATIO}{f}"
 
-    info = {**labels, "sloth_version": f"inferwatch-{INFERWATCH_VERSION}", "sloth_mode": "cli-gen-prom",
-            "sloth_spec": slo.source.format if slo.source else "inferwatch/v1",
-            "sloth_objective": _num(slo.objective_percent)}
-    return {"name": f"sloth-slo-meta-recordings-{slo.id}", "rules": [
-        {"record": "slo:objective:ratio", "expr": f"vector({_num(slo.objective)})", "labels": labels},
-        {"record": "slo:error_budget:ratio", "expr": f"vector({_num(slo.error_budget)})", "labels": labels},
-        {"record": "slo:time_period:days", "expr": f"vector({slo.window.days})", "labels": labels},
-        {"record": "slo:current_burn_rate:ratio", "expr": burn("5m"), "labels": labels},
-        {"record": "slo:period_burn_rate:ratio", "expr": burn(period_window(slo)), "labels": labels},
-        {"record": "slo:period_error_budget_remaining:ratio",
-         "expr": f"1 - slo:period_burn_rate:ratio{f}", "labels": labels},
-        {"record": "sloth_slo_info", "expr": "vector(1)", "labels": info},
+    info = {**labels, c.LABEL_VERSION: f"inferwatch-{INFERWATCH_VERSION}", c.LABEL_MODE: "cli-gen-prom",
+            c.LABEL_SPEC: slo.source.format if slo.source else "inferwatch/v1",
+            c.LABEL_OBJECTIVE: _num(slo.objective_percent)}
+    return {"name": c.META_GROUP_PREFIX + slo.id, "rules": [
+        {"record": c.OBJECTIVE_RATIO, "expr": f"vector({_num(slo.objective)})", "labels": labels},
+        {"record": c.ERROR_BUDGET_RATIO, "expr": f"vector({_num(slo.error_budget)})", "labels": labels},
+        {"record": c.TIME_PERIOD_DAYS, "expr": f"vector({slo.window.days})", "labels": labels},
+        {"record": c.CURRENT_BURN_RATE_RATIO, "expr": burn("5m"), "labels": labels},
+        {"record": c.PERIOD_BURN_RATE_RATIO, "expr": burn(period_window(slo)), "labels": labels},
+        {"record": c.PERIOD_ERROR_BUDGET_REMAINING_RATIO,
+         "expr": f"1 - {c.PERIOD_BURN_RATE_RATIO}{f}", "labels": labels},
+        {"record": c.SLO_INFO, "expr": "vector(1)", "labels": info},
     ]}
 
 
@@ -124,9 +121,10 @@ def burn_alert_expr(slo: SLO, rows: Iterable[BurnAlertWindow]) -> str:
     for r in rows:
         thr = f"({_num(r.factor)} * {budget})"
         pairs.append(
-            f"  (\n    ({sli_metric(r.short_window)}{f} > {thr})\n    and ignoring (sloth_window)\n"
+            f"  (\n    ({sli_metric(r.short_window)}{f} > {thr})\n    and ignoring ({c.LABEL_WINDOW})\n"
             f"    ({sli_metric(r.long_window)}{f} > {thr})\n  )")
-    return "max without (sloth_window) (\n" + "\n  or ignoring (sloth_window)\n".join(pairs) + "\n)"
+    return (f"max without ({c.LABEL_WINDOW}) (\n" + f"\n  or ignoring ({c.LABEL_WINDOW})\n".join(pairs)
+            + "\n)")
 
 
 def _describe_rows(rows: Iterable[BurnAlertWindow], budget: float) -> str:
@@ -135,45 +133,73 @@ def _describe_rows(rows: Iterable[BurnAlertWindow], budget: float) -> str:
         for r in rows)
 
 
+def alert_labels(slo: SLO, key: AlertKey) -> dict[str, str]:
+    """The labels of one alert of the SLO: its rule labels, the user's, the severity."""
+    alert = slo.alerting.alert(key)
+    labels = {**slo_labels(slo), **alert.labels, c.SEVERITY_LABEL: alert.severity}
+    if key in ("page", "ticket"):
+        labels[c.LABEL_SEVERITY] = key
+    return labels
+
+
+def _annotations(slo: SLO, key: AlertKey, config: AlertsConfig, ours: dict[str, str]) -> dict[str, str]:
+    alert = slo.alerting.alert(key)
+    return {**ours, "slo": slo.id, "runbook_url": config.runbook_url(alert.name, slo.id), **alert.annotations}
+
+
 def burn_alert(slo: SLO, severity: Severity, config: AlertsConfig) -> dict[str, Any]:
     rows = rows_for(slo.alert_table(), severity)
-    name = BURN_ALERTS[severity]
     period = slo.window.describe()
     what = ("pages: the budget is burning fast enough to be gone within days"
             if severity == "page" else "opens a ticket: the budget is burning faster than it can last")
     target = (f"budget {slo.sli.budget_usd_per_1k_requests:g} USD per 1k requests"  # type: ignore[union-attr]
               if not slo.bounded else f"objective {_num(slo.objective_percent)}% over {period}")
     return {
-        "alert": name,
+        "alert": slo.alerting.alert(severity).name,
         "expr": burn_alert_expr(slo, rows),
         # The SLO labels are inherited from the expression anyway; setting them keeps the rules of
         # different SLOs distinct for `promtool check rules`.
-        "labels": {**slo_labels(slo), "severity": severity, "sloth_severity": severity},
-        "annotations": {
+        "labels": alert_labels(slo, severity),
+        "annotations": _annotations(slo, severity, config, {
             "summary": f"{slo.id}: error budget burn rate too high ({severity})",
             "title": f"({severity}) {slo.service} {slo.name} SLO error budget burn rate is too fast.",
             "description": (f"SLO {slo.id} ({slo.sli.describe()}, {target}) {what}. "
                             f"Fires on {_describe_rows(rows, slo.error_budget)}."),
-            "slo": slo.id,
-            "runbook_url": config.runbook_url(name, slo.id),
-        },
+        }),
     }
 
 
 def absent_alert(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
-    minutes = slo.alerting.no_data_after_minutes
+    """No data: the series the SLI reads (a latency SLI's threshold bucket included) is missing.
+    `for:` is the no-data time; Prometheus sees a series that stops being scraped for 5 more
+    minutes (its lookback) unless it was marked stale."""
+    n = prom_duration(slo.alerting.no_data_after_minutes)
     return {
-        "alert": ABSENT_ALERT,
-        "expr": no_data_expr(slo),
-        "labels": {**slo_labels(slo), "severity": "ticket"},
-        "annotations": {
-            "summary": f"{slo.id}: no SLI data for {prom_duration(minutes)}",
-            "description": (f"SLO {slo.id} has seen no traffic (or its series, such as a latency "
-                            f"bucket, is missing) for {prom_duration(minutes)}; its SLI and burn-rate "
-                            "alerts cannot fire."),
-            "slo": slo.id,
-            "runbook_url": config.runbook_url(ABSENT_ALERT, slo.id),
-        },
+        "alert": slo.alerting.alert("absent").name,
+        "expr": absent_expr(slo),
+        "for": n,
+        "labels": alert_labels(slo, "absent"),
+        "annotations": _annotations(slo, "absent", config, {
+            "summary": f"{slo.id}: SLI series missing for {n}",
+            "description": (f"SLO {slo.id} has had no SLI series (its metric, or a latency bucket, is not "
+                            f"exported or not scraped) for {n}; its SLI and burn-rate alerts cannot fire."),
+        }),
+    }
+
+
+def no_traffic_alert(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
+    """Opt-in: the SLI's series exist but counted no event for the no-traffic time."""
+    minutes = slo.alerting.no_traffic_after_minutes
+    assert minutes is not None
+    n = prom_duration(minutes)
+    return {
+        "alert": slo.alerting.alert("no_traffic").name,
+        "expr": no_traffic_expr(slo, minutes),
+        "labels": alert_labels(slo, "no_traffic"),
+        "annotations": _annotations(slo, "no_traffic", config, {
+            "summary": f"{slo.id}: no traffic for {n}",
+            "description": f"SLO {slo.id} has counted no events for {n}; its burn-rate alerts cannot fire.",
+        }),
     }
 
 
@@ -181,7 +207,9 @@ def alert_group(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
     rules = [burn_alert(slo, sev, config) for sev in ("page", "ticket")
              if getattr(slo.alerting, sev)]
     rules.append(absent_alert(slo, config))
-    return {"name": f"sloth-slo-alerts-{slo.id}", "rules": rules}
+    if slo.alerting.no_traffic_after_minutes is not None:
+        rules.append(no_traffic_alert(slo, config))
+    return {"name": c.ALERT_GROUP_PREFIX + slo.id, "rules": rules}
 
 
 def render_rules(slos: Iterable[SLO], config: AlertsConfig | None = None, *,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from alerts import ops
 from alerts.promql import error_ratio_expr, prom_duration
-from alerts.rules import ABSENT_ALERT, PAGE_ALERT, TICKET_ALERT, period_window, sli_metric
+from alerts.rules import period_window, sli_metric
+from slo import conventions as c
 from slo.burn import rows_for
-from slo.model import SLO, LatencySLI
+from slo.model import SLO, AlertKey, LatencySLI
 from slo.thresholds import format_le, le_spellings
 
 
@@ -43,7 +44,7 @@ def _burn_section(slo: SLO, severity: str) -> str:
     table = "\n".join(
         f"| {r.long_window} and {r.short_window} | {r.factor:g}x{' (capped)' if r.capped else ''} "
         f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |" for r in rows)
-    f = f'{{sloth_id="{slo.id}"}}'
+    f = f'{{{c.LABEL_ID}="{slo.id}"}}'
     latency = ""
     if isinstance(slo.sli, LatencySLI):
         latency = (f"\nThe bucket `le=\"{format_le(slo.sli.threshold_s)}\"` (any of "
@@ -56,8 +57,8 @@ def _burn_section(slo: SLO, severity: str) -> str:
 |---|---|---|---|
 {table}
 
-1. How fast and since when: `slo:current_burn_rate:ratio{f}`, `{sli_metric('1h')}{f}`,
-   `slo:period_error_budget_remaining:ratio{f}`.
+1. How fast and since when: `{c.CURRENT_BURN_RATE_RATIO}{f}`, `{sli_metric('1h')}{f}`,
+   `{c.PERIOD_ERROR_BUDGET_REMAINING_RATIO}{f}`.
 2. Which slice burns: break the SLI down, for example
    ```promql
    {error_ratio_expr(slo, '1h').replace(chr(10), chr(10) + '   ')}
@@ -80,12 +81,24 @@ def _absent_section(slo: SLO) -> str:
     return f"""{_anchor(slo.id)}## {slo.id}
 
 {_slo_facts(slo)}
-No traffic (or a missing series) for {n}: the SLI of this SLO is not computed, so its burn-rate
-alerts cannot fire.
+The series this SLI reads has been missing for {n}: its SLI is not computed, so its burn-rate
+alerts cannot fire. (An SLO that merely has no traffic does not fire this; see {c.NO_TRAFFIC_ALERT}.)
+
+1. Is the gateway scraped? `up{{job=~".*gateway.*"}}`; is the metric exported at all?
+2. Was it renamed or relabelled? The SLI's query must match the series as scraped.
+{bucket}{4 if bucket else 3}. The period SLI is over {period_window(slo)}; gaps lower confidence but do not count as errors.
+"""
+
+
+def _no_traffic_section(slo: SLO) -> str:
+    n = prom_duration(slo.alerting.no_traffic_after_minutes or 0)
+    return f"""{_anchor(slo.id)}## {slo.id}
+
+{_slo_facts(slo)}
+The series exist but counted no events for {n} (this SLO opted in to the no-traffic alert).
 
 1. Is traffic expected? A quiet tenant or alias is fine; a drop to zero is not.
-2. Is the gateway scraped? `up{{job=~".*gateway.*"}}`; is the metric exported at all?
-{bucket}{4 if bucket else 3}. The period SLI is over {period_window(slo)}; gaps lower confidence but do not count as errors.
+2. Do clients reach the gateway? Check the load balancer and the clients' own errors.
 """
 
 
@@ -150,18 +163,39 @@ Spend over the last 24 hours is above the daily budget. Severity: ticket.
 """
 
 
+_TITLES: dict[AlertKey, str] = {
+    "page": "An SLO's error budget burns too fast (multiwindow, multi-burn-rate; severity page). "
+            "Both windows of a row must exceed the error ratio.",
+    "ticket": "An SLO's error budget burns too fast (multiwindow, multi-burn-rate; severity ticket). "
+              "Both windows of a row must exceed the error ratio.",
+    "absent": "An SLO's series is missing (no data). Severity: ticket.",
+    "no_traffic": "An SLO counted no events (opt-in). Severity: ticket.",
+}
+
+
+def _section(slo: SLO, key: AlertKey) -> str | None:
+    """The SLO's section of the runbook of alert `key`, or None when the SLO has no such alert."""
+    a = slo.alerting
+    if key in ("page", "ticket"):
+        return _burn_section(slo, key) if getattr(a, key) else None
+    if key == "absent":
+        return _absent_section(slo)
+    return _no_traffic_section(slo) if a.no_traffic_after_minutes is not None else None
+
+
 def render_runbooks(slos: Sequence[SLO]) -> dict[str, str]:
-    """file name -> Markdown, one per alert name."""
+    """file name -> Markdown, one per alert name (an SLO may rename its alerts)."""
+    sections: dict[str, dict[AlertKey, list[str]]] = {
+        c.PAGE_ALERT: {"page": []}, c.TICKET_ALERT: {"ticket": []}, c.ABSENT_ALERT: {"absent": []}}
+    for key in _TITLES:
+        for s in slos:
+            text = _section(s, key)
+            if text is not None:
+                sections.setdefault(s.alerting.alert(key).name, {}).setdefault(key, []).append(text)
     out: dict[str, str] = {}
-    for name, severity in ((PAGE_ALERT, "page"), (TICKET_ALERT, "ticket")):
-        sections = [_burn_section(s, severity) for s in slos if getattr(s.alerting, severity)]
-        out[f"{name}.md"] = (
-            f"# {name}\n\nAn SLO's error budget burns too fast (multiwindow, multi-burn-rate; "
-            f"severity {severity}). Both windows of a row must exceed the error ratio.\n\n"
-            + "\n".join(sections))
-    out[f"{ABSENT_ALERT}.md"] = (
-        f"# {ABSENT_ALERT}\n\nAn SLO has no data. Severity: ticket.\n\n"
-        + "\n".join(_absent_section(s) for s in slos))
+    for name, by_key in sections.items():
+        parts = [f"{_TITLES[k]}\n\n" + "\n".join(texts) for k, texts in by_key.items()]
+        out[f"{name}.md"] = f"# {name}\n\n" + "\n".join(parts)
     for name, (what, steps) in _OPS.items():
         out[f"{name}.md"] = f"# {name}\n\n{what}\n\n{_anchor('triage')}## triage\n\n{steps}"
     out[f"{ops.COST_OVER_BUDGET}.md"] = _cost_runbook()

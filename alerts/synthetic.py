@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI
 from slo.thresholds import le_spellings
 
 COUNTER_OFFSET = 1_000_000
+LOOKBACK_MINUTES = 5  # Prometheus' lookback: a series without newer samples stays visible this long
 
 
 @dataclass
@@ -37,8 +39,12 @@ class CounterSeries:
 
 @dataclass
 class Traffic:
+    """`scrape_until`: the last minute with samples (the series disappear after it); None =
+    sampled to the end."""
+
     minutes: int
     series: list[CounterSeries] = field(default_factory=list)
+    scrape_until: int | None = None
 
     def add(self, name: str, labels: dict[str, str], increments: np.ndarray) -> None:
         inc = np.asarray(increments, dtype=np.float64)
@@ -49,10 +55,19 @@ class Traffic:
     def input_series(self) -> list[dict[str, str]]:
         """promtool `input_series`, one sample per minute from 0 to `minutes` inclusive."""
         out = []
+        last = self.minutes if self.scrape_until is None else self.scrape_until
         for s in self.series:
             cum = counter_offset(s.increments) + np.concatenate([[0.0], np.cumsum(s.increments)])
-            out.append({"series": s.selector(), "values": encode_values(cum)})
+            out.append({"series": s.selector(), "values": encode_values(cum[:last + 1])})
         return out
+
+    def visible(self, name: str, pred, t: int) -> bool:  # type: ignore[no-untyped-def]
+        """Whether a series `name` matching `pred` has a sample Prometheus sees at minute `t`."""
+        last = self.minutes if self.scrape_until is None else self.scrape_until
+        return t <= last + LOOKBACK_MINUTES and any(s.name == name and pred(s.labels) for s in self.series)
+
+    def scraped_at(self, t: int) -> bool:
+        return self.scrape_until is None or t <= self.scrape_until
 
     def sum_where(self, name: str, pred) -> np.ndarray:  # type: ignore[no-untyped-def]
         acc = np.zeros(self.minutes)
@@ -160,6 +175,39 @@ def add_sli_traffic(traffic: Traffic, slo: SLO, requests: np.ndarray, error_rati
         traffic.add(COST_USD_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}, spend)
     else:
         raise TypeError(f"unknown SLI {sli!r}")
+
+
+def _present_series(slo: SLO) -> tuple[str, Any]:
+    """(name, label predicate) of the series whose absence is "no data" (`alerts.promql.traffic_series`)."""
+    sel = slo.selector.matches
+    sli = slo.sli
+    if isinstance(sli, LatencySLI):
+        spellings = set(le_spellings(sli.threshold_s))
+        return f"{sli.metric.prom_metric}_bucket", lambda lab: sel(lab) and lab.get("le") in spellings
+    if isinstance(sli, AvailabilitySLI):
+        return REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") != "4xx"
+    return REQUESTS_TOTAL.name, sel
+
+
+def absent_minutes(slo: SLO, traffic: Traffic, t: int) -> int:
+    """For how many minutes up to `t` the SLO's series has been invisible (0 when visible): how
+    long `absent()` has been 1, as its alert's `for:` counts (rules are evaluated from minute 0)."""
+    name, pred = _present_series(slo)
+    run = 0
+    for m in range(t, -1, -1):
+        if traffic.visible(name, pred, m):
+            break
+        run += 1
+    return max(run - 1, 0) if run else 0
+
+
+def counter_scraped(slo: SLO, traffic: Traffic, t: int) -> bool:
+    """Whether the SLO's counter exists and is still sampled at `t` (so `increase()` has a value)."""
+    if isinstance(slo.sli, LatencySLI):
+        name, pred = f"{slo.sli.metric.prom_metric}_count", slo.selector.matches
+    else:
+        name, pred = _present_series(slo)
+    return traffic.scraped_at(t) and traffic.visible(name, pred, t)
 
 
 def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:

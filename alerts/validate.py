@@ -25,7 +25,7 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
     import subprocess
     import tempfile
 
-    from slo.spec import SpecError, check_unique, load_specs
+    from slo.spec import SpecError, check_unique, load_specs, shared_traffic
 
     promtool = None if skip_promtool else shutil.which("promtool")
     if not skip_promtool and promtool is None:
@@ -53,6 +53,8 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
                 continue
         every += slos
         typer.echo(f"valid: {f} ({len(slos)} SLOs)")
+    for note in shared_traffic(every):
+        typer.secho(f"warning: {note}", fg="yellow", err=True)
     duplicates = False
     try:
         check_unique(every)

@@ -14,6 +14,7 @@ from slo.metrics_catalog import (
     TIME_PER_OUTPUT_TOKEN, TIME_TO_FIRST_TOKEN, TOKENS_TOTAL, UPSTREAM_HEALTHY, UPSTREAM_RETRIES_TOTAL,
     WORKER_BATCH_SIZE, WORKER_E2E, WORKER_MODEL_LOAD, WORKER_QUEUE_TIME, WORKER_RUNNING, WORKER_TTFT, WORKER_WAITING, Metric,
 )
+from slo import conventions as c
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencyMetric
 
 EXECUTIVE_UID, ONCALL_UID, DEBUG_UID = "inferwatch-executive", "inferwatch-oncall", "inferwatch-debug"
@@ -151,7 +152,8 @@ def oncall(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
         Panel("active_alerts", "Active alerts",
               "Alerts firing now: Prometheus' burn-rate and operational alerts (ALERTS) and the built-in "
               "evaluator's SLO alerts (slo_alert_firing). Each alert's runbook link is in its annotations.",
-              "table", (Query('sum by (alertname, severity, sloth_id) (ALERTS{alertstate="firing"})', instant=True),
+              "table", (Query(f'sum by (alertname, {c.SEVERITY_LABEL}, {c.LABEL_ID}) (ALERTS{{alertstate="firing"}})',
+                              instant=True),
                         Query("max by (slo, severity) (slo_alert_firing) > 0", instant=True)),
               no_value="no alerts firing"),
     ))

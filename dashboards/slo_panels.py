@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from dashboards.model import GREEN, ORANGE, RED, YELLOW, Panel, Query, Step
+from slo import conventions as c
 from slo.burn import WINDOWS, rows_for
 from slo.model import SLO, CostSLI, LatencyMetric, LatencySLI
 
@@ -18,7 +19,7 @@ def _key(slo: SLO) -> str:
 
 
 def _rule(name: str, slo: SLO) -> str:
-    return f'{name}{{sloth_id="{slo.id}"}}'
+    return f'{name}{{{c.LABEL_ID}="{slo.id}"}}'
 
 
 def _gauge(name: str, slo: SLO, window: str | None = None) -> str:
@@ -35,7 +36,7 @@ def _objective(slo: SLO) -> str:
 def compliance_panel(slo: SLO) -> Panel:
     period = slo.window.describe()
     if isinstance(slo.sli, CostSLI):
-        expr = (f"{_rule('slo:period_burn_rate:ratio', slo)}\n"
+        expr = (f"{_rule(c.PERIOD_BURN_RATE_RATIO, slo)}\n"
                 f"or on() (1 - {_gauge('slo_error_budget_remaining_ratio', slo)})")
         return Panel(
             f"{_key(slo)}_compliance", f"{slo.name}: spend vs budget ({period})",
@@ -43,7 +44,7 @@ def compliance_panel(slo: SLO) -> Panel:
             "budget is overspent: check the cost panels for the tenant or model that grew.",
             "stat", (Query(expr, slo.name, instant=True),), unit="percentunit",
             steps=(Step(GREEN), Step(YELLOW, 0.8), Step(RED, 1.0)), width=4, height=5, core=True)
-    expr = (f"(1 - {_rule('slo:period_burn_rate:ratio', slo)} * {slo.error_budget!r})\n"
+    expr = (f"(1 - {_rule(c.PERIOD_BURN_RATE_RATIO, slo)} * {slo.error_budget!r})\n"
             f"or on() {_gauge('slo_sli_ratio', slo)}")
     return Panel(
         f"{_key(slo)}_compliance", f"{slo.name}: SLI ({period})",
@@ -54,7 +55,7 @@ def compliance_panel(slo: SLO) -> Panel:
 
 
 def budget_panel(slo: SLO) -> Panel:
-    expr = (f"{_rule('slo:period_error_budget_remaining:ratio', slo)}\n"
+    expr = (f"{_rule(c.PERIOD_ERROR_BUDGET_REMAINING_RATIO, slo)}\n"
             f"or on() {_gauge('slo_error_budget_remaining_ratio', slo)}")
     return Panel(
         f"{_key(slo)}_budget", f"{slo.name}: error budget left",
@@ -74,7 +75,7 @@ def burn_rate_panel(slo: SLO) -> Panel:
     if page:
         steps.append(Step(RED, min(r.factor for r in page)))
     queries = tuple(
-        Query(f"{_rule(f'slo:sli_error:ratio_rate{w}', slo)} / {slo.error_budget!r}\n"
+        Query(f"{_rule(c.sli_error_ratio(w), slo)} / {slo.error_budget!r}\n"
               f"or on() {_gauge('slo_burn_rate', slo, w)}", w)
         for w in WINDOWS)
     table = "; ".join(f"{r.severity} when {r.long_window} and {r.short_window} both exceed {r.factor:g}x"

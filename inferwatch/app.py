@@ -111,7 +111,8 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
 
     scheduler = build_scheduler(settings, engine)
     slo_notifier = WebhookNotifier(settings.slo_webhooks) if settings.slo_webhooks else None
-    slo_service = SLOService(engine, slos, slo_notifier, registry=metrics.registry)
+    slo_service = SLOService(engine, slos, slo_notifier, registry=metrics.registry,
+                             prometheus_url=settings.slo_prometheus_url)
     register_slo_job(scheduler, slo_service, interval_s=settings.slo_eval_interval_s)
     canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
     register_canary_jobs(scheduler, canary_service, interval_s=15)

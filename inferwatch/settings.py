@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     slo_specs: list[Path] = []  # SLO spec files; empty: the shipped defaults (slo/defaults.yaml)
     slo_webhooks: list[str] = []  # Alertmanager-format webhooks for SLO alert state changes
     slo_eval_interval_s: float = 30.0
+    slo_prometheus_url: str | None = None  # evaluates events/raw SLIs (PromQL on any metric); None: unsupported
     reports: ReportsConfig = ReportsConfig()  # weekly cost and safety review (reports/config.py)
     retention_days: int | None = 90  # raw request rows; minute rollups are kept
     ledger_batch_size: int = 500

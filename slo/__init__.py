@@ -13,6 +13,8 @@ Public API:
 Run time (imported from their modules, so that `import slo` stays free of the database):
     slo.service.SLOService(engine, slos, notifier, registry=...)  evaluate, history, gauges
     slo.source.evaluate_ledger(_many)           evaluation over the ledger's minute and hourly rollups
+    slo.prometheus_source.evaluate_prometheus   events/raw SLIs through Prometheus' HTTP API
+    slo.conventions                             the public rule, label and alert names
     slo.notify.WebhookNotifier                  Alertmanager-format webhooks on state changes
     slo.jobs.register_slo_job(scheduler, service)
     slo.router.build_slo_router(service, authenticate)   GET /v1/slos, /v1/slos/{name}

@@ -139,9 +139,10 @@ class Evaluation:
     windows: dict[str, WindowStats]
     page: AlertState
     ticket: AlertState
-    no_data: bool
+    no_data: bool  # no events for the no-data time (the ledger cannot tell a missing series apart)
     minutes_since_traffic: int | None
     cost_per_1k_usd: float | None = None
+    no_traffic: bool = False  # SLONoTraffic fires: opted in, and no events for its time
 
     @property
     def status(self) -> str:
@@ -203,21 +204,44 @@ def evaluate(
     """Evaluate `slo` at `now` (default: the minute after the series' last minute)."""
     s = series if isinstance(series, MinuteSeries) else MinuteSeries.from_points(series)
     at = to_minute(now) if now is not None else s.end
-    budget = slo.error_budget
+    sums = {name: s.sums(at - minutes, at) for name, minutes in slo.sli_windows().items()}
+    p_start, _ = period_bounds(slo, at)
+    _, no_data_t = s.sums(at - slo.alerting.no_data_after_minutes, at)
+    idle_after = slo.alerting.no_traffic_after_minutes
+    idle = idle_after is not None and s.sums(at - idle_after, at)[1] <= 0
+    last = _last_traffic_minute(s, at)
+    return evaluate_windows(slo, at, sums, s.sums(p_start, at), no_data=no_data_t <= 0, no_traffic=idle,
+                            minutes_since_traffic=None if last is None else at - 1 - last)
 
-    windows: dict[str, WindowStats] = {}
+
+Sums = tuple[float, float]  # (good, total)
+
+
+def evaluate_windows(slo: SLO, at: int, windows: dict[str, Sums], period: Sums, *, no_data: bool,
+                     no_traffic: bool, minutes_since_traffic: int | None = None,
+                     ratios: dict[str, float | None] | None = None) -> Evaluation:
+    """The evaluation from (good, total) per SLI window and over the period, however they were
+    counted (the ledger, or Prometheus for SLIs on any metric). `ratios` (window name, and
+    "period") overrides the error ratios where only those are known (a raw SLI)."""
+    budget = slo.error_budget
+    given = ratios or {}
+
+    def ratio(key: str, g: float, t: float) -> float | None:
+        return given[key] if key in given else _ratio(t - g, t)
+
+    stats: dict[str, WindowStats] = {}
     for name, minutes in slo.sli_windows().items():
-        g, t = s.sums(at - minutes, at)
-        r = _ratio(t - g, t)
-        windows[name] = WindowStats(name, minutes, g, t, r, _burn(r, budget))
-    ratios = {k: w.error_ratio for k, w in windows.items()}
+        g, t = windows[name]
+        r = ratio(name, g, t)
+        stats[name] = WindowStats(name, minutes, g, t, r, _burn(r, budget))
+    by_window = {k: w.error_ratio for k, w in stats.items()}
 
     p_start, p_minutes = period_bounds(slo, at)
-    g, t = s.sums(p_start, at)
-    err = _ratio(t - g, t)
+    g, t = period
+    err = ratio("period", g, t)
     period_burn = _burn(err, budget)
     remaining = None if period_burn is None else 1.0 - period_burn
-    current = windows["5m"].burn_rate
+    current = stats["5m"].burn_rate
     if remaining is None:
         tte = None
     elif remaining <= 0:
@@ -228,8 +252,6 @@ def evaluate(
         tte = remaining * p_minutes * 60.0 / current
 
     table = slo.alert_table()
-    no_data_g, no_data_t = s.sums(at - slo.alerting.no_data_after_minutes, at)
-    last = _last_traffic_minute(s, at)
     is_cost = isinstance(slo.sli, CostSLI)
     return Evaluation(
         slo_id=slo.id, now=at, period_start=p_start, period_minutes=p_minutes,
@@ -237,13 +259,14 @@ def evaluate(
         sli=None if (err is None or is_cost) else 1.0 - err,
         error_ratio=err, objective=slo.objective, error_budget=budget,
         period_burn_rate=period_burn, budget_remaining=remaining,
-        current_burn_rate=current, time_to_exhaustion_s=tte, windows=windows,
-        page=_alert_state("page", slo.alerting.page, table, ratios, budget),
-        ticket=_alert_state("ticket", slo.alerting.ticket, table, ratios, budget),
-        no_data=no_data_t <= 0,
-        minutes_since_traffic=None if last is None else at - 1 - last,
-        cost_per_1k_usd=(err * slo.sli.budget_usd_per_1k_requests
+        current_burn_rate=current, time_to_exhaustion_s=tte, windows=stats,
+        page=_alert_state("page", slo.alerting.page, table, by_window, budget),
+        ticket=_alert_state("ticket", slo.alerting.ticket, table, by_window, budget),
+        no_data=no_data,
+        minutes_since_traffic=minutes_since_traffic,
+        cost_per_1k_usd=(err * slo.sli.budget_usd_per_1k_requests  # type: ignore[union-attr]
                          if is_cost and err is not None else None),
+        no_traffic=no_traffic,
     )
 
 

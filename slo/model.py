@@ -5,11 +5,13 @@ evaluator, the rule generator and the dashboards read only these, never the raw 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+from slo import conventions
 from slo.burn import BurnAlertWindow, WindowSpec, alert_windows, window_minutes
 
 
@@ -18,6 +20,8 @@ class SLIKind(StrEnum):
     LATENCY = "latency"
     SAFETY = "safety_incidents"
     COST = "cost"
+    EVENTS = "events"
+    RAW = "raw"
 
 
 class LatencyMetric(StrEnum):
@@ -99,7 +103,64 @@ class CostSLI:
         return f"spend per 1k requests against a budget of {self.budget_usd_per_1k_requests:g} USD"
 
 
-SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI
+WINDOW_PLACEHOLDER = re.compile(r"\{\{\s*\.window\s*\}\}")
+
+
+def with_window(query: str, window: str) -> str:
+    """A query with Sloth's `{{.window}}` replaced by a Prometheus duration."""
+    return WINDOW_PLACEHOLDER.sub(window, query)
+
+
+@dataclass(frozen=True)
+class EventsSLI:
+    """Sloth's events SLI on any metric: an error query and a total query.
+
+    Sloth's form: whole PromQL queries with `{{.window}}` for the range (they aggregate
+    themselves). Pyrra's form: plain counter selectors, summed here over the window and grouped
+    by `group_by` (one SLI per group). Evaluated from Prometheus, not from the ledger.
+    """
+
+    error_query: str
+    total_query: str
+    group_by: tuple[str, ...] = ()
+    kind: ClassVar[SLIKind] = SLIKind.EVENTS
+
+    @property
+    def templated(self) -> bool:
+        return bool(WINDOW_PLACEHOLDER.search(self.error_query))
+
+    def rate(self, query: str, window: str) -> str:
+        if self.templated:
+            return f"({with_window(query, window).strip()})"
+        by = f" by ({', '.join(self.group_by)})" if self.group_by else ""
+        return f"sum{by}(rate({query.strip()}[{window}]))"
+
+    def error_ratio(self, window: str) -> str:
+        """Errors over total in `window`; no sample without traffic (never NaN); missing
+        errors count as none."""
+        total = self.rate(self.total_query, window)
+        return f"(\n  {self.rate(self.error_query, window)}\n  or\n  0 * {total}\n)\n/\n({total} > 0)"
+
+    def describe(self) -> str:
+        return "share of events the error query does not count, of those the total query counts"
+
+
+@dataclass(frozen=True)
+class RawSLI:
+    """Sloth's raw SLI: one query giving the error ratio over `{{.window}}`. Prometheus only."""
+
+    error_ratio_query: str
+    kind: ClassVar[SLIKind] = SLIKind.RAW
+
+    def error_ratio(self, window: str) -> str:
+        return f"({with_window(self.error_ratio_query, window).strip()})"
+
+    def describe(self) -> str:
+        return "error ratio given by a PromQL query"
+
+
+SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI | EventsSLI | RawSLI
+PROMETHEUS_SLIS = (EventsSLI, RawSLI)  # SLIs on any metric: evaluated from Prometheus
 
 SELECTOR_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant")
 
@@ -144,12 +205,65 @@ class TimeWindow:
         return "calendar month" if self.calendar else f"rolling {self.days}d"
 
 
+AlertKey = Literal["page", "ticket", "absent", "no_traffic"]
+Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs
+
+
+@dataclass(frozen=True)
+class AlertShape:
+    """Name, labels and annotations of one burn-rate alert, as Sloth's `page_alert` /
+    `ticket_alert`; a `severity` in `labels` replaces the severity value ("page" / "ticket")."""
+
+    name: str | None = None
+    labels: Labels = ()
+    annotations: Labels = ()
+
+
+@dataclass(frozen=True)
+class AlertIdentity:
+    """What an alert of an SLO is called and carries beyond the SLO's own labels."""
+
+    name: str
+    severity: str  # the `severity` label's value
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+_DEFAULT_NAMES: dict[AlertKey, str] = {
+    "page": conventions.PAGE_ALERT, "ticket": conventions.TICKET_ALERT,
+    "absent": conventions.ABSENT_ALERT, "no_traffic": conventions.NO_TRAFFIC_ALERT,
+}
+
+
 @dataclass(frozen=True)
 class Alerting:
     page: bool = True
     ticket: bool = True
+    # SLOMetricAbsent: the SLI's series has been missing this long (the rule's `for:`)
     no_data_after_minutes: int = 15
+    # SLONoTraffic, opt-in: the series exist but counted no event this long; None = never alert
+    no_traffic_after_minutes: int | None = None
     windows: tuple[WindowSpec, ...] = ()  # an explicit window set (Sloth's AlertWindows); () = default
+    # Routing (Sloth's alerting block): one name for both burn-rate alerts, labels and
+    # annotations on every alert of the SLO, and per-severity shapes on top.
+    name: str | None = None
+    labels: Labels = ()
+    annotations: Labels = ()
+    page_alert: AlertShape = AlertShape()
+    ticket_alert: AlertShape = AlertShape()
+
+    def alert(self, key: AlertKey) -> AlertIdentity:
+        """The name, severity value, extra labels and annotations of one alert. The absent and
+        no-traffic alerts are tickets: they take the ticket alert's labels and severity value."""
+        shape = self.page_alert if key == "page" else self.ticket_alert
+        labels = {**dict(self.labels), **dict(shape.labels)}
+        default = conventions.PAGE_SEVERITY if key == "page" else conventions.TICKET_SEVERITY
+        severity = labels.pop(conventions.SEVERITY_LABEL, default)
+        name = _DEFAULT_NAMES[key]
+        if key in ("page", "ticket"):
+            name = shape.name or self.name or name
+        annotations = {**dict(self.annotations), **(dict(shape.annotations) if key in ("page", "ticket") else {})}
+        return AlertIdentity(name, severity, labels, annotations)
 
 
 @dataclass(frozen=True)
@@ -175,7 +289,7 @@ class SLO:
     @property
     def id(self) -> str:
         """Sloth's `sloth_id`."""
-        return f"{self.service}-{self.name}"
+        return conventions.slo_id(self.service, self.name)
 
     @property
     def kind(self) -> SLIKind:

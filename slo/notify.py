@@ -1,7 +1,9 @@
 """Webhook notifications of SLO alert state changes, in Alertmanager's webhook format.
 
-Three alerts per SLO, named as the Prometheus rules name them (`alerts.rules`):
-SLOErrorBudgetBurnPage, SLOErrorBudgetBurnTicket and SLOMetricAbsent (no data, a ticket).
+Alerts per SLO, named and labelled as the Prometheus rules name them (`alerts.rules`, from
+`slo.conventions` and the SLO's `alerting`): SLOErrorBudgetBurnPage, SLOErrorBudgetBurnTicket
+and, when the SLO opts in, SLONoTraffic (a ticket). SLOMetricAbsent is Prometheus' alone: the
+ledger cannot tell a missing series from a quiet one, and an idle SLO must not open a ticket.
 A notification goes out when an alert starts firing and when it resolves, not on every
 evaluation. A webhook that fails keeps the change pending and is retried on the next
 evaluation; nothing here raises into the caller. `state()` is what must survive a restart
@@ -17,18 +19,14 @@ from typing import Any
 
 import httpx
 
-from slo.model import SLO
+from slo import conventions as c
+from slo.model import SLO, AlertKey
 from slo.status import SLOStatus
 
 log = logging.getLogger(__name__)
 
-PAGE_ALERT = "SLOErrorBudgetBurnPage"
-TICKET_ALERT = "SLOErrorBudgetBurnTicket"
-ABSENT_ALERT = "SLOMetricAbsent"
-# state key -> (alertname, severity)
-ALERTS: dict[str, tuple[str, str]] = {
-    "page": (PAGE_ALERT, "page"), "ticket": (TICKET_ALERT, "ticket"), "no_data": (ABSENT_ALERT, "ticket"),
-}
+# state key -> which receivers (by Webhook.severities) get it
+ALERTS: dict[AlertKey, str] = {"page": "page", "ticket": "ticket", "no_traffic": "ticket"}
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert
 
 
@@ -74,23 +72,24 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     return f"{h:016x}"
 
 
-def alert_labels(slo: SLO, key: str) -> dict[str, str]:
+def alert_labels(slo: SLO, key: AlertKey) -> dict[str, str]:
     """The labels of the Prometheus rule's alert, plus `slo` (the SLO's name)."""
-    name, severity = ALERTS[key]
-    labels = {"alertname": name, "severity": severity, "slo": slo.name, "sloth_id": slo.id,
-              "sloth_service": slo.service, "sloth_slo": slo.name,
-              **slo.selector.single_values(), **slo.labels_dict}
-    if key != "no_data":
-        labels["sloth_severity"] = severity
+    alert = slo.alerting.alert(key)
+    labels = {"alertname": alert.name, c.SEVERITY_LABEL: alert.severity, "slo": slo.name,
+              **c.id_labels(slo.service, slo.name), **slo.selector.single_values(), **slo.labels_dict,
+              **alert.labels}
+    if key in ("page", "ticket"):
+        labels[c.LABEL_SEVERITY] = key
     return labels
 
 
-def _annotations(st: SLOStatus, key: str, runbook_base_url: str) -> dict[str, str]:
-    slo, name = st.slo, ALERTS[key][0]
-    if key == "no_data":
-        summary = f"{slo.id}: no SLI data for {slo.alerting.no_data_after_minutes}m"
-        desc = (f"SLO {slo.id} has seen no traffic for {slo.alerting.no_data_after_minutes} minutes; "
-                "its SLI and burn-rate alerts cannot fire.")
+def _annotations(st: SLOStatus, key: AlertKey, runbook_base_url: str) -> dict[str, str]:
+    slo = st.slo
+    alert = slo.alerting.alert(key)
+    if key == "no_traffic":
+        summary = f"{slo.id}: no traffic for {slo.alerting.no_traffic_after_minutes}m"
+        desc = (f"SLO {slo.id} has counted no events for {slo.alerting.no_traffic_after_minutes} minutes; "
+                "its burn-rate alerts cannot fire.")
     else:
         summary = f"{slo.id}: error budget burn rate too high ({key})"
         rates = ", ".join(f"{w} {r:.3g}x" for w, r in st.burn_rates().items() if r is not None)
@@ -99,10 +98,10 @@ def _annotations(st: SLOStatus, key: str, runbook_base_url: str) -> dict[str, st
                 + (f"; budget remaining {left:.1%}" if left is not None else "")
                 + (f"; burn rates {rates}" if rates else "") + ".")
     return {"summary": summary, "description": desc, "slo": slo.id,
-            "runbook_url": f"{runbook_base_url.rstrip('/')}/{name}.md#{slo.id}"}
+            "runbook_url": f"{runbook_base_url.rstrip('/')}/{alert.name}.md#{slo.id}", **alert.annotations}
 
 
-def payload(st: SLOStatus, key: str, note: AlertNote, *, receiver: str = "inferwatch",
+def payload(st: SLOStatus, key: AlertKey, note: AlertNote, *, receiver: str = "inferwatch",
             runbook_base_url: str = "runbooks", external_url: str = "") -> dict[str, Any]:
     """An Alertmanager webhook message (version 4) holding this one alert."""
     labels = alert_labels(st.slo, key)
@@ -127,7 +126,7 @@ class WebhookNotifier:
         self.webhooks = [w if isinstance(w, Webhook) else Webhook(w) for w in webhooks]
         self.runbook_base_url, self.external_url, self.receiver = runbook_base_url, external_url, receiver
         self._client = client or httpx.Client(timeout=timeout_s)
-        self._notes: dict[str, dict[str, AlertNote]] = {}  # SLO id -> state key -> note
+        self._notes: dict[str, dict[AlertKey, AlertNote]] = {}  # SLO id -> state key -> note
         self.sent_total = 0
         self.failed_total = 0
 
@@ -142,12 +141,12 @@ class WebhookNotifier:
         """Take over the delivered states (by SLO id) recorded by a previous run or replica."""
         urls = {w.url for w in self.webhooks}
         for slo_id, notes in states.items():
-            restored = {}
+            restored: dict[AlertKey, AlertNote] = {}
             for k, d in notes.items():
-                if k in ALERTS and isinstance(d, Mapping):
+                if k in ALERTS and isinstance(d, Mapping):  # a state of an older version's alert is dropped
                     n = AlertNote.from_json(d)
                     n.pending = [u for u in n.pending if u in urls]
-                    restored[k] = n
+                    restored[k] = n  # type: ignore[index]  # k is in ALERTS
             self._notes[slo_id] = restored
 
     def notify(self, statuses: Iterable[SLOStatus], now: datetime | None = None) -> dict[str, dict[str, Any]]:
@@ -159,10 +158,12 @@ class WebhookNotifier:
             notes = self._notes.setdefault(st.slo.id, {})
             # An SLO that could not be evaluated (database down) keeps its alerts as they were.
             if st.evaluation is not None:
-                for key, firing in (("page", st.page), ("ticket", st.ticket), ("no_data", st.no_data)):
+                firings: tuple[tuple[AlertKey, bool], ...] = (
+                    ("page", st.page), ("ticket", st.ticket), ("no_traffic", st.no_traffic))
+                for key, firing in firings:
                     note = notes.get(key) or AlertNote()
                     if firing != note.firing:
-                        severity = ALERTS[key][1]
+                        severity = ALERTS[key]
                         note = AlertNote(firing, at if firing else note.since, None if firing else at,
                                          [w.url for w in self.webhooks if severity in w.severities])
                     notes[key] = note
@@ -174,7 +175,7 @@ class WebhookNotifier:
                 out[st.slo.id] = state
         return out
 
-    def _send(self, st: SLOStatus, key: str, note: AlertNote, down: set[str]) -> None:
+    def _send(self, st: SLOStatus, key: AlertKey, note: AlertNote, down: set[str]) -> None:
         body = payload(st, key, note, receiver=self.receiver, runbook_base_url=self.runbook_base_url,
                        external_url=self.external_url)
         for hook in self.webhooks:
@@ -192,4 +193,4 @@ class WebhookNotifier:
                 down.add(hook.url)
                 self.failed_total += 1
                 log.warning("SLO notification %s %s for %s to %s failed (%s); retrying on the next evaluation",
-                            ALERTS[key][0], body["status"], st.slo.id, hook.url, why)
+                            body["alerts"][0]["labels"]["alertname"], body["status"], st.slo.id, hook.url, why)

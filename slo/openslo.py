@@ -10,7 +10,8 @@ Supported::
       annotations:                    # optional inferwatch alerting options
         inferwatch.io/page: "true"
         inferwatch.io/ticket: "true"
-        inferwatch.io/no-data-after: 15m
+        inferwatch.io/no-data-after: 15m     # SLOMetricAbsent's `for:`
+        inferwatch.io/no-traffic-after: 1h   # opt-in SLONoTraffic
     spec:
       service: inferwatch
       description: ...
@@ -52,16 +53,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from slo.metrics_catalog import REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import (
-    SLO, SELECTOR_LABELS, Alerting, AvailabilitySLI, LatencyMetric, LatencySLI, SafetySLI, Selector,
-    Source,
+    SLO, SELECTOR_LABELS, WINDOW_PLACEHOLDER, Alerting, AvailabilitySLI, EventsSLI, LatencyMetric,
+    LatencySLI, SafetySLI, Selector, Source,
 )
 from slo.specfields import (
     FieldError, SpecError, check_labels, check_name, from_validation_error, objective_from_percent,
     objective_from_ratio, parse_minutes, parse_threshold, parse_window,
 )
-from slo.yamlloc import LocDict, line_at
+from slo.yamlloc import LocDict, LocList, line_at
 
 OPENSLO_VERSION = "openslo/v1"
+V1ALPHA = "openslo/v1alpha"
+VERSIONS = (OPENSLO_VERSION, V1ALPHA)
 IGNORED_KINDS = {"Service", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget"}
 ANNOTATION_PREFIX = "inferwatch.io/"
 
@@ -71,7 +74,8 @@ class _OS(BaseModel):
 
 
 class _MetricSource(_OS):
-    type: str
+    type: str | None = None  # taken from the DataSource named by metricSourceRef when absent
+    metricSourceRef: str | None = None
     spec: dict[str, Any]
 
 
@@ -152,7 +156,7 @@ class _SLOSpec(_OS):
     indicator: _InlineSLI | None = None
     indicatorRef: str | None = None
     timeWindow: list[_TimeWindow] = Field(min_length=1, max_length=1)
-    budgetingMethod: Literal["Occurrences"]
+    budgetingMethod: str
     objectives: list[_Objective] = Field(min_length=1)
     alertPolicies: list[Any] | None = None
 
@@ -164,7 +168,7 @@ class _SLOSpec(_OS):
 
 
 class _SLODoc(_OS):
-    apiVersion: Literal["openslo/v1"]
+    apiVersion: Literal["openslo/v1", "openslo/v1alpha"]
     kind: Literal["SLO"]
     metadata: _Metadata
     spec: _SLOSpec
@@ -224,10 +228,20 @@ def _expect(matchers: Matchers, label: str, op: str, value: str | None, query: s
     return got[1]
 
 
+# DataSource documents by name -> their type, for metricSourceRef (set per parse_document call)
+_SOURCES: dict[str, str] = {}
+
+
 def _prom_query(ref: _MetricRef, where: str) -> str:
     src = ref.metricSource
-    if src.type.lower() != "prometheus":
-        raise FieldError(f"metricSource type {src.type!r} is not supported; use Prometheus",
+    kind = src.type
+    if src.metricSourceRef is not None:
+        if src.metricSourceRef not in _SOURCES:
+            raise FieldError(f"metricSourceRef {src.metricSourceRef!r}: no kind: DataSource with that name in the file",
+                             (where, "metricSource", "metricSourceRef"))
+        kind = kind or _SOURCES[src.metricSourceRef]
+    if kind is None or kind.lower() != "prometheus":
+        raise FieldError(f"metricSource type {kind!r} is not supported; use Prometheus",
                          (where, "metricSource", "type"))
     q = src.spec.get("query")
     if not isinstance(q, str) or not q.strip():
@@ -246,6 +260,23 @@ def _at(where: str, fn: Any, *args: Any) -> Any:
 _HISTOGRAMS = {m.prom_metric: m for m in LatencyMetric}
 
 
+_CATALOG = {REQUESTS_TOTAL.name, SAFETY_INCIDENTS_TOTAL.name,
+            *(f"{h}{x}" for h in _HISTOGRAMS for x in ("_bucket", "_count"))}
+
+
+def _events(numerator: str, total: str, good: bool) -> EventsSLI:
+    """An events SLI from whole queries (with `{{.window}}`) or counter selectors; a good-events
+    numerator becomes errors = total - good."""
+    if WINDOW_PLACEHOLDER.search(numerator) or WINDOW_PLACEHOLDER.search(total):
+        if not (WINDOW_PLACEHOLDER.search(numerator) and WINDOW_PLACEHOLDER.search(total)):
+            raise FieldError("both queries must use {{.window}}, or neither (counter selectors)")
+        return EventsSLI(f"({total}) - ({numerator})" if good else numerator, total)
+    if good:
+        return EventsSLI(f"sum(rate({total}[{{{{.window}}}}])) - sum(rate({numerator}[{{{{.window}}}}]))",
+                         f"sum(rate({total}[{{{{.window}}}}]))")
+    return EventsSLI(numerator, total)
+
+
 def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
     """Recognize an inferwatch SLI in a good/bad over total ratio of catalog selectors."""
     num_ref = ratio.good or ratio.bad
@@ -253,7 +284,11 @@ def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
     good = ratio.good is not None
     nw = "good" if good else "bad"
     nq, tq = _prom_query(num_ref, nw), _prom_query(ratio.total, "total")
+    if WINDOW_PLACEHOLDER.search(nq) or WINDOW_PLACEHOLDER.search(tq):
+        return _events(nq, tq, good), Selector()
     (n_name, n_m), (t_name, t_m) = _at(nw, parse_selector, nq), _at("total", parse_selector, tq)
+    if not {n_name, t_name} & _CATALOG:
+        return _events(nq, tq, good), Selector()  # a ratio on any metric
 
     if n_name == REQUESTS_TOTAL.name and t_name == REQUESTS_TOTAL.name:
         want = "2xx" if good else "5xx"
@@ -322,17 +357,74 @@ def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Sel
 # -- documents ----------------------------------------------------------------------------------
 
 
-def collect_slis(docs: Sequence[Any], file: str) -> dict[str, tuple[_SLIDoc, LocDict]]:
-    """`kind: SLI` documents by name, for indicatorRef."""
-    out = {}
+Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], dict[str, str]]  # SLIs by name, DataSource types by name
+
+
+def collect_refs(docs: Sequence[Any], file: str) -> Refs:
+    """`kind: SLI` documents by name (for indicatorRef) and `kind: DataSource` types by name
+    (for metricSourceRef)."""
+    slis, sources = {}, {}
     for doc in docs:
-        if isinstance(doc, LocDict) and doc.get("kind") == "SLI":
+        if isinstance(doc, LocDict) and doc.get("kind") == "SLI" and doc.get("apiVersion") == OPENSLO_VERSION:
             try:
                 sli = _SLIDoc.model_validate(doc)
             except ValidationError as e:
                 raise from_validation_error(e, file, doc) from None
-            out[sli.metadata.name] = (sli, doc)
-    return out
+            slis[sli.metadata.name] = (sli, doc)
+        if isinstance(doc, LocDict) and doc.get("kind") == "DataSource":
+            name = (doc.get("metadata") or {}).get("name")
+            kind = (doc.get("spec") or {}).get("type")
+            if isinstance(name, str) and isinstance(kind, str):
+                sources[name] = kind
+    return slis, sources
+
+
+def _loc(node: Any, line: int) -> Any:
+    """Plain data as LocDict/LocList whose every line is `line` (for converted documents)."""
+    if isinstance(node, dict):
+        out = LocDict({k: _loc(v, line) for k, v in node.items()})
+        out.line, out.key_lines = line, {k: getattr(node, "key_lines", {}).get(k, line) for k in node}
+        return out
+    if isinstance(node, list):
+        seq = LocList(_loc(v, line) for v in node)
+        seq.line, seq.item_lines = line, [line] * len(node)
+        return seq
+    return node
+
+
+_UNITS = {"day": "d", "week": "w"}
+
+
+def from_v1alpha(doc: LocDict, file: str) -> LocDict:
+    """An OpenSLO v1alpha SLO (as Sloth writes it: `ratioMetrics` per objective with `good`
+    and `total` queries, `timeWindows` with count and unit) as a v1 document."""
+    spec = doc.get("spec") or {}
+    objectives = spec.get("objectives") or []
+    ratios = [o.get("ratioMetrics") for o in objectives if isinstance(o, dict)]
+    if not ratios or any(r is None for r in ratios) or any(r != ratios[0] for r in ratios):
+        raise SpecError.at(file, line_at(doc, ["spec", "objectives"]),
+                           "v1alpha objectives need ratioMetrics, the same in each (thresholdMetric is not read)")
+    windows = []
+    for tw in spec.get("timeWindows") or []:
+        unit = _UNITS.get(str(tw.get("unit", "")).lower())
+        if unit is None:
+            raise SpecError.at(file, line_at(doc, ["spec", "timeWindows"]),
+                               f"timeWindows unit {tw.get('unit')!r} must be Day or Week")
+        windows.append({"duration": f"{tw.get('count')}{unit}", "isRolling": bool(tw.get("isRolling", True))})
+
+    def source(m: Any) -> dict[str, Any]:
+        return {"metricSource": {"type": m.get("source", "prometheus"), "spec": {"query": m.get("query", "")}}}
+
+    r = ratios[0]
+    which = "good" if "good" in r else "bad"
+    v1 = {"apiVersion": OPENSLO_VERSION, "kind": "SLO", "metadata": doc.get("metadata") or {},
+          "spec": {"service": spec.get("service"), "description": spec.get("description", ""),
+                   "budgetingMethod": spec.get("budgetingMethod", "Occurrences"), "timeWindow": windows,
+                   "indicator": {"spec": {"ratioMetric": {"counter": True, which: source(r.get(which) or {}),
+                                                          "total": source(r.get("total") or {})}}},
+                   "objectives": [{k: v for k, v in o.items() if k in ("target", "displayName", "name")}
+                                  for o in objectives]}}
+    return _loc(v1, doc.line)
 
 
 def _window(tw: _TimeWindow) -> Any:
@@ -347,7 +439,7 @@ def _window(tw: _TimeWindow) -> Any:
 def _alerting(annotations: dict[str, Any] | None) -> Alerting:
     a = {k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items()
          if k.startswith(ANNOTATION_PREFIX)}
-    unknown = set(a) - {"page", "ticket", "no-data-after"}
+    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after"}
     if unknown:
         raise FieldError(f"unknown annotations {sorted(ANNOTATION_PREFIX + k for k in unknown)}")
     out: dict[str, Any] = {}
@@ -359,17 +451,24 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
             out[key] = v == "true"
     if "no-data-after" in a:
         out["no_data_after_minutes"] = parse_minutes(a["no-data-after"], "no-data-after")
+    if "no-traffic-after" in a:
+        out["no_traffic_after_minutes"] = parse_minutes(a["no-traffic-after"], "no-traffic-after")
     return Alerting(**out)
 
 
-def parse_document(doc: LocDict, file: str, slis: dict[str, tuple[_SLIDoc, LocDict]]) -> list[SLO]:
+def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
     """The SLOs of one OpenSLO document ([] for SLI and other known non-SLO kinds)."""
     kind = doc.get("kind")
-    if doc.get("apiVersion") != OPENSLO_VERSION:
+    if doc.get("apiVersion") not in VERSIONS:
         raise SpecError.at(file, line_at(doc, ["apiVersion"]),
-                           f"apiVersion must be {OPENSLO_VERSION!r}, got {doc.get('apiVersion')!r}")
+                           f"apiVersion must be one of {VERSIONS}, got {doc.get('apiVersion')!r}")
     if kind == "SLI" or kind in IGNORED_KINDS:
         return []
+    if doc.get("apiVersion") == V1ALPHA and kind == "SLO":
+        doc = from_v1alpha(doc, file)
+    slis, sources = refs
+    _SOURCES.clear()
+    _SOURCES.update(sources)
     if kind != "SLO":
         raise SpecError.at(file, line_at(doc, ["kind"]), f"unsupported kind {kind!r}; expected SLO")
     try:
@@ -381,6 +480,10 @@ def parse_document(doc: LocDict, file: str, slis: dict[str, tuple[_SLIDoc, LocDi
         return SpecError.at(file, line_at(at, path), str(err))
 
     spec = slo.spec
+    if spec.budgetingMethod != "Occurrences":
+        raise fail(["spec", "budgetingMethod"], FieldError(
+            f"spec.budgetingMethod {spec.budgetingMethod!r} is not supported: inferwatch budgets Occurrences "
+            "(bad events over all events); Timeslices (share of good minutes) is not implemented"))
     if spec.indicator is not None:
         sli_spec, sli_doc, sli_path = spec.indicator.spec, doc, ["spec", "indicator", "spec"]
     else:

@@ -19,7 +19,8 @@ from slo import history as hist
 from slo.cache import SeriesCache
 from slo.gauges import SLOGauges
 from slo.evaluator import to_minute
-from slo.model import SLO
+from slo.model import PROMETHEUS_SLIS, SLO
+from slo.prometheus_source import PrometheusError, evaluate_prometheus
 from slo.source import evaluate_ledger_many, unsupported_reason
 from slo.status import SLOStatus
 
@@ -40,10 +41,12 @@ def _utc(t: datetime) -> datetime:
 class SLOService:
     def __init__(self, engine: Engine, slos: Sequence[SLO], notifier: Notifier | None = None, *,
                  registry: CollectorRegistry | None = None, cache: SeriesCache | None | bool = True,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, prometheus_url: str | None = None) -> None:
         """`registry`: where the `slo_*` gauges go (none without one). `cache`: a SeriesCache,
         True for a default one, False to read every evaluation's full range from the ledger.
-        `clock`: the time of an evaluation without an explicit `now` (default: the UTC time)."""
+        `clock`: the time of an evaluation without an explicit `now` (default: the UTC time).
+        `prometheus_url`: where SLIs on any metric (events, raw) are evaluated; without it they
+        report status `unsupported`, saying so."""
         ids = [s.id for s in slos]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -54,6 +57,7 @@ class SLOService:
         self.gauges = SLOGauges(registry, self.slos) if registry is not None else None
         self.cache = SeriesCache() if cache is True else (cache or None)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.prometheus_url = prometheus_url
         self._lock = threading.Lock()  # one evaluation at a time: the job, API requests and the cache
         self._latest: dict[str, SLOStatus] = {}
         self._failing_since: int | None = None  # epoch minute of the first failed evaluation
@@ -80,8 +84,9 @@ class SLOService:
         return out
 
     def _evaluate(self, targets: list[SLO], at: datetime) -> list[SLOStatus]:
-        reasons = {s: unsupported_reason(s) for s in targets}
-        readable = [s for s in targets if reasons[s] is None]
+        queried = [s for s in targets if self.prometheus_url and isinstance(s.sli, PROMETHEUS_SLIS)]
+        reasons = {s: unsupported_reason(s) for s in targets if s not in queried}
+        readable = [s for s in reasons if reasons[s] is None]
         evals, error = {}, ""
         try:
             if readable:
@@ -92,6 +97,9 @@ class SLOService:
             log.warning("SLO evaluation failed: %s", error)
         out = []
         for s in targets:
+            if s in queried:
+                out.append(self._from_prometheus(s, at))
+                continue
             reason = reasons[s]
             if reason is not None:
                 out.append(SLOStatus.unsupported(s, at, reason))
@@ -101,10 +109,23 @@ class SLOService:
                 out.append(SLOStatus.error(s, at, error))
         return out
 
+    def _from_prometheus(self, slo: SLO, at: datetime) -> SLOStatus:
+        """The status of an events or raw SLO from Prometheus: its worst group when grouped."""
+        assert self.prometheus_url is not None
+        try:
+            groups = evaluate_prometheus(slo, self.prometheus_url, at)
+        except PrometheusError as e:
+            log.warning("SLO %s: Prometheus evaluation failed: %s", slo.id, e)
+            return SLOStatus(slo, at, None, f"Prometheus: {e}"[:500], failed=True)
+        rank = {"page": 3, "ticket": 2, "no_data": 0, "ok": 1}
+        worst, ev = max(groups.items(), key=lambda kv: (rank[kv[1].status], kv[1].current_burn_rate or 0.0))
+        reason = (f"worst of {len(groups)} groups: " + ", ".join(f"{k}={v}" for k, v in worst)) if worst else None
+        return SLOStatus(slo, at, ev, reason)
+
     def _track_failures(self, statuses: list[SLOStatus], at: datetime) -> None:
         """After the ledger was unreachable, keep re-reading from then for `REREAD_AFTER_RECOVERY`:
         the writers' spools replay the records of that time into minutes already read."""
-        if any(st.failed for st in statuses):
+        if any(_ledger_failed(st) for st in statuses):
             if self._failing_since is None:
                 self._failing_since = to_minute(at)
         elif self._failing_since is not None:
@@ -173,7 +194,7 @@ class SLOService:
         except Exception:  # noqa: BLE001
             log.exception("SLO evaluation failed")
             return []
-        ledger_down = any(st.failed for st in statuses)  # already logged: skip its reads and writes
+        ledger_down = any(_ledger_failed(st) for st in statuses)  # already logged: skip its reads and writes
         notes: dict[str, dict[str, Any]] = {}
         try:
             notes = self.notify(statuses, restore=not ledger_down)  # pending sends are retried anyway
@@ -189,6 +210,11 @@ class SLOService:
         except Exception:  # noqa: BLE001
             log.exception("SLO gauges not updated")
         return statuses
+
+
+def _ledger_failed(st: SLOStatus) -> bool:
+    """The ledger failed this evaluation (a Prometheus SLI failing says nothing of the ledger)."""
+    return st.failed and not isinstance(st.slo.sli, PROMETHEUS_SLIS)
 
 
 def _describe(e: BaseException) -> str:

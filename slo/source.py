@@ -25,9 +25,9 @@ hour included). `hour_spans` plans this; `horizon` keeps it exact for later eval
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import and_, case, func, or_, select
@@ -43,14 +43,18 @@ from ledger.rollups import minute_of
 from slo.evaluator import Evaluation, MinuteSeries, evaluate, period_bounds, to_minute
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector
 
-if TYPE_CHECKING:
-    from slo.cache import SeriesCache
-
 _THRESHOLD_TOLERANCE = 1e-9  # as ledger.queries: a threshold equal to a bound matches despite float noise
 _COUNT_COLUMN = {LatencyMetric.E2E: "requests", LatencyMetric.TTFT: "ttft_count", LatencyMetric.TPOT: "tpot_count"}
 _INCIDENT_COLUMN = {"input": "safety_incidents_input", "output": "safety_incidents_output"}
 SHORT_WINDOW_MINUTES = 360  # windows up to this long always read minutes
 Span = tuple[int, int]  # [begin, end) epoch minutes
+
+
+class SeriesReads(Protocol):
+    """What an evaluation needs of a cache (`slo.cache.SeriesCache` is one): dense series over
+    [start, end) epoch minutes per SLO. Named here so this module need not import the cache."""
+
+    def series_many(self, conn: Conn, wants: Mapping[SLO, tuple[int, int]]) -> dict[SLO, MinuteSeries]: ...
 
 
 class UnsupportedSource(NotImplementedError):
@@ -60,7 +64,7 @@ class UnsupportedSource(NotImplementedError):
 def unsupported_reason(slo: SLO) -> str | None:
     """Why `slo` cannot be evaluated from the rollups, or None when it can."""
     if not isinstance(slo.sli, (AvailabilitySLI, LatencySLI, CostSLI, SafetySLI)):
-        return f"no ledger source for {slo.kind} SLIs"
+        return f"{slo.kind.value} SLIs query Prometheus, not the ledger; set slo.prometheus_url to evaluate them"
     return None
 
 
@@ -119,6 +123,8 @@ def window_starts(slo: SLO, at: int) -> set[int]:
     starts = {at - m for m in slo.sli_windows().values()}
     starts.add(period_bounds(slo, at)[0])
     starts.add(at - slo.alerting.no_data_after_minutes)
+    if slo.alerting.no_traffic_after_minutes is not None:
+        starts.add(at - slo.alerting.no_traffic_after_minutes)
     return starts
 
 
@@ -279,14 +285,14 @@ def fetch_bounds(slo: SLO, at: int) -> tuple[int, int]:
     return min(start_minute, at - 3 * 1440), at
 
 
-def evaluate_ledger(conn: Conn, slo: SLO, now: datetime, *, cache: SeriesCache | None = None,
+def evaluate_ledger(conn: Conn, slo: SLO, now: datetime, *, cache: SeriesReads | None = None,
                     hourly: bool = True) -> Evaluation:
     """Evaluate `slo` at `now` (windows end at the start of now's minute) from the ledger."""
     return evaluate_ledger_many(conn, [slo], now, cache=cache, hourly=hourly)[slo]
 
 
 def evaluate_ledger_many(conn: Conn, slos: Iterable[SLO], now: datetime, *,
-                         cache: SeriesCache | None = None, hourly: bool = True) -> dict[SLO, Evaluation]:
+                         cache: SeriesReads | None = None, hourly: bool = True) -> dict[SLO, Evaluation]:
     """Evaluate every SLO at `now` with one read of the rollups. `cache` (a
     `slo.cache.SeriesCache`) re-reads only the recent minutes of SLOs evaluated before.
     `hourly=False` reads minutes only (the same results, slower; a cache decides itself)."""

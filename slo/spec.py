@@ -19,14 +19,31 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           # latency: {metric: ttft, threshold: 2}   # e2e|ttft|tpot; seconds (2, 0.25, "250ms")
           # safety_incidents: {direction: output}   # input|output; total = all requests
           # cost: {budget_usd_per_1k_requests: 2.0} # spend / allowed spend; no objective
+          # events: {error_query: 'sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))',
+          #          total_query: 'sum(rate(http_requests_total[{{.window}}]))'}   # Sloth's events
+          # events: {error_query: 'http_requests_total{code=~"5..|429"}',         # Pyrra-style
+          #          total_query: http_requests_total, group_by: [handler]}      #   counter selectors
+          # raw: {error_ratio_query: '...[{{.window}}]...'}                      # Sloth's raw
+          # events and raw SLIs are evaluated from Prometheus (slo.prometheus_url), not the ledger
         selector:                   # optional; each a string or a list of strings
           model_alias: chat
           model_version: [v3, v4]
           tenant: acme
-        alerting: {page: true, ticket: true, no_data_after: 15m}
+        alerting:
+          page: true
+          ticket: true
+          no_data_after: 15m        # SLOMetricAbsent when the SLI's series is missing this long
+          no_traffic_after: 1h      # opt-in SLONoTraffic: series present, no events this long
+          # routing (Sloth's alerting block; all optional, defaults unchanged):
+          name: MyServiceHighErrorRate          # both burn-rate alerts' name
+          labels: {team: platform}              # on every alert of the SLO
+          annotations: {runbook: https://...}   # on every alert of the SLO
+          page_alert: {name: ..., disable: false, labels: {severity: critical}, annotations: {}}
+          ticket_alert: {labels: {severity: warning, channel: "#slo"}}
         labels: {team: platform}
 
-OpenSLO v1 (`apiVersion: openslo/v1`, `kind: SLO`) is read as well; see `slo.openslo`.
+OpenSLO v1 and v1alpha (`slo.openslo`) and Sloth's prometheus/v1 and PrometheusServiceLevel
+(`slo.sloth`) are read as well; docs/slo/specs.md lists what each maps to.
 
 A latency threshold must be a bucket bound of its histogram: the metric registry adds every
 threshold to its buckets (`slo.thresholds.histogram_buckets`). Errors raise `SpecError`, whose
@@ -38,14 +55,17 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 
-from slo import openslo
+from slo import openslo, sloth
 from slo.model import (
-    SLO, Alerting, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector, Source,
+    SLO, WINDOW_PLACEHOLDER, Alerting, AlertShape, AvailabilitySLI, CostSLI, EventsSLI, LatencyMetric,
+    LatencySLI, RawSLI, SafetySLI, Selector, Source,
 )
 from slo.specfields import (
-    Issue, SpecError, check_labels, check_name, from_validation_error,
+    Issue, SpecError, check_alert_labels, check_alert_name, check_labels, check_name, from_validation_error,
     objective_from_percent, parse_minutes, parse_threshold, parse_window, selector_values,
 )
 from slo.yamlloc import LocDict, YamlError, line_at, load_documents
@@ -67,15 +87,53 @@ class _Selector(_Strict):
         return Selector(**{k: selector_values(getattr(self, k), k) for k in ("model_alias", "model_version", "tenant")})
 
 
+def _alert_name(v: Any) -> Any:
+    return None if v is None else check_alert_name(v)
+
+
+def _alert_labels(v: Any) -> Any:
+    return None if v is None else dict(check_alert_labels(v))
+
+
+def _alert_annotations(v: Any) -> Any:
+    return None if v is None else dict(check_alert_labels(v, "annotation"))
+
+
+class _AlertShape(_Strict):
+    name: str | None = None
+    disable: bool | None = None
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+
+    _name = field_validator("name")(_alert_name)
+    _labels = field_validator("labels")(_alert_labels)
+    _annotations = field_validator("annotations")(_alert_annotations)
+
+    def to_model(self) -> AlertShape:
+        return AlertShape(self.name, tuple(sorted((self.labels or {}).items())),
+                          tuple(sorted((self.annotations or {}).items())))
+
+
 class _Alerting(_Strict):
     page: bool | None = None
     ticket: bool | None = None
     no_data_after: str | int | None = None
+    no_traffic_after: str | int | None = None
+    # routing, as Sloth's alerting block
+    name: str | None = None
+    labels: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    page_alert: _AlertShape | None = None
+    ticket_alert: _AlertShape | None = None
 
-    @field_validator("no_data_after")
+    _name = field_validator("name")(_alert_name)
+    _labels = field_validator("labels")(_alert_labels)
+    _annotations = field_validator("annotations")(_alert_annotations)
+
+    @field_validator("no_data_after", "no_traffic_after")
     @classmethod
-    def _minutes(cls, v: Any) -> Any:
-        return None if v is None else parse_minutes(v, "no_data_after")
+    def _minutes(cls, v: Any, info: ValidationInfo) -> Any:
+        return None if v is None else parse_minutes(v, str(info.field_name))
 
 
 class _Latency(_Strict):
@@ -100,11 +158,42 @@ class _Availability(_Strict):
     pass
 
 
+class _Events(_Strict):
+    error_query: str = Field(min_length=1)
+    total_query: str = Field(min_length=1)
+    group_by: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "_Events":
+        templated = [bool(WINDOW_PLACEHOLDER.search(q)) for q in (self.error_query, self.total_query)]
+        if templated[0] != templated[1]:
+            raise ValueError("error_query and total_query must both use {{.window}} (whole queries, Sloth) "
+                             "or neither (counter selectors, summed over each window)")
+        if templated[0] and self.group_by:
+            raise ValueError("group_by applies to counter selectors; whole queries group themselves (sum by)")
+        for label in self.group_by or []:
+            check_alert_labels({label: ""})
+        return self
+
+
+class _Raw(_Strict):
+    error_ratio_query: str = Field(min_length=1)
+
+    @field_validator("error_ratio_query")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if not WINDOW_PLACEHOLDER.search(v):
+            raise ValueError("error_ratio_query must use {{.window}} for the range of each window")
+        return v
+
+
 class _SLI(_Strict):
     availability: _Availability | None = None
     latency: _Latency | None = None
     safety_incidents: _Safety | None = None
     cost: _Cost | None = None
+    events: _Events | None = None
+    raw: _Raw | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -116,10 +205,10 @@ class _SLI(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "_SLI":
-        given = [k for k in ("availability", "latency", "safety_incidents", "cost") if getattr(self, k) is not None]
+        given = [k for k in SLI_KEYS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                "sli must have exactly one of availability, latency, safety_incidents, cost"
+                f"sli must have exactly one of {', '.join(SLI_KEYS)}"
                 + (f" (got {', '.join(given)})" if given else ""))
         return self
 
@@ -184,7 +273,14 @@ class _File(_Strict):
         return check_name(v, "service")
 
 
+SLI_KEYS = ("availability", "latency", "safety_incidents", "cost", "events", "raw")
+
+
 def _sli_model(sli: _SLI) -> Any:
+    if sli.events is not None:
+        return EventsSLI(sli.events.error_query, sli.events.total_query, tuple(sli.events.group_by or ()))
+    if sli.raw is not None:
+        return RawSLI(sli.raw.error_ratio_query)
     if sli.availability is not None:
         return AvailabilitySLI()
     if sli.latency is not None:
@@ -196,21 +292,36 @@ def _sli_model(sli: _SLI) -> Any:
 
 
 def _merge_alerting(*layers: _Alerting | None) -> Alerting:
+    """Later layers win field by field; labels and annotations merge key by key."""
     out: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
     for layer in layers:
         if layer is not None:
+            labels |= layer.labels or {}
+            annotations |= layer.annotations or {}
+            if layer.name is not None:
+                out["name"] = layer.name
+            for sev in ("page", "ticket"):
+                shape = getattr(layer, f"{sev}_alert")
+                if shape is not None:
+                    out[f"{sev}_alert"] = shape.to_model()
+                    if shape.disable is not None:
+                        out[sev] = not shape.disable
             if layer.page is not None:
                 out["page"] = layer.page
             if layer.ticket is not None:
                 out["ticket"] = layer.ticket
             if layer.no_data_after is not None:
                 out["no_data_after_minutes"] = layer.no_data_after
-    return Alerting(**out)
+            if layer.no_traffic_after is not None:
+                out["no_traffic_after_minutes"] = layer.no_traffic_after
+    return Alerting(**out, labels=tuple(sorted(labels.items())), annotations=tuple(sorted(annotations.items())))
 
 
-def _native(doc: LocDict, file: str) -> list[SLO]:
+def _native(doc: LocDict, file: str, fmt: str = NATIVE_VERSION) -> list[SLO]:
     try:
-        spec = _File.model_validate(doc)
+        spec = _File.model_validate({k: v for k, v in doc.items() if not (fmt != NATIVE_VERSION and k == "version")})
     except ValidationError as e:
         raise from_validation_error(e, file, doc) from None
     out = []
@@ -227,34 +338,76 @@ def _native(doc: LocDict, file: str) -> list[SLO]:
         window = parse_window(s.window or d.window or "28d")
         sel = (s.selector or d.selector or _Selector()).to_model()
         sli = _sli_model(s.sli)
+        alerting = _merge_alerting(d.alerting, s.alerting)
+        if isinstance(sli, RawSLI) and alerting.no_traffic_after_minutes is not None:
+            raise SpecError.at(file, line_at(doc, [*path, "alerting"]),
+                               f"{s.name}: a raw SLI counts no events, so it cannot have no_traffic_after")
         out.append(SLO(
             service=spec.service, name=s.name, sli=sli,
             objective=0.0 if isinstance(sli, CostSLI) else objective_from_percent(s.objective),
-            window=window, selector=sel, alerting=_merge_alerting(d.alerting, s.alerting),
+            window=window, selector=sel, alerting=alerting,
             description=s.description, labels=labels,
-            source=Source(file, line_at(doc, path), NATIVE_VERSION),
+            source=Source(file, line_at(doc, path), fmt),
         ))
     return out
 
 
+def looks_like(doc: Any) -> str:
+    """What a document we cannot read looks like, for the error message."""
+    if not isinstance(doc, dict):
+        return "not a mapping"
+    api, kind, version = doc.get("apiVersion"), doc.get("kind"), doc.get("version")
+    if isinstance(api, str) and api.startswith("pyrra.dev/"):
+        return f"a Pyrra {kind or 'resource'} ({api}); write it as OpenSLO or inferwatch/v1"
+    if isinstance(api, str) and api.startswith("monitoring.coreos.com/"):
+        return f"a Prometheus Operator {kind or 'resource'} ({api}): rules, not an SLO spec"
+    if isinstance(api, str) and api.startswith("openslo/"):
+        return f"OpenSLO {api}; inferwatch reads openslo/v1 and openslo/v1alpha"
+    if api is not None:
+        return f"a Kubernetes-style resource {api} {kind or ''}".rstrip()
+    if "groups" in doc:
+        return "a Prometheus rule file (groups:), not an SLO spec"
+    if version is not None:
+        return f"version {version!r}; inferwatch reads {NATIVE_VERSION} and Sloth's {sloth.PROMETHEUS_V1}"
+    return "no known SLO format"
+
+
+def _documents(docs: list[Any]) -> list[Any]:
+    """Documents, with a top-level list (several OpenSLO documents in one) flattened."""
+    out: list[Any] = []
+    for d in docs:
+        out.extend(d if isinstance(d, list) else [d])
+    return out
+
+
+def parse_document(doc: Any, file: str, refs: Any) -> list[SLO]:
+    """The SLOs of one document, in whichever format it is."""
+    if not isinstance(doc, LocDict):
+        raise SpecError.at(file, getattr(doc, "line", 1), "a spec document must be a mapping")
+    api, version = doc.get("apiVersion"), doc.get("version")
+    if api == sloth.K8S_API:
+        return _native(sloth.from_k8s(doc, file), file, sloth.K8S_API)
+    if version == sloth.PROMETHEUS_V1:
+        return _native(sloth.from_prometheus_v1(doc, file), file, sloth.PROMETHEUS_V1)
+    if api in openslo.VERSIONS:
+        return openslo.parse_document(doc, file, refs)
+    if version == NATIVE_VERSION or (version is None and api is None and "slos" in doc):
+        return _native(doc, file)
+    raise SpecError.at(file, doc.line, f"not an SLO spec inferwatch reads: this looks like {looks_like(doc)}. "
+                       f"Read: {NATIVE_VERSION}, Sloth {sloth.PROMETHEUS_V1} and {sloth.K8S_API} "
+                       f"{sloth.K8S_KIND}, OpenSLO {' and '.join(openslo.VERSIONS)}")
+
+
 def parse_specs(text: str, file: str = "<string>") -> list[SLO]:
-    """Every SLO in a YAML text (native or OpenSLO documents, possibly mixed)."""
+    """Every SLO in a YAML text (native, Sloth or OpenSLO documents, possibly mixed)."""
     try:
-        docs = load_documents(text)
+        docs = _documents(load_documents(text))
     except YamlError as e:
         raise SpecError.at(file, e.line, e.message) from None
+    refs = openslo.collect_refs(docs, file)
     out: list[SLO] = []
-    refs = openslo.collect_slis(docs, file)
     for doc in docs:
-        if not isinstance(doc, LocDict):
-            raise SpecError.at(file, getattr(doc, "line", 1), "a spec document must be a mapping")
-        if "apiVersion" in doc or "kind" in doc:
-            out.extend(openslo.parse_document(doc, file, refs))
-        elif "slos" in doc or "version" in doc:
-            out.extend(_native(doc, file))
-        else:
-            raise SpecError.at(file, doc.line, "not an SLO spec: expected 'slos:' (inferwatch/v1) "
-                               "or 'apiVersion: openslo/v1'")
+        out.extend(parse_document(doc, file, refs))
     return out
 
 
@@ -275,6 +428,24 @@ def load_specs(paths: Iterable[str | Path]) -> list[SLO]:
 def load_default_slos() -> list[SLO]:
     """The demo's default SLOs (slo/defaults.yaml)."""
     return load_specs([DEFAULTS_FILE])
+
+
+def shared_traffic(slos: Iterable[SLO]) -> list[str]:
+    """Warnings for SLOs of different services that render the same expressions: our own SLI
+    kinds read inferwatch's metrics, which carry no service label, so `service` names an SLO
+    but does not select traffic (they would alert twice on the same requests)."""
+    first: dict[tuple[Any, ...], SLO] = {}
+    out = []
+    for s in slos:
+        if isinstance(s.sli, (EventsSLI, RawSLI)):
+            continue
+        other = first.setdefault((s.sli, s.selector), s)
+        if other.service != s.service:
+            src = s.source or Source("<unknown>", 0, "")
+            out.append(f"{src.file}:{src.line}: {s.id} selects the same traffic as {other.id}: service names an "
+                       "SLO, it does not select traffic on inferwatch's metrics; set selector (model_alias, "
+                       "model_version, tenant) or write an events SLI on the service's own metric")
+    return out
 
 
 def check_unique(slos: Iterable[SLO]) -> None:

@@ -95,6 +95,30 @@ def check_labels(labels: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out.items()))
 
 
+ALERT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_alert_name(value: Any) -> str:
+    if not isinstance(value, str) or not ALERT_NAME_RE.match(value):
+        raise FieldError(f"alert name {value!r} must be letters, digits and '_' (e.g. MyServiceHighErrorRate)")
+    return value
+
+
+def check_alert_labels(labels: dict[str, Any], what: str = "label") -> tuple[tuple[str, str], ...]:
+    """Extra labels or annotations of alerts: any valid name but the SLO's identity and
+    `alertname`; `severity` is allowed (it sets the severity value)."""
+    out = {}
+    for k, v in labels.items():
+        if not isinstance(k, str) or not LABEL_NAME_RE.match(k) or k.startswith("__"):
+            raise FieldError(f"{what} name {k!r} is not a valid Prometheus label name")
+        if what == "label" and (k.startswith("sloth_") or k == "alertname"):
+            raise FieldError(f"label {k!r} is set by inferwatch and cannot be overridden")
+        if not isinstance(v, (str, int, float, bool)):
+            raise FieldError(f"{what} {k!r} must have a scalar value")
+        out[k] = str(v).lower() if isinstance(v, bool) else str(v)
+    return tuple(sorted(out.items()))
+
+
 def parse_window(value: Any) -> TimeWindow:
     """'28d', '4w', '30d' (rolling, whole days) or 'calendar-month' / 'month'."""
     if isinstance(value, str) and value.strip().lower() in {"calendar-month", "month", "1m-calendar"}:

@@ -53,6 +53,11 @@ class SLOStatus:
         return bool(self.evaluation and self.evaluation.no_data)
 
     @property
+    def no_traffic(self) -> bool:
+        """The opt-in no-traffic alert fires."""
+        return bool(self.evaluation and self.evaluation.no_traffic)
+
+    @property
     def sli(self) -> float | None:
         return finite(self.evaluation.sli) if self.evaluation else None
 
@@ -82,7 +87,10 @@ class SLOStatus:
             "burn_rates": self.burn_rates(), "time_to_exhaustion_s": None,
             "alerts": {"page": _alert(e.page) if e else _off(s.alerting.page),
                        "ticket": _alert(e.ticket) if e else _off(s.alerting.ticket),
-                       "no_data": {"firing": self.no_data, "after_minutes": s.alerting.no_data_after_minutes}},
+                       "no_data": {"firing": self.no_data, "after_minutes": s.alerting.no_data_after_minutes},
+                       "no_traffic": {"enabled": s.alerting.no_traffic_after_minutes is not None,
+                                      "firing": self.no_traffic,
+                                      "after_minutes": s.alerting.no_traffic_after_minutes}},
             "minutes_since_traffic": e.minutes_since_traffic if e else None,
         }
         if not s.bounded:

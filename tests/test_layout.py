@@ -43,7 +43,6 @@ KNOWN_ARROWS = {
 }
 KNOWN_CYCLES = {
     frozenset({"safety.engine", "safety.stream"}): "issue 19",
-    frozenset({"slo.cache", "slo.source"}): "issue 19",
 }
 
 

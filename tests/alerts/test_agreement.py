@@ -103,7 +103,7 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
                 seen.add((s.name, "empty-5m"))
             if evs[s.id].no_data:
                 seen.add((s.name, "no_data"))
-        for alertname, exp in expected_alerts(SLOS, evs, config).items():
+        for alertname, exp in expected_alerts(SLOS, evs, config, tr, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     # The traffic exercises every state the comparison is meant to cover.
     assert {("avail-acme", "page"), ("avail-acme", "ticket"), ("avail-acme", "ok"), ("avail-acme", "no_data"),

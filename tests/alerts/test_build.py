@@ -40,7 +40,8 @@ def test_generated_promtool_tests_pass(promtool: str, tmp_path: Path) -> None:
     # the scenarios the files are meant to hold
     assert re.search(r"outage from 60m pages within \d+m", text)
     assert "opens a ticket within" in text and "never pages" in text
-    assert "healthy traffic fires nothing" in text and "fires SLOMetricAbsent" in text
+    assert "healthy traffic fires nothing" in text and "SLOMetricAbsent fires at" in text
+    assert "traffic stops: series stay, fires nothing" in text
 
 
 def test_outage_detection_bound_follows_the_burn_table() -> None:

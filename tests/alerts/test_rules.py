@@ -104,7 +104,7 @@ def test_selectors_become_matchers_and_pinned_labels() -> None:
 
 
 _PROMQL_WORDS = {
-    "sum", "rate", "increase", "vector", "max", "abs", "absent_over_time", "by", "without", "on",
+    "sum", "rate", "increase", "vector", "max", "abs", "absent_over_time", "absent", "by", "without", "on",
     "ignoring", "group_left", "or", "and", "bool",
 }
 

@@ -8,7 +8,9 @@ from sqlalchemy import Engine
 
 from alerts import rules
 from alerts.config import AlertsConfig
-from slo.notify import ALERTS, ABSENT_ALERT, PAGE_ALERT, TICKET_ALERT, AlertNote, Webhook, WebhookNotifier, fingerprint, payload
+from slo.conventions import NO_TRAFFIC_ALERT, PAGE_ALERT, TICKET_ALERT
+from slo.notify import ALERTS, AlertNote, Webhook, WebhookNotifier, fingerprint, payload
+from slo.notify import alert_labels as notify_labels
 from slo.service import SLOService
 from slo.status import SLOStatus
 
@@ -19,14 +21,15 @@ service: svc
 slos:
   - {name: avail, objective: 99, sli: {availability: {}}, selector: {model_alias: demo}, labels: {team: core}}
 """
+IDLE_TICKETS = AVAIL.replace("labels: {team: core}}", "labels: {team: core}, alerting: {no_traffic_after: 15m}}")
 
 
 def at(minute: int) -> datetime:
     return T0 + timedelta(minutes=minute)
 
 
-def service(engine: Engine, url: str) -> SLOService:
-    return SLOService(engine, slos(AVAIL), WebhookNotifier([url], timeout_s=5))
+def service(engine: Engine, url: str, spec: str = AVAIL) -> SLOService:
+    return SLOService(engine, slos(spec), WebhookNotifier([url], timeout_s=5))
 
 
 def test_one_notification_per_state_change_and_none_after_a_restart(ledger_engine: Engine, receiver: Receiver) -> None:
@@ -49,9 +52,20 @@ def test_one_notification_per_state_change_and_none_after_a_restart(ledger_engin
     resolved = receiver.payloads[2]["alerts"][0]
     assert resolved["startsAt"] == "2025-01-06T13:00:00Z" and resolved["endsAt"] == "2025-01-06T13:30:00Z"
 
-    restarted.run_once(at(115))  # no traffic for 15 minutes (from 13:40 on): the no-data alert
-    assert receiver.summary()[3:] == [("avail", ABSENT_ALERT, "firing")]
-    assert receiver.attempts == len(receiver.payloads) == 4
+    restarted.run_once(at(115))  # no traffic for 15 minutes (from 13:40 on): an idle SLO opens no ticket
+    assert receiver.attempts == len(receiver.payloads) == 3
+
+
+def test_no_traffic_notifies_only_an_slo_that_opted_in(ledger_engine: Engine, receiver: Receiver) -> None:
+    write(ledger_engine, outage(recovery=40), slos(IDLE_TICKETS))
+    svc = service(ledger_engine, receiver.url, IDLE_TICKETS)
+    for m in (60, 90, 114):
+        svc.run_once(at(m))
+    assert ("avail", NO_TRAFFIC_ALERT, "firing") not in receiver.summary()
+    svc.run_once(at(115))  # traffic ended at 13:40: 15 minutes without events
+    assert receiver.summary()[-1] == ("avail", NO_TRAFFIC_ALERT, "firing")
+    alert = receiver.payloads[-1]["alerts"][0]
+    assert alert["labels"]["severity"] == "ticket" and "sloth_severity" not in alert["labels"]
 
 
 def test_failed_webhook_is_retried_on_the_next_evaluation(sqlite_engine: Engine, receiver: Receiver,
@@ -115,9 +129,16 @@ def test_payload_is_alertmanager_compatible(sqlite_engine: Engine) -> None:
     assert {k: v for k, v in alert["labels"].items() if k not in ("alertname", "slo")} == rule["labels"]
 
 
-def test_alert_names_match_the_prometheus_rules() -> None:
-    assert (PAGE_ALERT, TICKET_ALERT, ABSENT_ALERT) == (rules.PAGE_ALERT, rules.TICKET_ALERT, rules.ABSENT_ALERT)
-    assert ALERTS["no_data"][1] == "ticket"
+def test_alert_names_and_labels_match_the_prometheus_rules() -> None:
+    slo = slos(IDLE_TICKETS)[0]
+    for key in ("page", "ticket", "no_traffic"):
+        rule = {"page": rules.burn_alert(slo, "page", AlertsConfig()),
+                "ticket": rules.burn_alert(slo, "ticket", AlertsConfig()),
+                "no_traffic": rules.no_traffic_alert(slo, AlertsConfig())}[key]
+        ours = notify_labels(slo, key)
+        assert ours.pop("alertname") == rule["alert"] and ours.pop("slo") == slo.name
+        assert ours == rule["labels"]
+    assert ALERTS == {"page": "page", "ticket": "ticket", "no_traffic": "ticket"}
 
 
 def test_fingerprint_depends_on_labels_not_their_order() -> None:

@@ -153,7 +153,7 @@ def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_p
         assert not any(_ambiguous(s, evs[s.id]) for s in SLOS), t
         for s in SLOS:
             expr_tests += evaluation_checks(s, evs[s.id], t)
-        for alertname, exp in expected_alerts(SLOS, evs, config).items():
+        for alertname, exp in expected_alerts(SLOS, evs, config, tr, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
     test = {"group_eval_order": order, "tests": [{

@@ -29,7 +29,8 @@ def weight_chart(history: list[Any], canary: str) -> dict[str, Any]:
         total = sum(float(t.get("weight", 0)) for t in targets) or 1.0
         return 100.0 * sum(float(t.get("weight", 0)) for t in targets if t.get("version") == canary) / total
 
-    return {"x": [int(h.changed_at.timestamp()) for h in rows], "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
+    return {"x": [int(h.changed_at.timestamp()) for h in rows],
+            "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
 
 
 def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:

@@ -50,7 +50,8 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         daily = traffic.daily_spend(s, history_start, until)
         slo_weeks = reliability.build(s, slos, week.start, until)
         change = changes.build(s, week.start, until)
-        cache = cache_section.build(s, week.start, until, this_week, last_week, enabled=cache_enabled, miss_cost=miss_cost)
+        cache = cache_section.build(s, week.start, until, this_week, last_week, enabled=cache_enabled,
+                                    miss_cost=miss_cost)
     safety = safety_section.build(engine, week.start, until, cfg.top_n)
 
     totals, by_tenant, by_alias, by_model = traffic.lines(this_week, last_week, tenants)

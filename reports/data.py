@@ -3,7 +3,7 @@ queue's sync)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine
@@ -60,8 +60,10 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         for d, v in by_day.items():
             all_tenants[d] += v
     judged = [d for d in week.days() if _midnight(d + timedelta(days=1)) <= until]
-    found = anomaly.find({**daily, None: all_tenants}, history_start.date(), week.start.date(), judged,
-                         cfg.anomaly, judge_week=until >= week.end)
+    by_scope: dict[str | None, Mapping[date, float]] = {tenant: days for tenant, days in daily.items()}
+    by_scope[None] = all_tenants
+    found = anomaly.find(by_scope, history_start.date(), week.start.date(), judged, cfg.anomaly,
+                         judge_week=until >= week.end)
     cost = CostSection(
         daily=traffic.week_days(daily, [d for d in week.days() if _midnight(d) < until]),
         top_spenders=[x.name for x in by_tenant if x.cost_usd > 0][:cfg.top_n],

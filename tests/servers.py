@@ -104,10 +104,12 @@ class ThreadedServer:
 
     def __enter__(self) -> "ThreadedServer":
         self.thread.start()
-        end = time.monotonic() + 60
+        end = time.monotonic() + 180  # the app's startup loads models: slow on a loaded machine
         while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > end:
-                raise RuntimeError("in-process server failed to start")
+            if not self.thread.is_alive():
+                raise RuntimeError("in-process server failed to start (its thread ended)")
+            if time.monotonic() > end:
+                raise RuntimeError("in-process server not started after 180 s")
             time.sleep(0.02)
         return self
 

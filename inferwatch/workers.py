@@ -60,7 +60,8 @@ class ManagedWorker:
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
-        self.process = subprocess.Popen(cmd, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT, env=env)
+        with self.log_path.open("a") as log:  # the worker holds its own copy of the file
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout_s: float = 600) -> dict:
         end = time.monotonic() + timeout_s

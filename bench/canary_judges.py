@@ -29,15 +29,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
-from scipy import stats as sps  # noqa: E402
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from scipy import stats as sps
 
-from canary.config import Profile, get_profile  # noqa: E402
-from canary.judge import Verdict  # noqa: E402
-from canary.simulate import Regression, RunOutcome, TrafficModel, TrafficSimulator, poll  # noqa: E402
+from canary.config import Profile, get_profile
+from canary.judge import Verdict
+from canary.simulate import Regression, RunOutcome, TrafficModel, TrafficSimulator, poll
 
 JUDGES = ("sequential", "fixed")
 
@@ -63,7 +63,8 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
                  Regression(cost=2.0), args.aa_minutes, True, {"cache_hit_rate": args.cache_hit_rate}),
         Scenario("zero_cost_aa", f"A/A, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
                  Regression(), args.aa_minutes, False, {"cache_hit_rate": args.cache_hit_rate}),
-        Scenario("heavy_aa", f"A/A, heavy-tailed ttft ({100 * args.tail_share:g}% Pareto({args.tail_index:g})-stretched)",
+        Scenario("heavy_aa",
+                 f"A/A, heavy-tailed ttft ({100 * args.tail_share:g}% Pareto({args.tail_index:g})-stretched)",
                  Regression(), args.aa_minutes, False, {"tail_share": args.tail_share, "tail_index": args.tail_index}),
         Scenario("heavy_latency", f"latencies x{args.latency_factor:g}, heavy-tailed ttft",
                  Regression(latency=args.latency_factor), args.latency_minutes, True,
@@ -102,7 +103,8 @@ def summarize(outcomes: list[RunOutcome], scenario: Scenario) -> dict[str, Any]:
         "passed_early": _rate(len(early_pass), len(outcomes)),
         "median_canary_requests_to_rejection": med([o.canary_requests for o in rejected]),
         "median_minutes_to_rejection": med([o.seconds / 60 for o in rejected]),
-        "p90_canary_requests_to_rejection": float(np.percentile([o.canary_requests for o in rejected], 90)) if rejected else None,
+        "p90_canary_requests_to_rejection": (float(np.percentile([o.canary_requests for o in rejected], 90))
+                                             if rejected else None),
         "median_canary_requests_to_early_pass": med([o.canary_requests for o in early_pass]),
         "median_minutes_to_early_pass": med([o.seconds / 60 for o in early_pass]),
         "median_canary_requests_to_decision": med([o.canary_requests for o in decisions]),
@@ -137,6 +139,10 @@ def _pct(r: dict[str, float]) -> str:
     return f"{100 * r['rate']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
 
 
+def _most_first(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
+
+
 def _num(v: float | None, fmt: str = "{:.0f}") -> str:
     return fmt.format(v) if v is not None else "-"
 
@@ -156,15 +162,18 @@ def render(console: Console, config: dict[str, Any], results: dict[str, dict[str
         r = results[s.key]
         label = "detected (fail/marginal)" if s.regressed else "false fail (fail/marginal)"
         t.add_row(label + ", 95% CI", *(_pct(r[j]["rejected"]) for j in JUDGES))
-        t.add_row("median canary requests to that", *(_num(r[j]["median_canary_requests_to_rejection"]) for j in JUDGES))
+        t.add_row("median canary requests to that",
+                  *(_num(r[j]["median_canary_requests_to_rejection"]) for j in JUDGES))
         t.add_row("median minutes to that", *(_num(r[j]["median_minutes_to_rejection"], "{:.1f}") for j in JUDGES))
         t.add_row("p90 canary requests to that", *(_num(r[j]["p90_canary_requests_to_rejection"]) for j in JUDGES))
         if not s.regressed:
             t.add_row("passed before the horizon", *(_pct(r[j]["passed_early"]) for j in JUDGES))
-            t.add_row("median canary requests to that", *(_num(r[j]["median_canary_requests_to_early_pass"]) for j in JUDGES))
+            t.add_row("median canary requests to that",
+                      *(_num(r[j]["median_canary_requests_to_early_pass"]) for j in JUDGES))
             t.add_row("median minutes to that", *(_num(r[j]["median_minutes_to_early_pass"], "{:.1f}") for j in JUDGES))
-        t.add_row("final verdicts", *(", ".join(f"{k} {v}" for k, v in r[j]["final_verdicts"].items() if v) for j in JUDGES))
-        t.add_row("first failing metric", *(", ".join(f"{k} {v}" for k, v in sorted(r[j]["first_failed_metric"].items(), key=lambda kv: -kv[1])) or "-" for j in JUDGES))
+        t.add_row("final verdicts",
+                  *(", ".join(f"{k} {v}" for k, v in r[j]["final_verdicts"].items() if v) for j in JUDGES))
+        t.add_row("first failing metric", *(_most_first(r[j]["first_failed_metric"]) for j in JUDGES))
         console.print(t)
     t = Table(title="Targets (sequential judge)", title_justify="left")
     for c in ("target", "goal", "measured", "met"):
@@ -194,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixed-alpha", type=float, default=0.02, help="per-metric level of the fixed judge")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--only", choices=["aa", "latency", "errors", "zero_cost", "zero_cost_aa", "heavy_aa", "heavy_latency"],
+    p.add_argument("--only",
+                   choices=["aa", "latency", "errors", "zero_cost", "zero_cost_aa", "heavy_aa", "heavy_latency"],
                    action="append",
                    help="run only these scenarios (repeatable)")
     args = p.parse_args(argv)

@@ -29,19 +29,19 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
-from rich.console import Console  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from rich.console import Console
+from sqlalchemy import text
 
-import slo_eval  # noqa: E402
-from canary.service import CanaryService  # noqa: E402
-from console import ConsoleDeps, build_console_router  # noqa: E402
-from ledger.db import create_engine_for  # noqa: E402
-from ledger.testing import TempPostgres, find_pg_bin  # noqa: E402
-from reports.config import ReportsConfig  # noqa: E402
-from reports.service import ReportService  # noqa: E402
-from slo.service import SLOService  # noqa: E402
+import slo_eval
+from canary.service import CanaryService
+from console import ConsoleDeps, build_console_router
+from ledger.db import create_engine_for
+from ledger.testing import TempPostgres, find_pg_bin
+from reports.config import ReportsConfig
+from reports.service import ReportService
+from slo.service import SLOService
 
 KEY = "bench-admin-key-0123456789"
 NOW = slo_eval.T_END
@@ -91,9 +91,11 @@ def measure(url: str, args: argparse.Namespace, console: Console) -> dict[str, A
     t = time.perf_counter()
     slo_service.evaluate_all(NOW)
     cold_ms = (time.perf_counter() - t) * 1000
-    deps = ConsoleDeps(engine=engine, authenticate=authenticate, slos=slo_service, canary=CanaryService(engine, clock=lambda: NOW),
+    deps = ConsoleDeps(engine=engine, authenticate=authenticate, slos=slo_service,
+                       canary=CanaryService(engine, clock=lambda: NOW),
                        reports=ReportService(engine, ReportsConfig(), Path(tmp)),
-                       health=lambda: {"upstreams": [], "ledger": {"database_up": True, "queue_depth": 0, "spool_files": 0}},
+                       health=lambda: {"upstreams": [],
+                                       "ledger": {"database_up": True, "queue_depth": 0, "spool_files": 0}},
                        budgets=lambda tenant: [], rollback_alias=None,  # type: ignore[arg-type] - no form is sent
                        secret=b"bench-console-secret-0123456789", clock=lambda: NOW)
     app = FastAPI()
@@ -116,7 +118,8 @@ def measure(url: str, args: argparse.Namespace, console: Console) -> dict[str, A
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
             rows = r.text.count("<tr")
-            out[name] = {"median_ms": round(statistics.median(times[1:]), 1), "max_ms": round(max(times[1:]), 1), "table_rows": rows}
+            out[name] = {"median_ms": round(statistics.median(times[1:]), 1), "max_ms": round(max(times[1:]), 1),
+                         "table_rows": rows}
             older = re.search(r'href="([^"]+)" id="older"', r.text)
             if name == "requests, first page" and older:  # then the page after it, through its own link
                 pages_after = {"requests, page 2 (keyset)": html.unescape(older.group(1))}

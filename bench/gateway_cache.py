@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.gateway_overhead import fixed_rate, saturation, spawn, stop  # noqa: E402
-from tests.servers import free_port, wait_ready  # noqa: E402
+from bench.gateway_overhead import fixed_rate, saturation, spawn, stop
+from tests.servers import free_port, wait_ready
 
 STUB = "import sys, uvicorn; from tests.stub_upstream import Behaviour, create_stub; " \
        "uvicorn.run(create_stub(Behaviour(delay_s=float(sys.argv[2]))), port=int(sys.argv[1]), log_level='warning')"
@@ -43,7 +43,8 @@ class Workload:
         else:
             self.unique += 1
             text = f"one-off question {self.unique} {self.rng.random()}"
-        return json.dumps({"model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0, "max_tokens": 16}).encode()
+        return json.dumps({"model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0,
+                           "max_tokens": 16}).encode()
 
 
 def cache_counts(url: str) -> dict[str, float]:
@@ -82,8 +83,12 @@ def main() -> None:
                         "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
         }))
         iw = [sys.executable, "-m", "inferwatch.cli"]
-        keys = {t: json.loads(subprocess.run(iw + ["keys", "create", "--tenant", t, "--json", "--config", str(cfg)],
-                                             capture_output=True, text=True, check=True).stdout)["key"] for t in ("plain", "cached")}
+        def create_key(tenant: str) -> str:
+            made = subprocess.run(iw + ["keys", "create", "--tenant", tenant, "--json", "--config", str(cfg)],
+                                  capture_output=True, text=True, check=True)
+            return str(json.loads(made.stdout)["key"])
+
+        keys = {t: create_key(t) for t in ("plain", "cached")}
         gw = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
         url = f"http://127.0.0.1:{port}"
         try:
@@ -111,11 +116,12 @@ def main() -> None:
         return
     print(f"workload: {args.repeat:.0%} repeated prompts ({args.popular} popular), upstream {args.upstream_ms:.0f} ms, "
           f"{args.rate:g} rps fixed for {args.seconds:g} s, then {args.connections} connections closed loop")
-    print(f"{'mode':10} {'hit rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} {'sat rps':>8} {'errors':>6}")
+    print(f"{'mode':10} {'hit rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
+          f"{'sat rps':>8} {'errors':>6}")
     for mode, r in results.items():
         f, s = r["fixed_rate"], r["saturation"]
-        print(f"{mode:10} {r['hit_rate']:8.1%} {f['p50_ms']:8.1f} {f['p99_ms']:8.1f} {f['added_p50_ms']:10.1f} {f['added_p99_ms']:10.1f} "
-              f"{s['rps']:8.1f} {f['errors'] + s['errors']:6d}")
+        print(f"{mode:10} {r['hit_rate']:8.1%} {f['p50_ms']:8.1f} {f['p99_ms']:8.1f} {f['added_p50_ms']:10.1f} "
+              f"{f['added_p99_ms']:10.1f} {s['rps']:8.1f} {f['errors'] + s['errors']:6d}")
     print(f"cache on / off: saturation throughput x{on['saturation']['rps'] / off['saturation']['rps']:.2f}, "
           f"mean latency x{on['fixed_rate']['mean_ms'] / off['fixed_rate']['mean_ms']:.2f}")
     print(f"load: {load}")

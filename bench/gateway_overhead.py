@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import free_port, wait_ready  # noqa: E402
+from tests.servers import free_port, wait_ready
 
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
@@ -190,7 +190,8 @@ def start_litellm(tmp: Path, stub_url: str, binary: str | None) -> tuple[subproc
         return None
     port = free_port()
     cfg = tmp / "litellm.yaml"
-    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}}],
+    params = {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}
+    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": params}],
                                "general_settings": {"master_key": LITELLM_KEY}}))
     proc = spawn([binary, "--config", str(cfg), "--port", str(port), "--num_workers", "1"], tmp / "litellm.log")
     url = f"http://127.0.0.1:{port}"
@@ -261,27 +262,32 @@ def main() -> None:
             stop(lite[0])
         stop(stub)
     rows = ledger_rows(tmp)
-    out = {"safety": safety or {"enabled": False}, "results": results, "gateway_answered_200": answered_by_gateway, "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
+    out = {"safety": safety or {"enabled": False}, "results": results, "gateway_answered_200": answered_by_gateway,
+           "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
     if args.json:
         print(json.dumps(out, indent=2))
         return
     names = list(targets)
     print(f"\ngateway safety: {json.dumps(safety or {'enabled': False})}")
-    print(f"{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names) + f" {'added p50/p99 (inferwatch)':>28}")
+    print(f"{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)
+          + f" {'added p50/p99 (inferwatch)':>28}")
     for i, rate in enumerate(results["direct"]["rates"]):
         cells = []
         for n in names:
             r = results[n]["rates"][i]
             cells.append(f"{r['p50_ms']:>8.2f} / {r['p99_ms']:>7.2f} ({r['achieved_rps']:>5.0f}/s)")
         d, g = results["direct"]["rates"][i], results["inferwatch"]["rates"][i]
-        print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + f" {g['p50_ms'] - d['p50_ms']:>12.2f} / {g['p99_ms'] - d['p99_ms']:.2f}")
+        print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells)
+              + f" {g['p50_ms'] - d['p50_ms']:>12.2f} / {g['p99_ms'] - d['p99_ms']:.2f}")
     print("\nsaturation (closed loop, %d connections):" % args.connections)
     for n in names:
         s = results[n]["saturation"]
         print(f"  {n:>10}: {s['rps']:>7.0f} req/s  ({s['errors']} errors)")
     if "litellm" in results:
-        print(f"  inferwatch / litellm throughput: {results['inferwatch']['saturation']['rps'] / results['litellm']['saturation']['rps']:.1f}x")
-    print(f"\nledger: {rows} rows for {answered_by_gateway} answered requests -> lost rows: {answered_by_gateway - rows}")
+        ratio = results["inferwatch"]["saturation"]["rps"] / results["litellm"]["saturation"]["rps"]
+        print(f"  inferwatch / litellm throughput: {ratio:.1f}x")
+    print(f"\nledger: {rows} rows for {answered_by_gateway} answered requests -> "
+          f"lost rows: {answered_by_gateway - rows}")
 
 
 if __name__ == "__main__":

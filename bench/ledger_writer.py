@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.buckets import normalize  # noqa: E402
-from ledger.db import create_engine_for, migrate  # noqa: E402
-from ledger.record import RequestRecord  # noqa: E402
-from ledger.store import write_records  # noqa: E402
-from ledger.testing import TempPostgres, find_pg_bin, random_records  # noqa: E402
-from ledger.writer import LedgerWriter  # noqa: E402
+from ledger.buckets import normalize
+from ledger.db import create_engine_for, migrate
+from ledger.record import RequestRecord
+from ledger.store import write_records
+from ledger.testing import TempPostgres, find_pg_bin, random_records
+from ledger.writer import LedgerWriter
 
 
 def _pct(values_ns: list[int], q: float) -> float:

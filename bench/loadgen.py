@@ -103,13 +103,15 @@ def make_request(rng: random.Random, model: str, max_words: int) -> tuple[str, s
         return kind, "/v1/embeddings", {"model": model, "input": text}
     if kind == "completions":
         return kind, "/v1/completions", {"model": model, "prompt": text, "max_tokens": max_tokens, "ignore_eos": True}
-    body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens, "ignore_eos": True}
+    body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens,
+            "ignore_eos": True}
     if kind == "stream":
         body |= {"stream": True, "stream_options": {"include_usage": True}}
     return kind, "/v1/chat/completions", body
 
 
-async def one(session: aiohttp.ClientSession, base: str, tenant: str, key: str, kind: str, path: str, body: dict) -> Result:
+async def one(session: aiohttp.ClientSession, base: str, tenant: str, key: str, kind: str, path: str,
+              body: dict) -> Result:
     headers = {"authorization": f"Bearer {key}"}
     try:
         async with session.post(base + path, json=body, headers=headers) as resp:
@@ -123,14 +125,16 @@ async def one(session: aiohttp.ClientSession, base: str, tenant: str, key: str, 
                             res.status, res.clear_error = 502, bool(event["error"].get("message"))
                         usage = event.get("usage")
                         if usage:
-                            res.prompt_tokens, res.completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
+                            res.prompt_tokens = usage["prompt_tokens"]
+                            res.completion_tokens = usage["completion_tokens"]
                 return res
             data = await resp.json(content_type=None)
             if resp.status >= 400:
                 res.clear_error = bool(isinstance(data, dict) and (data.get("error") or {}).get("message"))
             else:
                 usage = data.get("usage") or {}
-                res.prompt_tokens, res.completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+                res.prompt_tokens = usage.get("prompt_tokens", 0)
+                res.completion_tokens = usage.get("completion_tokens", 0)
             return res
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
         return Result(kind, tenant, 0, None, clear_error=False)
@@ -224,12 +228,14 @@ class Platform:
 
 
 def worker_tokens(url: str) -> int:
-    got = scrape(url + "/metrics", ("inferwatch_worker_prompt_tokens_total", "inferwatch_worker_generation_tokens_total"))
+    got = scrape(url + "/metrics",
+                 ("inferwatch_worker_prompt_tokens_total", "inferwatch_worker_generation_tokens_total"))
     return int(sum(got.values()))
 
 
-def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worker: bool = False, database_url: str | None = None,
-             context_tokens: int = 1024, seed: int = 1, quiet: bool = True, workdir: Path | None = None, passes: int = 1) -> Report:
+def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worker: bool = False,
+             database_url: str | None = None, context_tokens: int = 1024, seed: int = 1, quiet: bool = True,
+             workdir: Path | None = None, passes: int = 1) -> Report:
     """One run end to end (`requests` split over `passes`, RSS taken after each); the Report
     lists every failed check in `failures`."""
     tmp = Path(workdir or tempfile.mkdtemp(prefix="iw-load-"))
@@ -237,7 +243,8 @@ def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worke
     report = Report("demo worker" if worker else "stub", clients, requests)
     try:
         max_words = max(1, (context_tokens - 64) // 2)  # a word and its space: about two tokens of the demo tokenizer
-        warm = asyncio.run(drive(platform.url, platform.keys, "m", min(clients, 4), min(40, requests), max_words, seed + 1, True))
+        warm = asyncio.run(drive(platform.url, platform.keys, "m", min(clients, 4), min(40, requests), max_words,
+                                 seed + 1, True))
         engine = create_engine(platform.database_url)
         warm_rows = _wait_for(engine, {r.request_id for r in warm if r.request_id})
         warm_metrics = scrape(platform.url + "/metrics", ("inferwatch_requests_total", "inferwatch_tokens_total"))
@@ -247,7 +254,8 @@ def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worke
         results: list[Result] = []
         for i in range(passes):
             n = requests // passes + (i < requests % passes)
-            results += asyncio.run(drive(platform.url, platform.keys, "m", clients, n, max_words, seed + 100 * i, quiet))
+            results += asyncio.run(drive(platform.url, platform.keys, "m", clients, n, max_words, seed + 100 * i,
+                                         quiet))
             report.rss_per_pass_mib.append(round(rss_mib(platform.gateway.pid), 1))
         report.seconds = time.perf_counter() - t0
         report.rps = requests / report.seconds
@@ -272,7 +280,8 @@ def _wait_for(engine: Any, ids: set[str], deadline_s: float = 120) -> dict[str, 
 def _rows(engine: Any) -> dict[str, tuple[int, int]]:
     with engine.connect() as c:
         return {r.request_id: (r.prompt_tokens, r.completion_tokens)
-                for r in c.execute(select(RequestRow.request_id, RequestRow.prompt_tokens, RequestRow.completion_tokens))}
+                for r in c.execute(select(RequestRow.request_id, RequestRow.prompt_tokens,
+                                          RequestRow.completion_tokens))}
 
 
 def _check(report: Report, results: list[Result], engine: Any, platform: Platform, warm_rows: dict, warm_metrics: dict,
@@ -320,7 +329,8 @@ def main(clients: int = typer.Option(200, help="Concurrent clients."),
          database_url: str = typer.Option(None, help="Ledger database (default: SQLite in a temp dir)."),
          context_tokens: int = typer.Option(1024, help="Context limit the longest prompts approach."),
          seed: int = typer.Option(1),
-         passes: int = typer.Option(1, help="Split the requests into passes, RSS after each (flat memory: no growth once warm)."),
+         passes: int = typer.Option(
+             1, help="Split the requests into passes, RSS after each (flat memory: no growth once warm)."),
          as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     report = run_load(clients, requests, tenants=tenants, worker=worker, database_url=database_url,
                       context_tokens=context_tokens, seed=seed, quiet=as_json, passes=passes)

@@ -50,7 +50,8 @@ def main() -> None:
     from transformers import MistralConfig, MistralForCausalLM
 
     out = args.out or Path(tempfile.mkdtemp(prefix=f"iw-{args.shape}-"))
-    cfg = MistralConfig(**SHAPES[args.shape], sliding_window=None, bos_token_id=1, eos_token_id=2, pad_token_id=0, torch_dtype="bfloat16")
+    cfg = MistralConfig(**SHAPES[args.shape], sliding_window=None, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                        torch_dtype="bfloat16")
     torch.manual_seed(0)
     with torch.device(args.device):
         model = MistralForCausalLM(cfg).to(torch.bfloat16)

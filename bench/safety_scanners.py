@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from safety.engine import SafetyEngine  # noqa: E402
+from safety.engine import SafetyEngine
 
 PROSE = (
     "The quarterly review covered hiring, the office move and the new onboarding process. "
@@ -155,7 +155,8 @@ def main() -> None:
     emb = clf.embedder
     # The TorchScript encoder and the eager model it was traced from, interleaved in rounds.
     encoders = {"traced": emb._encoder, "eager": emb._eager} if emb._encoder != emb._eager else {"eager": emb._eager}
-    for label, batch in (("classifier, 1 KB text", texts), ("classifier, short prompt", ["How do I kill a Python process that hangs?"])):
+    for label, batch in (("classifier, 1 KB text", texts),
+                         ("classifier, short prompt", ["How do I kill a Python process that hangs?"])):
         samples: dict[str, list[float]] = {k: [] for k in encoders}
         for _ in range(3):
             for name, encoder in encoders.items():

@@ -44,22 +44,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
-from sqlalchemy import Engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
-from ledger.buckets import DEFAULT_BUCKETS, with_thresholds  # noqa: E402
-from ledger.db import create_engine_for, migrate  # noqa: E402
-from ledger.testing import TempPostgres, find_pg_bin  # noqa: E402
-from slo.evaluator import MinuteSeries, evaluate, to_minute  # noqa: E402
-from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI  # noqa: E402
-from slo.cache import SeriesCache  # noqa: E402
-from slo.service import SLOService  # noqa: E402
-from slo.source import evaluate_ledger_many, fetch_bounds  # noqa: E402
-from slo.spec import parse_specs  # noqa: E402
-from slo.thresholds import thresholds_by_ledger_metric  # noqa: E402
+from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
+from ledger.db import create_engine_for, migrate
+from ledger.testing import TempPostgres, find_pg_bin
+from slo.evaluator import MinuteSeries, evaluate, to_minute
+from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI
+from slo.cache import SeriesCache
+from slo.service import SLOService
+from slo.source import evaluate_ledger_many, fetch_bounds
+from slo.spec import parse_specs
+from slo.thresholds import thresholds_by_ledger_metric
 
 SPECS = """\
 service: bench
@@ -255,7 +255,8 @@ class Loader:
                         f"SELECT {hour}, {keys}, {', '.join(f'SUM({v})' for v in values)} "
                         f"FROM request_rollups_minute GROUP BY {hour}, {keys}")
         self.db.execute(f"INSERT INTO request_rollup_buckets_hour (hour, {bkeys}, count) "
-                        f"SELECT {hour}, {bkeys}, SUM(count) FROM request_rollup_buckets_minute GROUP BY {hour}, {bkeys}")
+                        f"SELECT {hour}, {bkeys}, SUM(count) FROM request_rollup_buckets_minute "
+                        f"GROUP BY {hour}, {bkeys}")
         self.db.commit()
 
     def count(self, table: str) -> int:
@@ -334,7 +335,8 @@ def raw_series(conn: Any, dialect: str, slo: SLO, start: datetime, end: datetime
     if not rows:
         return MinuteSeries.from_points([])
     m, g, t = zip(*rows, strict=True)
-    return MinuteSeries.from_arrays(np.asarray(m, dtype=np.int64), np.asarray(g, dtype=float), np.asarray(t, dtype=float))
+    return MinuteSeries.from_arrays(np.asarray(m, dtype=np.int64), np.asarray(g, dtype=float),
+                                    np.asarray(t, dtype=float))
 
 
 def evaluate_raw(engine: Engine, slos: list[SLO], now: datetime) -> list[Any]:

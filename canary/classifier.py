@@ -79,8 +79,8 @@ class MetricResult:
 
     name: str
     label: str
-    kind: str
-    direction: str
+    kind: Kind
+    direction: Direction
     critical: bool
     group: str
     outcome: Outcome
@@ -117,6 +117,7 @@ class MetricResult:
         """JSON-able (infinite values as "inf" / "-inf")."""
         d = asdict(self)
         d["outcome"] = self.outcome.value
+        d["kind"], d["direction"] = self.kind.value, self.direction.value
         d["groups"] = list(self.groups)
         for key in _FLOATS:
             d[key] = _json_float(d[key])
@@ -126,6 +127,7 @@ class MetricResult:
     def from_dict(cls, d: Mapping[str, Any]) -> "MetricResult":
         d = dict(d)
         d["outcome"] = Outcome(d["outcome"])
+        d["kind"], d["direction"] = Kind(d["kind"]), Direction(d["direction"])
         d["baseline"], d["canary"] = Summary(**d["baseline"]), Summary(**d["canary"])
         d["groups"] = tuple(d.get("groups") or ())
         for key in _FLOATS:
@@ -162,7 +164,8 @@ def prepare(cfg: MetricConfig, values: ArrayLike | None) -> np.ndarray:
 
 def to_analysis_scale(cfg: MetricConfig, values: np.ndarray) -> np.ndarray:
     if cfg.scale is Scale.LOG:
-        return np.log(np.maximum(values, cfg.log_floor))
+        logged: np.ndarray = np.log(np.maximum(values, cfg.log_floor))
+        return logged
     return values
 
 
@@ -176,7 +179,8 @@ def remove_outliers(values: np.ndarray, rule: OutlierRule, factor: float = 3.0) 
     lo, hi = q1 - factor * (q3 - q1), q3 + factor * (q3 - q1)
     if rule is OutlierRule.KAYENTA:
         lo, hi = min(p1, lo), max(p99, hi)
-    return values[(values >= lo) & (values <= hi)]
+    kept: np.ndarray = values[(values >= lo) & (values <= hi)]
+    return kept
 
 
 TIE_SHARE = 0.2  # fixed mode: a single value this common makes rank methods blind (see below)
@@ -317,7 +321,7 @@ def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: S
     if cfg.muted:
         reason += " (muted: reported, not scored)"
     return MetricResult(
-        name=cfg.name, label=cfg.display, kind=cfg.kind.value, direction=cfg.direction.value,
+        name=cfg.name, label=cfg.display, kind=cfg.kind, direction=cfg.direction,
         critical=cfg.critical, group=cfg.group, outcome=outcome,
         effect=ev.effect if ev else None, lower=ev.lower if ev else None,
         upper=ev.upper if ev else None, interval=interval if ev else None,
@@ -328,7 +332,7 @@ def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: S
     )
 
 
-def _no_data_row(cfg: MetricConfig, base: Summary, can: Summary, final: bool) -> MetricResult | None:
+def _no_data_row(cfg: MetricConfig, base: Summary, can: Summary, *, final: bool) -> MetricResult | None:
     """The row for missing or too few samples, or None when there are enough."""
     if base.n == 0 or can.n == 0:
         which = "baseline and canary" if base.n == can.n == 0 else "baseline" if base.n == 0 else "canary"
@@ -365,11 +369,13 @@ def _fixed_continuous(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: fl
     whose non-tied values doubled. Such metrics are judged on the ratio of their means, which
     moves with the share of the tied value and with the rest alike."""
     if cfg.outliers is OutlierRule.KAYENTA:  # Kayenta's rule works on raw values
-        b, c = remove_outliers(b, cfg.outliers, cfg.outlier_factor), remove_outliers(c, cfg.outliers, cfg.outlier_factor)
+        b = remove_outliers(b, cfg.outliers, cfg.outlier_factor)
+        c = remove_outliers(c, cfg.outliers, cfg.outlier_factor)
     share, value = tie_share(b, c)
     xb, xc = to_analysis_scale(cfg, b), to_analysis_scale(cfg, c)
     if cfg.outliers is OutlierRule.TUKEY:
-        xb, xc = remove_outliers(xb, cfg.outliers, cfg.outlier_factor), remove_outliers(xc, cfg.outliers, cfg.outlier_factor)
+        xb = remove_outliers(xb, cfg.outliers, cfg.outlier_factor)
+        xc = remove_outliers(xc, cfg.outliers, cfg.outlier_factor)
     hl = stats.hodges_lehmann(xb, xc, 1 - alpha)
     if share < TIE_SHARE and hl.lower < hl.upper:
         level = float(np.median(xb))
@@ -396,7 +402,8 @@ def _decide(cfg: MetricConfig, ev: _Evidence, base: Summary, can: Summary, inter
     if (margin := _margin(cfg, ev)) is not None:
         return _row(cfg, Outcome.PASS, f"{text}, {_pass_text(cfg, ev, margin)}", base, can, decided=final,
                     ev=ev, interval=interval, margin=margin)
-    return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: {'Inconclusive' if final else 'undecided'}",
+    state = "Inconclusive" if final else "undecided"
+    return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: {state}",
                 base, can, decided=final, ev=ev, interval=interval)
 
 
@@ -427,7 +434,7 @@ class SequentialMetric:
     carry n and mean only.
     """
 
-    def __init__(self, cfg: MetricConfig, alpha: float, keep_samples: bool = True) -> None:
+    def __init__(self, cfg: MetricConfig, alpha: float, *, keep_samples: bool = True) -> None:
         self.cfg = cfg
         self.alpha = alpha
         self.keep_samples = keep_samples
@@ -453,10 +460,11 @@ class SequentialMetric:
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> "SequentialMetric":
-        m = cls(MetricConfig.from_dict(d["config"]), d["alpha"], d["keep_samples"])
+        m = cls(MetricConfig.from_dict(d["config"]), d["alpha"], keep_samples=d["keep_samples"])
         m._n, m._sum = [int(v) for v in d["n"]], [float(v) for v in d["sum"]]
         if d["samples"] is not None:
-            m._chunks = tuple([np.asarray(v, dtype=float)] if v else [] for v in d["samples"])  # type: ignore[assignment]
+            base, can = ([np.asarray(v, dtype=float)] if v else [] for v in d["samples"])
+            m._chunks = (base, can)
         m._sticky = MetricResult.from_dict(d["sticky"]) if d["sticky"] else None
         if m.cfg.kind is Kind.PROPORTION:
             m._rates = ConditionalRateMixture.from_state(d["test"])
@@ -521,13 +529,13 @@ class SequentialMetric:
         lo_c, hi_c = rate_confidence_sequence(r.k_y, r.n_y, a, prior_mean=margin)
         return lo_c - hi_b, hi_c - lo_b
 
-    def result(self, final: bool = False) -> MetricResult:
+    def result(self, *, final: bool = False) -> MetricResult:
         """The metric's state now; with final=True, undecided becomes Inconclusive."""
         if self._sticky is not None:
             return self._sticky
         cfg = self.cfg
         base, can = self._summary(0), self._summary(1)
-        if (row := _no_data_row(cfg, base, can, final)) is not None:
+        if (row := _no_data_row(cfg, base, can, final=final)) is not None:
             return row
         ev = self._evidence()
         up_harms, down_harms = _harms(cfg.direction)

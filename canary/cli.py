@@ -53,6 +53,8 @@ def _call(c: httpx.Client, method: str, path: str, body: Mapping[str, Any] | Non
     if r.status_code >= 400:
         msg = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
         raise ApiError(f"{method} {path}: HTTP {r.status_code}: {msg or r.text[:300]}")
+    if not isinstance(data, dict):
+        raise ApiError(f"{method} {path}: HTTP {r.status_code}: not a JSON object: {r.text[:300]}")
     return data
 
 
@@ -95,7 +97,8 @@ def render(analysis: Mapping[str, Any]) -> None:
     result = analysis.get("result") or {}
     colours = {"pass": "green", "fail": "bold red", "marginal": "yellow", "inconclusive": "yellow"}
     t = Table("metric", "outcome", "baseline", "canary", "effect [interval]", "test", "p / e", "reason",
-              box=box.SIMPLE_HEAD, title=f"canary {analysis['canary']} vs baseline {analysis['baseline']} ({analysis['alias']})")
+              box=box.SIMPLE_HEAD,
+              title=f"canary {analysis['canary']} vs baseline {analysis['baseline']} ({analysis['alias']})")
     for m in result.get("metrics", []):
         outcome = m["outcome"]
         colour = "green" if outcome == "Pass" else "red" if outcome in ("High", "Low", "NodataFail") else "yellow"
@@ -106,12 +109,14 @@ def render(analysis: Mapping[str, Any]) -> None:
     con.print(t)
     verdict = analysis.get("verdict") or "running"
     score = result.get("score")
-    con.print(f"[{colours.get(verdict, 'white')}]{verdict.upper()}[/] score {_num(score, 3)}: {result.get('reason', '')}"
-              f"  (analysis {analysis['id']}, {result.get('mode', analysis.get('mode'))}, {result.get('looks', 0)} looks)")
+    mode = result.get("mode", analysis.get("mode"))
+    con.print(f"[{colours.get(verdict, 'white')}]{verdict.upper()}[/] score {_num(score, 3)}: "
+              f"{result.get('reason', '')}  (analysis {analysis['id']}, {mode}, {result.get('looks', 0)} looks)")
 
 
 def exit_code(analysis: Mapping[str, Any]) -> int:
-    return {"pass": EXIT_PASS, "fail": EXIT_FAIL, "marginal": EXIT_FAIL}.get(analysis.get("verdict") or "", EXIT_INCONCLUSIVE)
+    codes = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "marginal": EXIT_FAIL}
+    return codes.get(analysis.get("verdict") or "", EXIT_INCONCLUSIVE)
 
 
 @app.command()
@@ -121,12 +126,14 @@ def gate(
     alias: Annotated[str, typer.Option(help="Model alias the versions serve.")],
     baseline: Annotated[str, typer.Option(help="The version serving now.")],
     canary: Annotated[str, typer.Option(help="The new version.")],
-    profile: Annotated[str, typer.Option(help="Named profile (default-llm, latency-only) or a JSON/YAML profile file.")] = "default-llm",
+    profile: Annotated[str, typer.Option(
+        help="Named profile (default-llm, latency-only) or a JSON/YAML profile file.")] = "default-llm",
     window_minutes: Annotated[Optional[float], typer.Option(help="Judge the last N minutes of the ledger.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Live sequential analysis from now.")] = False,
     deadline_minutes: Annotated[Optional[float], typer.Option(help="Live: inconclusive after N minutes.")] = None,
     poll_s: Annotated[float, typer.Option("--poll-s", help="Seconds between looks at the result.")] = 5.0,
-    timeout_minutes: Annotated[Optional[float], typer.Option(help="Give up waiting (exit 3); default: deadline + 5 min, or 10 min.")] = None,
+    timeout_minutes: Annotated[Optional[float], typer.Option(
+        help="Give up waiting (exit 3); default: deadline + 5 min, or 10 min.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an analysis, wait for its decision, print it; exit 0 pass, 1 fail/marginal, 2 inconclusive, 3 error."""
@@ -136,7 +143,8 @@ def gate(
         raise _fail("--live needs --deadline-minutes")
     body: dict[str, Any] = {"alias": alias, "baseline": baseline, "canary": canary, "profile": _profile_arg(profile)}
     body.update({"live": True, "deadline_minutes": deadline_minutes} if live else {"window_minutes": window_minutes})
-    wait_s = 60 * (timeout_minutes if timeout_minutes is not None else (deadline_minutes + 5 if live else 10))
+    default_minutes = deadline_minutes + 5 if live and deadline_minutes is not None else 10
+    wait_s = 60 * (timeout_minutes if timeout_minutes is not None else default_minutes)
     try:
         with _client(url, key) as c:
             a = _call(c, "POST", "/v1/canary/analyses", body)
@@ -161,11 +169,14 @@ def _profile_arg(profile: str) -> str | dict[str, Any]:
     with open(profile, encoding="utf-8") as f:
         text = f.read()
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except ValueError:
         import yaml
 
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise _fail(f"{profile}: a profile file holds one JSON or YAML mapping")
+    return data
 
 
 # ---- rollouts ------------------------------------------------------------------------------
@@ -202,7 +213,8 @@ def rollout_start(
     steps: Annotated[str, typer.Option(help="Canary percent per step, comma separated.")] = "1,5,25,50,100",
     min_step_s: Annotated[float, typer.Option("--min-step-s", help="Minimum seconds per step.")] = 300,
     min_step_samples: Annotated[int, typer.Option(help="Minimum canary samples per step.")] = 200,
-    max_step_s: Annotated[float, typer.Option("--max-step-s", help="A step without a decision by then is inconclusive.")] = 3600,
+    max_step_s: Annotated[float, typer.Option(
+        "--max-step-s", help="A step without a decision by then is inconclusive.")] = 3600,
     on_inconclusive: Annotated[str, typer.Option(help="pause or rollback.")] = "pause",
     notify_url: Annotated[Optional[str], typer.Option(help="Webhook for rollback/promotion events.")] = None,
     as_json: JsonOpt = False,
@@ -235,7 +247,8 @@ def rollout_status(url: UrlOpt, key: KeyOpt,
         typer.echo(json.dumps(data, indent=2))
         return
     for r in data:
-        typer.echo(f"{r['id']}  {r['alias']}  {r['baseline']} -> {r['canary']}  {r['state']}  canary {r['canary_percent']:g}%")
+        typer.echo(f"{r['id']}  {r['alias']}  {r['baseline']} -> {r['canary']}  {r['state']}  "
+                   f"canary {r['canary_percent']:g}%")
 
 
 def _action(name: str) -> Any:

@@ -194,6 +194,7 @@ class Profile:
     marginal_threshold: float = 75.0
     alpha: float = 0.05
     correction: str = "bonferroni"
+    _weights: dict[str, float] = field(init=False, repr=False, compare=False)  # resolved from group_weights
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -222,7 +223,7 @@ class Profile:
 
     def weight(self, group: str) -> float:
         """The group's share of the score, percent (Kayenta's weights, unnamed groups filled)."""
-        return self._weights[group]  # type: ignore[attr-defined]
+        return self._weights[group]
 
     def metric(self, name: str) -> MetricConfig:
         for m in self.metrics:
@@ -267,7 +268,8 @@ def _resolve_weights(p: Profile) -> dict[str, float]:
             raise ValueError(f"profile {p.name!r}: weights sum to {total:g}, leaving nothing for groups {rest}")
         return {**given, **{g: (100.0 - total) / len(rest) for g in rest}}
     if abs(total - 100) > 1e-9:
-        raise ValueError(f"profile {p.name!r}: group weights sum to {total:g}; with every group weighted they must sum to 100")
+        raise ValueError(f"profile {p.name!r}: group weights sum to {total:g}; "
+                         "with every group weighted they must sum to 100")
     return given
 
 

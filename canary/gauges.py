@@ -50,9 +50,10 @@ class CanaryGauges(Collector):
     def current(self) -> dict[tuple[str, str], tuple[str | None, float | None]]:
         """(alias, canary) -> (verdict, score) of the latest relevant analysis."""
         since = self.clock() - self.recent
-        q = (select(CanaryAnalysisRow.alias, CanaryAnalysisRow.canary, CanaryAnalysisRow.verdict, CanaryAnalysisRow.result)
-             .where(or_(CanaryAnalysisRow.status == "running", CanaryAnalysisRow.updated_at >= since))
-             .order_by(CanaryAnalysisRow.updated_at))
+        A = CanaryAnalysisRow
+        q = (select(A.alias, A.canary, A.verdict, A.result)
+             .where(or_(A.status == "running", A.updated_at >= since))
+             .order_by(A.updated_at))
         out: dict[tuple[str, str], tuple[str | None, float | None]] = {}
         with Session(self.engine) as s:
             for alias, canary, verdict, result in s.execute(q):

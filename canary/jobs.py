@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 JOB_ID = "canary-tick"
 
 
-def register_canary_jobs(scheduler: Any, service: CanaryService, interval_s: float = 15, *, job_id: str = JOB_ID) -> Any:
+def register_canary_jobs(scheduler: Any, service: CanaryService, interval_s: float = 15, *,
+                         job_id: str = JOB_ID) -> Any:
     """Add (or replace) the job that polls running live analyses and advances every running
     rollout (`CanaryService.run_once`) every `interval_s` seconds, first right away. One run at a
     time; missed runs collapse into one. Every step reads its state from the database, so the
@@ -21,7 +22,7 @@ def register_canary_jobs(scheduler: Any, service: CanaryService, interval_s: flo
     def run() -> None:
         try:
             service.run_once()
-        except Exception:  # noqa: BLE001 - the next run retries
+        except Exception:
             log.exception("canary job failed")
 
     return scheduler.add_job(

@@ -27,7 +27,8 @@ a false failure, and for e-values it is the same as asking each for m / alpha.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from enum import StrEnum
 from typing import Any
 
@@ -46,26 +47,45 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-@dataclass(frozen=True)
+class Mode(StrEnum):
+    FIXED = "fixed"  # one look at a window (`judge`)
+    SEQUENTIAL = "sequential"  # live, always-valid looks (`SequentialAnalysis`)
+
+
+class Rule(StrEnum):
+    """The rule of `verdict` that gave a decision (stored as the result's `extra.rule`)."""
+
+    CRITICAL_FAILURE = "critical_failure"
+    TOO_LITTLE_DATA = "too_little_data"
+    SCORE_BELOW_PASS = "score_below_pass"
+    ALL_DECIDED = "all_decided"
+    UNDECIDED_AT_DEADLINE = "undecided_at_deadline"
+    WAITING = "waiting"
+    PASS_WHATEVER_THE_REST = "pass_whatever_the_rest"
+    SCORE_WITHOUT_UNDECIDED = "score_without_undecided"
+
+
+@dataclass(frozen=True, kw_only=True)
 class JudgeResult:
     """A canary verdict with its per-metric rows.
 
     score: Kayenta's score; for an undecided sequential analysis it counts the undecided
     metrics as passing (the best score still reachable).
     decided: the verdict is final (always True for fixed-horizon results).
+    rule: the rule that gave the verdict (None in results stored without one).
     """
 
     verdict: Verdict
     score: float | None
     decided: bool
-    mode: str  # "fixed" or "sequential"
+    mode: Mode
     profile: str
     alpha: float
     metric_alpha: float
     reason: str
     metrics: tuple[MetricResult, ...]
     looks: int = 1
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    rule: Rule | None = None
 
     def metric(self, name: str) -> MetricResult:
         for m in self.metrics:
@@ -87,7 +107,7 @@ class JudgeResult:
             "verdict": self.verdict.value,
             "score": self.score,
             "decided": self.decided,
-            "mode": self.mode,
+            "mode": self.mode.value,
             "profile": self.profile,
             "alpha": self.alpha,
             "metric_alpha": self.metric_alpha,
@@ -96,17 +116,18 @@ class JudgeResult:
             "baseline_samples": self.baseline_samples,
             "canary_samples": self.canary_samples,
             "metrics": [m.to_dict() for m in self.metrics],
-            "extra": dict(self.extra),
+            "extra": {"rule": self.rule.value} if self.rule else {},
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "JudgeResult":
         """Inverse of `to_dict` (e.g. for results stored in the ledger as JSON)."""
+        rule = (d.get("extra") or {}).get("rule")
         return cls(
-            verdict=Verdict(d["verdict"]), score=d["score"], decided=d["decided"], mode=d["mode"],
+            verdict=Verdict(d["verdict"]), score=d["score"], decided=d["decided"], mode=Mode(d["mode"]),
             profile=d["profile"], alpha=d["alpha"], metric_alpha=d["metric_alpha"],
             reason=d["reason"], metrics=tuple(MetricResult.from_dict(m) for m in d["metrics"]),
-            looks=d.get("looks", 1), extra=dict(d.get("extra") or {}),
+            looks=d.get("looks", 1), rule=Rule(rule) if rule else None,
         )
 
     @property
@@ -176,14 +197,14 @@ def _labels(rows: Iterable[MetricResult]) -> str:
     return ", ".join(r.label for r in rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Decision:
     """The verdict on the current metric rows, with the rule that gave it."""
 
     verdict: Verdict
     score: float | None
     decided: bool
-    rule: str  # the named rule below that decided
+    rule: Rule
     reason: str
 
 
@@ -192,6 +213,7 @@ class _Rows:
     """The metric rows sorted by what the rules ask of them."""
 
     all: Sequence[MetricResult]
+    profile: Profile
     final: bool
 
     @property
@@ -219,64 +241,115 @@ class _Rows:
         """Pending metrics a pass has to wait for: critical or must-decide ones."""
         return [r for r in self.pending if r.critical or r.must_decide]
 
+    def score(self, undecided_as: Outcome | None = None) -> float | None:
+        return score(self.all, self.profile, undecided_as)
+
+    @cached_property
+    def best(self) -> float | None:
+        """The best score still reachable: undecided metrics counted as passing."""
+        return self.score(undecided_as=Outcome.PASS)
+
+    def graded(self, s: float | None, rule: Rule, reason: str) -> Decision:
+        """A decision by the score thresholds (pass, marginal or fail)."""
+        assert s is not None
+        v = _by_score(s, self.profile)
+        return Decision(verdict=v, score=s, decided=True, rule=rule, reason=f"{v.value}: score {s:.2f}{reason}")
+
+
+# Kayenta's rules in order (critical failure, too little data, score), then ours for metrics
+# not decided yet. Each returns a decision, or None to leave the rows to the next rule.
+
+def _critical_failure(rows: _Rows) -> Decision | None:
+    if not rows.critical_failed:
+        return None
+    return Decision(verdict=Verdict.FAIL, score=0.0, decided=True, rule=Rule.CRITICAL_FAILURE,
+                    reason=f"fail: critical metric failed: {_names(rows.critical_failed)}")
+
+
+def _too_little_data(rows: _Rows) -> Decision | None:
+    n = len(rows.scored)
+    if not (rows.final and n and 2 * len(rows.no_data) >= n):
+        return None
+    return Decision(verdict=Verdict.FAIL, score=0.0, decided=True, rule=Rule.TOO_LITTLE_DATA,
+                    reason=f"fail: {len(rows.no_data)} of {n} metrics have no data")
+
+
+def _score_below_pass(rows: _Rows) -> Decision | None:
+    """Passing is out of reach. At the end the Kayenta score (Inconclusive left out, never
+    above the best reachable) grades it; while live, the best still reachable does."""
+    pass_at = rows.profile.pass_threshold
+    if rows.best is None or rows.best >= pass_at:
+        return None
+    undecided = f"; never decided: {_labels(rows.pending)}" if rows.final and rows.pending else ""
+    return rows.graded(rows.score() if rows.final else rows.best, Rule.SCORE_BELOW_PASS,
+                       f"{'' if rows.final else ' at best'}, below {pass_at:g}: {_names(rows.failed)}{undecided}")
+
+
+def _all_decided(rows: _Rows) -> Decision | None:
+    if rows.pending:
+        return None
+    s = rows.score()
+    return Decision(verdict=Verdict.PASS, score=s, decided=True, rule=Rule.ALL_DECIDED,
+                    reason=f"pass: score {s:.2f}; {len(rows.scored)} metrics judged" if s is not None
+                    else "pass: nothing to judge")
+
+
+def _waiting_for_blocking(rows: _Rows) -> Decision | None:
+    """A pass waits for critical and must-decide metrics, and for half the metrics or more."""
+    if not (rows.blocking or 2 * len(rows.pending) >= len(rows.scored)):
+        return None
+    why = _labels(rows.blocking or rows.pending)
+    if rows.final:
+        return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.score(), decided=True,
+                        rule=Rule.UNDECIDED_AT_DEADLINE,
+                        reason=f"inconclusive: never decided: {_labels(rows.pending)} (a pass needs {why})")
+    return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.best, decided=False, rule=Rule.WAITING,
+                    reason=f"inconclusive: undecided: {why}")
+
+
+def _pass_whatever_the_rest(rows: _Rows) -> Decision | None:
+    worst = rows.score(undecided_as=Outcome.HIGH)
+    if worst is None or worst < rows.profile.pass_threshold:
+        return None
+    never = f"; never decided: {_labels(rows.pending)}" if rows.final else ""
+    return Decision(verdict=Verdict.PASS, score=worst, decided=True, rule=Rule.PASS_WHATEVER_THE_REST,
+                    reason=f"pass: score {worst:.2f} even if {_labels(rows.pending)} failed{never}")
+
+
+def _rest_undecided(rows: _Rows) -> Decision:
+    """The last rule: at the end the score without the undecided metrics grades; while live, wait."""
+    if rows.final:
+        return rows.graded(rows.score(), Rule.SCORE_WITHOUT_UNDECIDED,
+                           f"; never decided, left out of the score: {_labels(rows.pending)}")
+    return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.best, decided=False, rule=Rule.WAITING,
+                    reason=f"inconclusive: undecided: {_labels(rows.pending)}")
+
+
+_RULES = (_critical_failure, _too_little_data, _score_below_pass, _all_decided, _waiting_for_blocking,
+          _pass_whatever_the_rest)
+
 
 def verdict(results: Sequence[MetricResult], profile: Profile, *, final: bool) -> Decision:
-    """Kayenta's rules in order (critical failure, too little data, score), then ours for
-    metrics not decided yet. Each exit is one named rule."""
-    rows = _Rows(results, final)
-    n = len(rows.scored)
-    if rows.critical_failed:
-        return Decision(Verdict.FAIL, 0.0, True, "critical_failure",
-                        f"fail: critical metric failed: {_names(rows.critical_failed)}")
-    if final and n and 2 * len(rows.no_data) >= n:
-        return Decision(Verdict.FAIL, 0.0, True, "too_little_data",
-                        f"fail: {len(rows.no_data)} of {n} metrics have no data")
-    best = score(results, profile, undecided_as=Outcome.PASS)
-    if best is not None and best < profile.pass_threshold:
-        # Passing is out of reach. At the end the Kayenta score (Inconclusive left out, never
-        # above `best`) grades it; while live, the best still reachable does.
-        s = score(results, profile) if final else best
-        assert s is not None
-        v = _by_score(s, profile)
-        undecided = f"; never decided: {_labels(rows.pending)}" if final and rows.pending else ""
-        return Decision(v, s, True, "score_below_pass",
-                        f"{v.value}: score {s:.2f}{'' if final else ' at best'}, below {profile.pass_threshold:g}: "
-                        f"{_names(rows.failed)}{undecided}")
-    if not rows.pending:
-        s = score(results, profile)
-        return Decision(Verdict.PASS, s, True, "all_decided",
-                        f"pass: score {s:.2f}; {n} metrics judged" if s is not None else "pass: nothing to judge")
-    if rows.blocking or 2 * len(rows.pending) >= n:
-        why = _labels(rows.blocking or rows.pending)
-        if final:
-            return Decision(Verdict.INCONCLUSIVE, score(results, profile), True, "undecided_at_deadline",
-                            f"inconclusive: never decided: {_labels(rows.pending)} (a pass needs {why})")
-        return Decision(Verdict.INCONCLUSIVE, best, False, "waiting", f"inconclusive: undecided: {why}")
-    worst = score(results, profile, undecided_as=Outcome.HIGH)
-    if worst is not None and worst >= profile.pass_threshold:
-        return Decision(Verdict.PASS, worst, True, "pass_whatever_the_rest",
-                        f"pass: score {worst:.2f} even if {_labels(rows.pending)} failed"
-                        f"{'; never decided: ' + _labels(rows.pending) if final else ''}")
-    if final:
-        s = score(results, profile)
-        assert s is not None
-        v = _by_score(s, profile)
-        return Decision(v, s, True, "score_without_undecided",
-                        f"{v.value}: score {s:.2f}; never decided, left out of the score: {_labels(rows.pending)}")
-    return Decision(Verdict.INCONCLUSIVE, best, False, "waiting", f"inconclusive: undecided: {_labels(rows.pending)}")
+    """The first of the rules above that decides, in order; `_rest_undecided` when none does."""
+    rows = _Rows(results, profile, final)
+    for rule in _RULES:
+        if (d := rule(rows)) is not None:
+            return d
+    return _rest_undecided(rows)
 
 
 # --- entry points -------------------------------------------------------------------------
 
 
-def judge(baseline: Samples, canary: Samples, profile: "str | Profile | Mapping[str, Any]" = "default-llm") -> JudgeResult:
+def judge(baseline: Samples, canary: Samples,
+          profile: "str | Profile | Mapping[str, Any]" = "default-llm") -> JudgeResult:
     """Fixed-horizon (Kayenta-like) analysis of one window of samples per version."""
     prof = get_profile(profile)
     alpha = prof.metric_alpha
     rows = tuple(classify_fixed(m, baseline.get(m.name), canary.get(m.name), alpha) for m in prof.metrics)
     d = verdict(rows, prof, final=True)
-    return JudgeResult(d.verdict, d.score, d.decided, "fixed", prof.name, prof.alpha, alpha, d.reason, rows,
-                       extra={"rule": d.rule})
+    return JudgeResult(verdict=d.verdict, score=d.score, decided=d.decided, mode=Mode.FIXED, profile=prof.name,
+                       alpha=prof.alpha, metric_alpha=alpha, reason=d.reason, metrics=rows, rule=d.rule)
 
 
 class SequentialAnalysis:
@@ -298,7 +371,7 @@ class SequentialAnalysis:
         self.profile = get_profile(profile)
         self.min_canary_samples = min_canary_samples
         alpha = self.profile.metric_alpha
-        self._metrics = [SequentialMetric(m, alpha, keep_samples) for m in self.profile.metrics]
+        self._metrics = [SequentialMetric(m, alpha, keep_samples=keep_samples) for m in self.profile.metrics]
         self.looks = 0
         self._decision: JudgeResult | None = None
         self._last: JudgeResult | None = None
@@ -322,7 +395,7 @@ class SequentialAnalysis:
         self.looks += 1
         if self._decision is not None:
             return self._decision
-        rows = tuple(m.result(final) for m in self._metrics)
+        rows = tuple(m.result(final=final) for m in self._metrics)
         d = verdict(rows, self.profile, final=final)
         decided, reason = d.decided, d.reason
         canary_n = max((r.canary.n for r in rows), default=0)
@@ -331,8 +404,10 @@ class SequentialAnalysis:
             # at any later look, so collecting on and passing later spends nothing extra
             decided = False
             reason = f"{reason}; waiting for {self.min_canary_samples} canary samples (have {canary_n})"
-        result = JudgeResult(d.verdict, d.score, decided, "sequential", self.profile.name, self.profile.alpha,
-                             self.profile.metric_alpha, reason, rows, self.looks, extra={"rule": d.rule})
+        result = JudgeResult(verdict=d.verdict, score=d.score, decided=decided, mode=Mode.SEQUENTIAL,
+                             profile=self.profile.name, alpha=self.profile.alpha,
+                             metric_alpha=self.profile.metric_alpha, reason=reason, metrics=rows, looks=self.looks,
+                             rule=d.rule)
         if decided:
             self._decision = result
         self._last = result

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from canary.config import MetricConfig, get_profile, replace_metrics
-from canary.rollout import DEFAULT_STEPS, RolloutError
+from canary.rollout import DEFAULT_STEPS, Rollout, RolloutError
 from canary.service import CanaryError, CanaryService
 
 Authenticate = Callable[[str | None], Awaitable[Any]]
@@ -58,7 +58,8 @@ class AnalysisRequest(_Target):
     start: datetime | None = Field(None, description="fixed: window start (ISO 8601; naive is UTC)")
     end: datetime | None = Field(None, description="fixed: window end (default now)")
     live: bool = Field(False, description="live sequential analysis from now until decided or the deadline")
-    deadline_minutes: float | None = Field(None, gt=0, le=YEAR_MIN, description="live: give up (inconclusive) after N minutes")
+    deadline_minutes: float | None = Field(None, gt=0, le=YEAR_MIN,
+                                           description="live: give up (inconclusive) after N minutes")
 
 
 class RolloutRequest(_Target):
@@ -115,13 +116,14 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
     async def create_analysis(request: Request, body: AnalysisRequest) -> JSONResponse:
         _, denied = await caller(request, admin=True)
         profile, invalid = profile_of(body)
-        if denied or invalid:
-            return denied or invalid
+        if problem := denied or invalid:
+            return problem
         if body.live and (body.window_minutes is not None or body.start is not None or body.end is not None):
             return _error(400, "Give either a window (window_minutes or start/end) or live with deadline_minutes.")
         kw: dict[str, Any] = (
             {"mode": "live", "deadline_minutes": body.deadline_minutes} if body.live
-            else {"mode": "fixed", "window_minutes": body.window_minutes, "start": _utc(body.start), "end": _utc(body.end)}
+            else {"mode": "fixed", "window_minutes": body.window_minutes,
+                  "start": _utc(body.start), "end": _utc(body.end)}
         )
         try:
             a = await run_in_threadpool(lambda: service.create(body.alias, body.baseline, body.canary, profile, **kw))
@@ -157,7 +159,7 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         return JSONResponse(a.to_dict())
 
     # ---- rollouts ------------------------------------------------------------------------
-    def rollout_body(r: Any) -> dict[str, Any]:
+    def rollout_body(r: Rollout) -> dict[str, Any]:
         a = service.get(r.analysis_id) if r.analysis_id else None
         return r.to_dict(a)
 
@@ -165,8 +167,8 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
     async def start_rollout(request: Request, body: RolloutRequest) -> JSONResponse:
         who, denied = await caller(request, admin=True)
         profile, invalid = profile_of(body)
-        if denied or invalid:
-            return denied or invalid
+        if problem := denied or invalid:
+            return problem
 
         def start() -> dict[str, Any]:
             r = rollouts.start(body.alias, body.baseline, body.canary, profile, steps=body.steps,
@@ -187,7 +189,8 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         _, denied = await caller(request, admin=True)
         if denied:
             return denied
-        items = await run_in_threadpool(lambda: rollouts.list(alias=alias, states=[state] if state else None, limit=limit))
+        states = [state] if state else None
+        items = await run_in_threadpool(lambda: rollouts.list(alias=alias, states=states, limit=limit))
         return JSONResponse({"object": "list", "data": [r.to_dict() for r in items]})
 
     @router.get("/v1/canary/rollouts/{rollout_id}", response_model=None)

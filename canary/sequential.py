@@ -186,7 +186,8 @@ def logsumexp(a: np.ndarray, axis: int | None = None) -> np.ndarray | float:
 
 
 def _log_comb(n: np.ndarray | int, k: np.ndarray) -> np.ndarray:
-    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    out: np.ndarray = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    return out
 
 
 class ConditionalRateMixture:
@@ -299,7 +300,10 @@ def rate_confidence_sequence(k: int, n: int, alpha: float, prior_mean: float = 0
         return 0.0, 1.0
     a, b = prior_mean * prior_size, (1 - prior_mean) * prior_size
     level = math.log(1 / alpha)
-    f = lambda p: beta_binomial_log_e(k, n, p, a, b) - level  # noqa: E731
+
+    def f(p: float) -> float:
+        return beta_binomial_log_e(k, n, p, a, b) - level
+
     p_hat = min(max(k / n, 1e-15), 1 - 1e-15)
     lower = 0.0 if k == 0 or f(1e-300) < 0 else float(brentq(f, 1e-300, p_hat, xtol=1e-14))
     upper = 1.0 if k == n or f(1 - 1e-15) < 0 else float(brentq(f, p_hat, 1 - 1e-15, xtol=1e-14))

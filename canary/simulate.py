@@ -144,7 +144,7 @@ class _FixedPoller:
         self.chunks[0].append(baseline)
         self.chunks[1].append(canary)
         merged = [{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} for chunks in self.chunks]
-        for chunks, m in zip(self.chunks, merged):
+        for chunks, m in zip(self.chunks, merged, strict=True):
             chunks[:] = [m]
         return judge(merged[0], merged[1], self.profile)
 

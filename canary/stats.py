@@ -116,7 +116,8 @@ def _gather(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float, iterate_y: boo
     owner = np.repeat(np.arange(outer.size), lengths)
     offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     idx = np.repeat(a, lengths) + offsets
-    return sign * (outer[owner] - inner[idx])
+    differences: np.ndarray = sign * (outer[owner] - inner[idx])
+    return differences
 
 
 def _smallest_above(xs: np.ndarray, ys: np.ndarray, lo: float, iterate_y: bool) -> float:
@@ -199,7 +200,8 @@ def _select(xs: np.ndarray, ys: np.ndarray, k: int, sample: np.ndarray | None,
     return _smallest_above(xs, ys, lo, iterate_y)
 
 
-def pairwise_order_statistics(x: np.ndarray, y: np.ndarray, ks: Sequence[int], *, presorted: bool = False) -> list[float]:
+def pairwise_order_statistics(x: np.ndarray, y: np.ndarray, ks: Sequence[int], *,
+                              presorted: bool = False) -> list[float]:
     """The ks-th smallest (1-based) of the n*m differences y_j - x_i, without forming them."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -435,4 +437,5 @@ def compare_means(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Mea
         return MeanComparison(mx, my, -1.0, -1.0, math.expm1(z * math.sqrt(vx) / mx), p_value)
     se_log = math.sqrt(vx / mx**2 + vy / my**2)
     log_ratio = math.log(my / mx)
-    return MeanComparison(mx, my, my / mx - 1, math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log), p_value)
+    return MeanComparison(mx, my, my / mx - 1, math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log),
+                          p_value)

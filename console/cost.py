@@ -59,4 +59,5 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         found = await run_in_threadpool(deps.reports.find, name)
         if found is None:
             raise ConsoleError(404, f"No report named {name!r}; the cost page lists them.")
-        return FileResponse(found.path, media_type=found.media_type, headers={**HEADERS, "Content-Security-Policy": REPORT_CSP})
+        return FileResponse(found.path, media_type=found.media_type,
+                            headers={**HEADERS, "Content-Security-Policy": REPORT_CSP})

@@ -23,7 +23,8 @@ class Principal(Protocol):
     is_admin: bool
 
 
-Authenticate = Callable[[str | None], Awaitable[Principal]]  # "Bearer <key>" -> caller; raises (status 401) on a bad key
+# "Bearer <key>" -> caller; raises (status 401) on a bad key
+Authenticate = Callable[[str | None], Awaitable[Principal]]
 AliasTargets = list[dict[str, Any]]  # [{"version": ..., "weight": ...}]
 
 
@@ -39,8 +40,10 @@ class ConsoleDeps:
     canary: CanaryService
     reports: ReportService
     health: Callable[[], dict[str, Any]]  # the body of GET /health: upstreams and the ledger writer
-    budgets: Callable[[str | None], list[dict[str, Any]]]  # budget states of one tenant or all, as GET /v1/usage has them
-    rollback_alias: Callable[[str, str], Awaitable[AliasTargets]]  # (alias, actor) -> the targets now; LookupError if none
+    # budget states of one tenant or all, as GET /v1/usage has them
+    budgets: Callable[[str | None], list[dict[str, Any]]]
+    # (alias, actor) -> the targets now; LookupError if none
+    rollback_alias: Callable[[str, str], Awaitable[AliasTargets]]
     secret: bytes  # signs sessions; the same on every replica
     session_ttl_s: float = 8 * 3600
     clock: Callable[[], datetime] = utcnow

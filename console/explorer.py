@@ -57,7 +57,8 @@ def parse_filter(params: dict[str, str], tenant_scope: str | None) -> q.RequestF
         raise ConsoleError(400, "start must be before end")
     return q.RequestFilter(tenant=tenant, alias=params.get("alias") or None, version=params.get("version") or None,
                            status=status, error_type=params.get("error_type") or None,
-                           cache_hit=None if cache is None else cache == "yes", safety_action=action, start=start, end=end)
+                           cache_hit=None if cache is None else cache == "yes", safety_action=action,
+                           start=start, end=end)
 
 
 def parse_cursor(value: str | None) -> q.Cursor | None:
@@ -97,8 +98,8 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         more = len(rows) > limit
         rows = rows[:limit]
         kept = {k: val for k, val in params.items() if val} | ({"limit": str(limit)} if limit != PAGE_ROWS else {})
-        older = (f"/ui/requests?{urlencode({**kept, 'after': rows[-1].started_at.isoformat() + '|' + rows[-1].request_id})}"
-                 if more else None)
+        after = f"{rows[-1].started_at.isoformat()}|{rows[-1].request_id}" if more else ""
+        older = f"/ui/requests?{urlencode({**kept, 'after': after})}" if more else None
         return page("requests.html.jinja", viewer=v, active="requests", rows=rows, params=params, older=older,
                     first=f"/ui/requests?{urlencode(kept)}" if cursor else None, actions=SAFETY_ACTIONS)
 
@@ -112,5 +113,6 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
 
         r = await run_in_threadpool(load)
         if r is None or (v.tenant is not None and r.tenant != v.tenant):
-            raise ConsoleError(404, f"No request {request_id!r} in the ledger (or not yours); raw rows are kept for the retention period only.")
+            raise ConsoleError(404, f"No request {request_id!r} in the ledger (or not yours); "
+                                    "raw rows are kept for the retention period only.")
         return page("request.html.jinja", viewer=v, active="requests", r=r, phases=phases(r))

@@ -92,9 +92,14 @@ def histogram_quantile(q: float, buckets: dict[float, int], total: int) -> float
 def traffic(conn: Conn, start: datetime, end: datetime, *, hourly: bool, tenant: str | None = None) -> list[Traffic]:
     """Per (alias, version) over [start, end), from the hour rollups (`hourly`, for ranges
     on whole hours) or the minute ones; sorted by alias, then version."""
-    R = RequestRollupHour if hourly else RequestRollupMinute
-    B = RequestRollupBucketHour if hourly else RequestRollupBucketMinute
-    t_r, t_b = (R.hour, B.hour) if hourly else (R.minute, B.minute)
+    R: type[RequestRollupHour] | type[RequestRollupMinute]
+    B: type[RequestRollupBucketHour] | type[RequestRollupBucketMinute]
+    if hourly:
+        R, B = RequestRollupHour, RequestRollupBucketHour
+        t_r, t_b = R.hour, B.hour
+    else:
+        R, B = RequestRollupMinute, RequestRollupBucketMinute
+        t_r, t_b = R.minute, B.minute
     scope = [R.tenant == tenant] if tenant is not None else []
     out: dict[tuple[str, str], Traffic] = {}
 
@@ -152,14 +157,17 @@ class RequestFilter:
 
     def conditions(self) -> list[Any]:
         conds: list[Any] = []
-        for col, value in ((Request.tenant, self.tenant), (Request.alias, self.alias), (Request.model_version, self.version),
-                           (Request.error_type, self.error_type), (Request.cache_hit, self.cache_hit)):
+        for col, value in ((Request.tenant, self.tenant), (Request.alias, self.alias),
+                           (Request.model_version, self.version), (Request.error_type, self.error_type),
+                           (Request.cache_hit, self.cache_hit)):
             if value is not None:
                 conds.append(col == value)
         if self.status is not None:
-            conds.append(Request.status_class == self.status if self.status.endswith("xx") else Request.status_code == int(self.status))
+            conds.append(Request.status_class == self.status if self.status.endswith("xx")
+                         else Request.status_code == int(self.status))
         if self.safety_action is not None:
-            conds.append(exists().where(SafetyHitRow.request_id == Request.request_id, SafetyHitRow.action == self.safety_action))
+            conds.append(exists().where(SafetyHitRow.request_id == Request.request_id,
+                                        SafetyHitRow.action == self.safety_action))
         if self.start is not None:
             conds.append(Request.started_at >= self.start)
         if self.end is not None:
@@ -171,7 +179,8 @@ Cursor = tuple[datetime, str]  # (started_at, request_id) of the last row of the
 
 EXPLORER_COLUMNS = (Request.request_id, Request.started_at, Request.tenant, Request.alias, Request.model_version,
                     Request.operation, Request.status_code, Request.error_type, Request.latency_s, Request.ttft_s,
-                    Request.prompt_tokens, Request.completion_tokens, Request.cost_usd, Request.cache_hit, Request.trace_id)
+                    Request.prompt_tokens, Request.completion_tokens, Request.cost_usd, Request.cache_hit,
+                    Request.trace_id)
 
 
 def find_requests(conn: Conn, f: RequestFilter, *, after: Cursor | None = None, limit: int = 50) -> list[Any]:
@@ -181,7 +190,8 @@ def find_requests(conn: Conn, f: RequestFilter, *, after: Cursor | None = None, 
     if after is not None:
         t, rid = after
         # `started_at <= t` bounds the index scan; the OR breaks ties by request id.
-        stmt = stmt.where(Request.started_at <= t, or_(Request.started_at < t, and_(Request.started_at == t, Request.request_id < rid)))
+        stmt = stmt.where(Request.started_at <= t,
+                          or_(Request.started_at < t, and_(Request.started_at == t, Request.request_id < rid)))
     stmt = stmt.order_by(Request.started_at.desc(), Request.request_id.desc()).limit(limit)
     return list(conn.execute(stmt))
 
@@ -200,7 +210,8 @@ def hours_back(now: datetime, hours: int) -> tuple[datetime, datetime]:
 
 
 
-def per_minute(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None) -> list[tuple[datetime, int, int]]:
+def per_minute(conn: Conn, start: datetime, end: datetime, *,
+               tenant: str | None = None) -> list[tuple[datetime, int, int]]:
     """(minute, requests, 5xx) for each minute of [start, end) that saw requests, oldest first."""
     R = RequestRollupMinute
     errors = func.sum(R.requests).filter(R.status_class == "5xx")
@@ -238,22 +249,24 @@ def model_versions(conn: Conn) -> list[Any]:
                              .order_by(V.created_at.desc(), V.version)))
 
 
-def daily_usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None) -> list[ledger_queries.UsageRow]:
+def daily_usage(conn: Conn, start: datetime, end: datetime, *,
+                tenant: str | None = None) -> list[ledger_queries.UsageRow]:
     """`ledger.queries.usage` (the rows of GET /v1/usage) for whole UTC days, read from the hour
     rollups: the same sums (the writer keeps both in one transaction), some 60 times fewer rows."""
     H = RequestRollupHour
     day = ledger_queries.utc_day(H.hour)
-    stmt = (select(H.tenant, day.label("day"), H.alias, H.model_version, func.sum(H.requests), func.sum(H.prompt_tokens),
-                   func.sum(H.completion_tokens), func.sum(H.cost_usd), func.sum(H.cache_hits), func.sum(H.cache_lookups))
+    stmt = (select(H.tenant, day.label("day"), H.alias, H.model_version, func.sum(H.requests),
+                   func.sum(H.prompt_tokens), func.sum(H.completion_tokens), func.sum(H.cost_usd),
+                   func.sum(H.cache_hits), func.sum(H.cache_lookups))
             .where(H.hour >= start, H.hour < end, *([H.tenant == tenant] if tenant is not None else []))
             .group_by(H.tenant, day, H.alias, H.model_version)
             .order_by(day, H.tenant, H.alias, H.model_version))
-    return [ledger_queries.UsageRow(tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]), alias=a,
-                                    model_version=v or None, requests=int(n), prompt_tokens=int(pt), completion_tokens=int(ct),
-                                    cost_usd=float(c), cache_hits=int(h or 0), cache_lookups=int(lk or 0))
+    return [ledger_queries.UsageRow(tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
+                                    alias=a, model_version=v or None, requests=int(n), prompt_tokens=int(pt),
+                                    completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0),
+                                    cache_lookups=int(lk or 0))
             for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)]
 
 
-__all__ = ["Traffic", "traffic", "total", "histogram_quantile", "per_minute", "RequestFilter", "find_requests", "Cursor",
-           "minutes_back", "hours_back", "alias_weights", "alias_history",
-           "model_versions", "daily_usage"]
+__all__ = ["Traffic", "traffic", "total", "histogram_quantile", "per_minute", "RequestFilter", "find_requests",
+           "Cursor", "minutes_back", "hours_back", "alias_weights", "alias_history", "model_versions", "daily_usage"]

@@ -81,4 +81,5 @@ def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 def error_page(status: int, message: str, viewer: Any = None) -> HTMLResponse:
     titles = {400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found", 413: "Too large",
               503: "Unavailable"}
-    return page("error.html.jinja", status, title=titles.get(status, "Error"), status=status, message=message, viewer=viewer)
+    return page("error.html.jinja", status, title=titles.get(status, "Error"), status=status, message=message,
+                viewer=viewer)

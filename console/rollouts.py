@@ -18,7 +18,7 @@ from .render import ConsoleError, page
 from .web import Gate, back
 
 ACTIONS = ("pause", "resume", "abort")
-NAME = {"max_length": 200}
+NAME_MAX = 200
 
 
 def weight_chart(history: list[Any], canary: str) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def weight_chart(history: list[Any], canary: str) -> dict[str, Any]:
         total = sum(float(t.get("weight", 0)) for t in targets) or 1.0
         return 100.0 * sum(float(t.get("weight", 0)) for t in targets if t.get("version") == canary) / total
 
-    return {"x": [int(h.changed_at.timestamp()) for h in rows], "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
+    return {"x": [int(h.changed_at.timestamp()) for h in rows],
+            "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
 
 
 def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
@@ -48,7 +49,7 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         return page("canary.html.jinja", viewer=v, active="canary", analyses=analyses, rollouts=runs, weights=weights)
 
     @router.get("/ui/canary/analyses/{analysis_id}", response_class=HTMLResponse)
-    async def analysis(request: Request, analysis_id: str = Path(**NAME)) -> HTMLResponse:
+    async def analysis(request: Request, analysis_id: str = Path(max_length=NAME_MAX)) -> HTMLResponse:
         v = await gate.admin(request)
         a = await run_in_threadpool(deps.canary.get, analysis_id)
         if a is None:
@@ -56,7 +57,7 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         return page("analysis.html.jinja", viewer=v, active="canary", a=a, result=a.result)
 
     @router.get("/ui/canary/rollouts/{rollout_id}", response_class=HTMLResponse)
-    async def rollout(request: Request, rollout_id: str = Path(**NAME)) -> HTMLResponse:
+    async def rollout(request: Request, rollout_id: str = Path(max_length=NAME_MAX)) -> HTMLResponse:
         v = await gate.admin(request)
         r = await run_in_threadpool(rollouts.get, rollout_id)
         if r is None:
@@ -69,7 +70,8 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
                     chart=weight_chart(history, r.canary), actions=ACTIONS)
 
     @router.post("/ui/canary/rollouts/{rollout_id}/{action}", response_model=None)
-    async def act(request: Request, rollout_id: str = Path(**NAME), action: str = Path(max_length=10)) -> Response:
+    async def act(request: Request, rollout_id: str = Path(max_length=NAME_MAX),
+                  action: str = Path(max_length=10)) -> Response:
         v, _ = await gate.post(request, admin=True)
         if action not in ACTIONS:
             raise ConsoleError(404, f"A rollout can be {', '.join(ACTIONS)}d, not {action!r}.")
@@ -80,10 +82,11 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         return back(f"/ui/canary/rollouts/{rollout_id}")
 
     @router.post("/ui/canary/aliases/{alias}/rollback", response_model=None)
-    async def rollback(request: Request, alias: str = Path(**NAME)) -> Response:
+    async def rollback(request: Request, alias: str = Path(max_length=NAME_MAX)) -> Response:
         v, fields = await gate.post(request, admin=True)
         try:
             await deps.rollback_alias(alias, v.actor)
         except LookupError as exc:
             raise ConsoleError(409, str(exc)) from exc
-        return back(fields.get("next") if fields.get("next", "").startswith("/ui/") else "/ui/canary")
+        after = fields.get("next", "")
+        return back(after if after.startswith("/ui/") else "/ui/canary")

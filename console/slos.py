@@ -39,7 +39,8 @@ def pairs(status: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for severity in ("page", "ticket"):
         for w in status["alerts"][severity]["windows"]:
-            out.append({**w, "severity": severity, "long_rate": rates.get(w["long"]), "short_rate": rates.get(w["short"])})
+            out.append({**w, "severity": severity, "long_rate": rates.get(w["long"]),
+                        "short_rate": rates.get(w["short"])})
     return out
 
 
@@ -52,7 +53,8 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         return page("slos.html.jinja", viewer=v, active="slos", statuses=[st.to_dict() for st in statuses])
 
     @router.get("/ui/slos/{slo_id}", response_class=HTMLResponse)
-    async def slo_detail(request: Request, slo_id: str, limit: int = Query(HISTORY_ROWS, ge=1, le=20_000)) -> HTMLResponse:
+    async def slo_detail(request: Request, slo_id: str,
+                         limit: int = Query(HISTORY_ROWS, ge=1, le=20_000)) -> HTMLResponse:
         v = await gate.viewer(request)
         slo = deps.slos.get(slo_id)
         if slo is None or not visible(slo, v.principal):

@@ -74,7 +74,7 @@ class ConsoleRoute(APIRoute):
                 return error_page(400, f"{where or 'input'}: {first.get('msg', 'malformed')}")
             except ConsoleError as exc:
                 return error_page(exc.status, exc.message)
-            except Exception:  # noqa: BLE001 - a page, never a trace
+            except Exception:
                 log.exception("console page failed: %s", request.url.path)
                 return error_page(500, "Something went wrong on our side; the error is in the gateway's log.")
 
@@ -112,7 +112,8 @@ class Gate:
     async def admin(self, request: Request) -> Viewer:
         v = await self.viewer(request)
         if not v.is_admin:
-            raise ConsoleError(403, "This page needs an admin key; a tenant key sees its own overview, requests and cost.")
+            raise ConsoleError(403,
+                               "This page needs an admin key; a tenant key sees its own overview, requests and cost.")
         return v
 
     async def post(self, request: Request, *, admin: bool = False) -> tuple[Viewer, dict[str, str]]:

@@ -103,7 +103,8 @@ def metric_names(expr: str) -> set[str]:
         if isinstance(node, promql_parser.VectorSelector):
             if node.name:
                 out.add(node.name)
-            out |= {m.value for m in node.matchers.matchers if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal}
+            out |= {m.value for m in node.matchers.matchers
+                    if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal}
     return out
 
 
@@ -127,7 +128,8 @@ def check_metrics(dashboards: Iterable[Dashboard], defined: set[str]) -> CheckRe
             continue
         for name in sorted(names - defined - EXTERNAL_METRICS):
             if name in declared:
-                report.warnings.append(Problem(d.uid, p.title, f"{name} is in the metric catalog but no code exports it yet"))
+                report.warnings.append(Problem(d.uid, p.title,
+                                               f"{name} is in the metric catalog but no code exports it yet"))
             else:
                 report.problems.append(Problem(d.uid, p.title, f"queries {name}, which no code defines"))
     return report

@@ -14,10 +14,11 @@ from slo.model import SLO
 from slo.specfields import FieldError, parse_minutes
 from slo.spec import DEFAULTS_FILE, SpecError, load_specs
 
-app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) generated from the SLO specs and the metric catalog.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) generated from the SLO specs and the "
+                       "metric catalog.", no_args_is_help=True)
 
-SpecsOpt = Annotated[Optional[list[Path]], typer.Option("--slo-spec", help="SLO spec files (default: slo/defaults.yaml).")]
+SpecsOpt = Annotated[Optional[list[Path]],
+                     typer.Option("--slo-spec", help="SLO spec files (default: slo/defaults.yaml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -40,7 +41,8 @@ def build_cmd(
     run_check: Annotated[bool, typer.Option("--check", help="Fail if a panel queries a metric no code defines or "
                                                             "PromQL that promtool rejects.")] = False,
     specs: SpecsOpt = None,
-    prometheus_url: Annotated[Optional[str], typer.Option("--prometheus-url", help="URL of the provisioned Prometheus data source.")] = None,
+    prometheus_url: Annotated[Optional[str], typer.Option(
+        "--prometheus-url", help="URL of the provisioned Prometheus data source.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the Grafana JSON of every dashboard and the provisioning files into OUT."""
@@ -60,7 +62,8 @@ def build_cmd(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        typer.echo(f"wrote {len(result.files())} files ({len(result.dashboards)} dashboards, {len(slos)} SLOs) to {out}")
+        typer.echo(f"wrote {len(result.files())} files ({len(result.dashboards)} dashboards, {len(slos)} SLOs) "
+                   f"to {out}")
         for line in summary.get("check", {}).get("warnings", []):
             typer.echo(f"warning: {line}", err=True)
         for line in summary.get("check", {}).get("problems", []):

@@ -13,7 +13,8 @@ class DashboardsConfig(BaseModel):
     folder: str = "inferwatch"
     refresh: str = "30s"
     gpu_memory_warn_ratio: float = Field(0.95, gt=0, le=1)  # as the GPU memory alert's threshold
-    budget_soft_ratio: float = Field(0.8, gt=0, le=1)  # orange on budget panels: the gateway budgets' default soft_percent / 100
+    # orange on budget panels: the gateway budgets' default soft_percent / 100
+    budget_soft_ratio: float = Field(0.8, gt=0, le=1)
     # Where a trace id from an exemplar opens (a Tempo/Jaeger URL with ${__value.raw}); None: no link.
     trace_url: str | None = None
     exemplar_trace_label: str = "trace_id"

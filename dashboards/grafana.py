@@ -63,7 +63,8 @@ def _panel(p: Panel, grid: G.GridPos) -> G.Panel:
     if p.kind == "stat":
         return G.Stat(**common, format=p.unit, reduceCalc="lastNotNull", graphMode="none",
                       colorMode="background" if p.steps else "value", noValue=p.no_value,
-                      extraJson={**extra, "fieldConfig": {"defaults": {**_field_defaults(p), "color": {"mode": "thresholds"}}}})
+                      extraJson={**extra, "fieldConfig": {"defaults": {**_field_defaults(p),
+                                                                       "color": {"mode": "thresholds"}}}})
     if p.kind == "bargauge":
         extra["fieldConfig"]["defaults"]["color"] = {"mode": "thresholds" if p.steps else "palette-classic"}
         extra["options"] = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,

@@ -9,12 +9,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
 
-from dashboards.model import Dashboard, Panel, Step  # noqa: E402
-from dashboards.query import PanelResult, PrometheusClient, Window, run_dashboard  # noqa: E402
+from dashboards.model import Dashboard, Panel, Step
+from dashboards.query import PanelResult, PrometheusClient, Window, run_dashboard
 
 COLUMNS = 3
 COLOURS = {"green": "#56a64b", "yellow": "#f2cc0c", "orange": "#ff9830", "red": "#e02f44", "blue": "#3274d9"}
@@ -73,11 +74,12 @@ def _timeseries(ax: Axes, res: PanelResult) -> None:
         for s in r.series:
             pts = s.finite()
             if pts:
-                ax.plot([datetime.fromtimestamp(t) for t, _ in pts], [v for _, v in pts], label=r.legend(s), lw=1.2)
+                times = np.array([datetime.fromtimestamp(t) for t, _ in pts], dtype="datetime64[s]")
+                ax.plot(times, [v for _, v in pts], label=r.legend(s), lw=1.2)
     if p.threshold_lines:
-        for s in p.steps:
-            if s.value is not None:
-                ax.axhline(s.value, color=COLOURS.get(s.color, s.color), ls="--", lw=1)
+        for step in p.steps:
+            if step.value is not None:
+                ax.axhline(step.value, color=COLOURS.get(step.color, step.color), ls="--", lw=1)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.yaxis.set_major_formatter(lambda v, _: format_value(v, p.unit))
     if p.min is not None:
@@ -150,7 +152,8 @@ def draw_dashboard(dashboard: Dashboard, results: list[PanelResult], path: Path,
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     end = datetime.fromtimestamp(window.end).strftime("%Y-%m-%d %H:%M")
-    fig.suptitle(f"{dashboard.title} — last {int(window.range_s)} s to {end} (all aliases, versions, tenants)", fontsize=11)
+    fig.suptitle(f"{dashboard.title} — last {int(window.range_s)} s to {end} (all aliases, versions, tenants)",
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=60, bbox_inches="tight")
     plt.close(fig)

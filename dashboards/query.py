@@ -107,7 +107,8 @@ class Window:
                 "__interval": f"{int(self.step_s)}s"}
 
 
-def run_panel(client: PrometheusClient, panel: Panel, window: Window, values: Mapping[str, str] | None = None) -> PanelResult:
+def run_panel(client: PrometheusClient, panel: Panel, window: Window,
+              values: Mapping[str, str] | None = None) -> PanelResult:
     table = {**window.values(), **(values or {})}
     results = []
     for q in panel.queries:

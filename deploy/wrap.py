@@ -17,8 +17,8 @@ def _meta(name: str, **labels: str) -> dict:
 
 
 def prometheus_rule(rules_file: Path) -> dict:
-    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": _meta("inferwatch", release="prometheus"),
-            "spec": yaml.safe_load(rules_file.read_text())}
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": _meta("inferwatch", release="prometheus"), "spec": yaml.safe_load(rules_file.read_text())}
 
 
 def alertmanager_secret(config_file: Path) -> dict:
@@ -32,16 +32,19 @@ def dashboard_config_maps(directory: Path) -> list[dict]:
     out = []
     for f in sorted(directory.rglob("*.json")):
         uid = json.loads(f.read_text()).get("uid") or f.stem
-        out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(f"grafana-dashboard-{uid}".lower()[:63], grafana_dashboard="1"),
-                    "data": {f.name: f.read_text()}})
+        meta = _meta(f"grafana-dashboard-{uid}".lower()[:63], grafana_dashboard="1")
+        out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {f.name: f.read_text()}})
     return out
 
 
 def main(build: Path, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "prometheusrule.yaml").write_text(yaml.safe_dump(prometheus_rule(build / "alerts" / "rules.yaml"), sort_keys=False))
-    (out / "alertmanager.yaml").write_text(yaml.safe_dump(alertmanager_secret(build / "alerts" / "alertmanager.yaml"), sort_keys=False))
-    (out / "grafana-dashboards.yaml").write_text(yaml.safe_dump_all(dashboard_config_maps(build / "dashboards"), sort_keys=False))
+    (out / "prometheusrule.yaml").write_text(yaml.safe_dump(prometheus_rule(build / "alerts" / "rules.yaml"),
+                                                            sort_keys=False))
+    (out / "alertmanager.yaml").write_text(yaml.safe_dump(alertmanager_secret(build / "alerts" / "alertmanager.yaml"),
+                                                          sort_keys=False))
+    (out / "grafana-dashboards.yaml").write_text(yaml.safe_dump_all(dashboard_config_maps(build / "dashboards"),
+                                                                    sort_keys=False))
 
 
 if __name__ == "__main__":

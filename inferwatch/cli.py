@@ -15,11 +15,12 @@ app = typer.Typer(help="inferwatch: governed gateway, SLOs and canaries for LLM 
 def main() -> None:
     """Subcommands keep the CLI shape stable as the platform grows."""
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+ConfigOpt = Annotated[Optional[Path],
+                      typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 
 
-def _settings(config: Path | None, overrides: dict[str, Any]):  # noqa: ANN202
+def _settings(config: Path | None, overrides: dict[str, Any]):
     from .settings import load_settings
 
     clean = {k: v for k, v in overrides.items() if v is not None}
@@ -32,28 +33,36 @@ def _settings(config: Path | None, overrides: dict[str, Any]):  # noqa: ANN202
 
 @app.command()
 def worker(
-    model: Annotated[Optional[Path], typer.Option(help="Local Hugging Face model folder; omit for the built-in demo model.")] = None,
+    model: Annotated[Optional[Path],
+                     typer.Option(help="Local Hugging Face model folder; omit for the built-in demo model.")] = None,
     alias: Annotated[Optional[str], typer.Option(help="Human name to serve the model as, e.g. mistral-7b@v3.")] = None,
     host: Annotated[Optional[str], typer.Option(help="Bind address.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    device_map: Annotated[Optional[str], typer.Option("--device-map", help="'auto' spreads a large model over GPUs.")] = None,
+    device_map: Annotated[Optional[str],
+                          typer.Option("--device-map", help="'auto' spreads a large model over GPUs.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="auto, bfloat16, float16, float32.")] = None,
     max_batch_size: Annotated[Optional[int], typer.Option(help="Sequences decoded together.")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="Context length cap.")] = None,
     max_queue: Annotated[Optional[int], typer.Option(help="Waiting requests before 503.")] = None,
-    fault_latency: Annotated[Optional[float], typer.Option(help="Fault injection: seconds added before the first token.")] = None,
-    fault_token_latency: Annotated[Optional[float], typer.Option(help="Fault injection: seconds added per output token.")] = None,
-    fault_error_rate: Annotated[Optional[float], typer.Option(help="Fault injection: fraction of requests failed with 500.")] = None,
+    fault_latency: Annotated[Optional[float],
+                             typer.Option(help="Fault injection: seconds added before the first token.")] = None,
+    fault_token_latency: Annotated[Optional[float],
+                                   typer.Option(help="Fault injection: seconds added per output token.")] = None,
+    fault_error_rate: Annotated[Optional[float],
+                                typer.Option(help="Fault injection: fraction of requests failed with 500.")] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run an inference worker (OpenAI-compatible API with continuous batching)."""
-    fault = {"extra_latency_s": fault_latency, "extra_token_latency_s": fault_token_latency, "error_rate": fault_error_rate}
-    worker_over = {"model": model, "alias": alias, "host": host, "port": port, "device": device, "device_map": device_map,
-                   "dtype": dtype, "max_batch_size": max_batch_size, "max_model_len": max_model_len, "max_queue": max_queue,
+    fault = {"extra_latency_s": fault_latency, "extra_token_latency_s": fault_token_latency,
+             "error_rate": fault_error_rate}
+    worker_over = {"model": model, "alias": alias, "host": host, "port": port, "device": device,
+                   "device_map": device_map, "dtype": dtype, "max_batch_size": max_batch_size,
+                   "max_model_len": max_model_len, "max_queue": max_queue,
                    "fault": {k: v for k, v in fault.items() if v is not None}}
-    settings = _settings(config, {"data_dir": data_dir, "worker": {k: v for k, v in worker_over.items() if v is not None}})
+    settings = _settings(config,
+                         {"data_dir": data_dir, "worker": {k: v for k, v in worker_over.items() if v is not None}})
     from inference.serve import run
 
     run(settings.worker, settings.log_level)
@@ -65,7 +74,8 @@ def serve(
     data_dir: DataDirOpt = None,
     host: Annotated[Optional[str], typer.Option(help="Gateway bind address.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Gateway port.")] = None,
-    model: Annotated[Optional[Path], typer.Option(help="Model folder for the co-located workers (default: demo model).")] = None,
+    model: Annotated[Optional[Path],
+                     typer.Option(help="Model folder for the co-located workers (default: demo model).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Co-located workers (default: one per GPU, else one).")] = None,
 ) -> None:
     """Run the platform: gateway, ledger and co-located workers (the demo model by default)."""
@@ -118,7 +128,7 @@ keys_app = typer.Typer(help="Tenant API keys (stored hashed; a new key is shown 
 app.add_typer(keys_app, name="keys")
 
 
-def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
+def _store(config: Path | None, data_dir: Path | None):
     from ledger.governance import GovernanceStore
     from ledger.db import create_engine_for, migrate
 
@@ -129,7 +139,7 @@ def _store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
     return settings, GovernanceStore(engine)
 
 
-def _gateway_store(config: Path | None, data_dir: Path | None):  # noqa: ANN202
+def _gateway_store(config: Path | None, data_dir: Path | None):
     settings, store = _store(config, data_dir)
     return settings.gateway, store
 
@@ -176,8 +186,8 @@ def keys_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tena
               config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
     """List keys (ids only, never secrets)."""
     _, store = _store(config, data_dir)
-    rows = [{"key_id": k.key_id, "tenant": k.tenant, "admin": k.is_admin, "revoked": k.revoked, "created_at": k.created_at.isoformat()}
-            for k in store.keys(tenant)]
+    rows = [{"key_id": k.key_id, "tenant": k.tenant, "admin": k.is_admin, "revoked": k.revoked,
+             "created_at": k.created_at.isoformat()} for k in store.keys(tenant)]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -216,7 +226,8 @@ def usage(tenant: Annotated[Optional[str], typer.Option(help="One tenant (defaul
     if as_json:
         typer.echo(json.dumps(data))
         return
-    _table(["tenant", "day", "model", "model_version", "requests", "prompt_tokens", "completion_tokens", "cost_usd"], data)
+    _table(["tenant", "day", "model", "model_version", "requests", "prompt_tokens", "completion_tokens", "cost_usd"],
+           data)
 
 
 def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:

@@ -46,9 +46,12 @@ class ManagedWorker:
 
     def start(self) -> None:
         c = self.config
-        cmd = [sys.executable, "-m", "inference", "--port", str(c.port), "--host", c.host, "--data-dir", str(c.data_dir),
-               "--device", c.device, "--max-batch-size", str(c.max_batch_size), "--max-queue", str(c.max_queue)]
-        for flag, value in (("--model", c.model), ("--alias", c.alias), ("--max-model-len", c.max_model_len), ("--dtype", c.dtype)):
+        cmd = [sys.executable, "-m", "inference", "--port", str(c.port), "--host", c.host,
+               "--data-dir", str(c.data_dir), "--device", c.device, "--max-batch-size", str(c.max_batch_size),
+               "--max-queue", str(c.max_queue)]
+        optional = (("--model", c.model), ("--alias", c.alias), ("--max-model-len", c.max_model_len),
+                    ("--dtype", c.dtype))
+        for flag, value in optional:
             if value is not None:
                 cmd += [flag, str(value)]
         for name, value in c.fault.model_dump().items():  # fault injection, for tests and drills
@@ -57,7 +60,8 @@ class ManagedWorker:
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
-        self.process = subprocess.Popen(cmd, stdout=self.log_path.open("a"), stderr=subprocess.STDOUT, env=env)
+        with self.log_path.open("a") as log:  # the worker holds its own copy of the file
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def wait_ready(self, timeout_s: float = 600) -> dict:
         end = time.monotonic() + timeout_s

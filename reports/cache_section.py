@@ -82,5 +82,6 @@ def build(conn: Conn, start: datetime, end: datetime, sums: dict[Slice, dict[str
         by_model=_ranked(_line(f"{a} · {v or '(no version)'}", parts, alias=a, model_version=v or None)
                          for (a, v), parts in _group(slices, lambda s: (s[1], s[2])).items()),
         method=HIT_RATE_RULE + " " + (SAVED_RULE if miss_cost else NOT_PRICED),
-        prev_hit_rate=ratio(sum(x.get("cache_hits", 0) for x in prev.values()), sum(x.get("cache_lookups", 0) for x in prev.values())),
+        prev_hit_rate=ratio(sum(x.get("cache_hits", 0) for x in prev.values()),
+                            sum(x.get("cache_lookups", 0) for x in prev.values())),
     )

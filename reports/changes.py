@@ -29,7 +29,8 @@ def build(conn: Session, start: datetime, end: datetime) -> ChangeSection:
     rollouts = [
         RolloutSummary(id=r.id, alias=r.alias, baseline=r.baseline, canary=r.canary, state=r.state, steps=list(r.steps),
                        current_step=r.current_step, created_at=r.created_at, events=events.get(r.id, []))
-        for r in conn.execute(select(RO).where(or_(RO.id.in_(list(events)), (RO.created_at >= start) & (RO.created_at < end)))
+        for r in conn.execute(select(RO)
+                              .where(or_(RO.id.in_(list(events)), (RO.created_at >= start) & (RO.created_at < end)))
                               .order_by(RO.created_at, RO.id)).scalars()
     ]
     return ChangeSection(analyses=analyses, rollouts=rollouts)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -19,7 +20,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _figure(title: str, height: float = 3.2) -> tuple[Figure, object]:
+def _figure(title: str, height: float = 3.2) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(8, height), dpi=100)
     ax = fig.subplots()
     ax.set_title(title, loc="left", fontsize=11)
@@ -27,9 +28,10 @@ def _figure(title: str, height: float = 3.2) -> tuple[Figure, object]:
     return fig, ax
 
 
-def _empty(ax: object, text: str = "No data this week") -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777")  # type: ignore[attr-defined]
-    ax.set_xticks([]); ax.set_yticks([])  # type: ignore[attr-defined]  # noqa: E702
+def _empty(ax: Axes, text: str = "No data this week") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#777")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def daily_spend(r: WeeklyReport) -> bytes:
@@ -92,13 +94,15 @@ def safety_hits(r: WeeklyReport) -> bytes:
 
 def slo_budget(r: WeeklyReport) -> bytes:
     """Share of each SLO's period error budget the week consumed."""
-    items = [s for s in r.reliability.slos if s.budget_consumed is not None][:MAX_BARS]
-    fig, ax = _figure("Error budget consumed this week (share of the SLO period's budget)", 0.8 + 0.45 * max(2, len(items)))
+    items = [(s, s.budget_consumed) for s in r.reliability.slos if s.budget_consumed is not None][:MAX_BARS]
+    fig, ax = _figure("Error budget consumed this week (share of the SLO period's budget)",
+                      0.8 + 0.45 * max(2, len(items)))
     if not items:
         _empty(ax, "No SLO data this week")
         return _png(fig)
-    values = [s.budget_consumed * 100 for s in items]  # type: ignore[operator]
-    ax.barh([s.name for s in items], values, color=["#e15759" if s.status == "missed" else "#59a14f" for s in items])
+    values = [consumed * 100 for _, consumed in items]
+    colours = ["#e15759" if s.status == "missed" else "#59a14f" for s, _ in items]
+    ax.barh([s.name for s, _ in items], values, color=colours)
     ax.invert_yaxis()
     ax.set_xlabel("% of the period's error budget", fontsize=8)
     return _png(fig)

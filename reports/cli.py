@@ -48,7 +48,8 @@ def _setup(config: Path | None, data_dir: Path | None) -> ReportSetup:
 
 EXIT_USAGE = 2
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+ConfigOpt = Annotated[Optional[Path],
+                      typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 
 
@@ -64,10 +65,14 @@ def _usage_error(message: str) -> typer.Exit:
 
 @app.command("weekly")
 def weekly(
-    week: Annotated[Optional[str], typer.Option("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder to write to (default: the reports folder of the data directory).")] = None,
-    formats: Annotated[str, typer.Option("--format", help="Comma-separated formats: html, md, json (default: the settings').")] = "",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report's JSON instead of the written paths.")] = False,
+    week: Annotated[Optional[str], typer.Option(
+        "--week", help="ISO week, e.g. 2026-W47 (default: the last complete week).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Folder to write to (default: the reports folder of the data directory).")] = None,
+    formats: Annotated[str, typer.Option(
+        "--format", help="Comma-separated formats: html, md, json (default: the settings').")] = "",
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the report's JSON instead of the written paths.")] = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -111,5 +116,5 @@ def weekly(
         for p in paths:
             typer.echo(str(p))
         if report.partial:
-            typer.echo(f"note: {report.week} is in progress; the report covers data until {report.data_until:%Y-%m-%d %H:%M} UTC",
-                       err=True)
+            typer.echo(f"note: {report.week} is in progress; "
+                       f"the report covers data until {report.data_until:%Y-%m-%d %H:%M} UTC", err=True)

@@ -3,7 +3,7 @@ queue's sync)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import Engine
@@ -50,7 +50,8 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         daily = traffic.daily_spend(s, history_start, until)
         slo_weeks = reliability.build(s, slos, week.start, until)
         change = changes.build(s, week.start, until)
-        cache = cache_section.build(s, week.start, until, this_week, last_week, enabled=cache_enabled, miss_cost=miss_cost)
+        cache = cache_section.build(s, week.start, until, this_week, last_week, enabled=cache_enabled,
+                                    miss_cost=miss_cost)
     safety = safety_section.build(engine, week.start, until, cfg.top_n)
 
     totals, by_tenant, by_alias, by_model = traffic.lines(this_week, last_week, tenants)
@@ -59,8 +60,10 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         for d, v in by_day.items():
             all_tenants[d] += v
     judged = [d for d in week.days() if _midnight(d + timedelta(days=1)) <= until]
-    found = anomaly.find({**daily, None: all_tenants}, history_start.date(), week.start.date(), judged,
-                         cfg.anomaly, judge_week=until >= week.end)
+    by_scope: dict[str | None, Mapping[date, float]] = {tenant: days for tenant, days in daily.items()}
+    by_scope[None] = all_tenants
+    found = anomaly.find(by_scope, history_start.date(), week.start.date(), judged, cfg.anomaly,
+                         judge_week=until >= week.end)
     cost = CostSection(
         daily=traffic.week_days(daily, [d for d in week.days() if _midnight(d) < until]),
         top_spenders=[x.name for x in by_tenant if x.cost_usd > 0][:cfg.top_n],

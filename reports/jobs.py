@@ -26,7 +26,7 @@ def register_report_job(scheduler: Any, service: ReportService, config: ReportsC
     def run() -> None:
         try:
             service.run_weekly()
-        except Exception:  # noqa: BLE001 - next week's run tries again
+        except Exception:
             log.exception("weekly report failed")
 
     trigger = CronTrigger(day_of_week=config.weekday, hour=config.hour, minute=config.minute, timezone="UTC")

@@ -322,14 +322,21 @@ class ReliabilitySection(BaseModel):
     history_recorded: bool  # whether the SLO job recorded evaluations in the week (pages come from them)
 
 
+# Closed sets as the canary package and the ledger store them (reports may not import canary).
+AnalysisMode = Literal["fixed", "live"]
+AnalysisStatus = Literal["running", "done"]
+CanaryVerdict = Literal["pass", "marginal", "fail", "inconclusive"]
+RolloutState = Literal["running", "paused", "promoted", "rolled_back", "aborted"]
+
+
 class AnalysisSummary(BaseModel):
     id: str
     alias: str
     baseline: str
     canary: str
-    mode: str
-    status: str
-    verdict: str | None
+    mode: AnalysisMode
+    status: AnalysisStatus
+    verdict: CanaryVerdict | None
     reason: str | None
     created_at: datetime
     rollout_id: str | None
@@ -346,7 +353,7 @@ class RolloutSummary(BaseModel):
     alias: str
     baseline: str
     canary: str
-    state: str
+    state: RolloutState
     steps: list[float]
     current_step: int
     created_at: datetime

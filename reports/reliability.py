@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -26,11 +27,11 @@ def build(conn: Conn, slos: Sequence[SLO], start: datetime, end: datetime) -> Re
     out = []
     for slo in slos:
         pages, tickets = episodes.get(slo.id, ([], 0))
-        base = dict(id=slo.id, name=slo.name, service=slo.service, kind=slo.kind.value,
-                    description=slo.description or slo.sli.describe(),
-                    objective=slo.objective if slo.bounded else None,
-                    budget_usd_per_1k_requests=slo.sli.budget_usd_per_1k_requests if isinstance(slo.sli, CostSLI) else None,
-                    pages=pages, tickets=tickets)
+        cost_budget = slo.sli.budget_usd_per_1k_requests if isinstance(slo.sli, CostSLI) else None
+        base: dict[str, Any] = dict(id=slo.id, name=slo.name, service=slo.service, kind=slo.kind.value,
+                                    description=slo.description or slo.sli.describe(),
+                                    objective=slo.objective if slo.bounded else None,
+                                    budget_usd_per_1k_requests=cost_budget, pages=pages, tickets=tickets)
         if slo not in series:
             out.append(SLOWeek(**base, status="unsupported", reason=unsupported_reason(slo)))
             continue
@@ -47,7 +48,8 @@ def build(conn: Conn, slos: Sequence[SLO], start: datetime, end: datetime) -> Re
             # the share of the period's error budget these minutes used: burn rate x their share of the period
             budget_consumed=None if burn is None else burn * (b - a) / slo.window.minutes,
         ))
-    has_history = conn.execute(select(func.count()).select_from(H).where(H.evaluated_at >= start, H.evaluated_at < end)).scalar()
+    in_week = (H.evaluated_at >= start, H.evaluated_at < end)
+    has_history = conn.execute(select(func.count()).select_from(H).where(*in_week)).scalar()
     return ReliabilitySection(slos=out, history_recorded=bool(has_history))
 
 
@@ -63,7 +65,8 @@ def _alert_changes(conn: Conn, slos: Sequence[SLO], start: datetime,
              .where(H.evaluated_at >= start, H.evaluated_at < end).subquery())
     changes = conn.execute(
         select(inner.c.service, inner.c.slo, inner.c.evaluated_at, inner.c.page, inner.c.ticket)
-        .where(or_(inner.c.prev_page.is_(None), inner.c.page != inner.c.prev_page, inner.c.ticket != inner.c.prev_ticket))
+        .where(or_(inner.c.prev_page.is_(None), inner.c.page != inner.c.prev_page,
+                   inner.c.ticket != inner.c.prev_ticket))
         .order_by(inner.c.service, inner.c.slo, inner.c.evaluated_at)).all()
     ids = {(s.service, s.name): s.id for s in slos}
     out: dict[str, tuple[list[AlertEpisode], int]] = {}

@@ -63,7 +63,8 @@ def _env(autoescape: bool) -> Environment:
 
 
 def html(r: WeeklyReport) -> str:
-    images = {name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in charts.render_all(r).items()}
+    images = {name: "data:image/png;base64," + base64.b64encode(png).decode()
+              for name, png in charts.render_all(r).items()}
     return _env(True).get_template("weekly.html.jinja").render(r=r, charts=images)
 
 

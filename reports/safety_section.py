@@ -27,7 +27,8 @@ def build(engine: Engine, start: datetime, end: datetime, top_n: int) -> SafetyS
 
         strongest = (select(func.max(_RANK).label("rank")).join(R, R.request_id == S.request_id)
                      .where(*in_week).group_by(S.request_id).subquery())
-        outcomes = dict(conn.execute(select(strongest.c.rank, func.count()).group_by(strongest.c.rank)).all())
+        outcomes: dict[int, int] = {int(rank): int(n) for rank, n in conn.execute(
+            select(strongest.c.rank, func.count()).group_by(strongest.c.rank))}
 
         worst = [Incident(request_id=rid, started_at=t, tenant=ten, alias=al, category=c, direction=d, action=a,
                           scanner=sc, score=float(score), excerpt=ex)
@@ -62,8 +63,8 @@ def build(engine: Engine, start: datetime, end: datetime, top_n: int) -> SafetyS
     return SafetySection(
         hits_total=sum(h.hits for h in hits), hits=hits,
         by_category=sorted(by_category.values(), key=lambda c: (-c.total, c.category)),
-        requests_with_hits=sum(int(n) for n in outcomes.values()),
-        requests_blocked=int(outcomes.get(3, 0)), requests_redacted=int(outcomes.get(2, 0)),
-        requests_flagged=int(outcomes.get(1, 0)),
+        requests_with_hits=sum(outcomes.values()),
+        requests_blocked=outcomes.get(3, 0), requests_redacted=outcomes.get(2, 0),
+        requests_flagged=outcomes.get(1, 0),
         review=sorted(outcome.values(), key=lambda o: o.category), worst=worst,
     )

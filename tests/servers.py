@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,13 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+def spawn_logged(cmd: list[str], log: Path, **kw: Any) -> subprocess.Popen:
+    """`subprocess.Popen` with stdout and stderr to `log`; our copy of the file is closed at once
+    (the child holds its own), so no test leaks an open file."""
+    with log.open("w") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, **kw)
+
+
 def wait_ready(url: str, proc: subprocess.Popen, log: Path, path: str = "/health", deadline_s: float = 180) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -73,7 +81,7 @@ def start_worker(data_dir: Path, log_dir: Path, *flags: str, env: dict[str, str]
     log = log_dir / f"worker-{port}.log"
     cmd = [sys.executable, "-m", "inference", "--port", str(port), "--data-dir", str(data_dir), *flags]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, env=full_env)
+    proc = spawn_logged(cmd, log, cwd=ROOT, env=full_env)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log)
     return Proc(url, proc, log)
@@ -83,23 +91,25 @@ class ThreadedServer:
     """A uvicorn server for an in-process app, in a background thread (so tests can look
     inside the app: its metrics registry, ledger writer, span exporter)."""
 
-    def __init__(self, app, port: int | None = None) -> None:  # noqa: ANN001
+    def __init__(self, app, port: int | None = None) -> None:
         import threading
 
         import uvicorn
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                                    timeout_graceful_shutdown=10))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, timeout_graceful_shutdown=10))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "ThreadedServer":
         self.thread.start()
-        end = time.monotonic() + 60
+        end = time.monotonic() + 180  # the app's startup loads models: slow on a loaded machine
         while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > end:
-                raise RuntimeError("in-process server failed to start")
+            if not self.thread.is_alive():
+                raise RuntimeError("in-process server failed to start (its thread ended)")
+            if time.monotonic() > end:
+                raise RuntimeError("in-process server not started after 180 s")
             time.sleep(0.02)
         return self
 
@@ -135,8 +145,7 @@ def start_redis(log_dir: Path, binary: str = "redis-server") -> RedisServer:
 
     port = free_port()
     log = log_dir / f"redis-{port}.log"
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = spawn_logged([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], log)
     url = f"redis://127.0.0.1:{port}/0"
     end = time.monotonic() + 30
     while time.monotonic() < end:

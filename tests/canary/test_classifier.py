@@ -131,7 +131,7 @@ def test_kayenta_outlier_rule_fences_at_the_larger_of_p99_and_three_iqr() -> Non
 
 
 def _feed(metric: SequentialMetric, base: np.ndarray, can: np.ndarray, batches: int) -> None:
-    for b, c in zip(np.array_split(base, batches), np.array_split(can, batches)):
+    for b, c in zip(np.array_split(base, batches), np.array_split(can, batches), strict=True):
         metric.update(b, c)
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -37,12 +36,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     engine.dispose()
 
 
-def gate(url: str, alias: str, *extra: str, key: str = "admin"):  # noqa: ANN201
+def gate(url: str, alias: str, *extra: str, key: str = "admin"):
     return runner.invoke(canary_app, ["gate", "--url", url, "--key", key, "--alias", alias, "--baseline", "v1",
                                        "--canary", "v2", "--profile", "latency-only", *extra])
 
 
-@pytest.mark.parametrize(("alias", "code", "verdict"), [("worse", 1, "fail"), ("same", 0, "pass"), ("sparse", 2, "inconclusive")])
+@pytest.mark.parametrize(("alias", "code", "verdict"),
+                         [("worse", 1, "fail"), ("same", 0, "pass"), ("sparse", 2, "inconclusive")])
 def test_gate_exit_codes(server: str, alias: str, code: int, verdict: str) -> None:
     r = gate(server, alias, "--window-minutes", "10", "--json")
     assert r.exit_code == code, r.output

@@ -15,15 +15,17 @@ from tests.gateway.conftest import gateway_server, stub_server
 
 ROUNDS = 40
 # The stub answers without streaming, so there is no ttft / tpot to judge.
-PROFILE = replace_metrics(LATENCY_ONLY, [m for m in LATENCY_ONLY.metrics if m.name in ("latency_s", "output_tokens_per_s")])
+PROFILE = replace_metrics(LATENCY_ONLY,
+                          [m for m in LATENCY_ONLY.metrics if m.name in ("latency_s", "output_tokens_per_s")])
 
 
-def drive(h, svc: CanaryService, rollout_id: str, requests_per_round: int = 48) -> str:  # noqa: ANN001
+def drive(h, svc: CanaryService, rollout_id: str, requests_per_round: int = 48) -> str:
     """Traffic through the gateway, then a tick, until the rollout ends; returns its state."""
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi there"}], "max_tokens": 8}
     with httpx.Client(base_url=h.url, headers=h.headers(), timeout=30) as c, ThreadPoolExecutor(8) as pool:
         for _ in range(ROUNDS):
-            codes = list(pool.map(lambda _: c.post("/v1/chat/completions", json=body).status_code, range(requests_per_round)))
+            codes = list(pool.map(lambda _: c.post("/v1/chat/completions", json=body).status_code,
+                                  range(requests_per_round)))
             assert set(codes) == {200}, codes
             h.flush()
             svc.rollouts.tick()

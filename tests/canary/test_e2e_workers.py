@@ -51,11 +51,13 @@ EQUAL = replace_metrics(DEFAULT_LLM, [
 
 
 @contextmanager
-def rollout_gateway(tmp_path: Path, workers: dict[str, Proc], serving: str) -> Iterator[tuple[Any, CanaryService, dict[str, str]]]:
+def rollout_gateway(tmp_path: Path, workers: dict[str, Proc],
+                    serving: str) -> Iterator[tuple[Any, CanaryService, dict[str, str]]]:
     """A gateway in front of both workers, the alias on `serving`'s version, and a canary service."""
     versions = {k: httpx.get(p.url + "/health").json()["version"] for k, p in workers.items()}
     ups = {versions[k]: UpstreamConfig(urls=[p.url]) for k, p in workers.items()}
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"chat": [VersionTarget(version=versions[serving])]},
+    aliases = {"chat": [VersionTarget(version=versions[serving])]}
+    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, aliases,
                         state_refresh_s=0.1, default_limits=Limits(rpm=None, tpm=None)) as h:
         store = h.gateway.store
         yield h, CanaryService(store.engine, ingest_lag_s=0, store=store, notify=lambda url, p: None), versions
@@ -79,10 +81,12 @@ def test_rollout_of_a_faster_worker_promotes_itself(tmp_path: Path, workers: dic
         good = svc.rollouts.get(good.id)
         assert [e.kind for e in good.events] == ["started", "step", "step", "promoted"]
         # step 0 opens the first analysis; each later event carries the verdict that moved it
-        assert [e.detail.get("verdict") for e in good.events[2:]] == ["pass", "pass"], [(e.kind, e.detail) for e in good.events]
+        events = [(e.kind, e.detail) for e in good.events]
+        assert [e.detail.get("verdict") for e in good.events[2:]] == ["pass", "pass"], events
         assert {t.version: t.weight for t in h.gateway.store.aliases()["chat"] if t.weight > 0} == {fast: 100.0}
         with Session(h.gateway.store.engine) as s:  # the verdicts were judged on the workers' real traffic
-            served = dict(s.execute(select(RequestRow.model_version, func.count()).group_by(RequestRow.model_version)).all())
+            by_version = select(RequestRow.model_version, func.count()).group_by(RequestRow.model_version)
+            served = dict(s.execute(by_version).all())
         assert served.get(fast, 0) >= 60 and served.get(slow, 0) >= 60, served
 
 
@@ -92,7 +96,8 @@ def test_rollout_of_an_equal_version_promotes_itself(tmp_path: Path, workers: di
     with rollout_gateway(tmp_path, workers, "base") as (h, svc, versions):
         base, same = versions["base"], versions["same"]
         assert base != same
-        r = svc.rollouts.start("chat", base, same, EQUAL, steps=(50,), min_step_s=0, min_step_samples=100, max_step_s=900)
+        r = svc.rollouts.start("chat", base, same, EQUAL, steps=(50,), min_step_s=0, min_step_samples=100,
+                               max_step_s=900)
         assert drive(h, svc, r.id) == "promoted", [(e.kind, e.detail) for e in svc.rollouts.get(r.id).events]
         r = svc.rollouts.get(r.id)
         assert [e.kind for e in r.events] == ["started", "step", "promoted"]

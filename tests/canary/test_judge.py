@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from canary.classifier import MetricResult, Outcome, Summary
-from canary.config import DEFAULT_LLM, MetricConfig, Profile, get_profile
-from canary.judge import JudgeResult, SequentialAnalysis, Verdict, judge, score, verdict
+from canary.config import DEFAULT_LLM, Direction, Kind, MetricConfig, Profile, get_profile
+from canary.judge import JudgeResult, Mode, Rule, SequentialAnalysis, Verdict, judge, score, verdict
 from canary.simulate import Regression, TrafficModel, TrafficSimulator, requests
 
 PROFILE = Profile(
@@ -26,7 +26,7 @@ def _rows(outcomes: dict[str, Outcome], no_data: tuple[str, ...] = ()) -> list[M
     for cfg in PROFILE.metrics:
         n = 0 if cfg.name in no_data else 100
         rows.append(MetricResult(
-            name=cfg.name, label=cfg.name, kind="continuous", direction="increase",
+            name=cfg.name, label=cfg.name, kind=cfg.kind, direction=cfg.direction,
             critical=cfg.critical, group=cfg.group, outcome=outcomes.get(cfg.name, Outcome.PASS),
             effect=None, lower=None, upper=None, interval=None, test="", p_value=None,
             e_value=None, reason="", baseline=Summary(n, None, None, None),
@@ -190,8 +190,13 @@ def test_sequential_state_round_trip_continues_the_same_test() -> None:
 def test_result_dict_round_trip_and_exit_codes() -> None:
     base, can = _window(1800, Regression(latency=1.4), seed=6)
     res = judge(base, can, "default-llm")
-    again = JudgeResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    payload = json.loads(json.dumps(res.to_dict()))
+    again = JudgeResult.from_dict(payload)
     assert again == res
+    assert res.rule is Rule.SCORE_BELOW_PASS and payload["extra"] == {"rule": "score_below_pass"}
+    assert (again.mode, again.metric("ttft_s").kind, again.metric("error").kind) == (Mode.FIXED, Kind.CONTINUOUS,
+                                                                                       Kind.PROPORTION)
+    assert payload["metrics"][0]["kind"] == "continuous" and again.metric("ttft_s").direction is Direction.INCREASE
     assert res.exit_code == 1
     assert dataclasses.replace(res, verdict=Verdict.PASS).exit_code == 0
     assert dataclasses.replace(res, verdict=Verdict.INCONCLUSIVE).exit_code == 2

@@ -199,7 +199,8 @@ def test_metric_in_more_than_one_group_and_muted_metrics() -> None:
                     dataclasses.replace(K, name="quiet", group="g3", muted=True), weights={"g1": 50, "g2": 50})
     assert prof.groups == ("g1", "g2")
     base = {n: _lognormal(300, i) for i, n in enumerate(("a", "b", "quiet"))}
-    res = judge(base, {"a": _lognormal(300, 30, 2.0), "b": _lognormal(300, 31), "quiet": _lognormal(300, 32, 3.0)}, prof)
+    res = judge(base, {"a": _lognormal(300, 30, 2.0), "b": _lognormal(300, 31), "quiet": _lognormal(300, 32, 3.0)},
+                prof)
     assert res.metric("a").outcome is Outcome.HIGH and res.metric("quiet").outcome is Outcome.HIGH
     # g1: 0/1, g2: 1/2 -> 0.5 * 0 + 0.5 * 50; the muted High does not count
     assert res.score == 25.0 and "muted" in res.metric("quiet").reason and not res.metric("quiet").failed

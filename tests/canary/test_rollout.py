@@ -42,7 +42,7 @@ class World:
         self.clock.advance(seconds)
         self.ctl.tick()
 
-    def start(self, profile: Any = "latency-only", **kw: Any):  # noqa: ANN201
+    def start(self, profile: Any = "latency-only", **kw: Any):
         kw = {"steps": STEPS, "min_step_s": 60, "min_step_samples": 50, "max_step_s": 1800, **kw}
         return self.ctl.start("chat", "v1", "v2", profile, **kw)
 
@@ -52,7 +52,7 @@ def world(ledger_engine: Engine, tmp_path: Path) -> World:
     return World(ledger_engine, tmp_path)
 
 
-def kinds(r) -> list[str]:  # noqa: ANN001
+def kinds(r) -> list[str]:
     return [e.kind for e in r.events]
 
 

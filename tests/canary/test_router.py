@@ -47,10 +47,11 @@ def setup(engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, CanarySe
         yield c, svc, clock
 
 
-def test_create_and_read_a_fixed_analysis(setup) -> None:  # noqa: ANN001
+def test_create_and_read_a_fixed_analysis(setup) -> None:
     c, _, _ = setup
     r = c.post("/v1/canary/analyses", headers=ADMIN,
-               json={"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only", "window_minutes": 10})
+               json={"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only",
+                     "window_minutes": 10})
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["id"].startswith("ca_") and body["verdict"] == "fail" and body["exit_code"] == 1
@@ -61,16 +62,17 @@ def test_create_and_read_a_fixed_analysis(setup) -> None:  # noqa: ANN001
     assert [a["id"] for a in listed] == [body["id"]]
 
 
-def test_metrics_config_replaces_the_profiles_metrics(setup) -> None:  # noqa: ANN001
+def test_metrics_config_replaces_the_profiles_metrics(setup) -> None:
     c, _, _ = setup
     r = c.post("/v1/canary/analyses", headers=ADMIN, json={
         "alias": "chat", "baseline": "v1", "canary": "v2", "window_minutes": 10,
-        "metrics": [{"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0, "absolute_margin": 0.05}]})
+        "metrics": [{"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0,
+                     "absolute_margin": 0.05}]})
     assert r.status_code == 201, r.text
     assert [m["name"] for m in r.json()["result"]["metrics"]] == ["error"]
 
 
-def test_live_analysis_result_so_far(setup) -> None:  # noqa: ANN001
+def test_live_analysis_result_so_far(setup) -> None:
     c, _, clock = setup
     r = c.post("/v1/canary/analyses", headers=ADMIN,
                json={"alias": "chat", "baseline": "v1", "canary": "v2", "live": True, "deadline_minutes": 5})
@@ -82,7 +84,7 @@ def test_live_analysis_result_so_far(setup) -> None:  # noqa: ANN001
     assert got["decided"] and got["status"] == "done"
 
 
-def test_errors_are_openai_shaped(setup) -> None:  # noqa: ANN001
+def test_errors_are_openai_shaped(setup) -> None:
     c, _, _ = setup
     base = {"alias": "chat", "baseline": "v1", "canary": "v2"}
     r = c.post("/v1/canary/analyses", headers=TENANT, json={**base, "window_minutes": 5})
@@ -91,7 +93,8 @@ def test_errors_are_openai_shaped(setup) -> None:  # noqa: ANN001
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_profile"
     r = c.post("/v1/canary/analyses", headers=ADMIN, json=base)
     assert r.status_code == 400 and "window_minutes" in r.json()["error"]["message"]
-    r = c.post("/v1/canary/analyses", headers=ADMIN, json={**base, "live": True, "window_minutes": 5, "deadline_minutes": 5})
+    r = c.post("/v1/canary/analyses", headers=ADMIN,
+               json={**base, "live": True, "window_minutes": 5, "deadline_minutes": 5})
     assert r.status_code == 400
     r = c.get("/v1/canary/analyses/ca_nope", headers=ADMIN)
     assert r.status_code == 404 and r.json()["error"]["code"] == "analysis_not_found"
@@ -101,7 +104,7 @@ def test_errors_are_openai_shaped(setup) -> None:  # noqa: ANN001
     assert c.post("/v1/canary/rollouts/ro_nope/pause", headers=ADMIN).status_code == 404
 
 
-def test_rollout_lifecycle(setup) -> None:  # noqa: ANN001
+def test_rollout_lifecycle(setup) -> None:
     c, svc, _ = setup
     body = {"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only", "steps": [5, 50],
             "min_step_s": 0, "min_step_samples": 0}

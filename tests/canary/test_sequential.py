@@ -1,6 +1,7 @@
 """Always-valid tests: formulas against direct computation, and error control when polled."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def test_running_moments_match_numpy() -> None:
 def test_mixture_formula_is_the_mixture_integral() -> None:
     """Lambda = integral of N(delta; theta, v) / N(delta; 0, v) dN(theta; 0, tau2)."""
     for delta, v, t2 in ((0.3, 0.01, 0.02), (-0.05, 0.004, 0.1), (1.2, 0.5, 0.3)):
-        def integrand(theta: float) -> float:
+        def integrand(theta: float, delta: float = delta, v: float = v, t2: float = t2) -> float:
             lr = sps.norm.pdf(delta, theta, math.sqrt(v)) / sps.norm.pdf(delta, 0, math.sqrt(v))
             return lr * sps.norm.pdf(theta, 0, math.sqrt(t2))
         numeric, _ = integrate.quad(integrand, -10, 10, points=[delta])
@@ -73,7 +74,7 @@ def test_always_valid_p_value_is_monotone_and_rejects_a_real_shift() -> None:
     for _ in range(60):
         s.update(rng.normal(size=90), rng.normal(0.5, 1, size=10))
         ps.append(s.p_value)
-    assert all(a >= b for a, b in zip(ps, ps[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(ps))
     assert ps[-1] < 1e-6
     assert s.confidence_sequence()[0] > 0
 

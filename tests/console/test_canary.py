@@ -19,7 +19,7 @@ def page_weights(page: Any) -> dict[str, float]:
             for tr in page.locator("#weights-chat tbody tr").all()}
 
 
-def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -> None:  # noqa: ANN001
+def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -> None:
     r = console.api("POST", "/v1/canary/rollouts", json=PLAN)
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
@@ -36,20 +36,23 @@ def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -
     page.click("button[name=abort]")
     assert "aborted" in page.locator("#rollout-state").inner_text()
     assert page_weights(page) == api_weights(console) == {"v1": 100.0, "v2": 0.0}
-    assert [k for k in (tr.get_attribute("data-kind") for tr in page.locator("#events tbody tr").all())][:2] == ["aborted", "paused"]
+    kinds = [tr.get_attribute("data-kind") for tr in page.locator("#events tbody tr").all()]
+    assert kinds[:2] == ["aborted", "paused"]
     shot(page, "rollout")
 
     audit = console.api("GET", f"/v1/admin/audit?target={rid}").json()["data"]
-    assert [(e["action"], e["actor"]) for e in audit][-2:] == [("rollout.paused", "admin"), ("rollout.aborted", "admin")]
+    assert [(e["action"], e["actor"]) for e in audit][-2:] == [("rollout.paused", "admin"),
+                                                               ("rollout.aborted", "admin")]
     page.goto(console.url + f"/ui/canary/rollouts/{rid}")
     page.click("button[name=abort]")  # twice: the service's own refusal, as a page
     assert "already aborted" in page.locator("#error-message").inner_text()
     page.context.close()
 
 
-def test_roll_an_alias_back(console: Console, browser) -> None:  # noqa: ANN001
+def test_roll_an_alias_back(console: Console, browser) -> None:
     before = api_weights(console)
-    assert console.api("PUT", "/v1/admin/aliases/chat", json={"targets": [{"version": "v2", "weight": 1}]}).status_code == 200
+    put = console.api("PUT", "/v1/admin/aliases/chat", json={"targets": [{"version": "v2", "weight": 1}]})
+    assert put.status_code == 200
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.goto(console.url + "/ui/canary")
     assert page_weights(page) == {"v2": 1.0}

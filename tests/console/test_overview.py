@@ -18,7 +18,7 @@ def traffic(console: Console) -> None:
                "the SLO job to see the traffic")
 
 
-def cells(page, table: str, row: str) -> dict[str, str]:  # noqa: ANN001
+def cells(page, table: str, row: str) -> dict[str, str]:
     """The data-k cells of the row whose first cell is `row`."""
     tr = page.locator(f"#{table} tbody tr", has=page.locator(f"td:first-child:text-is('{row}')"))
     out = {}
@@ -27,7 +27,7 @@ def cells(page, table: str, row: str) -> dict[str, str]:  # noqa: ANN001
     return out
 
 
-def test_admin_overview_numbers_equal_the_usage_api(console: Console, browser) -> None:  # noqa: ANN001
+def test_admin_overview_numbers_equal_the_usage_api(console: Console, browser) -> None:
     usage = console.api("GET", "/v1/usage").json()["totals"]
     page = sign_in(browser, console.url, ADMIN_KEY)
     day = cells(page, "traffic-day", "all")
@@ -42,7 +42,7 @@ def test_admin_overview_numbers_equal_the_usage_api(console: Console, browser) -
     page.context.close()
 
 
-def test_alerts_are_the_slo_engines(console: Console, browser) -> None:  # noqa: ANN001
+def test_alerts_are_the_slo_engines(console: Console, browser) -> None:
     firing = [s for s in console.api("GET", "/v1/slos").json()["data"]
               if s["alerts"]["page"]["firing"] or s["alerts"]["ticket"]["firing"] or s["alerts"]["no_data"]["firing"]]
     page = sign_in(browser, console.url, ADMIN_KEY)
@@ -52,7 +52,7 @@ def test_alerts_are_the_slo_engines(console: Console, browser) -> None:  # noqa:
     page.context.close()
 
 
-def test_a_tenant_sees_its_own_traffic_only(console: Console, browser) -> None:  # noqa: ANN001
+def test_a_tenant_sees_its_own_traffic_only(console: Console, browser) -> None:
     usage = console.api("GET", "/v1/usage", key=console.h.keys["globex"]).json()["totals"]
     page = sign_in(browser, console.url, console.h.keys["globex"])
     assert int(cells(page, "traffic-day", "all")["requests"]) == usage["requests"] == 3
@@ -61,13 +61,13 @@ def test_a_tenant_sees_its_own_traffic_only(console: Console, browser) -> None: 
     page.context.close()
 
 
-def test_pages_that_only_show_data_render_without_javascript(console: Console, browser) -> None:  # noqa: ANN001
+def test_pages_that_only_show_data_render_without_javascript(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY, java_script_enabled=False)
     assert page.locator("#traffic-day tbody tr").count() >= 2
     page.context.close()
 
 
-def test_bad_key_and_missing_session(console: Console, browser) -> None:  # noqa: ANN001
+def test_bad_key_and_missing_session(console: Console, browser) -> None:
     ctx = browser.new_context()
     page = ctx.new_page()
     page.goto(console.url + "/ui")

@@ -46,8 +46,10 @@ def pages(engine: Engine, f: q.RequestFilter, limit: int) -> list[str]:
     (q.RequestFilter(start=T0 + timedelta(minutes=30), end=T0 + timedelta(minutes=90)),
      lambda r: T0 + timedelta(minutes=30) <= r.started_at < T0 + timedelta(minutes=90)),
 ])
-def test_keyset_pages_hold_every_match_once_newest_first(ledger_engine: Engine, records: list, f: q.RequestFilter, keep) -> None:  # noqa: ANN001
-    want = [r.request_id for r in sorted((r for r in records if keep(r)), key=lambda r: (r.started_at, r.request_id), reverse=True)]
+def test_keyset_pages_hold_every_match_once_newest_first(ledger_engine: Engine, records: list, f: q.RequestFilter,
+                                                         keep) -> None:
+    newest_first = sorted((r for r in records if keep(r)), key=lambda r: (r.started_at, r.request_id), reverse=True)
+    want = [r.request_id for r in newest_first]
     assert want, "the filter matches something"
     assert pages(ledger_engine, f, limit=7) == want
 
@@ -57,8 +59,10 @@ def test_traffic_and_daily_usage_equal_the_usage_query(ledger_engine: Engine, re
     with ledger_engine.connect() as conn:
         rows = usage(conn, day_start, day_end)
         hourly_rows = q.daily_usage(conn, day_start, day_end)
-        assert [dataclasses.replace(r, cost_usd=0) for r in hourly_rows] == [dataclasses.replace(r, cost_usd=0) for r in rows]
-        assert [r.cost_usd for r in hourly_rows] == pytest.approx([r.cost_usd for r in rows], abs=1e-10)  # summed in another order
+        without_cost = [dataclasses.replace(r, cost_usd=0) for r in rows]
+        assert [dataclasses.replace(r, cost_usd=0) for r in hourly_rows] == without_cost
+        # summed in another order
+        assert [r.cost_usd for r in hourly_rows] == pytest.approx([r.cost_usd for r in rows], abs=1e-10)
         for hourly in (True, False):
             t = q.total(q.traffic(conn, day_start, day_end, hourly=hourly))
             assert t.requests == sum(r.requests for r in rows) == len(records)

@@ -18,7 +18,7 @@ def traffic(console: Console) -> None:
         console.stubs["v1"].behaviour.fail_status = None
 
 
-def test_find_one_request_by_id(console: Console, browser) -> None:  # noqa: ANN001
+def test_find_one_request_by_id(console: Console, browser) -> None:
     row = [r for r in console.h.rows() if r.tenant == "acme"][3]
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.click("nav >> text=Requests")
@@ -32,7 +32,7 @@ def test_find_one_request_by_id(console: Console, browser) -> None:  # noqa: ANN
     page.context.close()
 
 
-def test_filters_and_keyset_pages(console: Console, browser) -> None:  # noqa: ANN001
+def test_filters_and_keyset_pages(console: Console, browser) -> None:
     rows = console.h.rows()
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.goto(console.url + "/ui/requests")
@@ -55,7 +55,7 @@ def test_filters_and_keyset_pages(console: Console, browser) -> None:  # noqa: A
     page.context.close()
 
 
-def test_a_tenant_sees_only_its_requests(console: Console, browser) -> None:  # noqa: ANN001
+def test_a_tenant_sees_only_its_requests(console: Console, browser) -> None:
     rows = console.h.rows()
     other = next(r for r in rows if r.tenant == "acme")
     page = sign_in(browser, console.url, console.h.keys["globex"])
@@ -67,7 +67,7 @@ def test_a_tenant_sees_only_its_requests(console: Console, browser) -> None:  # 
     page.context.close()
 
 
-def test_bad_filters_say_what_is_wrong(console: Console, browser) -> None:  # noqa: ANN001
+def test_bad_filters_say_what_is_wrong(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY)
     for query, words in (("status=abc", "status"), ("start=yesterday", "start"), ("after=nonsense", "after"),
                          ("safety_action=explode", "safety_action")):

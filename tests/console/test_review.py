@@ -20,7 +20,7 @@ def precision(console: Console) -> dict[str, float | None]:
     return {p["category"]: p["precision"] for p in console.api("GET", "/v1/admin/reviews/precision").json()["data"]}
 
 
-def test_resolve_items_and_see_the_precision_change(console: Console, browser) -> None:  # noqa: ANN001
+def test_resolve_items_and_see_the_precision_change(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.click("nav >> text=Safety review")
     rows = page.locator("#queue tbody tr[data-item]")
@@ -47,7 +47,7 @@ def test_resolve_items_and_see_the_precision_change(console: Console, browser) -
     page.context.close()
 
 
-def test_a_tenant_key_is_refused_the_admin_pages(console: Console, browser) -> None:  # noqa: ANN001
+def test_a_tenant_key_is_refused_the_admin_pages(console: Console, browser) -> None:
     page = sign_in(browser, console.url, console.h.keys["globex"])
     for path in ("/ui/review", "/ui/canary", "/ui/models"):
         response = page.goto(console.url + path)

@@ -21,11 +21,13 @@ def failing_traffic(console: Console) -> None:
     console.chat("acme", n=8)
     console.stubs["v1"].behaviour.fail_status = 503
     try:
-        assert {r["status"] for r in console.chat("acme", n=4)} == {502}  # the upstream's 503, as the gateway reports it
+        # the upstream's 503, as the gateway reports it
+        assert {r["status"] for r in console.chat("acme", n=4)} == {502}
     finally:
         console.stubs["v1"].behaviour.fail_status = None
     # The SLO job (every second here) has evaluated the traffic once the API shows it.
-    wait_until(lambda: (console.api("GET", f"/v1/slos/{SLO}").json().get("total") or 0) >= 12, "the SLO job to see the traffic")
+    wait_until(lambda: (console.api("GET", f"/v1/slos/{SLO}").json().get("total") or 0) >= 12,
+               "the SLO job to see the traffic")
     time.sleep(1.5)  # and recorded a history row with it
 
 
@@ -33,7 +35,7 @@ def shown(value: str) -> float | None:
     return None if value == "–" else float(value.replace(",", ""))
 
 
-def test_the_list_shows_every_slo_with_its_state(console: Console, browser) -> None:  # noqa: ANN001
+def test_the_list_shows_every_slo_with_its_state(console: Console, browser) -> None:
     api = {s["id"]: s for s in console.api("GET", "/v1/slos").json()["data"]}
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.click("nav >> text=SLOs")
@@ -45,7 +47,7 @@ def test_the_list_shows_every_slo_with_its_state(console: Console, browser) -> N
     page.context.close()
 
 
-def test_an_slo_shows_its_burn_rates_against_the_factors(console: Console, browser) -> None:  # noqa: ANN001
+def test_an_slo_shows_its_burn_rates_against_the_factors(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.goto(console.url + "/ui/slos")
     page.click(f"a:text-is('{SLO}')")
@@ -65,7 +67,7 @@ def test_an_slo_shows_its_burn_rates_against_the_factors(console: Console, brows
     page.context.close()
 
 
-def test_an_unknown_slo_is_a_404_page(console: Console, browser) -> None:  # noqa: ANN001
+def test_an_unknown_slo_is_a_404_page(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY)
     response = page.goto(console.url + "/ui/slos/no-such-slo")
     assert response.status == 404 and "No SLO" in page.locator("#error-message").inner_text()
@@ -74,7 +76,7 @@ def test_an_unknown_slo_is_a_404_page(console: Console, browser) -> None:  # noq
     page.context.close()
 
 
-def test_the_list_equals_inferwatch_slo_status_json(console: Console, browser, tmp_path) -> None:  # noqa: ANN001
+def test_the_list_equals_inferwatch_slo_status_json(console: Console, browser, tmp_path) -> None:
     res = CliRunner().invoke(slo_cli.app, ["status", "--json", "--data-dir", str(tmp_path)],
                              env={"INFERWATCH_DATABASE_URL": console.ledger_url})
     assert res.exit_code in (0, 1), res.output  # 1: a page fires, as it should here

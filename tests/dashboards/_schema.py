@@ -14,7 +14,8 @@ GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range", "datasource"}
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def schema_problems(d: dict[str, Any], schema_version: int) -> list[str]:
@@ -50,7 +51,8 @@ def schema_problems(d: dict[str, Any], schema_version: int) -> list[str]:
         if p.get("type") not in PANEL_TYPES:
             out.append(f"{where}: unknown type {p.get('type')!r}")
         g = p.get("gridPos") or {}
-        if not all(isinstance(g.get(k), int) for k in "hwxy") or g["w"] < 1 or g["h"] < 1 or g["x"] < 0 or g["x"] + g["w"] > 24:
+        if (not all(isinstance(g.get(k), int) for k in "hwxy")
+                or g["w"] < 1 or g["h"] < 1 or g["x"] < 0 or g["x"] + g["w"] > 24):
             out.append(f"{where}: bad gridPos {g}")
             continue
         if any(_overlaps(g, other) for other in boxes):

@@ -5,7 +5,6 @@ Also used to make the README's preview images (see `python -m tests.dashboards._
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from alerts.rules import render_rules
 from gateway.config import Budget, CacheConfig, Limits, TenantConfig, UpstreamConfig, VersionTarget
 from slo.spec import load_default_slos
 from tests.gateway.conftest import Harness, gateway_server, stub_server
-from tests.servers import Proc, free_port, start_worker, wait_ready
+from tests.servers import Proc, free_port, spawn_logged, start_worker, wait_ready
 
 PROMETHEUS = "prometheus"
 # acme opted in to the response cache; initech may send 2 requests a minute; umbrella's own
@@ -63,10 +62,9 @@ def start_prometheus(tmp: Path, targets: dict[str, str], rules: Path, binary: st
     cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
     port = free_port()
     log = tmp / "prometheus.log"
-    proc = subprocess.Popen(
+    proc = spawn_logged(
         [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT)
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"], log)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log, path="/-/ready", deadline_s=60)
     return Proc(url, proc, log)
@@ -115,7 +113,8 @@ def send_refused(h: Harness) -> int:
         client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
         for _ in range(3):
             with contextlib.suppress(openai.RateLimitError):
-                client.chat.completions.create(model="demo", max_tokens=4, messages=[{"role": "user", "content": "again"}])
+                client.chat.completions.create(model="demo", max_tokens=4,
+                                               messages=[{"role": "user", "content": "again"}])
     return 3 * len(REFUSED)
 
 
@@ -131,15 +130,17 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
         # tries it, fails before the first byte and is retried on the worker. Its breaker is set
         # never to open, so the retries go on for the whole run.
         with stub_server(version) as broken, \
-             gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}", {version: UpstreamConfig(urls=[broken.url, worker.url])},
+             gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}",
+                            {version: UpstreamConfig(urls=[broken.url, worker.url])},
                             {"demo": [VersionTarget(version=version)]},
                             prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}, tenants=TENANTS,
-                            cache=CacheConfig(enabled=True), default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
+                            cache=CacheConfig(enabled=True),
+                            default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
                             budget_refresh_s=0.5, breaker_failures=1_000_000) as gw:
             broken.behaviour.fail_status = 503
             hostport = lambda url: url.split("://", 1)[1]  # noqa: E731
-            prom = start_prometheus(tmp, {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)},
-                                    rules)
+            targets = {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)}
+            prom = start_prometheus(tmp, targets, rules)
             try:
                 stack = Stack(prom, gw, worker, 0)
                 stack.wait_for('up{job="inferwatch-gateway"} == 1')  # a scrape before traffic: increases count
@@ -149,14 +150,16 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
                 stack.wait_for('sum(inferwatch_cache_requests_total{result="hit"}) > 0')
                 stack.requests_sent += send_cached(gw)
                 # and for the refusals (rpm and budget) and retries
-                stack.wait_for('count(inferwatch_rate_limited_total) >= 2 and sum(inferwatch_upstream_retries_total) > 0')
+                stack.wait_for("count(inferwatch_rate_limited_total) >= 2"
+                               " and sum(inferwatch_upstream_retries_total) > 0")
                 stack.requests_sent += send_refused(gw)
                 # The same for each tenant's cost series: its first sample already holds the
                 # first requests' cost, which increase() cannot see.
                 stack.wait_for('count(inferwatch_cost_usd_total) >= 2')
                 for tenant in ("acme", "globex"):
-                    openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys[tenant], max_retries=0).chat.completions.create(
-                        model="demo", max_tokens=4, messages=[{"role": "user", "content": "one more"}])
+                    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys[tenant], max_retries=0)
+                    client.chat.completions.create(model="demo", max_tokens=4,
+                                                   messages=[{"role": "user", "content": "one more"}])
                     stack.requests_sent += 1
                 gw.flush()
                 stack.wait_for(f"sum(inferwatch_requests_total) >= {stack.requests_sent}")

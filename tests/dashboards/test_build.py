@@ -34,7 +34,8 @@ def _by_key(dashboards: list[Dashboard]) -> dict[str, dict[str, Panel]]:
 
 def test_json_is_valid_for_its_schema_version_and_provisioned(tmp_path: Path) -> None:
     result = build(load_default_slos(), tmp_path, DashboardsConfig(prometheus_url="http://prom:9090"))
-    assert sorted(p.name for p in result.dashboard_files) == sorted(f"{u}.json" for u in (EXECUTIVE_UID, ONCALL_UID, DEBUG_UID))
+    want = sorted(f"{u}.json" for u in (EXECUTIVE_UID, ONCALL_UID, DEBUG_UID))
+    assert sorted(p.name for p in result.dashboard_files) == want
     for path in result.dashboard_files:
         data = json.loads(path.read_text())
         assert schema_problems(data, SCHEMA_VERSION) == [], path.name
@@ -105,7 +106,8 @@ def test_defined_metrics_come_from_the_real_registries_and_rules() -> None:
             "inferwatch_worker_num_requests_waiting", "inferwatch_worker_batch_size_count", "slo_burn_rate",
             "slo:sli_error:ratio_rate5m", "slo:period_error_budget_remaining:ratio"} <= names
     assert not names & EXTERNAL_METRICS and {"inferwatch_canary_score", "inferwatch_canary_verdict"} <= names
-    assert metric_names('a_total{x=~"$alias"} / on() group_left {__name__="b"} + rate(c[$__rate_interval])') == {"a_total", "b", "c"}
+    expr = 'a_total{x=~"$alias"} / on() group_left {__name__="b"} + rate(c[$__rate_interval])'
+    assert metric_names(expr) == {"a_total", "b", "c"}
 
 
 def test_cli_build_check_json(tmp_path: Path) -> None:
@@ -122,7 +124,8 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     bad.write_text("slos: [{name: x, sli: {availability: {}}}]\n")  # no objective
     res = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "o"), "--slo-spec", str(bad)])
     assert res.exit_code == 2 and "objective" in res.output
-    res = CliRunner().invoke(app, ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path), "--range", "1y"])
+    res = CliRunner().invoke(app,
+                             ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path), "--range", "1y"])
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path)])
     assert res.exit_code == 1 and "cannot reach Prometheus" in res.output
@@ -140,5 +143,6 @@ def test_cache_budget_and_redis_panels() -> None:
     assert 'limit="budget"' in debug["budget_refusals"].queries[0].expr
     assert metric_names(debug["cache_lookups"].queries[0].expr) == {"inferwatch_cache_requests_total"}
     assert metric_names(debug["redis_up"].queries[0].expr) == {"inferwatch_redis_up"}
-    assert {"inferwatch_cache_requests_total", "inferwatch_budget_used_ratio", "inferwatch_redis_up"} <= defined_metrics(
-        load_default_slos())  # --check knows them from the gateway's registry
+    # --check knows them from the gateway's registry
+    gateway_only = {"inferwatch_cache_requests_total", "inferwatch_budget_used_ratio", "inferwatch_redis_up"}
+    assert gateway_only <= defined_metrics(load_default_slos())

@@ -25,5 +25,6 @@ def test_retention_purges_old_raw_rows_but_keeps_rollups(ledger_engine, tmp_path
 
 
 def test_scheduler_registers_retention_only_when_set(ledger_engine):
-    assert [j.id for j in build_scheduler(Settings(retention_days=30), ledger_engine).get_jobs()] == ["ledger-retention"]
+    jobs = build_scheduler(Settings(retention_days=30), ledger_engine).get_jobs()
+    assert [j.id for j in jobs] == ["ledger-retention"]
     assert build_scheduler(Settings(retention_days=None), ledger_engine).get_jobs() == []

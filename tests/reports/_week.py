@@ -125,18 +125,20 @@ def slo_history() -> list[dict]:
 
 def analyses() -> list[dict]:
     def row(id_: str, at: datetime, verdict: str, reason: str) -> dict:
-        return {"id": id_, "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2", "profile": {"name": "default-llm"},
-                "mode": "fixed", "window_start": at - timedelta(hours=1), "window_end": at, "cursor": at, "status": "done",
-                "verdict": verdict, "result": {"verdict": verdict, "reason": reason}, "created_at": at, "updated_at": at}
+        return {"id": id_, "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2",
+                "profile": {"name": "default-llm"}, "mode": "fixed", "window_start": at - timedelta(hours=1),
+                "window_end": at, "cursor": at, "status": "done", "verdict": verdict,
+                "result": {"verdict": verdict, "reason": reason}, "created_at": at, "updated_at": at}
     return [row("ca_prev", MON - timedelta(days=2), "pass", "no regression"),
             row("ca_1", MON + timedelta(days=1, hours=8), "fail", "latency_s regressed by 60%")]
 
 
 def rollout() -> dict:
     at = MON + timedelta(days=3, hours=10)
-    return {"id": "ro_1", "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2", "profile": {"name": "default-llm"},
-            "steps": [5, 25, 50, 100], "current_step": 0, "step_started_at": at, "min_step_s": 300, "min_step_samples": 200,
-            "max_step_s": 3600, "state": "rolled_back", "created_at": at, "updated_at": at}
+    return {"id": "ro_1", "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2",
+            "profile": {"name": "default-llm"}, "steps": [5, 25, 50, 100], "current_step": 0, "step_started_at": at,
+            "min_step_s": 300, "min_step_samples": 200, "max_step_s": 3600, "state": "rolled_back",
+            "created_at": at, "updated_at": at}
 
 
 AFTER = WEEK.end + timedelta(hours=9)  # the Monday after, when the job runs

@@ -38,15 +38,18 @@ TUESDAY = W.MON + timedelta(days=1)
 ACME_BUDGETS = [Budget(period="month", limit=300), Budget(period="day", kind="tokens", limit=400, soft_percent=50),
                 Budget(period="month", kind="tokens", limit=10_000, key_id="iw-acme")]
 CONFIG = GatewayConfig(
-    prices={"chat@v1": Price(input_per_1m=1000, output_per_1m=2000), "default": Price(input_per_1m=10, output_per_1m=20)},
+    prices={"chat@v1": Price(input_per_1m=1000, output_per_1m=2000),
+            "default": Price(input_per_1m=10, output_per_1m=20)},
     cache=CacheConfig(enabled=True, hit_cost_usd=0.001), default_budgets=[Budget(period="month", limit=200)])
 
 
 def hits() -> list[RequestRecord]:
-    acme = [make_record(request_id=f"hit-acme-{i}", tenant="acme", key_id="iw-acme", alias="chat", model_version="chat@v1",
+    acme = [make_record(request_id=f"hit-acme-{i}", tenant="acme", key_id="iw-acme", alias="chat",
+                        model_version="chat@v1",
                         started_at=TUESDAY + timedelta(hours=15, minutes=i), prompt_tokens=100, completion_tokens=50,
                         cost_usd=0.0, cache_hit=True) for i in range(5)]
-    globex = make_record(request_id="hit-globex", tenant="globex", key_id="iw-globex", alias="embed", model_version="embed@v1",
+    globex = make_record(request_id="hit-globex", tenant="globex", key_id="iw-globex", alias="embed",
+                         model_version="embed@v1",
                          started_at=TUESDAY + timedelta(hours=16), prompt_tokens=100, completion_tokens=50,
                          cost_usd=0.001, cache_hit=True)
     return [*acme, globex]
@@ -82,8 +85,8 @@ def test_budget_lines_of_a_week(ledger_engine: Engine) -> None:
                            ("hooli", "month-spend"), ("initech", "month-spend")}
     # November until the end of W47: Sun 1 Nov, W45, W46 and W47 (the hits were charged nothing)
     acme = months[("acme", "month-spend")]
-    assert (acme.label, acme.used, acme.limit, acme.state, acme.complete) == ("2026-11", pytest.approx(10 + 76 + 76 + 104), 300,
-                                                                               "soft_limit", False)
+    assert (acme.label, acme.used, acme.limit, acme.state, acme.complete) == (
+        "2026-11", pytest.approx(10 + 76 + 76 + 104), 300, "soft_limit", False)
     assert acme.remaining == pytest.approx(300 - 266) and acme.counted_until == W.WEEK.end
     # 150 tokens a request, 2 a day; W47 adds the 503's 100 prompt tokens and 5 hits of 150
     assert months[("acme", "month-tokens-iw-acme")].used == 2 * 150 + 2 * 14 * 150 + 14 * 150 + 100 + 5 * 150
@@ -92,15 +95,17 @@ def test_budget_lines_of_a_week(ledger_engine: Engine) -> None:
     assert (months[("hooli", "month-spend")].used, months[("hooli", "month-spend")].state) == (0, "ok")
 
     [daily] = r.cost.daily_budgets  # 300 tokens a day (75%, past the 50% soft limit); Tue +750, Wed +100: used up
-    assert (daily.tenant, daily.budget, daily.days, daily.days_soft, daily.days_exceeded) == ("acme", "day-tokens", 7, 5, 2)
+    assert (daily.tenant, daily.budget, daily.days, daily.days_soft, daily.days_exceeded) == (
+        "acme", "day-tokens", 7, 5, 2)
     assert (daily.peak.label, daily.peak.used, daily.peak.state) == ("2026-11-17", 1050, "exceeded")
 
     # the same numbers as the gateway's own count of a whole period (October, in W44)
     w44 = build_report(ledger_engine, Week(2026, 44), now=W.AFTER, **report_inputs(ledger_engine, CONFIG))
-    october = next(b for b in w44.cost.month_budgets if b.tenant == "acme" and b.budget == "month-spend" and b.label == "2026-10")
+    acme_month = [b for b in w44.cost.month_budgets if b.tenant == "acme" and b.budget == "month-spend"]
+    october = next(b for b in acme_month if b.label == "2026-10")
     [gateway_count] = billed(ledger_engine, "acme", [ACME_BUDGETS[0]], datetime(2026, 10, 20, tzinfo=UTC))
     assert october.complete and october.used == pytest.approx(gateway_count.used) == pytest.approx(76 + 66)
-    assert [b.label for b in w44.cost.month_budgets if b.tenant == "acme" and b.budget == "month-spend"] == ["2026-10", "2026-11"]
+    assert [b.label for b in acme_month] == ["2026-10", "2026-11"]
 
 
 def test_a_week_in_progress_counts_budgets_until_its_last_full_hour(ledger_engine: Engine) -> None:
@@ -134,7 +139,8 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     assert "current prices" in c.method
 
     md = render.markdown(r)
-    assert "6 of 17 cacheable requests answered from the cache (35.3%, 0.0% the week before; 35 requests in all), about $1.00 saved." in md
+    assert ("6 of 17 cacheable requests answered from the cache (35.3%, 0.0% the week before; 35 requests in all), "
+            "about $1.00 saved.") in md
     assert "| acme | 20 | 13 | 5 | 38.5% | $1.00 |" in md and "| chat · chat@v1 | 13 | 13 | 5 | 38.5% | $1.00 |" in md
     assert "| acme | month-spend | 2026-11 (to date) | $300.00 | $266.00 | $34.00 | 88.7% | soft_limit |" in md
     assert "| acme | day-tokens | 400 tokens | 7 | 5 | 2 | 2026-11-17 | 1,050 tokens (262.5%) |" in md
@@ -160,14 +166,16 @@ def test_service_and_cli_use_the_gateway_settings(tmp_path: Path, monkeypatch: p
     engine = W.data_dir_ledger(tmp_path, monkeypatch)
     try:
         fill(engine)
-        svc = ReportService(engine, ReportsConfig(), tmp_path / "reports", **report_inputs(engine, CONFIG), clock=lambda: W.AFTER)
+        svc = ReportService(engine, ReportsConfig(), tmp_path / "reports", **report_inputs(engine, CONFIG),
+                            clock=lambda: W.AFTER)
         assert svc.build().cache.totals.hits == 6  # type: ignore[union-attr]
     finally:
         engine.dispose()
     config = tmp_path / "inferwatch.yaml"
     config.write_text(yaml.safe_dump({"gateway": CONFIG.model_dump(mode="json")}), encoding="utf-8")
-    res = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--config", str(config), "--data-dir", str(tmp_path),
-                                   "--format", "json", "--out", str(tmp_path / "out"), "--json"])
+    res = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--config", str(config),
+                                   "--data-dir", str(tmp_path), "--format", "json", "--out", str(tmp_path / "out"),
+                                   "--json"])
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert body["cache"]["totals"]["hits"] == 6 and body["cache"]["totals"]["saved_usd"] == pytest.approx(1.001)

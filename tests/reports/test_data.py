@@ -27,7 +27,8 @@ def test_known_week_totals_changes_and_tenants(ledger_engine: Engine) -> None:
     assert not r.partial and r.data_until == W.WEEK.end and r.previous_week == "2026-W46"
     t = r.totals
     assert (t.requests, t.cost_usd) == (W.THIS_REQUESTS, pytest.approx(W.THIS_TOTAL))
-    assert (t.requests, pytest.approx(t.cost_usd)) == _raw(ledger_engine, W.WEEK.start, W.WEEK.end)  # rollups agree with raw rows
+    # rollups agree with raw rows
+    assert (t.requests, pytest.approx(t.cost_usd)) == _raw(ledger_engine, W.WEEK.start, W.WEEK.end)
     assert (t.prev_requests, t.prev_cost_usd) == (W.PREV_REQUESTS, pytest.approx(W.PREV_TOTAL))
     assert t.cost_change == pytest.approx(119.2 / 94.7 - 1)
     assert (t.prompt_tokens, t.completion_tokens) == (2900, 28 * 50)  # the 503 had no completion
@@ -44,7 +45,8 @@ def test_known_week_totals_changes_and_tenants(ledger_engine: Engine) -> None:
 
     models = {(x.alias, x.model_version): x for x in r.by_model}
     assert models[("chat", "chat@v2")].cost_usd == pytest.approx(52) and models[("chat", "chat@v2")].prev_cost_usd == 0
-    assert models[("chat", "chat@v1")].requests == 8 and models[("chat", "chat@v1")].prev_cost_usd == pytest.approx(76 + 3.5)
+    v1 = models[("chat", "chat@v1")]
+    assert v1.requests == 8 and v1.prev_cost_usd == pytest.approx(76 + 3.5)
     assert {x.name: x.cost_usd for x in r.by_alias} == {"chat": pytest.approx(104), "embed": pytest.approx(15.2)}
     assert [d.cost_usd for d in r.cost.daily] == pytest.approx([12, 13.2, 42.4, 12, 13.2, 14.4, 12])
     assert r.cost.budgets is None and r.cache is None
@@ -71,37 +73,44 @@ def test_safety_review_reliability_and_change(ledger_engine: Engine) -> None:
     assert s.hits_total == 3 and (s.requests_blocked, s.requests_redacted, s.requests_flagged) == (1, 1, 1)
     assert {(h.category, h.direction, h.action, h.hits) for h in s.hits} == {
         ("harmful", "output", "block", 1), ("pii", "input", "redact", 1), ("injection", "input", "flag", 1)}
+    # redactions are not incidents
     assert [(i.category, i.action, i.excerpt) for i in s.worst] == [
-        ("harmful", "block", "[REDACTED:harmful]"), ("injection", "flag", "ignore previous [...]")]  # redactions are not incidents
-    assert {(o.category, o.queued, o.open, o.precision) for o in s.review} == {("harmful", 1, 1, None), ("injection", 1, 1, None)}
+        ("harmful", "block", "[REDACTED:harmful]"), ("injection", "flag", "ignore previous [...]")]
+    assert {(o.category, o.queued, o.open, o.precision) for o in s.review} == {("harmful", 1, 1, None),
+                                                                               ("injection", 1, 1, None)}
 
     items = {i["category"]: i["id"] for i in review.list_items(ledger_engine)}
     review.resolve(ledger_engine, items["harmful"], "true_positive", None, "rev")
     review.resolve(ledger_engine, items["injection"], "false_positive", "benign", "rev")
     r = build_report(ledger_engine, W.WEEK, now=W.AFTER, slos=W.SLOS)
-    assert {(o.category, o.resolved, o.precision) for o in r.safety.review} == {("harmful", 1, 1.0), ("injection", 1, 0.0)}
+    assert {(o.category, o.resolved, o.precision) for o in r.safety.review} == {("harmful", 1, 1.0),
+                                                                                ("injection", 1, 0.0)}
 
     slo = {x.name: x for x in r.reliability.slos}
     avail = slo["avail"]
     assert (avail.status, avail.good, avail.total) == ("missed", 28, 29)
-    assert avail.compliance == pytest.approx(28 / 29) and avail.budget_consumed == pytest.approx((1 / 29) / 0.01 * 7 / 28)
-    assert [(p.started_at.strftime("%a %H:%M"), p.ended_at and p.ended_at.strftime("%a %H:%M")) for p in avail.pages] == [
-        ("Wed 10:00", "Wed 11:00"), ("Sat 12:00", None)]
+    assert avail.compliance == pytest.approx(28 / 29)
+    assert avail.budget_consumed == pytest.approx((1 / 29) / 0.01 * 7 / 28)
+    pages = [(p.started_at.strftime("%a %H:%M"), p.ended_at and p.ended_at.strftime("%a %H:%M")) for p in avail.pages]
+    assert pages == [("Wed 10:00", "Wed 11:00"), ("Sat 12:00", None)]
     assert avail.tickets == 1 and r.reliability.history_recorded
     assert (slo["ttft"].status, slo["ttft"].compliance) == ("met", 1.0)
     assert (slo["spend"].status, slo["spend"].burn_rate) == ("met", pytest.approx(119.2 / (29 * 5.0)))
 
     assert [(a.id, a.verdict, a.reason) for a in r.change.analyses] == [("ca_1", "fail", "latency_s regressed by 60%")]
-    assert [(o.id, o.state, [e.kind for e in o.events]) for o in r.change.rollouts] == [("ro_1", "rolled_back", ["started", "rolled_back"])]
+    assert [(o.id, o.state, [e.kind for e in o.events]) for o in r.change.rollouts] == [
+        ("ro_1", "rolled_back", ["started", "rolled_back"])]
 
 
 def test_a_week_without_data(ledger_engine: Engine) -> None:
     W.fill(ledger_engine, W.records(), extras=False)
-    october = BudgetLine(tenant="acme", budget="month-spend", period="month", period_start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+    october = BudgetLine(tenant="acme", budget="month-spend", period="month",
+                         period_start=datetime(2026, 10, 1, tzinfo=timezone.utc),
                          period_end=datetime(2026, 11, 1, tzinfo=timezone.utc), counted_until=Week(2026, 40).end,
                          limit=100, used=120)
     r = build_report(ledger_engine, Week(2026, 40), now=W.AFTER, slos=W.SLOS, budgets=lambda start, until: [october])
-    assert (r.totals.requests, r.totals.cost_usd, r.totals.cost_change, r.totals.cost_per_1k_requests_usd) == (0, 0, None, None)
+    t = r.totals
+    assert (t.requests, t.cost_usd, t.cost_change, t.cost_per_1k_requests_usd) == (0, 0, None, None)
     assert r.cost.anomalies == [] and r.safety.hits_total == 0 and r.change.analyses == []
     assert {s.status for s in r.reliability.slos} == {"no_data"} and not r.reliability.history_recorded
     assert r.tenants_without_traffic == list(W.TENANTS) and all(d.cost_usd == 0 for d in r.cost.daily)

@@ -14,7 +14,8 @@ CFG = AnomalyConfig()
 
 def test_iso_week_bounds_and_parsing() -> None:
     w = Week.parse("2026-W47")
-    assert (w.start, w.end) == (datetime(2026, 11, 16, tzinfo=timezone.utc), datetime(2026, 11, 23, tzinfo=timezone.utc))
+    assert (w.start, w.end) == (datetime(2026, 11, 16, tzinfo=timezone.utc),
+                                datetime(2026, 11, 23, tzinfo=timezone.utc))
     assert str(w) == "2026-W47" and Week.parse("2026w47") == w
     assert str(Week.parse("2026-W01").previous()) == "2025-W52"
     assert Week.parse("2026-W53").start.date() == date(2026, 12, 28)  # 2026 has 53 ISO weeks
@@ -52,5 +53,6 @@ def test_find_needs_history_and_judges_only_the_given_days() -> None:
     days = [date(2026, 11, 16 + i) for i in range(7)]
     daily = {"acme": {**steady, days[0]: 10.0, days[1]: 11.0, days[2]: 40.0, days[5]: 99.0}, "newco": {days[2]: 500.0}}
     found = find(daily, hist_start, week, days[:3], CFG, judge_week=False)
-    assert [(a.tenant, a.day, a.direction) for a in found] == [("acme", days[2], "spike")]  # day 5 not judged; newco has no history
+    # day 5 not judged; newco has no history
+    assert [(a.tenant, a.day, a.direction) for a in found] == [("acme", days[2], "spike")]
     assert "median" in describe(CFG) and "3.5" in describe(CFG)

@@ -82,7 +82,8 @@ def test_api_lists_and_serves_reports_to_admins_only(engine: Engine, tmp_path: P
         assert c.get("/v1/reports").status_code == 401
         missing = c.get("/v1/reports/weekly-2026-W46.html", headers=ADMIN)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_not_found"
-        for name in ("secret.txt", "weekly-2026-W46.html", "..%2Foutside.json", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
+        for name in ("secret.txt", "weekly-2026-W46.html", "..%2Foutside.json", "..%2F..%2Fetc%2Fpasswd",
+                     "%2Fetc%2Fpasswd"):
             r = c.get(f"/v1/reports/{name}", headers=ADMIN)
             assert r.status_code == 404 and "TOP-SECRET" not in r.text, name
 
@@ -96,7 +97,8 @@ def test_cli_writes_the_chosen_week_and_formats(data_dir: Path, tmp_path: Path) 
     assert body["week"] == "2026-W47" and body["totals"]["cost_usd"] == pytest.approx(W.THIS_TOTAL)
     assert sorted(p.name for p in out.iterdir()) == ["weekly-2026-W47.json", "weekly-2026-W47.md"]
 
-    r = CliRunner().invoke(cli, ["report", "weekly", "--data-dir", str(data_dir)])  # default: last complete week, default folder
+    # default: last complete week, default folder
+    r = CliRunner().invoke(cli, ["report", "weekly", "--data-dir", str(data_dir)])
     assert r.exit_code == 0, r.output
     week = Week.last_complete(datetime.now(timezone.utc))
     assert r.stdout.split() == [str(data_dir / "reports" / f"weekly-{week}.{f}") for f in ("html", "md", "json")]
@@ -162,4 +164,5 @@ def test_budgets_and_cache_come_from_their_providers(engine: Engine, tmp_path: P
     r = svc.build()
     assert asked == [(W.WEEK.start, W.WEEK.end)] and r.cost.budgets[0].remaining == 120  # type: ignore[index]
     # the week's requests were not cacheable (no lookups): no hit rate rather than 0 %
-    assert r.cache is not None and (r.cache.totals.hits, r.cache.totals.hit_rate, r.cache.totals.saved_usd) == (0, None, 0)
+    assert r.cache is not None
+    assert (r.cache.totals.hits, r.cache.totals.hit_rate, r.cache.totals.saved_usd) == (0, None, 0)

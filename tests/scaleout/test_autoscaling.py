@@ -76,7 +76,8 @@ def test_gateway_hpa_validates_strictly_and_has_a_cpu_request():
     hpa = _docs("autoscaling.yaml")["HorizontalPodAutoscaler"]
     kubernetes_validate.validate(hpa, kubernetes_validate.latest_version(), strict=True)
     gateway = _docs("gateway.yaml")["Deployment"]
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": gateway["metadata"]["name"]}
+    want = {"apiVersion": "apps/v1", "kind": "Deployment", "name": gateway["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == want
     assert "replicas" not in gateway["spec"]  # the HPA owns it; kubectl apply must not reset it
     # CPU utilization is measured against the request: without one the HPA cannot scale
     assert gateway["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
@@ -86,7 +87,8 @@ def test_gateway_hpa_validates_strictly_and_has_a_cpu_request():
 def test_worker_triggers_read_metrics_the_worker_exports(scaled_object: dict, tmp_path: Path):
     worker = _docs("worker.yaml")["StatefulSet"]
     spec = scaled_object["spec"]
-    assert spec["scaleTargetRef"]["kind"] == "StatefulSet" and spec["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    target = spec["scaleTargetRef"]
+    assert target["kind"] == "StatefulSet" and target["name"] == worker["metadata"]["name"]
     assert "replicas" not in worker["spec"]
     assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]  # a warm minimum, never scaled to zero
     exported = {m.name + suffix for m in WorkerMetrics("any@version").registry.collect() for suffix in ("", "_total")}

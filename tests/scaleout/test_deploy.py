@@ -91,7 +91,8 @@ def test_scrape_config_passes_promtool(tmp_path):
     cfg.write_text(text)
     done = subprocess.run([promtool, "check", "config", "--syntax-only", str(cfg)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert {j["job_name"] for j in yaml.safe_load(text)["scrape_configs"]} == {"inferwatch-gateway", "inferwatch-worker"}
+    jobs = {j["job_name"] for j in yaml.safe_load(text)["scrape_configs"]}
+    assert jobs == {"inferwatch-gateway", "inferwatch-worker"}
 
 
 def test_alertmanager_routes_pass_amtool(rendered, tmp_path):

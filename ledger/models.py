@@ -95,6 +95,10 @@ class Request(Base):
     retries: Mapped[int] = mapped_column(Integer, nullable=False)
     partial: Mapped[bool] = mapped_column(Boolean, nullable=False)  # ended early; counts are of what was delivered
     usage_estimated: Mapped[bool] = mapped_column(Boolean, nullable=False)  # counts estimated by the gateway
+    priority: Mapped[str] = mapped_column(String, nullable=False)  # interactive | batch
+    fallback_from: Mapped[str | None] = mapped_column(String)  # the version first chosen, when another one answered
+    # ledger.record.Attempt per version tried, when more than one was
+    attempts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
 
     safety_hits: Mapped[list[SafetyHitRow]] = relationship(
         back_populates="request", cascade="all, delete-orphan", passive_deletes=True
@@ -217,6 +221,9 @@ class TenantSettings(TypedDict, total=False):
     tpm: int
     max_body_bytes: int
     max_prompt_tokens: int
+    max_concurrent_requests: int | None  # requests in progress at once per gateway replica
+    priority: str  # "interactive" (default) | "batch": shed first under overload
+    timeout_s: float | None  # default deadline of the tenant's requests, seconds
     store_content: bool  # opt-in to storing (redacted) prompts and completions
     cache: bool  # opt-in to the gateway's response cache
     budgets: list[dict[str, Any]]  # gateway.config.Budget dumps

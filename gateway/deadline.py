@@ -2,29 +2,21 @@
 the gateway's request_timeout_s; passed on to the worker as the time it has left."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
-from .errors import GatewayError
+from inference.protocol import TIMEOUT_HEADER, parse_timeout
 
-TIMEOUT_HEADER = "x-inferwatch-timeout"  # seconds, as LiteLLM's x-litellm-timeout; the same name goes to the worker
-MAX_TIMEOUT_S = 86_400.0
+from .errors import GatewayError
 
 
 def requested_timeout(header: str | None) -> float | None:
     """The client's timeout in seconds, or None when it sent none; 400 naming the header otherwise."""
-    if header is None:
-        return None
     try:
-        value = float(header)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT_S:
-        raise GatewayError(400, f"Invalid {TIMEOUT_HEADER} header {header[:40]!r}: a number of seconds, above 0 and "
-                           f"at most {MAX_TIMEOUT_S:.0f}.", "invalid_timeout", param=TIMEOUT_HEADER,
-                           error_type="invalid_request")
-    return value
+        return parse_timeout(header)
+    except ValueError as exc:
+        raise GatewayError(400, str(exc), "invalid_timeout", param=TIMEOUT_HEADER,
+                           error_type="invalid_request") from exc
 
 
 @dataclass(frozen=True)

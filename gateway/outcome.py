@@ -8,6 +8,8 @@ from typing import Any
 
 from ledger.record import Attempt, SafetyHit
 
+from .deadline import Deadline
+
 
 @dataclass
 class Outcome:
@@ -32,6 +34,7 @@ class Outcome:
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
     priority: str = "interactive"
+    deadline: Deadline | None = None  # when the client must have been answered
     fallback_from: str | None = None  # the version first chosen, when another one answered
     attempts: list[Attempt] | None = None  # every version tried, when more than one was
     releases: list[Callable[[], None]] = field(default_factory=list)  # slots held until the response ends

@@ -29,10 +29,15 @@ from . import tracing
 from .auth import Authenticator, Principal
 from .budgets import BudgetStatus, BudgetTracker, tenant_budgets
 from .cache import CachedResponse, ResponseCache, cache_key, deterministic, no_cache
-from .config import Budget, GatewayConfig, Limits
+from .config import Budget, GatewayConfig, Limits, Priority
+from .deadline import TIMEOUT_HEADER, Deadline
 from .errors import GatewayError
+from .failover import Failover
+from .fallbacks import Fallbacks
 from .metrics import GatewayMetrics
 from .outcome import Outcome, observe
+from .overload import Gates, Shed, TenantConcurrency
+from .priority import PRIORITY_HEADER, priority_of
 from .ratelimit import SharedRateLimiter, retry_after_header
 from .routing import AliasTable
 from .safety_path import SafetyPath
@@ -61,6 +66,8 @@ class TenantPolicy:
     store_content: bool = False
     cache: bool = False
     budgets: tuple[Budget, ...] = ()
+    priority: Priority = "interactive"
+    timeout_s: float | None = None
 
 
 def estimate_tokens(text: str) -> int:
@@ -100,6 +107,11 @@ class Gateway:
                                      on_status=self._budget_gauge)
         self.pools = UpstreamPools(config.upstreams, breaker_failures=config.breaker_failures, breaker_open_s=config.breaker_open_s)
         self.aliases = AliasTable(config.aliases)
+        self.gates = Gates({v: u.max_parallel_requests for v, u in config.upstreams.items() if u.max_parallel_requests},
+                           lambda v: self.pools.pools[v].healthy_replicas(), config.overload)
+        self.failover = Failover(Fallbacks(config.fallbacks, self.aliases), self.gates,
+                                 lambda v: self.pools.pools[v].context_window(), metrics)
+        self.concurrency = TenantConcurrency()
         self.registry: dict[str, dict[str, Any]] = {}  # registered versions (the expected side of what workers report)
         self._tenant_cache: dict[str, tuple[float, TenantPolicy]] = {}
         self._store_content: dict[str, bool] = {}  # tenant opted in to storing (redacted) content
@@ -223,7 +235,7 @@ class Gateway:
         self._tenant_cache.pop(tenant, None)
 
     async def handle(self, request: Request, operation: str) -> Response:
-        t0 = time.perf_counter()
+        t0, arrived = time.perf_counter(), time.monotonic()
         started_at = self.clock()
         # The record's id is always ours (a client reusing its id must not collide in the
         # ledger); the client's x-request-id is the key that keeps its routing sticky.
@@ -248,6 +260,9 @@ class Gateway:
             if req.model not in self.aliases:  # not recorded under the client's string: labels stay bounded
                 raise GatewayError(404, f"The model '{req.model}' does not exist. GET /v1/models lists the models you can use.", "model_not_found", param="model")
             alias = req.model
+            outcome.priority = priority_of(request.headers.get(PRIORITY_HEADER), policy.priority)
+            outcome.deadline = Deadline.start(request.headers.get(TIMEOUT_HEADER), policy.timeout_s, self.config.request_timeout_s,
+                                              now=arrived)
             est = estimate_tokens(prompt_text(operation, req))
             if est > limits.max_prompt_tokens:
                 raise GatewayError(400, f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}.", "prompt_too_long", param="messages")
@@ -265,6 +280,8 @@ class Gateway:
                     wait = retry_after_header((refused.period.end - self.clock()).total_seconds())
                     raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
                                        headers={"Retry-After": wait, **rl_headers})
+            self.concurrency.acquire(tenant, limits.max_concurrent_requests, outcome.priority, retry_after_s=1)
+            outcome.releases.append(lambda: self.concurrency.release(tenant))
             span = tracing.start_span(self.tracer, operation, alias)
             upstream_body = json.loads(body)  # the stream options the upstream is asked for are added per upstream (_send)
             if self.safety_path is not None:
@@ -285,7 +302,8 @@ class Gateway:
             if getattr(req, "stream", False):
                 return await self._stream(operation, req, upstream_body, request_id, sticky, tenant, principal, alias, span, t0, started_at,
                                           outcome, rl_headers, version, key)
-            resp, replica = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky, version=version)
+            resp, replica = await self._forward(operation, alias, request_id, upstream_body, span, outcome, sticky=sticky, version=version,
+                                                tenant=tenant, estimate=est)
             response = await self._finish_plain(resp, replica, outcome, rl_headers, request_id, operation, tenant)
             if key is not None and _cacheable(outcome):
                 self._spawn(self.cache.put(key, CachedResponse(outcome.model_version or "", outcome.prompt_tokens, outcome.completion_tokens,
@@ -293,6 +311,8 @@ class Gateway:
             return response
         except GatewayError as e:
             outcome.status, outcome.error_type = e.status, e.error_type
+            if isinstance(e, Shed):
+                self.metrics.shed.labels(tenant, e.priority, e.reason).inc()
             return e.response({"x-request-id": request_id})
         except asyncio.CancelledError:
             outcome.status, outcome.error_type, outcome.client_disconnected = 499, "client_disconnect", True
@@ -363,13 +383,22 @@ class Gateway:
         return JSONResponse(result, headers=_ratelimit_headers(limits, decision))
 
     async def _forward(self, operation: str, alias: str, request_id: str, body: dict[str, Any], span: Any, outcome: Outcome,
-                       sticky: str | None, version: str | None = None) -> tuple[aiohttp.ClientResponse, Replica]:
-        """Send to a replica of `version` (default: chosen by the alias's weights); before any
-        byte reached the client, retry failures elsewhere. Returns the response's headers and
-        the replica, whose breaker still hears of a failure while the body is read."""
+                       sticky: str | None, version: str | None, tenant: str, estimate: int) -> tuple[aiohttp.ClientResponse, Replica]:
+        """Send to `version` (default: chosen by the alias's weights), falling back along the
+        alias's chain; see Failover."""
+        assert outcome.deadline is not None
+        return await self.failover.forward(
+            alias, version or self.aliases.choose(alias, sticky), sticky, tenant=tenant, priority=outcome.priority,  # type: ignore[arg-type]
+            deadline=outcome.deadline, prompt_estimate=estimate, outcome=outcome,
+            send=lambda v: self._to_version(operation, alias, request_id, body, span, outcome, v))
+
+    async def _to_version(self, operation: str, alias: str, request_id: str, body: dict[str, Any], span: Any, outcome: Outcome,
+                          version: str) -> tuple[aiohttp.ClientResponse, Replica]:
+        """Send to a replica of `version`; before any byte reached the client, retry failures
+        elsewhere. Returns the response's headers and the replica, whose breaker still hears
+        of a failure while the body is read."""
         tried: set[str] = set()
         last_error: GatewayError | None = None
-        version = version or self.aliases.choose(alias, sticky)
         for attempt in range(self.config.max_retries + 1):
             replica = self.pools.pick(version, tried) if version else None
             if replica is None:
@@ -379,8 +408,11 @@ class Gateway:
             if attempt:
                 self.metrics.retries.labels(replica.url).inc()
             try:
-                resp = await self._send(replica, operation, request_id, body, span)
+                resp = await self._send(replica, operation, request_id, body, span, outcome.deadline)
             except asyncio.TimeoutError as exc:
+                if outcome.deadline is not None and outcome.deadline.expired():  # the client's deadline, not the replica's fault
+                    outcome.model_version = version
+                    raise outcome.deadline.error() from exc
                 replica.breaker.failure(time.monotonic())
                 last_error = GatewayError(504, f"The upstream did not answer in time ({type(exc).__name__}).", "upstream_timeout", error_type="timeout")
                 continue
@@ -390,7 +422,9 @@ class Gateway:
                 continue
             if resp.status >= 500:
                 replica.breaker.failure(time.monotonic())
-                if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries:
+                # another replica, where there is one; else the answer goes on (a fallback reads it)
+                others = self.pools.pools[version].candidates(time.monotonic(), tried)
+                if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries and others:
                     resp.release()
                     last_error = GatewayError(502, f"The upstream answered {resp.status}.", "upstream_error", error_type="upstream_error")
                     continue
@@ -405,9 +439,16 @@ class Gateway:
         raise GatewayError(503, f"No healthy upstream for '{alias}' right now.", "no_healthy_upstream", error_type="no_healthy_upstream",
                            headers={"Retry-After": "5"})
 
-    async def _send(self, replica: Replica, operation: str, request_id: str, body: dict[str, Any], span: Any) -> aiohttp.ClientResponse:
+    async def _send(self, replica: Replica, operation: str, request_id: str, body: dict[str, Any], span: Any,
+                    deadline: Deadline | None = None) -> aiohttp.ClientResponse:
         cfg = self.pools.pools[replica.version].config
-        headers = {"x-request-id": request_id, "content-type": "application/json", **tracing.traceparent_headers(span)}
+        headers = {"x-request-id": request_id, "content-type": "application/json", **tracing.traceparent_headers(span),
+                   **(deadline.header() if deadline else {})}
+        timeout = None
+        if deadline is not None:  # the whole exchange, body and stream included, ends at the deadline
+            c = self.config
+            timeout = aiohttp.ClientTimeout(total=min(deadline.remaining(), c.request_timeout_s), connect=c.connect_timeout_s,
+                                            sock_read=c.first_byte_timeout_s)
         if cfg.api_key:
             headers["authorization"] = f"Bearer {cfg.api_key}"
         sent = {**body, "model": replica.served_model or body["model"]}
@@ -417,22 +458,31 @@ class Gateway:
         assert self.client is not None
         replica.inflight += 1
         try:
-            return await self.client.post(replica.url + UPSTREAM_PATHS[operation], data=payload, headers=headers)
+            return await self.client.post(replica.url + UPSTREAM_PATHS[operation], data=payload, headers=headers,
+                                          **({"timeout": timeout} if timeout else {}))
         finally:
             replica.inflight -= 1
 
     async def _finish_plain(self, resp: aiohttp.ClientResponse, replica: Replica, outcome: Outcome, rl_headers: dict[str, str],
                             request_id: str, operation: str, tenant: str) -> Response:
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or ""}
+        if resp.status in (429, 503) and "Retry-After" in resp.headers:
+            headers["Retry-After"] = resp.headers["Retry-After"]
         try:
             content = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            if _deadline_passed(outcome):
+                outcome.status, outcome.error_type = 504, "deadline_exceeded"
+                return outcome.deadline.error().response(headers)  # type: ignore[union-attr]
             replica.breaker.failure(time.monotonic())
             outcome.status, outcome.error_type = 502, "upstream_error"
             return GatewayError(502, f"The upstream failed while answering ({type(exc).__name__}).", "upstream_error").response(headers)
         finally:
             resp.release()
         outcome.status = resp.status
+        if resp.status == 504 and _deadline_passed(outcome):  # the worker stopped at the deadline
+            outcome.error_type = "deadline_exceeded"
+            return outcome.deadline.error().response(headers)  # type: ignore[union-attr]
         if resp.status >= 400:
             outcome.error_type = "upstream_error" if resp.status >= 500 else "upstream_rejected"
             try:
@@ -459,13 +509,14 @@ class Gateway:
     async def _stream(self, operation: str, req: Any, body: dict[str, Any], request_id: str, sticky: str | None, tenant: str,
                       principal: Principal, alias: str, span: Any, t0: float, started_at: datetime, outcome: Outcome,
                       rl_headers: dict[str, str], version: str | None = None, key: str | None = None) -> Response:
-        resp, replica = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, version=version)
+        estimate = estimate_tokens(prompt_text(operation, req))
+        resp, replica = await self._forward(operation, alias, request_id, body, span, outcome, sticky=sticky, version=version,
+                                            tenant=tenant, estimate=estimate)
         headers = {**rl_headers, "x-request-id": request_id, "x-model-version": outcome.model_version or "", "cache-control": "no-cache"}
         if resp.status != 200:
             return await self._finish_plain(resp, replica, outcome, rl_headers, request_id, operation, tenant)
         outcome.status = 200
         want_usage = bool(req.include_usage)
-        estimate = estimate_tokens(prompt_text(operation, req))
         usage = StreamUsage(client_usage=want_usage, client_continuous=bool(req.continuous_usage), prompt_estimate=estimate)
         guard = None
         if self.safety_path is not None:
@@ -514,13 +565,20 @@ class Gateway:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # the worker went away or stalled mid-stream: tell the client in-band, the record
                 # says so, and the replica's breaker counts it like a failure before the headers
-                replica.breaker.failure(time.monotonic())
+                # (not when the client's deadline ended it)
+                late = _deadline_passed(outcome)
+                if not late:
+                    replica.breaker.failure(time.monotonic())
                 if guard is not None:
                     tail = guard.flush(outcome)
                     if tail:
                         yield tail
-                outcome.status, outcome.error_type = 502, "upstream_disconnected"
-                err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
+                if late:
+                    outcome.status, outcome.error_type = 504, "deadline_exceeded"
+                    err = p.error_body(504, outcome.deadline.error().message, "deadline_exceeded")  # type: ignore[union-attr]
+                else:
+                    outcome.status, outcome.error_type = 502, "upstream_disconnected"
+                    err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
                 yield b"data: " + json.dumps(err).encode() + b"\n\n"
             except asyncio.CancelledError:
                 if outcome.error_type is None:  # a client closing on the upstream's error event does not hide the error
@@ -596,6 +654,7 @@ class Gateway:
         if outcome.recorded:
             return
         outcome.recorded = True
+        outcome.release()
         self.metrics.inflight.dec()
         latency = time.perf_counter() - t0
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
@@ -618,6 +677,7 @@ class Gateway:
             trace_id=tracing.trace_id_of(span) if span is not None else None,
             client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit, cache_lookup=outcome.cache_lookup, retries=outcome.retries,
             safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
+            priority=outcome.priority, fallback_from=outcome.fallback_from, attempts=outcome.attempts,
         )
         if rec.total_tokens:
             self._spawn(self.limiter.add_tokens(tenant, rec.total_tokens))
@@ -632,7 +692,12 @@ class Gateway:
 def policy_from(settings: dict[str, Any] | None, config: GatewayConfig) -> TenantPolicy:
     settings = settings or {}
     return TenantPolicy(limits=limits_from(settings, config.default_limits), store_content=bool(settings.get("store_content", False)),
-                        cache=bool(settings.get("cache", False)), budgets=tenant_budgets(settings, config))
+                        cache=bool(settings.get("cache", False)), budgets=tenant_budgets(settings, config),
+                        priority=settings.get("priority") or "interactive", timeout_s=settings.get("timeout_s"))
+
+
+def _deadline_passed(outcome: Outcome) -> bool:
+    return outcome.deadline is not None and outcome.deadline.expired()
 
 
 def _cacheable(outcome: Outcome) -> bool:

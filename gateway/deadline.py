@@ -21,7 +21,8 @@ def requested_timeout(header: str | None) -> float | None:
 
 @dataclass(frozen=True)
 class Deadline:
-    """When the request must have been answered (time.monotonic), and the timeout it came from."""
+    """When the request must have been answered (time.perf_counter, the clock of a request's
+    t0), and the timeout it came from."""
 
     at: float
     timeout_s: float
@@ -31,10 +32,10 @@ class Deadline:
               now: float | None = None) -> "Deadline":
         """The header wins over the tenant's default; neither may exceed the gateway's cap."""
         timeout = min(requested_timeout(header) or tenant_default_s or cap_s, cap_s)
-        return cls((time.monotonic() if now is None else now) + timeout, timeout)
+        return cls((time.perf_counter() if now is None else now) + timeout, timeout)
 
     def remaining(self, now: float | None = None) -> float:
-        return max(0.0, self.at - (time.monotonic() if now is None else now))
+        return max(0.0, self.at - (time.perf_counter() if now is None else now))
 
     def expired(self, now: float | None = None) -> bool:
         return self.remaining(now) <= 0

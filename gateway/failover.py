@@ -81,7 +81,6 @@ class Failover:
             raise GatewayError(503, f"No healthy upstream for '{alias}' right now.", "no_healthy_upstream",
                                error_type="no_healthy_upstream", headers={"Retry-After": "5"})
         finally:
-            outcome.priority = priority
             if len(attempts) > 1:
                 outcome.attempts = attempts
             if attempts and outcome.model_version not in (None, attempts[0]["version"]):

@@ -8,8 +8,6 @@ from typing import Any
 
 from ledger.record import Attempt, SafetyHit
 
-from .deadline import Deadline
-
 
 @dataclass
 class Outcome:
@@ -33,8 +31,6 @@ class Outcome:
     cache_hit: bool = False  # answered from the response cache
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
-    priority: str = "interactive"
-    deadline: Deadline | None = None  # when the client must have been answered
     fallback_from: str | None = None  # the version first chosen, when another one answered
     attempts: list[Attempt] | None = None  # every version tried, when more than one was
     releases: list[Callable[[], None]] = field(default_factory=list)  # slots held until the response ends
@@ -43,6 +39,10 @@ class Outcome:
         """Give back what the request held (its version's slot, its tenant's concurrency)."""
         while self.releases:
             self.releases.pop()()
+
+    def client_left(self) -> None:
+        """The client closed the connection before its answer was complete."""
+        self.status, self.error_type, self.client_disconnected = 499, "client_disconnect", True
 
 
 def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:

@@ -59,7 +59,7 @@ def chat(h: Harness, tenant: str, headers: dict[str, str] | None = None) -> http
 
 def idle(h: Harness) -> None:
     gate = h.gateway.gates.gates["stub-slow"]
-    wait_until(lambda: sum(gate.held.values()) == 0 and not h.gateway.concurrency.inflight, "slots given back")
+    wait_until(lambda: sum(gate.held.values()) == 0 and not h.gateway.admission.concurrency.inflight, "slots given back")
 
 
 def test_batch_is_shed_while_interactive_gets_the_slot_kept_for_it(gw: Harness):

@@ -6,7 +6,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
@@ -146,8 +146,10 @@ class FallbackChain(BaseModel):
     each an alias (its weighted versions) or a version. Written as a list, it falls back on
     every reason."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
+
     targets: list[str] = Field(min_length=1, description="aliases or versions, tried in this order")
-    on: list[FallbackReason] = Field(default_factory=lambda: list(FALLBACK_REASONS), min_length=1, description=(
+    reasons: list[FallbackReason] = Field(default_factory=lambda: list(FALLBACK_REASONS), min_length=1, description=(
         "server_error (5xx), timeout (no first byte in time), unavailable (no healthy replica, breakers open), "
         "queue_full (the worker's 503, or no free slot of max_parallel_requests), context_window (prompt too long)"))
 
@@ -161,6 +163,8 @@ class OverloadConfig(BaseModel):
     """Admission to versions whose upstreams set max_parallel_requests: interactive requests
     take free slots first; batch requests hold at most `batch_share` of them and are shed
     first when requests wait."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     batch_share: float = Field(default=0.5, gt=0, le=1, description="share of a version's slots batch may hold")
     max_waiting: int = Field(default=256, ge=0, description=(

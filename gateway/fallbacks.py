@@ -39,7 +39,7 @@ class Fallbacks:
 
     def allows(self, alias: str, reason: FallbackReason) -> bool:
         chain = self.chains.get(alias)
-        return chain is not None and reason in chain.on
+        return chain is not None and reason in chain.reasons
 
 
 def response_reason(status: int, body: bytes) -> FallbackReason | None:

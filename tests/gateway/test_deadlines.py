@@ -1,5 +1,5 @@
 """Deadlines end to end: the tenant's default timeout or the client's header, a real worker on
-the demo model that is slow on purpose (50 ms a token, so 1000 tokens cannot finish within a
+the demo model that is slow on purpose (50 ms a token, so 900 tokens cannot finish within a
 0.5 s deadline on any machine), the gateway, the `openai` client, the ledger on SQLite and
 PostgreSQL."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.gateway.conftest import Harness, Stub, gateway_server
 from tests.servers import Proc, start_worker, wait_until
 
 MSG = [{"role": "user", "content": "Tell me a long story"}]
-LONG = {"max_tokens": 1000, "extra_body": {"ignore_eos": True}}
+LONG = {"max_tokens": 900, "extra_body": {"ignore_eos": True}}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_a_request_past_its_deadline_gets_504_and_the_worker_stops(gw: Harness, 
 
 def test_a_stream_past_its_deadline_ends_with_a_504_event(gw: Harness):
     with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={**gw.headers(), TIMEOUT_HEADER: "0.5"}, timeout=60,
-                      json={"model": "demo", "messages": MSG, "max_tokens": 1000, "ignore_eos": True, "stream": True}) as r:
+                      json={"model": "demo", "messages": MSG, "max_tokens": 900, "ignore_eos": True, "stream": True}) as r:
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "deadline_exceeded"

@@ -80,7 +80,7 @@ def gw(tmp_path: Path, ledger_url: str, real_worker: Proc, small_worker: Proc, f
     aliases = {"big": "demo-big", "small": "demo-small", "strict": "demo-small", "gpu": "demo-full",
                "flaky": "stub-broken", "down": "stub-down", "dying": "stub-dying"}
     fallbacks = {a: ["big"] for a in aliases if a not in ("big", "strict")}
-    fallbacks["strict"] = {"targets": ["big"], "on": ["server_error"]}  # no context-window fallback
+    fallbacks["strict"] = {"targets": ["big"], "reasons": ["server_error"]}  # no context-window fallback
     with gateway_server(tmp_path, ledger_url, ups, {a: [VersionTarget(version=v)] for a, v in aliases.items()},
                         fallbacks=fallbacks, safety=SafetyConfig(enabled=False)) as h:
         yield h

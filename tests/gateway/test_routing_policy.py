@@ -24,15 +24,17 @@ def config(**fallbacks: object) -> GatewayConfig:
 
 def test_a_chain_written_as_a_list_falls_back_on_every_reason():
     chain = config(m=["m-cpu"]).fallbacks["m"]
-    assert chain.targets == ["m-cpu"] and tuple(chain.on) == FALLBACK_REASONS
+    assert chain.targets == ["m-cpu"] and tuple(chain.reasons) == FALLBACK_REASONS
 
 
 @pytest.mark.parametrize(("fallbacks", "named"), [
     ({"nope": ["m-cpu"]}, "fallbacks.nope"),
     ({"m": ["missing"]}, "'missing' is neither an alias nor a version"),
     ({"m": ["m"]}, "cannot fall back to itself"),
-    ({"m": {"targets": ["m-cpu"], "on": ["sunspots"]}}, "on"),
+    ({"m": {"targets": ["m-cpu"], "reasons": ["sunspots"]}}, "reasons"),
     ({"m": {"targets": []}}, "targets"),
+    ({"m": {"targets": ["m-cpu"], True: ["queue_full"]}}, "Keys should be strings"),  # YAML 1.1 reads `on:` as true
+    ({"m": {"targets": ["m-cpu"], "reason": ["queue_full"]}}, "reason"),
 ])
 def test_a_bad_fallback_chain_is_refused_naming_what_is_wrong(fallbacks, named):
     with pytest.raises(ValidationError, match=named):
@@ -67,7 +69,7 @@ def test_without_a_chain_the_plan_is_the_chosen_version_and_nothing_falls_back()
 
 
 def test_only_the_listed_reasons_fall_back():
-    cfg = config(m={"targets": ["m-cpu"], "on": ["context_window"]})
+    cfg = config(m={"targets": ["m-cpu"], "reasons": ["context_window"]})
     f = Fallbacks(cfg.fallbacks, AliasTable(cfg.aliases))
     assert f.allows("m", "context_window") and not f.allows("m", "server_error")
 

@@ -10,7 +10,7 @@ too (no priorities: everyone queues for the same slots); with the flood sent as
 `x-inferwatch-priority: batch` (batch holds at most overload.batch_share of the slots and waits
 behind interactive requests, and is shed first when the queue is full).
 
-    ./dev bench priority_overload [--seconds 30] [--rate 2] [--flood 24] [--slots 8] [--json]
+    ./dev bench priority_overload [--seconds 40] [--rate 0.5] [--flood 16] [--slots 4] [--json]
 """
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ from gateway.priority import PRIORITY_HEADER  # noqa: E402
 from tests.servers import free_port, wait_ready  # noqa: E402
 
 INTERACTIVE = {"messages": [{"role": "user", "content": "A short question"}], "max_tokens": 8, "ignore_eos": True}
-BATCH = {"messages": [{"role": "user", "content": "Summarise this document " * 8}], "max_tokens": 48, "ignore_eos": True}
+BATCH = {"messages": [{"role": "user", "content": "Summarise this document " * 8}], "max_tokens": 32,
+         "ignore_eos": True}
 
 
-async def post(session: aiohttp.ClientSession, url: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, float, str]:
+async def post(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
+               body: dict[str, Any]) -> tuple[int, float, str]:
     t0 = time.perf_counter()
     async with session.post(url, json={"model": "demo", **body}, headers=headers) as r:
         await r.read()
@@ -82,10 +84,10 @@ async def phase(url: str, keys: dict[str, str], *, seconds: float, rate: float, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=30.0, help="per phase")
-    ap.add_argument("--rate", type=float, default=2.0, help="interactive requests per second (open loop)")
-    ap.add_argument("--flood", type=int, default=24, help="closed-loop batch clients")
-    ap.add_argument("--slots", type=int, default=8, help="the upstream's max_parallel_requests")
+    ap.add_argument("--seconds", type=float, default=40.0, help="per phase")
+    ap.add_argument("--rate", type=float, default=0.5, help="interactive requests per second (open loop), well below capacity")
+    ap.add_argument("--flood", type=int, default=16, help="closed-loop batch clients")
+    ap.add_argument("--slots", type=int, default=4, help="the upstream's max_parallel_requests (and the worker's batch)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -107,7 +109,8 @@ def main() -> None:
         }))
         iw = [sys.executable, "-m", "inferwatch.cli"]
         keys = {t: json.loads(subprocess.run(iw + ["keys", "create", "--tenant", t, "--json", "--config", str(cfg)],
-                                             capture_output=True, text=True, check=True).stdout)["key"] for t in ("app", "bulk")}
+                                             capture_output=True, text=True, check=True).stdout)["key"]
+                for t in ("app", "bulk")}
         gw = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
         url = f"http://127.0.0.1:{port}"
         try:
@@ -132,9 +135,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"args": vars(args), "results": results, "p95_ratio": ratio, "uptime": load}))
         return
-    print(f"interactive {args.rate:g} rps (8 tokens), flood {args.flood} clients (48 tokens), {args.slots} slots, "
+    print(f"interactive {args.rate:g} rps (8 tokens), flood {args.flood} clients (32 tokens), {args.slots} slots, "
           f"{args.seconds:g} s per phase")
-    print(f"{'phase':22} {'int. ok':>7} {'p50 ms':>8} {'p95 ms':>8} {'int. errors':>11} {'batch ok/s':>10} {'batch shed':>10}")
+    print(f"{'phase':22} {'int. ok':>7} {'p50 ms':>8} {'p95 ms':>8} {'int. errors':>11} {'batch ok/s':>10} "
+          f"{'batch shed':>10}")
     for name, r in results.items():
         st = r["statuses"]
         errors = sum(n for code, n in st["interactive"].items() if code != 200)

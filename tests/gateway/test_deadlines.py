@@ -63,8 +63,9 @@ def test_a_request_past_its_deadline_gets_504_and_the_worker_stops(gw: Harness, 
 
 
 def test_a_stream_past_its_deadline_ends_with_a_504_event(gw: Harness):
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={**gw.headers(), TIMEOUT_HEADER: "0.5"}, timeout=60,
-                      json={"model": "demo", "messages": MSG, "max_tokens": 900, "ignore_eos": True, "stream": True}) as r:
+    body = {"model": "demo", "messages": MSG, "max_tokens": 900, "ignore_eos": True, "stream": True}
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={**gw.headers(), TIMEOUT_HEADER: "0.5"},
+                      timeout=60, json=body) as r:
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "deadline_exceeded"

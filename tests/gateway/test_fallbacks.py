@@ -98,7 +98,8 @@ def test_a_prompt_longer_than_the_context_goes_to_the_next_version_unsent(gw: Ha
     raw = client(gw).chat.completions.with_raw_response.create(model="small", messages=LONG_PROMPT, max_tokens=4)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
-    assert (row.alias, row.model_version, row.status_code, row.fallback_from) == ("small", "demo-big", 200, "demo-small")
+    assert (row.alias, row.model_version, row.status_code) == ("small", "demo-big", 200)
+    assert row.fallback_from == "demo-small"
     assert row.attempts == [{"version": "demo-small", "upstream": None, "status": None, "reason": "context_window"},
                             {"version": "demo-big", "upstream": real_worker.url, "status": 200, "reason": None}]
     assert fallbacks(gw, "small", "context_window") == 1
@@ -109,7 +110,8 @@ def test_a_worker_refusing_the_context_is_left_for_the_next_version(gw: Harness,
     raw = client(gw).chat.completions.with_raw_response.create(model="small", messages=MSG, max_tokens=100)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
-    assert row.attempts[0] == {"version": "demo-small", "upstream": small_worker.url, "status": 400, "reason": "context_window"}
+    assert row.attempts[0] == {"version": "demo-small", "upstream": small_worker.url, "status": 400,
+                               "reason": "context_window"}
     assert row.model_version == "demo-big" and row.completion_tokens > 0
 
 
@@ -127,7 +129,8 @@ def test_a_saturated_pool_overflows_to_the_next_one(gw: Harness, full_worker: Pr
         raw = client(gw).chat.completions.with_raw_response.create(model="gpu", messages=MSG, max_tokens=4)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
-    assert row.attempts[0] == {"version": "demo-full", "upstream": full_worker.url, "status": 503, "reason": "queue_full"}
+    assert row.attempts[0] == {"version": "demo-full", "upstream": full_worker.url, "status": 503,
+                               "reason": "queue_full"}
     assert (row.model_version, row.fallback_from) == ("demo-big", "demo-full")
     assert fallbacks(gw, "gpu", "queue_full") == 1
 
@@ -139,7 +142,8 @@ def test_a_failing_or_unhealthy_version_falls_back(gw: Harness, stubs: dict[str,
     rows = {r.alias: r for r in gw.rows()}
     broken = rows["flaky"].attempts[0]
     assert (broken["version"], broken["status"], broken["reason"]) == ("stub-broken", 500, "server_error")
-    assert rows["down"].attempts[0] == {"version": "stub-down", "upstream": None, "status": None, "reason": "unavailable"}
+    assert rows["down"].attempts[0] == {"version": "stub-down", "upstream": None, "status": None,
+                                        "reason": "unavailable"}
     assert all(r.model_version == "demo-big" and r.status_code == 200 for r in rows.values())
     assert fallbacks(gw, "flaky", "server_error") == 1 and fallbacks(gw, "down", "unavailable") == 1
     assert stubs["down"].behaviour.requests == 0

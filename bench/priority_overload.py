@@ -85,9 +85,9 @@ async def phase(url: str, keys: dict[str, str], *, seconds: float, rate: float, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=40.0, help="per phase")
-    ap.add_argument("--rate", type=float, default=0.5, help="interactive requests per second (open loop), well below capacity")
+    ap.add_argument("--rate", type=float, default=0.5, help="interactive requests/s (open loop), well below capacity")
     ap.add_argument("--flood", type=int, default=16, help="closed-loop batch clients")
-    ap.add_argument("--slots", type=int, default=4, help="the upstream's max_parallel_requests (and the worker's batch)")
+    ap.add_argument("--slots", type=int, default=4, help="max_parallel_requests (and the worker batch)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 

@@ -45,7 +45,7 @@ class Failover:
                 if i and deadline.expired():
                     raise deadline.error()
                 last = i == len(plan) - 1
-                falls_back = functools.partial(self._falls_back, alias, plan, i)
+                falls_back = functools.partial(self._falls_back, alias, plan, i, deadline)
                 window = self.windows(version)
                 if window is not None and prompt_estimate > window and falls_back("context_window"):
                     attempts.append(attempt(version, None, None, "context_window"))
@@ -86,9 +86,11 @@ class Failover:
             if attempts and outcome.model_version not in (None, attempts[0]["version"]):
                 outcome.fallback_from = attempts[0]["version"]
 
-    def _falls_back(self, alias: str, plan: list[str], i: int, reason: FallbackReason | None) -> bool:
-        """Whether the request leaves plan[i] for plan[i + 1] for `reason`; counted when it does."""
-        if reason is None or i == len(plan) - 1 or not self.fallbacks.allows(alias, reason):
+    def _falls_back(self, alias: str, plan: list[str], i: int, deadline: Deadline,
+                    reason: FallbackReason | None) -> bool:
+        """Whether the request leaves plan[i] for plan[i + 1] for `reason` (never past its
+        deadline); counted when it does."""
+        if reason is None or i == len(plan) - 1 or deadline.expired() or not self.fallbacks.allows(alias, reason):
             return False
         self.metrics.fallbacks.labels(alias, plan[i], plan[i + 1], reason).inc()
         return True

@@ -30,7 +30,7 @@ class Fallbacks:
         versions = [first] if first else []
         chain = self.chains.get(alias)
         for target in chain.targets if chain else ():
-            version = target
+            version: str | None = target
             if target in self.aliases:
                 version = self.aliases.choose(target, sticky, exclude=frozenset(versions))
             if version and version not in versions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,11 +146,15 @@ class TenantConcurrency:
             del self.inflight[tenant]
 
 
+def _slots(per_replica: int, replicas: Callable[[str], int], version: str) -> int:
+    return per_replica * max(1, replicas(version))
+
+
 class Gates:
     """The gate of each version whose upstream sets max_parallel_requests."""
 
     def __init__(self, per_replica: dict[str, int], replicas: Callable[[str], int], config: OverloadConfig) -> None:
-        self.gates = {v: VersionGate(v, lambda v=v, n=n: n * max(1, replicas(v)), config)
+        self.gates = {v: VersionGate(v, functools.partial(_slots, n, replicas, v), config)
                       for v, n in per_replica.items()}
 
     async def acquire(self, version: str, priority: Priority, deadline: Deadline, *, wait: bool) -> Slot:

@@ -19,5 +19,5 @@ def priority_of(header: str | None, tenant_default: Priority) -> Priority:
     if value == "interactive" and tenant_default == "batch":
         raise GatewayError(403, f"This tenant's priority is batch; {PRIORITY_HEADER}: interactive is not allowed.",
                            "priority_not_allowed", param=PRIORITY_HEADER, error_type="forbidden")
-    return value  # type: ignore[return-value] - checked against PRIORITIES
+    return "interactive" if value == "interactive" else "batch"
 

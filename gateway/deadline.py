@@ -9,6 +9,8 @@ from inference.protocol import TIMEOUT_HEADER, parse_timeout
 
 from .errors import GatewayError
 
+SLACK_S = 0.05
+
 
 def requested_timeout(header: str | None) -> float | None:
     """The client's timeout in seconds, or None when it sent none; 400 naming the header otherwise."""
@@ -38,7 +40,9 @@ class Deadline:
         return max(0.0, self.at - (time.perf_counter() if now is None else now))
 
     def expired(self, now: float | None = None) -> bool:
-        return self.remaining(now) <= 0
+        """Under SLACK_S left: a timer set for the deadline may fire a little before it, and so
+        little time is too little to try anything else."""
+        return self.remaining(now) < SLACK_S
 
     def header(self, now: float | None = None) -> dict[str, str]:
         """What the worker is told: the seconds left (a duration, so clocks need not agree)."""

@@ -1,11 +1,13 @@
 """The admission stage: whether a parsed request may go on, before anything is sent upstream.
-Its checks run in this order: the model exists, the prompt fits the tenant's limit, the rate
-limits and the budgets allow it. Each refusal is an OpenAI-format error (404, 400, 429)."""
+Its checks run in this order: the model exists, the priority and timeout headers are valid, the
+prompt fits the tenant's limit, the rate limits and the budgets allow it, the tenant has a
+request to spare under its concurrency cap. Each refusal is an OpenAI-format error (404, 400,
+403, 429)."""
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,9 +18,12 @@ from ledger.models import TenantSettings
 from .budgets import BudgetTracker
 from .config import GatewayConfig, Limits
 from .context import RequestContext
+from .deadline import TIMEOUT_HEADER, Deadline
 from .errors import GatewayError
 from .metrics import GatewayMetrics
+from .overload import TenantConcurrency
 from .parse import estimate_tokens, prompt_text
+from .priority import PRIORITY_HEADER, priority_of
 from .ratelimit import Decision, SharedRateLimiter, retry_after_header
 from .routing import AliasTable
 from .tenant_policy import TenantPolicy, policy_from
@@ -31,6 +36,7 @@ class Admission:
         self.limiter, self.budgets, self.metrics, self.clock = limiter, budgets, metrics, clock
         self._tenant_cache: dict[str, tuple[float, TenantPolicy]] = {}
         self._store_content: dict[str, bool] = {}  # tenant opted in to storing (redacted) content
+        self.concurrency = TenantConcurrency()
 
     async def policy(self, tenant: str) -> TenantPolicy:
         """The tenant's settings, re-read from the database after key_cache_ttl_s."""
@@ -57,9 +63,9 @@ class Admission:
     def store_content(self, tenant: str) -> bool:
         return self._store_content.get(tenant, False)
 
-    async def admit(self, ctx: RequestContext) -> None:
-        """Raise the refusal, or set what the later stages need: the alias, the prompt
-        estimate and the rate-limit headers."""
+    async def admit(self, ctx: RequestContext, headers: Mapping[str, str]) -> None:
+        """Raise the refusal, or set what the later stages need: the alias, the priority and
+        deadline, the prompt estimate and the rate-limit headers."""
         assert ctx.policy is not None
         limits, tenant = ctx.policy.limits, ctx.tenant
         model = ctx.req.model
@@ -67,6 +73,9 @@ class Admission:
             message = f"The model '{model}' does not exist. GET /v1/models lists the models you can use."
             raise GatewayError(404, message, "model_not_found", param="model")
         ctx.alias = model
+        ctx.priority = priority_of(headers.get(PRIORITY_HEADER), ctx.policy.priority)
+        ctx.deadline = Deadline.start(headers.get(TIMEOUT_HEADER), ctx.policy.timeout_s, self.config.request_timeout_s,
+                                      now=ctx.t0)
         est = ctx.prompt_estimate = estimate_tokens(prompt_text(ctx.operation, ctx.req))
         if est > limits.max_prompt_tokens:
             message = f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}."
@@ -87,6 +96,8 @@ class Admission:
                 wait = retry_after_header((refused.period.end - self.clock()).total_seconds())
                 raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
                                    headers={"Retry-After": wait, **ctx.headers})
+        self.concurrency.acquire(tenant, limits.max_concurrent_requests, ctx.priority, retry_after_s=1)
+        ctx.outcome.releases.append(lambda: self.concurrency.release(tenant))  # when the request is recorded
 
 
 def ratelimit_headers(limits: Limits, d: Decision) -> dict[str, str]:

@@ -24,9 +24,13 @@ async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, rep
                           safety: SafetyPath | None) -> Response:
     outcome = ctx.outcome
     headers = {**ctx.headers, "x-request-id": ctx.request_id, "x-model-version": outcome.model_version or ""}
+    if resp.status in (429, 503) and "Retry-After" in resp.headers:  # a full worker says when to come back
+        headers["Retry-After"] = resp.headers["Retry-After"]
     try:
         content = await resp.read()
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        if ctx.deadline_passed():
+            return _deadline_exceeded(ctx, headers)
         replica.breaker.failure(time.monotonic())
         outcome.status, outcome.error_type = 502, "upstream_error"
         err = GatewayError(502, f"The upstream failed while answering ({type(exc).__name__}).", "upstream_error")
@@ -34,6 +38,8 @@ async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, rep
     finally:
         resp.release()
     outcome.status = resp.status
+    if resp.status == 504 and ctx.deadline_passed():  # the worker stopped at the deadline
+        return _deadline_exceeded(ctx, headers)
     if resp.status >= 400:
         outcome.error_type = "upstream_error" if resp.status >= 500 else "upstream_rejected"
         try:
@@ -58,6 +64,12 @@ async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, rep
         bad = GatewayError(502, "The upstream sent a response that is not valid JSON.", "upstream_bad_response")
         return bad.response(headers)
     return Response(content, status_code=200, media_type="application/json", headers=headers)
+
+
+def _deadline_exceeded(ctx: RequestContext, headers: dict[str, str]) -> Response:
+    assert ctx.deadline is not None
+    ctx.outcome.status, ctx.outcome.error_type = 504, "deadline_exceeded"
+    return ctx.deadline.error().response(headers)
 
 
 def _partial_usage(body: dict[str, Any], outcome: Outcome) -> None:

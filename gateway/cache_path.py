@@ -95,9 +95,11 @@ class CachePath:
 
 
 def cacheable(outcome: Outcome) -> bool:
-    """Only complete answers: no errors, no block, no abandoned stream."""
+    """Only complete answers of the version the key holds: no errors, no block, no abandoned
+    stream, no fallback (another version answered)."""
     return (outcome.status == 200 and outcome.error_type is None and not outcome.client_disconnected
-            and outcome.finish_reason is not None and not any(h.action == "block" for h in outcome.safety))
+            and outcome.finish_reason is not None and not any(h.action == "block" for h in outcome.safety)
+            and outcome.fallback_from is None)
 
 
 def _entry(o: Outcome, *, body: str | None = None, events: list[str] | None = None) -> CachedResponse:

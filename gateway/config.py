@@ -1,11 +1,12 @@
 """Gateway configuration: tenants, limits, aliases, upstreams, prices, timeouts."""
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Hashable, Sequence
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from ledger.governance import VersionTarget
 
@@ -35,11 +36,23 @@ def _each_once(noun: str, key: Callable[[T], Hashable], where: str) -> AfterVali
     return AfterValidator(check)
 
 
+Priority = Literal["interactive", "batch"]
+PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
+# seconds from arrival until the gateway answers 504 deadline_exceeded
+Timeout = Annotated[float, Field(gt=0, le=86_400)]
+
+# Why a request left a version for the next one of its fallback chain (a bounded label set).
+FallbackReason = Literal["server_error", "timeout", "unavailable", "queue_full", "context_window"]
+FALLBACK_REASONS: tuple[FallbackReason, ...] = typing.get_args(FallbackReason)
+
+
 class Limits(BaseModel):
     rpm: int | None = Field(default=600, ge=1, description="requests per minute; None for unlimited")
     tpm: int | None = Field(default=1_000_000, ge=1, description="tokens (prompt + completion) per minute")
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     max_prompt_tokens: int = Field(default=32_768, ge=1, description="estimated from the text at the gateway")
+    max_concurrent_requests: int | None = Field(default=None, ge=1, description=(
+        "requests of the tenant in progress at once on one gateway replica (429 beyond); None: no cap"))
 
 
 class Budget(BaseModel):
@@ -66,6 +79,8 @@ class TenantConfig(BaseModel):
     store_content: bool = False  # opt-in to storing (redacted) prompts and completions
     cache: bool = False  # opt-in to the response cache (gateway.cache.enabled must be on too)
     budgets: Budgets | None = None  # None: the gateway's default budgets
+    priority: Priority = "interactive"  # batch: shed first when upstreams are full
+    timeout_s: Timeout | None = None  # default deadline of its requests; None: the gateway's request_timeout_s
 
 
 class CacheConfig(BaseModel):
@@ -102,6 +117,12 @@ class UpstreamConfig(BaseModel):
     served_model: str | None = Field(default=None, description="model name to send upstream; discovered from /v1/models if unset")
     api_key: str | None = None
     provider: str = Field(default="inferwatch", description="gen_ai.provider.name, e.g. mistral_ai, vllm")
+    max_parallel_requests: int | None = Field(default=None, ge=1, description=(
+        "requests in flight to each replica at once; more wait at the gateway, interactive first, and batch "
+        "is shed first (see `overload`); None: no gateway-side limit"))
+    context_window: int | None = Field(default=None, ge=1, description=(
+        "tokens of the version's context; None: what the worker reports as max_model_len (a longer prompt takes the "
+        "alias's context_window fallback)"))
     stream_usage: Literal["continuous", "final"] = Field(
         default="continuous", description="usage asked for in streams: in every chunk (our worker, vLLM), so a stream that breaks is "
                                           "still counted; 'final' for an upstream that refuses stream_options.continuous_usage_stats")
@@ -115,6 +136,39 @@ class UpstreamConfig(BaseModel):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"discover: {url!r} is not an http(s) URL with a host name")
         return self
+
+
+class FallbackChain(BaseModel):
+    """Where an alias's request goes when its version cannot answer: the targets in order,
+    each an alias (its weighted versions) or a version. Written as a list, it falls back on
+    every reason."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
+
+    targets: list[str] = Field(min_length=1, description="aliases or versions, tried in this order")
+    reasons: list[FallbackReason] = Field(default_factory=lambda: list(FALLBACK_REASONS), min_length=1, description=(
+        "server_error (5xx), timeout (no first byte in time), unavailable (no healthy replica, breakers open), "
+        "queue_full (the worker's 503, or no free slot of max_parallel_requests), context_window (prompt too long)"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: object) -> object:
+        return {"targets": data} if isinstance(data, list) else data
+
+
+class OverloadConfig(BaseModel):
+    """Admission to versions whose upstreams set max_parallel_requests: interactive requests
+    take free slots first; batch requests hold at most `batch_share` of them and are shed
+    first when requests wait."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
+
+    batch_share: float = Field(default=0.5, gt=0, le=1, description="share of a version's slots batch may hold")
+    max_waiting: int = Field(default=256, ge=0, description=(
+        "requests waiting for a slot per version; a full queue sheds a waiting batch request for an interactive one"))
+    batch_max_wait_s: float = Field(default=2.0, ge=0, description="a batch request waiting longer is shed (503)")
+    interactive_max_wait_s: float = Field(default=30.0, ge=0, description="an interactive request waiting longer: 503")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After of a shed request")
 
 
 class Price(BaseModel):
@@ -150,6 +204,10 @@ class GatewayConfig(BaseModel):
     default_budgets: Budgets = Field(default_factory=list, description="for tenants without budgets of their own")
     budget_refresh_s: float = Field(default=2.0, gt=0, description="how often spend is re-read from the ledger")
     budget_webhooks: list[str] = Field(default_factory=list, description="notified once per period when a soft budget is crossed")
+    fallbacks: dict[str, FallbackChain] = Field(default_factory=dict, description=(
+        "by alias: where its requests go when their version cannot answer "
+        "(LiteLLM's fallbacks and context_window_fallbacks)"))
+    overload: OverloadConfig = OverloadConfig()
 
     @model_validator(mode="after")
     def _aliases_point_at_upstreams(self) -> "GatewayConfig":
@@ -157,6 +215,17 @@ class GatewayConfig(BaseModel):
             for t in targets:
                 if t.version not in self.upstreams:
                     raise ValueError(f"alias {alias!r} targets version {t.version!r}, which has no upstream")
+        for alias, chain in self.fallbacks.items():
+            if alias not in self.aliases:
+                raise ValueError(f"fallbacks.{alias}: no alias of that name")
+            for target in chain.targets:
+                if target in self.aliases and target in self.upstreams:
+                    raise ValueError(f"fallbacks.{alias}: {target!r} is both an alias and a version")
+                if target not in self.aliases and target not in self.upstreams:
+                    raise ValueError(f"fallbacks.{alias}: {target!r} is neither an alias nor a version with an "
+                                     "upstream")
+                if target == alias:
+                    raise ValueError(f"fallbacks.{alias}: an alias cannot fall back to itself")
         return self
 
     def price_for(self, version: str | None, alias: str) -> Price:

@@ -8,6 +8,8 @@ from typing import Any
 
 from .auth import Principal
 from .operations import Operation
+from .config import Priority
+from .deadline import Deadline
 from .outcome import Outcome
 from .tenant_policy import TenantPolicy
 
@@ -29,6 +31,11 @@ class RequestContext:
     span: Any = None  # the request's span, from admission on
     version: str | None = None  # the model version it is routed to
     cache_key: str | None = None  # set when the response cache was consulted
+    priority: Priority = "interactive"  # admission: the tenant's, or the client's header within it
+    deadline: Deadline | None = None  # admission: when the client must have been answered
+
+    def deadline_passed(self) -> bool:
+        return self.deadline is not None and self.deadline.expired()
 
     @property
     def tenant(self) -> str:

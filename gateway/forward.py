@@ -29,7 +29,7 @@ class Forwarder:
     async def forward(self, ctx: RequestContext, body: dict[str, Any]) -> tuple[aiohttp.ClientResponse, Replica]:
         """The response (headers read) and the replica, whose breaker still hears of a failure
         while the body is read."""
-        outcome, version = ctx.outcome, ctx.version
+        outcome, version, deadline = ctx.outcome, ctx.version, ctx.deadline
         tried: set[str] = set()
         last_error: GatewayError | None = None
         for attempt in range(self.config.max_retries + 1):
@@ -43,6 +43,9 @@ class Forwarder:
             try:
                 resp = await self._send(replica, ctx, body)
             except asyncio.TimeoutError as exc:
+                if ctx.deadline_passed():  # the client's deadline, not the replica's fault
+                    outcome.model_version = version
+                    raise deadline.error() from exc  # type: ignore[union-attr]
                 replica.breaker.failure(time.monotonic())
                 last_error = GatewayError(504, f"The upstream did not answer in time ({type(exc).__name__}).",
                                           "upstream_timeout", error_type="timeout")
@@ -54,7 +57,9 @@ class Forwarder:
                 continue
             if resp.status >= 500:
                 replica.breaker.failure(time.monotonic())
-                if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries:
+                # another replica, where there is one; else the answer goes on (a fallback reads it)
+                others = self.pools.pools[replica.version].candidates(time.monotonic(), tried)
+                if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries and others:
                     resp.release()
                     last_error = GatewayError(502, f"The upstream answered {resp.status}.", "upstream_error",
                                               error_type="upstream_error")
@@ -74,7 +79,12 @@ class Forwarder:
     async def _send(self, replica: Replica, ctx: RequestContext, body: dict[str, Any]) -> aiohttp.ClientResponse:
         cfg = self.pools.pools[replica.version].config
         headers = {"x-request-id": ctx.request_id, "content-type": "application/json",
-                   **tracing.traceparent_headers(ctx.span)}
+                   **tracing.traceparent_headers(ctx.span), **(ctx.deadline.header() if ctx.deadline else {})}
+        timeout = None
+        if ctx.deadline is not None:  # the whole exchange, body and stream included, ends at the deadline
+            c = self.config
+            timeout = aiohttp.ClientTimeout(total=min(ctx.deadline.remaining(), c.request_timeout_s),
+                                            connect=c.connect_timeout_s, sock_read=c.first_byte_timeout_s)
         if cfg.api_key:
             headers["authorization"] = f"Bearer {cfg.api_key}"
         sent = {**body, "model": replica.served_model or body["model"]}
@@ -84,6 +94,7 @@ class Forwarder:
         assert self.client is not None
         replica.inflight += 1
         try:
-            return await self.client.post(replica.url + ctx.operation.path, data=payload, headers=headers)
+            return await self.client.post(replica.url + ctx.operation.path, data=payload, headers=headers,
+                                          **({"timeout": timeout} if timeout else {}))
         finally:
             replica.inflight -= 1

@@ -33,6 +33,10 @@ class GatewayMetrics:
         self.safety_incidents = Counter("inferwatch_safety_incidents", "Requests with a blocked or flagged text", ["tenant", "model_alias", "model_version", "direction"], registry=r)
         self.disconnects = Counter("inferwatch_client_disconnects", "Requests the client abandoned", ["tenant", "model_alias"], registry=r)
         self.retries = Counter("inferwatch_upstream_retries", "Requests retried on another replica before the first byte", ["upstream"], registry=r)
+        self.fallbacks = Counter("inferwatch_fallbacks", "Requests that left a version for the next of its chain",
+                                 ["model_alias", "model_version", "fallback_version", "reason"], registry=r)
+        self.shed = Counter("inferwatch_requests_shed", "Requests refused for capacity (tenant cap, slots, worker)",
+                            ["tenant", "priority", "reason"], registry=r)
         self.rate_limited = Counter("inferwatch_rate_limited", "Requests refused by a tenant limit", ["tenant", "limit"], registry=r)
         self.inflight = Gauge("inferwatch_inflight_requests", "Requests in progress at the gateway", registry=r)
         self.worker_up = Gauge("inferwatch_worker_up", "1 when the last health check of the worker succeeded", ["upstream", "model_version"], registry=r)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.record import SafetyHit
+from ledger.record import Attempt, SafetyHit
 
 
 @dataclass
@@ -30,6 +31,14 @@ class Outcome:
     cache_hit: bool = False  # answered from the response cache
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
+    fallback_from: str | None = None  # the version first chosen, when another one answered
+    attempts: list[Attempt] | None = None  # every version tried, when more than one was
+    releases: list[Callable[[], None]] = field(default_factory=list)  # slots held until the response ends
+
+    def release(self) -> None:
+        """Give back what the request held (its version's slot, its tenant's concurrency)."""
+        while self.releases:
+            self.releases.pop()()
 
     def client_left(self) -> None:
         """The client closed the connection before its answer was complete."""
@@ -40,7 +49,11 @@ def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
     if not isinstance(chunk, dict):
         return True
     if "error" in chunk:
-        outcome.status, outcome.error_type = 502, "upstream_error"
+        error = chunk["error"] if isinstance(chunk["error"], dict) else {}
+        if error.get("code") == "deadline_exceeded":  # the worker stopped at the request's deadline
+            outcome.status, outcome.error_type = 504, "deadline_exceeded"
+        else:
+            outcome.status, outcome.error_type = 502, "upstream_error"
         return True
     usage = chunk.get("usage")
     if usage:

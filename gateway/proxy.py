@@ -35,10 +35,13 @@ from .cache_path import CachePath
 from .config import GatewayConfig
 from .context import RequestContext
 from .errors import GatewayError
+from .failover import Failover
+from .fallbacks import Fallbacks
 from .forward import Forwarder
 from .metrics import GatewayMetrics
 from .moderation import moderate
 from .operations import Operation
+from .overload import Gates, Shed
 from .parse import parse, read_body
 from .ratelimit import SharedRateLimiter
 from .recording import Recorder
@@ -86,6 +89,10 @@ class Gateway:
                                  spawn=self.background.spawn)
         self.cache_path = CachePath(self.cache, metrics, record=self.recorder.record, spawn=self.background.spawn)
         self.forwarder = Forwarder(config, self.pools, metrics)
+        self.gates = Gates({v: u.max_parallel_requests for v, u in config.upstreams.items() if u.max_parallel_requests},
+                           lambda v: self.pools.pools[v].healthy_replicas(), config.overload)
+        self.failover = Failover(Fallbacks(config.fallbacks, self.aliases), self.gates,
+                                 lambda v: self.pools.pools[v].context_window(), metrics)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -154,6 +161,8 @@ class Gateway:
             return await self._stages(ctx, request)
         except GatewayError as e:
             outcome.status, outcome.error_type = e.status, e.error_type
+            if isinstance(e, Shed):
+                self.metrics.shed.labels(ctx.tenant, e.priority, e.reason).inc()
             return e.response({"x-request-id": request_id})
         except asyncio.CancelledError:
             outcome.client_left()
@@ -172,7 +181,7 @@ class Gateway:
         body = await read_body(request, ctx.policy.limits.max_body_bytes)
         ctx.req = parse(ctx.operation, body)
         # admit
-        await self.admission.admit(ctx)
+        await self.admission.admit(ctx, request.headers)
         ctx.span = tracing.start_span(self.tracer, ctx.operation.value, ctx.alias)
         # input safety: may block, or redact the body the upstream gets
         upstream_body = json.loads(body)  # the stream options the upstream is asked for are added per upstream
@@ -184,8 +193,8 @@ class Gateway:
             entry = await self.cache_path.lookup(ctx, request.headers.get("cache-control"))
             if entry is not None:
                 return self.cache_path.answer(ctx, entry)
-        # forward, then stream or answer, with output safety on the way back
-        resp, replica = await self.forwarder.forward(ctx, upstream_body)
+        # forward (along the fallback chain), then stream or answer, with output safety on the way back
+        resp, replica = await self._forward(ctx, upstream_body)
         if ctx.stream and resp.status == 200:
             guard = None
             if self.safety_path is not None:
@@ -195,6 +204,16 @@ class Gateway:
         if not ctx.stream:
             self.cache_path.fill(ctx, response)
         return response
+
+    async def _forward(self, ctx: RequestContext, body: dict[str, Any]) -> tuple[aiohttp.ClientResponse, Replica]:
+        async def send(version: str) -> tuple[aiohttp.ClientResponse, Replica]:
+            ctx.version = version
+            return await self.forwarder.forward(ctx, body)
+
+        assert ctx.deadline is not None
+        return await self.failover.forward(ctx.alias, ctx.version, ctx.sticky, tenant=ctx.tenant, priority=ctx.priority,
+                                           deadline=ctx.deadline, prompt_estimate=ctx.prompt_estimate,
+                                           outcome=ctx.outcome, send=send)
 
     async def moderate(self, request: Request) -> Response:
         """`POST /v1/moderations`: the scanners' view of each input, OpenAI-compatible."""

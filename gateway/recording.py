@@ -30,6 +30,7 @@ class Recorder:
         if outcome.recorded:
             return
         outcome.recorded = True
+        outcome.release()
         self.metrics.inflight.dec()
         latency = time.perf_counter() - t0
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
@@ -55,6 +56,7 @@ class Recorder:
             client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit,
             cache_lookup=outcome.cache_lookup, retries=outcome.retries,
             safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
+            priority=ctx.priority, fallback_from=outcome.fallback_from, attempts=outcome.attempts,
         )
         if rec.total_tokens:
             self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))

@@ -18,7 +18,7 @@ from safety import review
 
 from .auth import Principal, require_admin
 from . import budgets
-from .config import Budgets, Limits, Targets
+from .config import Budgets, Limits, Priority, Targets, Timeout
 from .errors import GatewayError
 from .operations import Operation
 from .proxy import Gateway
@@ -31,6 +31,8 @@ class NewTenant(BaseModel):
     store_content: bool = False
     cache: bool = False
     budgets: Budgets | None = None  # None: the gateway's default budgets
+    priority: Priority = "interactive"
+    timeout_s: Timeout | None = None
 
 
 class BudgetsRequest(BaseModel):
@@ -132,7 +134,8 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.post("/v1/admin/tenants", tags=["admin"], status_code=201)
     async def create_tenant(body: NewTenant, request: Request) -> dict[str, Any]:
         actor = await admin(request)
-        settings: dict[str, Any] = {"store_content": body.store_content, "cache": body.cache, **(body.limits.model_dump() if body.limits else {})}
+        settings: dict[str, Any] = {"store_content": body.store_content, "cache": body.cache, "priority": body.priority,
+                                    "timeout_s": body.timeout_s, **(body.limits.model_dump() if body.limits else {})}
         if body.budgets is not None:
             settings["budgets"] = [b.model_dump() for b in body.budgets]
         await asyncio.to_thread(lambda: gw.store.upsert_tenant(body.id, body.name, settings, actor=actor))

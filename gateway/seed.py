@@ -13,7 +13,8 @@ def seed(store: GovernanceStore, config: GatewayConfig) -> None:
     registry, and alias weights for aliases it does not know yet (weights a rollout set
     survive a restart). Changes are audited with the actor "config"."""
     for tenant_id, t in config.tenants.items():
-        settings: dict[str, Any] = {"store_content": t.store_content, "cache": t.cache}
+        settings: dict[str, Any] = {"store_content": t.store_content, "cache": t.cache, "priority": t.priority,
+                                    "timeout_s": t.timeout_s}
         if t.limits:
             settings.update(t.limits.model_dump())
         if t.budgets is not None:

@@ -78,13 +78,21 @@ def relay(ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica, g
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             # the worker went away or stalled mid-stream: tell the client in-band, the record
             # says so, and the replica's breaker counts it like a failure before the headers
-            replica.breaker.failure(time.monotonic())
+            # (not when the client's deadline ended it)
+            late = ctx.deadline_passed()
+            if not late:
+                replica.breaker.failure(time.monotonic())
             if guard is not None:
                 tail = guard.flush(outcome)
                 if tail:
                     yield tail
-            outcome.status, outcome.error_type = 502, "upstream_disconnected"
-            err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected")
+            if late:
+                outcome.status, outcome.error_type = 504, "deadline_exceeded"
+                err = p.error_body(504, ctx.deadline.error().message, "deadline_exceeded")  # type: ignore[union-attr]
+            else:
+                outcome.status, outcome.error_type = 502, "upstream_disconnected"
+                err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).",
+                                   "upstream_disconnected")
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
         except asyncio.CancelledError:
             if outcome.error_type is None:  # a client closing on the upstream's error event does not hide the error

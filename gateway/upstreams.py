@@ -60,6 +60,7 @@ class Replica:
     reported_version: str | None = None  # what the worker says it serves
     reported_digest: str | None = None  # its content digest, where the worker reports one
     served_model: str | None = None
+    max_model_len: int | None = None  # the context the worker reports (ours and vLLM do)
     inflight: int = 0
     last_error: str | None = None
 
@@ -73,6 +74,14 @@ class VersionPool:
     def candidates(self, now: float, exclude: set[str]) -> list[Replica]:
         ok = [r for r in self.replicas if r.healthy and r.url not in exclude and r.breaker.state(now) != OPEN]
         return sorted(ok, key=lambda r: r.inflight)  # least busy first
+
+    def context_window(self) -> int | None:
+        """The configured context, else the smallest any replica reports; None: unknown."""
+        reported = [r.max_model_len for r in self.replicas if r.max_model_len]
+        return self.config.context_window or (min(reported) if reported else None)
+
+    def healthy_replicas(self) -> int:
+        return sum(r.healthy for r in self.replicas)
 
 
 async def resolve(url: str) -> set[str]:
@@ -150,6 +159,7 @@ class UpstreamPools:
             r.served_model = cfg.served_model or card["id"]
             r.reported_version = card.get("version")  # our worker reports it; vLLM does not
             r.reported_digest = card.get("digest")
+            r.max_model_len = card.get("max_model_len") if isinstance(card.get("max_model_len"), int) else None
             if not r.healthy:
                 log.info("upstream %s healthy (%s)", r.url, r.reported_version or r.served_model)
             r.healthy, r.last_error = True, None

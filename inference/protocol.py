@@ -13,6 +13,26 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 
+# The seconds a request has left, from client to gateway and from gateway to worker (a duration,
+# so that clocks need not agree); as LiteLLM's x-litellm-timeout.
+TIMEOUT_HEADER = "x-inferwatch-timeout"
+MAX_TIMEOUT_S = 86_400.0
+
+
+def parse_timeout(value: str | None) -> float | None:
+    """Seconds from a timeout header; None when absent; ValueError naming the header when bad."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_TIMEOUT_S:  # NaN fails too
+        raise ValueError(f"Invalid {TIMEOUT_HEADER} header {value[:40]!r}: a number of seconds, above 0 and at most "
+                         f"{MAX_TIMEOUT_S:.0f}.")
+    return seconds
+
+
 def random_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 

@@ -26,6 +26,7 @@ from .metrics import WorkerMetrics
 from .model_loader import LoadedModel, load_model
 
 log = logging.getLogger("inferwatch.worker")
+_DEADLINE_PASSED = f"The request's deadline ({p.TIMEOUT_HEADER}) passed; generation stopped."
 
 
 class WorkerState:
@@ -213,17 +214,24 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
     async def run_generation(engine: Engine, loaded: LoadedModel, request: Request, req: Any, kind: str, ids: list[int], params: SamplingParams) -> Response:
         request_id = request.headers.get("x-request-id") or p.random_id("chatcmpl" if kind == "chat" else "cmpl")
+        timeout = _timeout(request)  # the caller's deadline: generating past it is wasted work
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         await inject_faults()
         handle = engine.submit(request_id, ids, params, asyncio.get_running_loop())
         if req.stream:
-            return StreamingResponse(stream_events(handle, loaded, req, kind, request_id), media_type="text/event-stream",
+            events = stream_events(handle, loaded, req, kind, request_id, deadline)
+            return StreamingResponse(events, media_type="text/event-stream",
                                      headers=headers(loaded, request_id) | {"Cache-Control": "no-cache"})
         result = asyncio.ensure_future(collect(handle))
         gone = asyncio.ensure_future(_wait_disconnect(request))
-        done, _ = await asyncio.wait({result, gone}, return_when=asyncio.FIRST_COMPLETED)
+        left = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        done, _ = await asyncio.wait({result, gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
         if result not in done:
             handle.cancel()
             result.cancel()
+            gone.cancel()
+            if not done:
+                return _error(504, _DEADLINE_PASSED, "deadline_exceeded")
             return _error(499, "Client closed the request.", "client_disconnected")
         gone.cancel()
         text, last = result.result()
@@ -247,7 +255,8 @@ def create_app(config: WorkerConfig) -> FastAPI:
             last = out
         return "".join(parts), last
 
-    async def stream_events(handle: RequestHandle, loaded: LoadedModel, req: Any, kind: str, request_id: str) -> AsyncIterator[bytes]:
+    async def stream_events(handle: RequestHandle, loaded: LoadedModel, req: Any, kind: str, request_id: str,
+                            deadline: float | None) -> AsyncIterator[bytes]:
         created = int(time.time())
         model, fp = loaded.version.alias, loaded.version.id
 
@@ -270,7 +279,11 @@ def create_app(config: WorkerConfig) -> FastAPI:
         try:
             if kind == "chat":
                 yield chunk("", None, p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)), role=True)  # type: ignore[union-attr]
-            async for out in handle.outputs():
+            async for out in _until(handle.outputs(), deadline):
+                if out is None:  # the deadline passed: stop generating, say so in-band
+                    err = p.error_body(504, _DEADLINE_PASSED, "deadline_exceeded")
+                    yield b"data: " + json.dumps(err).encode() + b"\n\n"
+                    return
                 usage = _usage(out)
                 if out.finish_reason == "error":
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
@@ -310,6 +323,31 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
 def _usage(out: Any) -> p.Usage:
     return p.Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens, total_tokens=out.prompt_tokens + out.completion_tokens)
+
+
+def _timeout(request: Request) -> float | None:
+    try:
+        return p.parse_timeout(request.headers.get(p.TIMEOUT_HEADER))
+    except ValueError as exc:
+        raise EngineError(400, str(exc), "invalid_timeout", param=p.TIMEOUT_HEADER) from exc
+
+
+async def _until(outputs: AsyncIterator[Any], deadline: float | None) -> AsyncIterator[Any]:
+    """The outputs until `deadline` (loop time), then one None."""
+    it = outputs.__aiter__()
+    while True:
+        try:
+            if deadline is None:
+                out = await it.__anext__()
+            else:
+                async with asyncio.timeout_at(deadline):
+                    out = await it.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            yield None
+            return
+        yield out
 
 
 async def _wait_disconnect(request: Request) -> None:

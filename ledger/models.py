@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
@@ -97,6 +97,10 @@ class Request(Base):
     retries: Mapped[int] = mapped_column(Integer, nullable=False)
     partial: Mapped[bool] = mapped_column(Boolean, nullable=False)  # ended early; counts are of what was delivered
     usage_estimated: Mapped[bool] = mapped_column(Boolean, nullable=False)  # counts estimated by the gateway
+    priority: Mapped[str] = mapped_column(String, nullable=False)  # interactive | batch
+    fallback_from: Mapped[str | None] = mapped_column(String)  # the version first chosen, when another one answered
+    # ledger.record.Attempt per version tried, when more than one was
+    attempts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
 
     safety_hits: Mapped[list[SafetyHitRow]] = relationship(
         back_populates="request", cascade="all, delete-orphan", passive_deletes=True
@@ -222,6 +226,9 @@ class TenantSettings(BaseModel):
     tpm: int | None = None
     max_body_bytes: int | None = None
     max_prompt_tokens: int | None = None
+    max_concurrent_requests: int | None = None  # requests in progress at once per gateway replica
+    priority: Literal["interactive", "batch"] = "interactive"  # batch: shed first under overload
+    timeout_s: float | None = None  # default deadline of the tenant's requests, seconds
     store_content: bool = False  # opt-in to storing (redacted) prompts and completions
     cache: bool = False  # opt-in to the gateway's response cache
     budgets: list[dict[str, Any]] | None = None  # gateway.config.Budget dumps; None: the gateway's default budgets

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 
 def status_class(status_code: int) -> str:
@@ -23,6 +23,15 @@ class SafetyHit:
     action: str  # "block" | "redact" | "flag"
     score: float = 1.0
     excerpt: str | None = None  # redacted excerpt only, never raw content
+
+
+class Attempt(TypedDict):
+    """One version a request was sent to (or meant for), in order; the last one answered."""
+
+    version: str
+    upstream: str | None  # the replica's URL; None when it was never sent (no slot, no replica, prompt too long)
+    status: int | None  # the upstream's HTTP status; None when it was never sent or did not answer
+    reason: str | None  # why the request left it (gateway.config.FallbackReason); None for the one that answered
 
 
 @dataclass(slots=True)
@@ -53,6 +62,9 @@ class RequestRecord:
     retries: int = 0
     partial: bool = False  # ended early (upstream failure, timeout, block, client gone): counts, TTFT, TPOT are of what was delivered
     usage_estimated: bool = False  # the token counts are the gateway's estimate: the upstream reported no usage for them
+    priority: str = "interactive"  # "interactive" | "batch"
+    fallback_from: str | None = None  # the version first chosen, when another one (model_version) answered
+    attempts: list[Attempt] | None = None  # every version tried, in order, when more than one was
 
     def __post_init__(self) -> None:
         if self.cache_hit:

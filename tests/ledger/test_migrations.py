@@ -87,3 +87,24 @@ def test_rows_from_before_0008_are_complete_and_exactly_counted(ledger_url: str)
             assert c.execute(select(Request.partial, Request.usage_estimated)).one() == (False, False)
     finally:
         engine.dispose()
+
+
+def test_rows_from_before_0010_are_interactive_and_tried_one_version(ledger_url: str):
+    downgrade(ledger_url, "0009")
+    engine = create_engine_for(ledger_url)
+    try:
+        row = {"request_id": "old", "started_at": datetime(2026, 12, 1, tzinfo=timezone.utc), "tenant": "acme",
+               "operation": "chat", "alias": "m", "status_code": 200, "status_class": "2xx", "latency_s": 0.1,
+               "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 0.0, "stream": False,
+               "client_disconnected": False, "cache_hit": False, "cache_lookup": False, "retries": 0, "partial": False,
+               "usage_estimated": False}
+        # the 0009 schema
+        old = table("requests", column("started_at", UTCDateTime()), *(column(k) for k in row if k != "started_at"))
+        with engine.begin() as c:
+            c.execute(old.insert(), [row])
+        migrate(engine)
+        with engine.connect() as c:
+            got = c.execute(select(Request.priority, Request.fallback_from, Request.attempts)).one()
+        assert got == ("interactive", None, None)
+    finally:
+        engine.dispose()

@@ -20,7 +20,9 @@ def test_records_round_trip_with_exact_values(ledger_engine: Engine, make_writer
         error_type=None, latency_s=1.2345678901234567, ttft_s=0.1 + 0.2, tpot_s=1e-7,
         prompt_tokens=2**31 - 1, completion_tokens=0, cost_usd=0.000123456789, stream=True,
         finish_reason="length", trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
-        client_disconnected=True, cache_hit=True, retries=3,
+        client_disconnected=True, cache_hit=True, retries=3, priority="batch", fallback_from="mistral-7b@gpu",
+        attempts=[{"version": "mistral-7b@gpu", "upstream": None, "status": None, "reason": "queue_full"},
+                  {"version": "sha256:abc@v3", "upstream": "http://10.0.0.7:8000/v1", "status": 206, "reason": None}],
         safety=[
             SafetyHit("input", "pii", "presidio", "redact", 0.87, "call me at [PHONE] ✓"),
             SafetyHit("output", "S1", "llamaguard", "block", 1.0, None),

@@ -35,3 +35,12 @@ def test_loading_a_file_leaves_no_global_state(monkeypatch):
     monkeypatch.delenv("INFERWATCH_CONFIG", raising=False)
     load_settings(ROOT / "examples" / "inferwatch.yaml")
     assert load_settings().gateway.aliases == {}
+
+
+def test_the_cpu_overflow_example_loads_with_its_fallback_chains():
+    s = load_settings(ROOT / "examples" / "cpu-overflow.yaml")
+    assert s.gateway.fallbacks["mistral-7b"].targets == ["mistral-7b-cpu"]
+    assert "queue_full" in s.gateway.fallbacks["mistral-7b"].reasons
+    assert s.gateway.fallbacks["mistral-7b-cpu"].reasons == ["context_window"]
+    assert s.gateway.tenants["nightly-evals"].priority == "batch"
+    assert s.gateway.upstreams["mistral-7b-instruct@3f2a9c1b7d0e"].max_parallel_requests == 32

@@ -83,7 +83,8 @@ class Gateway:
                  safety: AsyncSafety | None = None) -> None:
         self.config = config
         self.safety = safety  # None: no scanning (safety.enabled is false)
-        self.safety_path = SafetyPath(safety, lambda tenant: self._store_content.get(tenant, False)) if safety else None
+        self.safety_path = SafetyPath(safety, lambda tenant: self._store_content.get(tenant, False),
+                                      metrics.guard_calls) if safety else None
         self.store = store
         self.submit = submit  # hands the record to the ledger writer (never blocks)
         self.metrics = metrics
@@ -127,8 +128,10 @@ class Gateway:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        if self._background:
+        if self._background:  # flag-only scans and the records waiting for them among it
             await asyncio.wait(self._background, timeout=5)
+        if self.safety is not None:
+            await self.safety.aclose()
         if self.client:
             await self.client.close()
         await self.redis.close()
@@ -592,12 +595,26 @@ class Gateway:
 
     def _record(self, request_id: str, started_at: datetime, t0: float, tenant: str, principal: Principal, operation: str,
                 alias: str, req: Any, outcome: Outcome, span: Any) -> None:
-        """Build the one RequestRecord and hand it to every view."""
+        """Build the one RequestRecord and hand it to every view; flag-only safety scans left
+        for after the response run first (stop() waits for them)."""
         if outcome.recorded:
             return
         outcome.recorded = True
+        args = (request_id, started_at, t0, tenant, principal, operation, alias, req, outcome, span,
+                time.perf_counter())
+        if outcome.later:
+            self._spawn(self._record_after_scans(*args))
+        else:
+            self._write_record(*args)
+
+    async def _record_after_scans(self, *args: Any) -> None:
+        await SafetyPath.run_later(args[8])
+        self._write_record(*args)
+
+    def _write_record(self, request_id: str, started_at: datetime, t0: float, tenant: str, principal: Principal,
+                      operation: str, alias: str, req: Any, outcome: Outcome, span: Any, ended: float) -> None:
         self.metrics.inflight.dec()
-        latency = time.perf_counter() - t0
+        latency = ended - t0
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
         tpot = None
         if ttft is not None and outcome.completion_tokens > 1:

@@ -289,7 +289,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
             for i in range(0, len(texts), 32):
                 clf_hits.extend(clf.scan_many(texts[i : i + 32]))
                 tick(len(texts[i : i + 32]))
-    cats = engine.plan(policy, "input").categories
+    cats = policy.input.active()
     out = []
     for t, extra in zip(texts, clf_hits):
         hits = engine.raw_hits(t, policy, "input", classifier=False) + [h for h in extra if h.category in cats]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .prefilter import GatedPatterns, Prefiltered
 from .trie import phrase_alt
@@ -277,6 +278,12 @@ class HarmfulScanner:
                 continue
             hits.append(Hit(rule.category, rule.entity, SCANNER, m.start(), m.end(), rule.weight))
         return hits
+
+
+@lru_cache(maxsize=64)
+def harm_scanner(categories: frozenset[Category]) -> HarmfulScanner:
+    """A harm scanner for some S1-S14 categories, built once (its gate regex takes ~1 ms)."""
+    return HarmfulScanner(categories)
 
 
 def _excluded(rx: re.Pattern[str], text: str, start: int, end: int) -> bool:

@@ -8,20 +8,34 @@ by ``ClassifierBatcher`` (while one batch runs, the next one fills up, so an idl
 adds no wait and a busy one gets the batch speed-up). By default the classifier reads
 prompts only: completions get the rule scanners, streamed or not, so a completion gets the
 same verdict either way (``classify_output`` adds it for non-streamed ones).
+
+Only what can change or stop a text runs before the answer (``scan_split``): a finding whose
+action can only be ``flag`` needs no answer first, so those scans come back as a ``Later``
+that the gateway runs after the response is sent and before the record is written. With the
+default policy (the classifier's hits flag; rule hits block) the classifier is never on the
+request path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .guard import GuardClient, GuardUnavailable
 from .policy import TenantPolicy
 from .types import Direction, Hit
 
+from .verdict import Finding
+
 if TYPE_CHECKING:
-    from .engine import Finding, SafetyEngine, Verdict
+    from .engine import Plan, SafetyEngine
+    from .verdict import Verdict
+
+log = logging.getLogger(__name__)
 
 
 def default_classifier_threads() -> int:
@@ -71,12 +85,31 @@ class ClassifierBatcher:
                     fut.set_result(hits)
 
 
+@dataclass(frozen=True, slots=True)
+class Later:
+    """The flag-only scans of one text, left for after the response."""
+
+    runtime: "AsyncSafety"
+    text: str
+    policy: TenantPolicy
+    direction: Direction
+    plan: "Plan"
+
+    async def findings(self) -> list["Finding"]:
+        hits = await self.runtime.hits(self.text, self.plan, self.direction)
+        verdict = self.runtime.engine.decide(self.text, hits, self.policy, self.direction)
+        # A plan made for later holds no redact or block rule that applies to its scanners.
+        return [f if f.action == "flag" else Finding(f.hit, "flag") for f in verdict.findings]
+
+
 class AsyncSafety:
     """``await scan(text, tenant, direction)`` with the engine's result, off the loop when long."""
 
     def __init__(self, engine: "SafetyEngine", *, inline_max_chars: int = 2048, classifier_threads: int | None = None,
-                 max_batch: int = 32, max_hits: int = 100, classify_output: bool = False) -> None:
+                 max_batch: int = 32, max_hits: int = 100, classify_output: bool = False,
+                 guard: GuardClient | None = None) -> None:
         self.engine = engine
+        self.guard = guard
         self.classify_output = classify_output
         self.max_hits = max_hits
         self.inline_max_chars = inline_max_chars
@@ -99,31 +132,59 @@ class AsyncSafety:
 
     def wants(self, tenant: str | None, direction: Direction) -> bool:
         """Whether the tenant's policy scans this direction at all."""
-        return bool(self.engine.plan(self.policy(tenant), direction).categories)
+        return bool(self.policy(tenant).direction(direction).active())
 
     def rewrites(self, tenant: str | None, direction: Direction) -> bool:
         """Whether the policy can change the text (a redact or block rule): then nothing that
         repeats the raw text, such as token logprobs, may be passed on."""
         return bool(self.policy(tenant).direction(direction).acting())
 
-    def uses_classifier(self, policy: TenantPolicy, direction: Direction) -> bool:
-        """Whether a scan of this policy and direction runs the classifier."""
-        if not self.engine.use_classifier or (direction == "output" and not self.classify_output):
-            return False
-        plan = self.engine.plan(policy, direction)
-        return plan.attack or plan.harm
+    def classifies(self, direction: Direction) -> bool:
+        """Whether scans of this direction run the classifier (where the policy wants it)."""
+        return self.engine.use_classifier and (direction == "input" or self.classify_output)
 
     async def scan(self, text: str, tenant: str | None, direction: Direction) -> "Verdict":
-        engine = self.engine
+        """The whole verdict now, the flag-only scans included."""
+        verdict, later = await self.scan_split(text, tenant, direction)
+        if later is not None:
+            verdict.findings = sorted(verdict.findings + await later.findings(), key=lambda f: (f.hit.start, f.hit.end))
+            if verdict.action == "allow" and verdict.findings:
+                verdict.action = "flag"
+        return verdict
+
+    async def scan_split(self, text: str, tenant: str | None, direction: Direction) -> tuple["Verdict", "Later | None"]:
+        """The verdict of what can change or stop the text (``SafetyEngine.split``), and the
+        flag-only rest as a ``Later`` to run after the response (None when there is none)."""
         policy = self.policy(tenant)
+        guard = self.guard is not None and self.guard.wants(direction)
+        now, after = self.engine.split(policy, direction, classifier=self.classifies(direction), guard=guard)
+        verdict = self.engine.decide(text, await self.hits(text, now, direction), policy, direction)
+        return verdict, (None if after.empty else Later(self, text, policy, direction, after))
+
+    async def hits(self, text: str, plan: "Plan", direction: Direction) -> list[Hit]:
+        """A plan's hits: the span scanners on the loop for short texts, else in a thread;
+        the classifier through the batcher; the guard model, or the classifier's harm head
+        when the guard gives no verdict."""
         if len(text) <= self.inline_max_chars:
-            hits = engine.raw_hits(text, policy, direction, classifier=False)
+            hits = self.engine.span_hits(text, plan)
         else:
-            hits = await asyncio.to_thread(engine.raw_hits, text, policy, direction, classifier=False)
-        if self.uses_classifier(policy, direction) and text.strip():
-            plan = engine.plan(policy, direction)
-            hits = hits + [h for h in await self.batcher.scan(text, plan.harm) if h.category in plan.categories]
-        return engine.decide(text, hits, policy, direction)
+            hits = await asyncio.to_thread(self.engine.span_hits, text, plan)
+        if not text.strip():
+            return hits
+        if plan.classify:
+            hits += [h for h in await self.batcher.scan(text, plan.harm) if h.category in plan.classify]
+        if plan.guard and self.guard is not None:
+            try:
+                hits += [h for h in await self.guard.scan(text, direction) if h.category in plan.guard]
+            except GuardUnavailable as exc:
+                log.warning("%s; the local heads answer instead", exc)
+                if self.engine.use_classifier:
+                    hits += [h for h in await self.batcher.scan(text, True) if h.category in plan.guard]
+        return hits
+
+    async def aclose(self) -> None:
+        if self.guard is not None:
+            await self.guard.close()
 
     async def excerpts(self, text: str, findings: Sequence["Finding"], with_context: bool) -> list[str]:
         """Redacted excerpts of the findings (see ``safety.excerpt``), in a thread when the

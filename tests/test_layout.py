@@ -45,7 +45,6 @@ KNOWN_ARROWS = {
 }
 KNOWN_CYCLES = {
     frozenset({"canary.rollout", "canary.service"}): "issue 19",
-    frozenset({"safety.engine", "safety.stream"}): "issue 19",
     frozenset({"slo.cache", "slo.source"}): "issue 19",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from safety import review
 from safety.config import SafetyConfig
 from safety.engine import SafetyEngine
 from safety.jsontext import redact_json_text
+from safety.types import Category, Hit
 from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
 from tests.servers import ThreadedServer
 
@@ -168,6 +170,7 @@ def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
 
 
 def test_flag_passes_unchanged_and_is_recorded_and_counted(gw, stub):
+    gw.flush()  # counters are views of records, and a record waits for its flag-only scans
     before = gw.metric("inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag")
     incidents = gw.metric("inferwatch_safety_incidents_total", tenant="acme", model_alias="m", model_version="stub@1", direction="input")
     raw = chat(gw, BOMB)
@@ -192,8 +195,10 @@ def test_output_redaction_without_streaming(gw, stub, engine):
     assert raw.parse().choices[0].finish_reason == "length"
     text = client(gw).completions.create(model="m", prompt="details?", max_tokens=3).choices[0].text
     assert text == expected
+    gw.flush()  # counters are views of records, and a record waits for its flag-only scans
     before = gw.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
     chat(gw, "again")
+    gw.flush()
     assert gw.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact") == before + 3
     hits = hits_of(gw, raw.headers["x-request-id"])
     assert [(x.direction, x.category, x.action) for x in hits] == [("output", "pii", "redact")] * 3
@@ -350,6 +355,7 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
     with safety_gateway(tmp_path, stub, {"classifier": True}, {"acme": TenantConfig()}) as h:
         assert h.gateway.safety.engine.use_classifier
         chat(h, "What is the capital of France?")
+        h.flush()  # the default policy only flags on the classifier: it runs after the response
         batcher = h.gateway.safety.batcher
         assert batcher.texts >= 1 and batcher.batches >= 1
         # ...and the classifier adds its own finding; a block needs a confident calibrated
@@ -357,6 +363,54 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         rid = chat(h, EVIL_TWIN).headers["x-request-id"]
         assert row_of(h, rid).status_code == 200
         assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+
+
+class HeldClassifier:
+    """Stands in for MiniLM's heads (a stub): every text is a jailbreak at 0.95, answered only
+    once `gate` is set, so a request that waited for it could not have been answered."""
+
+    name = "injection_classifier"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+        assert self.gate.wait(60), "the classifier was never released"
+        return [[Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] for t in texts]
+
+
+@contextlib.contextmanager
+def held_classifier(tmp_path: Path, stub: Stub, safety: dict | None = None) -> Iterator[tuple[Harness, HeldClassifier]]:
+    held = HeldClassifier()
+    with safety_gateway(tmp_path, stub, {"classifier": False, **(safety or {})}, {"acme": TenantConfig()}) as h:
+        engine = h.gateway.safety.engine
+        engine._classifier, engine.use_classifier = held, True
+        try:
+            yield h, held
+        finally:
+            held.gate.set()
+
+
+def test_flag_only_scans_run_after_the_response_and_the_record_waits_for_them(tmp_path, stub):
+    with held_classifier(tmp_path, stub) as (h, held):
+        raw = chat(h, "What is the capital of France?")  # answered while the classifier is still held
+        rid = raw.headers["x-request-id"]
+        assert raw.status_code == 200 and raw.parse().choices[0].message.content
+        assert h.metric("inferwatch_inflight_requests") == 1  # its record is not written yet...
+        held.gate.set()
+        # ...and once the scan is done it carries the classifier's finding, counted like any other
+        assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        assert row_of(h, rid).status_code == 200
+        assert h.metric("inferwatch_safety_hits_total", direction="input", category="jailbreak", action="flag") == 1
+
+
+def test_a_policy_that_blocks_on_the_classifier_waits_for_it(tmp_path, stub):
+    rules = {"jailbreak": [{"action": "block", "threshold": 0.8}, {"action": "flag"}]}
+    with held_classifier(tmp_path, stub, {"tenants": {"acme": {"input": rules}}}) as (h, held):
+        threading.Timer(0.5, held.gate.set).start()
+        with pytest.raises(openai.BadRequestError) as e:
+            chat(h, "What is the capital of France?")
+        assert held.gate.is_set() and e.value.body["code"] == "content_policy_violation"
 
 
 # ---- tool calls and reasoning ---------------------------------------------------------------
@@ -452,6 +506,7 @@ def test_an_attack_in_tool_call_arguments_blocks_the_request(tool_gw):
 
 def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(tool_gw, engine):
     h, _ = tool_gw
+    h.flush()
     before = h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
     raw = client(h).chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9)
     msg = raw.parse().choices[0].message

@@ -33,6 +33,10 @@ class Outcome:
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
 
+    def client_left(self) -> None:
+        """The client closed the connection before its answer was complete."""
+        self.status, self.error_type, self.client_disconnected = 499, "client_disconnect", True
+
 
 def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
     if not isinstance(chunk, dict):

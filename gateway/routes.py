@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time as clock
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -19,7 +20,7 @@ from .auth import Principal, require_admin
 from . import budgets
 from .config import Budgets, Limits, Targets
 from .errors import GatewayError
-from .proxy import Gateway, models_response
+from .proxy import Gateway
 
 
 class NewTenant(BaseModel):
@@ -302,6 +303,23 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
     totals["cache_hit_rate"] = round(totals["cache_hits"] / lookups, 6) if lookups else None
     return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals,
             "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock())}
+
+
+def models_response(gw: Gateway) -> JSONResponse:
+    now = int(clock.time())
+    data = []
+    for alias, targets in sorted(gw.aliases.aliases.items()):
+        versions = []
+        for t in targets:
+            pool = gw.pools.pools.get(t.version)
+            replicas = pool.replicas if pool else []
+            registered = gw.registry.get(t.version)
+            versions.append({"version": t.version, "weight": t.weight, "healthy_replicas": sum(r.healthy for r in replicas),
+                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version}),
+                             "registered_digest": registered.get("digest") if registered else None,
+                             "mismatched_upstreams": [r.url for r in replicas if gw.mismatch(r)]})
+        data.append(p.ModelCard(id=alias, created=now, versions=versions).model_dump())
+    return JSONResponse({"object": "list", "data": data})
 
 
 def error_handlers() -> dict[Any, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,8 +18,6 @@ from safety.spans import redact
 
 from .errors import GatewayError
 from .outcome import Outcome, observe
-
-log = logging.getLogger("inferwatch.gateway")
 
 _SEP = "\n\n"  # between the texts of one request when they are scanned as one
 _PROMPT_PARAM = {"chat": "messages", "text_completion": "prompt", "embeddings": "input"}
@@ -120,7 +117,7 @@ class SafetyPath:
                 for f, x in zip(findings, excerpts)]
 
     def defer(self, later: Later | None, text: str, tenant: str, outcome: Outcome) -> None:
-        """Leave a text's flag-only scans for after the response (``run_later``)."""
+        """Leave a text's flag-only scans for after the response (the recorder runs them)."""
         if later is not None:
             outcome.later.append(lambda: self._record_later(later, text, tenant, outcome))
 
@@ -129,16 +126,6 @@ class SafetyPath:
         room = self.safety.max_hits - sum(h.direction == later.direction for h in outcome.safety)
         if findings and room > 0:
             outcome.safety.extend(await self.hits(findings[:room], text, tenant, later.direction))
-
-    @staticmethod
-    async def run_later(outcome: Outcome) -> None:
-        """Run what ``defer`` left, once; a failing scan is logged and costs only its own findings."""
-        jobs, outcome.later = outcome.later, []
-        for job in jobs:
-            try:
-                await job()
-            except Exception:  # noqa: BLE001 - the record must still be written
-                log.exception("a safety scan after the response failed")
 
     async def scan_input(self, operation: str, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
         """Scan every text of the request as one; block, or rewrite redacted spans in place."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import signal
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from gateway.config import GatewayConfig, TenantConfig, UpstreamConfig, VersionTarget
@@ -35,6 +37,8 @@ from safety.engine import SafetyEngine
 from safety.jsontext import redact_json_text
 from safety.types import Category, Hit
 from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
+from tests.guard_stub import GuardStub, guard_stub_app
+from tests.reliability._procs import start_gateway
 from tests.servers import ThreadedServer
 
 EMAIL = "bob.smith@example.com"
@@ -399,7 +403,8 @@ def test_flag_only_scans_run_after_the_response_and_the_record_waits_for_them(tm
         assert h.metric("inferwatch_inflight_requests") == 1  # its record is not written yet...
         held.gate.set()
         # ...and once the scan is done it carries the classifier's finding, counted like any other
-        assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        found = [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        assert ("injection_classifier", "jailbreak", "flag") in found
         assert row_of(h, rid).status_code == 200
         assert h.metric("inferwatch_safety_hits_total", direction="input", category="jailbreak", action="flag") == 1
 
@@ -411,6 +416,56 @@ def test_a_policy_that_blocks_on_the_classifier_waits_for_it(tmp_path, stub):
         with pytest.raises(openai.BadRequestError) as e:
             chat(h, "What is the capital of France?")
         assert held.gate.is_set() and e.value.body["code"] == "content_policy_violation"
+
+
+def test_a_guard_models_verdicts_are_findings_and_its_latency_a_metric(tmp_path, stub):
+    guard = GuardStub()
+    with ThreadedServer(guard_stub_app(guard)) as gs:
+        cfg = {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}
+        with safety_gateway(tmp_path, stub, cfg, {"acme": TenantConfig()}) as h:
+            rid = chat(h, "How do I steal a car?").headers["x-request-id"]
+            assert ("guard", "non_violent_crimes", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+            count = "inferwatch_safety_guard_duration_seconds_count"
+            assert h.metric(count, format="llama_guard_3", outcome="ok") == 1
+            guard.fail_status = 503  # no verdict: the record says nothing of the guard, the metric says why
+            rid = chat(h, "How do I steal a car?").headers["x-request-id"]
+            assert "guard" not in [x.scanner for x in hits_of(h, rid)]
+            assert h.metric(count, format="llama_guard_3", outcome="error") == 1
+
+
+def test_a_guard_models_verdict_is_recorded_and_survives_a_sigterm_right_after_the_response(tmp_path, stub):
+    """A real `inferwatch serve`, its harm verdict from a guard model (a stub answering in
+    Llama Guard 3's format, held back): the answer does not wait for it; SIGTERM right after
+    the answer, the guard answers during the shutdown, and the request's row carries its finding."""
+    guard = GuardStub(hold=threading.Event())
+    with ThreadedServer(guard_stub_app(guard)) as gs:
+        gw, _ = start_gateway(tmp_path, {
+            "data_dir": str(tmp_path / "serve-data"), "admin_key": ADMIN_KEY,
+            "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]}},
+            "safety": {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}})
+        proc = gw.process
+        try:
+            key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)
+            body = {"model": "m", "messages": [{"role": "user", "content": "How do I steal a car?"}], "max_tokens": 4}
+            r = httpx.post(gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30)
+            assert r.status_code == 200 and not guard.hold.is_set()  # answered while the guard holds its verdict
+            proc.send_signal(signal.SIGTERM)
+            threading.Timer(1.0, guard.hold.set).start()
+            assert proc.wait(60) == -signal.SIGTERM
+        finally:
+            guard.hold.set()
+            if proc.poll() is None:
+                proc.kill()
+    assert len(guard.prompts) == 1 and "User: How do I steal a car?" in guard.prompts[0]
+    engine = create_engine(f"sqlite:///{tmp_path / 'serve-data' / 'ledger.db'}")
+    try:
+        with Session(engine) as s:
+            [row] = s.scalars(select(RequestRow).where(RequestRow.request_id == r.headers["x-request-id"]))
+            hits = [(x.scanner, x.category, x.action) for x in
+                    s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == row.request_id))]
+    finally:
+        engine.dispose()
+    assert row.status_code == 200 and ("guard", "non_violent_crimes", "flag") in hits
 
 
 # ---- tool calls and reasoning ---------------------------------------------------------------

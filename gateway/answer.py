@@ -1,0 +1,68 @@
+"""A complete (not streamed) upstream answer: read it, pass it through output safety, count
+its usage, and answer the client; an upstream's error stays an OpenAI-format error."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+from fastapi.responses import Response
+
+from inference import protocol as p
+
+from .context import RequestContext
+from .errors import GatewayError
+from .outcome import Outcome
+from .safety_path import SafetyPath
+from .upstreams import Replica
+
+
+async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica,
+                          safety: SafetyPath | None) -> Response:
+    outcome = ctx.outcome
+    headers = {**ctx.headers, "x-request-id": ctx.request_id, "x-model-version": outcome.model_version or ""}
+    try:
+        content = await resp.read()
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        replica.breaker.failure(time.monotonic())
+        outcome.status, outcome.error_type = 502, "upstream_error"
+        err = GatewayError(502, f"The upstream failed while answering ({type(exc).__name__}).", "upstream_error")
+        return err.response(headers)
+    finally:
+        resp.release()
+    outcome.status = resp.status
+    if resp.status >= 400:
+        outcome.error_type = "upstream_error" if resp.status >= 500 else "upstream_rejected"
+        try:
+            failed = json.loads(content)
+            failed["error"]["message"]
+            _partial_usage(failed, outcome)
+        except (ValueError, KeyError, TypeError):
+            body = p.error_body(resp.status, "The upstream failed this request.", "upstream_error")
+            content = json.dumps(body).encode()
+        return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
+    try:
+        data = json.loads(content)
+        if safety is not None and ctx.operation != "embeddings" and await safety.scan_output(data, ctx.tenant, outcome):
+            content = json.dumps(data).encode()
+        usage = data.get("usage") or {}
+        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+        choices = data.get("choices") or []
+        outcome.finish_reason = choices[0].get("finish_reason") if choices else None
+    except (ValueError, AttributeError, TypeError):
+        outcome.status, outcome.error_type = 502, "upstream_bad_response"
+        bad = GatewayError(502, "The upstream sent a response that is not valid JSON.", "upstream_bad_response")
+        return bad.response(headers)
+    return Response(content, status_code=200, media_type="application/json", headers=headers)
+
+
+def _partial_usage(body: dict[str, Any], outcome: Outcome) -> None:
+    """A failed answer's usage, where the upstream says what it generated before failing."""
+    usage = body.get("usage")
+    if isinstance(usage, dict) and (usage.get("prompt_tokens") or usage.get("completion_tokens")):
+        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+        outcome.partial = True

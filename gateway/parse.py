@@ -1,0 +1,73 @@
+"""The first stage: read a request's body within the tenant's limit and validate it into the
+operation's request model."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from inference import protocol as p
+
+from .errors import GatewayError
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "chat": p.ChatCompletionRequest,
+    "text_completion": p.CompletionRequest,
+    "embeddings": p.EmbeddingRequest,
+}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise GatewayError(413, f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.",
+                           "request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(413, f"Request body exceeds this tenant's limit of {limit} bytes.",
+                               "request_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise GatewayError(400, f"The request body is not valid JSON: {exc}", "invalid_json",
+                           error_type="invalid_request") from exc
+
+
+def parse(operation: str, body: bytes) -> Any:
+    data = json_body(body)
+    if not isinstance(data, dict):
+        raise GatewayError(400, "The request body must be a JSON object.", "invalid_request",
+                           error_type="invalid_request")
+    try:
+        return REQUEST_MODELS[operation].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first.get("loc", ()))
+        raise GatewayError(400, f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}", "invalid_request",
+                           param=loc or None, error_type="invalid_request") from exc
+
+
+def estimate_tokens(text: str) -> int:
+    """Cheap prompt-size estimate for limits (about 4 bytes per token); billing uses the
+    upstream's exact usage."""
+    return (len(text.encode()) + 3) // 4
+
+
+def prompt_text(operation: str, req: Any) -> str:
+    if operation == "chat":
+        return "".join(m.text() for m in req.messages)
+    if operation == "text_completion":
+        if isinstance(req.prompt, str):
+            return req.prompt
+        return req.prompt[0] if isinstance(req.prompt[0], str) else " " * 4 * len(req.prompt)
+    inputs = req.input if isinstance(req.input, list) else [req.input]
+    return "".join(x if isinstance(x, str) else " " * 4 * len(x) for x in inputs)

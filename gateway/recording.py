@@ -1,0 +1,87 @@
+"""The last stage: build the request's one RequestRecord, when the request ends however it
+ends, and hand it to every view (metrics, span, rate-limit and budget counters, the ledger)."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ledger.record import RequestRecord
+
+from . import tracing
+from .budgets import BudgetTracker
+from .config import GatewayConfig
+from .context import RequestContext
+from .metrics import GatewayMetrics
+from .ratelimit import SharedRateLimiter
+
+log = logging.getLogger("inferwatch.gateway")
+
+
+class Recorder:
+    def __init__(self, config: GatewayConfig, metrics: GatewayMetrics, limiter: SharedRateLimiter,
+                 budgets: BudgetTracker, *, submit: Callable[[RequestRecord], None],
+                 spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
+        self.config, self.metrics, self.limiter, self.budgets = config, metrics, limiter, budgets
+        self.submit = submit  # hands the record to the ledger writer (never blocks)
+        self.spawn = spawn
+
+    def record(self, ctx: RequestContext) -> None:
+        """Once per request: a second call (a stream's cleanup after its end) does nothing.
+        Safety scans left for after the response (flag-only) run first, then the record is
+        written with their findings; the latency is the response's."""
+        if ctx.outcome.recorded:
+            return
+        ctx.outcome.recorded = True
+        if ctx.outcome.later:
+            self.spawn(self._after_scans(ctx, time.perf_counter()))
+        else:
+            self._write(ctx, time.perf_counter())
+
+    async def _after_scans(self, ctx: RequestContext, ended: float) -> None:
+        jobs, ctx.outcome.later = ctx.outcome.later, []
+        for job in jobs:
+            try:
+                await job()
+            except Exception:  # noqa: BLE001 - a failed scan costs its own findings, never the record
+                log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
+        self._write(ctx, ended)
+
+    def _write(self, ctx: RequestContext, ended: float) -> None:
+        outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0
+        self.metrics.inflight.dec()
+        latency = ended - t0
+        ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
+        tpot = None
+        if ttft is not None and outcome.completion_tokens > 1:
+            # a response that ended early: up to its last output, not to the failure after it
+            until = outcome.last_token_at - t0 if outcome.last_token_at else latency
+            tpot = max(0.0, until - ttft) / (outcome.completion_tokens - 1)
+        status = outcome.status or 500
+        if outcome.cache_hit:
+            cost = self.config.cache.hit_cost_usd
+        else:  # what was delivered is billed, also when the request failed after it
+            price = self.config.price_for(outcome.model_version, ctx.alias)
+            cost = price.cost(outcome.prompt_tokens, outcome.completion_tokens)
+        rec = RequestRecord(
+            request_id=ctx.request_id, started_at=ctx.started_at, tenant=ctx.tenant, key_id=ctx.principal.key_id,
+            operation=ctx.operation, alias=ctx.alias, model_version=outcome.model_version, upstream=outcome.upstream,
+            status_code=status, error_type=outcome.error_type if status >= 400 else None,
+            latency_s=latency, ttft_s=ttft, tpot_s=tpot,
+            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,
+            stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
+            trace_id=tracing.trace_id_of(span) if span is not None else None,
+            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit,
+            cache_lookup=outcome.cache_lookup, retries=outcome.retries,
+            safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
+        )
+        if rec.total_tokens:
+            self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))
+        self.budgets.add(rec)
+        self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
+        if span is not None:
+            tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None),
+                                getattr(req, "temperature", None))
+        if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
+            self.submit(rec)

@@ -424,7 +424,8 @@ def test_a_guard_models_verdicts_are_findings_and_its_latency_a_metric(tmp_path,
         cfg = {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}
         with safety_gateway(tmp_path, stub, cfg, {"acme": TenantConfig()}) as h:
             rid = chat(h, "How do I steal a car?").headers["x-request-id"]
-            assert ("guard", "non_violent_crimes", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+            found = [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+            assert ("guard", "non_violent_crimes", "flag") in found
             count = "inferwatch_safety_guard_duration_seconds_count"
             assert h.metric(count, format="llama_guard_3", outcome="ok") == 1
             guard.fail_status = 503  # no verdict: the record says nothing of the guard, the metric says why
@@ -447,7 +448,8 @@ def test_a_guard_models_verdict_is_recorded_and_survives_a_sigterm_right_after_t
         try:
             key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)
             body = {"model": "m", "messages": [{"role": "user", "content": "How do I steal a car?"}], "max_tokens": 4}
-            r = httpx.post(gw.url + "/v1/chat/completions", json=body, headers={"authorization": f"Bearer {key}"}, timeout=30)
+            headers = {"authorization": f"Bearer {key}"}
+            r = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
             assert r.status_code == 200 and not guard.hold.is_set()  # answered while the guard holds its verdict
             proc.send_signal(signal.SIGTERM)
             threading.Timer(1.0, guard.hold.set).start()

@@ -2,6 +2,7 @@
 ends, and hand it to every view (metrics, span, rate-limit and budget counters, the ledger)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -41,12 +42,16 @@ class Recorder:
 
     async def _after_scans(self, ctx: RequestContext, ended: float) -> None:
         jobs, ctx.outcome.later = ctx.outcome.later, []
-        for job in jobs:
-            try:
-                await job()
-            except Exception:  # noqa: BLE001 - a failed scan costs its own findings, never the record
-                log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
-        self._write(ctx, ended)
+        try:
+            for job in jobs:
+                try:
+                    await job()
+                except Exception:  # noqa: BLE001 - a failed scan costs its own findings, never the record
+                    log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
+        except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
+            log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)
+        finally:
+            self._write(ctx, ended)
 
     def _write(self, ctx: RequestContext, ended: float) -> None:
         outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0

@@ -374,7 +374,8 @@ def run(
     if path is not None and path.exists():
         report.rows += eval_pii(path, progress=progress)
     else:
-        report.notes.append("PII set not given (or not found); pass --pii or set INFERWATCH_PII_EVAL for span-level PII rows")
+        report.notes.append("PII set not given (or not found); pass --pii or set INFERWATCH_PII_EVAL "
+                            "for span-level PII rows")
     report.rows += eval_secrets()
     classifier = None
     if use_classifier is not False:

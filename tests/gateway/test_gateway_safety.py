@@ -360,7 +360,7 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         assert h.gateway.safety.engine.use_classifier
         chat(h, "What is the capital of France?")
         h.flush()  # the default policy only flags on the classifier: it runs after the response
-        batcher = h.gateway.safety.batcher
+        batcher = h.gateway.safety.later_batcher
         assert batcher.texts >= 1 and batcher.batches >= 1
         # ...and the classifier adds its own finding; a block needs a confident calibrated
         # score (>= 0.9), which this generic persona prompt does not reach, so it flags

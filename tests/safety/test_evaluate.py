@@ -78,7 +78,8 @@ def test_the_shipped_evaluation_runs_from_an_installed_copy_with_nothing_beside_
     site = tmp_path / "site-packages"
     shutil.copytree(Path(safety.__file__).parent, site / "safety", ignore=shutil.ignore_patterns("__pycache__"))
     code = ("import json, safety, safety.evaluate as e; r = e.run(use_classifier=False); "
-            "print(json.dumps({'file': safety.__file__, 'sets': sorted({s.dataset for s in r.sets}), 'notes': r.notes}))")
+            "print(json.dumps({'file': safety.__file__, 'sets': sorted({s.dataset for s in r.sets}), "
+            "'notes': r.notes}))")
     # a corpus where a checkout keeps it, relative to the copy: it must not be read unasked
     decoy = tmp_path / "shared" / "data" / "safety"
     decoy.mkdir(parents=True)

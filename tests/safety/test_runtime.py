@@ -122,3 +122,34 @@ def test_settings_section():
         SafetyConfig(tenants={"acme": {"inptu": {"pii": "block"}}})
     with pytest.raises(ValidationError):
         SafetyConfig(default={"input": {"pii": "obliterate"}})
+
+
+def test_the_classifier_after_the_response_runs_at_the_lowest_priority():
+    import os
+    import threading
+
+    class Nice(FakeClassifier):
+        def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+            self.batches.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return [[] for _ in texts]
+
+    fake = Nice()
+    rt = AsyncSafety(SafetyEngine(classifier=fake))  # the default policy: the classifier waits for later
+    blocking = AsyncSafety(SafetyEngine(PolicySet.from_dict(BLOCK_ON_CLASSIFIER), classifier=fake))
+
+    async def main() -> None:
+        _, later = await rt.scan_split("some text", None, "input")
+        await later.findings()
+        await blocking.scan_split("some text", None, "input")
+        await rt.aclose()
+
+    asyncio.run(main())
+    assert fake.batches == [19, os.getpriority(os.PRIO_PROCESS, 0)]
+
+
+def test_a_classifier_too_far_behind_makes_the_request_wait_for_its_own_scans():
+    fake = FakeClassifier()
+    rt = AsyncSafety(SafetyEngine(classifier=fake), max_backlog=0)  # any backlog is too much
+    v, later = asyncio.run(rt.scan_split("EVIL", None, "input"))
+    assert later is None and fake.batches == [1]
+    assert [(f.hit.scanner, f.action) for f in v.findings] == [("injection_classifier", "flag")] and v.action == "flag"

@@ -67,15 +67,3 @@ def guard_stub_app(stub: GuardStub) -> FastAPI:
 
     return app
 
-
-if __name__ == "__main__":  # python -m tests.guard_stub PORT: serve it on its own (a gateway test's separate process)
-    import sys
-
-    import uvicorn
-
-    uvicorn.run(
-        guard_stub_app(GuardStub(delay_s=float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)),
-        host="127.0.0.1",
-        port=int(sys.argv[1]),
-        log_level="warning",
-    )

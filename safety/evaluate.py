@@ -1,7 +1,7 @@
 """Precision, recall and F1 of the scanners on labeled sets; false-positive rate on benign sets.
 
 Sets:
-  * pii: the Presidio synthetic PII set (shared/data/pii/synth_dataset_v2.json), span-level,
+  * pii: the Presidio synthetic PII set (given with --pii or INFERWATCH_PII_EVAL), span-level,
     per entity type; a prediction counts when it overlaps a gold span of the same type.
   * secrets: keys and look-alikes generated here (seeded), per text.
   * attacks and harmful: the held-out split of the classifier's data (safety/data/heldout.json),
@@ -9,6 +9,9 @@ Sets:
   * benign: safety/data/benign_prompts.json (ordinary prompts with alarming words). The
     classifier trained on most of these, so its false-positive rate there is optimistic; the
     held-out benign rows are the honest number.
+  * ordinary traffic and contrast pairs (safety/data, both halves apart), shipped with the
+    package, so the evaluation runs from an installed package with nothing else.
+  * the shared corpus's dev-eval sets, when asked for: --corpus DIR or INFERWATCH_SAFETY_DATA.
 """
 
 from __future__ import annotations
@@ -98,11 +101,10 @@ def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
 # -- PII ---------------------------------------------------------------------------------
 
 
-def default_pii_path() -> Path:
+def default_pii_path() -> Path | None:
+    """The Presidio set when INFERWATCH_PII_EVAL names it (it is not shipped with the package)."""
     env = os.environ.get("INFERWATCH_PII_EVAL")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "pii" / "synth_dataset_v2.json"
+    return Path(env) if env else None
 
 
 def eval_pii(path: Path, threshold: float = 0.5, progress: Progress = _no_progress) -> list[Row]:
@@ -238,11 +240,12 @@ class SetRow:
                 "rate": None if r is None else round(r, 4), "ci95": [round(lo, 4), round(hi, 4)], "note": self.note}
 
 
-def default_corpus_dir() -> Path:
+def default_corpus_dir() -> Path | None:
+    """The shared development corpus when INFERWATCH_SAFETY_DATA names it. The evaluation
+    never looks for data beside the installation: what ships (``safety/data``) always runs,
+    the shared sets only when asked for (``--corpus`` or this variable)."""
     env = os.environ.get("INFERWATCH_SAFETY_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "safety"
+    return Path(env) if env else None
 
 
 def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
@@ -259,8 +262,9 @@ def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
                                  for it in load_heldout()],
         "benign prompts (alarming words)": [{"text": t, "label": "benign", "category": ""} for t in load_benign()],
     }
-    path = (corpus or default_corpus_dir()) / "dev_eval.jsonl"
-    if path.exists():
+    corpus = corpus or default_corpus_dir()
+    path = corpus / "dev_eval.jsonl" if corpus is not None else None
+    if path is not None and path.exists():
         for line in path.open(encoding="utf-8"):
             r = json.loads(line)
             sets.setdefault(f"dev_eval/{r['eval_set']}", []).append(r)
@@ -289,7 +293,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
             for i in range(0, len(texts), 32):
                 clf_hits.extend(clf.scan_many(texts[i : i + 32]))
                 tick(len(texts[i : i + 32]))
-    cats = engine.plan(policy, "input").categories
+    cats = policy.input.active()
     out = []
     for t, extra in zip(texts, clf_hits):
         hits = engine.raw_hits(t, policy, "input", classifier=False) + [h for h in extra if h.category in cats]
@@ -367,10 +371,11 @@ def run(
     """Every evaluation that its data allows."""
     report = Report()
     path = pii_path or default_pii_path()
-    if path.exists():
+    if path is not None and path.exists():
         report.rows += eval_pii(path, progress=progress)
     else:
-        report.notes.append(f"PII set not found at {path}; set INFERWATCH_PII_EVAL or pass --pii")
+        report.notes.append("PII set not given (or not found); pass --pii or set INFERWATCH_PII_EVAL "
+                            "for span-level PII rows")
     report.rows += eval_secrets()
     classifier = None
     if use_classifier is not False:
@@ -387,8 +392,10 @@ def run(
 
     engine = SafetyEngine(use_classifier=False) if classifier is None else SafetyEngine(classifier=classifier)
     report.sets, report.set_metrics = eval_sets(engine, corpus, progress=progress)
-    if not (corpus or default_corpus_dir()).exists():
-        report.notes.append("safety corpus not found; set INFERWATCH_SAFETY_DATA or pass --corpus for the dev-eval sets")
+    corpus = corpus or default_corpus_dir()
+    if corpus is None or not (corpus / "dev_eval.jsonl").exists():
+        report.notes.append("shared dev-eval sets not included: pass --corpus DIR (or set INFERWATCH_SAFETY_DATA) "
+                            "to a folder with dev_eval.jsonl; the shipped sets (safety/data) ran")
     return report
 
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from .spans import redact, redaction_label
 from .types import Category, Hit
+from .verdict import Finding
 
 if TYPE_CHECKING:
-    from .engine import Finding, SafetyEngine
+    from .engine import SafetyEngine
 
 CONTEXT = 40  # characters kept on each side of the hit
 MAX_SPAN = 120  # characters of a long hit (a whole-text classifier hit) that are kept
@@ -63,10 +64,8 @@ def excerpts(engine: "SafetyEngine", text: str, findings: Sequence["Finding"], *
     return out
 
 
-def excerpt(engine: "SafetyEngine", text: str, hit: Hit, findings: Iterable["Finding"], *, with_context: bool) -> str:
+def excerpt(engine: "SafetyEngine", text: str, hit: Hit, findings: Iterable[Finding], *, with_context: bool) -> str:
     """The stored excerpt of one hit in ``text`` (see ``excerpts``)."""
-    from .engine import Finding
-
     findings = list(findings)
     own = next((f for f in findings if f.hit == hit), None) or Finding(hit, "flag")
     return excerpts(engine, text, [own, *(f for f in findings if f is not own)], with_context=with_context)[0]

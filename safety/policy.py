@@ -42,16 +42,23 @@ STRUCTURED_PII = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "
 
 
 class Rule(BaseModel):
-    """Take ``action`` on hits scoring at least ``threshold`` (optionally only these entities)."""
+    """Take ``action`` on hits scoring at least ``threshold`` (optionally only these entities,
+    or only hits of these scanners: ``scanners: [injection]`` blocks on the rules and leaves
+    the classifier's hits to the next rule)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     action: Action
     threshold: float = Field(0.5, ge=0.0, le=1.0)
     entities: tuple[str, ...] | None = None
+    scanners: tuple[str, ...] | None = None
 
     def matches(self, hit: Hit) -> bool:
-        return hit.score >= self.threshold and (self.entities is None or hit.entity in self.entities)
+        return (hit.score >= self.threshold and (self.entities is None or hit.entity in self.entities)
+                and (self.scanners is None or hit.scanner in self.scanners))
+
+    def applies_to(self, scanner: str | None) -> bool:
+        return scanner is None or self.scanners is None or scanner in self.scanners
 
 
 def _rules(value: Any) -> tuple[Rule, ...]:
@@ -94,9 +101,14 @@ class DirectionPolicy(BaseModel):
         """Categories with at least one rule, i.e. worth scanning for."""
         return frozenset(c for c, r in self.rules.items() if r)
 
-    def acting(self) -> frozenset[Category]:
-        """Categories whose rules can change the text (redact or block)."""
-        return frozenset(c for c, rs in self.rules.items() if any(r.action in ("redact", "block") for r in rs))
+    def acting(self, scanner: str | None = None) -> frozenset[Category]:
+        """Categories whose rules can change the text (redact or block), of any scanner's hits
+        or of ``scanner``'s."""
+        return frozenset(
+            c
+            for c, rs in self.rules.items()
+            if any(r.action in ("redact", "block") and r.applies_to(scanner) for r in rs)
+        )
 
 
 class DenyListConfig(BaseModel):
@@ -147,10 +159,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
             {"action": "flag", "threshold": 0.5},
         ],
         "secret": "redact",
-        "prompt_injection": [{"action": "block", "threshold": 0.8}, {"action": "flag", "threshold": 0.5}],
-        "jailbreak": [{"action": "block", "threshold": 0.8}, {"action": "flag", "threshold": 0.5}],
+        # Blocks come from the rule scanners; the classifier's (and a guard model's) hits are
+        # flagged, so they are scanned after the response and add nothing to its latency. A
+        # rule without ``scanners`` blocks on them too, and puts them back on the path.
+        "prompt_injection": [
+            {"action": "block", "threshold": 0.8, "scanners": ["injection"]},
+            {"action": "flag", "threshold": 0.5},
+        ],
+        "jailbreak": [
+            {"action": "block", "threshold": 0.8, "scanners": ["injection"]},
+            {"action": "flag", "threshold": 0.5},
+        ],
         "harmful": "flag",
-        "child_exploitation": [{"action": "block", "threshold": 0.8}, {"action": "flag", "threshold": 0.5}],
+        "child_exploitation": [
+            {"action": "block", "threshold": 0.8, "scanners": ["harmful"]},
+            {"action": "flag", "threshold": 0.5},
+        ],
         "deny_list": "block",
     },
     "output": {

@@ -26,28 +26,32 @@ so their findings equal the one-shot scan's.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
-from .harmful import HarmfulScanner
 from .jsontext import redact_json
 from .policy import TenantPolicy
 from .spans import redact
-from .types import HARM_CATEGORIES, Category, Hit
+from .types import Category, Direction, Hit
+from .verdict import Finding, Verdict, strongest
 
-if TYPE_CHECKING:
-    from .engine import Finding, SafetyEngine, Verdict
+
+class SpanScanner(Protocol):
+    max_span: int
+
+    def scan(self, text: str) -> list[Hit]: ...
+
+
+class ScannerSource(Protocol):
+    """What the redactor needs of the engine: its span scanners per category."""
+
+    def local_scanners(self, policy: TenantPolicy, direction: Direction,
+                       categories: frozenset[Category] | None = None) -> Iterable[SpanScanner]: ...
 
 CONTEXT = 64  # left context the window keeps beyond the longest span (context words)
 BATCH = 256  # releasable characters a scan waits for after the first release
 
 _LAST_SPACE = re.compile(r"\s(?=\S*\Z)")  # \s is exactly str.isspace
-
-
-@lru_cache(maxsize=64)
-def harm_scanner(categories: frozenset[Category]) -> HarmfulScanner:
-    """A harm scanner for some S1-S14 categories, built once (its gate regex takes ~1 ms)."""
-    return HarmfulScanner(categories)
 
 
 def word_start(text: str, lo: int, hi: int) -> int:
@@ -59,16 +63,14 @@ def word_start(text: str, lo: int, hi: int) -> int:
 class StreamRedactor:
     """Feed chunks, get back what is safe to send now; ``finish()`` returns the rest."""
 
-    def __init__(self, engine: "SafetyEngine", policy: TenantPolicy, *, json: bool = False, batch: int = BATCH) -> None:
+    def __init__(self, engine: ScannerSource, policy: TenantPolicy, *, json: bool = False, batch: int = BATCH) -> None:
         self._engine = engine
         self._policy = policy
         self._json = json  # the text is JSON (tool-call arguments): redactions keep it valid
         rules = policy.output
         self._acting = rules.acting()
         # Live scanners: those that can change the text, run on the windows.
-        live = engine.local_scanners(policy, "output", self._acting)
-        harm = self._acting & set(HARM_CATEGORIES)
-        self._live = [harm_scanner(frozenset(harm)) if s is engine.harmful else s for s in live]
+        self._live = list(engine.local_scanners(policy, "output", self._acting))
         # Flag-only categories cannot change the text: scanned once, on the whole text, at the end.
         self._flag_cats = rules.active() - self._acting
         self._late = engine.local_scanners(policy, "output", self._flag_cats)
@@ -128,8 +130,6 @@ class StreamRedactor:
         return out
 
     def _late_pass(self) -> None:
-        from .engine import Finding
-
         if not self._late:
             return
         text = "".join(self._chunks)
@@ -142,24 +142,17 @@ class StreamRedactor:
                         self.findings.append(Finding(h, action))
         self.findings.sort(key=lambda f: (f.hit.start, f.hit.end))
 
-    def verdict(self) -> "Verdict":
+    def verdict(self) -> Verdict:
         """What happened over the whole stream (after ``finish``)."""
-        from .engine import Verdict
-
         v = Verdict(direction="output", tenant=self._policy.name, findings=list(self.findings), text="".join(self._parts))
         if self.findings:
-            from .policy import STRENGTH
-
-            strongest = max(self.findings, key=lambda f: (STRENGTH[f.action], f.hit.score))
-            v.action = strongest.action  # type: ignore[assignment]
+            v.action = strongest(self.findings).action  # type: ignore[assignment]
         if self.blocked is not None:
             v.action = "block"
             v.blocked_category = self.blocked.hit.category
         return v
 
-    def _scan(self) -> list["Finding"]:
-        from .engine import Finding
-
+    def _scan(self) -> list[Finding]:
         rules = self._policy.output
         out = []
         for scanner in self._live:
@@ -172,7 +165,7 @@ class StreamRedactor:
                     out.append(Finding(h, action))
         return out
 
-    def _cut(self, end: int, acting: list["Finding"]) -> int:
+    def _cut(self, end: int, acting: list[Finding]) -> int:
         """Where a non-final release ends: ``hold`` short of the end, at a word start, and
         neither inside an acting span nor after the start of one that runs to the end."""
         base, emitted = self._base, self._emitted

@@ -42,7 +42,6 @@ KNOWN_ARROWS = {
     ("dashboards/check.py", "canary"): "live registries for `dashboards build --check`",
 }
 KNOWN_CYCLES = {
-    frozenset({"safety.engine", "safety.stream"}): "issue 19",
 }
 
 

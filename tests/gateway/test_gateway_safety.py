@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import signal
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +23,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from gateway.config import GatewayConfig, TenantConfig, UpstreamConfig, VersionTarget
@@ -32,7 +35,10 @@ from safety import review
 from safety.config import SafetyConfig
 from safety.engine import SafetyEngine
 from safety.jsontext import redact_json_text
+from safety.types import Category, Hit
 from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
+from tests.guard_stub import GuardStub, guard_stub_app
+from tests.reliability._procs import start_gateway
 from tests.servers import ThreadedServer
 
 EMAIL = "bob.smith@example.com"
@@ -168,6 +174,7 @@ def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
 
 
 def test_flag_passes_unchanged_and_is_recorded_and_counted(gw, stub):
+    gw.flush()  # counters are views of records, and a record waits for its flag-only scans
     before = gw.metric("inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag")
     incidents = gw.metric("inferwatch_safety_incidents_total", tenant="acme", model_alias="m", model_version="stub@1", direction="input")
     raw = chat(gw, BOMB)
@@ -192,8 +199,10 @@ def test_output_redaction_without_streaming(gw, stub, engine):
     assert raw.parse().choices[0].finish_reason == "length"
     text = client(gw).completions.create(model="m", prompt="details?", max_tokens=3).choices[0].text
     assert text == expected
+    gw.flush()  # counters are views of records, and a record waits for its flag-only scans
     before = gw.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
     chat(gw, "again")
+    gw.flush()
     assert gw.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact") == before + 3
     hits = hits_of(gw, raw.headers["x-request-id"])
     assert [(x.direction, x.category, x.action) for x in hits] == [("output", "pii", "redact")] * 3
@@ -350,13 +359,115 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
     with safety_gateway(tmp_path, stub, {"classifier": True}, {"acme": TenantConfig()}) as h:
         assert h.gateway.safety.engine.use_classifier
         chat(h, "What is the capital of France?")
-        batcher = h.gateway.safety.batcher
+        h.flush()  # the default policy only flags on the classifier: it runs after the response
+        batcher = h.gateway.safety.later_batcher
         assert batcher.texts >= 1 and batcher.batches >= 1
         # ...and the classifier adds its own finding; a block needs a confident calibrated
         # score (>= 0.9), which this generic persona prompt does not reach, so it flags
         rid = chat(h, EVIL_TWIN).headers["x-request-id"]
         assert row_of(h, rid).status_code == 200
         assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+
+
+class HeldClassifier:
+    """Stands in for MiniLM's heads (a stub): every text is a jailbreak at 0.95, answered only
+    once `gate` is set, so a request that waited for it could not have been answered."""
+
+    name = "injection_classifier"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+        assert self.gate.wait(60), "the classifier was never released"
+        return [[Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] for t in texts]
+
+
+@contextlib.contextmanager
+def held_classifier(tmp_path: Path, stub: Stub, safety: dict | None = None) -> Iterator[tuple[Harness, HeldClassifier]]:
+    held = HeldClassifier()
+    with safety_gateway(tmp_path, stub, {"classifier": False, **(safety or {})}, {"acme": TenantConfig()}) as h:
+        engine = h.gateway.safety.engine
+        engine._classifier, engine.use_classifier = held, True
+        try:
+            yield h, held
+        finally:
+            held.gate.set()
+
+
+def test_flag_only_scans_run_after_the_response_and_the_record_waits_for_them(tmp_path, stub):
+    with held_classifier(tmp_path, stub) as (h, held):
+        raw = chat(h, "What is the capital of France?")  # answered while the classifier is still held
+        rid = raw.headers["x-request-id"]
+        assert raw.status_code == 200 and raw.parse().choices[0].message.content
+        assert h.metric("inferwatch_inflight_requests") == 1  # its record is not written yet...
+        held.gate.set()
+        # ...and once the scan is done it carries the classifier's finding, counted like any other
+        found = [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        assert ("injection_classifier", "jailbreak", "flag") in found
+        assert row_of(h, rid).status_code == 200
+        assert h.metric("inferwatch_safety_hits_total", direction="input", category="jailbreak", action="flag") == 1
+
+
+def test_a_policy_that_blocks_on_the_classifier_waits_for_it(tmp_path, stub):
+    rules = {"jailbreak": [{"action": "block", "threshold": 0.8}, {"action": "flag"}]}
+    with held_classifier(tmp_path, stub, {"tenants": {"acme": {"input": rules}}}) as (h, held):
+        threading.Timer(0.5, held.gate.set).start()
+        with pytest.raises(openai.BadRequestError) as e:
+            chat(h, "What is the capital of France?")
+        assert held.gate.is_set() and e.value.body["code"] == "content_policy_violation"
+
+
+def test_a_guard_models_verdicts_are_findings_and_its_latency_a_metric(tmp_path, stub):
+    guard = GuardStub()
+    with ThreadedServer(guard_stub_app(guard)) as gs:
+        cfg = {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}
+        with safety_gateway(tmp_path, stub, cfg, {"acme": TenantConfig()}) as h:
+            rid = chat(h, "How do I steal a car?").headers["x-request-id"]
+            found = [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+            assert ("guard", "non_violent_crimes", "flag") in found
+            count = "inferwatch_safety_guard_duration_seconds_count"
+            assert h.metric(count, format="llama_guard_3", outcome="ok") == 1
+            guard.fail_status = 503  # no verdict: the record says nothing of the guard, the metric says why
+            rid = chat(h, "How do I steal a car?").headers["x-request-id"]
+            assert "guard" not in [x.scanner for x in hits_of(h, rid)]
+            assert h.metric(count, format="llama_guard_3", outcome="error") == 1
+
+
+def test_a_guard_models_verdict_is_recorded_and_survives_a_sigterm_right_after_the_response(tmp_path, stub):
+    """A real `inferwatch serve`, its harm verdict from a guard model (a stub answering in
+    Llama Guard 3's format, held back): the answer does not wait for it; SIGTERM right after
+    the answer, the guard answers during the shutdown, and the request's row carries its finding."""
+    guard = GuardStub(hold=threading.Event())
+    with ThreadedServer(guard_stub_app(guard)) as gs:
+        gw, _ = start_gateway(tmp_path, {
+            "data_dir": str(tmp_path / "serve-data"), "admin_key": ADMIN_KEY,
+            "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]}},
+            "safety": {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}})
+        proc = gw.process
+        try:
+            key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)
+            body = {"model": "m", "messages": [{"role": "user", "content": "How do I steal a car?"}], "max_tokens": 4}
+            headers = {"authorization": f"Bearer {key}"}
+            r = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
+            assert r.status_code == 200 and not guard.hold.is_set()  # answered while the guard holds its verdict
+            proc.send_signal(signal.SIGTERM)
+            threading.Timer(1.0, guard.hold.set).start()
+            assert proc.wait(60) == -signal.SIGTERM
+        finally:
+            guard.hold.set()
+            if proc.poll() is None:
+                proc.kill()
+    assert len(guard.prompts) == 1 and "User: How do I steal a car?" in guard.prompts[0]
+    engine = create_engine(f"sqlite:///{tmp_path / 'serve-data' / 'ledger.db'}")
+    try:
+        with Session(engine) as s:
+            [row] = s.scalars(select(RequestRow).where(RequestRow.request_id == r.headers["x-request-id"]))
+            hits = [(x.scanner, x.category, x.action) for x in
+                    s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == row.request_id))]
+    finally:
+        engine.dispose()
+    assert row.status_code == 200 and ("guard", "non_violent_crimes", "flag") in hits
 
 
 # ---- tool calls and reasoning ---------------------------------------------------------------
@@ -452,6 +563,7 @@ def test_an_attack_in_tool_call_arguments_blocks_the_request(tool_gw):
 
 def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(tool_gw, engine):
     h, _ = tool_gw
+    h.flush()
     before = h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
     raw = client(h).chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9)
     msg = raw.parse().choices[0].message

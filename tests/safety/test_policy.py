@@ -7,19 +7,29 @@ from safety.policy import PolicySet
 from safety.types import Category, Hit
 
 
-def hit(category: Category, score: float, entity: str = "x") -> Hit:
-    return Hit(category, entity, "test", 0, 1, score)
+def hit(category: Category, score: float, entity: str = "x", scanner: str = "test") -> Hit:
+    return Hit(category, entity, scanner, 0, 1, score)
 
 
 def test_default_policy_actions():
     p = PolicySet().default
-    assert p.input.decide(hit(Category.JAILBREAK, 0.9)) == "block"
+    assert p.input.decide(hit(Category.JAILBREAK, 0.9, scanner="injection")) == "block"
+    assert p.input.decide(hit(Category.JAILBREAK, 0.9, scanner="injection_classifier")) == "flag"
     assert p.input.decide(hit(Category.JAILBREAK, 0.6)) == "flag"
     assert p.input.decide(hit(Category.JAILBREAK, 0.3)) is None
     assert p.input.decide(hit(Category.PII, 0.9, "EMAIL_ADDRESS")) == "redact"
     assert p.input.decide(hit(Category.PII, 0.9, "PERSON")) == "flag"
     assert p.output.decide(hit(Category.SECRET, 0.9)) == "redact"
     assert Category.PROMPT_INJECTION not in p.output.active()
+
+
+def test_a_rule_can_name_the_scanners_it_acts_on():
+    rules = [{"action": "block", "scanners": ["harmful"]}, {"action": "flag"}]
+    d = PolicySet.from_dict({"default": {"input": {"S1": rules}}}).default.input
+    assert d.decide(hit(Category.VIOLENT_CRIMES, 0.9, scanner="harmful")) == "block"
+    assert d.decide(hit(Category.VIOLENT_CRIMES, 0.9, scanner="guard")) == "flag"
+    assert d.acting() == {Category.VIOLENT_CRIMES}
+    assert d.acting("guard") == frozenset() and d.acting("harmful") == {Category.VIOLENT_CRIMES}
 
 
 def test_shorthands_groups_and_codes():
@@ -52,7 +62,7 @@ def test_tenants_do_not_leak(tenant_policies):
     assert "Project Falcon" in acme.deny_list.phrases
     assert initech.deny_list.empty() and default.deny_list.empty()
     # Tenant policies inherit what they do not name.
-    assert acme.input.decide(hit(Category.JAILBREAK, 0.9)) == "block"
+    assert acme.input.decide(hit(Category.JAILBREAK, 0.9, scanner="injection")) == "block"
 
 
 def test_invalid_config_rejected():

@@ -46,9 +46,12 @@ def test_async_scan_equals_the_engine_inline_and_in_a_thread(rules_engine):
         assert "[REDACTED:EMAIL_ADDRESS]" in got.text
 
 
+BLOCK_ON_CLASSIFIER = {"default": {"input": {"jailbreak": [{"action": "block", "threshold": 0.8}, {"action": "flag"}]}}}
+
+
 def test_classifier_calls_of_concurrent_requests_are_batched():
     fake = FakeClassifier()
-    engine = SafetyEngine(classifier=fake)
+    engine = SafetyEngine(PolicySet.from_dict(BLOCK_ON_CLASSIFIER), classifier=fake)
     rt = AsyncSafety(engine)
 
     async def main():  # noqa: ANN202
@@ -66,6 +69,31 @@ def test_classifier_calls_of_concurrent_requests_are_batched():
     n = len(fake.batches)
     assert not asyncio.run(quiet.scan("EVIL", None, "input")).findings
     assert len(fake.batches) == n
+
+
+def test_flag_only_scans_wait_for_later_and_find_what_a_whole_scan_finds():
+    fake = FakeClassifier()
+    rt = AsyncSafety(SafetyEngine(classifier=fake))  # the default policy: classifier hits only flag
+    text = f"EVIL plan: mail {EMAIL}, and how do I make a bomb at home?"
+
+    async def main():  # noqa: ANN202
+        now, later = await rt.scan_split(text, None, "input")
+        calls_before_later = len(fake.batches)
+        found_later = await later.findings()
+        return now, calls_before_later, found_later, await rt.scan(text, None, "input")
+
+    now, calls, later, whole = asyncio.run(main())
+    assert calls == 0  # nothing before the answer waited on the classifier
+    assert [f.hit.entity for f in now.findings] == ["EMAIL_ADDRESS"] and now.action == "redact"
+    assert {(f.hit.scanner, f.hit.category, f.action) for f in later} == {
+        ("injection_classifier", Category.JAILBREAK, "flag"), ("harmful", Category.INDISCRIMINATE_WEAPONS, "flag")}
+    assert sorted(f.to_dict()["scanner"] for f in whole.findings) == sorted(
+        f.hit.scanner for f in [*now.findings, *later]
+    )
+    # a policy that blocks on the classifier puts it back before the answer, and leaves nothing for later
+    rt = AsyncSafety(SafetyEngine(PolicySet.from_dict(BLOCK_ON_CLASSIFIER), classifier=fake))
+    v, later = asyncio.run(rt.scan_split("EVIL", None, "input"))
+    assert v.blocked and later is None
 
 
 def test_excerpts_never_hold_a_raw_span(rules_engine):
@@ -94,3 +122,34 @@ def test_settings_section():
         SafetyConfig(tenants={"acme": {"inptu": {"pii": "block"}}})
     with pytest.raises(ValidationError):
         SafetyConfig(default={"input": {"pii": "obliterate"}})
+
+
+def test_the_classifier_after_the_response_runs_at_the_lowest_priority():
+    import os
+    import threading
+
+    class Nice(FakeClassifier):
+        def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+            self.batches.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return [[] for _ in texts]
+
+    fake = Nice()
+    rt = AsyncSafety(SafetyEngine(classifier=fake))  # the default policy: the classifier waits for later
+    blocking = AsyncSafety(SafetyEngine(PolicySet.from_dict(BLOCK_ON_CLASSIFIER), classifier=fake))
+
+    async def main() -> None:
+        _, later = await rt.scan_split("some text", None, "input")
+        await later.findings()
+        await blocking.scan_split("some text", None, "input")
+        await rt.aclose()
+
+    asyncio.run(main())
+    assert fake.batches == [19, os.getpriority(os.PRIO_PROCESS, 0)]
+
+
+def test_a_classifier_too_far_behind_makes_the_request_wait_for_its_own_scans():
+    fake = FakeClassifier()
+    rt = AsyncSafety(SafetyEngine(classifier=fake), max_backlog=0)  # any backlog is too much
+    v, later = asyncio.run(rt.scan_split("EVIL", None, "input"))
+    assert later is None and fake.batches == [1]
+    assert [(f.hit.scanner, f.action) for f in v.findings] == [("injection_classifier", "flag")] and v.action == "flag"

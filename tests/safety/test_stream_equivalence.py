@@ -25,6 +25,7 @@ from safety.policy import PolicySet, TenantPolicy
 from safety.spans import redact
 from safety.stream import BATCH, StreamRedactor, word_start
 from safety.types import HARM_CATEGORIES, Hit
+from tests.servers import ROOT
 
 CONTEXT = 64
 
@@ -235,7 +236,8 @@ def pool() -> list[str]:
     secrets, lookalikes = secret_samples(n=80, seed=7)
     texts = [*SNIPPETS, *secrets, *lookalikes, *load_benign()]
     texts += [item["text"][:800] for item in load_heldout()]
-    path = default_pii_path()
+    # the shared Presidio set, where a checkout keeps it (the package itself never looks there)
+    path = default_pii_path() or ROOT.parent / "shared" / "data" / "pii" / "synth_dataset_v2.json"
     if path.exists():
         texts += [item["full_text"] for item in json.loads(path.read_text(encoding="utf-8"))]
     return texts

@@ -50,7 +50,8 @@ class WorkerState:
             loaded = load_model(path, alias=cfg.alias, device=cfg.device, dtype=cfg.dtype, device_map=cfg.device_map, max_model_len=cfg.max_model_len)
             metrics = WorkerMetrics(loaded.version.id)
             engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget,
-                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens)
+                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens,
+                            use_graphs=cfg.cuda_graphs, compile_layers=cfg.compile)
             engine.start()
             _warm_up(engine, loaded)
         except Exception as exc:  # noqa: BLE001 - reported by /health, not a crash loop

@@ -256,7 +256,7 @@ def create_app(config: WorkerConfig) -> FastAPI:
         # role chunk included, so a caller whose stream breaks knows what it was sent.
         running = req.continuous_usage
 
-        def chunk(text: str | None, finish: str | None, usage: p.Usage, role: bool = False) -> bytes:
+        def encode(text: str | None, finish: str | None, usage: p.Usage | None, role: bool = False) -> bytes:
             if kind == "chat":
                 delta = p.ChatDelta(role="assistant" if role else None, content=text)
                 c: p.BaseModel = p.ChatCompletionChunk(id=request_id, created=created, model=model, system_fingerprint=fp,
@@ -268,14 +268,24 @@ def create_app(config: WorkerConfig) -> FastAPI:
             absent = {"usage"} if kind != "chat" and not running else None
             return b"data: " + json.dumps(c.model_dump(exclude=absent)).encode() + b"\n\n"
 
+        # A plain text delta is the same body every time but for its text: encode it once with a
+        # marker and splice each delta in, instead of building and dumping a pydantic model per token.
+        marker = "\u0000iw-text\u0000"
+        head, _, tail = encode(marker, None, None).partition(json.dumps(marker).encode())
+
+        def chunk(text: str | None, finish: str | None, usage: p.Usage | None, role: bool = False) -> bytes:
+            if finish is None and not role and not running:
+                return head + json.dumps(text).encode() + tail
+            return encode(text, finish, usage, role)
+
         try:
             if kind == "chat":
                 yield chunk("", None, p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)), role=True)  # type: ignore[union-attr]
             async for out in handle.outputs():
-                usage = _usage(out)
+                usage = _usage(out) if running or out.finish_reason else None  # a pydantic model only where one is sent
                 if out.finish_reason == "error":
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
-                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"
+                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"  # type: ignore[union-attr]
                     return
                 if out.text or out.finish_reason:
                     yield chunk(out.text, out.finish_reason, usage)

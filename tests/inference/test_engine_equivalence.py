@@ -169,3 +169,22 @@ def test_seeded_sampling_is_independent_of_the_batch(model_dirs):
     assert engine.stats.max_batch_size > 1
     assert crowded[1] == alone
     assert crowded[0] != crowded[2]
+
+
+@pytest.mark.slow
+def test_compiled_layers_match_generate_and_do_not_recompile_after_warm_up(model_dirs):
+    from torch._dynamo.utils import counters
+
+    loaded = load_model(model_dirs["tiny-mistral-sliding"], max_model_len=256)
+    tok = loaded.tokenizer
+    want = expected(model_dirs["tiny-mistral-sliding"], tok, REQUESTS)
+    engine = Engine(loaded, max_batch_size=4, max_queue=16, prefill_token_budget=16, metrics=WorkerMetrics("t"),
+                    compile_layers=True)
+    engine.start()
+    try:
+        assert run_engine(engine, tok, REQUESTS) == want  # warm-up: every shape kind seen once
+        graphs = counters["stats"]["unique_graphs"]
+        assert run_engine(engine, tok, REQUESTS) == want
+        assert counters["stats"]["unique_graphs"] == graphs  # no recompilation after warm-up
+    finally:
+        engine.stop()

@@ -109,6 +109,7 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=2, help="requests each client sends back to back")
     ap.add_argument("--baseline-requests", type=int, default=8)
     ap.add_argument("--max-model-len", type=int, default=None)
+    ap.add_argument("--worker-flags", default="", help="more flags for the worker, e.g. '--compile true'")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     args = ap.parse_args()
 
@@ -119,6 +120,7 @@ def main() -> None:
         flags += ["--model", str(args.model)]
     if args.max_model_len:
         flags += ["--max-model-len", str(args.max_model_len)]
+    flags += args.worker_flags.split()
     print(f"starting worker ({'demo model' if not args.model else args.model}) ...", file=sys.stderr)
     worker = start_worker(data_dir, data_dir, *flags)
     try:

@@ -26,9 +26,10 @@ class WorkerConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8001
     max_batch_size: int = Field(default=64, ge=1)
-    max_model_len: int | None = Field(default=None, description="context length; default from the model, capped")
+    max_model_len: int | None = Field(default=None, description="context length; default the model's. The KV cache holds as many sequences of it (up to max_batch_size) as free memory allows")
     max_queue: int = Field(default=256, ge=0, description="waiting requests before 503")
     default_max_tokens: int = Field(default=256, ge=1)
-    prefill_token_budget: int = Field(default=4096, ge=1, description="prompt tokens admitted per engine step")
-    compile: bool = Field(default=False, description="torch.compile the decode step (CUDA)")
+    prefill_token_budget: int = Field(default=2048, ge=1, description="prompt tokens read per engine step (longer prompts in chunks): bounds a decode stall")
+    compile: bool = Field(default=False, description="torch.compile each decoder layer (dynamic shapes)")
+    cuda_graphs: bool = Field(default=True, description="replay decode steps as CUDA graphs captured at warm-up (CUDA only)")
     fault: FaultInjection = FaultInjection()

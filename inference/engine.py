@@ -1,9 +1,12 @@
 """Continuous (iteration-level) batching engine.
 
 One thread owns the model. Each iteration it drops cancelled sequences, admits waiting
-requests into free KV slots (prefilling their prompts), then runs one decode step for every
-running sequence at once. Finished sequences leave between steps and their slots are reused
-by the next arrivals, so a request never waits for a whole batch to end.
+requests into free KV slots, runs one prefill step over at most `prefill_token_budget` prompt
+tokens (long prompts are read in chunks over several iterations, so a decode step never waits
+for more than one chunk), then one decode step for every running sequence at once. Finished
+sequences leave between steps and their slots are reused by the next arrivals, so a request
+never waits for a whole batch to end. What a step produced reaches each event loop in one
+hand-off per step, not one per token.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import asyncio
 import collections
 import heapq
 import logging
+import random
 import threading
 import time
 from concurrent.futures import Future
@@ -19,11 +23,12 @@ from typing import Any, Callable
 
 import torch
 
+from .buckets import pick
 from .detokenizer import IncrementalDetokenizer, StopMatcher
-from .kv_cache import SlotKVCache
+from .kv_cache import KVCache, plan_cache
 from .metrics import WorkerMetrics
 from .model_loader import LoadedModel
-from .sampling import make_generator, sample
+from .runner import POSITION, ModelRunner, PrefillPiece
 
 log = logging.getLogger("inferwatch.worker")
 
@@ -55,16 +60,19 @@ class StepOutput:
 
 
 class Sequence:
-    def __init__(self, request_id: str, prompt_ids: list[int], params: SamplingParams, emit: Callable[[StepOutput], None], detok: IncrementalDetokenizer) -> None:
+    def __init__(self, request_id: str, prompt_ids: list[int], params: SamplingParams, handle: "RequestHandle",
+                 detok: IncrementalDetokenizer) -> None:
         self.request_id = request_id
         self.prompt_ids = prompt_ids
         self.params = params
-        self.emit = emit
+        self.handle = handle
         self.detok = detok
         self.stops = StopMatcher(params.stop)
         self.output_ids: list[int] = []
         self.slot: int | None = None
-        self.generator: torch.Generator | None = None
+        self.prefilled = 0  # prompt tokens already in the KV cache
+        # unseeded requests draw a seed here: the sampler's noise is always a function of (seed, counter)
+        self.seed = params.seed if params.seed is not None else random.getrandbits(52)
         self.cancelled = False
         self.arrival = time.perf_counter()
         self.last_token_at: float | None = None
@@ -80,16 +88,13 @@ class RequestHandle:
 
     def __init__(self, engine: "Engine", loop: asyncio.AbstractEventLoop) -> None:
         self._engine = engine
-        self._loop = loop
-        self._queue: asyncio.Queue[StepOutput] = asyncio.Queue()
+        self.loop = loop
+        self.queue: asyncio.Queue[StepOutput] = asyncio.Queue()
         self.seq: Sequence | None = None
-
-    def _emit(self, out: StepOutput) -> None:  # called from the engine thread
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, out)
 
     async def outputs(self):  # noqa: ANN201 - async generator of StepOutput
         while True:
-            out = await self._queue.get()
+            out = await self.queue.get()
             yield out
             if out.finish_reason is not None:
                 return
@@ -100,9 +105,15 @@ class RequestHandle:
             self._engine._wake()
 
 
+def _deliver(items: list[tuple[asyncio.Queue, StepOutput]]) -> None:  # on the event loop
+    for queue, out in items:
+        queue.put_nowait(out)
+
+
 @dataclass
 class EngineStats:
     steps: int = 0
+    prefill_steps: int = 0
     max_batch_size: int = 0
     recent_batch_sizes: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     finished: int = 0
@@ -111,39 +122,44 @@ class EngineStats:
 
 class Engine:
     def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int, prefill_token_budget: int, metrics: WorkerMetrics,
-                 step_delay_s: float = 0.0, fail_after_tokens: int = 0) -> None:
+                 step_delay_s: float = 0.0, fail_after_tokens: int = 0, use_graphs: bool = True,
+                 compile_layers: bool = False,
+                 cache_bytes: int | None = None) -> None:
         self.loaded = loaded
-        self.model = loaded.model
-        self.decoder = loaded.model.get_decoder()
-        self.lm_head = loaded.model.get_output_embeddings()
         self.tokenizer = loaded.tokenizer
-        self.device = loaded.device
+        self.device = torch.device(loaded.device)
         self.max_len = loaded.max_model_len
-        self.max_batch_size = max_batch_size
         self.max_queue = max_queue
         self.prefill_token_budget = prefill_token_budget
         self.metrics = metrics
         self.step_delay_s = step_delay_s  # fault injection: a deliberately slower worker
         self.fail_after_tokens = fail_after_tokens  # fault injection: generation fails part way (0: never)
         cfg = loaded.model.config
-        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        self.cache = SlotKVCache(cfg.num_hidden_layers, max_batch_size, cfg.num_key_value_heads, self.max_len, head_dim, loaded.dtype, self.device)
+        plan = plan_cache(cfg, loaded.dtype, self.device, max_batch_size=max_batch_size, length=self.max_len,
+                          available=cache_bytes)
+        self.cache = KVCache(cfg, plan, loaded.dtype, self.device)
+        self.max_batch_size = plan.slots
+        self.runner = ModelRunner(loaded.model, self.cache, self.device, loaded.dtype, use_graphs=use_graphs,
+                                  compile_layers=compile_layers)
         eos = getattr(loaded.model.generation_config, "eos_token_id", None) or self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
         self.stats = EngineStats()
-        self._free_slots = list(range(max_batch_size))
+        self.warmup_graphs = 0
+        self._free_slots = list(range(plan.slots))
         self._running: dict[int, Sequence] = {}  # slot -> sequence
+        self._prefilling: list[Sequence] = []  # holding a slot, prompt partly in the cache
         self._waiting: collections.deque[Sequence] = collections.deque()
+        self._outbox: list[tuple[Sequence, StepOutput]] = []
         self._jobs: collections.deque[tuple[Callable[[], Any], Future]] = collections.deque()
         self._cv = threading.Condition()
         self._stopping = False
         self._draining = False
         self._thread: threading.Thread | None = None
-        self._min_value = torch.finfo(loaded.dtype).min
 
     # ---- public API (any thread) -------------------------------------------------------
 
     def start(self) -> None:
+        """Start the engine thread; on CUDA it captures the decode graphs before taking any request."""
         self._thread = threading.Thread(target=self._loop, name="inferwatch-engine", daemon=True)
         self._thread.start()
 
@@ -152,7 +168,7 @@ class Engine:
         with self._cv:
             self._draining = True
             if not drain:
-                for seq in list(self._waiting) + list(self._running.values()):
+                for seq in list(self._waiting) + self._prefilling + list(self._running.values()):
                     seq.cancelled = True
             self._stopping = True
             self._cv.notify_all()
@@ -161,7 +177,7 @@ class Engine:
 
     @property
     def num_running(self) -> int:
-        return len(self._running)
+        return len(self._running) + len(self._prefilling)
 
     @property
     def num_waiting(self) -> int:
@@ -180,7 +196,7 @@ class Engine:
                 "context_length_exceeded",
             )
         handle = RequestHandle(self, loop)
-        seq = Sequence(request_id, prompt_ids, params, handle._emit, IncrementalDetokenizer(self.tokenizer))
+        seq = Sequence(request_id, prompt_ids, params, handle, IncrementalDetokenizer(self.tokenizer))
         handle.seq = seq
         with self._cv:
             if self._draining:
@@ -208,11 +224,14 @@ class Engine:
 
     def _loop(self) -> None:
         with torch.inference_mode():
+            self.warmup_graphs = self.runner.capture()
+            if self.warmup_graphs:
+                log.info("captured %d decode graphs", self.warmup_graphs)
             while True:
                 with self._cv:
-                    while not (self._waiting or self._running or self._jobs or self._stopping):
+                    while not (self._waiting or self._prefilling or self._running or self._jobs or self._stopping):
                         self._cv.wait()
-                    if self._stopping and not (self._waiting or self._running or self._jobs):
+                    if self._stopping and not (self._waiting or self._prefilling or self._running or self._jobs):
                         return
                     jobs = list(self._jobs)
                     self._jobs.clear()
@@ -224,6 +243,8 @@ class Engine:
                 try:
                     self._drop_cancelled()
                     self._admit()
+                    if self._prefilling:
+                        self._prefill_step()
                     if self._running:
                         if self.step_delay_s:  # before the step, so a finished request has had all its pauses
                             time.sleep(self.step_delay_s)
@@ -231,20 +252,33 @@ class Engine:
                         self._decode_step()
                 except Exception:  # noqa: BLE001 - a failed step must not kill the worker
                     log.exception("engine step failed; failing the running requests")
-                    for seq in list(self._running.values()):
+                    for seq in self._prefilling + list(self._running.values()):
                         self._finish(seq, "error")
+                self._flush()
                 self._update_gauges()
+
+    def _flush(self) -> None:
+        """Hand this step's outputs to their event loops: one call per loop, not one per token."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, StepOutput]]] = {}
+        for seq, out in self._outbox:
+            by_loop.setdefault(seq.handle.loop, []).append((seq.handle.queue, out))
+        self._outbox = []
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # the loop has closed: nobody is reading these outputs
+                pass
 
     def _update_gauges(self) -> None:
         m = self.metrics
-        m.labels(m.running).set(len(self._running))
+        m.labels(m.running).set(self.num_running)
         m.labels(m.waiting).set(len(self._waiting))
-        m.labels(m.kv_usage).set(len(self._running) / self.max_batch_size)
+        m.labels(m.kv_usage).set(self.num_running / self.max_batch_size)
 
     def _drop_cancelled(self) -> None:
         """Free the slots of requests whose client left; counted as finished_reason "abort" (vLLM's name)."""
         aborted = 0
-        for slot, seq in list(self._running.items()):
+        for seq in self._prefilling + list(self._running.values()):
             if seq.cancelled:
                 self._release(seq)
                 aborted += 1
@@ -257,90 +291,73 @@ class Engine:
             self.metrics.success.labels(model_version=self.metrics.version, finished_reason="abort").inc(aborted)
 
     def _release(self, seq: Sequence) -> None:
-        if seq.slot is not None:
+        if seq.slot is None:
+            return
+        if self._running.get(seq.slot) is seq:
             del self._running[seq.slot]
-            heapq.heappush(self._free_slots, seq.slot)
-            seq.slot = None
+        else:
+            self._prefilling.remove(seq)
+        self.runner.clear_row(seq.slot)
+        heapq.heappush(self._free_slots, seq.slot)
+        seq.slot = None
 
     def _admit(self) -> None:
-        batch: list[Sequence] = []
-        budget = self.prefill_token_budget
+        now = time.perf_counter()
+        queue_time = self.metrics.labels(self.metrics.queue_time)
         with self._cv:
             while self._waiting and self._free_slots:
-                n = len(self._waiting[0].prompt_ids)
-                if batch and n > budget:
-                    break
                 seq = self._waiting.popleft()
                 seq.slot = heapq.heappop(self._free_slots)  # lowest free slot keeps the batch compact
-                batch.append(seq)
-                budget -= n
-        if batch:
-            self._prefill(batch)
+                self._prefilling.append(seq)
+                queue_time.observe(now - seq.arrival)
 
-    def _prefill(self, batch: list[Sequence]) -> None:
-        now = time.perf_counter()
-        lengths = [len(s.prompt_ids) for s in batch]
-        width = max(lengths)
-        ids = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, s in enumerate(batch):
-            ids[i, : lengths[i]] = torch.tensor(s.prompt_ids)
-            self.metrics.labels(self.metrics.queue_time).observe(now - s.arrival)
-            s.generator = make_generator(s.params.seed, self.device)
-        ids = ids.to(self.device)
-        positions = torch.arange(width, device=self.device).expand(len(batch), width)
-        causal = torch.ones((width, width), dtype=torch.bool, device=self.device).tril()
-        mask = torch.zeros((len(batch), 1, width, width), dtype=self.loaded.dtype, device=self.device)
-        mask.masked_fill_(~causal, self._min_value)
-        self.cache.bind_prefill(torch.tensor([s.slot for s in batch], device=self.device))
-        hidden = self.decoder(input_ids=ids, attention_mask=mask, position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
-        last = hidden[torch.arange(len(batch), device=self.device), torch.tensor(lengths, device=self.device) - 1]
-        logits = self.lm_head(last)
-        self.metrics.labels(self.metrics.prompt_tokens).inc(sum(lengths))
-        for s in batch:
-            self._running[s.slot] = s
-        self._accept(batch, logits)
+    def _prefill_step(self) -> None:
+        """Up to `prefill_token_budget` prompt tokens, oldest first; a prompt may be split over steps."""
+        budget, chosen = self.prefill_token_budget, []
+        for seq in self._prefilling:
+            if budget <= 0:
+                break
+            n = min(len(seq.prompt_ids) - seq.prefilled, budget)
+            chosen.append((seq, n))
+            budget -= n
+        pieces = [PrefillPiece(s.slot, s.prefilled, s.prompt_ids[s.prefilled : s.prefilled + n], s.params.temperature,
+                               s.params.top_p, s.seed) for s, n in chosen]
+        tokens = self.runner.prefill(pieces)
+        self.stats.prefill_steps += 1
+        self.metrics.labels(self.metrics.prompt_tokens).inc(self.prefill_token_budget - budget)
+        done = []
+        for (seq, n), tok in zip(chosen, tokens, strict=True):
+            seq.prefilled += n
+            if seq.prefilled == len(seq.prompt_ids):
+                self._prefilling.remove(seq)
+                self._running[seq.slot] = seq
+                done.append((seq, tok))
+        self._accept(done)
 
     def _decode_step(self) -> None:
-        rows = max(self._running) + 1
-        seqs = [self._running.get(i) for i in range(rows)]
-        input_ids = torch.zeros((rows, 1), dtype=torch.long)
-        positions = torch.zeros(rows, dtype=torch.long)
-        for i, s in enumerate(seqs):
-            if s is not None:
-                input_ids[i, 0] = s.output_ids[-1]
-                positions[i] = s.position
-        kv_len = min(self.max_len, (int(positions.max()) + 1 + 15) // 16 * 16)
-        # Row i may attend to keys 0..positions[i]; free rows attend to key 0 only (never an all -inf row).
-        keys = torch.arange(kv_len)
-        allowed = keys.unsqueeze(0) <= positions.unsqueeze(1)
-        mask = torch.zeros((rows, 1, 1, kv_len), dtype=self.loaded.dtype)
-        mask.masked_fill_(~allowed.view(rows, 1, 1, kv_len), self._min_value)
-        positions = positions.to(self.device)
-        self.cache.bind_decode(rows, positions, kv_len)
-        hidden = self.decoder(
-            input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-            position_ids=positions.unsqueeze(1), cache=self.cache, use_cache=True,
-        ).last_hidden_state
-        active = [i for i, s in enumerate(seqs) if s is not None]
-        logits = self.lm_head(hidden[active, -1])
-        n = len(active)
+        r = self.runner
+        slots = list(self._running)
+        b = pick(r.batch_buckets, max(slots) + 1)
+        w = pick(r.window_buckets, int(r.inputs[POSITION, slots].max()) + 1)
+        out = r.decode(b, w)[slots].tolist()
+        n = len(slots)
         self.stats.steps += 1
         self.stats.max_batch_size = max(self.stats.max_batch_size, n)
         self.stats.recent_batch_sizes.append(n)
         self.metrics.labels(self.metrics.batch_size).observe(n)
-        self._accept([seqs[i] for i in active], logits)
+        self._accept([(self._running[s], tok) for s, tok in zip(slots, out, strict=True)])
 
-    def _accept(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
-        """Sample one token per sequence, stream its text, and retire finished sequences."""
-        tokens = sample(logits, [s.params.temperature for s in seqs], [s.params.top_p for s in seqs], [s.generator for s in seqs])
+    def _accept(self, results: list[tuple[Sequence, int]]) -> None:
+        """Record one new token per sequence, stream its text, and retire finished sequences."""
         now = time.perf_counter()
         m = self.metrics
-        m.labels(m.generation_tokens).inc(len(seqs))
-        for seq, tok in zip(seqs, tokens):
+        ttft, itl = m.labels(m.ttft), m.labels(m.itl)
+        m.labels(m.generation_tokens).inc(len(results))
+        for seq, tok in results:
             if seq.last_token_at is None:
-                m.labels(m.ttft).observe(now - seq.arrival)
+                ttft.observe(now - seq.arrival)
             else:
-                m.labels(m.itl).observe(now - seq.last_token_at)
+                itl.observe(now - seq.last_token_at)
             seq.last_token_at = now
             seq.output_ids.append(tok)
             if self.fail_after_tokens and len(seq.output_ids) >= self.fail_after_tokens:
@@ -352,10 +369,14 @@ class Engine:
             text, stopped = seq.stops.feed(seq.detok.add(tok))
             if stopped:
                 self._finish(seq, "stop", text, flush=False)
-            elif len(seq.output_ids) >= seq.params.max_tokens or seq.position + 1 >= self.max_len:
+                continue
+            if len(seq.output_ids) >= seq.params.max_tokens or seq.position + 1 >= self.max_len:
                 self._finish(seq, "length", text)
-            elif text:
-                seq.emit(StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids)))
+                continue
+            if text:
+                self._outbox.append((seq, StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids))))
+            self.runner.set_row(seq.slot, token=tok, position=seq.position, counter=len(seq.output_ids), seed=seq.seed,
+                                temperature=seq.params.temperature, top_p=seq.params.top_p)
 
     def _finish(self, seq: Sequence, reason: str, text: str = "", flush: bool = True) -> None:
         if flush and reason != "error":
@@ -365,4 +386,4 @@ class Engine:
         m = self.metrics
         m.success.labels(model_version=m.version, finished_reason=reason).inc()
         m.labels(m.e2e).observe(time.perf_counter() - seq.arrival)
-        seq.emit(StepOutput(text, reason, len(seq.prompt_ids), len(seq.output_ids)))
+        self._outbox.append((seq, StepOutput(text, reason, len(seq.prompt_ids), len(seq.output_ids))))

@@ -1,66 +1,93 @@
-"""A slot-based KV cache for continuous batching with Hugging Face decoder models.
+"""Per-layer key/value buffers at fixed addresses, one row (slot) per running sequence.
 
-Each running sequence owns one slot (a row of preallocated key/value buffers). The model's
-attention layers call `update()` with the new keys and values; we write them at each row's
-own position, so sequences of different lengths decode in the same forward pass. Attention
-masking is done by the engine with an explicit 4D mask, which transformers passes through.
+Sized from the memory left after the weights are loaded and from the context length
+(`--max-model-len`), not from `max_batch_size × max_position_embeddings`: a Mistral-7B at
+64 × 32,768 tokens would need 256 GiB. The last column of every slot is scratch: no sequence
+ever writes there (a request needs prompt + max_tokens ≤ length, and the last sampled token is
+never fed back), so rows of a padded decode batch that hold no sequence write their key there.
 """
+
 from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+log = logging.getLogger("inferwatch.worker")
 
-class SlotKVCache:
-    def __init__(
-        self,
-        num_layers: int,
-        num_slots: int,
-        num_kv_heads: int,
-        max_len: int,
-        head_dim: int,
-        dtype: torch.dtype,
-        device: torch.device | str,
-    ) -> None:
-        shape = (num_slots, num_kv_heads, max_len, head_dim)
-        # zeros, not empty: masked-out positions still enter the matmul, and 0 * NaN is NaN.
-        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
-        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(num_layers)]
-        self.num_slots = num_slots
-        self.max_len = max_len
-        self._mode = ""
-        self._slots: torch.Tensor | None = None
-        self._positions: torch.Tensor | None = None
-        self._rows = 0
-        self._kv_len = 0
+# Kept free for activations, logits, the sampler's sort and CUDA graphs' memory pool.
+GPU_RESERVE_BYTES = 3 << 30
+GPU_MEMORY_FRACTION = 0.92
+CPU_MEMORY_FRACTION = 0.5
 
-    @property
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.keys + self.values)
 
-    def bind_prefill(self, slots: torch.Tensor) -> None:
-        """Next forward: fresh prompts (positions 0..L-1) for `slots`, no earlier context."""
-        self._mode, self._slots = "prefill", slots
+def head_dim(config: Any) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
-    def bind_decode(self, rows: int, positions: torch.Tensor, kv_len: int) -> None:
-        """Next forward: one token for each slot 0..rows-1, written at `positions`."""
-        self._mode, self._rows, self._positions, self._kv_len = "decode", rows, positions, kv_len
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args, **kwargs):
-        k_buf, v_buf = self.keys[layer_idx], self.values[layer_idx]
-        if self._mode == "prefill":
-            length = key_states.shape[2]
-            k_buf[self._slots, :, :length] = key_states
-            v_buf[self._slots, :, :length] = value_states
-            return key_states, value_states  # a prompt attends only to itself
-        rows = torch.arange(self._rows, device=k_buf.device)
-        k_buf[rows, :, self._positions] = key_states[:, :, 0]
-        v_buf[rows, :, self._positions] = value_states[:, :, 0]
-        return k_buf[: self._rows, :, : self._kv_len], v_buf[: self._rows, :, : self._kv_len]
+def bytes_per_token(config: Any, dtype: torch.dtype) -> int:
+    """Keys and values of one token across all layers."""
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    return 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim(config) * itemsize
 
-    # transformers asks caches a few questions; with explicit positions and masks these suffice.
-    def get_seq_length(self, layer_idx: int = 0) -> int:
-        return 0
 
-    @property
-    def is_compileable(self) -> bool:
-        return False
+def free_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(device)
+        return max(
+            0, int(min(free, total * GPU_MEMORY_FRACTION - torch.cuda.memory_reserved(device))) - GPU_RESERVE_BYTES
+        )
+    pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 1 << 20
+    return int(pages * os.sysconf("SC_PAGE_SIZE") * CPU_MEMORY_FRACTION)
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    slots: int
+    length: int  # tokens per slot, scratch column included
+    nbytes: int
+
+
+def plan_cache(
+    config: Any,
+    dtype: torch.dtype,
+    device: torch.device,
+    *,
+    max_batch_size: int,
+    length: int,
+    available: int | None = None,
+) -> CachePlan:
+    """As many slots (up to `max_batch_size`) of `length` tokens as the free memory holds."""
+    per_slot = bytes_per_token(config, dtype) * length
+    budget = free_memory(device) if available is None else available
+    slots = min(max_batch_size, budget // per_slot)
+    if slots < 1:
+        raise RuntimeError(
+            f"not enough memory for one sequence of {length} tokens ({per_slot / 2**30:.2f} GiB of KV cache, "
+            f"{budget / 2**30:.2f} GiB free): lower --max-model-len"
+        )
+    if slots < max_batch_size:
+        log.warning(
+            "KV cache holds %d of %d sequences at %d tokens each; lower --max-model-len for more",
+            slots,
+            max_batch_size,
+            length,
+        )
+    return CachePlan(int(slots), length, int(slots * per_slot))
+
+
+class KVCache:
+    def __init__(self, config: Any, plan: CachePlan, dtype: torch.dtype, device: torch.device) -> None:
+        shape = (plan.slots, config.num_key_value_heads, plan.length, head_dim(config))
+        # zeros, not empty: masked-out keys still enter the matmul, and 0 * NaN is NaN.
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
+        self.num_slots = plan.slots
+        self.length = plan.length
+        self.scratch = plan.length - 1
+
+    def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.keys[i], self.values[i]

@@ -33,6 +33,11 @@ class WorkerMetrics:
         self.gpu_mem_total = Gauge(p + "gpu_memory_total_bytes", "GPU memory of the device", ["gpu"], registry=r)
         self.info = Gauge(p + "model_info", "Served model (value 1)", ["model_version", "alias", "digest", "device"], registry=r)
         self.version = model_version
+        self._children: dict[int, object] = {}
 
     def labels(self, metric):  # noqa: ANN001,ANN201 - small helper over prometheus_client children
-        return metric.labels(model_version=self.version)
+        """The metric's child for this model version, looked up once (prometheus_client's lookup locks and hashes)."""
+        child = self._children.get(id(metric))
+        if child is None:
+            child = self._children[id(metric)] = metric.labels(model_version=self.version)
+        return child

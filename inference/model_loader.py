@@ -73,6 +73,12 @@ class LoadedModel:
     path: Path
 
 
+def _has_accelerate() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("accelerate") is not None
+
+
 def resolve_device(device: str) -> str:
     import torch
 
@@ -101,6 +107,9 @@ def load_model(
     """Load model and tokenizer from a local folder; never touches the network."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from . import attention
+
+    attention.register()
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a Hugging Face model folder (no config.json)")
@@ -108,11 +117,13 @@ def load_model(
     torch_dtype = resolve_dtype(dtype, dev)
     t0 = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True, "attn_implementation": "sdpa"}
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True, "attn_implementation": attention.NAME}
     if device_map:
         kwargs["device_map"] = device_map
+    elif dev != "cpu" and _has_accelerate():
+        kwargs["device_map"] = dev  # weights go straight to the GPU, never staged in host memory
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    if not device_map:
+    if "device_map" not in kwargs:
         model.to(dev)
     model.eval()
     context = getattr(model.config, "max_position_embeddings", 4096)

@@ -51,7 +51,8 @@ class WorkerState:
             loaded = load_model(path, alias=cfg.alias, device=cfg.device, dtype=cfg.dtype, device_map=cfg.device_map, max_model_len=cfg.max_model_len)
             metrics = WorkerMetrics(loaded.version.id)
             engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget,
-                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens)
+                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens,
+                            use_graphs=cfg.cuda_graphs, compile_layers=cfg.compile)
             engine.start()
             _warm_up(engine, loaded)
         except Exception as exc:  # noqa: BLE001 - reported by /health, not a crash loop
@@ -264,7 +265,7 @@ def create_app(config: WorkerConfig) -> FastAPI:
         # role chunk included, so a caller whose stream breaks knows what it was sent.
         running = req.continuous_usage
 
-        def chunk(text: str | None, finish: str | None, usage: p.Usage, role: bool = False) -> bytes:
+        def encode(text: str | None, finish: str | None, usage: p.Usage | None, role: bool = False) -> bytes:
             if kind == "chat":
                 delta = p.ChatDelta(role="assistant" if role else None, content=text)
                 c: p.BaseModel = p.ChatCompletionChunk(id=request_id, created=created, model=model, system_fingerprint=fp,
@@ -276,6 +277,16 @@ def create_app(config: WorkerConfig) -> FastAPI:
             absent = {"usage"} if kind != "chat" and not running else None
             return b"data: " + json.dumps(c.model_dump(exclude=absent)).encode() + b"\n\n"
 
+        # A plain text delta is the same body every time but for its text: encode it once with a
+        # marker and splice each delta in, instead of building and dumping a pydantic model per token.
+        marker = "\u0000iw-text\u0000"
+        head, _, tail = encode(marker, None, None).partition(json.dumps(marker).encode())
+
+        def chunk(text: str | None, finish: str | None, usage: p.Usage | None, role: bool = False) -> bytes:
+            if finish is None and not role and not running:
+                return head + json.dumps(text).encode() + tail
+            return encode(text, finish, usage, role)
+
         try:
             if kind == "chat":
                 yield chunk("", None, p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)), role=True)  # type: ignore[union-attr]
@@ -284,10 +295,10 @@ def create_app(config: WorkerConfig) -> FastAPI:
                     err = p.error_body(504, _DEADLINE_PASSED, "deadline_exceeded")
                     yield b"data: " + json.dumps(err).encode() + b"\n\n"
                     return
-                usage = _usage(out)
+                usage = _usage(out) if running or out.finish_reason else None  # a pydantic model only where one is sent
                 if out.finish_reason == "error":
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
-                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"
+                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"  # type: ignore[union-attr]
                     return
                 if out.text or out.finish_reason:
                     yield chunk(out.text, out.finish_reason, usage)

@@ -1,74 +1,190 @@
 """The batching engine computes what transformers computes: greedy outputs of requests that
-share decode steps (and join at different times) equal `model.generate` run alone."""
+share decode steps (joining at different times, in padded batches with holes, across KV-window
+buckets, in reused slots, with prompts read in chunks and a neighbour cancelled) equal
+`model.generate` run alone; a seeded sampled request gives the same text alone or in a batch."""
+
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+)
 
+from inference.buckets import MIN_WINDOW
 from inference.demo_model import ensure_demo_model
 from inference.engine import Engine, SamplingParams
 from inference.metrics import WorkerMetrics
 from inference.model_loader import load_model
 
 
-def tiny_llama(tmp: Path, demo: Path) -> Path:
-    """A Llama-architecture folder (other attention layout, rope settings) with the demo tokenizer."""
-    from transformers import AutoTokenizer
-
+def tiny(tmp: Path, demo: Path, name: str, model_cls, config) -> Path:
+    """A small random-weight folder of another architecture, with the demo tokenizer."""
     torch.manual_seed(1)
-    cfg = LlamaConfig(vocab_size=102, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=0)
-    model = LlamaForCausalLM(cfg)
+    model = model_cls(config)
     with torch.no_grad():
         model.lm_head.weight.mul_(8.0)
-    out = tmp / "tiny-llama"
+    out = tmp / name
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(demo).save_pretrained(out)
     return out
+
+
+SMALL = dict(
+    vocab_size=102,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    bos_token_id=1,
+    eos_token_id=2,
+    pad_token_id=0,
+)
 
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("equiv")
     demo = ensure_demo_model(tmp)
-    return {"mistral-demo": demo, "tiny-llama": tiny_llama(tmp, demo)}
+    return {
+        "mistral-demo": demo,
+        "tiny-llama": tiny(tmp, demo, "tiny-llama", LlamaForCausalLM, LlamaConfig(**SMALL)),
+        # a window shorter than the sequences, so every request crosses it
+        "tiny-mistral-sliding": tiny(
+            tmp, demo, "tiny-mistral", MistralForCausalLM, MistralConfig(**SMALL, sliding_window=12)
+        ),
+    }
 
 
-PROMPTS = ["Hello", "The quick brown fox jumps", "a", "Once upon a time in a land far away, there lived", "0123456789" * 3]
+@dataclass
+class Req:
+    prompt: str
+    max_tokens: int
+    delay_s: float = 0.0
+    cancel_after: int = 0  # cancel once this many tokens arrived (0: never)
 
 
-@pytest.mark.parametrize("name", ["mistral-demo", "tiny-llama"])
+# 4 slots, 7 requests: slots are reused; different lengths leave holes in the batch; the long
+# prompt is read in chunks and its sequence crosses the 64-key window bucket.
+REQUESTS = [
+    Req("Hello", 24),
+    Req("The quick brown fox jumps", 10, 0.003),
+    Req("a", 30, 0.006),
+    Req("Once upon a time in a land far away, there lived a king and a queen", 40, 0.01),
+    Req("0123456789" * 3, 16, 0.012),
+    Req("zz", 8, 0.02),
+    Req("Last one in", 20, 0.03),
+]
+
+
+def expected(model_dir: Path, tok, reqs: list[Req]) -> list[list[int]]:
+    reference = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager").eval()
+    out = []
+    for r in reqs:
+        ids = tok(r.prompt, return_tensors="pt")["input_ids"]
+        gen = reference.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=r.max_tokens,
+            do_sample=False,
+            pad_token_id=0,
+            eos_token_id=None,
+        )
+        out.append(gen[0, ids.shape[1] :].tolist())
+    return out
+
+
+def run_engine(
+    engine: Engine,
+    tok,
+    reqs: list[Req],
+    params=lambda r: SamplingParams(max_tokens=r.max_tokens, temperature=0.0, ignore_eos=True),
+) -> list[list[int]]:
+    async def one(i: int, r: Req) -> list[int]:
+        await asyncio.sleep(r.delay_s)  # staggered arrivals: requests join a running batch
+        h = engine.submit(f"r{i}", tok(r.prompt)["input_ids"], params(r), asyncio.get_running_loop())
+        async for _ in h.outputs():
+            if r.cancel_after and len(h.seq.output_ids) >= r.cancel_after:
+                h.cancel()
+                break
+        return list(h.seq.output_ids)
+
+    async def run_all() -> list[list[int]]:
+        return await asyncio.gather(*(one(i, r) for i, r in enumerate(reqs)))
+
+    return asyncio.run(run_all())
+
+
+@pytest.mark.parametrize("name", ["mistral-demo", "tiny-llama", "tiny-mistral-sliding"])
 def test_greedy_matches_generate_under_continuous_batching(model_dirs, name):
     loaded = load_model(model_dirs[name], max_model_len=256)
     tok = loaded.tokenizer
-    reference = AutoModelForCausalLM.from_pretrained(model_dirs[name], attn_implementation="eager").eval()
-    max_new = 24
-    expected = []
-    for p in PROMPTS:
-        ids = tok(p, return_tensors="pt")
-        out = reference.generate(**ids, max_new_tokens=max_new, do_sample=False, pad_token_id=0, eos_token_id=None)
-        expected.append(out[0, ids["input_ids"].shape[1]:].tolist())
+    reqs = REQUESTS + [Req("cancel me soon", 60, 0.004, cancel_after=5)]
+    want = expected(model_dirs[name], tok, reqs)
+    engine = Engine(loaded, max_batch_size=4, max_queue=16, prefill_token_budget=16, metrics=WorkerMetrics("t"))
+    engine.start()
+    try:
+        got = run_engine(engine, tok, reqs)
+    finally:
+        engine.stop()
+    assert engine.stats.max_batch_size > 1  # they really shared decode steps
+    assert got[:-1] == want[:-1]
+    cancelled = got[-1]
+    assert 5 <= len(cancelled) < 60 and cancelled == want[-1][: len(cancelled)]
+    assert engine.stats.cancelled == 1 and len(engine._free_slots) == 4
+    windows = {w for _, w in engine.runner.shapes}
+    assert {MIN_WINDOW, 2 * MIN_WINDOW} <= windows  # the long request crossed a window bucket
+    assert len({b for b, _ in engine.runner.shapes}) > 1
+    longest = max(len(tok(r.prompt)["input_ids"]) for r in reqs)
+    assert engine.stats.prefill_steps >= -(-longest // 16)  # the longest prompt alone needs that many 16-token chunks
+
+
+def test_seeded_sampling_is_independent_of_the_batch(model_dirs):
+    loaded = load_model(model_dirs["mistral-demo"], max_model_len=256)
+    tok = loaded.tokenizer
+
+    def seeded(r: Req) -> SamplingParams:
+        return SamplingParams(
+            max_tokens=r.max_tokens, temperature=1.0, top_p=0.9, seed=1234 if r.prompt == "Hello" else None
+        )
 
     engine = Engine(loaded, max_batch_size=4, max_queue=16, prefill_token_budget=64, metrics=WorkerMetrics("t"))
     engine.start()
     try:
-        async def run_one(i: int, p: str) -> list[int]:
-            await asyncio.sleep(0.003 * i)  # staggered arrivals: requests join a running batch
-            h = engine.submit(f"r{i}", tok(p)["input_ids"], SamplingParams(max_tokens=max_new, temperature=0.0, ignore_eos=True),
-                              asyncio.get_running_loop())
-            async for out in h.outputs():
-                pass
-            return h.seq.output_ids
-
-        async def run_all() -> list[list[int]]:
-            return await asyncio.gather(*(run_one(i, p) for i, p in enumerate(PROMPTS)))
-
-        got = asyncio.run(run_all())
+        alone = run_engine(engine, tok, [Req("Hello", 24)], seeded)[0]
+        crowded = run_engine(engine, tok, [Req("other text", 30), Req("Hello", 24, 0.01), Req("x", 40)], seeded)
     finally:
         engine.stop()
-    assert engine.stats.max_batch_size > 1  # they really shared decode steps
-    assert got == expected
+    assert engine.stats.max_batch_size > 1
+    assert crowded[1] == alone
+    assert crowded[0] != crowded[2]
+
+
+@pytest.mark.slow
+def test_compiled_layers_match_generate_and_do_not_recompile_after_warm_up(model_dirs):
+    from torch._dynamo.utils import counters
+
+    loaded = load_model(model_dirs["tiny-mistral-sliding"], max_model_len=256)
+    tok = loaded.tokenizer
+    want = expected(model_dirs["tiny-mistral-sliding"], tok, REQUESTS)
+    engine = Engine(loaded, max_batch_size=4, max_queue=16, prefill_token_budget=16, metrics=WorkerMetrics("t"),
+                    compile_layers=True)
+    engine.start()
+    try:
+        assert run_engine(engine, tok, REQUESTS) == want  # warm-up: every shape kind seen once
+        graphs = counters["stats"]["unique_graphs"]
+        assert run_engine(engine, tok, REQUESTS) == want
+        assert counters["stats"]["unique_graphs"] == graphs  # no recompilation after warm-up
+    finally:
+        engine.stop()

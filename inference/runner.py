@@ -1,0 +1,193 @@
+"""The model's forward passes for the engine: chunked prefill, and the decode step.
+
+A decode step reads one packed input buffer (token, write position, seed, counter,
+temperature, top-p per row), runs the decoder, the output layer and the sampler on the
+device, and writes one token id per row. On CUDA each (batch, window) bucket is a CUDA graph
+captured at warm-up, so a step is one non-blocking copy in, one replay, one copy out and one
+event sync. Elsewhere the same function runs eagerly.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import attention
+from .attention import DecodeStep, PrefillStep, additive, allowed_keys, window_kinds
+from .buckets import batch_buckets, window_buckets
+from .kv_cache import KVCache
+from .sampling import sample, vocab_keys
+
+log = logging.getLogger("inferwatch.worker")
+
+# Rows of the packed decode input (float64 holds every id, position and 52-bit seed exactly).
+TOKEN, POSITION, SEED, COUNTER, TEMPERATURE, TOP_P = range(6)
+SEED_MASK = (1 << 52) - 1
+
+
+@dataclass
+class PrefillPiece:
+    slot: int
+    start: int  # prompt tokens already in the cache
+    ids: list[int]
+    temperature: float
+    top_p: float
+    seed: int
+
+
+class ModelRunner:
+    def __init__(
+        self,
+        model: Any,
+        cache: KVCache,
+        device: torch.device,
+        dtype: torch.dtype,
+        *,
+        use_graphs: bool = True,
+        compile_layers: bool = False,
+    ) -> None:
+        self.decoder = model.get_decoder()
+        self.lm_head = model.get_output_embeddings()
+        self.cache, self.device, self.dtype = cache, device, dtype
+        config = model.config
+        self.group = config.num_attention_heads // config.num_key_value_heads
+        self.windows = window_kinds(config)
+        self.batch_buckets = batch_buckets(cache.num_slots)
+        self.window_buckets = window_buckets(cache.length)
+        cuda = device.type == "cuda"
+        n = cache.num_slots
+        self.host_in = torch.zeros((6, n), dtype=torch.float64, pin_memory=cuda)
+        self.inputs = self.host_in.numpy()  # the engine writes rows here
+        self.dev_in = torch.zeros((6, n), dtype=torch.float64, device=device)
+        self.dev_out = torch.zeros(n, dtype=torch.int64, device=device)
+        self.host_out = torch.zeros(n, dtype=torch.int64, pin_memory=cuda)
+        self.rows = torch.arange(n, device=device)
+        self.keys = vocab_keys(config.vocab_size, device)
+        self.event = torch.cuda.Event() if cuda else None
+        self.use_graphs = use_graphs and cuda
+        self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self.shapes: collections.Counter[tuple[int, int]] = collections.Counter()  # decode steps per (batch, window)
+        for slot in range(n):
+            self.clear_row(slot)
+        if compile_layers:
+            for layer in self.decoder.layers:
+                layer.compile(dynamic=True)
+
+    # ---- host-side rows -------------------------------------------------------------------
+
+    def clear_row(self, slot: int) -> None:
+        """A row without a sequence: greedy, writing its key to the scratch column."""
+        self.inputs[:, slot] = (0, self.cache.scratch, 0, 0, 0.0, 1.0)
+
+    def set_row(
+        self, slot: int, *, token: int, position: int, counter: int, seed: int, temperature: float, top_p: float
+    ) -> None:
+        self.inputs[:, slot] = (token, position, seed & SEED_MASK, counter, temperature, top_p)
+
+    # ---- decode ---------------------------------------------------------------------------
+
+    def _decode_forward(self, b: int, w: int) -> None:
+        x = self.dev_in[:, :b]
+        ids, pos, seeds, counters = (x[i].long() for i in (TOKEN, POSITION, SEED, COUNTER))
+        masks = {sw: additive(allowed_keys(pos, w, sw), self.dtype).view(b, 1, 1, w) for sw in self.windows}
+        step = DecodeStep(self.cache, self.rows[:b], pos, w, masks)
+        hidden = self.decoder(
+            input_ids=ids.unsqueeze(1),
+            position_ids=pos.unsqueeze(1),
+            attention_mask=masks[None],
+            use_cache=False,
+            **{attention.STEP_KWARG: step},
+        ).last_hidden_state
+        logits = self.lm_head(hidden[:, -1])
+        self.dev_out[:b] = sample(logits, x[TEMPERATURE].float(), x[TOP_P].float(), seeds, counters, self.keys)
+
+    def launch(self, b: int, w: int) -> None:
+        """Start a decode step of `b` rows over a `w`-key window; no host synchronisation."""
+        self.shapes[(b, w)] += 1
+        self.dev_in.copy_(self.host_in, non_blocking=True)
+        graph = self.graphs.get((b, w))
+        if graph is not None:
+            graph.replay()
+        else:
+            self._decode_forward(b, w)
+        self.host_out.copy_(self.dev_out, non_blocking=True)
+        if self.event is not None:
+            self.event.record()
+
+    def wait(self) -> np.ndarray:
+        """The step's token per row (the one host synchronisation of a step)."""
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host_out.numpy()
+
+    def decode(self, b: int, w: int) -> np.ndarray:
+        self.launch(b, w)
+        return self.wait()
+
+    def capture(self) -> int:
+        """Capture one CUDA graph per (batch, window) bucket; returns how many."""
+        if not self.use_graphs:
+            return 0
+        self.dev_in.copy_(self.host_in)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):  # eager runs first: lazy initialisation must not happen inside a capture
+            for b in self.batch_buckets:
+                self._decode_forward(b, self.window_buckets[-1])
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        pool = torch.cuda.graph_pool_handle()
+        for b in reversed(self.batch_buckets):  # largest first, so the smaller ones reuse its memory
+            for w in reversed(self.window_buckets):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool):
+                    self._decode_forward(b, w)
+                self.graphs[(b, w)] = graph
+        torch.cuda.synchronize(self.device)
+        return len(self.graphs)
+
+    # ---- prefill --------------------------------------------------------------------------
+
+    def prefill(self, pieces: list[PrefillPiece]) -> list[int]:
+        """Write each piece's keys into its slot; return a token sampled after each piece's last token."""
+        n, width = len(pieces), max(len(p.ids) for p in pieces)
+        ids = torch.zeros((n, width), dtype=torch.long)
+        for i, p in enumerate(pieces):
+            ids[i, : len(p.ids)] = torch.tensor(p.ids)
+        start = torch.tensor([p.start for p in pieces])
+        lengths = torch.tensor([len(p.ids) for p in pieces])
+        kv_len = int((start + lengths).max())
+        query_pos = (start.unsqueeze(1) + torch.arange(width)).to(self.device)
+        masks = {
+            sw: additive(allowed_keys(query_pos, kv_len, sw), self.dtype).unsqueeze(1).repeat(1, 1, self.group, 1)
+            for sw in self.windows
+        }  # [n, 1, group * width, kv_len]: packed query heads, see attention._grouped
+        step = PrefillStep(
+            self.cache,
+            torch.tensor([p.slot for p in pieces], device=self.device),
+            query_pos.clamp(max=self.cache.scratch),
+            kv_len,
+            masks,
+        )
+        hidden = self.decoder(
+            input_ids=ids.to(self.device),
+            position_ids=query_pos,
+            attention_mask=masks[None],
+            use_cache=False,
+            **{attention.STEP_KWARG: step},
+        ).last_hidden_state
+        last = hidden[torch.arange(n, device=self.device), (lengths - 1).to(self.device)]
+        as_tensor = lambda values, dtype: torch.tensor(values, dtype=dtype, device=self.device)  # noqa: E731
+        tokens = sample(
+            self.lm_head(last),
+            as_tensor([p.temperature for p in pieces], torch.float32),
+            as_tensor([p.top_p for p in pieces], torch.float32),
+            as_tensor([p.seed & SEED_MASK for p in pieces], torch.int64),
+            torch.zeros(n, dtype=torch.int64, device=self.device),
+            self.keys,
+        )
+        return tokens.tolist()

@@ -28,9 +28,9 @@ import aiohttp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.gateway_overhead import spawn, stop  # noqa: E402
-from gateway.priority import PRIORITY_HEADER  # noqa: E402
-from tests.servers import free_port, wait_ready  # noqa: E402
+from bench.gateway_overhead import spawn, stop
+from gateway.priority import PRIORITY_HEADER
+from tests.servers import free_port, wait_ready
 
 INTERACTIVE = {"messages": [{"role": "user", "content": "A short question"}], "max_tokens": 8, "ignore_eos": True}
 BATCH = {"messages": [{"role": "user", "content": "Summarise this document " * 8}], "max_tokens": 32,

@@ -65,14 +65,16 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The API's view (strict JSON)."""
-        return jsonable({
+        judged = self.judge_result if self.done else None
+        view: dict[str, Any] = jsonable({
             "id": self.id, "object": "canary.analysis", "alias": self.alias, "baseline": self.baseline,
             "canary": self.canary, "profile": self.profile.get("name"), "mode": self.mode, "status": self.status,
             "verdict": self.verdict, "decided": self.done,
-            "exit_code": self.judge_result.exit_code if self.done and self.result else None,
+            "exit_code": judged.exit_code if judged else None,
             "window_start": iso(self.window_start), "window_end": iso(self.window_end),
             "deadline": iso(self.deadline), "samples_until": iso(self.cursor),
             "rollout_id": self.rollout_id, "step": self.step,
             "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
             "result": self.result,
         })
+        return view

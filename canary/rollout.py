@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from canary.analysis import Analysis, jsonable
@@ -383,11 +384,17 @@ class RolloutController:
         existing = self.service.get(r.analysis_id) if r.analysis_id else None
         if existing is not None:
             return existing
-        return self.service.create(
-            r.alias, r.baseline, r.canary, r.profile, mode="live", start=r.step_started_at,
-            deadline=r.step_started_at + timedelta(seconds=r.max_step_s), rollout_id=r.id, step=r.current_step,
-            analysis_id=r.analysis_id, min_canary_samples=r.min_step_samples,
-        )
+        try:
+            return self.service.create(
+                r.alias, r.baseline, r.canary, r.profile, mode="live", start=r.step_started_at,
+                deadline=r.step_started_at + timedelta(seconds=r.max_step_s), rollout_id=r.id, step=r.current_step,
+                analysis_id=r.analysis_id, min_canary_samples=r.min_step_samples,
+            )
+        except IntegrityError:  # the scheduler's tick and an operator's call both found none: the other one won
+            won = self.service.get(r.analysis_id) if r.analysis_id else None
+            if won is None:
+                raise
+            return won
 
     def _finish_analysis(self, r: Rollout) -> None:
         try:

@@ -58,6 +58,9 @@ log = logging.getLogger("inferwatch.gateway")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+UPSTREAM_KEEPALIVE_S = 4.0  # below uvicorn's default timeout_keep_alive of 5 s
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig, store: GovernanceStore, *, submit: Callable[[RequestRecord], None],
                  metrics: GatewayMetrics, tracer_provider: TracerProvider, admin_key: str | None,
@@ -101,7 +104,11 @@ class Gateway:
         # (see BENCHMARKS.md), aiohttp's a small fraction.
         c = self.config
         timeout = aiohttp.ClientTimeout(total=c.request_timeout_s, connect=c.connect_timeout_s, sock_read=c.first_byte_timeout_s)
-        client = aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0),
+        # An idle connection is dropped before the upstream's keep-alive ends (uvicorn's, so our
+        # worker's and vLLM's, is 5 s): reusing one the server just closed fails the request with
+        # ServerDisconnectedError, a 502 when the version has no other replica to retry on.
+        connector = aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=UPSTREAM_KEEPALIVE_S)
+        client = aiohttp.ClientSession(timeout=timeout, connector=connector,
                                        auto_decompress=False, skip_auto_headers=("User-Agent",))
         self.forwarder.client = client
         await self.refresh_state()

@@ -30,18 +30,23 @@ class Recorder:
 
     def record(self, ctx: RequestContext) -> None:
         """Once per request: a second call (a stream's cleanup after its end) does nothing.
-        Safety scans left for after the response (flag-only) run first, then the record is
-        written with their findings; the latency is the response's."""
+        What admits the next request (slots, rate-limit tokens, budget spend) counts when the
+        response ends; safety scans left for after the response (flag-only) run next, then the
+        record goes to the metrics, the span and the ledger with their findings."""
         if ctx.outcome.recorded:
             return
         ctx.outcome.recorded = True
-        ctx.outcome.release()  # slots free when the response ends, not after the scans
+        ctx.outcome.release()
+        rec = self._build(ctx, time.perf_counter())
+        if rec.total_tokens:
+            self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))
+        self.budgets.add(rec)  # at once: a hard budget refuses the very next request
         if ctx.outcome.later:
-            self.spawn(self._after_scans(ctx, time.perf_counter()))
+            self.spawn(self._after_scans(ctx, rec))
         else:
-            self._write(ctx, time.perf_counter())
+            self._publish(ctx, rec)
 
-    async def _after_scans(self, ctx: RequestContext, ended: float) -> None:
+    async def _after_scans(self, ctx: RequestContext, rec: RequestRecord) -> None:
         jobs, ctx.outcome.later = ctx.outcome.later, []
         try:
             for job in jobs:
@@ -52,11 +57,11 @@ class Recorder:
         except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
             log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)
         finally:
-            self._write(ctx, ended)
+            rec.safety = list(ctx.outcome.safety)
+            self._publish(ctx, rec)
 
-    def _write(self, ctx: RequestContext, ended: float) -> None:
+    def _build(self, ctx: RequestContext, ended: float) -> RequestRecord:
         outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0
-        self.metrics.inflight.dec()
         latency = ended - t0
         ttft = outcome.first_token_at - t0 if outcome.first_token_at else None
         tpot = None
@@ -83,12 +88,14 @@ class Recorder:
             safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
             priority=ctx.priority, fallback_from=outcome.fallback_from, attempts=outcome.attempts,
         )
-        if rec.total_tokens:
-            self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))
-        self.budgets.add(rec)
+        return rec
+
+    def _publish(self, ctx: RequestContext, rec: RequestRecord) -> None:
+        span, req = ctx.span, ctx.req
+        self.metrics.inflight.dec()  # a request is in flight until its record is written
         self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
         if span is not None:
-            tracing.finish_span(span, rec, outcome.provider, getattr(req, "max_tokens", None),
+            tracing.finish_span(span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None),
                                 getattr(req, "temperature", None))
         if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
             self.submit(rec)

@@ -8,12 +8,20 @@ Public API:
     AlertsConfig                                          (webhooks, runbook base, thresholds)
     alerts.cli.app                                        (typer: `build --specs ... --out DIR --check`)
 """
+
 from alerts.alertmanager import alertmanager_yaml, render_alertmanager
 from alerts.build import BuildResult, CheckResult, build, check
 from alerts.config import AlertsConfig, OperationalConfig
 from alerts.rules import render_rules
 
 __all__ = [
-    "AlertsConfig", "BuildResult", "CheckResult", "OperationalConfig", "alertmanager_yaml", "build",
-    "check", "render_alertmanager", "render_rules",
+    "AlertsConfig",
+    "BuildResult",
+    "CheckResult",
+    "OperationalConfig",
+    "alertmanager_yaml",
+    "build",
+    "check",
+    "render_alertmanager",
+    "render_rules",
 ]

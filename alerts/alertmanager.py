@@ -5,6 +5,7 @@ and version, so one bad rollout gives one notification per receiver rather than 
 a page of an SLO silences (inhibits) the tickets of the same SLO. The routes match every
 severity value the SLOs use (an SLO may label its pages `critical` and tickets `warning`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -64,8 +65,10 @@ def severity_values(slos: Iterable[SLO]) -> tuple[list[str], list[str]]:
     page, ticket = list(dict.fromkeys(page)), list(dict.fromkeys(ticket))
     both = sorted(set(page) & set(ticket))
     if both:
-        raise ValueError(f"severity {both} is used for pages and for tickets; Alertmanager could not "
-                         "route them apart (set page_alert / ticket_alert labels.severity)")
+        raise ValueError(
+            f"severity {both} is used for pages and for tickets; Alertmanager could not "
+            "route them apart (set page_alert / ticket_alert labels.severity)"
+        )
     return page, ticket
 
 
@@ -95,13 +98,15 @@ def render_alertmanager(config: AlertsConfig | None = None, slos: Iterable[SLO] 
             {"name": "page", "webhook_configs": [{"url": cfg.page_webhook_url, "send_resolved": True}]},
             {"name": "ticket", "webhook_configs": [{"url": cfg.ticket_webhook_url, "send_resolved": True}]},
         ],
-        "inhibit_rules": [{
-            # sloth_id=~".+" on both sides: `equal` treats a missing label as equal, which would let
-            # any page inhibit every ticket that has no sloth_id (all operational tickets).
-            "source_matchers": [page, f'{c.LABEL_ID}=~".+"'],
-            "target_matchers": [ticket, f'{c.LABEL_ID}=~".+"'],
-            "equal": [c.LABEL_ID],
-        }],
+        "inhibit_rules": [
+            {
+                # sloth_id=~".+" on both sides: `equal` treats a missing label as equal, which would let
+                # any page inhibit every ticket that has no sloth_id (all operational tickets).
+                "source_matchers": [page, f'{c.LABEL_ID}=~".+"'],
+                "target_matchers": [ticket, f'{c.LABEL_ID}=~".+"'],
+                "equal": [c.LABEL_ID],
+            }
+        ],
     }
 
 

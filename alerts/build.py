@@ -3,6 +3,7 @@
 out_dir/rules.yaml, out_dir/alertmanager.yaml, out_dir/tests/*.yaml (promtool unit tests),
 out_dir/runbooks/*.md.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,9 @@ class CheckResult:
     commands: list[list[str]] = field(default_factory=list)
 
 
-def build(specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path,
-          config: AlertsConfig | None = None) -> BuildResult:
+def build(
+    specs: Sequence[SLO] | Iterable[str | Path], out_dir: str | Path, config: AlertsConfig | None = None
+) -> BuildResult:
     """Write rules, Alertmanager config, promtool tests and runbooks for `specs` (SLO models
     or spec file paths) into `out_dir`."""
     items = list(specs)
@@ -71,8 +73,7 @@ def check(result: BuildResult, promtool: str | None = None, timeout_s: float = 6
     tool = promtool or promtool_path()
     if tool is None:
         return CheckResult(False, "promtool not found on PATH (install the 'prometheus' package)")
-    cmds = [[tool, "check", "rules", str(result.rules)],
-            [tool, "test", "rules", *(str(p) for p in result.tests)]]
+    cmds = [[tool, "check", "rules", str(result.rules)], [tool, "test", "rules", *(str(p) for p in result.tests)]]
     outputs, ok = [], True
     for cmd in cmds:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)

@@ -1,4 +1,5 @@
 """`inferwatch alerts build`: mount `app` as a typer sub-app."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,11 +12,14 @@ from alerts.config import AlertsConfig
 from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
 from slo.spec import DEFAULTS_FILE, SpecError, load_specs
 
-app = typer.Typer(help="Prometheus rules, Alertmanager routing, promtool tests and runbooks from SLO specs.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Prometheus rules, Alertmanager routing, promtool tests and runbooks from SLO specs.", no_args_is_help=True
+)
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Directory for rules.yaml, alertmanager.yaml, tests/, runbooks/.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="Alerts config YAML (webhooks, runbooks, thresholds).")]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", help="Alerts config YAML (webhooks, runbooks, thresholds).")
+]
 CheckOpt = Annotated[bool, typer.Option("--check", help="Run promtool check rules and promtool test rules.")]
 
 
@@ -25,8 +29,13 @@ def _main() -> None:
 
 
 @app.command("build")
-def build_cmd(out: OutOpt, more: MoreSpecsArg = None, specs: SpecsOpt = None, config: ConfigOpt = None,
-              run_check: CheckOpt = False) -> None:
+def build_cmd(
+    out: OutOpt,
+    more: MoreSpecsArg = None,
+    specs: SpecsOpt = None,
+    config: ConfigOpt = None,
+    run_check: CheckOpt = False,
+) -> None:
     """Write the alerting artifacts for SLO specs (default: slo/defaults.yaml) into OUT; with
     --check, verify them with promtool."""
     try:

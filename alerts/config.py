@@ -1,4 +1,5 @@
 """Settings of the alerting outputs: receivers, runbook links, operational thresholds."""
+
 from __future__ import annotations
 
 from pathlib import Path

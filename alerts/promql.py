@@ -3,6 +3,7 @@
 Every ratio is guarded against zero traffic: the denominator is filtered with `> 0`, so a
 window without traffic yields no sample (never NaN), and a missing error series counts as 0.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,25 +55,27 @@ def error_ratio_expr(slo: SLO, window: str) -> str:
     if isinstance(sli, AvailabilitySLI):
         bad = series(REQUESTS_TOTAL.name, 'status_class="5xx"', *sel)
         valid = series(REQUESTS_TOTAL.name, 'status_class!="4xx"', *sel)
-        return (f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n"
-                f"({_sum_rate(valid, window)} > 0)")
+        return f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n({_sum_rate(valid, window)} > 0)"
     if isinstance(sli, LatencySLI):
         hist = sli.metric.prom_metric
         count = series(f"{hist}_count", *sel)
         bucket = series(f"{hist}_bucket", le_matcher(sli.threshold_s), *sel)
-        return (f"(\n  {_sum_rate(count, window)}\n  -\n  {_sum_rate(bucket, window)}\n)\n/\n"
-                f"({_sum_rate(count, window)} > 0)")
+        return (
+            f"(\n  {_sum_rate(count, window)}\n  -\n  {_sum_rate(bucket, window)}\n)\n/\n"
+            f"({_sum_rate(count, window)} > 0)"
+        )
     if isinstance(sli, SafetySLI):
         bad = series(SAFETY_INCIDENTS_TOTAL.name, f"direction={quote(sli.direction)}", *sel)
         total = series(REQUESTS_TOTAL.name, *sel)
-        return (f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n"
-                f"({_sum_rate(total, window)} > 0)")
+        return f"(\n  {_sum_rate(bad, window)}\n  or vector(0)\n)\n/\n({_sum_rate(total, window)} > 0)"
     if isinstance(sli, CostSLI):
         spend = series(COST_USD_TOTAL.name, *sel)
         total = series(REQUESTS_TOTAL.name, *sel)
         # allowed spend = requests x budget per 1k / 1000
-        return (f"(\n  {_sum_rate(spend, window)}\n  or vector(0)\n)\n/\n"
-                f"(({_sum_rate(total, window)} > 0) * {sli.budget_usd_per_1k_requests!r} / 1000)")
+        return (
+            f"(\n  {_sum_rate(spend, window)}\n  or vector(0)\n)\n/\n"
+            f"(({_sum_rate(total, window)} > 0) * {sli.budget_usd_per_1k_requests!r} / 1000)"
+        )
     raise TypeError(f"unknown SLI {sli!r}")
 
 

@@ -16,6 +16,7 @@ At every asserted time the expected alerts of *every* SLO in the rule file are t
 the evaluator and the PromQL. The generator checks the scenario's claim against the evaluator
 and raises `GenerationError` when it does not hold (a wrong table or a wrong rule, not a flake).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,14 @@ from alerts import ops
 from alerts.config import AlertsConfig
 from alerts.promql import prom_duration
 from alerts.rules import (
-    absent_alert, alert_group, burn_alert, meta_group, no_traffic_alert, sli_group, sli_metric, slo_labels,
+    absent_alert,
+    alert_group,
+    burn_alert,
+    meta_group,
+    no_traffic_alert,
+    sli_group,
+    sli_metric,
+    slo_labels,
 )
 from alerts.synthetic import LOOKBACK_MINUTES, Traffic, absent_minutes, add_sli_traffic, counter_scraped, sli_series
 from slo import conventions as c
@@ -87,8 +95,9 @@ def alert_names(slos: Sequence[SLO]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def expected_alerts(slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig,
-                    traffic: Traffic, t: int) -> dict[str, list[dict]]:
+def expected_alerts(
+    slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig, traffic: Traffic, t: int
+) -> dict[str, list[dict]]:
     """alertname -> exp_alerts at minute `t`, for every SLO. Burn rates and no traffic come
     from the evaluator; a missing series (which the evaluator cannot see) from the traffic."""
     out: dict[str, list[dict]] = {name: [] for name in alert_names(slos)}
@@ -112,10 +121,14 @@ def approx_test(slo: SLO, window: str, t: int, ev: Evaluation) -> dict[str, Any]
     """promql_expr_test: the recorded SLI equals the evaluator's (within 1e-9), or is absent."""
     f = _labels_str(c.id_labels(slo.service, slo.name))
     ratio = ev.windows[window].error_ratio if window in ev.windows else ev.error_ratio
-    expr = f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}" if ratio is not None \
+    expr = (
+        f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}"
+        if ratio is not None
         else f"{sli_metric(window)}{f}"
-    samples = [] if ratio is None else [
-        {"labels": _labels_str({**slo_labels(slo), c.LABEL_WINDOW: window}), "value": 1}]
+    )
+    samples = (
+        [] if ratio is None else [{"labels": _labels_str({**slo_labels(slo), c.LABEL_WINDOW: window}), "value": 1}]
+    )
     return {"expr": expr, "eval_time": f"{t}m", "exp_samples": samples}
 
 
@@ -150,6 +163,7 @@ def crossing_minutes(long_w: int, short_w: int, prefix: float, before: float, af
     """Minutes after a step from error ratio `before` to `after` (with `prefix` minutes of
     history at constant traffic, math.inf for full windows) until both windows exceed `thr`,
     in a continuous model."""
+
     def ratio(tau: float, w: int) -> float:
         old = max(0.0, min(w - tau, prefix))
         new = min(tau, w)
@@ -164,14 +178,18 @@ def crossing_minutes(long_w: int, short_w: int, prefix: float, before: float, af
 
 def page_within(slo: SLO, before: float, after: float, prefix: float) -> float:
     rows = rows_for(slo.alert_table(), "page")
-    return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
-                                r.threshold(slo.error_budget)) for r in rows)
+    return min(
+        crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after, r.threshold(slo.error_budget))
+        for r in rows
+    )
 
 
 def ticket_within(slo: SLO, before: float, after: float, prefix: float) -> float:
     rows = rows_for(slo.alert_table(), "ticket")
-    return min(crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after,
-                                r.threshold(slo.error_budget)) for r in rows)
+    return min(
+        crossing_minutes(r.long_minutes, r.short_minutes, prefix, before, after, r.threshold(slo.error_budget))
+        for r in rows
+    )
 
 
 def _ratios(slo: SLO, nudge: float = 1.0) -> tuple[float, float, float]:
@@ -238,8 +256,11 @@ def outage(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     if not slo.alerting.page and any(evaluate(slo, series, now=t).page.firing for t in range(1, minutes + 1)):
         raise GenerationError(f"{slo.id}: paging is disabled but the evaluator pages")
     times = [_unambiguous(slos, tr, t, minutes) for t in (PREFIX_MINUTES - 1, bound, minutes)]
-    claim = (f"pages within {math.ceil(within) + 1}m (burn-rate table bound)" if slo.alerting.page
-             else "does not page (paging disabled)")
+    claim = (
+        f"pages within {math.ceil(within) + 1}m (burn-rate table bound)"
+        if slo.alerting.page
+        else "does not page (paging disabled)"
+    )
     return Scenario(f"outage from {PREFIX_MINUTES}m {claim}", tr, times, [(bound, "5m"), (bound, "1h")])
 
 
@@ -255,9 +276,13 @@ def slow_burn(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     if any(evaluate(slo, series, now=t).page.firing for t in range(1, minutes + 1)):
         raise GenerationError(f"{slo.id}: a slow burn at {slow:.4g} pages")
     times = [_unambiguous(slos, tr, t, minutes) for t in (PREFIX_MINUTES + 10, bound, minutes)]
-    return Scenario(f"slow burn at error ratio {slow:.4g} opens a ticket within "
-                    f"{math.ceil(within) + 1}m (after {PREFIX_MINUTES}m of history) and never pages", tr, times,
-                    [(bound, "2h"), (bound, "1d"), (bound, "3d"), (bound, prom_duration(slo.window.minutes))])
+    return Scenario(
+        f"slow burn at error ratio {slow:.4g} opens a ticket within "
+        f"{math.ceil(within) + 1}m (after {PREFIX_MINUTES}m of history) and never pages",
+        tr,
+        times,
+        [(bound, "2h"), (bound, "1d"), (bound, "3d"), (bound, prom_duration(slo.window.minutes))],
+    )
 
 
 def healthy_traffic(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
@@ -284,12 +309,20 @@ def traffic_stops(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
     series = sli_series(slo, tr)
     fires = [evaluate(slo, series, now=t).no_traffic for t in (active + n - 1, active + n)]
     if fires != ([False, True] if idle is not None else [False, False]):
-        raise GenerationError(f"{slo.id}: no traffic does not {'start exactly' if idle else 'stay silent'} "
-                              f"{n}m after traffic stops")
-    claim = (f"fires {slo.alerting.alert('no_traffic').name} after {prom_duration(n)}" if idle is not None
-             else "fires nothing (no-traffic alert not enabled)")
-    return Scenario(f"traffic stops: series stay, {claim}, never {slo.alerting.alert('absent').name}", tr,
-                    _require_unambiguous(slos, tr, [active + n - 1, active + n, minutes]), [])
+        raise GenerationError(
+            f"{slo.id}: no traffic does not {'start exactly' if idle else 'stay silent'} {n}m after traffic stops"
+        )
+    claim = (
+        f"fires {slo.alerting.alert('no_traffic').name} after {prom_duration(n)}"
+        if idle is not None
+        else "fires nothing (no-traffic alert not enabled)"
+    )
+    return Scenario(
+        f"traffic stops: series stay, {claim}, never {slo.alerting.alert('absent').name}",
+        tr,
+        _require_unambiguous(slos, tr, [active + n - 1, active + n, minutes]),
+        [],
+    )
 
 
 def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
@@ -301,17 +334,20 @@ def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
     add_sli_traffic(tr, slo, np.where(np.arange(fire + 3) < active, requests_per_minute(slo), 0), healthy)
     if absent_minutes(slo, tr, fire - 1) >= n or absent_minutes(slo, tr, fire) < n:
         raise GenerationError(f"{slo.id}: the absent model does not fire at {fire}m")
-    return Scenario(f"series vanish at {active}m: {slo.alerting.alert('absent').name} fires at {fire}m "
-                    f"(lookback {LOOKBACK_MINUTES}m, then for: {prom_duration(n)})", tr,
-                    _require_unambiguous(slos, tr, [active, fire - 1, fire]), [])
+    return Scenario(
+        f"series vanish at {active}m: {slo.alerting.alert('absent').name} fires at {fire}m "
+        f"(lookback {LOOKBACK_MINUTES}m, then for: {prom_duration(n)})",
+        tr,
+        _require_unambiguous(slos, tr, [active, fire - 1, fire]),
+        [],
+    )
 
 
 SCENARIOS = (outage, slow_burn, healthy_traffic, traffic_stops, series_vanish)
 NUDGES = (1.0, 0.9, 1.1, 0.8, 1.2, 0.7)
 
 
-def make_scenario(make: Callable[..., Scenario], slo: SLO, slos: Sequence[SLO],
-                  warnings: list[str]) -> Scenario | None:
+def make_scenario(make: Callable[..., Scenario], slo: SLO, slos: Sequence[SLO], warnings: list[str]) -> Scenario | None:
     """The scenario, made with the first nudge that works; None (and a warning) when none does,
     so that a scenario that cannot be made never stops a build."""
     last: GenerationError | None = None
@@ -324,8 +360,9 @@ def make_scenario(make: Callable[..., Scenario], slo: SLO, slos: Sequence[SLO],
     return None
 
 
-def slo_test_file(slo: SLO, slos: Sequence[SLO], config: AlertsConfig, rules_file: str,
-                  warnings: list[str] | None = None) -> dict[str, Any]:
+def slo_test_file(
+    slo: SLO, slos: Sequence[SLO], config: AlertsConfig, rules_file: str, warnings: list[str] | None = None
+) -> dict[str, Any]:
     """A promtool test file for one SLO (expectations cover every SLO of the rule file)."""
     order = [g["name"] for s in slos for g in (sli_group(s), meta_group(s), alert_group(s, config))]
     notes = warnings if warnings is not None else []
@@ -369,44 +406,91 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
     healthy_l = {"model_alias": "demo-chat", "model_version": "v1", "upstream": "http://worker-1:8000"}
     gpu = {"gpu": "0", "instance": "worker-1:9400"}
     mm = {"model_alias": "demo-chat", "upstream": "http://worker-1:8000"}
-    wd, nh, gf, vf = (minutes(o.worker_down_for), minutes(o.no_healthy_upstream_for),
-                      minutes(o.gpu_memory_for), minutes(o.version_mismatch_for))
+    wd, nh, gf, vf = (
+        minutes(o.worker_down_for),
+        minutes(o.no_healthy_upstream_for),
+        minutes(o.gpu_memory_for),
+        minutes(o.version_mismatch_for),
+    )
     spike_w = minutes(o.safety_spike_window)
     total_gib = 80 * 2**30
     hot = int(total_gib * (o.gpu_memory_ratio + (1 - o.gpu_memory_ratio) / 2))
     tests: list[dict[str, Any]] = [
-        {"name": "worker down and no healthy upstream", "interval": "1m", "input_series": [
-            {"series": _labels_str(up).join(["inferwatch_worker_up", ""]), "values": f"1x10 0x{wd + 5}"},
-            {"series": "inferwatch_upstream_healthy" + _labels_str(healthy_l), "values": f"1x10 0x{wd + 5}"},
-        ], "alert_rule_test": [
-            {"eval_time": f"{10 + wd - 1}m", "alertname": ops.WORKER_DOWN, "exp_alerts": []},
-            {"eval_time": f"{10 + wd + 1}m", "alertname": ops.WORKER_DOWN, "exp_alerts": [exp(ops.WORKER_DOWN, up)]},
-            {"eval_time": "9m", "alertname": ops.NO_HEALTHY_UPSTREAM, "exp_alerts": []},
-            {"eval_time": f"{10 + nh + 1}m", "alertname": ops.NO_HEALTHY_UPSTREAM,
-             "exp_alerts": [exp(ops.NO_HEALTHY_UPSTREAM, {"model_alias": "demo-chat"})]},
-        ]},
-        {"name": "GPU memory pressure and version mismatch", "interval": "1m", "input_series": [
-            {"series": "inferwatch_worker_gpu_memory_used_bytes" + _labels_str(gpu),
-             "values": f"{total_gib // 2}x10 {hot}x{gf + 5}"},
-            {"series": "inferwatch_worker_gpu_memory_total_bytes" + _labels_str(gpu), "values": f"{total_gib}x{gf + 15}"},
-            {"series": "inferwatch_model_version_mismatch" + _labels_str(mm), "values": f"0x10 1x{vf + 5}"},
-        ], "alert_rule_test": [
-            {"eval_time": f"{10 + gf - 1}m", "alertname": ops.GPU_MEMORY_PRESSURE, "exp_alerts": []},
-            {"eval_time": f"{10 + gf + 1}m", "alertname": ops.GPU_MEMORY_PRESSURE,
-             "exp_alerts": [exp(ops.GPU_MEMORY_PRESSURE, gpu)]},
-            {"eval_time": f"{10 + vf + 1}m", "alertname": ops.VERSION_MISMATCH,
-             "exp_alerts": [exp(ops.VERSION_MISMATCH, mm)]},
-        ]},
+        {
+            "name": "worker down and no healthy upstream",
+            "interval": "1m",
+            "input_series": [
+                {"series": _labels_str(up).join(["inferwatch_worker_up", ""]), "values": f"1x10 0x{wd + 5}"},
+                {"series": "inferwatch_upstream_healthy" + _labels_str(healthy_l), "values": f"1x10 0x{wd + 5}"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": f"{10 + wd - 1}m", "alertname": ops.WORKER_DOWN, "exp_alerts": []},
+                {
+                    "eval_time": f"{10 + wd + 1}m",
+                    "alertname": ops.WORKER_DOWN,
+                    "exp_alerts": [exp(ops.WORKER_DOWN, up)],
+                },
+                {"eval_time": "9m", "alertname": ops.NO_HEALTHY_UPSTREAM, "exp_alerts": []},
+                {
+                    "eval_time": f"{10 + nh + 1}m",
+                    "alertname": ops.NO_HEALTHY_UPSTREAM,
+                    "exp_alerts": [exp(ops.NO_HEALTHY_UPSTREAM, {"model_alias": "demo-chat"})],
+                },
+            ],
+        },
+        {
+            "name": "GPU memory pressure and version mismatch",
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": "inferwatch_worker_gpu_memory_used_bytes" + _labels_str(gpu),
+                    "values": f"{total_gib // 2}x10 {hot}x{gf + 5}",
+                },
+                {
+                    "series": "inferwatch_worker_gpu_memory_total_bytes" + _labels_str(gpu),
+                    "values": f"{total_gib}x{gf + 15}",
+                },
+                {"series": "inferwatch_model_version_mismatch" + _labels_str(mm), "values": f"0x10 1x{vf + 5}"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": f"{10 + gf - 1}m", "alertname": ops.GPU_MEMORY_PRESSURE, "exp_alerts": []},
+                {
+                    "eval_time": f"{10 + gf + 1}m",
+                    "alertname": ops.GPU_MEMORY_PRESSURE,
+                    "exp_alerts": [exp(ops.GPU_MEMORY_PRESSURE, gpu)],
+                },
+                {
+                    "eval_time": f"{10 + vf + 1}m",
+                    "alertname": ops.VERSION_MISMATCH,
+                    "exp_alerts": [exp(ops.VERSION_MISMATCH, mm)],
+                },
+            ],
+        },
     ]
     # The spool's disk fills at minute 10 while the database is down: the dropped count climbs.
     inst = {"instance": "gateway-0:8000", "job": "inferwatch-gateway"}
-    tests.append({"name": "ledger records dropped", "interval": "1m", "input_series": [
-        {"series": ops.LEDGER_DROPPED_RECORDS + _labels_str(inst), "values": "0x10 12 40 40x20"},
-    ], "alert_rule_test": [
-        {"eval_time": "9m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": []},
-        {"eval_time": "12m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": [exp(ops.LEDGER_RECORDS_DROPPED, inst)]},
-        {"eval_time": f"{12 + minutes(o.ledger_dropped_window) + 2}m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": []},
-    ]})
+    tests.append(
+        {
+            "name": "ledger records dropped",
+            "interval": "1m",
+            "input_series": [
+                {"series": ops.LEDGER_DROPPED_RECORDS + _labels_str(inst), "values": "0x10 12 40 40x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "9m", "alertname": ops.LEDGER_RECORDS_DROPPED, "exp_alerts": []},
+                {
+                    "eval_time": "12m",
+                    "alertname": ops.LEDGER_RECORDS_DROPPED,
+                    "exp_alerts": [exp(ops.LEDGER_RECORDS_DROPPED, inst)],
+                },
+                {
+                    "eval_time": f"{12 + minutes(o.ledger_dropped_window) + 2}m",
+                    "alertname": ops.LEDGER_RECORDS_DROPPED,
+                    "exp_alerts": [],
+                },
+            ],
+        }
+    )
     # Safety spike: 100 requests a minute; incidents jump from 1 % to 20 % at minute 30.
     scope = {"model_alias": "demo-chat", "model_version": "v1", "tenant": "demo"}
     per_min = np.where(np.arange(60) < 30, 1, 20)
@@ -414,12 +498,21 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
     inc.add("inferwatch_requests_total", {**scope, "operation": "chat", "status_class": "2xx"}, np.full(60, 100))
     inc.add("inferwatch_safety_incidents_total", {**scope, "direction": "output"}, per_min)
     spike_labels = {"model_alias": "demo-chat", "model_version": "v1"}
-    tests.append({"name": "safety incident spike", "interval": "1m", "input_series": inc.input_series(),
-                  "alert_rule_test": [
-                      {"eval_time": "29m", "alertname": ops.SAFETY_SPIKE, "exp_alerts": []},
-                      {"eval_time": f"{30 + spike_w}m", "alertname": ops.SAFETY_SPIKE,
-                       "exp_alerts": [exp(ops.SAFETY_SPIKE, spike_labels)]},
-                  ]})
+    tests.append(
+        {
+            "name": "safety incident spike",
+            "interval": "1m",
+            "input_series": inc.input_series(),
+            "alert_rule_test": [
+                {"eval_time": "29m", "alertname": ops.SAFETY_SPIKE, "exp_alerts": []},
+                {
+                    "eval_time": f"{30 + spike_w}m",
+                    "alertname": ops.SAFETY_SPIKE,
+                    "exp_alerts": [exp(ops.SAFETY_SPIKE, spike_labels)],
+                },
+            ],
+        }
+    )
     if o.daily_cost_budget_usd is not None:
         # Spend at 48x the daily budget: the last day's spend crosses the budget after 30 minutes.
         per_minute = o.daily_cost_budget_usd * 48 / 1440
@@ -427,20 +520,36 @@ def operational_test_file(config: AlertsConfig, rules_file: str) -> dict[str, An
         # a tenant no per-tenant budget names, so only the all-tenants rule can fire
         cost.add("inferwatch_cost_usd_total", {**scope, "tenant": "synthetic-test"}, np.full(45, per_minute))
         cost_rule = by_name[ops.COST_OVER_BUDGET]
-        tests.append({"name": "daily cost over budget", "interval": "1m", "input_series": cost.input_series(),
-                      "alert_rule_test": [
-                          {"eval_time": "25m", "alertname": ops.COST_OVER_BUDGET, "exp_alerts": []},
-                          {"eval_time": "42m", "alertname": ops.COST_OVER_BUDGET, "exp_alerts": [
-                              {"exp_labels": cost_rule["labels"], "exp_annotations": cost_rule["annotations"]}]},
-                      ]})
+        tests.append(
+            {
+                "name": "daily cost over budget",
+                "interval": "1m",
+                "input_series": cost.input_series(),
+                "alert_rule_test": [
+                    {"eval_time": "25m", "alertname": ops.COST_OVER_BUDGET, "exp_alerts": []},
+                    {
+                        "eval_time": "42m",
+                        "alertname": ops.COST_OVER_BUDGET,
+                        "exp_alerts": [
+                            {"exp_labels": cost_rule["labels"], "exp_annotations": cost_rule["annotations"]}
+                        ],
+                    },
+                ],
+            }
+        )
     return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
 
 
 SYNTHETIC_RULES = "synthetic-rules.yaml"
 
 
-def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
-                rules_file: str = "../rules.yaml", warnings: list[str] | None = None) -> list[Path]:
+def write_tests(
+    slos: Sequence[SLO],
+    tests_dir: Path,
+    config: AlertsConfig,
+    rules_file: str = "../rules.yaml",
+    warnings: list[str] | None = None,
+) -> list[Path]:
     """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
     could not be made are left out and described in `warnings`.
 
@@ -455,8 +564,12 @@ def write_tests(slos: Sequence[SLO], tests_dir: Path, config: AlertsConfig,
     if len(testable) < len(slos):
         (tests_dir / SYNTHETIC_RULES).write_text(render_rules(testable, config).to_yaml(), encoding="utf-8")
         rules_file = SYNTHETIC_RULES
-        notes += [f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
-                  "test them with your own series" for s in slos if s not in testable]
+        notes += [
+            f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
+            "test them with your own series"
+            for s in slos
+            if s not in testable
+        ]
     paths = []
     for slo in testable:
         p = tests_dir / f"{slo.id}.yaml"

@@ -13,6 +13,7 @@ period (not an average of 5m ratios, which under-weights busy minutes and keeps 
 every ratio is guarded against zero traffic, and the alert drops `sloth_window` so an alert keeps
 one identity whichever window pair fires. A calendar-month SLO is rendered as rolling 30d.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -83,8 +84,7 @@ class RuleGroups:
 def sli_group(slo: SLO) -> dict[str, Any]:
     windows = [*slo.sli_windows(), period_window(slo)]
     rules = [
-        {"record": sli_metric(w), "expr": error_ratio_expr(slo, w),
-         "labels": {**slo_labels(slo), c.LABEL_WINDOW: w}}
+        {"record": sli_metric(w), "expr": error_ratio_expr(slo, w), "labels": {**slo_labels(slo), c.LABEL_WINDOW: w}}
         for w in windows
     ]
     return {"name": c.SLI_GROUP_PREFIX + slo.id, "rules": rules}
@@ -98,19 +98,29 @@ def meta_group(slo: SLO) -> dict[str, Any]:
     def burn(window: str) -> str:
         return f"{sli_metric(window)}{f}\n/ {on}\n{c.ERROR_BUDGET_RATIO}{f}"
 
-    info = {**labels, c.LABEL_VERSION: f"inferwatch-{INFERWATCH_VERSION}", c.LABEL_MODE: "cli-gen-prom",
-            c.LABEL_SPEC: slo.source.format if slo.source else "inferwatch/v1",
-            c.LABEL_OBJECTIVE: _num(slo.objective_percent)}
-    return {"name": c.META_GROUP_PREFIX + slo.id, "rules": [
-        {"record": c.OBJECTIVE_RATIO, "expr": f"vector({_num(slo.objective)})", "labels": labels},
-        {"record": c.ERROR_BUDGET_RATIO, "expr": f"vector({_num(slo.error_budget)})", "labels": labels},
-        {"record": c.TIME_PERIOD_DAYS, "expr": f"vector({slo.window.days})", "labels": labels},
-        {"record": c.CURRENT_BURN_RATE_RATIO, "expr": burn("5m"), "labels": labels},
-        {"record": c.PERIOD_BURN_RATE_RATIO, "expr": burn(period_window(slo)), "labels": labels},
-        {"record": c.PERIOD_ERROR_BUDGET_REMAINING_RATIO,
-         "expr": f"1 - {c.PERIOD_BURN_RATE_RATIO}{f}", "labels": labels},
-        {"record": c.SLO_INFO, "expr": "vector(1)", "labels": info},
-    ]}
+    info = {
+        **labels,
+        c.LABEL_VERSION: f"inferwatch-{INFERWATCH_VERSION}",
+        c.LABEL_MODE: "cli-gen-prom",
+        c.LABEL_SPEC: slo.source.format if slo.source else "inferwatch/v1",
+        c.LABEL_OBJECTIVE: _num(slo.objective_percent),
+    }
+    return {
+        "name": c.META_GROUP_PREFIX + slo.id,
+        "rules": [
+            {"record": c.OBJECTIVE_RATIO, "expr": f"vector({_num(slo.objective)})", "labels": labels},
+            {"record": c.ERROR_BUDGET_RATIO, "expr": f"vector({_num(slo.error_budget)})", "labels": labels},
+            {"record": c.TIME_PERIOD_DAYS, "expr": f"vector({slo.window.days})", "labels": labels},
+            {"record": c.CURRENT_BURN_RATE_RATIO, "expr": burn("5m"), "labels": labels},
+            {"record": c.PERIOD_BURN_RATE_RATIO, "expr": burn(period_window(slo)), "labels": labels},
+            {
+                "record": c.PERIOD_ERROR_BUDGET_REMAINING_RATIO,
+                "expr": f"1 - {c.PERIOD_BURN_RATE_RATIO}{f}",
+                "labels": labels,
+            },
+            {"record": c.SLO_INFO, "expr": "vector(1)", "labels": info},
+        ],
+    }
 
 
 def burn_alert_expr(slo: SLO, rows: Iterable[BurnAlertWindow]) -> str:
@@ -122,15 +132,16 @@ def burn_alert_expr(slo: SLO, rows: Iterable[BurnAlertWindow]) -> str:
         thr = f"({_num(r.factor)} * {budget})"
         pairs.append(
             f"  (\n    ({sli_metric(r.short_window)}{f} > {thr})\n    and ignoring ({c.LABEL_WINDOW})\n"
-            f"    ({sli_metric(r.long_window)}{f} > {thr})\n  )")
-    return (f"max without ({c.LABEL_WINDOW}) (\n" + f"\n  or ignoring ({c.LABEL_WINDOW})\n".join(pairs)
-            + "\n)")
+            f"    ({sli_metric(r.long_window)}{f} > {thr})\n  )"
+        )
+    return f"max without ({c.LABEL_WINDOW}) (\n" + f"\n  or ignoring ({c.LABEL_WINDOW})\n".join(pairs) + "\n)"
 
 
 def _describe_rows(rows: Iterable[BurnAlertWindow], budget: float) -> str:
     return "; ".join(
         f"{r.factor:g}x over {r.long_window} and {r.short_window} (error ratio > {r.threshold(budget):.4g})"
-        for r in rows)
+        for r in rows
+    )
 
 
 def alert_labels(slo: SLO, key: AlertKey) -> dict[str, str]:
@@ -150,22 +161,35 @@ def _annotations(slo: SLO, key: AlertKey, config: AlertsConfig, ours: dict[str, 
 def burn_alert(slo: SLO, severity: Severity, config: AlertsConfig) -> dict[str, Any]:
     rows = rows_for(slo.alert_table(), severity)
     period = slo.window.describe()
-    what = ("pages: the budget is burning fast enough to be gone within days"
-            if severity == "page" else "opens a ticket: the budget is burning faster than it can last")
-    target = (f"budget {slo.sli.budget_usd_per_1k_requests:g} USD per 1k requests"  # type: ignore[union-attr]
-              if not slo.bounded else f"objective {_num(slo.objective_percent)}% over {period}")
+    what = (
+        "pages: the budget is burning fast enough to be gone within days"
+        if severity == "page"
+        else "opens a ticket: the budget is burning faster than it can last"
+    )
+    target = (
+        f"budget {slo.sli.budget_usd_per_1k_requests:g} USD per 1k requests"  # type: ignore[union-attr]
+        if not slo.bounded
+        else f"objective {_num(slo.objective_percent)}% over {period}"
+    )
     return {
         "alert": slo.alerting.alert(severity).name,
         "expr": burn_alert_expr(slo, rows),
         # The SLO labels are inherited from the expression anyway; setting them keeps the rules of
         # different SLOs distinct for `promtool check rules`.
         "labels": alert_labels(slo, severity),
-        "annotations": _annotations(slo, severity, config, {
-            "summary": f"{slo.id}: error budget burn rate too high ({severity})",
-            "title": f"({severity}) {slo.service} {slo.name} SLO error budget burn rate is too fast.",
-            "description": (f"SLO {slo.id} ({slo.sli.describe()}, {target}) {what}. "
-                            f"Fires on {_describe_rows(rows, slo.error_budget)}."),
-        }),
+        "annotations": _annotations(
+            slo,
+            severity,
+            config,
+            {
+                "summary": f"{slo.id}: error budget burn rate too high ({severity})",
+                "title": f"({severity}) {slo.service} {slo.name} SLO error budget burn rate is too fast.",
+                "description": (
+                    f"SLO {slo.id} ({slo.sli.describe()}, {target}) {what}. "
+                    f"Fires on {_describe_rows(rows, slo.error_budget)}."
+                ),
+            },
+        ),
     }
 
 
@@ -179,11 +203,18 @@ def absent_alert(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
         "expr": absent_expr(slo),
         "for": n,
         "labels": alert_labels(slo, "absent"),
-        "annotations": _annotations(slo, "absent", config, {
-            "summary": f"{slo.id}: SLI series missing for {n}",
-            "description": (f"SLO {slo.id} has had no SLI series (its metric, or a latency bucket, is not "
-                            f"exported or not scraped) for {n}; its SLI and burn-rate alerts cannot fire."),
-        }),
+        "annotations": _annotations(
+            slo,
+            "absent",
+            config,
+            {
+                "summary": f"{slo.id}: SLI series missing for {n}",
+                "description": (
+                    f"SLO {slo.id} has had no SLI series (its metric, or a latency bucket, is not "
+                    f"exported or not scraped) for {n}; its SLI and burn-rate alerts cannot fire."
+                ),
+            },
+        ),
     }
 
 
@@ -196,24 +227,27 @@ def no_traffic_alert(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
         "alert": slo.alerting.alert("no_traffic").name,
         "expr": no_traffic_expr(slo, minutes),
         "labels": alert_labels(slo, "no_traffic"),
-        "annotations": _annotations(slo, "no_traffic", config, {
-            "summary": f"{slo.id}: no traffic for {n}",
-            "description": f"SLO {slo.id} has counted no events for {n}; its burn-rate alerts cannot fire.",
-        }),
+        "annotations": _annotations(
+            slo,
+            "no_traffic",
+            config,
+            {
+                "summary": f"{slo.id}: no traffic for {n}",
+                "description": f"SLO {slo.id} has counted no events for {n}; its burn-rate alerts cannot fire.",
+            },
+        ),
     }
 
 
 def alert_group(slo: SLO, config: AlertsConfig) -> dict[str, Any]:
-    rules = [burn_alert(slo, sev, config) for sev in ("page", "ticket")
-             if getattr(slo.alerting, sev)]
+    rules = [burn_alert(slo, sev, config) for sev in ("page", "ticket") if getattr(slo.alerting, sev)]
     rules.append(absent_alert(slo, config))
     if slo.alerting.no_traffic_after_minutes is not None:
         rules.append(no_traffic_alert(slo, config))
     return {"name": c.ALERT_GROUP_PREFIX + slo.id, "rules": rules}
 
 
-def render_rules(slos: Iterable[SLO], config: AlertsConfig | None = None, *,
-                 operational: bool = True) -> RuleGroups:
+def render_rules(slos: Iterable[SLO], config: AlertsConfig | None = None, *, operational: bool = True) -> RuleGroups:
     """All rule groups for `slos`, plus the operational group unless disabled."""
     cfg = config or AlertsConfig()
     groups: list[dict[str, Any]] = []

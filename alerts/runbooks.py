@@ -3,6 +3,7 @@
 SLO alerts get one section per SLO, anchored by its sloth_id; operational alerts get a
 `triage` section (and the cost alert `all-tenants` / `per-tenant`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,11 +30,13 @@ def _spec_file(path: str) -> str:
 
 
 def _slo_facts(slo: SLO) -> str:
-    target = (f"objective {slo.objective_percent:g}%, error budget {slo.error_budget:g}"
-              if slo.bounded else "burn rate 1 = spending exactly the budget")
+    target = (
+        f"objective {slo.objective_percent:g}%, error budget {slo.error_budget:g}"
+        if slo.bounded
+        else "burn rate 1 = spending exactly the budget"
+    )
     sel = ", ".join(f"{k} in {list(v)}" for k, v in slo.selector.items()) or "all traffic"
-    lines = [f"- SLI: {slo.sli.describe()}", f"- Target: {target}, {slo.window.describe()}",
-             f"- Scope: {sel}"]
+    lines = [f"- SLI: {slo.sli.describe()}", f"- Target: {target}, {slo.window.describe()}", f"- Scope: {sel}"]
     if slo.source:
         lines.append(f"- Spec: {_spec_file(slo.source.file)}:{slo.source.line}")
     return "\n".join(lines) + "\n"
@@ -43,13 +46,17 @@ def _burn_section(slo: SLO, severity: str) -> str:
     rows = rows_for(slo.alert_table(), severity)  # type: ignore[arg-type]
     table = "\n".join(
         f"| {r.long_window} and {r.short_window} | {r.factor:g}x{' (capped)' if r.capped else ''} "
-        f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |" for r in rows)
+        f"| {r.threshold(slo.error_budget):.4g} | {r.budget_consumed:.0%} |"
+        for r in rows
+    )
     f = f'{{{c.LABEL_ID}="{slo.id}"}}'
     latency = ""
     if isinstance(slo.sli, LatencySLI):
-        latency = (f"\nThe bucket `le=\"{format_le(slo.sli.threshold_s)}\"` (any of "
-                   f"{', '.join(repr(s) for s in le_spellings(slo.sli.threshold_s))}) must exist on "
-                   f"`{slo.sli.metric.prom_metric}_bucket`.\n")
+        latency = (
+            f'\nThe bucket `le="{format_le(slo.sli.threshold_s)}"` (any of '
+            f"{', '.join(repr(s) for s in le_spellings(slo.sli.threshold_s))}) must exist on "
+            f"`{slo.sli.metric.prom_metric}_bucket`.\n"
+        )
     return f"""{_anchor(slo.id)}## {slo.id}
 
 {_slo_facts(slo)}
@@ -57,11 +64,11 @@ def _burn_section(slo: SLO, severity: str) -> str:
 |---|---|---|---|
 {table}
 
-1. How fast and since when: `{c.CURRENT_BURN_RATE_RATIO}{f}`, `{sli_metric('1h')}{f}`,
+1. How fast and since when: `{c.CURRENT_BURN_RATE_RATIO}{f}`, `{sli_metric("1h")}{f}`,
    `{c.PERIOD_ERROR_BUDGET_REMAINING_RATIO}{f}`.
 2. Which slice burns: break the SLI down, for example
    ```promql
-   {error_ratio_expr(slo, '1h').replace(chr(10), chr(10) + '   ')}
+   {error_ratio_expr(slo, "1h").replace(chr(10), chr(10) + "   ")}
    ```
    with `sum by (model_version, tenant)` in place of `sum` on both sides.
 3. Did something change? Recent rollouts (canary verdicts), model version mismatch and
@@ -75,9 +82,11 @@ def _absent_section(slo: SLO) -> str:
     n = prom_duration(slo.alerting.no_data_after_minutes)
     bucket = ""
     if isinstance(slo.sli, LatencySLI):
-        bucket = (f"3. The threshold must be a histogram bucket: `{slo.sli.metric.prom_metric}_bucket` needs "
-                  f"`le=\"{format_le(slo.sli.threshold_s)}\"` (or `\"{le_spellings(slo.sli.threshold_s)[-1]}\"`); "
-                  "the metric registry adds SLO thresholds to its buckets at start-up.\n")
+        bucket = (
+            f"3. The threshold must be a histogram bucket: `{slo.sli.metric.prom_metric}_bucket` needs "
+            f'`le="{format_le(slo.sli.threshold_s)}"` (or `"{le_spellings(slo.sli.threshold_s)[-1]}"`); '
+            "the metric registry adds SLO thresholds to its buckets at start-up.\n"
+        )
     return f"""{_anchor(slo.id)}## {slo.id}
 
 {_slo_facts(slo)}
@@ -108,30 +117,35 @@ _OPS: dict[str, tuple[str, str]] = {
         "1. `inferwatch_worker_up == 0`: which upstream and model version.\n"
         "2. Check the worker process and its GPU (`nvidia-smi`, worker logs, OOM kills).\n"
         "3. If it was the only upstream of an alias, InferwatchNoHealthyUpstream pages too.\n"
-        "4. Restart the worker; if it keeps failing, remove it from the alias until fixed.\n"),
+        "4. Restart the worker; if it keeps failing, remove it from the alias until fixed.\n",
+    ),
     ops.NO_HEALTHY_UPSTREAM: (
         "No upstream of a model alias is healthy: every request for it fails with 503.",
-        "1. `inferwatch_upstream_healthy{model_alias=\"...\"}` by upstream.\n"
+        '1. `inferwatch_upstream_healthy{model_alias="..."}` by upstream.\n'
         "2. Worker processes, GPUs, network between gateway and workers.\n"
-        "3. Route the alias to a previous version or another model while workers recover.\n"),
+        "3. Route the alias to a previous version or another model while workers recover.\n",
+    ),
     ops.SAFETY_SPIKE: (
         "A sudden rise in requests with a blocked or flagged output for one model version.",
         "1. `inferwatch_safety_hits_total` by category and action: which scanner fires.\n"
         "2. Was a new model version or a new tenant introduced? Compare with the previous version.\n"
         "3. Review the safety queue; if the model misbehaves, roll back the version.\n"
-        "4. If a scanner misfires (false positives), adjust the policy, not the model.\n"),
+        "4. If a scanner misfires (false positives), adjust the policy, not the model.\n",
+    ),
     ops.GPU_MEMORY_PRESSURE: (
         "A worker GPU is nearly full; expect out-of-memory errors and smaller batches.",
         "1. `inferwatch_worker_gpu_memory_used_bytes / inferwatch_worker_gpu_memory_total_bytes` by gpu.\n"
         "2. Long prompts or a large batch size? Lower max batch tokens or max context.\n"
-        "3. Move a model to another GPU or add a worker.\n"),
+        "3. Move a model to another GPU or add a worker.\n",
+    ),
     ops.VERSION_MISMATCH: (
         "A worker serves another model version than configured: requests are answered by a "
         "version nobody reviewed, and metrics are attributed to the wrong version.",
         "1. `inferwatch_model_version_mismatch == 1`: which alias and upstream.\n"
         "2. Compare the worker's loaded version with the alias configuration.\n"
         "3. Redeploy the worker with the configured version, or update the configuration "
-        "through a canary rollout.\n"),
+        "through a canary rollout.\n",
+    ),
     ops.LEDGER_RECORDS_DROPPED: (
         "The gateway serves requests whose records it cannot keep: they are missing from bills, "
         "SLOs and canary samples.",
@@ -140,7 +154,8 @@ _OPS: dict[str, tuple[str, str]] = {
         "2. The gateway log says why (`spool write failed ... No space left on device`, or `record "
         "cannot be stored`). Free or grow the spool volume (`<data_dir>/spool`).\n"
         "3. Bring the database back: the spool replays by itself, idempotently.\n"
-        "4. Dropped records are gone; reconcile usage from upstream logs if billing needs them.\n"),
+        "4. Dropped records are gone; reconcile usage from upstream logs if billing needs them.\n",
+    ),
 }
 
 
@@ -165,9 +180,9 @@ Spend over the last 24 hours is above the daily budget. Severity: ticket.
 
 _TITLES: dict[AlertKey, str] = {
     "page": "An SLO's error budget burns too fast (multiwindow, multi-burn-rate; severity page). "
-            "Both windows of a row must exceed the error ratio.",
+    "Both windows of a row must exceed the error ratio.",
     "ticket": "An SLO's error budget burns too fast (multiwindow, multi-burn-rate; severity ticket). "
-              "Both windows of a row must exceed the error ratio.",
+    "Both windows of a row must exceed the error ratio.",
     "absent": "An SLO's series is missing (no data). Severity: ticket.",
     "no_traffic": "An SLO counted no events (opt-in). Severity: ticket.",
 }
@@ -186,7 +201,10 @@ def _section(slo: SLO, key: AlertKey) -> str | None:
 def render_runbooks(slos: Sequence[SLO]) -> dict[str, str]:
     """file name -> Markdown, one per alert name (an SLO may rename its alerts)."""
     sections: dict[str, dict[AlertKey, list[str]]] = {
-        c.PAGE_ALERT: {"page": []}, c.TICKET_ALERT: {"ticket": []}, c.ABSENT_ALERT: {"absent": []}}
+        c.PAGE_ALERT: {"page": []},
+        c.TICKET_ALERT: {"ticket": []},
+        c.ABSENT_ALERT: {"absent": []},
+    }
     for key in _TITLES:
         for s in slos:
             text = _section(s, key)

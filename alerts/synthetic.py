@@ -9,6 +9,7 @@ Counters start at a large offset (above the series' growth): Prometheus extrapol
 series' start towards zero differently for a small and a large counter, which would skew ratios in
 the first minutes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ class Traffic:
         last = self.minutes if self.scrape_until is None else self.scrape_until
         for s in self.series:
             cum = counter_offset(s.increments) + np.concatenate([[0.0], np.cumsum(s.increments)])
-            out.append({"series": s.selector(), "values": encode_values(cum[:last + 1])})
+            out.append({"series": s.selector(), "values": encode_values(cum[: last + 1])})
         return out
 
     def visible(self, name: str, pred, t: int) -> bool:  # type: ignore[no-untyped-def]
@@ -99,8 +100,13 @@ def encode_values(values: np.ndarray) -> str:
         j = i
         if vals[i].is_integer():
             step = vals[i + 1] - vals[i] if i + 1 < n else None
-            while (step is not None and step.is_integer() and j + 1 < n
-                   and vals[j + 1] - vals[j] == step and vals[j + 1].is_integer()):
+            while (
+                step is not None
+                and step.is_integer()
+                and j + 1 < n
+                and vals[j + 1] - vals[j] == step
+                and vals[j + 1].is_integer()
+            ):
                 j += 1
         if j - i >= 2:
             out.append(f"{_fmt(vals[i])}{'+' if step >= 0 else '-'}{_fmt(abs(step))}x{j - i}")
@@ -138,8 +144,9 @@ def scope_labels(slo: SLO) -> dict[str, str]:
     return base
 
 
-def add_sli_traffic(traffic: Traffic, slo: SLO, requests: np.ndarray, error_ratio: np.ndarray | float,
-                    *, le_spelling: str | None = None) -> None:
+def add_sli_traffic(
+    traffic: Traffic, slo: SLO, requests: np.ndarray, error_ratio: np.ndarray | float, *, le_spelling: str | None = None
+) -> None:
     """Add the series an SLO reads, with `requests` per minute at `error_ratio` (for cost: spend
     as a multiple of the budget). 4xx requests and other-direction incidents are added as noise
     that a correct SLI ignores."""
@@ -150,8 +157,9 @@ def add_sli_traffic(traffic: Traffic, slo: SLO, requests: np.ndarray, error_rati
         bad = spread(req, error_ratio)
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req - bad)
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad)
-        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": "rate_limited"},
-                    np.ceil(req / 10))
+        traffic.add(
+            REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": "rate_limited"}, np.ceil(req / 10)
+        )
     elif isinstance(sli, LatencySLI):
         slow = spread(req, error_ratio)
         hist = sli.metric.prom_metric
@@ -164,10 +172,16 @@ def add_sli_traffic(traffic: Traffic, slo: SLO, requests: np.ndarray, error_rati
         bad = spread(req, error_ratio)
         other = "input" if sli.direction == "output" else "output"
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req)
-        traffic.add(SAFETY_INCIDENTS_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}
-                    | {"direction": sli.direction}, bad)
-        traffic.add(SAFETY_INCIDENTS_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}
-                    | {"direction": other}, np.ceil(req / 4))
+        traffic.add(
+            SAFETY_INCIDENTS_TOTAL.name,
+            {k: v for k, v in labels.items() if k != "operation"} | {"direction": sli.direction},
+            bad,
+        )
+        traffic.add(
+            SAFETY_INCIDENTS_TOTAL.name,
+            {k: v for k, v in labels.items() if k != "operation"} | {"direction": other},
+            np.ceil(req / 4),
+        )
     elif isinstance(sli, CostSLI):
         # spend = requests x ratio x budget per request; dyadic budgets keep it exact
         spend = req * np.asarray(error_ratio, dtype=np.float64) * sli.budget_usd_per_1k_requests / 1000.0
@@ -224,8 +238,9 @@ def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:
         total = traffic.sum_where(f"{hist}_count", sel)
         bad = total - good
     elif isinstance(sli, SafetySLI):
-        bad = traffic.sum_where(SAFETY_INCIDENTS_TOTAL.name,
-                                lambda lab: sel(lab) and lab.get("direction") == sli.direction)
+        bad = traffic.sum_where(
+            SAFETY_INCIDENTS_TOTAL.name, lambda lab: sel(lab) and lab.get("direction") == sli.direction
+        )
         total = traffic.sum_where(REQUESTS_TOTAL.name, sel)
     elif isinstance(sli, CostSLI):
         bad = traffic.sum_where(COST_USD_TOTAL.name, sel)

@@ -1,6 +1,7 @@
 """`inferwatch slo validate FILE...`: parse, render and promtool-check SLO specs, writing
 nothing. It renders rules, so it lives here (alerts may import slo, not the reverse); the
 composition root mounts it on the `slo` sub-app."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,9 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
 
     promtool = None if skip_promtool else shutil.which("promtool")
     if not skip_promtool and promtool is None:
-        typer.secho("error: promtool not found on PATH (install prometheus, or pass --skip-promtool)",
-                    fg="red", err=True)
+        typer.secho(
+            "error: promtool not found on PATH (install prometheus, or pass --skip-promtool)", fg="red", err=True
+        )
         raise typer.Exit(EXIT_INVALID)
     invalid, every = 0, []
     for f in files:
@@ -48,8 +50,9 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
                 proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
             if proc.returncode != 0:
                 invalid += 1
-                typer.secho(f"invalid: {f}: promtool check rules failed:\n{proc.stdout}{proc.stderr}",
-                            fg="red", err=True)
+                typer.secho(
+                    f"invalid: {f}: promtool check rules failed:\n{proc.stdout}{proc.stderr}", fg="red", err=True
+                )
                 continue
         every += slos
         typer.echo(f"valid: {f} ({len(slos)} SLOs)")
@@ -61,7 +64,9 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
     except SpecError as e:
         duplicates = True
         typer.secho(f"invalid: {e}", fg="red", err=True)
-    typer.echo(f"validated {len(files)} files: {len(files) - invalid} valid, {invalid} invalid"
-               + (", duplicate SLO ids across files" if duplicates else ""))
+    typer.echo(
+        f"validated {len(files)} files: {len(files) - invalid} valid, {invalid} invalid"
+        + (", duplicate SLO ids across files" if duplicates else "")
+    )
     if invalid or duplicates:
         raise typer.Exit(EXIT_INVALID)

@@ -15,6 +15,7 @@ A/B a detection. Prints a table (or --json) and the issue's targets next to the 
 
     ./dev bench canary_judges [--runs 100] [--json] [--workers 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,33 +56,71 @@ class Scenario:
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
     return [
         Scenario("aa", "A/A (identical versions)", Regression(), args.aa_minutes, False),
-        Scenario("latency", f"latencies x{args.latency_factor:g} (ttft, tpot, e2e)",
-                 Regression(latency=args.latency_factor), args.latency_minutes, True),
-        Scenario("errors", f"error rate {100 * args.error_rate:g}% -> {100 * args.error_rate * args.error_factor:g}%",
-                 Regression(error_rate=args.error_factor), args.error_minutes, True),
-        Scenario("zero_cost", f"cost x2 of uncached requests, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
-                 Regression(cost=2.0), args.aa_minutes, True, {"cache_hit_rate": args.cache_hit_rate}),
-        Scenario("zero_cost_aa", f"A/A, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
-                 Regression(), args.aa_minutes, False, {"cache_hit_rate": args.cache_hit_rate}),
-        Scenario("heavy_aa",
-                 f"A/A, heavy-tailed ttft ({100 * args.tail_share:g}% Pareto({args.tail_index:g})-stretched)",
-                 Regression(), args.aa_minutes, False, {"tail_share": args.tail_share, "tail_index": args.tail_index}),
-        Scenario("heavy_latency", f"latencies x{args.latency_factor:g}, heavy-tailed ttft",
-                 Regression(latency=args.latency_factor), args.latency_minutes, True,
-                 {"tail_share": args.tail_share, "tail_index": args.tail_index}),
+        Scenario(
+            "latency",
+            f"latencies x{args.latency_factor:g} (ttft, tpot, e2e)",
+            Regression(latency=args.latency_factor),
+            args.latency_minutes,
+            True,
+        ),
+        Scenario(
+            "errors",
+            f"error rate {100 * args.error_rate:g}% -> {100 * args.error_rate * args.error_factor:g}%",
+            Regression(error_rate=args.error_factor),
+            args.error_minutes,
+            True,
+        ),
+        Scenario(
+            "zero_cost",
+            f"cost x2 of uncached requests, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
+            Regression(cost=2.0),
+            args.aa_minutes,
+            True,
+            {"cache_hit_rate": args.cache_hit_rate},
+        ),
+        Scenario(
+            "zero_cost_aa",
+            f"A/A, {100 * args.cache_hit_rate:g}% cache hits (cost 0)",
+            Regression(),
+            args.aa_minutes,
+            False,
+            {"cache_hit_rate": args.cache_hit_rate},
+        ),
+        Scenario(
+            "heavy_aa",
+            f"A/A, heavy-tailed ttft ({100 * args.tail_share:g}% Pareto({args.tail_index:g})-stretched)",
+            Regression(),
+            args.aa_minutes,
+            False,
+            {"tail_share": args.tail_share, "tail_index": args.tail_index},
+        ),
+        Scenario(
+            "heavy_latency",
+            f"latencies x{args.latency_factor:g}, heavy-tailed ttft",
+            Regression(latency=args.latency_factor),
+            args.latency_minutes,
+            True,
+            {"tail_share": args.tail_share, "tail_index": args.tail_index},
+        ),
     ]
 
 
-def run_one(scenario: Scenario, seed: int, model: TrafficModel, interval: float,
-            sequential: Profile, fixed: Profile) -> dict[str, RunOutcome]:
+def run_one(
+    scenario: Scenario, seed: int, model: TrafficModel, interval: float, sequential: Profile, fixed: Profile
+) -> dict[str, RunOutcome]:
     sim = TrafficSimulator(dataclasses.replace(model, **scenario.model), scenario.regression, seed=seed)
     return poll(sim, interval, scenario.minutes * 60, sequential=sequential, fixed=fixed)
 
 
 def _rate(k: int, n: int) -> dict[str, float]:
     ci = sps.binomtest(k, n).proportion_ci(0.95) if n else None
-    return {"rate": k / n if n else float("nan"), "count": k, "runs": n,
-            "ci_low": ci.low if ci else float("nan"), "ci_high": ci.high if ci else float("nan")}
+    return {
+        "rate": k / n if n else float("nan"),
+        "count": k,
+        "runs": n,
+        "ci_low": ci.low if ci else float("nan"),
+        "ci_high": ci.high if ci else float("nan"),
+    }
 
 
 def summarize(outcomes: list[RunOutcome], scenario: Scenario) -> dict[str, Any]:
@@ -103,8 +142,9 @@ def summarize(outcomes: list[RunOutcome], scenario: Scenario) -> dict[str, Any]:
         "passed_early": _rate(len(early_pass), len(outcomes)),
         "median_canary_requests_to_rejection": med([o.canary_requests for o in rejected]),
         "median_minutes_to_rejection": med([o.seconds / 60 for o in rejected]),
-        "p90_canary_requests_to_rejection": (float(np.percentile([o.canary_requests for o in rejected], 90))
-                                             if rejected else None),
+        "p90_canary_requests_to_rejection": (
+            float(np.percentile([o.canary_requests for o in rejected], 90)) if rejected else None
+        ),
         "median_canary_requests_to_early_pass": med([o.canary_requests for o in early_pass]),
         "median_minutes_to_early_pass": med([o.seconds / 60 for o in early_pass]),
         "median_canary_requests_to_decision": med([o.canary_requests for o in decisions]),
@@ -116,22 +156,46 @@ def summarize(outcomes: list[RunOutcome], scenario: Scenario) -> dict[str, Any]:
 def targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's targets, checked on the sequential judge for the scenarios that ran."""
     rows = [
-        ("aa", "A/A false fail rate under continuous polling", "<= 5%",
-         lambda r: r["rejected"]["rate"], lambda v: v <= 0.05, "{:.1%}"),
-        ("latency", "latency +25% detected", ">= 95%",
-         lambda r: r["rejected"]["rate"], lambda v: v >= 0.95, "{:.1%}"),
-        ("latency", "latency +25% median canary requests to decision", "<= 500",
-         lambda r: r["median_canary_requests_to_rejection"], lambda v: v is not None and v <= 500, "{:.0f}"),
-        ("errors", "error rate 1% -> 2% detected", ">= 90%",
-         lambda r: r["rejected"]["rate"], lambda v: v >= 0.90, "{:.1%}"),
+        (
+            "aa",
+            "A/A false fail rate under continuous polling",
+            "<= 5%",
+            lambda r: r["rejected"]["rate"],
+            lambda v: v <= 0.05,
+            "{:.1%}",
+        ),
+        ("latency", "latency +25% detected", ">= 95%", lambda r: r["rejected"]["rate"], lambda v: v >= 0.95, "{:.1%}"),
+        (
+            "latency",
+            "latency +25% median canary requests to decision",
+            "<= 500",
+            lambda r: r["median_canary_requests_to_rejection"],
+            lambda v: v is not None and v <= 500,
+            "{:.0f}",
+        ),
+        (
+            "errors",
+            "error rate 1% -> 2% detected",
+            ">= 90%",
+            lambda r: r["rejected"]["rate"],
+            lambda v: v >= 0.90,
+            "{:.1%}",
+        ),
     ]
     out = []
     for key, name, goal, get, ok, fmt in rows:
         if key not in results:
             continue
         value = get(results[key]["sequential"])
-        out.append({"target": name, "goal": goal, "sequential": value,
-                    "shown": fmt.format(value) if value is not None else "n/a", "met": bool(ok(value))})
+        out.append(
+            {
+                "target": name,
+                "goal": goal,
+                "sequential": value,
+                "shown": fmt.format(value) if value is not None else "n/a",
+                "met": bool(ok(value)),
+            }
+        )
     return out
 
 
@@ -147,13 +211,19 @@ def _num(v: float | None, fmt: str = "{:.0f}") -> str:
     return fmt.format(v) if v is not None else "-"
 
 
-def render(console: Console, config: dict[str, Any], results: dict[str, dict[str, Any]],
-           scen: list[Scenario], checks: list[dict[str, Any]]) -> None:
+def render(
+    console: Console,
+    config: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    scen: list[Scenario],
+    checks: list[dict[str, Any]],
+) -> None:
     console.print(
         f"[bold]Canary judges[/bold]: {config['runs']} runs per scenario, {config['rps']:g} rps, "
         f"{100 * config['canary_share']:g}% canary, a look every {config['interval_s']:g} s; "
         f"sequential = '{config['profile']}' at alpha {config['alpha']:g} (Bonferroni), "
-        f"fixed = Kayenta-style re-run, {100 * (1 - config['fixed_alpha']):g}% per metric, no correction")
+        f"fixed = Kayenta-style re-run, {100 * (1 - config['fixed_alpha']):g}% per metric, no correction"
+    )
     for s in scen:
         t = Table(title=f"{s.title}, horizon {s.minutes:g} min", title_justify="left")
         t.add_column("")
@@ -162,17 +232,20 @@ def render(console: Console, config: dict[str, Any], results: dict[str, dict[str
         r = results[s.key]
         label = "detected (fail/marginal)" if s.regressed else "false fail (fail/marginal)"
         t.add_row(label + ", 95% CI", *(_pct(r[j]["rejected"]) for j in JUDGES))
-        t.add_row("median canary requests to that",
-                  *(_num(r[j]["median_canary_requests_to_rejection"]) for j in JUDGES))
+        t.add_row(
+            "median canary requests to that", *(_num(r[j]["median_canary_requests_to_rejection"]) for j in JUDGES)
+        )
         t.add_row("median minutes to that", *(_num(r[j]["median_minutes_to_rejection"], "{:.1f}") for j in JUDGES))
         t.add_row("p90 canary requests to that", *(_num(r[j]["p90_canary_requests_to_rejection"]) for j in JUDGES))
         if not s.regressed:
             t.add_row("passed before the horizon", *(_pct(r[j]["passed_early"]) for j in JUDGES))
-            t.add_row("median canary requests to that",
-                      *(_num(r[j]["median_canary_requests_to_early_pass"]) for j in JUDGES))
+            t.add_row(
+                "median canary requests to that", *(_num(r[j]["median_canary_requests_to_early_pass"]) for j in JUDGES)
+            )
             t.add_row("median minutes to that", *(_num(r[j]["median_minutes_to_early_pass"], "{:.1f}") for j in JUDGES))
-        t.add_row("final verdicts",
-                  *(", ".join(f"{k} {v}" for k, v in r[j]["final_verdicts"].items() if v) for j in JUDGES))
+        t.add_row(
+            "final verdicts", *(", ".join(f"{k} {v}" for k, v in r[j]["final_verdicts"].items() if v) for j in JUDGES)
+        )
         t.add_row("first failing metric", *(_most_first(r[j]["first_failed_metric"]) for j in JUDGES))
         console.print(t)
     t = Table(title="Targets (sequential judge)", title_justify="left")
@@ -203,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fixed-alpha", type=float, default=0.02, help="per-metric level of the fixed judge")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--only",
-                   choices=["aa", "latency", "errors", "zero_cost", "zero_cost_aa", "heavy_aa", "heavy_latency"],
-                   action="append",
-                   help="run only these scenarios (repeatable)")
+    p.add_argument(
+        "--only",
+        choices=["aa", "latency", "errors", "zero_cost", "zero_cost_aa", "heavy_aa", "heavy_latency"],
+        action="append",
+        help="run only these scenarios (repeatable)",
+    )
     args = p.parse_args(argv)
 
     profile = get_profile(args.profile)
@@ -214,19 +289,32 @@ def main(argv: list[str] | None = None) -> int:
     model = TrafficModel(rps=args.rps, canary_share=args.share, error_rate=args.error_rate)
     scen = [s for s in scenarios(args) if not args.only or s.key in args.only]
     console = Console(stderr=args.json)
-    config = {"runs": args.runs, "rps": args.rps, "canary_share": args.share, "interval_s": args.interval,
-              "profile": profile.name, "alpha": profile.alpha, "fixed_alpha": args.fixed_alpha,
-              "model": dataclasses.asdict(model), "seed": args.seed,
-              "horizons_min": {s.key: s.minutes for s in scen}}
+    config = {
+        "runs": args.runs,
+        "rps": args.rps,
+        "canary_share": args.share,
+        "interval_s": args.interval,
+        "profile": profile.name,
+        "alpha": profile.alpha,
+        "fixed_alpha": args.fixed_alpha,
+        "model": dataclasses.asdict(model),
+        "seed": args.seed,
+        "horizons_min": {s.key: s.minutes for s in scen},
+    }
 
     outcomes: dict[str, dict[str, list[RunOutcome]]] = {s.key: {j: [] for j in JUDGES} for s in scen}
     started = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=args.json) as progress, \
-            ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with (
+        Progress(*columns, console=console, transient=args.json) as progress,
+        ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool,
+    ):
         tasks = {s.key: progress.add_task(s.title, total=args.runs) for s in scen}
-        futures = {pool.submit(run_one, s, args.seed + i, model, args.interval, profile, fixed): s
-                   for s in scen for i in range(args.runs)}
+        futures = {
+            pool.submit(run_one, s, args.seed + i, model, args.interval, profile, fixed): s
+            for s in scen
+            for i in range(args.runs)
+        }
         for fut in as_completed(futures):
             s = futures[fut]
             for j, o in fut.result().items():
@@ -237,8 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {s.key: {j: summarize(outcomes[s.key][j], s) for j in JUDGES} for s in scen}
     checks = targets(results)
     if args.json:
-        print(json.dumps({"config": config, "results": results, "targets": checks,
-                          "elapsed_s": round(elapsed, 1)}, indent=2, default=str))
+        print(
+            json.dumps(
+                {"config": config, "results": results, "targets": checks, "elapsed_s": round(elapsed, 1)},
+                indent=2,
+                default=str,
+            )
+        )
     else:
         render(console, config, results, scen, checks)
         console.print(f"{elapsed:.0f} s on {args.workers} worker(s)")

@@ -12,6 +12,7 @@ the admin, with the clock at the end of the generated period. The SLO statuses a
 once first, as the 30 s job keeps them; the cold evaluation is slo_eval's number. Each page's
 time is the whole request: queries, template and response, medians of `--repeat`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,13 +92,18 @@ def measure(url: str, args: argparse.Namespace, console: Console) -> dict[str, A
     t = time.perf_counter()
     slo_service.evaluate_all(NOW)
     cold_ms = (time.perf_counter() - t) * 1000
-    deps = ConsoleDeps(engine=engine, authenticate=authenticate, slos=slo_service,
-                       canary=CanaryService(engine, clock=lambda: NOW),
-                       reports=ReportService(engine, ReportsConfig(), Path(tmp)),
-                       health=lambda: {"upstreams": [],
-                                       "ledger": {"database_up": True, "queue_depth": 0, "spool_files": 0}},
-                       budgets=lambda tenant: [], rollback_alias=None,  # type: ignore[arg-type] - no form is sent
-                       secret=b"bench-console-secret-0123456789", clock=lambda: NOW)
+    deps = ConsoleDeps(
+        engine=engine,
+        authenticate=authenticate,
+        slos=slo_service,
+        canary=CanaryService(engine, clock=lambda: NOW),
+        reports=ReportService(engine, ReportsConfig(), Path(tmp)),
+        health=lambda: {"upstreams": [], "ledger": {"database_up": True, "queue_depth": 0, "spool_files": 0}},
+        budgets=lambda tenant: [],
+        rollback_alias=None,  # type: ignore[arg-type] - no form is sent
+        secret=b"bench-console-secret-0123456789",
+        clock=lambda: NOW,
+    )
     app = FastAPI()
     app.include_router(build_console_router(deps))
     out: dict[str, Any] = {}
@@ -118,14 +124,24 @@ def measure(url: str, args: argparse.Namespace, console: Console) -> dict[str, A
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code} {r.text[:300]}")
             rows = r.text.count("<tr")
-            out[name] = {"median_ms": round(statistics.median(times[1:]), 1), "max_ms": round(max(times[1:]), 1),
-                         "table_rows": rows}
+            out[name] = {
+                "median_ms": round(statistics.median(times[1:]), 1),
+                "max_ms": round(max(times[1:]), 1),
+                "table_rows": rows,
+            }
             older = re.search(r'href="([^"]+)" id="older"', r.text)
             if name == "requests, first page" and older:  # then the page after it, through its own link
                 pages_after = {"requests, page 2 (keyset)": html.unescape(older.group(1))}
     engine.dispose()
-    return {"backend": engine.dialect.name, "days": args.days, "requests_per_day": args.per_day, "rows": counts,
-            "generate_s": round(gen_s, 1), "slo_cold_evaluation_ms": round(cold_ms, 1), "pages": out}
+    return {
+        "backend": engine.dialect.name,
+        "days": args.days,
+        "requests_per_day": args.per_day,
+        "rows": counts,
+        "generate_s": round(gen_s, 1),
+        "slo_cold_evaluation_ms": round(cold_ms, 1),
+        "pages": out,
+    }
 
 
 def main() -> None:
@@ -156,8 +172,10 @@ def main() -> None:
         print(json.dumps({"results": results}, indent=2))
         return
     for r in results:
-        print(f"\n{r['backend']}: {r['days']} days x {r['requests_per_day']:,} requests/day; rows {r['rows']}; "
-              f"generated in {r['generate_s']} s; SLO cold evaluation {r['slo_cold_evaluation_ms']} ms")
+        print(
+            f"\n{r['backend']}: {r['days']} days x {r['requests_per_day']:,} requests/day; rows {r['rows']}; "
+            f"generated in {r['generate_s']} s; SLO cold evaluation {r['slo_cold_evaluation_ms']} ms"
+        )
         for name, p in r["pages"].items():
             print(f"  {name:42s} {p['median_ms']:8.1f} ms median  {p['max_ms']:8.1f} ms max  ({p['table_rows']} rows)")
 

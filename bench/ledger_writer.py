@@ -4,6 +4,7 @@ Prints numbers only. Usage: python bench/ledger_writer.py [--records N] [--naive
 PostgreSQL runs on a throwaway local server with durable settings (fsync on) when its
 binaries exist (see ledger.testing.find_pg_bin).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def bench_writer(url: str, records: list[RequestRecord], spool: Path, batch_size
     engine.dispose()
     if not ok or st.written_total != len(records):
         print(f"  warning: writer not drained: {st}")
-    return {"rps": len(records) / elapsed, "p50": _pct(costs, 0.5), "p99": _pct(costs, 0.99),
-            "mean": statistics.fmean(costs) / 1000.0}
+    return {
+        "rps": len(records) / elapsed,
+        "p50": _pct(costs, 0.5),
+        "p99": _pct(costs, 0.99),
+        "mean": statistics.fmean(costs) / 1000.0,
+    }
 
 
 def bench_naive(url: str, records: list[RequestRecord]) -> dict[str, float]:
@@ -62,8 +67,12 @@ def bench_naive(url: str, records: list[RequestRecord]) -> dict[str, float]:
         costs.append(time.perf_counter_ns() - s)
     elapsed = time.perf_counter() - t0
     engine.dispose()
-    return {"rps": len(records) / elapsed, "p50": _pct(costs, 0.5), "p99": _pct(costs, 0.99),
-            "mean": statistics.fmean(costs) / 1000.0}
+    return {
+        "rps": len(records) / elapsed,
+        "p50": _pct(costs, 0.5),
+        "p99": _pct(costs, 0.99),
+        "mean": statistics.fmean(costs) / 1000.0,
+    }
 
 
 def run_backend(name: str, make_url, n: int, n_naive: int, batch_size: int, tmp: Path) -> None:  # type: ignore[no-untyped-def]
@@ -76,8 +85,10 @@ def run_backend(name: str, make_url, n: int, n_naive: int, batch_size: int, tmp:
     nv = bench_naive(url_n, naive_records)
     print(f"\n{name}")
     print(f"  {'':44} {'records/s':>10} {'p50 us':>9} {'p99 us':>9} {'mean us':>9}")
-    for label, r in ((f"LedgerWriter ({n} records, batch {batch_size})", w),
-                     (f"one txn per record ({n_naive} records)", nv)):
+    for label, r in (
+        (f"LedgerWriter ({n} records, batch {batch_size})", w),
+        (f"one txn per record ({n_naive} records)", nv),
+    ):
         print(f"  {label:44} {r['rps']:>10.0f} {r['p50']:>9.1f} {r['p99']:>9.1f} {r['mean']:>9.1f}")
 
 
@@ -88,13 +99,21 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
-    print(f"ledger writer benchmark: python {sys.version.split()[0]}; "
-          "the us columns are the request-path cost per record\n"
-          "(submit() for LedgerWriter; the whole transaction when the request writes its own row)")
+    print(
+        f"ledger writer benchmark: python {sys.version.split()[0]}; "
+        "the us columns are the request-path cost per record\n"
+        "(submit() for LedgerWriter; the whole transaction when the request writes its own row)"
+    )
     with tempfile.TemporaryDirectory(prefix="iw-bench-") as d:
         tmp = Path(d)
-        run_backend("SQLite (WAL, synchronous=NORMAL)", lambda db: f"sqlite:///{tmp / db}.db",
-                    args.records, args.naive_records, args.batch_size, tmp)
+        run_backend(
+            "SQLite (WAL, synchronous=NORMAL)",
+            lambda db: f"sqlite:///{tmp / db}.db",
+            args.records,
+            args.naive_records,
+            args.batch_size,
+            tmp,
+        )
         if args.no_postgres:
             return
         pg_bin = find_pg_bin()
@@ -104,9 +123,14 @@ def main() -> None:
         server = TempPostgres(pg_bin, fast=False)
         server.start()
         try:
-            run_backend(f"PostgreSQL {pg_bin.parent.name} (local, fsync on)",
-                        lambda db: server.create_database(db), args.records, args.naive_records,
-                        args.batch_size, tmp)
+            run_backend(
+                f"PostgreSQL {pg_bin.parent.name} (local, fsync on)",
+                lambda db: server.create_database(db),
+                args.records,
+                args.naive_records,
+                args.batch_size,
+                tmp,
+            )
         finally:
             server.close()
 

@@ -16,6 +16,7 @@ and embeddings, prompts from a few words to near the context limit, several tena
 
 Exit code 0 when every check holds, 1 otherwise. Timings are printed, never judged.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -103,15 +104,20 @@ def make_request(rng: random.Random, model: str, max_words: int) -> tuple[str, s
         return kind, "/v1/embeddings", {"model": model, "input": text}
     if kind == "completions":
         return kind, "/v1/completions", {"model": model, "prompt": text, "max_tokens": max_tokens, "ignore_eos": True}
-    body = {"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": max_tokens,
-            "ignore_eos": True}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": max_tokens,
+        "ignore_eos": True,
+    }
     if kind == "stream":
         body |= {"stream": True, "stream_options": {"include_usage": True}}
     return kind, "/v1/chat/completions", body
 
 
-async def one(session: aiohttp.ClientSession, base: str, tenant: str, key: str, kind: str, path: str,
-              body: dict) -> Result:
+async def one(
+    session: aiohttp.ClientSession, base: str, tenant: str, key: str, kind: str, path: str, body: dict
+) -> Result:
     headers = {"authorization": f"Bearer {key}"}
     try:
         async with session.post(base + path, json=body, headers=headers) as resp:
@@ -140,18 +146,26 @@ async def one(session: aiohttp.ClientSession, base: str, tenant: str, key: str, 
         return Result(kind, tenant, 0, None, clear_error=False)
 
 
-async def drive(base: str, keys: dict[str, str], model: str, clients: int, requests: int, max_words: int, seed: int,
-                quiet: bool) -> list[Result]:
+async def drive(
+    base: str, keys: dict[str, str], model: str, clients: int, requests: int, max_words: int, seed: int, quiet: bool
+) -> list[Result]:
     rng = random.Random(seed)
     tenants = sorted(keys)
     plan = [(rng.choice(tenants), *make_request(rng, model, max_words)) for _ in range(requests)]
     results: list[Result] = []
     queue = iter(plan)
     timeout = aiohttp.ClientTimeout(total=300)
-    with Progress(TextColumn("load"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), disable=quiet,
-                  console=Console(stderr=True)) as progress:
+    with Progress(
+        TextColumn("load"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=quiet,
+        console=Console(stderr=True),
+    ) as progress:
         task = progress.add_task("requests", total=requests)
         async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=clients)) as session:
+
             async def client() -> None:
                 for tenant, kind, path, body in queue:
                     results.append(await one(session, base, tenant, keys[tenant], kind, path, body))
@@ -190,29 +204,54 @@ class Platform:
             port, version = free_port(), "stub@1"
             upstream = f"http://127.0.0.1:{port}"
             log = tmp / "stub.log"
-            p = subprocess.Popen([sys.executable, "-m", "tests.stub_upstream", "--port", str(port)], cwd=ROOT,
-                                 stdout=log.open("w"), stderr=subprocess.STDOUT)
+            p = subprocess.Popen(
+                [sys.executable, "-m", "tests.stub_upstream", "--port", str(port)],
+                cwd=ROOT,
+                stdout=log.open("w"),
+                stderr=subprocess.STDOUT,
+            )
             self.procs.append(p)
             wait_ready(upstream, p, log, path="/v1/models")
         self.port = free_port()
         self.database_url = database_url or f"sqlite:///{tmp / 'data' / 'ledger.db'}"
         cfg = tmp / "gateway.yaml"
-        cfg.write_text(json.dumps({
-            "data_dir": str(tmp / "data"), "port": self.port, "log_level": "warning", "database_url": self.database_url,
-            "gateway": {"upstreams": {version: {"urls": [upstream]}}, "aliases": {"m": [{"version": version}]},
-                        "default_limits": {"rpm": None, "tpm": None}, "request_timeout_s": 300,
-                        "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}}},
-            "safety": {"enabled": False},
-        }))
+        cfg.write_text(
+            json.dumps(
+                {
+                    "data_dir": str(tmp / "data"),
+                    "port": self.port,
+                    "log_level": "warning",
+                    "database_url": self.database_url,
+                    "gateway": {
+                        "upstreams": {version: {"urls": [upstream]}},
+                        "aliases": {"m": [{"version": version}]},
+                        "default_limits": {"rpm": None, "tpm": None},
+                        "request_timeout_s": 300,
+                        "prices": {"default": {"input_per_1m": 0.25, "output_per_1m": 0.25}},
+                    },
+                    "safety": {"enabled": False},
+                }
+            )
+        )
         iw = [sys.executable, "-m", "inferwatch.cli"]
         self.keys = {}
         for i in range(tenants):
-            out = subprocess.run(iw + ["keys", "create", "--tenant", f"tenant-{i}", "--json", "--config", str(cfg)],
-                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            out = subprocess.run(
+                iw + ["keys", "create", "--tenant", f"tenant-{i}", "--json", "--config", str(cfg)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            )
             self.keys[f"tenant-{i}"] = json.loads(out.stdout)["key"]
         log = tmp / "gateway.log"
-        self.gateway = subprocess.Popen(iw + ["serve", "--config", str(cfg)], cwd=ROOT, stdout=log.open("w"),
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.gateway = subprocess.Popen(
+            iw + ["serve", "--config", str(cfg)],
+            cwd=ROOT,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.procs.append(self.gateway)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_ready(self.url, self.gateway, log)
@@ -228,14 +267,25 @@ class Platform:
 
 
 def worker_tokens(url: str) -> int:
-    got = scrape(url + "/metrics",
-                 ("inferwatch_worker_prompt_tokens_total", "inferwatch_worker_generation_tokens_total"))
+    got = scrape(
+        url + "/metrics", ("inferwatch_worker_prompt_tokens_total", "inferwatch_worker_generation_tokens_total")
+    )
     return int(sum(got.values()))
 
 
-def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worker: bool = False,
-             database_url: str | None = None, context_tokens: int = 1024, seed: int = 1, quiet: bool = True,
-             workdir: Path | None = None, passes: int = 1) -> Report:
+def run_load(
+    clients: int = 50,
+    requests: int = 1000,
+    *,
+    tenants: int = 4,
+    worker: bool = False,
+    database_url: str | None = None,
+    context_tokens: int = 1024,
+    seed: int = 1,
+    quiet: bool = True,
+    workdir: Path | None = None,
+    passes: int = 1,
+) -> Report:
     """One run end to end (`requests` split over `passes`, RSS taken after each); the Report
     lists every failed check in `failures`."""
     tmp = Path(workdir or tempfile.mkdtemp(prefix="iw-load-"))
@@ -243,8 +293,9 @@ def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worke
     report = Report("demo worker" if worker else "stub", clients, requests)
     try:
         max_words = max(1, (context_tokens - 64) // 2)  # a word and its space: about two tokens of the demo tokenizer
-        warm = asyncio.run(drive(platform.url, platform.keys, "m", min(clients, 4), min(40, requests), max_words,
-                                 seed + 1, True))
+        warm = asyncio.run(
+            drive(platform.url, platform.keys, "m", min(clients, 4), min(40, requests), max_words, seed + 1, True)
+        )
         engine = create_engine(platform.database_url)
         warm_rows = _wait_for(engine, {r.request_id for r in warm if r.request_id})
         warm_metrics = scrape(platform.url + "/metrics", ("inferwatch_requests_total", "inferwatch_tokens_total"))
@@ -254,8 +305,9 @@ def run_load(clients: int = 50, requests: int = 1000, *, tenants: int = 4, worke
         results: list[Result] = []
         for i in range(passes):
             n = requests // passes + (i < requests % passes)
-            results += asyncio.run(drive(platform.url, platform.keys, "m", clients, n, max_words, seed + 100 * i,
-                                         quiet))
+            results += asyncio.run(
+                drive(platform.url, platform.keys, "m", clients, n, max_words, seed + 100 * i, quiet)
+            )
             report.rss_per_pass_mib.append(round(rss_mib(platform.gateway.pid), 1))
         report.seconds = time.perf_counter() - t0
         report.rps = requests / report.seconds
@@ -279,13 +331,21 @@ def _wait_for(engine: Any, ids: set[str], deadline_s: float = 120) -> dict[str, 
 
 def _rows(engine: Any) -> dict[str, tuple[int, int]]:
     with engine.connect() as c:
-        return {r.request_id: (r.prompt_tokens, r.completion_tokens)
-                for r in c.execute(select(RequestRow.request_id, RequestRow.prompt_tokens,
-                                          RequestRow.completion_tokens))}
+        return {
+            r.request_id: (r.prompt_tokens, r.completion_tokens)
+            for r in c.execute(select(RequestRow.request_id, RequestRow.prompt_tokens, RequestRow.completion_tokens))
+        }
 
 
-def _check(report: Report, results: list[Result], engine: Any, platform: Platform, warm_rows: dict, warm_metrics: dict,
-           before_worker: int | None) -> None:
+def _check(
+    report: Report,
+    results: list[Result],
+    engine: Any,
+    platform: Platform,
+    warm_rows: dict,
+    warm_metrics: dict,
+    before_worker: int | None,
+) -> None:
     for r in results:
         report.by_status[str(r.status)] = report.by_status.get(str(r.status), 0) + 1
     report.no_response = sum(r.status == 0 for r in results)
@@ -322,18 +382,30 @@ def _check(report: Report, results: list[Result], engine: Any, platform: Platfor
     report.failures = [name for name, ok in checks.items() if not ok]
 
 
-def main(clients: int = typer.Option(200, help="Concurrent clients."),
-         requests: int = typer.Option(20_000, help="Requests in all."),
-         tenants: int = typer.Option(4, help="Tenants, one key each."),
-         worker: bool = typer.Option(False, "--worker", help="The real demo worker upstream instead of the stub."),
-         database_url: str = typer.Option(None, help="Ledger database (default: SQLite in a temp dir)."),
-         context_tokens: int = typer.Option(1024, help="Context limit the longest prompts approach."),
-         seed: int = typer.Option(1),
-         passes: int = typer.Option(
-             1, help="Split the requests into passes, RSS after each (flat memory: no growth once warm)."),
-         as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    report = run_load(clients, requests, tenants=tenants, worker=worker, database_url=database_url,
-                      context_tokens=context_tokens, seed=seed, quiet=as_json, passes=passes)
+def main(
+    clients: int = typer.Option(200, help="Concurrent clients."),
+    requests: int = typer.Option(20_000, help="Requests in all."),
+    tenants: int = typer.Option(4, help="Tenants, one key each."),
+    worker: bool = typer.Option(False, "--worker", help="The real demo worker upstream instead of the stub."),
+    database_url: str = typer.Option(None, help="Ledger database (default: SQLite in a temp dir)."),
+    context_tokens: int = typer.Option(1024, help="Context limit the longest prompts approach."),
+    seed: int = typer.Option(1),
+    passes: int = typer.Option(
+        1, help="Split the requests into passes, RSS after each (flat memory: no growth once warm)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    report = run_load(
+        clients,
+        requests,
+        tenants=tenants,
+        worker=worker,
+        database_url=database_url,
+        context_tokens=context_tokens,
+        seed=seed,
+        quiet=as_json,
+        passes=passes,
+    )
     if as_json:
         typer.echo(json.dumps({**asdict(report), "ok": report.ok}, indent=2))
     else:

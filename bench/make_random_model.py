@@ -6,6 +6,7 @@ The shape is the issue's Mistral-7B (4096 hidden, 32 layers, 32 heads, 8 KV head
 intermediate, vocabulary 32768) in bf16; the tokenizer is the demo model's, padded to the
 model's vocabulary so that every id decodes. Speed does not depend on the weights' values.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SHAPES = {
-    "mistral-7b": dict(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                       intermediate_size=14336, vocab_size=32768, max_position_embeddings=32768),
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                 intermediate_size=128, vocab_size=32768, max_position_embeddings=2048),
+    "mistral-7b": dict(
+        hidden_size=4096,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=14336,
+        vocab_size=32768,
+        max_position_embeddings=32768,
+    ),
+    "tiny": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        vocab_size=32768,
+        max_position_embeddings=2048,
+    ),
 }
 
 
@@ -34,8 +49,13 @@ def padded_tokenizer(vocab_size: int, out: Path) -> None:
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
     tok.decoder = decoders.Fuse()
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", vocab["<s>"])])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   additional_special_tokens=["[INST]", "[/INST]"])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=["[INST]", "[/INST]"],
+    )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
 
@@ -50,8 +70,14 @@ def main() -> None:
     from transformers import MistralConfig, MistralForCausalLM
 
     out = args.out or Path(tempfile.mkdtemp(prefix=f"iw-{args.shape}-"))
-    cfg = MistralConfig(**SHAPES[args.shape], sliding_window=None, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                        torch_dtype="bfloat16")
+    cfg = MistralConfig(
+        **SHAPES[args.shape],
+        sliding_window=None,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        torch_dtype="bfloat16",
+    )
     torch.manual_seed(0)
     with torch.device(args.device):
         model = MistralForCausalLM(cfg).to(torch.bfloat16)

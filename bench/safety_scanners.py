@@ -88,7 +88,8 @@ def scanners_of(package: str) -> dict:
     mod = lambda name: importlib.import_module(f"{package}.{name}")  # noqa: E731
     harmful = mod("harmful").HarmfulScanner()
     deny = mod("denylist").DenyListScanner(
-        mod("policy").DenyListConfig(phrases=[f"banned phrase {i}" for i in range(200)], regexes=[r"\bTICKET-\d{4}\b"]))
+        mod("policy").DenyListConfig(phrases=[f"banned phrase {i}" for i in range(200)], regexes=[r"\bTICKET-\d{4}\b"])
+    )
     engine = mod("engine").SafetyEngine(use_classifier=False)
     return {
         "pii": mod("pii").PIIScanner().scan,
@@ -155,8 +156,10 @@ def main() -> None:
     emb = clf.embedder
     # The TorchScript encoder and the eager model it was traced from, interleaved in rounds.
     encoders = {"traced": emb._encoder, "eager": emb._eager} if emb._encoder != emb._eager else {"eager": emb._eager}
-    for label, batch in (("classifier, 1 KB text", texts),
-                         ("classifier, short prompt", ["How do I kill a Python process that hangs?"])):
+    for label, batch in (
+        ("classifier, 1 KB text", texts),
+        ("classifier, short prompt", ["How do I kill a Python process that hangs?"]),
+    ):
         samples: dict[str, list[float]] = {k: [] for k in encoders}
         for _ in range(3):
             for name, encoder in encoders.items():

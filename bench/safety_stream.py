@@ -59,14 +59,19 @@ def main() -> None:
     engine = SafetyEngine(use_classifier=False)
     policy = engine.policies.for_tenant("bench")
     n = args.kb * 1024
-    texts = {name: (base * (n // len(base) + 1))[:n]
-             for name, base in (("prose", PROSE), ("mixed", MIXED), ("jailbreak", JAILBREAK))}
+    texts = {
+        name: (base * (n // len(base) + 1))[:n]
+        for name, base in (("prose", PROSE), ("mixed", MIXED), ("jailbreak", JAILBREAK))
+    }
     sizes = [int(s) for s in args.chunks.split(",")]
-    makers = {"old": lambda: ReferenceStreamRedactor(engine, policy),
-              "new": lambda: StreamRedactor(engine, policy, batch=args.batch)}
+    makers = {
+        "old": lambda: ReferenceStreamRedactor(engine, policy),
+        "new": lambda: StreamRedactor(engine, policy, batch=args.batch),
+    }
 
     rows = []
     for name, text in texts.items():
+
         def scan(text: str = text) -> object:
             return engine.scan_output(text, "bench")
 
@@ -80,23 +85,47 @@ def main() -> None:
                 for label, run in runs.items():
                     samples[label].append(cpu_ms_per_kb(run, text))
             old, new = statistics.median(samples["old"]), statistics.median(samples["new"])
-            rows.append({"text": name, "chunk": size, "old_ms_per_kb": old, "new_ms_per_kb": new,
-                         "old_over_new": old / new, "whole_ms_per_kb": whole, "new_over_whole": new / whole})
+            rows.append(
+                {
+                    "text": name,
+                    "chunk": size,
+                    "old_ms_per_kb": old,
+                    "new_ms_per_kb": new,
+                    "old_over_new": old / new,
+                    "whole_ms_per_kb": whole,
+                    "new_over_whole": new / whole,
+                }
+            )
 
     load = os.getloadavg()
     if args.json:
         import json
 
-        print(json.dumps({"load": load, "cpus": os.cpu_count(), "reps": args.reps, "kb": args.kb, "batch": args.batch,
-                          "rows": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "load": load,
+                    "cpus": os.cpu_count(),
+                    "reps": args.reps,
+                    "kb": args.kb,
+                    "batch": args.batch,
+                    "rows": rows,
+                },
+                indent=2,
+            )
+        )
         return
-    print(f"stream redactor CPU ms per KB streamed ({args.kb} KB texts, batch {args.batch}, "
-          f"median of {args.reps} alternating rounds, {os.cpu_count()} CPUs, "
-          f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
+    print(
+        f"stream redactor CPU ms per KB streamed ({args.kb} KB texts, batch {args.batch}, "
+        f"median of {args.reps} alternating rounds, {os.cpu_count()} CPUs, "
+        f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
+    )
     print(f"{'text':10s} {'chunk':>5s} {'old':>9s} {'new':>9s} {'old/new':>8s} {'whole':>7s} {'new/whole':>9s}")
     for r in rows:
-        print(f"{r['text']:10s} {r['chunk']:5d} {r['old_ms_per_kb']:9.3f} {r['new_ms_per_kb']:9.3f} "
-              f"{r['old_over_new']:7.1f}x {r['whole_ms_per_kb']:7.3f} {r['new_over_whole']:8.2f}x")
+        print(
+            f"{r['text']:10s} {r['chunk']:5d} {r['old_ms_per_kb']:9.3f} {r['new_ms_per_kb']:9.3f} "
+            f"{r['old_over_new']:7.1f}x {r['whole_ms_per_kb']:7.3f} {r['new_over_whole']:8.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ minutes for the last 6 h and the hours that windows start in) and with minutes o
 - rollups, warm with the late re-read: what the job pays every 10 minutes (the last 3 hours);
 - raw: the same SLIs computed by SQL over the `requests` table, measured and extrapolated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,25 +79,76 @@ slos:
 """
 
 # (tenant, alias, version, share of traffic)
-SCOPES = [(t, a, v, w * tw) for t, tw in (("acme", 0.5), ("globex", 0.3), ("initech", 0.2))
-          for a, v, w in (("chat", "chat@v1", 0.55), ("chat", "chat@v2", 0.15), ("code", "code@v1", 0.3))]
+SCOPES = [
+    (t, a, v, w * tw)
+    for t, tw in (("acme", 0.5), ("globex", 0.3), ("initech", 0.2))
+    for a, v, w in (("chat", "chat@v1", 0.55), ("chat", "chat@v2", 0.15), ("code", "code@v1", 0.3))
+]
 # (status class, error type, share)
-OUTCOMES = [("2xx", "", 0.986), ("4xx", "invalid_request", 0.005), ("4xx", "rate_limited", 0.005),
-            ("5xx", "upstream_error", 0.003), ("5xx", "timeout", 0.001)]
+OUTCOMES = [
+    ("2xx", "", 0.986),
+    ("4xx", "invalid_request", 0.005),
+    ("4xx", "rate_limited", 0.005),
+    ("5xx", "upstream_error", 0.003),
+    ("5xx", "timeout", 0.001),
+]
 # lognormal (median s, sigma) of successful requests
 DISTS = {"latency": (1.2, 0.8), "ttft": (0.25, 0.9), "tpot": (0.03, 0.6)}
 ERROR_LATENCY = {"4xx": 0.02, "5xx": 0.64}  # bucket of failed requests' latency (timeouts: above all)
 T_END = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
-ROLLUP_COLS = ("minute", "tenant", "alias", "model_version", "operation", "status_class", "error_type",
-               "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s", "ttft_sum_s",
-               "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged", "safety_blocked",
-               "client_disconnects", "cache_hits", "safety_incidents_input", "safety_incidents_output", "cache_lookups")
+ROLLUP_COLS = (
+    "minute",
+    "tenant",
+    "alias",
+    "model_version",
+    "operation",
+    "status_class",
+    "error_type",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_sum_s",
+    "ttft_sum_s",
+    "ttft_count",
+    "tpot_sum_s",
+    "tpot_count",
+    "safety_flagged",
+    "safety_blocked",
+    "client_disconnects",
+    "cache_hits",
+    "safety_incidents_input",
+    "safety_incidents_output",
+    "cache_lookups",
+)
 BUCKET_COLS = ("minute", "tenant", "alias", "model_version", "status_class", "metric", "le", "count")
-RAW_COLS = ("request_id", "started_at", "tenant", "key_id", "operation", "alias", "model_version", "upstream",
-            "status_code", "status_class", "error_type", "latency_s", "ttft_s", "tpot_s", "prompt_tokens",
-            "completion_tokens", "cost_usd", "stream", "finish_reason", "trace_id", "client_disconnected",
-            "cache_hit", "cache_lookup", "retries")
+RAW_COLS = (
+    "request_id",
+    "started_at",
+    "tenant",
+    "key_id",
+    "operation",
+    "alias",
+    "model_version",
+    "upstream",
+    "status_code",
+    "status_class",
+    "error_type",
+    "latency_s",
+    "ttft_s",
+    "tpot_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "stream",
+    "finish_reason",
+    "trace_id",
+    "client_disconnected",
+    "cache_hit",
+    "cache_lookup",
+    "retries",
+)
 
 
 def bench_slos() -> list[SLO]:
@@ -128,8 +180,9 @@ def fmt_ts(dialect: str, epoch_s: np.ndarray) -> list[Any]:
 # --- rollups ----------------------------------------------------------------------------------
 
 
-def rollup_days(days: int, per_day: int, bounds: dict[str, tuple[float, ...]], seed: int,
-                dialect: str) -> Iterator[tuple[list[tuple], list[tuple]]]:
+def rollup_days(
+    days: int, per_day: int, bounds: dict[str, tuple[float, ...]], seed: int, dialect: str
+) -> Iterator[tuple[list[tuple], list[tuple]]]:
     """(rollup rows, bucket rows) for each day, oldest first."""
     rng = np.random.default_rng(seed)
     start_min = to_minute(T_END) - days * 1440
@@ -154,11 +207,33 @@ def rollup_days(days: int, per_day: int, bounds: dict[str, tuple[float, ...]], s
             for mi, si in zip(*np.nonzero(k), strict=True):
                 c = int(k[mi, si])
                 t, a, v, _ = SCOPES[si]
-                rollups.append((stamps[mi], t, a, v, "chat", sc, et, c, c * 420, c * 180 if ok else 0,
-                                c * 0.0016 if ok else 0.0, c * (1.3 if ok else 0.1), c * 0.3 if ok else 0.0,
-                                c if ok else 0, c * 0.032 if ok else 0.0, c if ok else 0,
-                                int(flagged[mi, si]), int(blocked[mi, si]), 0, int(cache[mi, si]),
-                                int(incidents_in[mi, si]), int(incidents_out[mi, si]), int(cache[mi, si])))
+                rollups.append(
+                    (
+                        stamps[mi],
+                        t,
+                        a,
+                        v,
+                        "chat",
+                        sc,
+                        et,
+                        c,
+                        c * 420,
+                        c * 180 if ok else 0,
+                        c * 0.0016 if ok else 0.0,
+                        c * (1.3 if ok else 0.1),
+                        c * 0.3 if ok else 0.0,
+                        c if ok else 0,
+                        c * 0.032 if ok else 0.0,
+                        c if ok else 0,
+                        int(flagged[mi, si]),
+                        int(blocked[mi, si]),
+                        0,
+                        int(cache[mi, si]),
+                        int(incidents_in[mi, si]),
+                        int(incidents_out[mi, si]),
+                        int(cache[mi, si]),
+                    )
+                )
         ok_n = by_outcome[:, :, 0]
         for metric, p in probs.items():
             counts = rng.multinomial(ok_n, p)[:, :, :-1]  # the overflow has no bucket row
@@ -195,11 +270,34 @@ def raw_chunks(rows: int, days: int, bounds_seed: int, dialect: str, chunk: int 
             t, a, v, _ = SCOPES[scope[i]]
             sc, et, _ = OUTCOMES[outcome[i]]
             ok = sc == "2xx"
-            out.append((f"raw-{done + i:09d}", stamps[i], t, f"iw-{t}", "chat", a, v, "http://worker:8001",
-                        codes[et], sc, et or None, float(lat[i]) if ok else 0.1,
-                        float(ttft[i]) if ok else None, float(tpot[i]) if ok else None,
-                        420, 180 if ok else 0, 0.0016 if ok else 0.0, False, "stop" if ok else None, None,
-                        False, False, False, 0))
+            out.append(
+                (
+                    f"raw-{done + i:09d}",
+                    stamps[i],
+                    t,
+                    f"iw-{t}",
+                    "chat",
+                    a,
+                    v,
+                    "http://worker:8001",
+                    codes[et],
+                    sc,
+                    et or None,
+                    float(lat[i]) if ok else 0.1,
+                    float(ttft[i]) if ok else None,
+                    float(tpot[i]) if ok else None,
+                    420,
+                    180 if ok else 0,
+                    0.0016 if ok else 0.0,
+                    False,
+                    "stop" if ok else None,
+                    None,
+                    False,
+                    False,
+                    False,
+                    0,
+                )
+            )
         done += n
         yield out
 
@@ -244,19 +342,26 @@ class Loader:
 
     def build_hours(self) -> None:
         """The hourly rollups summed from the minute ones, as migration 0005 fills them."""
-        hour = ("(date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')" if self.dialect != "sqlite"
-                else "strftime('%Y-%m-%d %H:00:00.000000', minute)")
+        hour = (
+            "(date_trunc('hour', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+            if self.dialect != "sqlite"
+            else "strftime('%Y-%m-%d %H:00:00.000000', minute)"
+        )
         keys = ", ".join(ROLLUP_COLS[1:7])
         values = ROLLUP_COLS[7:]
         bkeys = ", ".join(BUCKET_COLS[1:7])
         self.db.execute("DELETE FROM request_rollups_hour")
         self.db.execute("DELETE FROM request_rollup_buckets_hour")
-        self.db.execute(f"INSERT INTO request_rollups_hour (hour, {keys}, {', '.join(values)}) "
-                        f"SELECT {hour}, {keys}, {', '.join(f'SUM({v})' for v in values)} "
-                        f"FROM request_rollups_minute GROUP BY {hour}, {keys}")
-        self.db.execute(f"INSERT INTO request_rollup_buckets_hour (hour, {bkeys}, count) "
-                        f"SELECT {hour}, {bkeys}, SUM(count) FROM request_rollup_buckets_minute "
-                        f"GROUP BY {hour}, {bkeys}")
+        self.db.execute(
+            f"INSERT INTO request_rollups_hour (hour, {keys}, {', '.join(values)}) "
+            f"SELECT {hour}, {keys}, {', '.join(f'SUM({v})' for v in values)} "
+            f"FROM request_rollups_minute GROUP BY {hour}, {keys}"
+        )
+        self.db.execute(
+            f"INSERT INTO request_rollup_buckets_hour (hour, {bkeys}, count) "
+            f"SELECT {hour}, {bkeys}, SUM(count) FROM request_rollup_buckets_minute "
+            f"GROUP BY {hour}, {bkeys}"
+        )
         self.db.commit()
 
     def count(self, table: str) -> int:
@@ -292,8 +397,13 @@ def populate(url: str, args: argparse.Namespace, slos: list[SLO], console: Conso
 # --- evaluation -------------------------------------------------------------------------------
 
 
-TABLES = ("request_rollups_minute", "request_rollup_buckets_minute", "request_rollups_hour",
-          "request_rollup_buckets_hour", "requests")
+TABLES = (
+    "request_rollups_minute",
+    "request_rollup_buckets_minute",
+    "request_rollups_hour",
+    "request_rollup_buckets_hour",
+    "requests",
+)
 
 
 def _raw_minute(dialect: str) -> str:
@@ -307,24 +417,33 @@ def raw_series(conn: Any, dialect: str, slo: SLO, start: datetime, end: datetime
     em = _raw_minute(dialect)
     where = ["started_at >= :start", "started_at < :end"]
     params: dict[str, Any] = {"start": start, "end": end}
-    for col, values in (("alias", slo.selector.model_alias), ("model_version", slo.selector.model_version),
-                        ("tenant", slo.selector.tenant)):
+    for col, values in (
+        ("alias", slo.selector.model_alias),
+        ("model_version", slo.selector.model_version),
+        ("tenant", slo.selector.tenant),
+    ):
         if values:
             names = [f"{col}_{i}" for i in range(len(values))]
             where.append(f"{col} IN ({', '.join(':' + n for n in names)})")
             params.update(zip(names, values, strict=True))
     sli = slo.sli
     if isinstance(sli, AvailabilitySLI):
-        sql = (f"SELECT {em}, SUM(CASE WHEN status_class = '5xx' THEN 0 ELSE 1 END), COUNT(*) FROM requests "
-               f"WHERE {' AND '.join(where)} AND status_class != '4xx' GROUP BY 1")
+        sql = (
+            f"SELECT {em}, SUM(CASE WHEN status_class = '5xx' THEN 0 ELSE 1 END), COUNT(*) FROM requests "
+            f"WHERE {' AND '.join(where)} AND status_class != '4xx' GROUP BY 1"
+        )
     elif isinstance(sli, LatencySLI):
         col = {"latency": "latency_s", "ttft": "ttft_s", "tpot": "tpot_s"}[sli.metric.ledger_metric]
-        sql = (f"SELECT {em}, SUM(CASE WHEN {col} <= :thr THEN 1 ELSE 0 END), COUNT({col}) FROM requests "
-               f"WHERE {' AND '.join(where)} AND status_class = '2xx' GROUP BY 1")
+        sql = (
+            f"SELECT {em}, SUM(CASE WHEN {col} <= :thr THEN 1 ELSE 0 END), COUNT({col}) FROM requests "
+            f"WHERE {' AND '.join(where)} AND status_class = '2xx' GROUP BY 1"
+        )
         params["thr"] = sli.threshold_s
     elif isinstance(sli, CostSLI):
-        sql = (f"SELECT {em}, COUNT(*) * :b / 1000.0 - SUM(cost_usd), COUNT(*) * :b / 1000.0 FROM requests "
-               f"WHERE {' AND '.join(where)} GROUP BY 1")
+        sql = (
+            f"SELECT {em}, COUNT(*) * :b / 1000.0 - SUM(cost_usd), COUNT(*) * :b / 1000.0 FROM requests "
+            f"WHERE {' AND '.join(where)} GROUP BY 1"
+        )
         params["b"] = sli.budget_usd_per_1k_requests
     else:
         raise NotImplementedError(slo.kind)
@@ -335,8 +454,9 @@ def raw_series(conn: Any, dialect: str, slo: SLO, start: datetime, end: datetime
     if not rows:
         return MinuteSeries.from_points([])
     m, g, t = zip(*rows, strict=True)
-    return MinuteSeries.from_arrays(np.asarray(m, dtype=np.int64), np.asarray(g, dtype=float),
-                                    np.asarray(t, dtype=float))
+    return MinuteSeries.from_arrays(
+        np.asarray(m, dtype=np.int64), np.asarray(g, dtype=float), np.asarray(t, dtype=float)
+    )
 
 
 def evaluate_raw(engine: Engine, slos: list[SLO], now: datetime) -> list[Any]:
@@ -345,8 +465,13 @@ def evaluate_raw(engine: Engine, slos: list[SLO], now: datetime) -> list[Any]:
     with engine.connect() as conn:
         for slo in slos:
             s, e = fetch_bounds(slo, at)
-            series = raw_series(conn, engine.dialect.name, slo, datetime.fromtimestamp(s * 60, timezone.utc),
-                                datetime.fromtimestamp(e * 60, timezone.utc))
+            series = raw_series(
+                conn,
+                engine.dialect.name,
+                slo,
+                datetime.fromtimestamp(s * 60, timezone.utc),
+                datetime.fromtimestamp(e * 60, timezone.utc),
+            )
             out.append(evaluate(slo, series, now=at))
     return out
 
@@ -395,12 +520,16 @@ def run_backend(url: str, args: argparse.Namespace, console: Console, *, reuse: 
         for name, hourly in (("hourly", True), ("minutes", False)):
             svc = SLOService(engine, slos, cache=SeriesCache(hourly=hourly))
             first_ms, _ = timed(lambda: svc.evaluate_all(now), 1)  # noqa: B023
-            warm_ms, _ = timed(lambda: svc.evaluate_all(now + timedelta(seconds=30 * next(steps))),  # noqa: B023
-                               args.repeat * 4)
+            warm_ms, _ = timed(
+                lambda: svc.evaluate_all(now + timedelta(seconds=30 * next(steps))),  # noqa: B023
+                args.repeat * 4,
+            )
             late = SLOService(engine, slos, cache=SeriesCache(late_every_s=0, hourly=hourly))  # goes back 3 hours
             late.evaluate_all(now)
-            late_ms, _ = timed(lambda: late.evaluate_all(now + timedelta(seconds=30 * next(steps))),  # noqa: B023
-                               args.repeat)
+            late_ms, _ = timed(
+                lambda: late.evaluate_all(now + timedelta(seconds=30 * next(steps))),  # noqa: B023
+                args.repeat,
+            )
             cached[name] = (first_ms, warm_ms, late_ms)
         raw_ms, raw = timed(lambda: evaluate_raw(engine, slos, now), max(1, args.repeat // 2))
     finally:
@@ -408,30 +537,45 @@ def run_backend(url: str, args: argparse.Namespace, console: Console, *, reuse: 
     scale = (args.per_day * args.days) / max(args.raw_rows, 1)
     raw_med = statistics.median(raw_ms)
     return {
-        "backend": engine.dialect.name, "days": args.days, "requests_per_day": args.per_day,
-        "slos": len(slos), "rows": counts, "generate_s": round(gen_s, 1),
+        "backend": engine.dialect.name,
+        "days": args.days,
+        "requests_per_day": args.per_day,
+        "slos": len(slos),
+        "rows": counts,
+        "generate_s": round(gen_s, 1),
         "rollups_cold_ms": {"median": round(statistics.median(cold_ms), 1), "min": round(min(cold_ms), 1)},
-        "rollups_cold_minutes_only_ms": {"median": round(statistics.median(cold_min_ms), 1),
-                                         "min": round(min(cold_min_ms), 1)},
-        **{f"rollups_{k}{'' if name == 'hourly' else '_minutes_only'}_ms": v
-           for name, (first, warm, late) in cached.items()
-           for k, v in (("first_cached", round(first[0], 1)),
-                        ("warm", {"median": round(statistics.median(warm), 2), "max": round(max(warm), 2)}),
-                        ("warm_late_reread", round(statistics.median(late), 1)))},
+        "rollups_cold_minutes_only_ms": {
+            "median": round(statistics.median(cold_min_ms), 1),
+            "min": round(min(cold_min_ms), 1),
+        },
+        **{
+            f"rollups_{k}{'' if name == 'hourly' else '_minutes_only'}_ms": v
+            for name, (first, warm, late) in cached.items()
+            for k, v in (
+                ("first_cached", round(first[0], 1)),
+                ("warm", {"median": round(statistics.median(warm), 2), "max": round(max(warm), 2)}),
+                ("warm_late_reread", round(statistics.median(late), 1)),
+            )
+        },
         "raw_ms_measured": {"rows": counts["requests"], "median": round(raw_med, 1)},
-        "raw_ms_extrapolated": {"rows": args.per_day * args.days, "ms": round(raw_med * scale, 0),
-                                "note": f"measured x {scale:.0f}, assuming time linear in rows"},
+        "raw_ms_extrapolated": {
+            "rows": args.per_day * args.days,
+            "ms": round(raw_med * scale, 0),
+            "note": f"measured x {scale:.0f}, assuming time linear in rows",
+        },
         # the raw rows are a sample of the same mix: their SLIs should be close to the rollups'
-        "sli_rollups_vs_raw": {st.slo.name: [_r(st.sli), _r(e.sli)] for st, e in zip(statuses, raw, strict=True)
-                               if st.slo.bounded},
+        "sli_rollups_vs_raw": {
+            st.slo.name: [_r(st.sli), _r(e.sli)] for st, e in zip(statuses, raw, strict=True) if st.slo.bounded
+        },
     }
 
 
 def _same_eval(a: Any, b: Any) -> bool:
     """Two evaluations of the same SLO agree (float sums in another order aside)."""
     nums = lambda e: [e.good, e.total, *(x for w in e.windows.values() for x in (w.good, w.total))]  # noqa: E731
-    return a.status == b.status and all(math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
-                                        for x, y in zip(nums(a), nums(b), strict=True))
+    return a.status == b.status and all(
+        math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9) for x, y in zip(nums(a), nums(b), strict=True)
+    )
 
 
 def _r(x: float | None) -> float | None:
@@ -446,23 +590,44 @@ def print_result(r: dict[str, Any], console: Console) -> None:
     t.add_column("notes")
     rows = r["rows"]
     m = "_minutes_only"
-    t.add_row("rollups, cold (whole period, one pass)", f"{r['rollups_cold_ms']['median']:.0f} ms",
-              f"{r['rollups_cold' + m + '_ms']['median']:.0f} ms", "median")
-    t.add_row("rollups, first cached read (full)", f"{r['rollups_first_cached_ms']:.0f} ms",
-              f"{r['rollups_first_cached' + m + '_ms']:.0f} ms", "once, then every 6 hours")
-    t.add_row("rollups, warm (the 30 s job)", f"{r['rollups_warm_ms']['median']:.1f} ms",
-              f"{r['rollups_warm' + m + '_ms']['median']:.1f} ms",
-              f"median; max {r['rollups_warm_ms']['max']:.1f} / {r['rollups_warm' + m + '_ms']['max']:.1f} ms; "
-              "re-reads the last 10 minutes")
-    t.add_row("rollups, warm, late re-read", f"{r['rollups_warm_late_reread_ms']:.0f} ms",
-              f"{r['rollups_warm_late_reread' + m + '_ms']:.0f} ms", "median; every 10 minutes: the last 3 hours")
+    t.add_row(
+        "rollups, cold (whole period, one pass)",
+        f"{r['rollups_cold_ms']['median']:.0f} ms",
+        f"{r['rollups_cold' + m + '_ms']['median']:.0f} ms",
+        "median",
+    )
+    t.add_row(
+        "rollups, first cached read (full)",
+        f"{r['rollups_first_cached_ms']:.0f} ms",
+        f"{r['rollups_first_cached' + m + '_ms']:.0f} ms",
+        "once, then every 6 hours",
+    )
+    t.add_row(
+        "rollups, warm (the 30 s job)",
+        f"{r['rollups_warm_ms']['median']:.1f} ms",
+        f"{r['rollups_warm' + m + '_ms']['median']:.1f} ms",
+        f"median; max {r['rollups_warm_ms']['max']:.1f} / {r['rollups_warm' + m + '_ms']['max']:.1f} ms; "
+        "re-reads the last 10 minutes",
+    )
+    t.add_row(
+        "rollups, warm, late re-read",
+        f"{r['rollups_warm_late_reread_ms']:.0f} ms",
+        f"{r['rollups_warm_late_reread' + m + '_ms']:.0f} ms",
+        "median; every 10 minutes: the last 3 hours",
+    )
     t.add_row("raw rows, measured", f"{r['raw_ms_measured']['median']:.0f} ms", "", f"{rows['requests']:,} rows")
-    t.add_row("raw rows, EXTRAPOLATED", f"{r['raw_ms_extrapolated']['ms']:.0f} ms", "",
-              f"{r['raw_ms_extrapolated']['rows']:,} rows: {r['raw_ms_extrapolated']['note']}")
+    t.add_row(
+        "raw rows, EXTRAPOLATED",
+        f"{r['raw_ms_extrapolated']['ms']:.0f} ms",
+        "",
+        f"{r['raw_ms_extrapolated']['rows']:,} rows: {r['raw_ms_extrapolated']['note']}",
+    )
     console.print(t)
-    console.print(f"rows: {rows['request_rollups_minute']:,} minute rollups, "
-                  f"{rows['request_rollup_buckets_minute']:,} minute buckets, {rows['request_rollups_hour']:,} hour "
-                  f"rollups, {rows['request_rollup_buckets_hour']:,} hour buckets, {rows['requests']:,} raw")
+    console.print(
+        f"rows: {rows['request_rollups_minute']:,} minute rollups, "
+        f"{rows['request_rollup_buckets_minute']:,} minute buckets, {rows['request_rollups_hour']:,} hour "
+        f"rollups, {rows['request_rollup_buckets_hour']:,} hour buckets, {rows['requests']:,} raw"
+    )
     console.print(f"generation and load: {r['generate_s']} s; target: at most 200 ms from rollups")
 
 

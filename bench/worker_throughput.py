@@ -8,6 +8,7 @@ model in this process and calls `model.generate` one request at a time: the base
     ./dev bench worker_throughput                      # demo model on CPU
     ./dev bench worker_throughput --model DIR --device cuda --prompt-len 128 --max-tokens 128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import start_worker  # noqa: E402
+from tests.servers import start_worker
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -33,8 +34,15 @@ def pct(xs: list[float], q: float) -> float:
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int) -> dict:
-    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": True, "ignore_eos": True,
-            "temperature": 1.0, "stream_options": {"include_usage": True}}
+    body = {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "ignore_eos": True,
+        "temperature": 1.0,
+        "stream_options": {"include_usage": True},
+    }
     t0 = time.perf_counter()
     first, last, gaps, tokens = None, None, [], 0
     async with client.stream("POST", url + "/v1/completions", json=body) as r:
@@ -53,12 +61,19 @@ async def one_stream(client: httpx.AsyncClient, url: str, model: str, prompt: st
             else:
                 gaps.append(now - last)
             last = now
-    return {"ttft": (first or time.perf_counter()) - t0, "itl": gaps, "tokens": tokens, "start": t0, "end": time.perf_counter()}
+    return {
+        "ttft": (first or time.perf_counter()) - t0,
+        "itl": gaps,
+        "tokens": tokens,
+        "start": t0,
+        "end": time.perf_counter(),
+    }
 
 
 async def run_level(url: str, model: str, prompt: str, concurrency: int, per_client: int, max_tokens: int) -> dict:
     limits = httpx.Limits(max_connections=concurrency + 4)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+
         async def client_loop(i: int) -> list[dict]:
             await asyncio.sleep(random.uniform(0, 0.5))  # arrivals spread out, not a lockstep batch
             return [await one_stream(client, url, model, prompt, max_tokens) for _ in range(per_client)]
@@ -68,9 +83,17 @@ async def run_level(url: str, model: str, prompt: str, concurrency: int, per_cli
     tokens = sum(r["tokens"] for r in results)
     itl = [g for r in results for g in r["itl"]]
     ttft = [r["ttft"] for r in results]
-    return {"concurrency": concurrency, "requests": len(results), "tokens": tokens, "seconds": wall,
-            "tok_s": tokens / wall, "ttft_p50": pct(ttft, 0.5), "ttft_p99": pct(ttft, 0.99),
-            "itl_p50": pct(itl, 0.5), "itl_p99": pct(itl, 0.99)}
+    return {
+        "concurrency": concurrency,
+        "requests": len(results),
+        "tokens": tokens,
+        "seconds": wall,
+        "tok_s": tokens / wall,
+        "ttft_p50": pct(ttft, 0.5),
+        "ttft_p99": pct(ttft, 0.99),
+        "itl_p50": pct(itl, 0.5),
+        "itl_p99": pct(itl, 0.99),
+    }
 
 
 def naive_baseline(model_dir: Path, device: str, prompt: str, max_tokens: int, requests: int) -> dict:
@@ -89,7 +112,9 @@ def naive_baseline(model_dir: Path, device: str, prompt: str, max_tokens: int, r
     t0 = time.perf_counter()
     for _ in range(requests):
         t = time.perf_counter()
-        out = model.generate(**ids, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=True, pad_token_id=0)
+        out = model.generate(
+            **ids, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=True, pad_token_id=0
+        )
         tokens += out.shape[1] - ids["input_ids"].shape[1]
         ttfts.append(time.perf_counter() - t)  # sequential: the whole answer arrives at once
     wall = time.perf_counter() - t0
@@ -138,17 +163,31 @@ def main() -> None:
     base = naive_baseline(model_dir, args.device, prompt, args.max_tokens, args.baseline_requests)
     for r in rows:
         r["x_naive"] = r["tok_s"] / base["tok_s"]
-    result = {"model": info["version"], "load_seconds": health["load_seconds"], "max_tokens": args.max_tokens,
-              "prompt_len": args.prompt_len, "levels": rows, "naive": base}
+    result = {
+        "model": info["version"],
+        "load_seconds": health["load_seconds"],
+        "max_tokens": args.max_tokens,
+        "prompt_len": args.prompt_len,
+        "levels": rows,
+        "naive": base,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"\nmodel {info['version']}  load+warm-up {health['load_seconds']:.1f}s  prompt ~{args.prompt_len} tok  output {args.max_tokens} tok")
-    print(f"{'streams':>7} {'reqs':>5} {'out tok/s':>10} {'x naive':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'ITL p50':>8} {'ITL p99':>8}")
+    print(
+        f"\nmodel {info['version']}  load+warm-up {health['load_seconds']:.1f}s  prompt ~{args.prompt_len} tok  output {args.max_tokens} tok"
+    )
+    print(
+        f"{'streams':>7} {'reqs':>5} {'out tok/s':>10} {'x naive':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'ITL p50':>8} {'ITL p99':>8}"
+    )
     for r in rows:
-        print(f"{r['concurrency']:>7} {r['requests']:>5} {r['tok_s']:>10.1f} {r['x_naive']:>7.2f}x {r['ttft_p50']*1e3:>7.1f}ms {r['ttft_p99']*1e3:>7.1f}ms "
-              f"{r['itl_p50']*1e3:>6.1f}ms {r['itl_p99']*1e3:>6.1f}ms")
-    print(f"{'naive':>7} {base['requests']:>5} {base['tok_s']:>10.1f} {1:>7.2f}x   (sequential model.generate, one request at a time)")
+        print(
+            f"{r['concurrency']:>7} {r['requests']:>5} {r['tok_s']:>10.1f} {r['x_naive']:>7.2f}x {r['ttft_p50'] * 1e3:>7.1f}ms {r['ttft_p99'] * 1e3:>7.1f}ms "
+            f"{r['itl_p50'] * 1e3:>6.1f}ms {r['itl_p99'] * 1e3:>6.1f}ms"
+        )
+    print(
+        f"{'naive':>7} {base['requests']:>5} {base['tok_s']:>10.1f} {1:>7.2f}x   (sequential model.generate, one request at a time)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """A canary analysis as stored in the ledger, detached from its session, and the strict-JSON
 view it is served in: what the canary service writes and the rollout controller reads."""
+
 from __future__ import annotations
 
 import math
@@ -66,15 +67,28 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """The API's view (strict JSON)."""
         judged = self.judge_result if self.done else None
-        view: dict[str, Any] = jsonable({
-            "id": self.id, "object": "canary.analysis", "alias": self.alias, "baseline": self.baseline,
-            "canary": self.canary, "profile": self.profile.get("name"), "mode": self.mode, "status": self.status,
-            "verdict": self.verdict, "decided": self.done,
-            "exit_code": judged.exit_code if judged else None,
-            "window_start": iso(self.window_start), "window_end": iso(self.window_end),
-            "deadline": iso(self.deadline), "samples_until": iso(self.cursor),
-            "rollout_id": self.rollout_id, "step": self.step,
-            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
-            "result": self.result,
-        })
+        view: dict[str, Any] = jsonable(
+            {
+                "id": self.id,
+                "object": "canary.analysis",
+                "alias": self.alias,
+                "baseline": self.baseline,
+                "canary": self.canary,
+                "profile": self.profile.get("name"),
+                "mode": self.mode,
+                "status": self.status,
+                "verdict": self.verdict,
+                "decided": self.done,
+                "exit_code": judged.exit_code if judged else None,
+                "window_start": iso(self.window_start),
+                "window_end": iso(self.window_end),
+                "deadline": iso(self.deadline),
+                "samples_until": iso(self.cursor),
+                "rollout_id": self.rollout_id,
+                "step": self.step,
+                "created_at": iso(self.created_at),
+                "updated_at": iso(self.updated_at),
+                "result": self.result,
+            }
+        )
         return view

@@ -28,6 +28,7 @@ a rate metric also passes when its increase in rate units is shown to be at most
 continuous metric with one value in 20 % or more of its samples (zero cost of cache hits) is
 judged on its ratio of means, since the rank interval collapses onto the tied value.
 """
+
 from __future__ import annotations
 
 import math
@@ -224,8 +225,9 @@ def _level(alpha: float) -> str:
     return f"{100 * (1 - alpha):.3g}%"
 
 
-def _effect_text(cfg: MetricConfig, effect: float, lower: float, upper: float, interval: str,
-                 rates: tuple[float, float] | None) -> str:
+def _effect_text(
+    cfg: MetricConfig, effect: float, lower: float, upper: float, interval: str, rates: tuple[float, float] | None
+) -> str:
     span = f"{interval} {_pct(lower)}..{_pct(upper)}"
     if rates is not None:
         return f"{cfg.display} {100 * rates[0]:.2f}% -> {100 * rates[1]:.2f}% ({_pct(effect)}, {span})"
@@ -311,24 +313,51 @@ def _critical_failure(cfg: MetricConfig, outcome: Outcome, effect: float | None)
     return cfg.critical_decrease is None or effect <= -cfg.critical_decrease
 
 
-def _row(cfg: MetricConfig, outcome: Outcome, reason: str, base: Summary, can: Summary, *,
-         decided: bool, ev: _Evidence | None = None, interval: str | None = None,
-         test: str = "", margin: str | None = None) -> MetricResult:
+def _row(
+    cfg: MetricConfig,
+    outcome: Outcome,
+    reason: str,
+    base: Summary,
+    can: Summary,
+    *,
+    decided: bool,
+    ev: _Evidence | None = None,
+    interval: str | None = None,
+    test: str = "",
+    margin: str | None = None,
+) -> MetricResult:
     critical_failure = _critical_failure(cfg, outcome, ev.effect if ev else None)
     if cfg.critical and outcome in FAILED and not critical_failure:
-        reason += (f" (critical, but within the critical thresholds "
-                   f"{_pct(cfg.critical_increase)}/{_pct(-(cfg.critical_decrease or 0))})")
+        reason += (
+            f" (critical, but within the critical thresholds "
+            f"{_pct(cfg.critical_increase)}/{_pct(-(cfg.critical_decrease or 0))})"
+        )
     if cfg.muted:
         reason += " (muted: reported, not scored)"
     return MetricResult(
-        name=cfg.name, label=cfg.display, kind=cfg.kind, direction=cfg.direction,
-        critical=cfg.critical, group=cfg.group, outcome=outcome,
-        effect=ev.effect if ev else None, lower=ev.lower if ev else None,
-        upper=ev.upper if ev else None, interval=interval if ev else None,
-        test=ev.test if ev else test, p_value=ev.p_value if ev else None,
-        e_value=ev.e_value if ev else None, reason=reason, baseline=base, canary=can,
-        decided=decided, groups=cfg.groups, muted=cfg.muted, must_decide=cfg.must_decide,
-        critical_failure=critical_failure, margin=margin,
+        name=cfg.name,
+        label=cfg.display,
+        kind=cfg.kind,
+        direction=cfg.direction,
+        critical=cfg.critical,
+        group=cfg.group,
+        outcome=outcome,
+        effect=ev.effect if ev else None,
+        lower=ev.lower if ev else None,
+        upper=ev.upper if ev else None,
+        interval=interval if ev else None,
+        test=ev.test if ev else test,
+        p_value=ev.p_value if ev else None,
+        e_value=ev.e_value if ev else None,
+        reason=reason,
+        baseline=base,
+        canary=can,
+        decided=decided,
+        groups=cfg.groups,
+        muted=cfg.muted,
+        must_decide=cfg.must_decide,
+        critical_failure=critical_failure,
+        margin=margin,
     )
 
 
@@ -338,14 +367,21 @@ def _no_data_row(cfg: MetricConfig, base: Summary, can: Summary, *, final: bool)
         which = "baseline and canary" if base.n == can.n == 0 else "baseline" if base.n == 0 else "canary"
         if final and (cfg.must_have_data or cfg.critical):
             why = "critical metric" if cfg.critical else "data is required"
-            return _row(cfg, Outcome.NODATA_FAIL, f"{cfg.display}: no {which} data, {why}: NodataFail",
-                        base, can, decided=True)
-        return _row(cfg, Outcome.INCONCLUSIVE, f"{cfg.display}: no {which} data: Inconclusive", base, can,
-                    decided=final)
+            return _row(
+                cfg, Outcome.NODATA_FAIL, f"{cfg.display}: no {which} data, {why}: NodataFail", base, can, decided=True
+            )
+        return _row(
+            cfg, Outcome.INCONCLUSIVE, f"{cfg.display}: no {which} data: Inconclusive", base, can, decided=final
+        )
     if min(base.n, can.n) < cfg.min_samples:
-        return _row(cfg, Outcome.INCONCLUSIVE,
-                    f"{cfg.display}: {min(base.n, can.n)} samples, below the minimum {cfg.min_samples}: Inconclusive",
-                    base, can, decided=final)
+        return _row(
+            cfg,
+            Outcome.INCONCLUSIVE,
+            f"{cfg.display}: {min(base.n, can.n)} samples, below the minimum {cfg.min_samples}: Inconclusive",
+            base,
+            can,
+            decided=final,
+        )
     return None
 
 
@@ -356,10 +392,11 @@ def _fixed_rates(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: float) 
     kb, kc = int(b.sum()), int(c.sum())
     cmp = stats.compare_rates(kb, b.size, kc, c.size, 1 - alpha)
     # each end of the difference at alpha / 2, as each end of the two-sided interval
-    diff = (-stats.rate_increase_upper(kc, c.size, kb, b.size, alpha / 2),
-            stats.rate_increase_upper(kb, b.size, kc, c.size, alpha / 2))
-    return _Evidence(cmp.change, cmp.lower, cmp.upper, cmp.method, cmp.p_value, None,
-                     (cmp.rate_x, cmp.rate_y), diff)
+    diff = (
+        -stats.rate_increase_upper(kc, c.size, kb, b.size, alpha / 2),
+        stats.rate_increase_upper(kb, b.size, kc, c.size, alpha / 2),
+    )
+    return _Evidence(cmp.change, cmp.lower, cmp.upper, cmp.method, cmp.p_value, None, (cmp.rate_x, cmp.rate_y), diff)
 
 
 def _fixed_continuous(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: float) -> _Evidence:
@@ -379,36 +416,90 @@ def _fixed_continuous(cfg: MetricConfig, b: np.ndarray, c: np.ndarray, alpha: fl
     hl = stats.hodges_lehmann(xb, xc, 1 - alpha)
     if share < TIE_SHARE and hl.lower < hl.upper:
         level = float(np.median(xb))
-        return _Evidence(_relative(cfg, hl.shift, level), _relative(cfg, hl.lower, level),
-                         _relative(cfg, hl.upper, level),
-                         f"Mann-Whitney U ({hl.method}), Hodges-Lehmann CI, {cfg.scale.value} scale",
-                         hl.p_value, None)
+        return _Evidence(
+            _relative(cfg, hl.shift, level),
+            _relative(cfg, hl.lower, level),
+            _relative(cfg, hl.upper, level),
+            f"Mann-Whitney U ({hl.method}), Hodges-Lehmann CI, {cfg.scale.value} scale",
+            hl.p_value,
+            None,
+        )
     m = stats.compare_means(b, c, 1 - alpha)
-    return _Evidence(m.change, m.lower, m.upper,
-                     f"ratio of means, delta-method CI ({100 * share:.0f}% of values equal {value:.3g}: "
-                     "rank interval not informative)", m.p_value, None)
+    return _Evidence(
+        m.change,
+        m.lower,
+        m.upper,
+        f"ratio of means, delta-method CI ({100 * share:.0f}% of values equal {value:.3g}: "
+        "rank interval not informative)",
+        m.p_value,
+        None,
+    )
 
 
-def _decide(cfg: MetricConfig, ev: _Evidence, base: Summary, can: Summary, interval: str, *,
-            high: bool, low: bool, final: bool, suffix: str) -> MetricResult:
+def _decide(
+    cfg: MetricConfig,
+    ev: _Evidence,
+    base: Summary,
+    can: Summary,
+    interval: str,
+    *,
+    high: bool,
+    low: bool,
+    final: bool,
+    suffix: str,
+) -> MetricResult:
     """The row for evidence whose High / Low tests were made by the caller's rule."""
     text = _effect_text(cfg, ev.effect, ev.lower, ev.upper, interval, ev.rates)
     if high:
-        return _row(cfg, Outcome.HIGH, f"{text}, {suffix} above the {_pct(cfg.floor).lstrip('+')} floor: High",
-                    base, can, decided=True, ev=ev, interval=interval)
+        return _row(
+            cfg,
+            Outcome.HIGH,
+            f"{text}, {suffix} above the {_pct(cfg.floor).lstrip('+')} floor: High",
+            base,
+            can,
+            decided=True,
+            ev=ev,
+            interval=interval,
+        )
     if low:
-        return _row(cfg, Outcome.LOW, f"{text}, {suffix} below the -{_pct(cfg.decrease_floor).lstrip('+')} floor: Low",
-                    base, can, decided=True, ev=ev, interval=interval)
+        return _row(
+            cfg,
+            Outcome.LOW,
+            f"{text}, {suffix} below the -{_pct(cfg.decrease_floor).lstrip('+')} floor: Low",
+            base,
+            can,
+            decided=True,
+            ev=ev,
+            interval=interval,
+        )
     if (margin := _margin(cfg, ev)) is not None:
-        return _row(cfg, Outcome.PASS, f"{text}, {_pass_text(cfg, ev, margin)}", base, can, decided=final,
-                    ev=ev, interval=interval, margin=margin)
+        return _row(
+            cfg,
+            Outcome.PASS,
+            f"{text}, {_pass_text(cfg, ev, margin)}",
+            base,
+            can,
+            decided=final,
+            ev=ev,
+            interval=interval,
+            margin=margin,
+        )
     state = "Inconclusive" if final else "undecided"
-    return _row(cfg, Outcome.INCONCLUSIVE, f"{text}, {_unresolved_text(cfg, ev)}: {state}",
-                base, can, decided=final, ev=ev, interval=interval)
+    return _row(
+        cfg,
+        Outcome.INCONCLUSIVE,
+        f"{text}, {_unresolved_text(cfg, ev)}: {state}",
+        base,
+        can,
+        decided=final,
+        ev=ev,
+        interval=interval,
+    )
 
 
-def classify_fixed(cfg: MetricConfig, baseline: ArrayLike | None, canary: ArrayLike | None,
-                   alpha: float) -> MetricResult:
+def classify_fixed(
+    cfg: MetricConfig, baseline: ArrayLike | None, canary: ArrayLike | None, alpha: float
+) -> MetricResult:
     """Kayenta-like one-look classification at per-metric level alpha."""
     b, c = prepare(cfg, baseline), prepare(cfg, canary)
     base, can = Summary.of(b), Summary.of(c)
@@ -417,10 +508,17 @@ def classify_fixed(cfg: MetricConfig, baseline: ArrayLike | None, canary: ArrayL
     ev = (_fixed_rates if cfg.kind is Kind.PROPORTION else _fixed_continuous)(cfg, b, c, alpha)
     up_harms, down_harms = _harms(cfg.direction)
     bar = cfg.shift_fraction * abs(ev.effect) if math.isfinite(ev.effect) else 0.0
-    return _decide(cfg, ev, base, can, f"{_level(alpha)} CI",
-                   high=up_harms and ev.lower > bar and ev.effect >= cfg.floor,
-                   low=down_harms and ev.upper < -bar and ev.effect <= -cfg.decrease_floor,
-                   final=True, suffix="significant and")
+    return _decide(
+        cfg,
+        ev,
+        base,
+        can,
+        f"{_level(alpha)} CI",
+        high=up_harms and ev.lower > bar and ev.effect >= cfg.floor,
+        low=down_harms and ev.upper < -bar and ev.effect <= -cfg.decrease_floor,
+        final=True,
+        suffix="significant and",
+    )
 
 
 # --- sequential ---------------------------------------------------------------------------
@@ -451,8 +549,11 @@ class SequentialMetric:
         """Plain, JSON-able state (with the stored samples, if kept); see `from_state`."""
         test = self._rates if self.cfg.kind is Kind.PROPORTION else self._means
         return {
-            "config": self.cfg.to_dict(), "alpha": self.alpha, "keep_samples": self.keep_samples,
-            "n": list(self._n), "sum": list(self._sum),
+            "config": self.cfg.to_dict(),
+            "alpha": self.alpha,
+            "keep_samples": self.keep_samples,
+            "n": list(self._n),
+            "sum": list(self._sum),
             "samples": [self._summary_values(i).tolist() for i in (0, 1)] if self.keep_samples else None,
             "sticky": self._sticky.to_dict() if self._sticky else None,
             "test": test.state_dict(),
@@ -505,16 +606,23 @@ class SequentialMetric:
             lo, hi = r.confidence_sequence()
             return _Evidence(
                 stats.relative_change(rate_b, rate_c),
-                stats.odds_to_rate_ratio(lo, rate_b) - 1, stats.odds_to_rate_ratio(hi, rate_b) - 1,
-                "mSPRT, exact conditional binomial mixture", r.p_value, math.exp(min(r.log_e_value(), 700)),
-                (rate_b, rate_c), self._difference(),
+                stats.odds_to_rate_ratio(lo, rate_b) - 1,
+                stats.odds_to_rate_ratio(hi, rate_b) - 1,
+                "mSPRT, exact conditional binomial mixture",
+                r.p_value,
+                math.exp(min(r.log_e_value(), 700)),
+                (rate_b, rate_c),
+                self._difference(),
             )
         s = self._means
         lo, hi = s.confidence_sequence()
         level = s.x.mean if cfg.scale is Scale.LOG else self._sum[0] / self._n[0]
         return _Evidence(
-            _relative(cfg, s.estimate, level), _relative(cfg, lo, level), _relative(cfg, hi, level),
-            f"mSPRT, normal mixture on {cfg.scale.value} values", s.p_value,
+            _relative(cfg, s.estimate, level),
+            _relative(cfg, lo, level),
+            _relative(cfg, hi, level),
+            f"mSPRT, normal mixture on {cfg.scale.value} values",
+            s.p_value,
             math.exp(min(s.log_e_value(), 700)),
         )
 
@@ -539,9 +647,17 @@ class SequentialMetric:
             return row
         ev = self._evidence()
         up_harms, down_harms = _harms(cfg.direction)
-        row = _decide(cfg, ev, base, can, f"{_level(self.alpha)} CS",
-                      high=up_harms and ev.lower > cfg.floor, low=down_harms and ev.upper < -cfg.decrease_floor,
-                      final=final, suffix="wholly")
+        row = _decide(
+            cfg,
+            ev,
+            base,
+            can,
+            f"{_level(self.alpha)} CS",
+            high=up_harms and ev.lower > cfg.floor,
+            low=down_harms and ev.upper < -cfg.decrease_floor,
+            final=final,
+            suffix="wholly",
+        )
         if row.outcome in (Outcome.HIGH, Outcome.LOW):
             self._sticky = row  # final once reached
         return row

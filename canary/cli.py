@@ -6,6 +6,7 @@
 exits 0 on pass, 1 on fail or marginal, 2 on inconclusive, 3 when the API cannot be used
 (unreachable, refused, timed out waiting). Mount `app` as a typer sub-app.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,22 +97,41 @@ def render(analysis: Mapping[str, Any]) -> None:
 
     result = analysis.get("result") or {}
     colours = {"pass": "green", "fail": "bold red", "marginal": "yellow", "inconclusive": "yellow"}
-    t = Table("metric", "outcome", "baseline", "canary", "effect [interval]", "test", "p / e", "reason",
-              box=box.SIMPLE_HEAD,
-              title=f"canary {analysis['canary']} vs baseline {analysis['baseline']} ({analysis['alias']})")
+    t = Table(
+        "metric",
+        "outcome",
+        "baseline",
+        "canary",
+        "effect [interval]",
+        "test",
+        "p / e",
+        "reason",
+        box=box.SIMPLE_HEAD,
+        title=f"canary {analysis['canary']} vs baseline {analysis['baseline']} ({analysis['alias']})",
+    )
     for m in result.get("metrics", []):
         outcome = m["outcome"]
         colour = "green" if outcome == "Pass" else "red" if outcome in ("High", "Low", "NodataFail") else "yellow"
         pe = f"p={_num(m.get('p_value'))}" + (f" e={_num(m.get('e_value'))}" if m.get("e_value") is not None else "")
-        t.add_row(m["label"] + (" *" if m.get("critical") else ""), f"[{colour}]{outcome}[/]", _summary(m["baseline"]),
-                  _summary(m["canary"]), _effect(m), m.get("test", "-"), pe, m.get("reason", ""))
+        t.add_row(
+            m["label"] + (" *" if m.get("critical") else ""),
+            f"[{colour}]{outcome}[/]",
+            _summary(m["baseline"]),
+            _summary(m["canary"]),
+            _effect(m),
+            m.get("test", "-"),
+            pe,
+            m.get("reason", ""),
+        )
     con = Console()
     con.print(t)
     verdict = analysis.get("verdict") or "running"
     score = result.get("score")
     mode = result.get("mode", analysis.get("mode"))
-    con.print(f"[{colours.get(verdict, 'white')}]{verdict.upper()}[/] score {_num(score, 3)}: "
-              f"{result.get('reason', '')}  (analysis {analysis['id']}, {mode}, {result.get('looks', 0)} looks)")
+    con.print(
+        f"[{colours.get(verdict, 'white')}]{verdict.upper()}[/] score {_num(score, 3)}: "
+        f"{result.get('reason', '')}  (analysis {analysis['id']}, {mode}, {result.get('looks', 0)} looks)"
+    )
 
 
 def exit_code(analysis: Mapping[str, Any]) -> int:
@@ -126,14 +146,16 @@ def gate(
     alias: Annotated[str, typer.Option(help="Model alias the versions serve.")],
     baseline: Annotated[str, typer.Option(help="The version serving now.")],
     canary: Annotated[str, typer.Option(help="The new version.")],
-    profile: Annotated[str, typer.Option(
-        help="Named profile (default-llm, latency-only) or a JSON/YAML profile file.")] = "default-llm",
+    profile: Annotated[
+        str, typer.Option(help="Named profile (default-llm, latency-only) or a JSON/YAML profile file.")
+    ] = "default-llm",
     window_minutes: Annotated[Optional[float], typer.Option(help="Judge the last N minutes of the ledger.")] = None,
     live: Annotated[bool, typer.Option("--live", help="Live sequential analysis from now.")] = False,
     deadline_minutes: Annotated[Optional[float], typer.Option(help="Live: inconclusive after N minutes.")] = None,
     poll_s: Annotated[float, typer.Option("--poll-s", help="Seconds between looks at the result.")] = 5.0,
-    timeout_minutes: Annotated[Optional[float], typer.Option(
-        help="Give up waiting (exit 3); default: deadline + 5 min, or 10 min.")] = None,
+    timeout_minutes: Annotated[
+        Optional[float], typer.Option(help="Give up waiting (exit 3); default: deadline + 5 min, or 10 min.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an analysis, wait for its decision, print it; exit 0 pass, 1 fail/marginal, 2 inconclusive, 3 error."""
@@ -186,11 +208,15 @@ def _show_rollout(r: Mapping[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(r, indent=2))
         return
-    steps = " -> ".join(f"{'[' if i == r['current_step'] and r['state'] in ('running', 'paused') else ''}{p:g}%"
-                        f"{']' if i == r['current_step'] and r['state'] in ('running', 'paused') else ''}"
-                        for i, p in enumerate(r["steps"]))
-    typer.echo(f"rollout {r['id']} of {r['canary']} over {r['baseline']} behind {r['alias']}: {r['state']}, "
-               f"canary at {r['canary_percent']:g}%")
+    steps = " -> ".join(
+        f"{'[' if i == r['current_step'] and r['state'] in ('running', 'paused') else ''}{p:g}%"
+        f"{']' if i == r['current_step'] and r['state'] in ('running', 'paused') else ''}"
+        for i, p in enumerate(r["steps"])
+    )
+    typer.echo(
+        f"rollout {r['id']} of {r['canary']} over {r['baseline']} behind {r['alias']}: {r['state']}, "
+        f"canary at {r['canary_percent']:g}%"
+    )
     typer.echo(f"  steps: {steps}")
     a = r.get("analysis")
     if a and r["state"] in ("running", "paused"):
@@ -213,8 +239,9 @@ def rollout_start(
     steps: Annotated[str, typer.Option(help="Canary percent per step, comma separated.")] = "1,5,25,50,100",
     min_step_s: Annotated[float, typer.Option("--min-step-s", help="Minimum seconds per step.")] = 300,
     min_step_samples: Annotated[int, typer.Option(help="Minimum canary samples per step.")] = 200,
-    max_step_s: Annotated[float, typer.Option(
-        "--max-step-s", help="A step without a decision by then is inconclusive.")] = 3600,
+    max_step_s: Annotated[
+        float, typer.Option("--max-step-s", help="A step without a decision by then is inconclusive.")
+    ] = 3600,
     on_inconclusive: Annotated[str, typer.Option(help="pause or rollback.")] = "pause",
     notify_url: Annotated[Optional[str], typer.Option(help="Webhook for rollback/promotion events.")] = None,
     as_json: JsonOpt = False,
@@ -224,16 +251,28 @@ def rollout_start(
         plan = [float(s) for s in steps.split(",") if s.strip()]
     except ValueError:
         raise _fail("--steps: comma-separated numbers") from None
-    body = {"alias": alias, "baseline": baseline, "canary": canary, "profile": _profile_arg(profile), "steps": plan,
-            "min_step_s": min_step_s, "min_step_samples": min_step_samples, "max_step_s": max_step_s,
-            "on_inconclusive": on_inconclusive, "notify_url": notify_url}
+    body = {
+        "alias": alias,
+        "baseline": baseline,
+        "canary": canary,
+        "profile": _profile_arg(profile),
+        "steps": plan,
+        "min_step_s": min_step_s,
+        "min_step_samples": min_step_samples,
+        "max_step_s": max_step_s,
+        "on_inconclusive": on_inconclusive,
+        "notify_url": notify_url,
+    }
     _rollout_call(url, key, "POST", "/v1/canary/rollouts", body, as_json)
 
 
 @rollout_app.command("status")
-def rollout_status(url: UrlOpt, key: KeyOpt,
-                   rollout_id: Annotated[Optional[str], typer.Argument(help="Rollout id; omit to list.")] = None,
-                   as_json: JsonOpt = False) -> None:
+def rollout_status(
+    url: UrlOpt,
+    key: KeyOpt,
+    rollout_id: Annotated[Optional[str], typer.Argument(help="Rollout id; omit to list.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """A rollout with its events, or the list of rollouts."""
     if rollout_id:
         _rollout_call(url, key, "GET", f"/v1/canary/rollouts/{rollout_id}", None, as_json)
@@ -247,18 +286,25 @@ def rollout_status(url: UrlOpt, key: KeyOpt,
         typer.echo(json.dumps(data, indent=2))
         return
     for r in data:
-        typer.echo(f"{r['id']}  {r['alias']}  {r['baseline']} -> {r['canary']}  {r['state']}  "
-                   f"canary {r['canary_percent']:g}%")
+        typer.echo(
+            f"{r['id']}  {r['alias']}  {r['baseline']} -> {r['canary']}  {r['state']}  canary {r['canary_percent']:g}%"
+        )
 
 
 def _action(name: str) -> Any:
-    def cmd(url: UrlOpt, key: KeyOpt, rollout_id: Annotated[str, typer.Argument(help="Rollout id.")],
-            as_json: JsonOpt = False) -> None:
+    def cmd(
+        url: UrlOpt,
+        key: KeyOpt,
+        rollout_id: Annotated[str, typer.Argument(help="Rollout id.")],
+        as_json: JsonOpt = False,
+    ) -> None:
         _rollout_call(url, key, "POST", f"/v1/canary/rollouts/{rollout_id}/{name}", None, as_json)
 
-    cmd.__doc__ = {"pause": "Pause a rollout: weights stay, steps stop.",
-                   "resume": "Resume a paused rollout (its step starts over).",
-                   "abort": "Abort a rollout: all traffic back to the baseline."}[name]
+    cmd.__doc__ = {
+        "pause": "Pause a rollout: weights stay, steps stop.",
+        "resume": "Resume a paused rollout (its step starts over).",
+        "abort": "Abort a rollout: all traffic back to the baseline.",
+    }[name]
     return cmd
 
 

@@ -9,6 +9,7 @@ continuous metrics on the log scale that is the ratio of geometric means (sequen
 the Hodges-Lehmann shift of log values (fixed mode), which for a pure scale change equals the
 ratio of every quantile; for proportions it is the ratio of rates.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -111,8 +112,13 @@ class MetricConfig:
     mixture_sd: float | None = None
 
     def __post_init__(self) -> None:
-        for name, enum in (("kind", Kind), ("direction", Direction), ("nan_strategy", NanStrategy),
-                           ("scale", Scale), ("outliers", OutlierRule)):
+        for name, enum in (
+            ("kind", Kind),
+            ("direction", Direction),
+            ("nan_strategy", NanStrategy),
+            ("scale", Scale),
+            ("outliers", OutlierRule),
+        ):
             object.__setattr__(self, name, enum(getattr(self, name)))  # accept plain strings
         object.__setattr__(self, "also_in", tuple(self.also_in))
         if self.floor < 0 or self.tolerance < max(self.floor, self.decrease_floor):
@@ -268,8 +274,9 @@ def _resolve_weights(p: Profile) -> dict[str, float]:
             raise ValueError(f"profile {p.name!r}: weights sum to {total:g}, leaving nothing for groups {rest}")
         return {**given, **{g: (100.0 - total) / len(rest) for g in rest}}
     if abs(total - 100) > 1e-9:
-        raise ValueError(f"profile {p.name!r}: group weights sum to {total:g}; "
-                         "with every group weighted they must sum to 100")
+        raise ValueError(
+            f"profile {p.name!r}: group weights sum to {total:g}; with every group weighted they must sum to 100"
+        )
     return given
 
 
@@ -293,14 +300,30 @@ DEFAULT_LLM = Profile(
         _latency("latency_s", "e2e latency"),
         _latency("ttft_s", "ttft"),
         _latency("tpot_s", "tpot"),
-        _latency("output_tokens_per_s", "output tokens/s", direction=Direction.DECREASE,
-                 log_floor=1e-2),
-        MetricConfig(name="error", label="error rate", kind=Kind.PROPORTION, critical=True,
-                     must_have_data=True, min_samples=100, floor=0.10, tolerance=1.0,
-                     absolute_margin=0.005, group="errors"),
-        MetricConfig(name="safety_hit", label="safety hit rate", kind=Kind.PROPORTION,
-                     min_samples=100, floor=0.10, tolerance=1.0, absolute_margin=0.002,
-                     must_decide=True, group="safety"),
+        _latency("output_tokens_per_s", "output tokens/s", direction=Direction.DECREASE, log_floor=1e-2),
+        MetricConfig(
+            name="error",
+            label="error rate",
+            kind=Kind.PROPORTION,
+            critical=True,
+            must_have_data=True,
+            min_samples=100,
+            floor=0.10,
+            tolerance=1.0,
+            absolute_margin=0.005,
+            group="errors",
+        ),
+        MetricConfig(
+            name="safety_hit",
+            label="safety hit rate",
+            kind=Kind.PROPORTION,
+            min_samples=100,
+            floor=0.10,
+            tolerance=1.0,
+            absolute_margin=0.002,
+            must_decide=True,
+            group="safety",
+        ),
         # linear: the mean cost per request is what a bill sees, and cache hits cost exactly 0,
         # which on a log scale would be a second mode at log_floor that hides changes of the rest
         MetricConfig(name="cost_usd", label="cost per request", group="cost", scale=Scale.LINEAR),

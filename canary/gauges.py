@@ -4,6 +4,7 @@ read from the ledger's analyses at scrape time, so every gateway replica exports
 "Current" is the latest analysis of each (alias, canary version) that is still running or
 finished within `recent`; older ones drop out rather than show a stale verdict forever.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,15 +28,23 @@ LABELS = ["model_alias", "canary_version"]
 
 def families() -> list[GaugeMetricFamily]:
     """The two families, empty: what the collector exports, known without a database."""
-    return [GaugeMetricFamily("inferwatch_canary_score", "Latest canary judge score, 0-100.", labels=LABELS),
-            GaugeMetricFamily("inferwatch_canary_verdict",
-                              "1 for the canary's current verdict (pass, marginal, fail, inconclusive).",
-                              labels=[*LABELS, "verdict"])]
+    return [
+        GaugeMetricFamily("inferwatch_canary_score", "Latest canary judge score, 0-100.", labels=LABELS),
+        GaugeMetricFamily(
+            "inferwatch_canary_verdict",
+            "1 for the canary's current verdict (pass, marginal, fail, inconclusive).",
+            labels=[*LABELS, "verdict"],
+        ),
+    ]
 
 
 class CanaryGauges(Collector):
-    def __init__(self, engine: Engine, recent: timedelta = timedelta(hours=1),
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        recent: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self.engine = engine
         self.recent = recent
         self.clock = clock
@@ -51,9 +60,11 @@ class CanaryGauges(Collector):
         """(alias, canary) -> (verdict, score) of the latest relevant analysis."""
         since = self.clock() - self.recent
         A = CanaryAnalysisRow
-        q = (select(A.alias, A.canary, A.verdict, A.result)
-             .where(or_(A.status == "running", A.updated_at >= since))
-             .order_by(A.updated_at))
+        q = (
+            select(A.alias, A.canary, A.verdict, A.result)
+            .where(or_(A.status == "running", A.updated_at >= since))
+            .order_by(A.updated_at)
+        )
         out: dict[tuple[str, str], tuple[str | None, float | None]] = {}
         with Session(self.engine) as s:
             for alias, canary, verdict, result in s.execute(q):

@@ -1,4 +1,5 @@
 """The scheduled canary job for an APScheduler 3.x scheduler (background or asyncio)."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,9 @@ log = logging.getLogger(__name__)
 JOB_ID = "canary-tick"
 
 
-def register_canary_jobs(scheduler: Any, service: CanaryService, interval_s: float = 15, *,
-                         job_id: str = JOB_ID) -> Any:
+def register_canary_jobs(
+    scheduler: Any, service: CanaryService, interval_s: float = 15, *, job_id: str = JOB_ID
+) -> Any:
     """Add (or replace) the job that polls running live analyses and advances every running
     rollout (`CanaryService.run_once`) every `interval_s` seconds, first right away. One run at a
     time; missed runs collapse into one. Every step reads its state from the database, so the
@@ -26,6 +28,14 @@ def register_canary_jobs(scheduler: Any, service: CanaryService, interval_s: flo
             log.exception("canary job failed")
 
     return scheduler.add_job(
-        run, "interval", seconds=interval_s, id=job_id, name="canary analyses and rollouts", replace_existing=True,
-        max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(timezone.utc),
+        run,
+        "interval",
+        seconds=interval_s,
+        id=job_id,
+        name="canary analyses and rollouts",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(timezone.utc),
     )

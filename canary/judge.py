@@ -24,6 +24,7 @@ e-values (e.g. their mean against 1/alpha) would test only "no metric changed", 
 verdict names the metrics that failed; Bonferroni bounds the chance that any named metric is
 a false failure, and for e-values it is the same as asking each for m / alpha.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -124,10 +125,17 @@ class JudgeResult:
         """Inverse of `to_dict` (e.g. for results stored in the ledger as JSON)."""
         rule = (d.get("extra") or {}).get("rule")
         return cls(
-            verdict=Verdict(d["verdict"]), score=d["score"], decided=d["decided"], mode=Mode(d["mode"]),
-            profile=d["profile"], alpha=d["alpha"], metric_alpha=d["metric_alpha"],
-            reason=d["reason"], metrics=tuple(MetricResult.from_dict(m) for m in d["metrics"]),
-            looks=d.get("looks", 1), rule=Rule(rule) if rule else None,
+            verdict=Verdict(d["verdict"]),
+            score=d["score"],
+            decided=d["decided"],
+            mode=Mode(d["mode"]),
+            profile=d["profile"],
+            alpha=d["alpha"],
+            metric_alpha=d["metric_alpha"],
+            reason=d["reason"],
+            metrics=tuple(MetricResult.from_dict(m) for m in d["metrics"]),
+            looks=d.get("looks", 1),
+            rule=Rule(rule) if rule else None,
         )
 
     @property
@@ -156,8 +164,7 @@ def _group_counts(results: Sequence[MetricResult], undecided_as: Outcome | None)
     return groups
 
 
-def score(results: Sequence[MetricResult], profile: Profile,
-          undecided_as: Outcome | None = None) -> float | None:
+def score(results: Sequence[MetricResult], profile: Profile, undecided_as: Outcome | None = None) -> float | None:
     """Kayenta's weighted group score, rounded to two decimals; None when no metric counts.
 
     Each group scores 100 * Pass / (Pass + High + Low + NodataFail) with its weight (percent,
@@ -259,19 +266,30 @@ class _Rows:
 # Kayenta's rules in order (critical failure, too little data, score), then ours for metrics
 # not decided yet. Each returns a decision, or None to leave the rows to the next rule.
 
+
 def _critical_failure(rows: _Rows) -> Decision | None:
     if not rows.critical_failed:
         return None
-    return Decision(verdict=Verdict.FAIL, score=0.0, decided=True, rule=Rule.CRITICAL_FAILURE,
-                    reason=f"fail: critical metric failed: {_names(rows.critical_failed)}")
+    return Decision(
+        verdict=Verdict.FAIL,
+        score=0.0,
+        decided=True,
+        rule=Rule.CRITICAL_FAILURE,
+        reason=f"fail: critical metric failed: {_names(rows.critical_failed)}",
+    )
 
 
 def _too_little_data(rows: _Rows) -> Decision | None:
     n = len(rows.scored)
     if not (rows.final and n and 2 * len(rows.no_data) >= n):
         return None
-    return Decision(verdict=Verdict.FAIL, score=0.0, decided=True, rule=Rule.TOO_LITTLE_DATA,
-                    reason=f"fail: {len(rows.no_data)} of {n} metrics have no data")
+    return Decision(
+        verdict=Verdict.FAIL,
+        score=0.0,
+        decided=True,
+        rule=Rule.TOO_LITTLE_DATA,
+        reason=f"fail: {len(rows.no_data)} of {n} metrics have no data",
+    )
 
 
 def _score_below_pass(rows: _Rows) -> Decision | None:
@@ -281,17 +299,24 @@ def _score_below_pass(rows: _Rows) -> Decision | None:
     if rows.best is None or rows.best >= pass_at:
         return None
     undecided = f"; never decided: {_labels(rows.pending)}" if rows.final and rows.pending else ""
-    return rows.graded(rows.score() if rows.final else rows.best, Rule.SCORE_BELOW_PASS,
-                       f"{'' if rows.final else ' at best'}, below {pass_at:g}: {_names(rows.failed)}{undecided}")
+    return rows.graded(
+        rows.score() if rows.final else rows.best,
+        Rule.SCORE_BELOW_PASS,
+        f"{'' if rows.final else ' at best'}, below {pass_at:g}: {_names(rows.failed)}{undecided}",
+    )
 
 
 def _all_decided(rows: _Rows) -> Decision | None:
     if rows.pending:
         return None
     s = rows.score()
-    return Decision(verdict=Verdict.PASS, score=s, decided=True, rule=Rule.ALL_DECIDED,
-                    reason=f"pass: score {s:.2f}; {len(rows.scored)} metrics judged" if s is not None
-                    else "pass: nothing to judge")
+    return Decision(
+        verdict=Verdict.PASS,
+        score=s,
+        decided=True,
+        rule=Rule.ALL_DECIDED,
+        reason=f"pass: score {s:.2f}; {len(rows.scored)} metrics judged" if s is not None else "pass: nothing to judge",
+    )
 
 
 def _waiting_for_blocking(rows: _Rows) -> Decision | None:
@@ -300,11 +325,20 @@ def _waiting_for_blocking(rows: _Rows) -> Decision | None:
         return None
     why = _labels(rows.blocking or rows.pending)
     if rows.final:
-        return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.score(), decided=True,
-                        rule=Rule.UNDECIDED_AT_DEADLINE,
-                        reason=f"inconclusive: never decided: {_labels(rows.pending)} (a pass needs {why})")
-    return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.best, decided=False, rule=Rule.WAITING,
-                    reason=f"inconclusive: undecided: {why}")
+        return Decision(
+            verdict=Verdict.INCONCLUSIVE,
+            score=rows.score(),
+            decided=True,
+            rule=Rule.UNDECIDED_AT_DEADLINE,
+            reason=f"inconclusive: never decided: {_labels(rows.pending)} (a pass needs {why})",
+        )
+    return Decision(
+        verdict=Verdict.INCONCLUSIVE,
+        score=rows.best,
+        decided=False,
+        rule=Rule.WAITING,
+        reason=f"inconclusive: undecided: {why}",
+    )
 
 
 def _pass_whatever_the_rest(rows: _Rows) -> Decision | None:
@@ -312,21 +346,40 @@ def _pass_whatever_the_rest(rows: _Rows) -> Decision | None:
     if worst is None or worst < rows.profile.pass_threshold:
         return None
     never = f"; never decided: {_labels(rows.pending)}" if rows.final else ""
-    return Decision(verdict=Verdict.PASS, score=worst, decided=True, rule=Rule.PASS_WHATEVER_THE_REST,
-                    reason=f"pass: score {worst:.2f} even if {_labels(rows.pending)} failed{never}")
+    return Decision(
+        verdict=Verdict.PASS,
+        score=worst,
+        decided=True,
+        rule=Rule.PASS_WHATEVER_THE_REST,
+        reason=f"pass: score {worst:.2f} even if {_labels(rows.pending)} failed{never}",
+    )
 
 
 def _rest_undecided(rows: _Rows) -> Decision:
     """The last rule: at the end the score without the undecided metrics grades; while live, wait."""
     if rows.final:
-        return rows.graded(rows.score(), Rule.SCORE_WITHOUT_UNDECIDED,
-                           f"; never decided, left out of the score: {_labels(rows.pending)}")
-    return Decision(verdict=Verdict.INCONCLUSIVE, score=rows.best, decided=False, rule=Rule.WAITING,
-                    reason=f"inconclusive: undecided: {_labels(rows.pending)}")
+        return rows.graded(
+            rows.score(),
+            Rule.SCORE_WITHOUT_UNDECIDED,
+            f"; never decided, left out of the score: {_labels(rows.pending)}",
+        )
+    return Decision(
+        verdict=Verdict.INCONCLUSIVE,
+        score=rows.best,
+        decided=False,
+        rule=Rule.WAITING,
+        reason=f"inconclusive: undecided: {_labels(rows.pending)}",
+    )
 
 
-_RULES = (_critical_failure, _too_little_data, _score_below_pass, _all_decided, _waiting_for_blocking,
-          _pass_whatever_the_rest)
+_RULES = (
+    _critical_failure,
+    _too_little_data,
+    _score_below_pass,
+    _all_decided,
+    _waiting_for_blocking,
+    _pass_whatever_the_rest,
+)
 
 
 def verdict(results: Sequence[MetricResult], profile: Profile, *, final: bool) -> Decision:
@@ -341,15 +394,26 @@ def verdict(results: Sequence[MetricResult], profile: Profile, *, final: bool) -
 # --- entry points -------------------------------------------------------------------------
 
 
-def judge(baseline: Samples, canary: Samples,
-          profile: "str | Profile | Mapping[str, Any]" = "default-llm") -> JudgeResult:
+def judge(
+    baseline: Samples, canary: Samples, profile: "str | Profile | Mapping[str, Any]" = "default-llm"
+) -> JudgeResult:
     """Fixed-horizon (Kayenta-like) analysis of one window of samples per version."""
     prof = get_profile(profile)
     alpha = prof.metric_alpha
     rows = tuple(classify_fixed(m, baseline.get(m.name), canary.get(m.name), alpha) for m in prof.metrics)
     d = verdict(rows, prof, final=True)
-    return JudgeResult(verdict=d.verdict, score=d.score, decided=d.decided, mode=Mode.FIXED, profile=prof.name,
-                       alpha=prof.alpha, metric_alpha=alpha, reason=d.reason, metrics=rows, rule=d.rule)
+    return JudgeResult(
+        verdict=d.verdict,
+        score=d.score,
+        decided=d.decided,
+        mode=Mode.FIXED,
+        profile=prof.name,
+        alpha=prof.alpha,
+        metric_alpha=alpha,
+        reason=d.reason,
+        metrics=rows,
+        rule=d.rule,
+    )
 
 
 class SequentialAnalysis:
@@ -366,8 +430,13 @@ class SequentialAnalysis:
     has that many samples (a rollout step's `min_step_samples`); fails are decided at once.
     """
 
-    def __init__(self, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
-                 keep_samples: bool = True, min_canary_samples: int = 0) -> None:
+    def __init__(
+        self,
+        profile: "str | Profile | Mapping[str, Any]" = "default-llm",
+        *,
+        keep_samples: bool = True,
+        min_canary_samples: int = 0,
+    ) -> None:
         self.profile = get_profile(profile)
         self.min_canary_samples = min_canary_samples
         alpha = self.profile.metric_alpha
@@ -385,8 +454,9 @@ class SequentialAnalysis:
         """The latest result (None before the first update)."""
         return self._last
 
-    def update(self, baseline: Samples | None = None, canary: Samples | None = None, *,
-               final: bool = False) -> JudgeResult:
+    def update(
+        self, baseline: Samples | None = None, canary: Samples | None = None, *, final: bool = False
+    ) -> JudgeResult:
         """Add new samples and look. After a decision, data is still taken in for the
         summaries, but the verdict stays the decided one."""
         baseline, canary = baseline or {}, canary or {}
@@ -404,10 +474,19 @@ class SequentialAnalysis:
             # at any later look, so collecting on and passing later spends nothing extra
             decided = False
             reason = f"{reason}; waiting for {self.min_canary_samples} canary samples (have {canary_n})"
-        result = JudgeResult(verdict=d.verdict, score=d.score, decided=decided, mode=Mode.SEQUENTIAL,
-                             profile=self.profile.name, alpha=self.profile.alpha,
-                             metric_alpha=self.profile.metric_alpha, reason=reason, metrics=rows, looks=self.looks,
-                             rule=d.rule)
+        result = JudgeResult(
+            verdict=d.verdict,
+            score=d.score,
+            decided=decided,
+            mode=Mode.SEQUENTIAL,
+            profile=self.profile.name,
+            alpha=self.profile.alpha,
+            metric_alpha=self.profile.metric_alpha,
+            reason=reason,
+            metrics=rows,
+            looks=self.looks,
+            rule=d.rule,
+        )
         if decided:
             self._decision = result
         self._last = result

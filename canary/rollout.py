@@ -21,6 +21,7 @@ rollout's weights are re-applied on each tick if they differ from its step's (a 
 the row update and the weight write heals itself); terminal weights are written before the row
 changes state for the same reason.
 """
+
 from __future__ import annotations
 
 import logging
@@ -96,21 +97,37 @@ class Rollout:
         return float(self.steps[self.current_step])
 
     def to_dict(self, analysis: Analysis | None = None) -> dict[str, Any]:
-        return jsonable({
-            "id": self.id, "object": "canary.rollout", "alias": self.alias, "baseline": self.baseline,
-            "canary": self.canary, "profile": self.profile.get("name"), "steps": self.steps,
-            "current_step": self.current_step, "canary_percent": self.percent, "state": self.state,
-            "step_started_at": _iso(self.step_started_at), "min_step_s": self.min_step_s,
-            "min_step_samples": self.min_step_samples, "max_step_s": self.max_step_s,
-            "on_inconclusive": self.on_inconclusive, "analysis_id": self.analysis_id,
-            "analysis": analysis.to_dict() if analysis is not None else None,
-            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
-            "events": [e.to_dict() for e in self.events],
-        })
+        return jsonable(
+            {
+                "id": self.id,
+                "object": "canary.rollout",
+                "alias": self.alias,
+                "baseline": self.baseline,
+                "canary": self.canary,
+                "profile": self.profile.get("name"),
+                "steps": self.steps,
+                "current_step": self.current_step,
+                "canary_percent": self.percent,
+                "state": self.state,
+                "step_started_at": _iso(self.step_started_at),
+                "min_step_s": self.min_step_s,
+                "min_step_samples": self.min_step_samples,
+                "max_step_s": self.max_step_s,
+                "on_inconclusive": self.on_inconclusive,
+                "analysis_id": self.analysis_id,
+                "analysis": analysis.to_dict() if analysis is not None else None,
+                "created_at": _iso(self.created_at),
+                "updated_at": _iso(self.updated_at),
+                "events": [e.to_dict() for e in self.events],
+            }
+        )
 
 
 def weights(baseline: str, canary: str, percent: float) -> list[VersionTarget]:
-    return [VersionTarget(version=baseline, weight=100.0 - percent), VersionTarget(version=canary, weight=float(percent))]
+    return [
+        VersionTarget(version=baseline, weight=100.0 - percent),
+        VersionTarget(version=canary, weight=float(percent)),
+    ]
 
 
 def _same(a: Sequence[VersionTarget] | None, b: Sequence[VersionTarget]) -> bool:
@@ -142,18 +159,36 @@ class Analyses(Protocol):
 
     def poll(self, analysis: Analysis | str, *, final: bool = False) -> Analysis: ...
 
-    def create(self, alias: str, baseline: str, canary: str,
-               profile: str | Profile | Mapping[str, Any] = "default-llm", *, mode: str = "fixed",
-               window_minutes: float | None = None, start: datetime | None = None, end: datetime | None = None,
-               deadline_minutes: float | None = None, deadline: datetime | None = None,
-               rollout_id: str | None = None, step: int | None = None, analysis_id: str | None = None,
-               min_canary_samples: int = 0) -> Analysis: ...
+    def create(
+        self,
+        alias: str,
+        baseline: str,
+        canary: str,
+        profile: str | Profile | Mapping[str, Any] = "default-llm",
+        *,
+        mode: str = "fixed",
+        window_minutes: float | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        deadline_minutes: float | None = None,
+        deadline: datetime | None = None,
+        rollout_id: str | None = None,
+        step: int | None = None,
+        analysis_id: str | None = None,
+        min_canary_samples: int = 0,
+    ) -> Analysis: ...
 
 
 class RolloutController:
-    def __init__(self, service: Analyses, store: Any, *, notify_urls: Sequence[str] = (),
-                 notify: Callable[[str, dict[str, Any]], None] | None = None,
-                 known_versions: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        service: Analyses,
+        store: Any,
+        *,
+        notify_urls: Sequence[str] = (),
+        notify: Callable[[str, dict[str, Any]], None] | None = None,
+        known_versions: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
         self.service = service
         self.known_versions = known_versions
         self.store = store  # GovernanceStore (aliases / set_alias)
@@ -161,7 +196,7 @@ class RolloutController:
         self._notify = notify or post_webhook
 
     @property
-    def engine(self):  # noqa: ANN201
+    def engine(self):
         return self.service.engine
 
     def now(self) -> datetime:
@@ -190,15 +225,29 @@ class RolloutController:
 
     @staticmethod
     def _events(s: Session, rollout_id: str) -> list[Event]:
-        rows = s.scalars(select(CanaryRolloutEvent).where(CanaryRolloutEvent.rollout_id == rollout_id)
-                         .order_by(CanaryRolloutEvent.id))
+        rows = s.scalars(
+            select(CanaryRolloutEvent)
+            .where(CanaryRolloutEvent.rollout_id == rollout_id)
+            .order_by(CanaryRolloutEvent.id)
+        )
         return [Event(r.at, r.kind, r.detail or {}) for r in rows]
 
     # ---- start ---------------------------------------------------------------------------
-    def start(self, alias: str, baseline: str, canary: str, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
-              steps: Sequence[float] = DEFAULT_STEPS, min_step_s: float = 300.0, min_step_samples: int = 200,
-              max_step_s: float = 3600.0, on_inconclusive: str = "pause", notify_url: str | None = None,
-              by: str | None = None) -> Rollout:
+    def start(
+        self,
+        alias: str,
+        baseline: str,
+        canary: str,
+        profile: "str | Profile | Mapping[str, Any]" = "default-llm",
+        *,
+        steps: Sequence[float] = DEFAULT_STEPS,
+        min_step_s: float = 300.0,
+        min_step_samples: int = 200,
+        max_step_s: float = 3600.0,
+        on_inconclusive: str = "pause",
+        notify_url: str | None = None,
+        by: str | None = None,
+    ) -> Rollout:
         if not alias or not baseline or not canary or baseline == canary:
             raise RolloutError("alias, and two different versions (baseline, canary), are required")
         try:
@@ -219,26 +268,60 @@ class RolloutController:
         if self.known_versions is not None:
             unknown = sorted({baseline, canary} - set(self.known_versions()))
             if unknown:
-                raise RolloutError(f"the gateway has no upstream for version(s) {', '.join(unknown)}", "unknown_version")
+                raise RolloutError(
+                    f"the gateway has no upstream for version(s) {', '.join(unknown)}", "unknown_version"
+                )
         if self.list(alias=alias, states=ACTIVE):
             raise RolloutError(f"alias {alias!r} already has an active rollout", "rollout_conflict", 409)
         now = self.now()
         rid = "ro_" + uuid.uuid4().hex[:24]
         analysis_id = self._new_analysis_id()
         row = CanaryRolloutRow(
-            id=rid, alias=alias, baseline=baseline, canary=canary, profile=prof.to_dict(), steps=plan,
-            current_step=0, step_started_at=now, min_step_s=float(min_step_s), min_step_samples=int(min_step_samples),
-            max_step_s=float(max_step_s), on_inconclusive=on_inconclusive, notify_url=notify_url,
-            analysis_id=analysis_id, state="running", revision=0, created_at=now, updated_at=now,
+            id=rid,
+            alias=alias,
+            baseline=baseline,
+            canary=canary,
+            profile=prof.to_dict(),
+            steps=plan,
+            current_step=0,
+            step_started_at=now,
+            min_step_s=float(min_step_s),
+            min_step_samples=int(min_step_samples),
+            max_step_s=float(max_step_s),
+            on_inconclusive=on_inconclusive,
+            notify_url=notify_url,
+            analysis_id=analysis_id,
+            state="running",
+            revision=0,
+            created_at=now,
+            updated_at=now,
         )
         with Session(self.engine) as s, s.begin():
             s.add(row)
-            s.add(CanaryRolloutEvent(rollout_id=rid, at=now, kind="started",
-                                     detail={"baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name}))
-            s.add(CanaryRolloutEvent(rollout_id=rid, at=now, kind="step", detail={"step": 0, "percent": plan[0], "analysis_id": analysis_id}))
+            s.add(
+                CanaryRolloutEvent(
+                    rollout_id=rid,
+                    at=now,
+                    kind="started",
+                    detail={"baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name},
+                )
+            )
+            s.add(
+                CanaryRolloutEvent(
+                    rollout_id=rid,
+                    at=now,
+                    kind="step",
+                    detail={"step": 0, "percent": plan[0], "analysis_id": analysis_id},
+                )
+            )
             s.flush()
-            audit.append(s, actor=by or "system", action="rollout.started", target=rid,
-                         after={"alias": alias, "baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name})
+            audit.append(
+                s,
+                actor=by or "system",
+                action="rollout.started",
+                target=rid,
+                after={"alias": alias, "baseline": baseline, "canary": canary, "steps": plan, "profile": prof.name},
+            )
         r = self.get(rid)
         assert r is not None
         self._step_analysis(r)
@@ -260,8 +343,12 @@ class RolloutController:
             raise RolloutError(f"rollout {rollout_id} is {r.state}, not paused", "rollout_state", 409)
         now = self.now()
         analysis_id = self._new_analysis_id()
-        if self._transition(r, {"state": "running", "step_started_at": now, "analysis_id": analysis_id}, "resumed",
-                            {"by": by, "step": r.current_step, "percent": r.percent, "analysis_id": analysis_id}):
+        if self._transition(
+            r,
+            {"state": "running", "step_started_at": now, "analysis_id": analysis_id},
+            "resumed",
+            {"by": by, "step": r.current_step, "percent": r.percent, "analysis_id": analysis_id},
+        ):
             self._finish_analysis(r)  # the paused step's analysis is closed, not left running
             r = self._require(rollout_id)
             self._step_analysis(r)
@@ -287,7 +374,7 @@ class RolloutController:
         for r in self.list(states=("running",), limit=10_000):
             try:
                 self.advance(r)
-            except Exception:  # noqa: BLE001 - the next tick retries
+            except Exception:
                 log.exception("canary rollout %s: tick failed", r.id)
             fresh = self.get(r.id)
             if fresh is not None:
@@ -308,9 +395,16 @@ class RolloutController:
         now = self.now()
         elapsed = (now - r.step_started_at).total_seconds()
         n = result.canary_samples if result is not None else 0
-        info = {"step": r.current_step, "percent": r.percent, "analysis_id": a.id, "verdict": a.verdict,
-                "score": result.score if result else None, "reason": result.reason if result else None,
-                "canary_samples": n, "elapsed_s": round(elapsed, 3)}
+        info = {
+            "step": r.current_step,
+            "percent": r.percent,
+            "analysis_id": a.id,
+            "verdict": a.verdict,
+            "score": result.score if result else None,
+            "reason": result.reason if result else None,
+            "canary_samples": n,
+            "elapsed_s": round(elapsed, 3),
+        }
         if result is None or not a.done:  # the analysis finishes itself at the step's deadline
             return
         if a.verdict in ("fail", "marginal"):
@@ -319,7 +413,9 @@ class RolloutController:
             if elapsed >= r.min_step_s and n >= r.min_step_samples:
                 self._promote(r, info)
             elif elapsed >= r.max_step_s:
-                self._inconclusive(r, {**info, "reason": f"passed with {n} canary samples, fewer than {r.min_step_samples}"})
+                self._inconclusive(
+                    r, {**info, "reason": f"passed with {n} canary samples, fewer than {r.min_step_samples}"}
+                )
         else:  # inconclusive at the deadline
             self._inconclusive(r, info)
 
@@ -333,9 +429,16 @@ class RolloutController:
             return
         now = self.now()
         analysis_id = self._new_analysis_id()
-        detail = {**info, "step": nxt, "percent": r.steps[nxt], "analysis_id": analysis_id,
-                  "previous_analysis_id": info["analysis_id"]}
-        if self._transition(r, {"current_step": nxt, "step_started_at": now, "analysis_id": analysis_id}, "step", detail):
+        detail = {
+            **info,
+            "step": nxt,
+            "percent": r.steps[nxt],
+            "analysis_id": analysis_id,
+            "previous_analysis_id": info["analysis_id"],
+        }
+        if self._transition(
+            r, {"current_step": nxt, "step_started_at": now, "analysis_id": analysis_id}, "step", detail
+        ):
             fresh = self._require(r.id)
             self._step_analysis(fresh)
             self.store.set_alias(r.alias, weights(r.baseline, r.canary, fresh.percent))
@@ -356,15 +459,22 @@ class RolloutController:
         the same transaction. False when another tick or operator got there first."""
         now = self.now()
         with Session(self.engine) as s, s.begin():
-            n = s.execute(update(CanaryRolloutRow)
-                          .where(CanaryRolloutRow.id == r.id, CanaryRolloutRow.revision == r.revision)
-                          .values(**values, revision=r.revision + 1, updated_at=now)).rowcount
+            n = s.execute(
+                update(CanaryRolloutRow)
+                .where(CanaryRolloutRow.id == r.id, CanaryRolloutRow.revision == r.revision)
+                .values(**values, revision=r.revision + 1, updated_at=now)
+            ).rowcount
             if n:
                 s.add(CanaryRolloutEvent(rollout_id=r.id, at=now, kind=kind, detail=jsonable(detail)))
                 s.flush()
-                audit.append(s, actor=detail.get("by") or "system", action=f"rollout.{kind}", target=r.id,
-                             before={"state": r.state, "step": r.current_step, "percent": r.percent},
-                             after={**jsonable(values), "why": jsonable(detail)})  # verdict, score and reason of a step
+                audit.append(
+                    s,
+                    actor=detail.get("by") or "system",
+                    action=f"rollout.{kind}",
+                    target=r.id,
+                    before={"state": r.state, "step": r.current_step, "percent": r.percent},
+                    after={**jsonable(values), "why": jsonable(detail)},
+                )  # verdict, score and reason of a step
         if n:
             log.info("canary rollout %s (%s -> %s): %s %s", r.id, r.baseline, r.canary, kind, detail)
         return bool(n)
@@ -386,9 +496,17 @@ class RolloutController:
             return existing
         try:
             return self.service.create(
-                r.alias, r.baseline, r.canary, r.profile, mode="live", start=r.step_started_at,
-                deadline=r.step_started_at + timedelta(seconds=r.max_step_s), rollout_id=r.id, step=r.current_step,
-                analysis_id=r.analysis_id, min_canary_samples=r.min_step_samples,
+                r.alias,
+                r.baseline,
+                r.canary,
+                r.profile,
+                mode="live",
+                start=r.step_started_at,
+                deadline=r.step_started_at + timedelta(seconds=r.max_step_s),
+                rollout_id=r.id,
+                step=r.current_step,
+                analysis_id=r.analysis_id,
+                min_canary_samples=r.min_step_samples,
             )
         except IntegrityError:  # the scheduler's tick and an operator's call both found none: the other one won
             won = self.service.get(r.analysis_id) if r.analysis_id else None
@@ -400,13 +518,22 @@ class RolloutController:
         try:
             if r.analysis_id and self.service.get(r.analysis_id) is not None:
                 self.service.poll(r.analysis_id, final=True)
-        except Exception:  # noqa: BLE001 - the record of a stopped step is best effort
+        except Exception:
             log.exception("canary rollout %s: could not finish its analysis", r.id)
 
     def _send(self, r: Rollout, kind: str, detail: dict[str, Any]) -> None:
         urls = [*self.notify_urls, *([r.notify_url] if r.notify_url else [])]
-        payload = jsonable({"type": f"canary.rollout.{kind}", "rollout_id": r.id, "alias": r.alias,
-                            "baseline": r.baseline, "canary": r.canary, "at": _iso(self.now()), "detail": detail})
+        payload = jsonable(
+            {
+                "type": f"canary.rollout.{kind}",
+                "rollout_id": r.id,
+                "alias": r.alias,
+                "baseline": r.baseline,
+                "canary": r.canary,
+                "at": _iso(self.now()),
+                "detail": detail,
+            }
+        )
         for url in urls:
             try:
                 self._notify(url, payload)

@@ -9,6 +9,7 @@
 
 Errors are OpenAI-format bodies (`inference.protocol.error_body`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -58,8 +59,9 @@ class AnalysisRequest(_Target):
     start: datetime | None = Field(None, description="fixed: window start (ISO 8601; naive is UTC)")
     end: datetime | None = Field(None, description="fixed: window end (default now)")
     live: bool = Field(False, description="live sequential analysis from now until decided or the deadline")
-    deadline_minutes: float | None = Field(None, gt=0, le=YEAR_MIN,
-                                           description="live: give up (inconclusive) after N minutes")
+    deadline_minutes: float | None = Field(
+        None, gt=0, le=YEAR_MIN, description="live: give up (inconclusive) after N minutes"
+    )
 
 
 class RolloutRequest(_Target):
@@ -121,9 +123,14 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         if body.live and (body.window_minutes is not None or body.start is not None or body.end is not None):
             return _error(400, "Give either a window (window_minutes or start/end) or live with deadline_minutes.")
         kw: dict[str, Any] = (
-            {"mode": "live", "deadline_minutes": body.deadline_minutes} if body.live
-            else {"mode": "fixed", "window_minutes": body.window_minutes,
-                  "start": _utc(body.start), "end": _utc(body.end)}
+            {"mode": "live", "deadline_minutes": body.deadline_minutes}
+            if body.live
+            else {
+                "mode": "fixed",
+                "window_minutes": body.window_minutes,
+                "start": _utc(body.start),
+                "end": _utc(body.end),
+            }
         )
         try:
             a = await run_in_threadpool(lambda: service.create(body.alias, body.baseline, body.canary, profile, **kw))
@@ -132,8 +139,9 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         return JSONResponse(a.to_dict(), status_code=201)
 
     @router.get("/v1/canary/analyses", response_model=None)
-    async def list_analyses(request: Request, alias: str | None = None,
-                            limit: int = Query(50, ge=1, le=1000)) -> JSONResponse:
+    async def list_analyses(
+        request: Request, alias: str | None = None, limit: int = Query(50, ge=1, le=1000)
+    ) -> JSONResponse:
         _, denied = await caller(request, admin=True)
         if denied:
             return denied
@@ -171,10 +179,19 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
             return problem
 
         def start() -> dict[str, Any]:
-            r = rollouts.start(body.alias, body.baseline, body.canary, profile, steps=body.steps,
-                               min_step_s=body.min_step_s, min_step_samples=body.min_step_samples,
-                               max_step_s=body.max_step_s, on_inconclusive=body.on_inconclusive,
-                               notify_url=body.notify_url, by=by(who))
+            r = rollouts.start(
+                body.alias,
+                body.baseline,
+                body.canary,
+                profile,
+                steps=body.steps,
+                min_step_s=body.min_step_s,
+                min_step_samples=body.min_step_samples,
+                max_step_s=body.max_step_s,
+                on_inconclusive=body.on_inconclusive,
+                notify_url=body.notify_url,
+                by=by(who),
+            )
             return rollout_body(r)
 
         try:
@@ -184,8 +201,9 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         return JSONResponse(out, status_code=201)
 
     @router.get("/v1/canary/rollouts", response_model=None)
-    async def list_rollouts(request: Request, alias: str | None = None, state: str | None = None,
-                            limit: int = Query(50, ge=1, le=1000)) -> JSONResponse:
+    async def list_rollouts(
+        request: Request, alias: str | None = None, state: str | None = None, limit: int = Query(50, ge=1, le=1000)
+    ) -> JSONResponse:
         _, denied = await caller(request, admin=True)
         if denied:
             return denied
@@ -224,7 +242,12 @@ def build_canary_router(service: CanaryService, authenticate: Authenticate) -> A
         return act
 
     for name in ("pause", "resume", "abort"):
-        router.add_api_route(f"/v1/canary/rollouts/{{rollout_id}}/{name}", action(name), methods=["POST"],
-                             response_model=None, name=f"{name}_rollout")
+        router.add_api_route(
+            f"/v1/canary/rollouts/{{rollout_id}}/{name}",
+            action(name),
+            methods=["POST"],
+            response_model=None,
+            name=f"{name}_rollout",
+        )
 
     return router

@@ -12,6 +12,7 @@ loader and the live feed cannot disagree:
   included (its record says `partial`): a version dying mid-stream was as slow as it was.
   output_tokens_per_s = completion tokens / e2e latency (NaN without completion tokens).
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ def metric_values(r: RequestRecord) -> dict[str, float]:
         "latency_s": latency,
         "ttft_s": r.ttft_s if r.ttft_s is not None else nan,  # also a stream that broke later
         "tpot_s": r.tpot_s if r.tpot_s is not None else nan,
-        "output_tokens_per_s": (r.completion_tokens / latency if ok and r.completion_tokens > 0 and latency == latency
-                                else nan),
+        "output_tokens_per_s": (
+            r.completion_tokens / latency if ok and r.completion_tokens > 0 and latency == latency else nan
+        ),
         "error": 1.0 if fault else 0.0,
         "safety_hit": 1.0 if any(h.direction == "output" for h in r.safety) else 0.0,
         "cost_usd": r.cost_usd if ok else nan,
@@ -48,8 +50,9 @@ def samples_from_records(records: Iterable[RequestRecord]) -> dict[str, np.ndarr
     return {m: np.array([row[m] for row in rows], dtype=float) for m in METRICS}
 
 
-def split_by_version(records: Iterable[RequestRecord], baseline: str,
-                     canary: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def split_by_version(
+    records: Iterable[RequestRecord], baseline: str, canary: str
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(baseline samples, canary samples) from a mixed stream of records."""
     b, c = [], []
     for r in records:

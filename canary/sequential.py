@@ -28,6 +28,7 @@ confidence sequences", 2021).
   look, which is what "rule out more than +0.5 percentage points" needs when both rates are ~0
   and ratios mean nothing.
 """
+
 from __future__ import annotations
 
 import math
@@ -167,8 +168,14 @@ class NormalMixtureSPRT:
 
     def state_dict(self) -> dict[str, Any]:
         """Plain, JSON-able state; `from_state` restores it exactly."""
-        return {"alpha": self.alpha, "mixture_sd": self.mixture_sd, "min_samples": self.min_samples,
-                "x": asdict(self.x), "y": asdict(self.y), "p_value": self._p_value}
+        return {
+            "alpha": self.alpha,
+            "mixture_sd": self.mixture_sd,
+            "min_samples": self.min_samples,
+            "x": asdict(self.x),
+            "y": asdict(self.y),
+            "p_value": self._p_value,
+        }
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> "NormalMixtureSPRT":
@@ -263,8 +270,13 @@ class ConditionalRateMixture:
         return self._p_value
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "prior_sd": self.prior_sd, "ll": self._ll.tolist(),
-                "counts": [self.k_x, self.n_x, self.k_y, self.n_y], "p_value": self._p_value}
+        return {
+            "alpha": self.alpha,
+            "prior_sd": self.prior_sd,
+            "ll": self._ll.tolist(),
+            "counts": [self.k_x, self.n_x, self.k_y, self.n_y],
+            "p_value": self._p_value,
+        }
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> "ConditionalRateMixture":
@@ -285,8 +297,9 @@ def beta_binomial_log_e(k: int, n: int, p: float, a: float, b: float) -> float:
     return float(log_beta - (k * math.log(p) if k else 0.0) - ((n - k) * math.log1p(-p) if n - k else 0.0))
 
 
-def rate_confidence_sequence(k: int, n: int, alpha: float, prior_mean: float = 0.005,
-                             prior_size: float = 200.0) -> tuple[float, float]:
+def rate_confidence_sequence(
+    k: int, n: int, alpha: float, prior_mean: float = 0.005, prior_size: float = 200.0
+) -> tuple[float, float]:
     """(lower, upper) of an always-valid 1 - alpha confidence sequence for one Bernoulli rate.
 
     The set of p whose Beta-binomial mixture martingale is still below 1/alpha (Robbins 1970;

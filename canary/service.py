@@ -14,6 +14,7 @@ must exceed the longest request plus the writer's delay for every row to be seen
 Concurrent pollers (several app replicas, each with its scheduler) are safe: each row carries a
 `revision`, and a poll's write only lands if nobody else wrote since it read.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,9 +57,17 @@ class CanaryError(ValueError):
 class CanaryService:
     """Create, poll and read canary analyses; `rollouts` is the rollout controller on top."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = utcnow, ingest_lag_s: float = 30.0,
-                 store: Any = None, notify_urls: Sequence[str] = (), notify: Callable[[str, dict[str, Any]], None] | None = None,
-                 known_versions: Callable[[], Iterable[str]] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = utcnow,
+        ingest_lag_s: float = 30.0,
+        store: Any = None,
+        notify_urls: Sequence[str] = (),
+        notify: Callable[[str, dict[str, Any]], None] | None = None,
+        known_versions: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
         """store: the `GovernanceStore` whose alias weights rollouts write (default: one on
         `engine`); notify_urls / notify: rollout webhooks and how to post them; known_versions:
         the versions the gateway can route to (rollouts of other versions are refused)."""
@@ -69,14 +78,29 @@ class CanaryService:
         self.ingest_lag_s = ingest_lag_s
         if store is None:
             store = GovernanceStore(engine)
-        self.rollouts = RolloutController(self, store, notify_urls=notify_urls, notify=notify, known_versions=known_versions)
+        self.rollouts = RolloutController(
+            self, store, notify_urls=notify_urls, notify=notify, known_versions=known_versions
+        )
 
     # ---- create --------------------------------------------------------------------------
-    def create(self, alias: str, baseline: str, canary: str, profile: "str | Profile | Mapping[str, Any]" = "default-llm", *,
-               mode: str = "fixed", window_minutes: float | None = None, start: datetime | None = None,
-               end: datetime | None = None, deadline_minutes: float | None = None, deadline: datetime | None = None,
-               rollout_id: str | None = None, step: int | None = None, analysis_id: str | None = None,
-               min_canary_samples: int = 0) -> Analysis:
+    def create(
+        self,
+        alias: str,
+        baseline: str,
+        canary: str,
+        profile: "str | Profile | Mapping[str, Any]" = "default-llm",
+        *,
+        mode: str = "fixed",
+        window_minutes: float | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        deadline_minutes: float | None = None,
+        deadline: datetime | None = None,
+        rollout_id: str | None = None,
+        step: int | None = None,
+        analysis_id: str | None = None,
+        min_canary_samples: int = 0,
+    ) -> Analysis:
         """A new analysis. fixed: the window [start, end) (default: the last `window_minutes`,
         judged right away when the window is over); live: from now (or `start`) until decided
         or the deadline (`deadline` or now + `deadline_minutes`); a live pass is final only with
@@ -112,10 +136,25 @@ class CanaryService:
         else:
             raise CanaryError("mode must be 'fixed' or 'live'")
         row = CanaryAnalysisRow(
-            id=analysis_id or "ca_" + uuid.uuid4().hex[:24], alias=alias, baseline=baseline, canary=canary, profile=prof.to_dict(),
-            mode=mode, window_start=start, window_end=end, deadline=deadline, cursor=start, status="running",
-            state=SequentialAnalysis(prof, min_canary_samples=min_canary_samples).state_dict() if mode == "live" else None,
-            rollout_id=rollout_id, step=step, revision=0, created_at=now, updated_at=now,
+            id=analysis_id or "ca_" + uuid.uuid4().hex[:24],
+            alias=alias,
+            baseline=baseline,
+            canary=canary,
+            profile=prof.to_dict(),
+            mode=mode,
+            window_start=start,
+            window_end=end,
+            deadline=deadline,
+            cursor=start,
+            status="running",
+            state=SequentialAnalysis(prof, min_canary_samples=min_canary_samples).state_dict()
+            if mode == "live"
+            else None,
+            rollout_id=rollout_id,
+            step=step,
+            revision=0,
+            created_at=now,
+            updated_at=now,
         )
         with Session(self.engine, expire_on_commit=False) as s, s.begin():
             s.add(row)
@@ -130,8 +169,9 @@ class CanaryService:
             row = s.get(CanaryAnalysisRow, analysis_id)
             return Analysis.of(row) if row is not None else None
 
-    def list(self, *, status: str | None = None, alias: str | None = None, standalone: bool = False,
-             limit: int = 100) -> list[Analysis]:
+    def list(
+        self, *, status: str | None = None, alias: str | None = None, standalone: bool = False, limit: int = 100
+    ) -> list[Analysis]:
         stmt = select(CanaryAnalysisRow).order_by(CanaryAnalysisRow.created_at.desc()).limit(limit)
         if status is not None:
             stmt = stmt.where(CanaryAnalysisRow.status == status)
@@ -146,8 +186,11 @@ class CanaryService:
     def records(self, alias: str | None, version: str, start: datetime, end: datetime) -> list[RequestRecord]:
         """Ledger records of `version` (behind `alias`) that started in [start, end)."""
         cols = [getattr(Request, c) for c in RECORD_COLUMNS]
-        stmt = select(*cols).where(Request.model_version == version, Request.started_at >= start,
-                                   Request.started_at < end).order_by(Request.started_at)
+        stmt = (
+            select(*cols)
+            .where(Request.model_version == version, Request.started_at >= start, Request.started_at < end)
+            .order_by(Request.started_at)
+        )
         if alias is not None:
             stmt = stmt.where(Request.alias == alias)
         with Session(self.engine) as s:
@@ -155,17 +198,26 @@ class CanaryService:
             by_id = {r.request_id: r for r in recs}
             ids = list(by_id)
             for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i:i + _CHUNK]
-                hits = s.execute(select(SafetyHitRow.request_id, SafetyHitRow.direction, SafetyHitRow.category,
-                                        SafetyHitRow.scanner, SafetyHitRow.action, SafetyHitRow.score)
-                                 .where(SafetyHitRow.request_id.in_(chunk)))
+                chunk = ids[i : i + _CHUNK]
+                hits = s.execute(
+                    select(
+                        SafetyHitRow.request_id,
+                        SafetyHitRow.direction,
+                        SafetyHitRow.category,
+                        SafetyHitRow.scanner,
+                        SafetyHitRow.action,
+                        SafetyHitRow.score,
+                    ).where(SafetyHitRow.request_id.in_(chunk))
+                )
                 for rid, *h in hits:
                     by_id[rid].safety.append(SafetyHit(*h))
         return recs
 
     def samples(self, a: Analysis, start: datetime, end: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (samples_from_records(self.records(a.alias, a.baseline, start, end)),
-                samples_from_records(self.records(a.alias, a.canary, start, end)))
+        return (
+            samples_from_records(self.records(a.alias, a.baseline, start, end)),
+            samples_from_records(self.records(a.alias, a.canary, start, end)),
+        )
 
     # ---- poll ----------------------------------------------------------------------------
     def poll(self, analysis: Analysis | str, *, final: bool = False) -> Analysis:
@@ -185,7 +237,12 @@ class CanaryService:
             if horizon < a.window_end and not final:
                 return a
             result = judge(*self.samples(a, a.window_start, a.window_end), a.profile)
-            values = {"status": "done", "verdict": result.verdict.value, "result": result.to_dict(), "cursor": a.window_end}
+            values = {
+                "status": "done",
+                "verdict": result.verdict.value,
+                "result": result.to_dict(),
+                "cursor": a.window_end,
+            }
         else:
             analysis_ = SequentialAnalysis.from_state(a.state) if a.state else SequentialAnalysis(a.profile)
             upto = horizon if a.deadline is None else min(horizon, a.deadline)
@@ -195,13 +252,20 @@ class CanaryService:
             over = a.deadline is not None and horizon >= a.deadline
             if not result.decided and (over or final):
                 result = analysis_.finish()
-            values = {"cursor": upto, "state": analysis_.state_dict(), "result": result.to_dict(),
-                      "verdict": result.verdict.value, "status": "done" if result.decided else "running"}
+            values = {
+                "cursor": upto,
+                "state": analysis_.state_dict(),
+                "result": result.to_dict(),
+                "verdict": result.verdict.value,
+                "status": "done" if result.decided else "running",
+            }
         values.update(revision=a.revision + 1, updated_at=now)
         with Session(self.engine) as s, s.begin():
-            n = s.execute(update(CanaryAnalysisRow)
-                          .where(CanaryAnalysisRow.id == a.id, CanaryAnalysisRow.revision == a.revision)
-                          .values(**values)).rowcount
+            n = s.execute(
+                update(CanaryAnalysisRow)
+                .where(CanaryAnalysisRow.id == a.id, CanaryAnalysisRow.revision == a.revision)
+                .values(**values)
+            ).rowcount
         if not n:  # another poller got there first: its write stands
             log.info("canary analysis %s was polled concurrently; keeping the other poll", a.id)
         fresh = self.get(a.id)
@@ -214,6 +278,6 @@ class CanaryService:
         for a in self.list(status="running", standalone=True, limit=10_000):
             try:
                 self.poll(a)
-            except Exception:  # noqa: BLE001 - the next run retries
+            except Exception:
                 log.exception("canary analysis %s: poll failed", a.id)
         self.rollouts.tick()

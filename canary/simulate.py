@@ -11,6 +11,7 @@ zero-inflated case) and a Pareto-stretched share of ttft (heavy tails).
 Requests arrive as a Poisson process at `rps`; each goes to the canary with probability
 `canary_share`, independently of everything else (the randomised routing the tests assume).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -101,8 +102,10 @@ class TrafficSimulator:
         self.seconds += seconds
         self.baseline_requests += total - n_canary
         self.canary_requests += n_canary
-        return (requests(total - n_canary, self.model, Regression(), self.rng),
-                requests(n_canary, self.model, self.regression, self.rng))
+        return (
+            requests(total - n_canary, self.model, Regression(), self.rng),
+            requests(n_canary, self.model, self.regression, self.rng),
+        )
 
 
 # --- polling runners ----------------------------------------------------------------------
@@ -149,8 +152,14 @@ class _FixedPoller:
         return judge(merged[0], merged[1], self.profile)
 
 
-def poll(sim: TrafficSimulator, interval_s: float, horizon_s: float, *,
-         sequential: Profile | None = None, fixed: Profile | None = None) -> dict[str, RunOutcome]:
+def poll(
+    sim: TrafficSimulator,
+    interval_s: float,
+    horizon_s: float,
+    *,
+    sequential: Profile | None = None,
+    fixed: Profile | None = None,
+) -> dict[str, RunOutcome]:
     """Poll a sequential analysis and/or a re-run fixed-horizon judge on one simulated stream.
 
     Looks every interval_s until horizon_s. The sequential run ends at its decision (or its

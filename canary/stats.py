@@ -19,6 +19,7 @@ function (alternated with bisection) narrows it until at most n + m differences 
 are gathered and selected among. About 5 rank evaluations per order statistic; exact (up to
 the rounding of y - x) at any n: 32 000 x 3 600 values take a few milliseconds.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,8 +139,14 @@ def _grid_sample(xs: np.ndarray, ys: np.ndarray, size: int = 100) -> np.ndarray:
     return np.sort((py[:, None] - px[None, :]).ravel())
 
 
-def _select(xs: np.ndarray, ys: np.ndarray, k: int, sample: np.ndarray | None,
-            known: dict[float, int], gathered: list[tuple[int, np.ndarray]]) -> float:
+def _select(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    k: int,
+    sample: np.ndarray | None,
+    known: dict[float, int],
+    gathered: list[tuple[int, np.ndarray]],
+) -> float:
     """k-th smallest y_j - x_i for sorted xs, ys (see the module docstring).
 
     known: rank counts already evaluated, {d: #(y - x <= d)}, and gathered: sorted runs of
@@ -200,8 +207,9 @@ def _select(xs: np.ndarray, ys: np.ndarray, k: int, sample: np.ndarray | None,
     return _smallest_above(xs, ys, lo, iterate_y)
 
 
-def pairwise_order_statistics(x: np.ndarray, y: np.ndarray, ks: Sequence[int], *,
-                              presorted: bool = False) -> list[float]:
+def pairwise_order_statistics(
+    x: np.ndarray, y: np.ndarray, ks: Sequence[int], *, presorted: bool = False
+) -> list[float]:
     """The ks-th smallest (1-based) of the n*m differences y_j - x_i, without forming them."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -280,8 +288,7 @@ def hodges_lehmann(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Sh
         c = mwu_lower_critical(n, m, 1.0 - confidence, exact=True)
     else:
         pooled = np.sort(np.concatenate([x, y]), kind="stable")
-        c = mwu_lower_critical(n, m, 1.0 - confidence, exact=False,
-                               sd=_tie_corrected_sd(n, m, pooled, presorted=True))
+        c = mwu_lower_critical(n, m, 1.0 - confidence, exact=False, sd=_tie_corrected_sd(n, m, pooled, presorted=True))
 
     ks = [total // 2 + 1] if total % 2 else [total // 2, total // 2 + 1]
     if c >= 0:
@@ -331,8 +338,14 @@ def exact_odds_ratio_ci(k_x: int, n_x: int, k_y: int, n_y: int, confidence: floa
     alpha = 1.0 - confidence
     events = k_x + k_y
     u = np.arange(max(0, events - n_x), min(events, n_y) + 1)
-    log_h = (gammaln(n_y + 1) - gammaln(u + 1) - gammaln(n_y - u + 1)
-             + gammaln(n_x + 1) - gammaln(events - u + 1) - gammaln(n_x - events + u + 1))
+    log_h = (
+        gammaln(n_y + 1)
+        - gammaln(u + 1)
+        - gammaln(n_y - u + 1)
+        + gammaln(n_x + 1)
+        - gammaln(events - u + 1)
+        - gammaln(n_x - events + u + 1)
+    )
 
     def tail(g: float, upper: bool) -> float:
         w = log_h + u * g
@@ -437,5 +450,6 @@ def compare_means(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Mea
         return MeanComparison(mx, my, -1.0, -1.0, math.expm1(z * math.sqrt(vx) / mx), p_value)
     se_log = math.sqrt(vx / mx**2 + vy / my**2)
     log_ratio = math.log(my / mx)
-    return MeanComparison(mx, my, my / mx - 1, math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log),
-                          p_value)
+    return MeanComparison(
+        mx, my, my / mx - 1, math.expm1(log_ratio - z * se_log), math.expm1(log_ratio + z * se_log), p_value
+    )

@@ -1,5 +1,6 @@
 """Cost and budgets: spend by tenant, alias and version per UTC day (the rows of GET /v1/usage),
 the budgets with what is left, and the weekly reports written so far (admins)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,8 +26,10 @@ def spend(deps: ConsoleDeps, tenant: str | None, days: int) -> dict[str, Any]:
     end = datetime.combine(today + timedelta(days=1), time.min, timezone.utc)
     with deps.engine.connect() as conn:
         rows = q.daily_usage(conn, start, end, tenant=tenant)
-    by: dict[str, dict[Any, dict[str, float]]] = {"tenant": defaultdict(lambda: defaultdict(float)),
-                                                 "version": defaultdict(lambda: defaultdict(float))}
+    by: dict[str, dict[Any, dict[str, float]]] = {
+        "tenant": defaultdict(lambda: defaultdict(float)),
+        "version": defaultdict(lambda: defaultdict(float)),
+    }
     daily: dict[Any, float] = {today - timedelta(days=i): 0.0 for i in range(days)}
     for r in rows:
         for name, key in (("tenant", r.tenant), ("version", (r.alias, r.model_version or "–"))):
@@ -36,10 +39,19 @@ def spend(deps: ConsoleDeps, tenant: str | None, days: int) -> dict[str, Any]:
             acc["cost_usd"] += r.cost_usd
         daily[r.day] = daily.get(r.day, 0.0) + r.cost_usd
     days_sorted = sorted(daily)
-    chart = {"x": [int(datetime.combine(d, time.min, timezone.utc).timestamp()) for d in days_sorted],
-             "series": [{"label": "cost (USD)", "values": [round(daily[d], 10) for d in days_sorted]}]}
-    return {"rows": rows, "by_tenant": sorted(by["tenant"].items()), "by_version": sorted(by["version"].items()),
-            "total": sum(r.cost_usd for r in rows), "chart": chart, "start": start.date(), "end": today}
+    chart = {
+        "x": [int(datetime.combine(d, time.min, timezone.utc).timestamp()) for d in days_sorted],
+        "series": [{"label": "cost (USD)", "values": [round(daily[d], 10) for d in days_sorted]}],
+    }
+    return {
+        "rows": rows,
+        "by_tenant": sorted(by["tenant"].items()),
+        "by_version": sorted(by["version"].items()),
+        "total": sum(r.cost_usd for r in rows),
+        "chart": chart,
+        "start": start.date(),
+        "end": today,
+    }
 
 
 def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
@@ -59,5 +71,6 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         found = await run_in_threadpool(deps.reports.find, name)
         if found is None:
             raise ConsoleError(404, f"No report named {name!r}; the cost page lists them.")
-        return FileResponse(found.path, media_type=found.media_type,
-                            headers={**HEADERS, "Content-Security-Policy": REPORT_CSP})
+        return FileResponse(
+            found.path, media_type=found.media_type, headers={**HEADERS, "Content-Security-Policy": REPORT_CSP}
+        )

@@ -1,6 +1,7 @@
 """What the console is given by the composition root: the ledger and the services of the other
 packages, plus the few gateway functions it needs, as plain callables (the console never
 imports the data path)."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

@@ -1,6 +1,7 @@
 """The request explorer: the ledger's raw rows by tenant, alias, version, status, error type,
 cache hit, safety action and time, newest first in keyset pages; and one request's record with
 its trace id, phases and safety hits (redacted excerpts only)."""
+
 from __future__ import annotations
 
 import re
@@ -55,10 +56,17 @@ def parse_filter(params: dict[str, str], tenant_scope: str | None) -> q.RequestF
     start, end = _time(params.get("start"), "start"), _time(params.get("end"), "end")
     if start and end and start >= end:
         raise ConsoleError(400, "start must be before end")
-    return q.RequestFilter(tenant=tenant, alias=params.get("alias") or None, version=params.get("version") or None,
-                           status=status, error_type=params.get("error_type") or None,
-                           cache_hit=None if cache is None else cache == "yes", safety_action=action,
-                           start=start, end=end)
+    return q.RequestFilter(
+        tenant=tenant,
+        alias=params.get("alias") or None,
+        version=params.get("version") or None,
+        status=status,
+        error_type=params.get("error_type") or None,
+        cache_hit=None if cache is None else cache == "yes",
+        safety_action=action,
+        start=start,
+        end=end,
+    )
 
 
 def parse_cursor(value: str | None) -> q.Cursor | None:
@@ -74,15 +82,22 @@ def parse_cursor(value: str | None) -> q.Cursor | None:
 def phases(r: Any) -> list[tuple[str, float | None]]:
     """Where the time went, as far as the record says."""
     decode = r.latency_s - r.ttft_s if r.ttft_s is not None else None
-    return [("to first token", r.ttft_s), ("after the first token", decode), ("per output token", r.tpot_s),
-            ("end to end", r.latency_s)]
+    return [
+        ("to first token", r.ttft_s),
+        ("after the first token", decode),
+        ("per output token", r.tpot_s),
+        ("end to end", r.latency_s),
+    ]
 
 
 def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
     @router.get("/ui/requests", response_model=None)
-    async def explorer(request: Request, id: str | None = Query(None, max_length=200),
-                       after: str | None = Query(None, max_length=300),
-                       limit: int = Query(PAGE_ROWS, ge=1, le=500)) -> Response:
+    async def explorer(
+        request: Request,
+        id: str | None = Query(None, max_length=200),
+        after: str | None = Query(None, max_length=300),
+        limit: int = Query(PAGE_ROWS, ge=1, le=500),
+    ) -> Response:
         v = await gate.viewer(request)
         if id:
             return back(f"/ui/requests/{quote(id.strip(), safe='')}")
@@ -100,8 +115,16 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         kept = {k: val for k, val in params.items() if val} | ({"limit": str(limit)} if limit != PAGE_ROWS else {})
         after = f"{rows[-1].started_at.isoformat()}|{rows[-1].request_id}" if more else ""
         older = f"/ui/requests?{urlencode({**kept, 'after': after})}" if more else None
-        return page("requests.html.jinja", viewer=v, active="requests", rows=rows, params=params, older=older,
-                    first=f"/ui/requests?{urlencode(kept)}" if cursor else None, actions=SAFETY_ACTIONS)
+        return page(
+            "requests.html.jinja",
+            viewer=v,
+            active="requests",
+            rows=rows,
+            params=params,
+            older=older,
+            first=f"/ui/requests?{urlencode(kept)}" if cursor else None,
+            actions=SAFETY_ACTIONS,
+        )
 
     @router.get("/ui/requests/{request_id}", response_class=HTMLResponse)
     async def one_request(request: Request, request_id: str) -> HTMLResponse:
@@ -113,6 +136,9 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
 
         r = await run_in_threadpool(load)
         if r is None or (v.tenant is not None and r.tenant != v.tenant):
-            raise ConsoleError(404, f"No request {request_id!r} in the ledger (or not yours); "
-                                    "raw rows are kept for the retention period only.")
+            raise ConsoleError(
+                404,
+                f"No request {request_id!r} in the ledger (or not yours); "
+                "raw rows are kept for the retention period only.",
+            )
         return page("request.html.jinja", viewer=v, active="requests", r=r, phases=phases(r))

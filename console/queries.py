@@ -3,6 +3,7 @@ rollups, and the request explorer's keyset pages over the raw rows.
 
 Every function takes a Session or Connection; time ranges are half-open [start, end), UTC.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -65,8 +66,17 @@ class Traffic:
         return histogram_quantile(q, self.ttft, self.ttft_count)
 
     def add(self, other: "Traffic") -> None:
-        for name in ("requests", "server_errors", "client_errors", "prompt_tokens", "completion_tokens", "cost_usd",
-                     "cache_hits", "answered", "ttft_count"):
+        for name in (
+            "requests",
+            "server_errors",
+            "client_errors",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "cache_hits",
+            "answered",
+            "ttft_count",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in ((self.latency, other.latency), (self.ttft, other.ttft)):
             for le, n in theirs.items():
@@ -106,9 +116,21 @@ def traffic(conn: Conn, start: datetime, end: datetime, *, hourly: bool, tenant:
     def slot(alias: str, version: str) -> Traffic:
         return out.setdefault((alias, version), Traffic(alias, version or None))
 
-    stmt = (select(R.alias, R.model_version, R.status_class, func.sum(R.requests), func.sum(R.prompt_tokens),
-                   func.sum(R.completion_tokens), func.sum(R.cost_usd), func.sum(R.cache_hits), func.sum(R.ttft_count))
-            .where(t_r >= start, t_r < end, *scope).group_by(R.alias, R.model_version, R.status_class))
+    stmt = (
+        select(
+            R.alias,
+            R.model_version,
+            R.status_class,
+            func.sum(R.requests),
+            func.sum(R.prompt_tokens),
+            func.sum(R.completion_tokens),
+            func.sum(R.cost_usd),
+            func.sum(R.cache_hits),
+            func.sum(R.ttft_count),
+        )
+        .where(t_r >= start, t_r < end, *scope)
+        .group_by(R.alias, R.model_version, R.status_class)
+    )
     for alias, version, sc, n, pt, ct, cost, hits, ttft_n in conn.execute(stmt):
         t = slot(alias, version)
         t.requests += int(n)
@@ -124,9 +146,11 @@ def traffic(conn: Conn, start: datetime, end: datetime, *, hourly: bool, tenant:
             t.answered += int(n)
             t.ttft_count += int(ttft_n)
     bscope = [B.tenant == tenant] if tenant is not None else []
-    bstmt = (select(B.alias, B.model_version, B.metric, B.le, func.sum(B.count))
-             .where(t_b >= start, t_b < end, B.status_class == "2xx", B.metric.in_(("latency", "ttft")), *bscope)
-             .group_by(B.alias, B.model_version, B.metric, B.le))
+    bstmt = (
+        select(B.alias, B.model_version, B.metric, B.le, func.sum(B.count))
+        .where(t_b >= start, t_b < end, B.status_class == "2xx", B.metric.in_(("latency", "ttft")), *bscope)
+        .group_by(B.alias, B.model_version, B.metric, B.le)
+    )
     for alias, version, metric, le, n in conn.execute(bstmt):
         hist = slot(alias, version).latency if metric == "latency" else slot(alias, version).ttft
         hist[float(le)] = hist.get(float(le), 0) + int(n)
@@ -157,17 +181,25 @@ class RequestFilter:
 
     def conditions(self) -> list[Any]:
         conds: list[Any] = []
-        for col, value in ((Request.tenant, self.tenant), (Request.alias, self.alias),
-                           (Request.model_version, self.version), (Request.error_type, self.error_type),
-                           (Request.cache_hit, self.cache_hit)):
+        for col, value in (
+            (Request.tenant, self.tenant),
+            (Request.alias, self.alias),
+            (Request.model_version, self.version),
+            (Request.error_type, self.error_type),
+            (Request.cache_hit, self.cache_hit),
+        ):
             if value is not None:
                 conds.append(col == value)
         if self.status is not None:
-            conds.append(Request.status_class == self.status if self.status.endswith("xx")
-                         else Request.status_code == int(self.status))
+            conds.append(
+                Request.status_class == self.status
+                if self.status.endswith("xx")
+                else Request.status_code == int(self.status)
+            )
         if self.safety_action is not None:
-            conds.append(exists().where(SafetyHitRow.request_id == Request.request_id,
-                                        SafetyHitRow.action == self.safety_action))
+            conds.append(
+                exists().where(SafetyHitRow.request_id == Request.request_id, SafetyHitRow.action == self.safety_action)
+            )
         if self.start is not None:
             conds.append(Request.started_at >= self.start)
         if self.end is not None:
@@ -177,10 +209,23 @@ class RequestFilter:
 
 Cursor = tuple[datetime, str]  # (started_at, request_id) of the last row of the previous page
 
-EXPLORER_COLUMNS = (Request.request_id, Request.started_at, Request.tenant, Request.alias, Request.model_version,
-                    Request.operation, Request.status_code, Request.error_type, Request.latency_s, Request.ttft_s,
-                    Request.prompt_tokens, Request.completion_tokens, Request.cost_usd, Request.cache_hit,
-                    Request.trace_id)
+EXPLORER_COLUMNS = (
+    Request.request_id,
+    Request.started_at,
+    Request.tenant,
+    Request.alias,
+    Request.model_version,
+    Request.operation,
+    Request.status_code,
+    Request.error_type,
+    Request.latency_s,
+    Request.ttft_s,
+    Request.prompt_tokens,
+    Request.completion_tokens,
+    Request.cost_usd,
+    Request.cache_hit,
+    Request.trace_id,
+)
 
 
 def find_requests(conn: Conn, f: RequestFilter, *, after: Cursor | None = None, limit: int = 50) -> list[Any]:
@@ -190,8 +235,10 @@ def find_requests(conn: Conn, f: RequestFilter, *, after: Cursor | None = None, 
     if after is not None:
         t, rid = after
         # `started_at <= t` bounds the index scan; the OR breaks ties by request id.
-        stmt = stmt.where(Request.started_at <= t,
-                          or_(Request.started_at < t, and_(Request.started_at == t, Request.request_id < rid)))
+        stmt = stmt.where(
+            Request.started_at <= t,
+            or_(Request.started_at < t, and_(Request.started_at == t, Request.request_id < rid)),
+        )
     stmt = stmt.order_by(Request.started_at.desc(), Request.request_id.desc()).limit(limit)
     return list(conn.execute(stmt))
 
@@ -208,16 +255,18 @@ def hours_back(now: datetime, hours: int) -> tuple[datetime, datetime]:
     return end - timedelta(hours=hours), end
 
 
-
-
-def per_minute(conn: Conn, start: datetime, end: datetime, *,
-               tenant: str | None = None) -> list[tuple[datetime, int, int]]:
+def per_minute(
+    conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None
+) -> list[tuple[datetime, int, int]]:
     """(minute, requests, 5xx) for each minute of [start, end) that saw requests, oldest first."""
     R = RequestRollupMinute
     errors = func.sum(R.requests).filter(R.status_class == "5xx")
-    stmt = (select(R.minute, func.sum(R.requests), errors).where(R.minute >= start, R.minute < end,
-                                                                 *([R.tenant == tenant] if tenant is not None else []))
-            .group_by(R.minute).order_by(R.minute))
+    stmt = (
+        select(R.minute, func.sum(R.requests), errors)
+        .where(R.minute >= start, R.minute < end, *([R.tenant == tenant] if tenant is not None else []))
+        .group_by(R.minute)
+        .order_by(R.minute)
+    )
     return [(m, int(n), int(e or 0)) for m, n, e in conn.execute(stmt)]
 
 
@@ -227,8 +276,11 @@ def per_minute(conn: Conn, start: datetime, end: datetime, *,
 def alias_weights(conn: Conn) -> dict[str, list[tuple[str, float]]]:
     """Each alias's versions and weights as the gateways read them, versions sorted."""
     out: dict[str, list[tuple[str, float]]] = {}
-    for alias, version, weight in conn.execute(select(ModelAlias.alias, ModelAlias.model_version, ModelAlias.weight)
-                                               .order_by(ModelAlias.alias, ModelAlias.model_version)):
+    for alias, version, weight in conn.execute(
+        select(ModelAlias.alias, ModelAlias.model_version, ModelAlias.weight).order_by(
+            ModelAlias.alias, ModelAlias.model_version
+        )
+    ):
         out.setdefault(alias, []).append((version, float(weight)))
     return out
 
@@ -245,28 +297,69 @@ def alias_history(conn: Conn, alias: str | None = None, *, limit: int = 200) -> 
 def model_versions(conn: Conn) -> list[Any]:
     """The registered versions, newest first."""
     V = ModelVersion
-    return list(conn.execute(select(V.version, V.digest, V.source, V.notes, V.created_at, V.created_by)
-                             .order_by(V.created_at.desc(), V.version)))
+    return list(
+        conn.execute(
+            select(V.version, V.digest, V.source, V.notes, V.created_at, V.created_by).order_by(
+                V.created_at.desc(), V.version
+            )
+        )
+    )
 
 
-def daily_usage(conn: Conn, start: datetime, end: datetime, *,
-                tenant: str | None = None) -> list[ledger_queries.UsageRow]:
+def daily_usage(
+    conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None
+) -> list[ledger_queries.UsageRow]:
     """`ledger.queries.usage` (the rows of GET /v1/usage) for whole UTC days, read from the hour
     rollups: the same sums (the writer keeps both in one transaction), some 60 times fewer rows."""
     H = RequestRollupHour
     day = ledger_queries.utc_day(H.hour)
-    stmt = (select(H.tenant, day.label("day"), H.alias, H.model_version, func.sum(H.requests),
-                   func.sum(H.prompt_tokens), func.sum(H.completion_tokens), func.sum(H.cost_usd),
-                   func.sum(H.cache_hits), func.sum(H.cache_lookups))
-            .where(H.hour >= start, H.hour < end, *([H.tenant == tenant] if tenant is not None else []))
-            .group_by(H.tenant, day, H.alias, H.model_version)
-            .order_by(day, H.tenant, H.alias, H.model_version))
-    return [ledger_queries.UsageRow(tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
-                                    alias=a, model_version=v or None, requests=int(n), prompt_tokens=int(pt),
-                                    completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0),
-                                    cache_lookups=int(lk or 0))
-            for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)]
+    stmt = (
+        select(
+            H.tenant,
+            day.label("day"),
+            H.alias,
+            H.model_version,
+            func.sum(H.requests),
+            func.sum(H.prompt_tokens),
+            func.sum(H.completion_tokens),
+            func.sum(H.cost_usd),
+            func.sum(H.cache_hits),
+            func.sum(H.cache_lookups),
+        )
+        .where(H.hour >= start, H.hour < end, *([H.tenant == tenant] if tenant is not None else []))
+        .group_by(H.tenant, day, H.alias, H.model_version)
+        .order_by(day, H.tenant, H.alias, H.model_version)
+    )
+    return [
+        ledger_queries.UsageRow(
+            tenant=t,
+            day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
+            alias=a,
+            model_version=v or None,
+            requests=int(n),
+            prompt_tokens=int(pt),
+            completion_tokens=int(ct),
+            cost_usd=float(c),
+            cache_hits=int(h or 0),
+            cache_lookups=int(lk or 0),
+        )
+        for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)
+    ]
 
 
-__all__ = ["Traffic", "traffic", "total", "histogram_quantile", "per_minute", "RequestFilter", "find_requests",
-           "Cursor", "minutes_back", "hours_back", "alias_weights", "alias_history", "model_versions", "daily_usage"]
+__all__ = [
+    "Traffic",
+    "traffic",
+    "total",
+    "histogram_quantile",
+    "per_minute",
+    "RequestFilter",
+    "find_requests",
+    "Cursor",
+    "minutes_back",
+    "hours_back",
+    "alias_weights",
+    "alias_history",
+    "model_versions",
+    "daily_usage",
+]

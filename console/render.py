@@ -1,4 +1,5 @@
 """Templates, the headers every console page carries, and the error page."""
+
 from __future__ import annotations
 
 import math
@@ -13,10 +14,17 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # No inline script or style anywhere: scripts and styles come from /ui/static only; chart
 # data travels in <script type="application/json"> blocks, which are never executed.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-           "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
 
 
 class ConsoleError(Exception):
@@ -68,8 +76,13 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
-ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "jinja"], default=True),
-                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+ENV = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html", "jinja"], default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 ENV.filters.update(num=num, pct=pct, ms=ms, usd=usd, when=when, duration=duration)
 
 
@@ -79,7 +92,14 @@ def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
 
 
 def error_page(status: int, message: str, viewer: Any = None) -> HTMLResponse:
-    titles = {400: "Bad request", 401: "Not signed in", 403: "Not allowed", 404: "Not found", 413: "Too large",
-              503: "Unavailable"}
-    return page("error.html.jinja", status, title=titles.get(status, "Error"), status=status, message=message,
-                viewer=viewer)
+    titles = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Not allowed",
+        404: "Not found",
+        413: "Too large",
+        503: "Unavailable",
+    }
+    return page(
+        "error.html.jinja", status, title=titles.get(status, "Error"), status=status, message=message, viewer=viewer
+    )

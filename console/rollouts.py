@@ -1,6 +1,7 @@
 """Canary analyses (per-metric classification, effect size, reason, score) and rollouts
 (steps, weights over time, events), with pause / resume / abort and alias rollback for admins:
 the functions the API routes call, so the audit log records the same entries."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,8 +30,10 @@ def weight_chart(history: list[Any], canary: str) -> dict[str, Any]:
         total = sum(float(t.get("weight", 0)) for t in targets) or 1.0
         return 100.0 * sum(float(t.get("weight", 0)) for t in targets if t.get("version") == canary) / total
 
-    return {"x": [int(h.changed_at.timestamp()) for h in rows],
-            "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}]}
+    return {
+        "x": [int(h.changed_at.timestamp()) for h in rows],
+        "series": [{"label": f"{canary} %", "values": [share(h.targets) for h in rows]}],
+    }
 
 
 def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
@@ -66,12 +69,22 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         history = await run_in_threadpool(read, lambda c: q.alias_history(c, r.alias, limit=200))
         history = [h for h in history if h.changed_at >= r.created_at]
         weights = (await run_in_threadpool(read, q.alias_weights)).get(r.alias, [])
-        return page("rollout.html.jinja", viewer=v, active="canary", r=r, a=a, history=history, weights=weights,
-                    chart=weight_chart(history, r.canary), actions=ACTIONS)
+        return page(
+            "rollout.html.jinja",
+            viewer=v,
+            active="canary",
+            r=r,
+            a=a,
+            history=history,
+            weights=weights,
+            chart=weight_chart(history, r.canary),
+            actions=ACTIONS,
+        )
 
     @router.post("/ui/canary/rollouts/{rollout_id}/{action}", response_model=None)
-    async def act(request: Request, rollout_id: str = Path(max_length=NAME_MAX),
-                  action: str = Path(max_length=10)) -> Response:
+    async def act(
+        request: Request, rollout_id: str = Path(max_length=NAME_MAX), action: str = Path(max_length=10)
+    ) -> Response:
         v, _ = await gate.post(request, admin=True)
         if action not in ACTIONS:
             raise ConsoleError(404, f"A rollout can be {', '.join(ACTIONS)}d, not {action!r}.")

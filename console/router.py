@@ -1,4 +1,5 @@
 """The console's router: sign-in and sign-out, vendored static files, and every page."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,9 @@ def build_console_router(deps: ConsoleDeps) -> APIRouter:
     gate = Gate(deps, sessions)
 
     def cookie(response: Response, name: str, value: str, max_age: int) -> None:
-        response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict", path="/",
-                            secure=False)  # plain http on localhost in the embedded default; a TLS proxy adds Secure
+        response.set_cookie(
+            name, value, max_age=max_age, httponly=True, samesite="strict", path="/", secure=False
+        )  # plain http on localhost in the embedded default; a TLS proxy adds Secure
 
     def login_page(status: int = 200, error: str | None = None) -> HTMLResponse:
         token = sessions.login_token()
@@ -64,8 +66,11 @@ def build_console_router(deps: ConsoleDeps) -> APIRouter:
         path = STATIC_FILES.get(name)
         if path is None:
             return Response("not found", status_code=404, media_type="text/plain")
-        return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix],
-                        headers={**HEADERS, "Cache-Control": "public, max-age=3600"})
+        return Response(
+            path.read_bytes(),
+            media_type=STATIC_TYPES[path.suffix],
+            headers={**HEADERS, "Cache-Control": "public, max-age=3600"},
+        )
 
     for module in PAGES:
         module.routes(router, deps, gate)

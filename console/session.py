@@ -6,6 +6,7 @@ can read or send it) and is signed, so it cannot be forged or altered; every req
 key again through the gateway's authenticator, so a revoked key ends its sessions. No state is
 kept on the server: any gateway replica with the same secret reads any session.
 """
+
 from __future__ import annotations
 
 import base64

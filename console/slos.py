@@ -1,6 +1,7 @@
 """The SLO pages (after Pyrra): a list with objective, window, SLI, budget left and alert
 states; a page per SLO with its burn rates per window pair against the factors, the budget
 and SLI over time, the time to exhaustion and the history of its state changes."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,9 +29,13 @@ def changes(history: list[HistoryEntry]) -> list[HistoryEntry]:
 
 def chart(history: list[HistoryEntry]) -> dict[str, Any]:
     rows = list(reversed(history))
-    return {"x": [int(e.evaluated_at.timestamp()) for e in rows],
-            "series": [{"label": "budget remaining", "values": [e.budget_remaining for e in rows]},
-                       {"label": "SLI", "values": [e.sli for e in rows]}]}
+    return {
+        "x": [int(e.evaluated_at.timestamp()) for e in rows],
+        "series": [
+            {"label": "budget remaining", "values": [e.budget_remaining for e in rows]},
+            {"label": "SLI", "values": [e.sli for e in rows]},
+        ],
+    }
 
 
 def pairs(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,8 +44,9 @@ def pairs(status: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for severity in ("page", "ticket"):
         for w in status["alerts"][severity]["windows"]:
-            out.append({**w, "severity": severity, "long_rate": rates.get(w["long"]),
-                        "short_rate": rates.get(w["short"])})
+            out.append(
+                {**w, "severity": severity, "long_rate": rates.get(w["long"]), "short_rate": rates.get(w["short"])}
+            )
     return out
 
 
@@ -53,13 +59,22 @@ def routes(router: APIRouter, deps: ConsoleDeps, gate: Gate) -> None:
         return page("slos.html.jinja", viewer=v, active="slos", statuses=[st.to_dict() for st in statuses])
 
     @router.get("/ui/slos/{slo_id}", response_class=HTMLResponse)
-    async def slo_detail(request: Request, slo_id: str,
-                         limit: int = Query(HISTORY_ROWS, ge=1, le=20_000)) -> HTMLResponse:
+    async def slo_detail(
+        request: Request, slo_id: str, limit: int = Query(HISTORY_ROWS, ge=1, le=20_000)
+    ) -> HTMLResponse:
         v = await gate.viewer(request)
         slo = deps.slos.get(slo_id)
         if slo is None or not visible(slo, v.principal):
             raise ConsoleError(404, f"No SLO {slo_id!r}; the SLO list shows those you can see.")
         status = (await run_in_threadpool(deps.slos.current, [slo]))[0].to_dict()
         history = await run_in_threadpool(deps.slos.history, slo.id, None, limit)
-        return page("slo.html.jinja", viewer=v, active="slos", st=status, pairs=pairs(status), changes=changes(history),
-                    chart=chart(history), evaluations=len(history))
+        return page(
+            "slo.html.jinja",
+            viewer=v,
+            active="slos",
+            st=status,
+            pairs=pairs(status),
+            changes=changes(history),
+            chart=chart(history),
+            evaluations=len(history),
+        )

@@ -1,5 +1,6 @@
 """Request handling shared by the console's pages: who is viewing, forms and their CSRF check,
 and one route class that turns every failure into an error page (never a stack trace)."""
+
 from __future__ import annotations
 
 import logging
@@ -112,8 +113,9 @@ class Gate:
     async def admin(self, request: Request) -> Viewer:
         v = await self.viewer(request)
         if not v.is_admin:
-            raise ConsoleError(403,
-                               "This page needs an admin key; a tenant key sees its own overview, requests and cost.")
+            raise ConsoleError(
+                403, "This page needs an admin key; a tenant key sees its own overview, requests and cost."
+            )
         return v
 
     async def post(self, request: Request, *, admin: bool = False) -> tuple[Viewer, dict[str, str]]:

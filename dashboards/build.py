@@ -3,6 +3,7 @@
 out_dir/dashboards/<uid>.json, out_dir/provisioning/datasources/inferwatch.yaml,
 out_dir/provisioning/dashboards/inferwatch.yaml.
 """
+
 from __future__ import annotations
 
 import json

@@ -10,6 +10,7 @@ rule and given to `promtool check rules`, so an error names the dashboard, panel
 This module imports the gateway, worker and alerts packages on purpose (only to instantiate
 their registries); the dashboard definitions themselves depend on `slo` alone.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,14 +32,25 @@ from slo.metrics_catalog import CATALOG, OPERATIONAL_CATALOG
 from slo.model import SLO
 
 # Defined outside our code: the NVIDIA DCGM exporter's metrics and Prometheus' alert series.
-EXTERNAL_METRICS: frozenset[str] = frozenset({
-    DCGM_GPU_UTIL, DCGM_FB_USED, DCGM_FB_FREE, "ALERTS", "ALERTS_FOR_STATE",
-})
+EXTERNAL_METRICS: frozenset[str] = frozenset(
+    {
+        DCGM_GPU_UTIL,
+        DCGM_FB_USED,
+        DCGM_FB_FREE,
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+    }
+)
 
 _SUFFIXES = {
-    "counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created"),
-    "summary": ("", "_count", "_sum", "_created"), "gauge": ("",), "info": ("_info",),
-    "gaugehistogram": ("_bucket", "_gcount", "_gsum"), "stateset": ("",), "unknown": ("",),
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "gauge": ("",),
+    "info": ("_info",),
+    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+    "stateset": ("",),
+    "unknown": ("",),
 }
 
 
@@ -103,8 +115,9 @@ def metric_names(expr: str) -> set[str]:
         if isinstance(node, promql_parser.VectorSelector):
             if node.name:
                 out.add(node.name)
-            out |= {m.value for m in node.matchers.matchers
-                    if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal}
+            out |= {
+                m.value for m in node.matchers.matchers if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal
+            }
     return out
 
 
@@ -128,8 +141,9 @@ def check_metrics(dashboards: Iterable[Dashboard], defined: set[str]) -> CheckRe
             continue
         for name in sorted(names - defined - EXTERNAL_METRICS):
             if name in declared:
-                report.warnings.append(Problem(d.uid, p.title,
-                                               f"{name} is in the metric catalog but no code exports it yet"))
+                report.warnings.append(
+                    Problem(d.uid, p.title, f"{name} is in the metric catalog but no code exports it yet")
+                )
             else:
                 report.problems.append(Problem(d.uid, p.title, f"queries {name}, which no code defines"))
     return report

@@ -1,4 +1,5 @@
 """`inferwatch dashboards build|preview`: mount `app` as a typer sub-app."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,14 @@ from slo.model import SLO
 from slo.specfields import FieldError, parse_minutes
 from slo.spec import DEFAULTS_FILE, SpecError, load_specs
 
-app = typer.Typer(help="Grafana dashboards (executive, on-call, debug) generated from the SLO specs and the "
-                       "metric catalog.", no_args_is_help=True)
+app = typer.Typer(
+    help="Grafana dashboards (executive, on-call, debug) generated from the SLO specs and the metric catalog.",
+    no_args_is_help=True,
+)
 
-SpecsOpt = Annotated[Optional[list[Path]],
-                     typer.Option("--slo-spec", help="SLO spec files (default: slo/defaults.yaml).")]
+SpecsOpt = Annotated[
+    Optional[list[Path]], typer.Option("--slo-spec", help="SLO spec files (default: slo/defaults.yaml).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
@@ -38,32 +42,44 @@ def _slos(specs: list[Path] | None) -> list[SLO]:
 @app.command("build")
 def build_cmd(
     out: Annotated[Path, typer.Option("--out", help="Directory for dashboards/*.json and provisioning/.")],
-    run_check: Annotated[bool, typer.Option("--check", help="Fail if a panel queries a metric no code defines or "
-                                                            "PromQL that promtool rejects.")] = False,
+    run_check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Fail if a panel queries a metric no code defines or PromQL that promtool rejects."
+        ),
+    ] = False,
     specs: SpecsOpt = None,
-    prometheus_url: Annotated[Optional[str], typer.Option(
-        "--prometheus-url", help="URL of the provisioned Prometheus data source.")] = None,
+    prometheus_url: Annotated[
+        Optional[str], typer.Option("--prometheus-url", help="URL of the provisioned Prometheus data source.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the Grafana JSON of every dashboard and the provisioning files into OUT."""
     slos = _slos(specs)
     cfg = DashboardsConfig(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
     result = build(slos, out, cfg)
-    summary: dict = {"files": [str(p) for p in result.files()],
-                     "dashboards": {d.uid: sum(1 for _ in d.panels()) for d in result.dashboards}, "slos": len(slos)}
+    summary: dict = {
+        "files": [str(p) for p in result.files()],
+        "dashboards": {d.uid: sum(1 for _ in d.panels()) for d in result.dashboards},
+        "slos": len(slos),
+    }
     ok = True
     if run_check:
         from dashboards.check import check  # imports the gateway, worker and alerts registries
 
         report = check(result.dashboards, slos)
         ok = report.ok
-        summary["check"] = {"ok": ok, "problems": [str(p) for p in report.problems],
-                            "warnings": [str(p) for p in report.warnings]}
+        summary["check"] = {
+            "ok": ok,
+            "problems": [str(p) for p in report.problems],
+            "warnings": [str(p) for p in report.warnings],
+        }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
-        typer.echo(f"wrote {len(result.files())} files ({len(result.dashboards)} dashboards, {len(slos)} SLOs) "
-                   f"to {out}")
+        typer.echo(
+            f"wrote {len(result.files())} files ({len(result.dashboards)} dashboards, {len(slos)} SLOs) to {out}"
+        )
         for line in summary.get("check", {}).get("warnings", []):
             typer.echo(f"warning: {line}", err=True)
         for line in summary.get("check", {}).get("problems", []):

@@ -1,4 +1,5 @@
 """Settings of the generated dashboards and their Grafana provisioning."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field

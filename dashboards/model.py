@@ -5,6 +5,7 @@ The definitions build these specs; `dashboards.grafana` renders them as Grafana 
 Expressions may use the dashboard variables (`$alias`, `$version`, `$tenant`, `$worker`) and
 Grafana's `$__rate_interval` / `$__range`; `dashboards.promql.resolve` substitutes them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """Draw each dashboard's panels as one PNG, from the same queries Grafana runs (matplotlib),
 so a reviewer without Grafana sees what the dashboards show."""
+
 from __future__ import annotations
 
 import math
@@ -95,17 +96,24 @@ def _stat(ax: Axes, res: PanelResult) -> None:
     ax.set_yticks([])
     for i, (name, v) in enumerate(values):
         y = 1 - (i + 0.5) / len(values)
-        ax.text(0.5, y, f"{format_value(v, res.panel.unit)}", ha="center", va="center",
-                fontsize=16 if len(values) == 1 else 11, weight="bold", color=step_colour(v, res.panel.steps),
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            y,
+            f"{format_value(v, res.panel.unit)}",
+            ha="center",
+            va="center",
+            fontsize=16 if len(values) == 1 else 11,
+            weight="bold",
+            color=step_colour(v, res.panel.steps),
+            transform=ax.transAxes,
+        )
         if len(values) > 1:
             ax.text(0.02, y, name, ha="left", va="center", fontsize=7, transform=ax.transAxes)
 
 
 def _bars(ax: Axes, res: PanelResult) -> None:
     values = sorted(_last_values(res), key=lambda x: x[1])[-10:]
-    ax.barh([n for n, _ in values], [v for _, v in values],
-            color=[step_colour(v, res.panel.steps) for _, v in values])
+    ax.barh([n for n, _ in values], [v for _, v in values], color=[step_colour(v, res.panel.steps) for _, v in values])
     ax.xaxis.set_major_formatter(lambda v, _: format_value(v, res.panel.unit))
     ax.tick_params(axis="y", labelsize=7)
 
@@ -121,8 +129,10 @@ def _heatmap(ax: Axes, res: PanelResult) -> None:
     bounds = sorted({float(s.labels["le"]) for s in series})
     times = sorted({t for s in series for t, _ in s.points})
     cum = {(float(s.labels["le"]), t): v for s in series for t, v in s.points}
-    grid = [[max(0.0, cum.get((b, t), 0.0) - (cum.get((bounds[i - 1], t), 0.0) if i else 0.0)) for t in times]
-            for i, b in enumerate(bounds)]
+    grid = [
+        [max(0.0, cum.get((b, t), 0.0) - (cum.get((bounds[i - 1], t), 0.0) if i else 0.0)) for t in times]
+        for i, b in enumerate(bounds)
+    ]
     ax.imshow(grid, aspect="auto", origin="lower", cmap="Oranges", interpolation="nearest")
     ticks = list(range(0, len(bounds), max(1, len(bounds) // 6)))
     ax.set_yticks(ticks, [format_value(bounds[i], res.panel.unit) for i in ticks], fontsize=6)
@@ -152,8 +162,9 @@ def draw_dashboard(dashboard: Dashboard, results: list[PanelResult], path: Path,
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     end = datetime.fromtimestamp(window.end).strftime("%Y-%m-%d %H:%M")
-    fig.suptitle(f"{dashboard.title} — last {int(window.range_s)} s to {end} (all aliases, versions, tenants)",
-                 fontsize=11)
+    fig.suptitle(
+        f"{dashboard.title} — last {int(window.range_s)} s to {end} (all aliases, versions, tenants)", fontsize=11
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=60, bbox_inches="tight")
     plt.close(fig)

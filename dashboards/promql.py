@@ -4,6 +4,7 @@ Panels filter with the dashboard variables as regex matchers (`model_alias=~"$al
 "All" (`.*`) and multi-selections both work. Grafana substitutes them in the browser;
 `resolve` does the same for `--check`, the preview and the tests.
 """
+
 from __future__ import annotations
 
 import re
@@ -13,12 +14,16 @@ from dashboards.model import Variable
 
 # Dashboard variable -> the label it filters.
 VARIABLE_LABELS: dict[str, str] = {
-    "alias": "model_alias", "version": "model_version", "tenant": "tenant", "worker": "instance",
+    "alias": "model_alias",
+    "version": "model_version",
+    "tenant": "tenant",
+    "worker": "instance",
 }
 VARIABLES: dict[str, Variable] = {
     "alias": Variable("alias", "Model alias", "label_values(inferwatch_requests_total, model_alias)"),
-    "version": Variable("version", "Model version",
-                        'label_values(inferwatch_requests_total{model_alias=~"$alias"}, model_version)'),
+    "version": Variable(
+        "version", "Model version", 'label_values(inferwatch_requests_total{model_alias=~"$alias"}, model_version)'
+    ),
     "tenant": Variable("tenant", "Tenant", "label_values(inferwatch_requests_total, tenant)"),
     "worker": Variable("worker", "Worker", "label_values(inferwatch_worker_model_info, instance)"),
 }
@@ -26,7 +31,9 @@ VARIABLES: dict[str, Variable] = {
 # What "All" and Grafana's interval variables become outside Grafana.
 DEFAULT_VALUES: dict[str, str] = {
     **{name: ".*" for name in VARIABLE_LABELS},
-    "__rate_interval": "5m", "__interval": "1m", "__range": "1h",
+    "__rate_interval": "5m",
+    "__interval": "1m",
+    "__range": "1h",
 }
 
 _VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")

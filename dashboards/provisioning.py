@@ -1,4 +1,5 @@
 """Grafana provisioning files: the Prometheus data source and the dashboard provider."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,19 +15,40 @@ def datasource(config: DashboardsConfig) -> dict[str, Any]:
     if config.trace_url:
         # Exemplars carrying a trace id link to the tracing UI.
         json_data["exemplarTraceIdDestinations"] = [{"name": config.exemplar_trace_label, "url": config.trace_url}]
-    return {"apiVersion": 1, "datasources": [{
-        "name": config.datasource_name, "uid": config.datasource_uid, "type": "prometheus", "access": "proxy",
-        "url": config.prometheus_url, "isDefault": True, "editable": False, "jsonData": json_data,
-    }]}
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": config.datasource_name,
+                "uid": config.datasource_uid,
+                "type": "prometheus",
+                "access": "proxy",
+                "url": config.prometheus_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": json_data,
+            }
+        ],
+    }
 
 
 def dashboard_provider(config: DashboardsConfig, dashboards_dir: Path) -> dict[str, Any]:
-    return {"apiVersion": 1, "providers": [{
-        "name": "inferwatch", "orgId": 1, "folder": config.folder, "type": "file",
-        # Generated files: edits in the UI would be lost at the next build, so Grafana refuses them.
-        "disableDeletion": True, "allowUiUpdates": False, "updateIntervalSeconds": 30,
-        "options": {"path": str(dashboards_dir.resolve()), "foldersFromFilesStructure": False},
-    }]}
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "inferwatch",
+                "orgId": 1,
+                "folder": config.folder,
+                "type": "file",
+                # Generated files: edits in the UI would be lost at the next build, so Grafana refuses them.
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": str(dashboards_dir.resolve()), "foldersFromFilesStructure": False},
+            }
+        ],
+    }
 
 
 def dump(data: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
 """Run a dashboard's panel queries against Prometheus' HTTP API, as Grafana would."""
+
 from __future__ import annotations
 
 import math
@@ -103,26 +104,34 @@ class Window:
         return max(1.0, round(self.range_s / 240))
 
     def values(self) -> dict[str, str]:
-        return {"__rate_interval": self.rate_interval, "__range": f"{int(self.range_s)}s",
-                "__interval": f"{int(self.step_s)}s"}
+        return {
+            "__rate_interval": self.rate_interval,
+            "__range": f"{int(self.range_s)}s",
+            "__interval": f"{int(self.step_s)}s",
+        }
 
 
-def run_panel(client: PrometheusClient, panel: Panel, window: Window,
-              values: Mapping[str, str] | None = None) -> PanelResult:
+def run_panel(
+    client: PrometheusClient, panel: Panel, window: Window, values: Mapping[str, str] | None = None
+) -> PanelResult:
     table = {**window.values(), **(values or {})}
     results = []
     for q in panel.queries:
         expr = resolve(q.expr, table)
         res = QueryResult(q, expr)
         try:
-            res.series = (client.query(expr, window.end) if q.instant
-                          else client.query_range(expr, window.end - window.range_s, window.end, window.step_s))
+            res.series = (
+                client.query(expr, window.end)
+                if q.instant
+                else client.query_range(expr, window.end - window.range_s, window.end, window.step_s)
+            )
         except (PrometheusError, httpx.HTTPError) as e:
             res.error = str(e)
         results.append(res)
     return PanelResult(panel, results)
 
 
-def run_dashboard(client: PrometheusClient, dashboard: Dashboard, window: Window,
-                  values: Mapping[str, str] | None = None) -> list[PanelResult]:
+def run_dashboard(
+    client: PrometheusClient, dashboard: Dashboard, window: Window, values: Mapping[str, str] | None = None
+) -> list[PanelResult]:
     return [run_panel(client, p, window, values) for p in dashboard.panels()]

@@ -3,6 +3,7 @@ Its checks run in this order: the model exists, the priority and timeout headers
 prompt fits the tenant's limit, the rate limits and the budgets allow it, the tenant has a
 request to spare under its concurrency cap. Each refusal is an OpenAI-format error (404, 400,
 403, 429)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,16 @@ from .tenant_policy import TenantPolicy, policy_from
 
 
 class Admission:
-    def __init__(self, config: GatewayConfig, store: GovernanceStore, aliases: AliasTable, limiter: SharedRateLimiter,
-                 budgets: BudgetTracker, metrics: GatewayMetrics, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: GovernanceStore,
+        aliases: AliasTable,
+        limiter: SharedRateLimiter,
+        budgets: BudgetTracker,
+        metrics: GatewayMetrics,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.config, self.store, self.aliases = config, store, aliases
         self.limiter, self.budgets, self.metrics, self.clock = limiter, budgets, metrics, clock
         self._tenant_cache: dict[str, tuple[float, TenantPolicy]] = {}
@@ -74,8 +83,9 @@ class Admission:
             raise GatewayError(404, message, "model_not_found", param="model")
         ctx.alias = model
         ctx.priority = priority_of(headers.get(PRIORITY_HEADER), ctx.policy.priority)
-        ctx.deadline = Deadline.start(headers.get(TIMEOUT_HEADER), ctx.policy.timeout_s, self.config.request_timeout_s,
-                                      now=ctx.t0)
+        ctx.deadline = Deadline.start(
+            headers.get(TIMEOUT_HEADER), ctx.policy.timeout_s, self.config.request_timeout_s, now=ctx.t0
+        )
         est = ctx.prompt_estimate = estimate_tokens(prompt_text(ctx.operation, ctx.req))
         if est > limits.max_prompt_tokens:
             message = f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}."
@@ -87,15 +97,25 @@ class Admission:
             limit = limits.rpm if decision.limit_name == "requests" else limits.tpm
             wait = retry_after_header(decision.retry_after_s)
             message = f"Rate limit reached for {decision.limit_name} per minute ({limit}). Retry after {wait} s."
-            raise GatewayError(429, message, "rate_limit_exceeded", error_type="rate_limited",
-                               headers={"Retry-After": wait, **ctx.headers})
+            raise GatewayError(
+                429,
+                message,
+                "rate_limit_exceeded",
+                error_type="rate_limited",
+                headers={"Retry-After": wait, **ctx.headers},
+            )
         if ctx.policy.budgets:
             refused = await self.budgets.check(tenant, ctx.principal.key_id, ctx.policy.budgets)
             if refused is not None:
                 self.metrics.rate_limited.labels(tenant, "budget").inc()
                 wait = retry_after_header((refused.period.end - self.clock()).total_seconds())
-                raise GatewayError(429, refused.refusal(), "budget_exceeded", error_type="budget_exceeded",
-                                   headers={"Retry-After": wait, **ctx.headers})
+                raise GatewayError(
+                    429,
+                    refused.refusal(),
+                    "budget_exceeded",
+                    error_type="budget_exceeded",
+                    headers={"Retry-After": wait, **ctx.headers},
+                )
         self.concurrency.acquire(tenant, limits.max_concurrent_requests, ctx.priority, retry_after_s=1)
         ctx.outcome.releases.append(lambda: self.concurrency.release(tenant))  # when the request is recorded
 

@@ -1,5 +1,6 @@
 """A complete (not streamed) upstream answer: read it, pass it through output safety, count
 its usage, and answer the client; an upstream's error stays an OpenAI-format error."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,9 @@ from .safety_path import SafetyPath
 from .upstreams import Replica
 
 
-async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica,
-                          safety: SafetyPath | None) -> Response:
+async def complete_answer(
+    ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica, safety: SafetyPath | None
+) -> Response:
     outcome = ctx.outcome
     headers = {**ctx.headers, "x-request-id": ctx.request_id, "x-model-version": outcome.model_version or ""}
     if resp.status in (429, 503) and "Retry-After" in resp.headers:  # a full worker says when to come back
@@ -52,7 +54,11 @@ async def complete_answer(ctx: RequestContext, resp: aiohttp.ClientResponse, rep
         return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
     try:
         data = json.loads(content)
-        if safety is not None and ctx.operation is not Operation.EMBEDDINGS and await safety.scan_output(data, ctx.tenant, outcome):
+        if (
+            safety is not None
+            and ctx.operation is not Operation.EMBEDDINGS
+            and await safety.scan_output(data, ctx.tenant, outcome)
+        ):
             content = json.dumps(data).encode()
         usage = data.get("usage") or {}
         outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)

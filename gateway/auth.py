@@ -1,4 +1,5 @@
 """Who is calling: tenant API keys and the admin key."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,12 @@ class Authenticator:
     async def authenticate(self, authorization: str | None) -> Principal:
         secret = _bearer(authorization)
         if secret is None:
-            raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>'.", "missing_api_key", error_type="unauthenticated")
+            raise GatewayError(
+                401,
+                "Missing API key: send 'Authorization: Bearer <key>'.",
+                "missing_api_key",
+                error_type="unauthenticated",
+            )
         if self.admin_key and hmac.compare_digest(secret.encode(), self.admin_key.encode()):
             return ADMIN
         key_id = keys.key_id_of(secret)
@@ -58,8 +64,13 @@ class Authenticator:
             # the outage applies when it is back); unknown keys cannot be checked.
             if hit:
                 return hit[1]
-            raise GatewayError(503, "API keys cannot be checked right now; retry shortly.", "auth_unavailable",
-                               error_type="auth_unavailable", headers={"Retry-After": "5"}) from exc
+            raise GatewayError(
+                503,
+                "API keys cannot be checked right now; retry shortly.",
+                "auth_unavailable",
+                error_type="auth_unavailable",
+                headers={"Retry-After": "5"},
+            ) from exc
         if len(self._cache) > 100_000:  # unknown key ids must not grow this without bound
             self._cache.clear()
         self._cache[key_id] = (now, row)

@@ -1,5 +1,6 @@
 """What the gateway runs beside its requests: work left for after a response, and periodic
 jobs that must keep running whatever one round raises."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,5 +44,5 @@ class Background:
             await asyncio.sleep(seconds)
             try:
                 await fn()
-            except Exception:  # noqa: BLE001 - a background check must keep running
+            except Exception:
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))

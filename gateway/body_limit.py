@@ -56,5 +56,7 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = error_body(413, f"Request body exceeds the limit of {self.max_bytes} bytes for this route.", "request_too_large")
+        body = error_body(
+            413, f"Request body exceeds the limit of {self.max_bytes} bytes for this route.", "request_too_large"
+        )
         await JSONResponse(body, status_code=413, headers={"connection": "close"})(scope, receive, send)

@@ -7,6 +7,7 @@ per-period counters incremented at record time let them agree at once (the large
 two counts). A soft crossing is notified once per period: the first replica to insert the
 `budget_notices` row sends the webhooks.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -90,10 +91,22 @@ class BudgetStatus:
     def to_dict(self) -> dict[str, Any]:
         b = self.budget
         state = "exceeded" if self.exceeded else "soft_limit" if self.soft_crossed else "ok"
-        return {"tenant": self.tenant, "key_id": b.key_id, "budget": b.name, "period": b.period, "kind": b.kind, "limit": b.limit,
-                "used": round(self.used, 10), "remaining": round(max(0.0, b.limit - self.used), 10), "used_ratio": round(self.ratio, 6),
-                "soft_percent": b.soft_percent, "hard": b.hard, "state": state, "period_start": iso_z(self.period.start),
-                "resets_at": iso_z(self.period.end)}
+        return {
+            "tenant": self.tenant,
+            "key_id": b.key_id,
+            "budget": b.name,
+            "period": b.period,
+            "kind": b.kind,
+            "limit": b.limit,
+            "used": round(self.used, 10),
+            "remaining": round(max(0.0, b.limit - self.used), 10),
+            "used_ratio": round(self.ratio, 6),
+            "soft_percent": b.soft_percent,
+            "hard": b.hard,
+            "state": state,
+            "period_start": iso_z(self.period.start),
+            "resets_at": iso_z(self.period.end),
+        }
 
 
 def billed(engine: Engine, tenant: str, budgets: Sequence[Budget], now: datetime) -> list[BudgetStatus]:
@@ -116,8 +129,11 @@ def tenant_budgets(settings: TenantSettings, config: GatewayConfig) -> tuple[Bud
 def report(store: Any, config: GatewayConfig, tenant: str | None, now: datetime) -> list[dict[str, Any]]:
     """Budget state of one tenant (or all) from the ledger: the usage API and the CLI."""
     tenants = [{"id": tenant, "settings": store.tenant_settings(tenant)}] if tenant else store.tenants()
-    return [st.to_dict() for t in tenants
-            for st in billed(store.engine, t["id"], tenant_budgets(TenantSettings.parse(t["settings"]), config), now)]
+    return [
+        st.to_dict()
+        for t in tenants
+        for st in billed(store.engine, t["id"], tenant_budgets(TenantSettings.parse(t["settings"]), config), now)
+    ]
 
 
 @dataclass
@@ -134,8 +150,15 @@ def _counter_key(tenant: str, b: Budget, p: Period) -> str:
 
 
 class BudgetTracker:
-    def __init__(self, engine: Engine, redis: SharedRedis, *, clock: Callable[[], datetime], webhooks: Sequence[str] = (),
-                 on_status: Callable[[BudgetStatus], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        redis: SharedRedis,
+        *,
+        clock: Callable[[], datetime],
+        webhooks: Sequence[str] = (),
+        on_status: Callable[[BudgetStatus], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.redis = redis
         self.clock = clock
@@ -211,7 +234,9 @@ class BudgetTracker:
         if self.redis.url:
             try:
                 shared = await self.redis.run(lambda r: r.mget([_counter_key(tenant, s.budget, s.period) for s in out]))
-                out = [BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0))) for s, v in zip(out, shared)]
+                out = [
+                    BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0))) for s, v in zip(out, shared)
+                ]
             except RedisUnavailable:
                 pass
         return out
@@ -244,7 +269,9 @@ class BudgetTracker:
             # period never read counts from zero until the database is back)
             log.warning("cannot read the budgets of %s from the ledger: %s", tenant, type(exc).__name__)
             for b in budgets:
-                self._billed.setdefault((tenant, b.key_id, b.period, Period.of(b.period, now).start), queries.Spend(0.0, 0))
+                self._billed.setdefault(
+                    (tenant, b.key_id, b.period, Period.of(b.period, now).start), queries.Spend(0.0, 0)
+                )
             return False
 
     def _read(self, tenant: str, budgets: Sequence[Budget], now: datetime) -> None:
@@ -255,7 +282,9 @@ class BudgetTracker:
             stored = queries.stored_request_ids(s, ids) if ids else set()
             for b in budgets:
                 p = Period.of(b.period, now)
-                self._billed[(tenant, b.key_id, b.period, p.start)] = queries.spend(s, tenant, p.start, p.end, key_id=b.key_id)
+                self._billed[(tenant, b.key_id, b.period, p.start)] = queries.spend(
+                    s, tenant, p.start, p.end, key_id=b.key_id
+                )
         mine = self._pending.get(tenant, {})
         for rid in stored:
             self._drop_pending(rid, mine)
@@ -299,8 +328,12 @@ class BudgetTracker:
             return
         if not claimed or not self.webhooks:
             return
-        payload = {"kind": "budget_soft_limit", "message": f"The {st.describe()} is {st.ratio:.0%} used "
-                   f"(soft limit {st.budget.soft_percent:g} %); it resets at {iso_z(st.period.end)}.", **st.to_dict()}
+        payload = {
+            "kind": "budget_soft_limit",
+            "message": f"The {st.describe()} is {st.ratio:.0%} used "
+            f"(soft limit {st.budget.soft_percent:g} %); it resets at {iso_z(st.period.end)}.",
+            **st.to_dict(),
+        }
         try:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 for url in self.webhooks:
@@ -311,8 +344,13 @@ class BudgetTracker:
             self._notified.discard(mark)
 
     def _claim(self, scope: str, st: BudgetStatus) -> bool:
-        row = {"scope": scope, "budget": st.budget.name, "period_start": st.period.start, "used_ratio": st.ratio,
-               "sent_at": datetime.now(timezone.utc)}
+        row = {
+            "scope": scope,
+            "budget": st.budget.name,
+            "period_start": st.period.start,
+            "used_ratio": st.ratio,
+            "sent_at": datetime.now(timezone.utc),
+        }
         table = BudgetNotice.__table__
         with self.engine.begin() as conn:
             insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
@@ -320,5 +358,10 @@ class BudgetTracker:
 
     def _unclaim(self, scope: str, st: BudgetStatus) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(BudgetNotice).where(BudgetNotice.scope == scope, BudgetNotice.budget == st.budget.name,
-                                                    BudgetNotice.period_start == st.period.start))
+            conn.execute(
+                delete(BudgetNotice).where(
+                    BudgetNotice.scope == scope,
+                    BudgetNotice.budget == st.budget.name,
+                    BudgetNotice.period_start == st.period.start,
+                )
+            )

@@ -9,6 +9,7 @@ a hit needs no scan: a JSON body, or the SSE events of a stream, replayed as a s
 In process (LRU bounded by entries and bytes, with a TTL) by default; in Redis when
 `gateway.redis_url` is set, so replicas share it (Redis's maxmemory bounds the total).
 """
+
 from __future__ import annotations
 
 import collections
@@ -45,15 +46,21 @@ class CachedResponse:
 
 def deterministic(operation: str, req: Any) -> bool:
     """Temperature 0 or a given seed: the same request gets the same answer."""
-    return operation in CACHEABLE_OPERATIONS and (getattr(req, "temperature", None) == 0 or getattr(req, "seed", None) is not None)
+    return operation in CACHEABLE_OPERATIONS and (
+        getattr(req, "temperature", None) == 0 or getattr(req, "seed", None) is not None
+    )
 
 
 def cache_key(scope: str, version: str, operation: str, req: Any) -> str:
     """`scope` is the tenant, or '*' when tenants share entries."""
     normalized = req.model_dump(mode="json", exclude=_NOT_IN_KEY)
     normalized["include_usage"] = bool(getattr(req, "include_usage", False))  # what a stream sends depends on it
-    text = json.dumps({"scope": scope, "version": version, "operation": operation, "request": normalized},
-                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(
+        {"scope": scope, "version": version, "operation": operation, "request": normalized},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -66,7 +73,7 @@ def no_cache(cache_control: str | None) -> bool:
 class LocalCache:
     """LRU with entry and byte bounds and a TTL; used from the event loop only."""
 
-    def __init__(self, max_entries: int, max_bytes: int, ttl_s: float, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, max_entries: int, max_bytes: int, ttl_s: float, clock=time.monotonic) -> None:
         self.max_entries, self.max_bytes, self.ttl_s = max_entries, max_bytes, ttl_s
         self._clock = clock
         self._items: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()

@@ -1,6 +1,7 @@
 """The response cache on the data path: look a deterministic request up under the version it
 is routed to, answer from an entry (the request still gets its one record, with cache_hit and
 its real latency), and fill the cache with answers that ended well."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,14 @@ from .outcome import Outcome
 
 
 class CachePath:
-    def __init__(self, cache: ResponseCache, metrics: GatewayMetrics, *, record: Callable[[RequestContext], None],
-                 spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
+    def __init__(
+        self,
+        cache: ResponseCache,
+        metrics: GatewayMetrics,
+        *,
+        record: Callable[[RequestContext], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+    ) -> None:
         self.cache, self.metrics, self.record, self.spawn = cache, metrics, record, spawn
 
     def wanted(self, ctx: RequestContext) -> bool:
@@ -65,8 +72,12 @@ class CachePath:
                 outcome.client_left()
                 self.record(ctx)
 
-        return StreamingResponse(events(), media_type="text/event-stream", background=BackgroundTask(after),
-                                 headers={**headers, "cache-control": "no-cache"})
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            background=BackgroundTask(after),
+            headers={**headers, "cache-control": "no-cache"},
+        )
 
     def fill(self, ctx: RequestContext, response: Response) -> None:
         """Keep a complete answer, after the response is sent."""
@@ -97,11 +108,17 @@ class CachePath:
 def cacheable(outcome: Outcome) -> bool:
     """Only complete answers of the version the key holds: no errors, no block, no abandoned
     stream, no fallback (another version answered)."""
-    return (outcome.status == 200 and outcome.error_type is None and not outcome.client_disconnected
-            and outcome.finish_reason is not None and not any(h.action == "block" for h in outcome.safety)
-            and outcome.fallback_from is None)
+    return (
+        outcome.status == 200
+        and outcome.error_type is None
+        and not outcome.client_disconnected
+        and outcome.finish_reason is not None
+        and not any(h.action == "block" for h in outcome.safety)
+        and outcome.fallback_from is None
+    )
 
 
 def _entry(o: Outcome, *, body: str | None = None, events: list[str] | None = None) -> CachedResponse:
-    return CachedResponse(o.model_version or "", o.prompt_tokens, o.completion_tokens, o.finish_reason,
-                          body=body, events=events)
+    return CachedResponse(
+        o.model_version or "", o.prompt_tokens, o.completion_tokens, o.finish_reason, body=body, events=events
+    )

@@ -4,6 +4,7 @@ audit log and budget state, read and changed in the ledger database directly.
 The composition root mounts the three typer apps and tells them how to open the database
 with `set_store_factory` (this package does not import `inferwatch`).
 """
+
 from __future__ import annotations
 
 import getpass
@@ -21,11 +22,15 @@ from ledger.governance import GovernanceStore
 StoreFactory = Callable[[Optional[Path], Optional[Path]], "tuple[GatewayConfig, GovernanceStore]"]
 _factory: StoreFactory | None = None
 
-models_app = typer.Typer(help="The model registry: versions, and aliases with weighted targets and history.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The model registry: versions, and aliases with weighted targets and history.", no_args_is_help=True
+)
 audit_app = typer.Typer(help="The audit log of administrative and governance actions.", no_args_is_help=True)
 budgets_app = typer.Typer(help="Tenant spend and token budgets, as the ledger counts them.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")
+]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -100,12 +105,18 @@ def models_list(config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: 
 
 
 @models_app.command("register")
-def models_register(version: Annotated[str, typer.Argument(help="Version id, e.g. mistral-7b-instruct@3f2a9c01b7d4.")],
-                    digest: Annotated[Optional[str], typer.Option(help="Content digest, sha256:<hex>.")] = None,
-                    source: Annotated[Optional[str], typer.Option(help="Model folder or upstream URL.")] = None,
-                    param: Annotated[Optional[list[str]], typer.Option("--param", help="KEY=VALUE (JSON values allowed); repeatable.")] = None,
-                    notes: Annotated[Optional[str], typer.Option(help="Free text.")] = None,
-                    config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def models_register(
+    version: Annotated[str, typer.Argument(help="Version id, e.g. mistral-7b-instruct@3f2a9c01b7d4.")],
+    digest: Annotated[Optional[str], typer.Option(help="Content digest, sha256:<hex>.")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Model folder or upstream URL.")] = None,
+    param: Annotated[
+        Optional[list[str]], typer.Option("--param", help="KEY=VALUE (JSON values allowed); repeatable.")
+    ] = None,
+    notes: Annotated[Optional[str], typer.Option(help="Free text.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Register a version (immutable: registering it again with other metadata fails)."""
     parameters: dict[str, Any] = {}
     for p in param or []:
@@ -118,17 +129,25 @@ def models_register(version: Annotated[str, typer.Argument(help="Version id, e.g
             parameters[k] = v
     _, store = _open(config, data_dir)
     try:
-        out = store.register_version(version, digest=digest, source=source, parameters=parameters, notes=notes, actor=_actor())
+        out = store.register_version(
+            version, digest=digest, source=source, parameters=parameters, notes=notes, actor=_actor()
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(out) if as_json else f"registered {version}")
 
 
 @models_app.command("alias")
-def models_alias(name: Annotated[str, typer.Argument(help="The alias clients send as 'model'.")],
-                 target: Annotated[Optional[list[str]], typer.Option("--target", help="VERSION=WEIGHT (or VERSION for weight 1); repeatable.")] = None,
-                 rollback: Annotated[bool, typer.Option("--rollback", help="Restore the mapping before the latest change.")] = False,
-                 config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def models_alias(
+    name: Annotated[str, typer.Argument(help="The alias clients send as 'model'.")],
+    target: Annotated[
+        Optional[list[str]], typer.Option("--target", help="VERSION=WEIGHT (or VERSION for weight 1); repeatable.")
+    ] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Restore the mapping before the latest change.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show an alias with its history, point it at weighted versions, or roll it back."""
     if target and rollback:
         raise _fail("use --target or --rollback, not both", 2)
@@ -163,7 +182,9 @@ def models_alias(name: Annotated[str, typer.Argument(help="The alias clients sen
         typer.echo(json.dumps({"alias": name, "targets": current, "history": history}))
         return
     typer.echo(f"{name} -> {_targets_text(current)}")
-    _table(["changed_at", "actor", "reason", "targets"], [{**h, "targets": _targets_text(h["targets"])} for h in history])
+    _table(
+        ["changed_at", "actor", "reason", "targets"], [{**h, "targets": _targets_text(h["targets"])} for h in history]
+    )
 
 
 # ---- audit -----------------------------------------------------------------------------
@@ -180,24 +201,38 @@ def _when(value: str | None) -> datetime | None:
 
 
 @audit_app.command("list")
-def audit_list(actor: Annotated[Optional[str], typer.Option(help="Key id, admin, config, system or cli:<user>.")] = None,
-               action: Annotated[Optional[str], typer.Option(help="Action or prefix, e.g. alias. or rollout.")] = None,
-               target: Annotated[Optional[str], typer.Option(help="Tenant, key id, alias, version, rollout id ...")] = None,
-               since: Annotated[Optional[str], typer.Option(help="ISO time (UTC unless it says otherwise).")] = None,
-               until: Annotated[Optional[str], typer.Option(help="ISO time, exclusive.")] = None,
-               limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
-               config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def audit_list(
+    actor: Annotated[Optional[str], typer.Option(help="Key id, admin, config, system or cli:<user>.")] = None,
+    action: Annotated[Optional[str], typer.Option(help="Action or prefix, e.g. alias. or rollout.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Tenant, key id, alias, version, rollout id ...")] = None,
+    since: Annotated[Optional[str], typer.Option(help="ISO time (UTC unless it says otherwise).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="ISO time, exclusive.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Audit entries, oldest first."""
     from ledger import audit
 
     _, store = _open(config, data_dir)
-    rows = audit.entries(store.engine, actor=actor, action=action, target=target, since=_when(since), until=_when(until), limit=limit)
+    rows = audit.entries(
+        store.engine, actor=actor, action=action, target=target, since=_when(since), until=_when(until), limit=limit
+    )
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    _table(["seq", "at", "actor", "action", "target", "before", "after"],
-           [{**r, "before": json.dumps(r["before"]) if r["before"] is not None else None,
-             "after": json.dumps(r["after"]) if r["after"] is not None else None} for r in rows])
+    _table(
+        ["seq", "at", "actor", "action", "target", "before", "after"],
+        [
+            {
+                **r,
+                "before": json.dumps(r["before"]) if r["before"] is not None else None,
+                "after": json.dumps(r["after"]) if r["after"] is not None else None,
+            }
+            for r in rows
+        ],
+    )
 
 
 @audit_app.command("verify")
@@ -212,7 +247,10 @@ def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json:
     elif v.ok:
         typer.echo(f"audit log intact: {v.entries} entries")
     else:
-        typer.secho(f"audit log tampered: entry {v.first_bad_seq}: {v.reason} ({v.entries} entries before it are intact)", fg="red")
+        typer.secho(
+            f"audit log tampered: entry {v.first_bad_seq}: {v.reason} ({v.entries} entries before it are intact)",
+            fg="red",
+        )
     raise typer.Exit(0 if v.ok else 1)
 
 
@@ -220,8 +258,12 @@ def audit_verify(config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json:
 
 
 @budgets_app.command("list")
-def budgets_list(tenant: Annotated[Optional[str], typer.Option(help="One tenant (default: all).")] = None,
-                 config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def budgets_list(
+    tenant: Annotated[Optional[str], typer.Option(help="One tenant (default: all).")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Each budget's use in its current period, from the ledger (what the bill counts)."""
     from .budgets import report
 

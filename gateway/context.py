@@ -1,5 +1,6 @@
 """One request on its way through the gateway's stages (as vLLM's `ServeContext`): what each
 stage found out, handed to the next and, at the end, to the record."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

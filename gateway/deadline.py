@@ -1,5 +1,6 @@
 """A request's deadline: from the tenant's default timeout or the client's header, capped by
 the gateway's request_timeout_s; passed on to the worker as the time it has left."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,9 @@ def requested_timeout(header: str | None) -> float | None:
     try:
         return parse_timeout(header)
     except ValueError as exc:
-        raise GatewayError(400, str(exc), "invalid_timeout", param=TIMEOUT_HEADER,
-                           error_type="invalid_request") from exc
+        raise GatewayError(
+            400, str(exc), "invalid_timeout", param=TIMEOUT_HEADER, error_type="invalid_request"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,9 @@ class Deadline:
     timeout_s: float
 
     @classmethod
-    def start(cls, header: str | None, tenant_default_s: float | None, cap_s: float,
-              now: float | None = None) -> "Deadline":
+    def start(
+        cls, header: str | None, tenant_default_s: float | None, cap_s: float, now: float | None = None
+    ) -> "Deadline":
         """The header wins over the tenant's default; neither may exceed the gateway's cap."""
         timeout = min(requested_timeout(header) or tenant_default_s or cap_s, cap_s)
         return cls((time.perf_counter() if now is None else now) + timeout, timeout)
@@ -49,6 +52,10 @@ class Deadline:
         return {TIMEOUT_HEADER: f"{max(self.remaining(now), 0.001):.3f}"}
 
     def error(self) -> GatewayError:
-        return GatewayError(504, f"The request's deadline of {self.timeout_s:g} s passed before it was answered "
-                            f"(set by {TIMEOUT_HEADER} or the tenant's timeout_s).", "deadline_exceeded",
-                            error_type="deadline_exceeded")
+        return GatewayError(
+            504,
+            f"The request's deadline of {self.timeout_s:g} s passed before it was answered "
+            f"(set by {TIMEOUT_HEADER} or the tenant's timeout_s).",
+            "deadline_exceeded",
+            error_type="deadline_exceeded",
+        )

@@ -2,6 +2,7 @@
 priority, the context-window check, and falling back along the alias's chain until a version
 answers. Every decision is made before the first byte reaches the client, so a stream is never
 switched once it started."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,18 +25,33 @@ from .upstreams import Replica
 Send = Callable[[str], Awaitable[tuple[aiohttp.ClientResponse, Replica]]]
 
 # Errors of the replica loop (forward stage) that another version may not have.
-_ERROR_REASONS: dict[str, FallbackReason] = {"upstream_timeout": "timeout", "upstream_unreachable": "unavailable",
-                                             "no_healthy_upstream": "unavailable", "upstream_error": "server_error"}
+_ERROR_REASONS: dict[str, FallbackReason] = {
+    "upstream_timeout": "timeout",
+    "upstream_unreachable": "unavailable",
+    "no_healthy_upstream": "unavailable",
+    "upstream_error": "server_error",
+}
 
 
 class Failover:
-    def __init__(self, fallbacks: Fallbacks, gates: Gates, windows: Callable[[str], int | None],
-                 metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, fallbacks: Fallbacks, gates: Gates, windows: Callable[[str], int | None], metrics: GatewayMetrics
+    ) -> None:
         self.fallbacks, self.gates, self.windows, self.metrics = fallbacks, gates, windows, metrics
 
-    async def forward(self, alias: str, first: str | None, sticky: str | None, *, tenant: str, priority: Priority,
-                      deadline: Deadline, prompt_estimate: int, outcome: Outcome,
-                      send: Send) -> tuple[aiohttp.ClientResponse, Replica]:
+    async def forward(
+        self,
+        alias: str,
+        first: str | None,
+        sticky: str | None,
+        *,
+        tenant: str,
+        priority: Priority,
+        deadline: Deadline,
+        prompt_estimate: int,
+        outcome: Outcome,
+        send: Send,
+    ) -> tuple[aiohttp.ClientResponse, Replica]:
         """The response of the first version that answers (headers read). The slot it holds is
         released with `outcome.release()`, when the response has ended."""
         plan = self.fallbacks.plan(alias, first, sticky)
@@ -78,16 +94,22 @@ class Failover:
                 attempts.append(attempt(version, replica.url, resp.status, None))
                 outcome.releases.append(slot.release)
                 return resp, replica
-            raise GatewayError(503, f"No healthy upstream for '{alias}' right now.", "no_healthy_upstream",
-                               error_type="no_healthy_upstream", headers={"Retry-After": "5"})
+            raise GatewayError(
+                503,
+                f"No healthy upstream for '{alias}' right now.",
+                "no_healthy_upstream",
+                error_type="no_healthy_upstream",
+                headers={"Retry-After": "5"},
+            )
         finally:
             if len(attempts) > 1:
                 outcome.attempts = attempts
             if attempts and outcome.model_version not in (None, attempts[0]["version"]):
                 outcome.fallback_from = attempts[0]["version"]
 
-    def _falls_back(self, alias: str, plan: list[str], i: int, deadline: Deadline,
-                    reason: FallbackReason | None) -> bool:
+    def _falls_back(
+        self, alias: str, plan: list[str], i: int, deadline: Deadline, reason: FallbackReason | None
+    ) -> bool:
         """Whether the request leaves plan[i] for plan[i + 1] for `reason` (never past its
         deadline); counted when it does."""
         if reason is None or i == len(plan) - 1 or deadline.expired() or not self.fallbacks.allows(alias, reason):

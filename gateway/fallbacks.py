@@ -4,6 +4,7 @@ A request tries its alias's version first, then each target of the alias's chain
 weighted choice, or a version). It moves on only before any byte reached the client, and only
 for the reasons its chain lists; the record keeps every attempt.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """The forward stage: send a request to a replica of its routed version and return the
 upstream's response as soon as its headers arrived; before any byte reached the client,
 failures are retried on another replica of the same version."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,13 +48,21 @@ class Forwarder:
                     outcome.model_version = version
                     raise deadline.error() from exc  # type: ignore[union-attr]
                 replica.breaker.failure(time.monotonic())
-                last_error = GatewayError(504, f"The upstream did not answer in time ({type(exc).__name__}).",
-                                          "upstream_timeout", error_type="timeout")
+                last_error = GatewayError(
+                    504,
+                    f"The upstream did not answer in time ({type(exc).__name__}).",
+                    "upstream_timeout",
+                    error_type="timeout",
+                )
                 continue
             except aiohttp.ClientError as exc:
                 replica.breaker.failure(time.monotonic())
-                last_error = GatewayError(502, f"Could not reach the upstream: {type(exc).__name__}.",
-                                          "upstream_unreachable", error_type="upstream_error")
+                last_error = GatewayError(
+                    502,
+                    f"Could not reach the upstream: {type(exc).__name__}.",
+                    "upstream_unreachable",
+                    error_type="upstream_error",
+                )
                 continue
             if resp.status >= 500:
                 replica.breaker.failure(time.monotonic())
@@ -61,8 +70,9 @@ class Forwarder:
                 others = self.pools.pools[replica.version].candidates(time.monotonic(), tried)
                 if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries and others:
                     resp.release()
-                    last_error = GatewayError(502, f"The upstream answered {resp.status}.", "upstream_error",
-                                              error_type="upstream_error")
+                    last_error = GatewayError(
+                        502, f"The upstream answered {resp.status}.", "upstream_error", error_type="upstream_error"
+                    )
                     continue
             else:
                 replica.breaker.success()
@@ -73,18 +83,30 @@ class Forwarder:
         if last_error is not None:
             outcome.model_version = version
             raise last_error
-        raise GatewayError(503, f"No healthy upstream for '{ctx.alias}' right now.", "no_healthy_upstream",
-                           error_type="no_healthy_upstream", headers={"Retry-After": "5"})
+        raise GatewayError(
+            503,
+            f"No healthy upstream for '{ctx.alias}' right now.",
+            "no_healthy_upstream",
+            error_type="no_healthy_upstream",
+            headers={"Retry-After": "5"},
+        )
 
     async def _send(self, replica: Replica, ctx: RequestContext, body: dict[str, Any]) -> aiohttp.ClientResponse:
         cfg = self.pools.pools[replica.version].config
-        headers = {"x-request-id": ctx.request_id, "content-type": "application/json",
-                   **tracing.traceparent_headers(ctx.span), **(ctx.deadline.header() if ctx.deadline else {})}
+        headers = {
+            "x-request-id": ctx.request_id,
+            "content-type": "application/json",
+            **tracing.traceparent_headers(ctx.span),
+            **(ctx.deadline.header() if ctx.deadline else {}),
+        }
         timeout = None
         if ctx.deadline is not None:  # the whole exchange, body and stream included, ends at the deadline
             c = self.config
-            timeout = aiohttp.ClientTimeout(total=min(ctx.deadline.remaining(), c.request_timeout_s),
-                                            connect=c.connect_timeout_s, sock_read=c.first_byte_timeout_s)
+            timeout = aiohttp.ClientTimeout(
+                total=min(ctx.deadline.remaining(), c.request_timeout_s),
+                connect=c.connect_timeout_s,
+                sock_read=c.first_byte_timeout_s,
+            )
         if cfg.api_key:
             headers["authorization"] = f"Bearer {cfg.api_key}"
         sent = {**body, "model": replica.served_model or body["model"]}
@@ -94,7 +116,11 @@ class Forwarder:
         assert self.client is not None
         replica.inflight += 1
         try:
-            return await self.client.post(replica.url + ctx.operation.path, data=payload, headers=headers,
-                                          **({"timeout": timeout} if timeout else {}))
+            return await self.client.post(
+                replica.url + ctx.operation.path,
+                data=payload,
+                headers=headers,
+                **({"timeout": timeout} if timeout else {}),
+            )
         finally:
             replica.inflight -= 1

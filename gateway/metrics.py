@@ -4,6 +4,7 @@ Names follow the OpenTelemetry GenAI conventions with underscores, our own under
 `inferwatch_`. Labels are bounded sets only (never request ids, users or keys).
 Histogram buckets are passed in so that every SLO threshold is a bucket boundary.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,44 +20,150 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 
 
 class GatewayMetrics:
-    def __init__(self, buckets: Mapping[str, Sequence[float]] | None = None, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, buckets: Mapping[str, Sequence[float]] | None = None, registry: CollectorRegistry | None = None
+    ) -> None:
         b = {**DEFAULT_BUCKETS, **(buckets or {})}
         r = self.registry = registry or CollectorRegistry()
-        self.requests = Counter("inferwatch_requests", "Requests that ended, by outcome", SCOPE + ["status_class", "error_type"], registry=r)
-        self.duration = Histogram("gen_ai_server_request_duration_seconds", "End-to-end duration of successful requests", SCOPE, buckets=b["latency"], registry=r)
-        self.ttft = Histogram("gen_ai_server_time_to_first_token_seconds", "Time to first token of streaming requests that sent one, also those that broke later", SCOPE, buckets=b["ttft"], registry=r)
-        self.tpot = Histogram("gen_ai_server_time_per_output_token_seconds", "(duration - TTFT) / (output tokens - 1)", SCOPE, buckets=b["tpot"], registry=r)
-        self.token_usage = Histogram("gen_ai_client_token_usage", "Tokens per request", SCOPE + ["gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=r)
-        self.tokens = Counter("inferwatch_tokens", "Tokens billed", ["tenant", "model_alias", "model_version", "token_type"], registry=r)
-        self.cost = Counter("inferwatch_cost_usd", "Cost of requests in US dollars", ["tenant", "model_alias", "model_version"], registry=r)
-        self.safety_hits = Counter("inferwatch_safety_hits", "Safety scanner hits", ["direction", "category", "action"], registry=r)
-        self.guard_calls = Histogram("inferwatch_safety_guard_duration_seconds",
-                                     "Guard model calls by outcome (ok, error, timeout, unparsed)",
-                                     ["format", "outcome"],
-                                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=r)
-        self.safety_incidents = Counter("inferwatch_safety_incidents", "Requests with a blocked or flagged text", ["tenant", "model_alias", "model_version", "direction"], registry=r)
-        self.disconnects = Counter("inferwatch_client_disconnects", "Requests the client abandoned", ["tenant", "model_alias"], registry=r)
-        self.retries = Counter("inferwatch_upstream_retries", "Requests retried on another replica before the first byte", ["upstream"], registry=r)
-        self.fallbacks = Counter("inferwatch_fallbacks", "Requests that left a version for the next of its chain",
-                                 ["model_alias", "model_version", "fallback_version", "reason"], registry=r)
-        self.shed = Counter("inferwatch_requests_shed", "Requests refused for capacity (tenant cap, slots, worker)",
-                            ["tenant", "priority", "reason"], registry=r)
-        self.rate_limited = Counter("inferwatch_rate_limited", "Requests refused by a tenant limit", ["tenant", "limit"], registry=r)
+        self.requests = Counter(
+            "inferwatch_requests", "Requests that ended, by outcome", SCOPE + ["status_class", "error_type"], registry=r
+        )
+        self.duration = Histogram(
+            "gen_ai_server_request_duration_seconds",
+            "End-to-end duration of successful requests",
+            SCOPE,
+            buckets=b["latency"],
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time to first token of streaming requests that sent one, also those that broke later",
+            SCOPE,
+            buckets=b["ttft"],
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "gen_ai_server_time_per_output_token_seconds",
+            "(duration - TTFT) / (output tokens - 1)",
+            SCOPE,
+            buckets=b["tpot"],
+            registry=r,
+        )
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per request",
+            SCOPE + ["gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "inferwatch_tokens", "Tokens billed", ["tenant", "model_alias", "model_version", "token_type"], registry=r
+        )
+        self.cost = Counter(
+            "inferwatch_cost_usd",
+            "Cost of requests in US dollars",
+            ["tenant", "model_alias", "model_version"],
+            registry=r,
+        )
+        self.safety_hits = Counter(
+            "inferwatch_safety_hits", "Safety scanner hits", ["direction", "category", "action"], registry=r
+        )
+        self.guard_calls = Histogram(
+            "inferwatch_safety_guard_duration_seconds",
+            "Guard model calls by outcome (ok, error, timeout, unparsed)",
+            ["format", "outcome"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+            registry=r,
+        )
+        self.safety_incidents = Counter(
+            "inferwatch_safety_incidents",
+            "Requests with a blocked or flagged text",
+            ["tenant", "model_alias", "model_version", "direction"],
+            registry=r,
+        )
+        self.disconnects = Counter(
+            "inferwatch_client_disconnects", "Requests the client abandoned", ["tenant", "model_alias"], registry=r
+        )
+        self.retries = Counter(
+            "inferwatch_upstream_retries",
+            "Requests retried on another replica before the first byte",
+            ["upstream"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "inferwatch_fallbacks",
+            "Requests that left a version for the next of its chain",
+            ["model_alias", "model_version", "fallback_version", "reason"],
+            registry=r,
+        )
+        self.shed = Counter(
+            "inferwatch_requests_shed",
+            "Requests refused for capacity (tenant cap, slots, worker)",
+            ["tenant", "priority", "reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "inferwatch_rate_limited", "Requests refused by a tenant limit", ["tenant", "limit"], registry=r
+        )
         self.inflight = Gauge("inferwatch_inflight_requests", "Requests in progress at the gateway", registry=r)
-        self.worker_up = Gauge("inferwatch_worker_up", "1 when the last health check of the worker succeeded", ["upstream", "model_version"], registry=r)
-        self.upstream_healthy = Gauge("inferwatch_upstream_healthy", "1 when the upstream is healthy and eligible for routing", ["model_alias", "model_version", "upstream"], registry=r)
-        self.breaker_state = Gauge("inferwatch_circuit_breaker_state", "0 closed, 1 half-open, 2 open", ["upstream"], registry=r)
-        self.version_mismatch = Gauge("inferwatch_model_version_mismatch", "1 when a worker serves another version than configured", ["model_alias", "upstream"], registry=r)
-        self.alias_weight = Gauge("inferwatch_alias_weight", "Routing weight of a version behind an alias", ["model_alias", "model_version"], registry=r)
+        self.worker_up = Gauge(
+            "inferwatch_worker_up",
+            "1 when the last health check of the worker succeeded",
+            ["upstream", "model_version"],
+            registry=r,
+        )
+        self.upstream_healthy = Gauge(
+            "inferwatch_upstream_healthy",
+            "1 when the upstream is healthy and eligible for routing",
+            ["model_alias", "model_version", "upstream"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "inferwatch_circuit_breaker_state", "0 closed, 1 half-open, 2 open", ["upstream"], registry=r
+        )
+        self.version_mismatch = Gauge(
+            "inferwatch_model_version_mismatch",
+            "1 when a worker serves another version than configured",
+            ["model_alias", "upstream"],
+            registry=r,
+        )
+        self.alias_weight = Gauge(
+            "inferwatch_alias_weight",
+            "Routing weight of a version behind an alias",
+            ["model_alias", "model_version"],
+            registry=r,
+        )
         self.ledger_queue = Gauge("inferwatch_ledger_queue_depth", "Records waiting for the ledger writer", registry=r)
-        self.ledger_spool_files = Gauge("inferwatch_ledger_spool_files", "Spooled batches waiting for the database", registry=r)
+        self.ledger_spool_files = Gauge(
+            "inferwatch_ledger_spool_files", "Spooled batches waiting for the database", registry=r
+        )
         self.ledger_spool_bytes = Gauge("inferwatch_ledger_spool_bytes", "Bytes of spooled records", registry=r)
-        self.ledger_dropped = Gauge("inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r)
-        self.ledger_spool_write_errors = Gauge("inferwatch_ledger_spool_write_errors", "Failed spool writes (full or unwritable disk); stays 0", registry=r)
-        self.ledger_db_up = Gauge("inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r)
-        self.cache_requests = Counter("inferwatch_cache_requests", "Cacheable requests by cache result (hit or miss)", ["tenant", "result"], registry=r)
-        self.budget_used_ratio = Gauge("inferwatch_budget_used_ratio", "Share of a tenant budget used in its current period", ["tenant", "budget"], registry=r)
-        self.redis_up = Gauge("inferwatch_redis_up", "1 when the shared Redis answered the last call (limits, budgets, cache); NaN when none is configured", registry=r)
+        self.ledger_dropped = Gauge(
+            "inferwatch_ledger_dropped_records", "Records lost (spool write failed); should stay 0", registry=r
+        )
+        self.ledger_spool_write_errors = Gauge(
+            "inferwatch_ledger_spool_write_errors", "Failed spool writes (full or unwritable disk); stays 0", registry=r
+        )
+        self.ledger_db_up = Gauge(
+            "inferwatch_ledger_database_up", "1 when the ledger database accepted the last write", registry=r
+        )
+        self.cache_requests = Counter(
+            "inferwatch_cache_requests",
+            "Cacheable requests by cache result (hit or miss)",
+            ["tenant", "result"],
+            registry=r,
+        )
+        self.budget_used_ratio = Gauge(
+            "inferwatch_budget_used_ratio",
+            "Share of a tenant budget used in its current period",
+            ["tenant", "budget"],
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            "inferwatch_redis_up",
+            "1 when the shared Redis answered the last call (limits, budgets, cache); NaN when none is configured",
+            registry=r,
+        )
         self.redis_up.set(float("nan"))
         self._scopes: set[tuple[str, ...]] = set()
         self._cache_tenants: set[str] = set()
@@ -64,9 +171,12 @@ class GatewayMetrics:
     def forget_replica(self, url: str, version: str, aliases: Iterable[str]) -> None:
         """Drop the series of a replica that discovery removed, so a scaled-in pod does not
         read as a worker that is down (or, worse, as one still up)."""
-        series = [(self.worker_up, (url, version)), (self.breaker_state, (url,)),
-                  *((self.upstream_healthy, (alias, version, url)) for alias in aliases),
-                  *((self.version_mismatch, (alias, url)) for alias in aliases)]
+        series = [
+            (self.worker_up, (url, version)),
+            (self.breaker_state, (url,)),
+            *((self.upstream_healthy, (alias, version, url)) for alias in aliases),
+            *((self.version_mismatch, (alias, url)) for alias in aliases),
+        ]
         for gauge, labels in series:
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)

@@ -1,5 +1,6 @@
 """The OpenAI operations the gateway serves, each with its path (the same on the gateway and
 on the upstream), its request model and the body field that holds its prompt."""
+
 from __future__ import annotations
 
 from enum import StrEnum

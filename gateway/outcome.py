@@ -1,4 +1,5 @@
 """What the upstream exchange produced for one request, and how streamed chunks update it."""
+
 from __future__ import annotations
 
 import time

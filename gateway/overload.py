@@ -5,6 +5,7 @@ at most `batch_share` of the slots, so an interactive arrival finds one free whi
 flood runs, and batch requests are the ones shed (503 with Retry-After) when requests wait.
 One gate per version on each gateway replica.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,10 +26,22 @@ ShedReason = Literal["tenant_cap", "no_slot", "queue_full", "displaced", "wait_t
 class Shed(GatewayError):
     """A request refused for capacity; `reason` is the bounded label of the shed metric."""
 
-    def __init__(self, status: int, message: str, reason: ShedReason, priority: Priority, retry_after_s: int,
-                 code: str = "overloaded") -> None:
-        super().__init__(status, message, code, error_type="overloaded" if status == 503 else "rate_limited",
-                         headers={"Retry-After": str(retry_after_s)})
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        reason: ShedReason,
+        priority: Priority,
+        retry_after_s: int,
+        code: str = "overloaded",
+    ) -> None:
+        super().__init__(
+            status,
+            message,
+            code,
+            error_type="overloaded" if status == 503 else "rate_limited",
+            headers={"Retry-After": str(retry_after_s)},
+        )
         self.reason, self.priority = reason, priority
 
 
@@ -71,8 +84,9 @@ class VersionGate:
 
     def _shed(self, message: str, reason: ShedReason, priority: Priority) -> Shed:
         wait = self.config.retry_after_s
-        return Shed(503, f"Version {self.version} is at capacity: {message}. Retry after {wait} s.", reason, priority,
-                    wait)
+        return Shed(
+            503, f"Version {self.version} is at capacity: {message}. Retry after {wait} s.", reason, priority, wait
+        )
 
     async def acquire(self, priority: Priority, deadline: Deadline, *, wait: bool) -> Slot:
         """A slot, at once or after waiting (when `wait`); Shed when there is none in time.
@@ -135,9 +149,15 @@ class TenantConcurrency:
     def acquire(self, tenant: str, cap: int | None, priority: Priority, retry_after_s: int) -> None:
         """Count the request in, or 429 when the tenant already has `cap` in progress."""
         if cap is not None and self.inflight[tenant] >= cap:
-            raise Shed(429, f"This tenant already has {cap} requests in progress (max_concurrent_requests). "
-                       f"Retry after {retry_after_s} s.", "tenant_cap", priority, retry_after_s,
-                       code="concurrency_limit_exceeded")
+            raise Shed(
+                429,
+                f"This tenant already has {cap} requests in progress (max_concurrent_requests). "
+                f"Retry after {retry_after_s} s.",
+                "tenant_cap",
+                priority,
+                retry_after_s,
+                code="concurrency_limit_exceeded",
+            )
         self.inflight[tenant] += 1
 
     def release(self, tenant: str) -> None:
@@ -154,8 +174,9 @@ class Gates:
     """The gate of each version whose upstream sets max_parallel_requests."""
 
     def __init__(self, per_replica: dict[str, int], replicas: Callable[[str], int], config: OverloadConfig) -> None:
-        self.gates = {v: VersionGate(v, functools.partial(_slots, n, replicas, v), config)
-                      for v, n in per_replica.items()}
+        self.gates = {
+            v: VersionGate(v, functools.partial(_slots, n, replicas, v), config) for v, n in per_replica.items()
+        }
 
     async def acquire(self, version: str, priority: Priority, deadline: Deadline, *, wait: bool) -> Slot:
         gate = self.gates.get(version)

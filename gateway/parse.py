@@ -1,5 +1,6 @@
 """The first stage: read a request's body within the tenant's limit and validate it into the
 operation's request model."""
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,14 @@ from .operations import Operation
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(413, f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.",
-                           "request_too_large")
+        raise GatewayError(
+            413, f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.", "request_too_large"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise GatewayError(413, f"Request body exceeds this tenant's limit of {limit} bytes.",
-                               "request_too_large")
+            raise GatewayError(413, f"Request body exceeds this tenant's limit of {limit} bytes.", "request_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -31,22 +32,29 @@ def json_body(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise GatewayError(400, f"The request body is not valid JSON: {exc}", "invalid_json",
-                           error_type="invalid_request") from exc
+        raise GatewayError(
+            400, f"The request body is not valid JSON: {exc}", "invalid_json", error_type="invalid_request"
+        ) from exc
 
 
 def parse(operation: Operation, body: bytes) -> Any:
     data = json_body(body)
     if not isinstance(data, dict):
-        raise GatewayError(400, "The request body must be a JSON object.", "invalid_request",
-                           error_type="invalid_request")
+        raise GatewayError(
+            400, "The request body must be a JSON object.", "invalid_request", error_type="invalid_request"
+        )
     try:
         return operation.request_model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ()))
-        raise GatewayError(400, f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}", "invalid_request",
-                           param=loc or None, error_type="invalid_request") from exc
+        raise GatewayError(
+            400,
+            f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}",
+            "invalid_request",
+            param=loc or None,
+            error_type="invalid_request",
+        ) from exc
 
 
 def estimate_tokens(text: str) -> int:

@@ -1,4 +1,5 @@
 """A request's priority: the tenant's setting, or the client's header within it."""
+
 from __future__ import annotations
 
 from .config import PRIORITIES, Priority
@@ -14,10 +15,19 @@ def priority_of(header: str | None, tenant_default: Priority) -> Priority:
         return tenant_default
     value = header.strip().lower()
     if value not in PRIORITIES:
-        raise GatewayError(400, f"Invalid {PRIORITY_HEADER} header {header[:40]!r}: one of {', '.join(PRIORITIES)}.",
-                           "invalid_priority", param=PRIORITY_HEADER, error_type="invalid_request")
+        raise GatewayError(
+            400,
+            f"Invalid {PRIORITY_HEADER} header {header[:40]!r}: one of {', '.join(PRIORITIES)}.",
+            "invalid_priority",
+            param=PRIORITY_HEADER,
+            error_type="invalid_request",
+        )
     if value == "interactive" and tenant_default == "batch":
-        raise GatewayError(403, f"This tenant's priority is batch; {PRIORITY_HEADER}: interactive is not allowed.",
-                           "priority_not_allowed", param=PRIORITY_HEADER, error_type="forbidden")
+        raise GatewayError(
+            403,
+            f"This tenant's priority is batch; {PRIORITY_HEADER}: interactive is not allowed.",
+            "priority_not_allowed",
+            param=PRIORITY_HEADER,
+            error_type="forbidden",
+        )
     return "interactive" if value == "interactive" else "batch"
-

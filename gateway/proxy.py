@@ -4,6 +4,7 @@
 
 A `RequestContext` carries what each stage found out to the next. Every request gets exactly
 one record, however it ends: here when the response is complete, or when its stream ends."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,40 +63,68 @@ UPSTREAM_KEEPALIVE_S = 4.0  # below uvicorn's default timeout_keep_alive of 5 s
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, store: GovernanceStore, *, submit: Callable[[RequestRecord], None],
-                 metrics: GatewayMetrics, tracer_provider: TracerProvider, admin_key: str | None,
-                 safety: AsyncSafety | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: GovernanceStore,
+        *,
+        submit: Callable[[RequestRecord], None],
+        metrics: GatewayMetrics,
+        tracer_provider: TracerProvider,
+        admin_key: str | None,
+        safety: AsyncSafety | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
         self.tracer_provider = tracer_provider
         self.tracer = tracer_provider.get_tracer("inferwatch.gateway")
-        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # records' start times and budget periods
+        self.clock: Callable[[], datetime] = lambda: datetime.now(
+            timezone.utc
+        )  # records' start times and budget periods
         self.background = Background()
-        self.redis = SharedRedis(config.redis_url, config.redis_retry_s, on_state=lambda up: metrics.redis_up.set(1 if up else 0))
+        self.redis = SharedRedis(
+            config.redis_url, config.redis_retry_s, on_state=lambda up: metrics.redis_up.set(1 if up else 0)
+        )
         if config.redis_url:
             metrics.redis_up.set(1)
         self.limiter = SharedRateLimiter(self.redis)
         self.cache = ResponseCache(config.cache, self.redis)
-        self.budgets = BudgetTracker(store.engine, self.redis, clock=lambda: self.clock(), webhooks=config.budget_webhooks,
-                                     on_status=self._budget_gauge)
-        self.pools = UpstreamPools(config.upstreams, breaker_failures=config.breaker_failures, breaker_open_s=config.breaker_open_s)
+        self.budgets = BudgetTracker(
+            store.engine,
+            self.redis,
+            clock=lambda: self.clock(),
+            webhooks=config.budget_webhooks,
+            on_status=self._budget_gauge,
+        )
+        self.pools = UpstreamPools(
+            config.upstreams, breaker_failures=config.breaker_failures, breaker_open_s=config.breaker_open_s
+        )
         self.aliases = AliasTable(config.aliases)
         self.upkeep = Upkeep(store, self.pools, self.aliases, metrics)
         # the stages, in the order a request meets them
         self.auth = Authenticator(store, admin_key, config.key_cache_ttl_s)
-        self.admission = Admission(config, store, self.aliases, self.limiter, self.budgets, metrics,
-                                   clock=lambda: self.clock())
+        self.admission = Admission(
+            config, store, self.aliases, self.limiter, self.budgets, metrics, clock=lambda: self.clock()
+        )
         self.safety = safety  # None: no scanning (safety.enabled is false)
         self.safety_path = SafetyPath(safety, self.admission.store_content, metrics.guard_calls) if safety else None
-        self.recorder = Recorder(config, metrics, self.limiter, self.budgets, submit=submit,
-                                 spawn=self.background.spawn)
+        self.recorder = Recorder(
+            config, metrics, self.limiter, self.budgets, submit=submit, spawn=self.background.spawn
+        )
         self.cache_path = CachePath(self.cache, metrics, record=self.recorder.record, spawn=self.background.spawn)
         self.forwarder = Forwarder(config, self.pools, metrics)
-        self.gates = Gates({v: u.max_parallel_requests for v, u in config.upstreams.items() if u.max_parallel_requests},
-                           lambda v: self.pools.pools[v].healthy_replicas(), config.overload)
-        self.failover = Failover(Fallbacks(config.fallbacks, self.aliases), self.gates,
-                                 lambda v: self.pools.pools[v].context_window(), metrics)
+        self.gates = Gates(
+            {v: u.max_parallel_requests for v, u in config.upstreams.items() if u.max_parallel_requests},
+            lambda v: self.pools.pools[v].healthy_replicas(),
+            config.overload,
+        )
+        self.failover = Failover(
+            Fallbacks(config.fallbacks, self.aliases),
+            self.gates,
+            lambda v: self.pools.pools[v].context_window(),
+            metrics,
+        )
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -103,13 +132,16 @@ class Gateway:
         # aiohttp, not httpx: httpx's pool costs about half the gateway's CPU per request
         # (see BENCHMARKS.md), aiohttp's a small fraction.
         c = self.config
-        timeout = aiohttp.ClientTimeout(total=c.request_timeout_s, connect=c.connect_timeout_s, sock_read=c.first_byte_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=c.request_timeout_s, connect=c.connect_timeout_s, sock_read=c.first_byte_timeout_s
+        )
         # An idle connection is dropped before the upstream's keep-alive ends (uvicorn's, so our
         # worker's and vLLM's, is 5 s): reusing one the server just closed fails the request with
         # ServerDisconnectedError, a 502 when the version has no other replica to retry on.
         connector = aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=UPSTREAM_KEEPALIVE_S)
-        client = aiohttp.ClientSession(timeout=timeout, connector=connector,
-                                       auto_decompress=False, skip_auto_headers=("User-Agent",))
+        client = aiohttp.ClientSession(
+            timeout=timeout, connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
         self.forwarder.client = client
         await self.refresh_state()
         await self.upkeep.health(client)
@@ -179,7 +211,9 @@ class Gateway:
         except Exception:  # noqa: BLE001 - never a stack trace to the client
             log.exception("unexpected gateway error (request %s)", request_id)
             outcome.status, outcome.error_type = 500, "internal_error"
-            return GatewayError(500, "Internal error in the gateway.", "internal_error").response({"x-request-id": request_id})
+            return GatewayError(500, "Internal error in the gateway.", "internal_error").response(
+                {"x-request-id": request_id}
+            )
         finally:
             if not ctx.stream or outcome.status != 200:  # a stream records itself when it ends
                 self.recorder.record(ctx)
@@ -220,9 +254,17 @@ class Gateway:
             return await self.forwarder.forward(ctx, body)
 
         assert ctx.deadline is not None
-        return await self.failover.forward(ctx.alias, ctx.version, ctx.sticky, tenant=ctx.tenant, priority=ctx.priority,
-                                           deadline=ctx.deadline, prompt_estimate=ctx.prompt_estimate,
-                                           outcome=ctx.outcome, send=send)
+        return await self.failover.forward(
+            ctx.alias,
+            ctx.version,
+            ctx.sticky,
+            tenant=ctx.tenant,
+            priority=ctx.priority,
+            deadline=ctx.deadline,
+            prompt_estimate=ctx.prompt_estimate,
+            outcome=ctx.outcome,
+            send=send,
+        )
 
     async def moderate(self, request: Request) -> Response:
         """`POST /v1/moderations`: the scanners' view of each input, OpenAI-compatible."""

@@ -5,6 +5,7 @@ limit on its own); with `gateway.redis_url` the windows live in Redis, updated a
 by a Lua script, so all replicas enforce one limit together. When Redis fails the local
 windows take over (logged) until it answers again.
 """
+
 from __future__ import annotations
 
 import collections
@@ -58,7 +59,7 @@ class SlidingWindow:
 
 
 class RateLimiter:
-    def __init__(self, clock=time.monotonic) -> None:  # noqa: ANN001 - injectable for tests
+    def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._requests: dict[str, SlidingWindow] = collections.defaultdict(SlidingWindow)
@@ -106,7 +107,9 @@ if #old > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
 end
 """
-_CHECK = _EXPIRE + """
+_CHECK = (
+    _EXPIRE
+    + """
 local rpm, tpm, want = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local used_req = redis.call('ZCARD', KEYS[1])
 local used_tok = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -128,13 +131,17 @@ redis.call('ZADD', KEYS[1], now, ARGV[5])
 redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0, 0, used_req + 1, used_tok}
 """
-_ADD_TOKENS = _EXPIRE + """
+)
+_ADD_TOKENS = (
+    _EXPIRE
+    + """
 redis.call('ZADD', KEYS[2], now, ARGV[2] .. ':' .. ARGV[3])
 redis.call('INCRBY', KEYS[3], tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[2], window)
 redis.call('PEXPIRE', KEYS[3], window)
 return 1
 """
+)
 
 
 class SharedRateLimiter:
@@ -155,9 +162,18 @@ class SharedRateLimiter:
         if rpm is None and tpm is None:
             return Decision(True)
         try:
-            allowed, which, wait_ms, used_req, used_tok = await self.redis.run(lambda r: self._script(r, "check")(
-                keys=self._keys(tenant), args=[self.window_ms, -1 if rpm is None else rpm, -1 if tpm is None else tpm,
-                                               estimated_tokens, uuid.uuid4().hex]))
+            allowed, which, wait_ms, used_req, used_tok = await self.redis.run(
+                lambda r: self._script(r, "check")(
+                    keys=self._keys(tenant),
+                    args=[
+                        self.window_ms,
+                        -1 if rpm is None else rpm,
+                        -1 if tpm is None else tpm,
+                        estimated_tokens,
+                        uuid.uuid4().hex,
+                    ],
+                )
+            )
         except RedisUnavailable:
             return self.local.check(tenant, rpm, tpm, estimated_tokens)
         used_req, used_tok = int(used_req), int(used_tok)
@@ -171,11 +187,15 @@ class SharedRateLimiter:
         if tokens <= 0:
             return
         try:
-            await self.redis.run(lambda r: self._script(r, "add")(keys=self._keys(tenant), args=[self.window_ms, uuid.uuid4().hex, tokens]))
+            await self.redis.run(
+                lambda r: self._script(r, "add")(
+                    keys=self._keys(tenant), args=[self.window_ms, uuid.uuid4().hex, tokens]
+                )
+            )
         except RedisUnavailable:
             self.local.add_tokens(tenant, tokens)
 
-    def _script(self, r, which: str):  # noqa: ANN001, ANN202 - registered once per client
+    def _script(self, r, which: str):
         if which == "check":
             if self._check_script is None:
                 self._check_script = r.register_script(_CHECK)

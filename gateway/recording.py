@@ -1,5 +1,6 @@
 """The last stage: build the request's one RequestRecord, when the request ends however it
 ends, and hand it to every view (metrics, span, rate-limit and budget counters, the ledger)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -21,9 +22,16 @@ log = logging.getLogger("inferwatch.gateway")
 
 
 class Recorder:
-    def __init__(self, config: GatewayConfig, metrics: GatewayMetrics, limiter: SharedRateLimiter,
-                 budgets: BudgetTracker, *, submit: Callable[[RequestRecord], None],
-                 spawn: Callable[[Coroutine[Any, Any, Any]], None]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        metrics: GatewayMetrics,
+        limiter: SharedRateLimiter,
+        budgets: BudgetTracker,
+        *,
+        submit: Callable[[RequestRecord], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+    ) -> None:
         self.config, self.metrics, self.limiter, self.budgets = config, metrics, limiter, budgets
         self.submit = submit  # hands the record to the ledger writer (never blocks)
         self.spawn = spawn
@@ -76,17 +84,35 @@ class Recorder:
             price = self.config.price_for(outcome.model_version, ctx.alias)
             cost = price.cost(outcome.prompt_tokens, outcome.completion_tokens)
         rec = RequestRecord(
-            request_id=ctx.request_id, started_at=ctx.started_at, tenant=ctx.tenant, key_id=ctx.principal.key_id,
-            operation=ctx.operation.value, alias=ctx.alias, model_version=outcome.model_version, upstream=outcome.upstream,
-            status_code=status, error_type=outcome.error_type if status >= 400 else None,
-            latency_s=latency, ttft_s=ttft, tpot_s=tpot,
-            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens, cost_usd=cost,
-            stream=bool(getattr(req, "stream", False)), finish_reason=outcome.finish_reason,
+            request_id=ctx.request_id,
+            started_at=ctx.started_at,
+            tenant=ctx.tenant,
+            key_id=ctx.principal.key_id,
+            operation=ctx.operation.value,
+            alias=ctx.alias,
+            model_version=outcome.model_version,
+            upstream=outcome.upstream,
+            status_code=status,
+            error_type=outcome.error_type if status >= 400 else None,
+            latency_s=latency,
+            ttft_s=ttft,
+            tpot_s=tpot,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            cost_usd=cost,
+            stream=bool(getattr(req, "stream", False)),
+            finish_reason=outcome.finish_reason,
             trace_id=tracing.trace_id_of(span) if span is not None else None,
-            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit,
-            cache_lookup=outcome.cache_lookup, retries=outcome.retries,
-            safety=outcome.safety, partial=outcome.partial, usage_estimated=outcome.usage_estimated,
-            priority=ctx.priority, fallback_from=outcome.fallback_from, attempts=outcome.attempts,
+            client_disconnected=outcome.client_disconnected,
+            cache_hit=outcome.cache_hit,
+            cache_lookup=outcome.cache_lookup,
+            retries=outcome.retries,
+            safety=outcome.safety,
+            partial=outcome.partial,
+            usage_estimated=outcome.usage_estimated,
+            priority=ctx.priority,
+            fallback_from=outcome.fallback_from,
+            attempts=outcome.attempts,
         )
         return rec
 
@@ -95,7 +121,8 @@ class Recorder:
         self.metrics.inflight.dec()  # a request is in flight until its record is written
         self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
         if span is not None:
-            tracing.finish_span(span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None),
-                                getattr(req, "temperature", None))
+            tracing.finish_span(
+                span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None)
+            )
         if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
             self.submit(rec)

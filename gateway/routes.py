@@ -1,4 +1,5 @@
 """HTTP routes of the gateway: the OpenAI-compatible API, usage, and admin."""
+
 from __future__ import annotations
 
 import asyncio
@@ -79,7 +80,9 @@ def _body_of(model: type[BaseModel]) -> dict[str, Any]:
 
 def with_openai_schemas(openapi: dict[str, Any]) -> dict[str, Any]:
     """Add the OpenAI request models (and what they reference) to the document's components."""
-    _, defs = models_json_schema([(m, "validation") for m in OPENAI_REQUESTS], ref_template="#/components/schemas/{model}")
+    _, defs = models_json_schema(
+        [(m, "validation") for m in OPENAI_REQUESTS], ref_template="#/components/schemas/{model}"
+    )
     openapi.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
     return openapi
 
@@ -94,8 +97,9 @@ def build_router(gw: Gateway) -> APIRouter:
     async def chat(request: Request) -> Response:
         return await gw.handle(request, Operation.CHAT)
 
-    @router.post(Operation.TEXT_COMPLETION.path, tags=["openai"],
-                 openapi_extra=_body_of(Operation.TEXT_COMPLETION.request_model))
+    @router.post(
+        Operation.TEXT_COMPLETION.path, tags=["openai"], openapi_extra=_body_of(Operation.TEXT_COMPLETION.request_model)
+    )
     async def completions(request: Request) -> Response:
         return await gw.handle(request, Operation.TEXT_COMPLETION)
 
@@ -113,9 +117,12 @@ def build_router(gw: Gateway) -> APIRouter:
         return models_response(gw)
 
     @router.get("/v1/usage", tags=["usage"])
-    async def usage(request: Request, start: date | None = Query(None, description="first UTC day (default: 30 days ago)"),
-                    end: date | None = Query(None, description="last UTC day, inclusive (default: today)"),
-                    tenant: str | None = Query(None, description="admin only: one tenant (default: all)")) -> dict[str, Any]:
+    async def usage(
+        request: Request,
+        start: date | None = Query(None, description="first UTC day (default: 30 days ago)"),
+        end: date | None = Query(None, description="last UTC day, inclusive (default: today)"),
+        tenant: str | None = Query(None, description="admin only: one tenant (default: all)"),
+    ) -> dict[str, Any]:
         who = await principal(request)
         if who.is_admin and who.tenant is None:
             scope = tenant
@@ -134,8 +141,13 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.post("/v1/admin/tenants", tags=["admin"], status_code=201)
     async def create_tenant(body: NewTenant, request: Request) -> dict[str, Any]:
         actor = await admin(request)
-        settings: dict[str, Any] = {"store_content": body.store_content, "cache": body.cache, "priority": body.priority,
-                                    "timeout_s": body.timeout_s, **(body.limits.model_dump() if body.limits else {})}
+        settings: dict[str, Any] = {
+            "store_content": body.store_content,
+            "cache": body.cache,
+            "priority": body.priority,
+            "timeout_s": body.timeout_s,
+            **(body.limits.model_dump() if body.limits else {}),
+        }
         if body.budgets is not None:
             settings["budgets"] = [b.model_dump() for b in body.budgets]
         await asyncio.to_thread(lambda: gw.store.upsert_tenant(body.id, body.name, settings, actor=actor))
@@ -146,7 +158,9 @@ def build_router(gw: Gateway) -> APIRouter:
         actor = await admin(request)
         new = [b.model_dump() for b in body.budgets]
         try:
-            settings = await asyncio.to_thread(lambda: gw.store.update_tenant_settings(tenant_id, {"budgets": new}, actor=actor))
+            settings = await asyncio.to_thread(
+                lambda: gw.store.update_tenant_settings(tenant_id, {"budgets": new}, actor=actor)
+            )
         except LookupError as exc:
             raise GatewayError(404, str(exc), "tenant_not_found") from exc
         gw.forget_tenant(tenant_id)
@@ -164,15 +178,31 @@ def build_router(gw: Gateway) -> APIRouter:
             new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, body.admin, actor=actor))
         except LookupError as exc:
             raise GatewayError(404, str(exc), "tenant_not_found", param="tenant") from exc
-        return {"key_id": new.key_id, "tenant": body.tenant, "admin": body.admin, "key": new.secret,
-                "note": "The key is shown once; only its hash is stored."}
+        return {
+            "key_id": new.key_id,
+            "tenant": body.tenant,
+            "admin": body.admin,
+            "key": new.secret,
+            "note": "The key is shown once; only its hash is stored.",
+        }
 
     @router.get("/v1/admin/keys", tags=["admin"])
     async def list_keys(request: Request, tenant: str | None = None) -> dict[str, Any]:
         require_admin(await principal(request))
         rows = await asyncio.to_thread(gw.store.keys, tenant)
-        return {"object": "list", "data": [{"key_id": k.key_id, "tenant": k.tenant, "admin": k.is_admin, "revoked": k.revoked,
-                                            "created_at": k.created_at.isoformat()} for k in rows]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "key_id": k.key_id,
+                    "tenant": k.tenant,
+                    "admin": k.is_admin,
+                    "revoked": k.revoked,
+                    "created_at": k.created_at.isoformat(),
+                }
+                for k in rows
+            ],
+        }
 
     @router.delete("/v1/admin/keys/{key_id}", tags=["admin"])
     async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
@@ -187,15 +217,26 @@ def build_router(gw: Gateway) -> APIRouter:
         await admin(request)
         versions = await asyncio.to_thread(gw.store.versions)
         aliases = await asyncio.to_thread(gw.store.aliases)
-        return {"object": "list", "data": list(versions.values()),
-                "aliases": {a: [t.model_dump() for t in ts] for a, ts in sorted(aliases.items())}}
+        return {
+            "object": "list",
+            "data": list(versions.values()),
+            "aliases": {a: [t.model_dump() for t in ts] for a, ts in sorted(aliases.items())},
+        }
 
     @router.post("/v1/admin/models", tags=["admin"], status_code=201)
     async def register_version(body: NewVersion, request: Request) -> dict[str, Any]:
         actor = await admin(request)
         try:
-            out = await asyncio.to_thread(lambda: gw.store.register_version(body.version, digest=body.digest, source=body.source,
-                                                                            parameters=body.parameters, notes=body.notes, actor=actor))
+            out = await asyncio.to_thread(
+                lambda: gw.store.register_version(
+                    body.version,
+                    digest=body.digest,
+                    source=body.source,
+                    parameters=body.parameters,
+                    notes=body.notes,
+                    actor=actor,
+                )
+            )
         except ValueError as exc:
             raise GatewayError(409, str(exc), "version_immutable", param="version") from exc
         await gw.refresh_state()
@@ -216,8 +257,12 @@ def build_router(gw: Gateway) -> APIRouter:
         known = set(gw.pools.pools) | set(await asyncio.to_thread(gw.store.versions))
         unknown = sorted({t.version for t in body.targets} - known)
         if unknown:
-            raise GatewayError(400, f"Unknown version(s) {', '.join(unknown)}: register them first (POST /v1/admin/models).",
-                               "unknown_version", param="targets")
+            raise GatewayError(
+                400,
+                f"Unknown version(s) {', '.join(unknown)}: register them first (POST /v1/admin/models).",
+                "unknown_version",
+                param="targets",
+            )
         if sum(t.weight for t in body.targets) <= 0:
             raise GatewayError(400, "At least one target needs a positive weight.", "invalid_weights", param="targets")
         await asyncio.to_thread(lambda: gw.store.set_alias(alias, body.targets, actor=actor, reason="admin"))
@@ -235,12 +280,29 @@ def build_router(gw: Gateway) -> APIRouter:
         return {"alias": alias, "targets": [t.model_dump() for t in targets]}
 
     @router.get("/v1/admin/audit", tags=["admin"])
-    async def audit_log(request: Request, actor: str | None = None, action: str | None = Query(None, description="prefix, e.g. alias."),
-                        target: str | None = None, since: datetime | None = None, until: datetime | None = None,
-                        after_seq: int = Query(0, ge=0, le=MAX_ID), limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    async def audit_log(
+        request: Request,
+        actor: str | None = None,
+        action: str | None = Query(None, description="prefix, e.g. alias."),
+        target: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int = Query(0, ge=0, le=MAX_ID),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> dict[str, Any]:
         await admin(request)
-        data = await asyncio.to_thread(lambda: audit.entries(gw.store.engine, actor=actor, action=action, target=target, since=since,
-                                                             until=until, after_seq=after_seq, limit=limit))
+        data = await asyncio.to_thread(
+            lambda: audit.entries(
+                gw.store.engine,
+                actor=actor,
+                action=action,
+                target=target,
+                since=since,
+                until=until,
+                after_seq=after_seq,
+                limit=limit,
+            )
+        )
         return {"object": "list", "data": data}
 
     @router.get("/v1/admin/audit/verify", tags=["admin"])
@@ -263,29 +325,43 @@ def build_router(gw: Gateway) -> APIRouter:
             raise GatewayError(exc.status, exc.message, exc.code) from exc
 
     @router.get("/v1/admin/reviews", tags=["admin"])
-    async def list_reviews(request: Request, status: str | None = Query(None, description="open, claimed or resolved"),
-                           category: str | None = None, tenant: str | None = None,
-                           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_ID)) -> dict[str, Any]:
+    async def list_reviews(
+        request: Request,
+        status: str | None = Query(None, description="open, claimed or resolved"),
+        category: str | None = None,
+        tenant: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0, le=MAX_ID),
+    ) -> dict[str, Any]:
         _, scope = await reviewer_scope(request, tenant)
-        data = await review_call(review.list_items, status=status, category=category, tenant=scope, limit=limit, offset=offset)
+        data = await review_call(
+            review.list_items, status=status, category=category, tenant=scope, limit=limit, offset=offset
+        )
         return {"object": "list", "data": data}
 
     @router.get("/v1/admin/reviews/precision", tags=["admin"])
-    async def review_precision(request: Request, start: datetime | None = None, end: datetime | None = None,
-                               tenant: str | None = None) -> dict[str, Any]:
+    async def review_precision(
+        request: Request, start: datetime | None = None, end: datetime | None = None, tenant: str | None = None
+    ) -> dict[str, Any]:
         _, scope = await reviewer_scope(request, tenant)
         found = await review_call(review.precision_by_category, start=start, end=end, tenant=scope)
         return {"object": "list", "data": [p.to_dict() for p in found.values()]}
 
     @router.post("/v1/admin/reviews/{item_id}/claim", tags=["admin"])
-    async def claim_review(request: Request, item_id: int = Path(ge=1, le=MAX_ID), body: ClaimRequest | None = None) -> dict[str, Any]:
+    async def claim_review(
+        request: Request, item_id: int = Path(ge=1, le=MAX_ID), body: ClaimRequest | None = None
+    ) -> dict[str, Any]:
         who, scope = await reviewer_scope(request, None)
         return await review_call(review.claim, item_id, (body and body.reviewer) or who.key_id or "admin", tenant=scope)
 
     @router.post("/v1/admin/reviews/{item_id}/resolve", tags=["admin"])
-    async def resolve_review(body: ResolveRequest, request: Request, item_id: int = Path(ge=1, le=MAX_ID)) -> dict[str, Any]:
+    async def resolve_review(
+        body: ResolveRequest, request: Request, item_id: int = Path(ge=1, le=MAX_ID)
+    ) -> dict[str, Any]:
         who, scope = await reviewer_scope(request, None)
-        return await review_call(review.resolve, item_id, body.label, body.note, body.reviewer or who.key_id or "admin", tenant=scope)
+        return await review_call(
+            review.resolve, item_id, body.label, body.note, body.reviewer or who.key_id or "admin", tenant=scope
+        )
 
     return router
 
@@ -300,14 +376,36 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
     t1 = datetime.combine(end + timedelta(days=1), time.min, timezone.utc)
     with Session(gw.store.engine) as s:
         rows = queries.usage(s, t0, t1, tenant=tenant)
-    data = [{"tenant": r.tenant, "day": r.day.isoformat(), "model": r.alias, "model_version": r.model_version, "requests": r.requests,
-             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost_usd": round(r.cost_usd, 10),
-             "cache_hits": r.cache_hits, "cache_lookups": r.cache_lookups} for r in rows]
-    totals = {k: sum(d[k] for d in data) for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits", "cache_lookups")}
+    data = [
+        {
+            "tenant": r.tenant,
+            "day": r.day.isoformat(),
+            "model": r.alias,
+            "model_version": r.model_version,
+            "requests": r.requests,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cost_usd": round(r.cost_usd, 10),
+            "cache_hits": r.cache_hits,
+            "cache_lookups": r.cache_lookups,
+        }
+        for r in rows
+    ]
+    totals = {
+        k: sum(d[k] for d in data)
+        for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits", "cache_lookups")
+    }
     lookups = totals["cache_lookups"]  # the requests the cache was asked about; every hit was one
     totals["cache_hit_rate"] = round(totals["cache_hits"] / lookups, 6) if lookups else None
-    return {"object": "usage", "tenant": tenant, "start": start.isoformat(), "end": end.isoformat(), "data": data, "totals": totals,
-            "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock())}
+    return {
+        "object": "usage",
+        "tenant": tenant,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "data": data,
+        "totals": totals,
+        "budgets": budgets.report(gw.store, gw.config, tenant, gw.clock()),
+    }
 
 
 def models_response(gw: Gateway) -> JSONResponse:
@@ -319,10 +417,16 @@ def models_response(gw: Gateway) -> JSONResponse:
             pool = gw.pools.pools.get(t.version)
             replicas = pool.replicas if pool else []
             registered = gw.registry.get(t.version)
-            versions.append({"version": t.version, "weight": t.weight, "healthy_replicas": sum(r.healthy for r in replicas),
-                             "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version}),
-                             "registered_digest": registered.get("digest") if registered else None,
-                             "mismatched_upstreams": [r.url for r in replicas if gw.mismatch(r)]})
+            versions.append(
+                {
+                    "version": t.version,
+                    "weight": t.weight,
+                    "healthy_replicas": sum(r.healthy for r in replicas),
+                    "reported_versions": sorted({r.reported_version for r in replicas if r.reported_version}),
+                    "registered_digest": registered.get("digest") if registered else None,
+                    "mismatched_upstreams": [r.url for r in replicas if gw.mismatch(r)],
+                }
+            )
         data.append(p.ModelCard(id=alias, created=now, versions=versions).model_dump())
     return JSONResponse({"object": "list", "data": data})
 

@@ -1,4 +1,5 @@
 """Alias -> weighted model versions, with sticky assignment by request id."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Safety on the data path: scan a request's texts before they go upstream, a complete
 response before it goes back, and a stream chunk by chunk (never releasing an unredacted span)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,11 @@ REASONING_FIELDS = ("reasoning_content", "reasoning")  # vLLM / DeepSeek-style r
 def call_arguments(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The objects holding a message's (or delta's) tool-call arguments: each tool call's
     ``function`` and the legacy ``function_call``; their ``arguments`` is a JSON string."""
-    out = [tc["function"] for tc in message.get("tool_calls") or []
-           if isinstance(tc, dict) and isinstance(tc.get("function"), dict)]
+    out = [
+        tc["function"]
+        for tc in message.get("tool_calls") or []
+        if isinstance(tc, dict) and isinstance(tc.get("function"), dict)
+    ]
     if isinstance(message.get("function_call"), dict):
         out.append(message["function_call"])
     return [f for f in out if isinstance(f.get("arguments"), str)]
@@ -58,7 +62,9 @@ def message_slots(m: dict[str, Any]) -> list[tuple[Any, Any, bool]]:
     if isinstance(c, str):
         slots.append((m, "content", m.get("role") == "tool"))
     elif isinstance(c, list):
-        slots.extend((part, "text", False) for part in c if isinstance(part, dict) and isinstance(part.get("text"), str))
+        slots.extend(
+            (part, "text", False) for part in c if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
     slots.extend((m, k, False) for k in REASONING_FIELDS if isinstance(m.get(k), str))
     slots.extend((f, "arguments", True) for f in call_arguments(m))
     return slots
@@ -114,8 +120,10 @@ class SafetyPath:
 
     @staticmethod
     def _to_record(findings: list[Finding], excerpts: list[str], direction: str) -> list[SafetyHit]:
-        return [SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
-                for f, x in zip(findings, excerpts)]
+        return [
+            SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
+            for f, x in zip(findings, excerpts)
+        ]
 
     def defer(self, later: Later | None, text: str, tenant: str, outcome: Outcome) -> None:
         """Leave a text's flag-only scans for after the response (the recorder runs them)."""
@@ -145,8 +153,11 @@ class SafetyPath:
         acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
         pos = 0
         for (container, key, is_json), text in zip(slots, texts):
-            spans = [dataclasses.replace(h, start=max(h.start - pos, 0), end=min(h.end - pos, len(text)))
-                     for h in acting if h.start < pos + len(text) and h.end > pos]
+            spans = [
+                dataclasses.replace(h, start=max(h.start - pos, 0), end=min(h.end - pos, len(text)))
+                for h in acting
+                if h.start < pos + len(text) and h.end > pos
+            ]
             if spans:
                 container[key] = redact_slot(text, spans, is_json)
             pos += len(text) + len(_SEP)
@@ -232,7 +243,7 @@ class StreamGuard:
         """Split released text along the upstream's pieces when no redaction touched it."""
         pieces, slices, need = self.pending[idx], [], released
         while need > 0 and pieces:
-            rest = pieces[0][self.pending_off[idx]:]
+            rest = pieces[0][self.pending_off[idx] :]
             take = rest[:need]
             slices.append(take)
             need -= len(take)
@@ -255,9 +266,15 @@ class StreamGuard:
     def _side_holders(delta: dict[str, Any]) -> list[tuple[Any, dict[str, Any], str]]:
         """(field, holder, key) of each reasoning and argument piece in one delta; a tool
         call's field is ("tool", its index), the legacy function call's ("function_call",)."""
-        out: list[tuple[Any, dict[str, Any], str]] = [(k, delta, k) for k in REASONING_FIELDS if isinstance(delta.get(k), str)]
+        out: list[tuple[Any, dict[str, Any], str]] = [
+            (k, delta, k) for k in REASONING_FIELDS if isinstance(delta.get(k), str)
+        ]
         for tc in delta.get("tool_calls") or []:
-            if isinstance(tc, dict) and isinstance(tc.get("function"), dict) and isinstance(tc["function"].get("arguments"), str):
+            if (
+                isinstance(tc, dict)
+                and isinstance(tc.get("function"), dict)
+                and isinstance(tc["function"].get("arguments"), str)
+            ):
                 out.append((("tool", tc.get("index", 0)), tc["function"], "arguments"))
         fc = delta.get("function_call")
         if isinstance(fc, dict) and isinstance(fc.get("arguments"), str):
@@ -360,15 +377,23 @@ class StreamGuard:
             if isinstance(text, str) or out:
                 holder[key] = out
             emitted = emitted or bool(out) or bool(before)
-            keep = keep or bool(c.get("finish_reason")) or (isinstance(delta, dict) and any(k != "content" for k in delta))
+            keep = (
+                keep or bool(c.get("finish_reason")) or (isinstance(delta, dict) and any(k != "content" for k in delta))
+            )
         if emitted and outcome.first_token_at is None:
             outcome.first_token_at = time.perf_counter()
         if self.blocked:
             outcome.finish_reason = "content_filter"
             return b"".join(before) + self._event(chunk), True
-        if had_text and not keep and not any(
+        if (
+            had_text
+            and not keep
+            and not any(
                 (c.get("delta") or {}).get("content") if isinstance(c.get("delta"), dict) else c.get("text")
-                for c in choices if isinstance(c, dict)):
+                for c in choices
+                if isinstance(c, dict)
+            )
+        ):
             return b"".join(before), False
         return b"".join(before) + self._event(chunk), False
 
@@ -385,10 +410,16 @@ class StreamGuard:
             delta: dict[str, Any] = {}
             if self.chat and self._side_fields(idx, delta, True):
                 self.blocked = True
-                out.append(self._event({**self.template, "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}))
+                out.append(
+                    self._event(
+                        {**self.template, "choices": [{"index": idx, "delta": {}, "finish_reason": "content_filter"}]}
+                    )
+                )
                 break
             if delta:
-                out.append(self._event({**self.template, "choices": [{"index": idx, "delta": delta, "finish_reason": None}]}))
+                out.append(
+                    self._event({**self.template, "choices": [{"index": idx, "delta": delta, "finish_reason": None}]})
+                )
         if out and outcome.first_token_at is None:
             outcome.first_token_at = time.perf_counter()
         return b"".join(out)

@@ -1,4 +1,5 @@
 """The gateway's configuration written into the governance state at start-up."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,8 +14,12 @@ def seed(store: GovernanceStore, config: GatewayConfig) -> None:
     registry, and alias weights for aliases it does not know yet (weights a rollout set
     survive a restart). Changes are audited with the actor "config"."""
     for tenant_id, t in config.tenants.items():
-        settings: dict[str, Any] = {"store_content": t.store_content, "cache": t.cache, "priority": t.priority,
-                                    "timeout_s": t.timeout_s}
+        settings: dict[str, Any] = {
+            "store_content": t.store_content,
+            "cache": t.cache,
+            "priority": t.priority,
+            "timeout_s": t.timeout_s,
+        }
         if t.limits:
             settings.update(t.limits.model_dump())
         if t.budgets is not None:
@@ -27,8 +32,9 @@ def seed(store: GovernanceStore, config: GatewayConfig) -> None:
     registered = store.versions()
     for version, up in config.upstreams.items():
         if version not in registered:
-            store.register_version(version, source=",".join(up.urls), notes="from the gateway configuration",
-                                   actor="config")
+            store.register_version(
+                version, source=",".join(up.urls), notes="from the gateway configuration", actor="config"
+            )
     known = store.aliases()
     for alias, targets in config.aliases.items():
         if alias not in known:

@@ -1,5 +1,6 @@
 """The Redis that gateway replicas share (rate limits, budget counters, cache), with a clear
 fallback: when it fails, callers use their in-process state for `retry_s`, then try again."""
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,9 @@ class RedisUnavailable(Exception):
 
 
 class SharedRedis:
-    def __init__(self, url: str | None, retry_s: float, on_state: Callable[[bool], None] | None = None,
-                 timeout_s: float = 0.5) -> None:
+    def __init__(
+        self, url: str | None, retry_s: float, on_state: Callable[[bool], None] | None = None, timeout_s: float = 0.5
+    ) -> None:
         self.url = url
         self.retry_s = retry_s
         self.timeout_s = timeout_s
@@ -32,7 +34,9 @@ class SharedRedis:
     def client(self) -> aioredis.Redis:
         if self._client is None:  # made on first use, inside the serving event loop
             assert self.url is not None
-            self._client = aioredis.Redis.from_url(self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s)
+            self._client = aioredis.Redis.from_url(
+                self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s
+            )
         return self._client
 
     async def run(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
@@ -44,8 +48,13 @@ class SharedRedis:
         except (RedisError, OSError) as exc:
             self._down_until = time.monotonic() + self.retry_s
             if self.up:
-                log.warning("Redis at %s failed (%s: %s): using this replica's local limits, budgets and cache for %.0f s",
-                            self.url, type(exc).__name__, exc, self.retry_s)
+                log.warning(
+                    "Redis at %s failed (%s: %s): using this replica's local limits, budgets and cache for %.0f s",
+                    self.url,
+                    type(exc).__name__,
+                    exc,
+                    self.retry_s,
+                )
                 self.up = False
                 self._on_state(False)
             raise RedisUnavailable from exc

@@ -1,6 +1,7 @@
 """A streamed upstream answer, relayed event by event: output safety chunk by chunk, usage
 as the client asked for it, an in-band error event when the upstream fails mid-stream, and
 the request's one record when the stream ends, however it ends."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,16 +25,27 @@ from .usage import StreamUsage
 Events = AsyncIterator[bytes]
 
 
-def relay(ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica, guard: StreamGuard | None,
-          record: Callable[[RequestContext], None], tee: Callable[[Events], Events] | None = None) -> StreamingResponse:
+def relay(
+    ctx: RequestContext,
+    resp: aiohttp.ClientResponse,
+    replica: Replica,
+    guard: StreamGuard | None,
+    record: Callable[[RequestContext], None],
+    tee: Callable[[Events], Events] | None = None,
+) -> StreamingResponse:
     """`tee` passes the events on as they are sent (the response cache keeps them)."""
     outcome, req = ctx.outcome, ctx.req
-    headers = {**ctx.headers, "x-request-id": ctx.request_id, "x-model-version": outcome.model_version or "",
-               "cache-control": "no-cache"}
+    headers = {
+        **ctx.headers,
+        "x-request-id": ctx.request_id,
+        "x-model-version": outcome.model_version or "",
+        "cache-control": "no-cache",
+    }
     outcome.status = 200
     want_usage = bool(req.include_usage)
-    usage = StreamUsage(client_usage=want_usage, client_continuous=bool(req.continuous_usage),
-                        prompt_estimate=ctx.prompt_estimate)
+    usage = StreamUsage(
+        client_usage=want_usage, client_continuous=bool(req.continuous_usage), prompt_estimate=ctx.prompt_estimate
+    )
 
     async def events() -> Events:
         complete = False
@@ -91,8 +103,9 @@ def relay(ctx: RequestContext, resp: aiohttp.ClientResponse, replica: Replica, g
                 err = p.error_body(504, ctx.deadline.error().message, "deadline_exceeded")  # type: ignore[union-attr]
             else:
                 outcome.status, outcome.error_type = 502, "upstream_disconnected"
-                err = p.error_body(502, f"The upstream failed mid-stream ({type(exc).__name__}).",
-                                   "upstream_disconnected")
+                err = p.error_body(
+                    502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected"
+                )
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
         except asyncio.CancelledError:
             if outcome.error_type is None:  # a client closing on the upstream's error event does not hide the error

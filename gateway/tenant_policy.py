@@ -1,4 +1,5 @@
 """A tenant's settings as the data path applies them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,9 +21,14 @@ class TenantPolicy:
 
 
 def policy_from(settings: TenantSettings, config: GatewayConfig) -> TenantPolicy:
-    return TenantPolicy(limits=limits_from(settings, config.default_limits), store_content=settings.store_content,
-                        cache=settings.cache, budgets=tenant_budgets(settings, config),
-                        priority=settings.priority, timeout_s=settings.timeout_s)
+    return TenantPolicy(
+        limits=limits_from(settings, config.default_limits),
+        store_content=settings.store_content,
+        cache=settings.cache,
+        budgets=tenant_budgets(settings, config),
+        priority=settings.priority,
+        timeout_s=settings.timeout_s,
+    )
 
 
 def limits_from(settings: TenantSettings, default: Limits) -> Limits:

@@ -1,4 +1,5 @@
 """OpenTelemetry spans following the GenAI semantic conventions."""
+
 from __future__ import annotations
 
 from opentelemetry import trace
@@ -45,7 +46,9 @@ def trace_id_of(span: Span) -> str:
     return format(span.get_span_context().trace_id, "032x")
 
 
-def finish_span(span: Span, rec: RequestRecord, provider_name: str, request_max_tokens: int | None, temperature: float | None) -> None:
+def finish_span(
+    span: Span, rec: RequestRecord, provider_name: str, request_max_tokens: int | None, temperature: float | None
+) -> None:
     """Fill the span from the finished record, then end it."""
     if not span.is_recording():
         span.end()

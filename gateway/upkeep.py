@@ -1,6 +1,7 @@
 """What the gateway keeps up to date between requests: replica health (and its gauges), alias
 weights and registered versions from the database (so a rollout or an alias change on any
 replica reaches all), and the review queue."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,9 @@ REVIEW_SYNC_S = 30.0  # how often flagged/blocked hits of the ledger are copied 
 
 
 class Upkeep:
-    def __init__(self, store: GovernanceStore, pools: UpstreamPools, aliases: AliasTable,
-                 metrics: GatewayMetrics) -> None:
+    def __init__(
+        self, store: GovernanceStore, pools: UpstreamPools, aliases: AliasTable, metrics: GatewayMetrics
+    ) -> None:
         self.store, self.pools, self.aliases, self.metrics = store, pools, aliases, metrics
         self.registry: dict[str, dict[str, Any]] = {}  # registered versions (the expected side of what workers report)
 

@@ -1,4 +1,5 @@
 """Upstream replicas: health checks, circuit breakers, and replica choice."""
+
 from __future__ import annotations
 
 import asyncio
@@ -96,8 +97,10 @@ async def resolve(url: str) -> set[str]:
 class UpstreamPools:
     def __init__(self, upstreams: dict[str, UpstreamConfig], *, breaker_failures: int, breaker_open_s: float) -> None:
         self._breaker = (breaker_failures, breaker_open_s)
-        self.pools = {version: VersionPool(version, cfg, [self._replica(u, version, cfg) for u in cfg.urls])
-                      for version, cfg in upstreams.items()}
+        self.pools = {
+            version: VersionPool(version, cfg, [self._replica(u, version, cfg) for u in cfg.urls])
+            for version, cfg in upstreams.items()
+        }
         self._discovered: dict[str, set[str]] = {version: set() for version in upstreams}
 
     def _replica(self, url: str, version: str, cfg: UpstreamConfig) -> Replica:
@@ -150,7 +153,9 @@ class UpstreamPools:
         cfg = self.pools[r.version].config
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         try:
-            async with client.get(r.url + "/v1/models", headers=headers, timeout=aiohttp.ClientTimeout(total=5.0)) as resp:
+            async with client.get(
+                r.url + "/v1/models", headers=headers, timeout=aiohttp.ClientTimeout(total=5.0)
+            ) as resp:
                 resp.raise_for_status()
                 data = (await resp.json(content_type=None)).get("data") or []
             if not data:

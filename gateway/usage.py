@@ -7,6 +7,7 @@ block, a client that left. Upstreams that report no usage get the gateway's own 
 chunks since the last usage, the prompt estimate), marked as estimated. The client still gets
 exactly the usage chunks it asked for.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def _without_usage(chunk: dict[str, Any], data: str) -> str:
     """`data` without its usage. Our worker and vLLM write usage last: cut it off the text (the
     other bytes stay as the upstream sent them, and no re-encoding costs a chunk's CPU)."""
     if next(reversed(chunk)) == "usage":
-        head = data[:data.rfind('"usage"')].rstrip()
+        head = data[: data.rfind('"usage"')].rstrip()
         if head.endswith(","):
             return head[:-1] + "}"
     return json.dumps({k: v for k, v in chunk.items() if k != "usage"})

@@ -2,6 +2,7 @@
 
 Flags mirror WorkerConfig's fields (`--max-batch-size 32`, `--fault.error-rate 0.1`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,9 @@ def _flags(model: type[BaseModel], parser: argparse.ArgumentParser, prefix: str 
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             _flags(ann, parser, f"{prefix}{name}.")
             continue
-        parser.add_argument("--" + (prefix + name).replace("_", "-"), dest=prefix + name, default=None, help=field.description)
+        parser.add_argument(
+            "--" + (prefix + name).replace("_", "-"), dest=prefix + name, default=None, help=field.description
+        )
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:

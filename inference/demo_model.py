@@ -4,6 +4,7 @@ It is created deterministically (fixed seed, fixed vocabulary), saved as an ordi
 Face folder and then loaded through the same code path as real weights, so everything that
 works for the demo works for a downloaded model. Its weights are random: it speaks noise.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Incremental detokenization and stop-sequence matching for streamed output."""
+
 from __future__ import annotations
 
 from typing import Any

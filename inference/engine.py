@@ -8,6 +8,7 @@ sequences leave between steps and their slots are reused by the next arrivals, s
 never waits for a whole batch to end. What a step produced reaches each event loop in one
 hand-off per step, not one per token.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -36,7 +37,9 @@ log = logging.getLogger("inferwatch.worker")
 class EngineError(Exception):
     """A request the engine refuses; `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str, code: str, retry_after: float | None = None, param: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str, retry_after: float | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.retry_after, self.param = status, message, code, retry_after, param
 
@@ -60,8 +63,14 @@ class StepOutput:
 
 
 class Sequence:
-    def __init__(self, request_id: str, prompt_ids: list[int], params: SamplingParams, handle: "RequestHandle",
-                 detok: IncrementalDetokenizer) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        prompt_ids: list[int],
+        params: SamplingParams,
+        handle: "RequestHandle",
+        detok: IncrementalDetokenizer,
+    ) -> None:
         self.request_id = request_id
         self.prompt_ids = prompt_ids
         self.params = params
@@ -92,7 +101,7 @@ class RequestHandle:
         self.queue: asyncio.Queue[StepOutput] = asyncio.Queue()
         self.seq: Sequence | None = None
 
-    async def outputs(self):  # noqa: ANN201 - async generator of StepOutput
+    async def outputs(self):
         while True:
             out = await self.queue.get()
             yield out
@@ -121,10 +130,20 @@ class EngineStats:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedModel, *, max_batch_size: int, max_queue: int, prefill_token_budget: int, metrics: WorkerMetrics,
-                 step_delay_s: float = 0.0, fail_after_tokens: int = 0, use_graphs: bool = True,
-                 compile_layers: bool = False,
-                 cache_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        *,
+        max_batch_size: int,
+        max_queue: int,
+        prefill_token_budget: int,
+        metrics: WorkerMetrics,
+        step_delay_s: float = 0.0,
+        fail_after_tokens: int = 0,
+        use_graphs: bool = True,
+        compile_layers: bool = False,
+        cache_bytes: int | None = None,
+    ) -> None:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.device = torch.device(loaded.device)
@@ -135,12 +154,14 @@ class Engine:
         self.step_delay_s = step_delay_s  # fault injection: a deliberately slower worker
         self.fail_after_tokens = fail_after_tokens  # fault injection: generation fails part way (0: never)
         cfg = loaded.model.config
-        plan = plan_cache(cfg, loaded.dtype, self.device, max_batch_size=max_batch_size, length=self.max_len,
-                          available=cache_bytes)
+        plan = plan_cache(
+            cfg, loaded.dtype, self.device, max_batch_size=max_batch_size, length=self.max_len, available=cache_bytes
+        )
         self.cache = KVCache(cfg, plan, loaded.dtype, self.device)
         self.max_batch_size = plan.slots
-        self.runner = ModelRunner(loaded.model, self.cache, self.device, loaded.dtype, use_graphs=use_graphs,
-                                  compile_layers=compile_layers)
+        self.runner = ModelRunner(
+            loaded.model, self.cache, self.device, loaded.dtype, use_graphs=use_graphs, compile_layers=compile_layers
+        )
         eos = getattr(loaded.model.generation_config, "eos_token_id", None) or self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
         self.stats = EngineStats()
@@ -183,7 +204,9 @@ class Engine:
     def num_waiting(self) -> int:
         return len(self._waiting)
 
-    def submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop) -> RequestHandle:
+    def submit(
+        self, request_id: str, prompt_ids: list[int], params: SamplingParams, loop: asyncio.AbstractEventLoop
+    ) -> RequestHandle:
         n = len(prompt_ids)
         if n == 0:
             raise EngineError(400, "The prompt is empty.", "empty_prompt")
@@ -203,7 +226,12 @@ class Engine:
                 raise EngineError(503, "The worker is shutting down.", "shutting_down", retry_after=1)
             if len(self._waiting) >= self.max_queue:
                 self.metrics.rejected.labels(model_version=self.metrics.version, reason="queue_full").inc()
-                raise EngineError(503, f"The worker's queue is full ({self.max_queue} waiting). Retry shortly.", "queue_full", retry_after=1)
+                raise EngineError(
+                    503,
+                    f"The worker's queue is full ({self.max_queue} waiting). Retry shortly.",
+                    "queue_full",
+                    retry_after=1,
+                )
             self._waiting.append(seq)
             self._cv.notify_all()
         return handle
@@ -248,9 +276,11 @@ class Engine:
                     if self._running:
                         if self.step_delay_s:  # before the step, so a finished request has had all its pauses
                             time.sleep(self.step_delay_s)
-                            self.metrics.faults_injected.labels(model_version=self.metrics.version, kind="token_latency").inc()
+                            self.metrics.faults_injected.labels(
+                                model_version=self.metrics.version, kind="token_latency"
+                            ).inc()
                         self._decode_step()
-                except Exception:  # noqa: BLE001 - a failed step must not kill the worker
+                except Exception:
                     log.exception("engine step failed; failing the running requests")
                     for seq in self._prefilling + list(self._running.values()):
                         self._finish(seq, "error")
@@ -320,8 +350,17 @@ class Engine:
             n = min(len(seq.prompt_ids) - seq.prefilled, budget)
             chosen.append((seq, n))
             budget -= n
-        pieces = [PrefillPiece(s.slot, s.prefilled, s.prompt_ids[s.prefilled : s.prefilled + n], s.params.temperature,
-                               s.params.top_p, s.seed) for s, n in chosen]
+        pieces = [
+            PrefillPiece(
+                s.slot,
+                s.prefilled,
+                s.prompt_ids[s.prefilled : s.prefilled + n],
+                s.params.temperature,
+                s.params.top_p,
+                s.seed,
+            )
+            for s, n in chosen
+        ]
         tokens = self.runner.prefill(pieces)
         self.stats.prefill_steps += 1
         self.metrics.labels(self.metrics.prompt_tokens).inc(self.prefill_token_budget - budget)
@@ -375,8 +414,15 @@ class Engine:
                 continue
             if text:
                 self._outbox.append((seq, StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids))))
-            self.runner.set_row(seq.slot, token=tok, position=seq.position, counter=len(seq.output_ids), seed=seq.seed,
-                                temperature=seq.params.temperature, top_p=seq.params.top_p)
+            self.runner.set_row(
+                seq.slot,
+                token=tok,
+                position=seq.position,
+                counter=len(seq.output_ids),
+                seed=seq.seed,
+                temperature=seq.params.temperature,
+                top_p=seq.params.top_p,
+            )
 
     def _finish(self, seq: Sequence, reason: str, text: str = "", flush: bool = True) -> None:
         if flush and reason != "error":

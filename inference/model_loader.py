@@ -1,4 +1,5 @@
 """Load a local Hugging Face causal LM and derive its immutable, content-based version."""
+
 from __future__ import annotations
 
 import hashlib
@@ -27,9 +28,7 @@ class ModelVersion:
 
 
 def _content_files(path: Path) -> list[Path]:
-    return sorted(
-        p for p in path.iterdir() if p.is_file() and p.suffix in _CONTENT_SUFFIXES and p.name not in _IGNORED
-    )
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _CONTENT_SUFFIXES and p.name not in _IGNORED)
 
 
 def content_digest(path: Path) -> str:

@@ -4,6 +4,7 @@ Only the wire format lives here; serving logic lives elsewhere (as in vLLM's
 `entrypoints/openai/protocol.py`). Unknown request fields are accepted and ignored, as the
 OpenAI API does for forward compatibility.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,10 @@ def parse_timeout(value: str | None) -> float | None:
     except ValueError:
         seconds = float("nan")
     if not 0 < seconds <= MAX_TIMEOUT_S:  # NaN fails too
-        raise ValueError(f"Invalid {TIMEOUT_HEADER} header {value[:40]!r}: a number of seconds, above 0 and at most "
-                         f"{MAX_TIMEOUT_S:.0f}.")
+        raise ValueError(
+            f"Invalid {TIMEOUT_HEADER} header {value[:40]!r}: a number of seconds, above 0 and at most "
+            f"{MAX_TIMEOUT_S:.0f}."
+        )
     return seconds
 
 
@@ -177,6 +180,7 @@ class ChatCompletionResponse(BaseModel):
 class ChatDelta(BaseModel):
     """What a chunk adds to the message: only the fields it carries are sent (OpenAI's delta
     has no `role: null`), while the chunk and its choice keep every field the schema requires."""
+
     role: Literal["assistant"] | None = None
     content: str | None = None
 

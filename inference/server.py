@@ -1,4 +1,5 @@
 """The worker's OpenAI-compatible HTTP API over the batching engine."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,31 +49,64 @@ class WorkerState:
             path = cfg.model or ensure_demo_model(cfg.data_dir)
             if is_demo(path):
                 log.warning("serving the built-in demo model: random weights, its output is not meaningful text")
-            loaded = load_model(path, alias=cfg.alias, device=cfg.device, dtype=cfg.dtype, device_map=cfg.device_map, max_model_len=cfg.max_model_len)
+            loaded = load_model(
+                path,
+                alias=cfg.alias,
+                device=cfg.device,
+                dtype=cfg.dtype,
+                device_map=cfg.device_map,
+                max_model_len=cfg.max_model_len,
+            )
             metrics = WorkerMetrics(loaded.version.id)
-            engine = Engine(loaded, max_batch_size=cfg.max_batch_size, max_queue=cfg.max_queue, prefill_token_budget=cfg.prefill_token_budget,
-                            metrics=metrics, step_delay_s=cfg.fault.extra_token_latency_s, fail_after_tokens=cfg.fault.fail_after_tokens,
-                            use_graphs=cfg.cuda_graphs, compile_layers=cfg.compile)
+            engine = Engine(
+                loaded,
+                max_batch_size=cfg.max_batch_size,
+                max_queue=cfg.max_queue,
+                prefill_token_budget=cfg.prefill_token_budget,
+                metrics=metrics,
+                step_delay_s=cfg.fault.extra_token_latency_s,
+                fail_after_tokens=cfg.fault.fail_after_tokens,
+                use_graphs=cfg.cuda_graphs,
+                compile_layers=cfg.compile,
+            )
             engine.start()
             _warm_up(engine, loaded)
-        except Exception as exc:  # noqa: BLE001 - reported by /health, not a crash loop
+        except Exception as exc:
             log.exception("model load failed")
             self.load_error = f"{type(exc).__name__}: {exc}"
             return
         self.load_seconds = time.perf_counter() - t0
         metrics.labels(metrics.load_time).set(self.load_seconds)
-        metrics.info.labels(model_version=loaded.version.id, alias=loaded.version.alias, digest=loaded.version.digest, device=str(loaded.device)).set(1)
+        metrics.info.labels(
+            model_version=loaded.version.id,
+            alias=loaded.version.alias,
+            digest=loaded.version.digest,
+            device=str(loaded.device),
+        ).set(1)
         self.loaded, self.metrics, self.engine = loaded, metrics, engine
         self.ready.set()
-        log.info("ready: %s (%s) in %.1fs, context %d, batch %d", loaded.version.id, loaded.device, self.load_seconds, loaded.max_model_len, cfg.max_batch_size)
+        log.info(
+            "ready: %s (%s) in %.1fs, context %d, batch %d",
+            loaded.version.id,
+            loaded.device,
+            self.load_seconds,
+            loaded.max_model_len,
+            cfg.max_batch_size,
+        )
 
 
 def _warm_up(engine: Engine, loaded: LoadedModel) -> None:
     """Run prefill and decode once at full batch so allocations happen before /health is ready."""
     loop = asyncio.new_event_loop()
     try:
+
         async def one(i: int) -> None:
-            h = engine.submit(f"warmup-{i}", [loaded.tokenizer.bos_token_id or 0] * 8, SamplingParams(max_tokens=4, temperature=1.0, top_p=0.9), asyncio.get_running_loop())
+            h = engine.submit(
+                f"warmup-{i}",
+                [loaded.tokenizer.bos_token_id or 0] * 8,
+                SamplingParams(max_tokens=4, temperature=1.0, top_p=0.9),
+                asyncio.get_running_loop(),
+            )
             async for _ in h.outputs():
                 pass
 
@@ -84,7 +118,9 @@ def _warm_up(engine: Engine, loaded: LoadedModel) -> None:
         loop.close()
 
 
-def _error(status: int, message: str, code: str | None = None, param: str | None = None, retry_after: float | None = None) -> JSONResponse:
+def _error(
+    status: int, message: str, code: str | None = None, param: str | None = None, retry_after: float | None = None
+) -> JSONResponse:
     headers = {"Retry-After": str(int(max(1, retry_after)))} if retry_after else None
     return JSONResponse(p.error_body(status, message, code, param), status_code=status, headers=headers)
 
@@ -106,7 +142,12 @@ def create_app(config: WorkerConfig) -> FastAPI:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
-        return _error(400, f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed body')}", "invalid_request", loc or None)
+        return _error(
+            400,
+            f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed body')}",
+            "invalid_request",
+            loc or None,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -119,7 +160,12 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
     def engine_or_503() -> Engine:
         if not state.ready.is_set():
-            raise EngineError(503, "The model is still loading." if not state.load_error else f"Model failed to load: {state.load_error}", "model_not_ready", retry_after=5)
+            raise EngineError(
+                503,
+                "The model is still loading." if not state.load_error else f"Model failed to load: {state.load_error}",
+                "model_not_ready",
+                retry_after=5,
+            )
         assert state.engine is not None
         return state.engine
 
@@ -131,7 +177,11 @@ def create_app(config: WorkerConfig) -> FastAPI:
         loaded = state.loaded
         assert loaded is not None
         if name not in (loaded.version.alias, loaded.version.id):
-            raise EngineError(404, f"The model '{name}' does not exist on this worker; it serves '{loaded.version.alias}'.", "model_not_found")
+            raise EngineError(
+                404,
+                f"The model '{name}' does not exist on this worker; it serves '{loaded.version.alias}'.",
+                "model_not_found",
+            )
         return loaded
 
     def headers(loaded: LoadedModel, request_id: str) -> dict[str, str]:
@@ -141,8 +191,16 @@ def create_app(config: WorkerConfig) -> FastAPI:
     async def health() -> JSONResponse:
         if state.ready.is_set():
             assert state.loaded and state.engine
-            return JSONResponse({"status": "ready", "model": state.loaded.version.alias, "version": state.loaded.version.id,
-                                 "load_seconds": state.load_seconds, "running": state.engine.num_running, "waiting": state.engine.num_waiting})
+            return JSONResponse(
+                {
+                    "status": "ready",
+                    "model": state.loaded.version.alias,
+                    "version": state.loaded.version.id,
+                    "load_seconds": state.load_seconds,
+                    "running": state.engine.num_running,
+                    "waiting": state.engine.num_waiting,
+                }
+            )
         status = "failed" if state.load_error else "loading"
         return JSONResponse({"status": status, "error": state.load_error}, status_code=503)
 
@@ -157,22 +215,44 @@ def create_app(config: WorkerConfig) -> FastAPI:
     async def engine_stats() -> dict[str, Any]:
         engine = engine_or_503()
         s = engine.stats
-        return {"running": engine.num_running, "waiting": engine.num_waiting, "free_slots": len(engine._free_slots),
-                "steps": s.steps, "max_batch_size": s.max_batch_size, "recent_batch_sizes": list(s.recent_batch_sizes)[-256:],
-                "finished": s.finished, "cancelled": s.cancelled}
+        return {
+            "running": engine.num_running,
+            "waiting": engine.num_waiting,
+            "free_slots": len(engine._free_slots),
+            "steps": s.steps,
+            "max_batch_size": s.max_batch_size,
+            "recent_batch_sizes": list(s.recent_batch_sizes)[-256:],
+            "finished": s.finished,
+            "cancelled": s.cancelled,
+        }
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         engine_or_503()
         loaded = state.loaded
         assert loaded is not None
-        card = p.ModelCard(id=loaded.version.alias, created=int(loaded.path.stat().st_mtime), version=loaded.version.id,
-                           digest=f"sha256:{loaded.version.digest}", max_model_len=loaded.max_model_len, demo=is_demo(loaded.path))
+        card = p.ModelCard(
+            id=loaded.version.alias,
+            created=int(loaded.path.stat().st_mtime),
+            version=loaded.version.id,
+            digest=f"sha256:{loaded.version.digest}",
+            max_model_len=loaded.max_model_len,
+            demo=is_demo(loaded.path),
+        )
         return p.ModelList(data=[card]).model_dump()
 
-    def sampling(req: p.ChatCompletionRequest | p.CompletionRequest, prompt_len: int, requested: int | None) -> SamplingParams:
+    def sampling(
+        req: p.ChatCompletionRequest | p.CompletionRequest, prompt_len: int, requested: int | None
+    ) -> SamplingParams:
         max_tokens = requested or min(config.default_max_tokens, max(1, state.loaded.max_model_len - prompt_len))  # type: ignore[union-attr]
-        return SamplingParams(max_tokens=max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed, stop=req.stop_list(), ignore_eos=req.ignore_eos)
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            seed=req.seed,
+            stop=req.stop_list(),
+            ignore_eos=req.ignore_eos,
+        )
 
     async def inject_faults() -> None:
         fault, m = config.fault, state.metrics
@@ -192,7 +272,7 @@ def create_app(config: WorkerConfig) -> FastAPI:
         try:
             messages = [{"role": m.role, "content": m.text()} for m in req.messages]
             text = loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception as exc:  # noqa: BLE001 - template errors are the caller's input
+        except Exception as exc:
             raise EngineError(400, f"Cannot apply the chat template: {exc}", "invalid_messages") from exc
         ids = loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
         params = sampling(req, len(ids), req.effective_max_tokens())
@@ -213,7 +293,15 @@ def create_app(config: WorkerConfig) -> FastAPI:
         params = sampling(req, len(ids), req.effective_max_tokens())
         return await run_generation(engine, loaded, request, req, "completion", ids, params)
 
-    async def run_generation(engine: Engine, loaded: LoadedModel, request: Request, req: Any, kind: str, ids: list[int], params: SamplingParams) -> Response:
+    async def run_generation(
+        engine: Engine,
+        loaded: LoadedModel,
+        request: Request,
+        req: Any,
+        kind: str,
+        ids: list[int],
+        params: SamplingParams,
+    ) -> Response:
         request_id = request.headers.get("x-request-id") or p.random_id("chatcmpl" if kind == "chat" else "cmpl")
         timeout = _timeout(request)  # the caller's deadline: generating past it is wasted work
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
@@ -221,8 +309,11 @@ def create_app(config: WorkerConfig) -> FastAPI:
         handle = engine.submit(request_id, ids, params, asyncio.get_running_loop())
         if req.stream:
             events = stream_events(handle, loaded, req, kind, request_id, deadline)
-            return StreamingResponse(events, media_type="text/event-stream",
-                                     headers=headers(loaded, request_id) | {"Cache-Control": "no-cache"})
+            return StreamingResponse(
+                events,
+                media_type="text/event-stream",
+                headers=headers(loaded, request_id) | {"Cache-Control": "no-cache"},
+            )
         result = asyncio.ensure_future(collect(handle))
         gone = asyncio.ensure_future(_wait_disconnect(request))
         left = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
@@ -238,15 +329,28 @@ def create_app(config: WorkerConfig) -> FastAPI:
         text, last = result.result()
         usage = _usage(last)
         if last.finish_reason == "error":  # what was generated before the failure, for the caller's record
-            return JSONResponse(p.error_body(500, "The engine failed while generating this request.", "engine_error") | {"usage": usage.model_dump()},
-                                status_code=500)
+            return JSONResponse(
+                p.error_body(500, "The engine failed while generating this request.", "engine_error")
+                | {"usage": usage.model_dump()},
+                status_code=500,
+            )
         if kind == "chat":
-            body: p.BaseModel = p.ChatCompletionResponse(id=request_id, model=loaded.version.alias, system_fingerprint=loaded.version.id, usage=usage,
-                                                         choices=[p.ChatChoice(message=p.ChatResponseMessage(content=text), finish_reason=last.finish_reason)])
+            body: p.BaseModel = p.ChatCompletionResponse(
+                id=request_id,
+                model=loaded.version.alias,
+                system_fingerprint=loaded.version.id,
+                usage=usage,
+                choices=[p.ChatChoice(message=p.ChatResponseMessage(content=text), finish_reason=last.finish_reason)],
+            )
         else:
             prefix = req.prompt if req.echo and isinstance(req.prompt, str) else ""
-            body = p.CompletionResponse(id=request_id, model=loaded.version.alias, system_fingerprint=loaded.version.id, usage=usage,
-                                        choices=[p.CompletionChoice(text=prefix + text, finish_reason=last.finish_reason)])
+            body = p.CompletionResponse(
+                id=request_id,
+                model=loaded.version.alias,
+                system_fingerprint=loaded.version.id,
+                usage=usage,
+                choices=[p.CompletionChoice(text=prefix + text, finish_reason=last.finish_reason)],
+            )
         return JSONResponse(body.model_dump(), headers=headers(loaded, request_id))
 
     async def collect(handle: RequestHandle) -> tuple[str, Any]:
@@ -256,8 +360,9 @@ def create_app(config: WorkerConfig) -> FastAPI:
             last = out
         return "".join(parts), last
 
-    async def stream_events(handle: RequestHandle, loaded: LoadedModel, req: Any, kind: str, request_id: str,
-                            deadline: float | None) -> AsyncIterator[bytes]:
+    async def stream_events(
+        handle: RequestHandle, loaded: LoadedModel, req: Any, kind: str, request_id: str, deadline: float | None
+    ) -> AsyncIterator[bytes]:
         created = int(time.time())
         model, fp = loaded.version.alias, loaded.version.id
 
@@ -268,11 +373,23 @@ def create_app(config: WorkerConfig) -> FastAPI:
         def encode(text: str | None, finish: str | None, usage: p.Usage | None, role: bool = False) -> bytes:
             if kind == "chat":
                 delta = p.ChatDelta(role="assistant" if role else None, content=text)
-                c: p.BaseModel = p.ChatCompletionChunk(id=request_id, created=created, model=model, system_fingerprint=fp,
-                                                       choices=[p.ChatChunkChoice(delta=delta, finish_reason=finish)], usage=usage if running else None)
+                c: p.BaseModel = p.ChatCompletionChunk(
+                    id=request_id,
+                    created=created,
+                    model=model,
+                    system_fingerprint=fp,
+                    choices=[p.ChatChunkChoice(delta=delta, finish_reason=finish)],
+                    usage=usage if running else None,
+                )
             else:
-                c = p.CompletionResponse(id=request_id, created=created, model=model, system_fingerprint=fp,
-                                         choices=[p.CompletionChoice(text=text or "", finish_reason=finish)], usage=usage if running else None)
+                c = p.CompletionResponse(
+                    id=request_id,
+                    created=created,
+                    model=model,
+                    system_fingerprint=fp,
+                    choices=[p.CompletionChoice(text=text or "", finish_reason=finish)],
+                    usage=usage if running else None,
+                )
             # a completion's usage may be absent but not null; a chat chunk's is null until the last
             absent = {"usage"} if kind != "chat" and not running else None
             return b"data: " + json.dumps(c.model_dump(exclude=absent)).encode() + b"\n\n"
@@ -289,7 +406,12 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
         try:
             if kind == "chat":
-                yield chunk("", None, p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)), role=True)  # type: ignore[union-attr]
+                yield chunk(
+                    "",
+                    None,
+                    p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)),
+                    role=True,
+                )  # type: ignore[union-attr]
             async for out in _until(handle.outputs(), deadline):
                 if out is None:  # the deadline passed: stop generating, say so in-band
                     err = p.error_body(504, _DEADLINE_PASSED, "deadline_exceeded")
@@ -298,13 +420,24 @@ def create_app(config: WorkerConfig) -> FastAPI:
                 usage = _usage(out) if running or out.finish_reason else None  # a pydantic model only where one is sent
                 if out.finish_reason == "error":
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
-                    yield b"data: " + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode() + b"\n\n"  # type: ignore[union-attr]
+                    yield (
+                        b"data: "
+                        + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode()
+                        + b"\n\n"
+                    )  # type: ignore[union-attr]
                     return
                 if out.text or out.finish_reason:
                     yield chunk(out.text, out.finish_reason, usage)
                 if out.finish_reason and req.include_usage:
-                    body = {"id": request_id, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
-                            "created": created, "model": model, "system_fingerprint": fp, "choices": [], "usage": usage.model_dump()}
+                    body = {
+                        "id": request_id,
+                        "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
+                        "created": created,
+                        "model": model,
+                        "system_fingerprint": fp,
+                        "choices": [],
+                        "usage": usage.model_dump(),
+                    }
                     yield b"data: " + json.dumps(body).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
         finally:
@@ -314,11 +447,21 @@ def create_app(config: WorkerConfig) -> FastAPI:
     async def embeddings(req: p.EmbeddingRequest) -> Response:
         engine = engine_or_503()
         loaded = check_model(req.model)
-        inputs = req.input if isinstance(req.input, list) and req.input and not isinstance(req.input[0], int) else [req.input]
-        batch = [loaded.tokenizer(x, add_special_tokens=True)["input_ids"] if isinstance(x, str) else list(x) for x in inputs]
+        inputs = (
+            req.input
+            if isinstance(req.input, list) and req.input and not isinstance(req.input[0], int)
+            else [req.input]
+        )
+        batch = [
+            loaded.tokenizer(x, add_special_tokens=True)["input_ids"] if isinstance(x, str) else list(x) for x in inputs
+        ]
         too_long = [len(b) for b in batch if len(b) > loaded.max_model_len]
         if too_long:
-            raise EngineError(400, f"An input has {too_long[0]} tokens; this model's maximum context length is {loaded.max_model_len}.", "context_length_exceeded")
+            raise EngineError(
+                400,
+                f"An input has {too_long[0]} tokens; this model's maximum context length is {loaded.max_model_len}.",
+                "context_length_exceeded",
+            )
         if any(len(b) == 0 for b in batch):
             raise EngineError(400, "Inputs must not be empty.", "empty_input")
         vectors = await asyncio.wrap_future(engine.run_job(lambda: _mean_pool(loaded, batch)))
@@ -326,14 +469,20 @@ def create_app(config: WorkerConfig) -> FastAPI:
         if req.encoding_format == "base64":  # what the openai client asks for by default
             vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
         data = [p.EmbeddingData(index=i, embedding=v) for i, v in enumerate(vectors)]
-        body = p.EmbeddingResponse(data=data, model=loaded.version.alias, usage=p.Usage(prompt_tokens=n, total_tokens=n))
+        body = p.EmbeddingResponse(
+            data=data, model=loaded.version.alias, usage=p.Usage(prompt_tokens=n, total_tokens=n)
+        )
         return JSONResponse(body.model_dump(), headers=headers(loaded, p.random_id("emb")))
 
     return app
 
 
 def _usage(out: Any) -> p.Usage:
-    return p.Usage(prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens, total_tokens=out.prompt_tokens + out.completion_tokens)
+    return p.Usage(
+        prompt_tokens=out.prompt_tokens,
+        completion_tokens=out.completion_tokens,
+        total_tokens=out.prompt_tokens + out.completion_tokens,
+    )
 
 
 def _timeout(request: Request) -> float | None:

@@ -1,4 +1,5 @@
 """The one FastAPI app: the gateway's routes plus the platform's own endpoints."""
+
 from __future__ import annotations
 
 import asyncio
@@ -102,23 +103,41 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     audit.record_if_changed(engine, action="slo.specs", target="slo", state=[dataclasses.asdict(s) for s in slos])
     buckets = slo_buckets(slos)
     metrics = GatewayMetrics(buckets)
-    writer = LedgerWriter(engine, settings.spool_dir, batch_size=settings.ledger_batch_size, max_delay_s=settings.ledger_max_delay_s,
-                          buckets=buckets)
+    writer = LedgerWriter(
+        engine,
+        settings.spool_dir,
+        batch_size=settings.ledger_batch_size,
+        max_delay_s=settings.ledger_max_delay_s,
+        buckets=buckets,
+    )
     provider = make_tracer_provider(span_exporter, settings.gateway.otlp_endpoint)
     safety = settings.safety.build_runtime()  # None when safety.enabled is false
-    gw = Gateway(settings.gateway, store, submit=writer.submit, metrics=metrics, tracer_provider=provider, admin_key=settings.admin_key,
-                 safety=safety)
+    gw = Gateway(
+        settings.gateway,
+        store,
+        submit=writer.submit,
+        metrics=metrics,
+        tracer_provider=provider,
+        admin_key=settings.admin_key,
+        safety=safety,
+    )
 
     scheduler = build_scheduler(settings, engine)
     slo_notifier = WebhookNotifier(settings.slo_webhooks) if settings.slo_webhooks else None
-    slo_service = SLOService(engine, slos, slo_notifier, registry=metrics.registry,
-                             prometheus_url=settings.slo_prometheus_url)
+    slo_service = SLOService(
+        engine, slos, slo_notifier, registry=metrics.registry, prometheus_url=settings.slo_prometheus_url
+    )
     register_slo_job(scheduler, slo_service, interval_s=settings.slo_eval_interval_s)
     canary_service = CanaryService(engine, store=store, known_versions=lambda: settings.gateway.upstreams.keys())
     register_canary_jobs(scheduler, canary_service, interval_s=15)
     CanaryGauges(engine).register(metrics.registry)
-    report_service = ReportService(engine, settings.reports, settings.reports.directory(settings.data_dir), slos,
-                                   **report_inputs(engine, settings.gateway))
+    report_service = ReportService(
+        engine,
+        settings.reports,
+        settings.reports.directory(settings.data_dir),
+        slos,
+        **report_inputs(engine, settings.gateway),
+    )
     register_report_job(scheduler, report_service, settings.reports)
 
     @contextlib.asynccontextmanager
@@ -138,7 +157,12 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
 
     # FastAPI's own telemetry is off: spans and metrics are views of the RequestRecord, and its
     # per-request provider checks cost about 5% of the gateway's CPU.
-    app = FastAPI(title="inferwatch", version="0.1.0", lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
+    app = FastAPI(
+        title="inferwatch",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.gateway, app.state.writer, app.state.settings = gw, writer, settings
     app.include_router(build_router(gw))
     app.include_router(build_slo_router(slo_service, gw.auth.authenticate))
@@ -163,7 +187,15 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         loc = ".".join(str(x) for x in first.get("loc", ()) if x not in ("body", "query", "path"))
-        return JSONResponse(error_body(400, f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed')}", "invalid_request", loc or None), status_code=400)
+        return JSONResponse(
+            error_body(
+                400,
+                f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed')}",
+                "invalid_request",
+                loc or None,
+            ),
+            status_code=400,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -177,9 +209,17 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     def health_body() -> dict:
         replicas = gw.pools.all_replicas()
         stats = writer.stats()
-        return {"status": "ok" if any(r.healthy for r in replicas) else "degraded",
-                "upstreams": [{"url": r.url, "version": r.version, "healthy": r.healthy, "error": r.last_error} for r in replicas],
-                "ledger": {"database_up": stats.db_available, "queue_depth": stats.queue_depth, "spool_files": stats.spool_files}}
+        return {
+            "status": "ok" if any(r.healthy for r in replicas) else "degraded",
+            "upstreams": [
+                {"url": r.url, "version": r.version, "healthy": r.healthy, "error": r.last_error} for r in replicas
+            ],
+            "ledger": {
+                "database_up": stats.db_available,
+                "queue_depth": stats.queue_depth,
+                "spool_files": stats.spool_files,
+            },
+        }
 
     @app.get("/health", tags=["platform"])
     async def health() -> JSONResponse:
@@ -191,10 +231,21 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         await gw.refresh_state()
         return [t.model_dump() for t in targets]
 
-    app.include_router(build_console_router(ConsoleDeps(
-        engine=engine, authenticate=gw.auth.authenticate, slos=slo_service, canary=canary_service, reports=report_service,
-        health=health_body, budgets=lambda tenant: budgets.report(store, settings.gateway, tenant, gw.clock()),
-        rollback_alias=rollback_alias, secret=console_secret(settings.admin_key))))
+    app.include_router(
+        build_console_router(
+            ConsoleDeps(
+                engine=engine,
+                authenticate=gw.auth.authenticate,
+                slos=slo_service,
+                canary=canary_service,
+                reports=report_service,
+                health=health_body,
+                budgets=lambda tenant: budgets.report(store, settings.gateway, tenant, gw.clock()),
+                rollback_alias=rollback_alias,
+                secret=console_secret(settings.admin_key),
+            )
+        )
+    )
 
     @app.get("/metrics", tags=["platform"])
     async def metrics_endpoint(request: Request) -> Response:
@@ -202,7 +253,10 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         if token:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return JSONResponse(error_body(401, "The metrics endpoint needs its bearer token.", "invalid_metrics_token"), status_code=401)
+                return JSONResponse(
+                    error_body(401, "The metrics endpoint needs its bearer token.", "invalid_metrics_token"),
+                    status_code=401,
+                )
         s = writer.stats()
         metrics.ledger_queue.set(s.queue_depth)
         metrics.ledger_spool_files.set(s.spool_files)
@@ -212,8 +266,13 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         metrics.ledger_db_up.set(1 if s.db_available else 0)
         # Off the event loop: the canary gauges read the database when collected, and a database
         # that is slow or away must not stall the data path.
-        if "application/openmetrics-text" in request.headers.get("accept", ""):  # Prometheus asks for it to get exemplars
-            return Response(await asyncio.to_thread(openmetrics.generate_latest, metrics.registry), media_type=openmetrics.CONTENT_TYPE_LATEST)
+        if "application/openmetrics-text" in request.headers.get(
+            "accept", ""
+        ):  # Prometheus asks for it to get exemplars
+            return Response(
+                await asyncio.to_thread(openmetrics.generate_latest, metrics.registry),
+                media_type=openmetrics.CONTENT_TYPE_LATEST,
+            )
         return Response(await asyncio.to_thread(generate_latest, metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -1,4 +1,5 @@
 """The `inferwatch` command line."""
+
 from __future__ import annotations
 
 import json
@@ -7,16 +8,22 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-app = typer.Typer(help="inferwatch: governed gateway, SLOs and canaries for LLM inference.", no_args_is_help=True,
-                  add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(
+    help="inferwatch: governed gateway, SLOs and canaries for LLM inference.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 @app.callback()
 def main() -> None:
     """Subcommands keep the CLI shape stable as the platform grows."""
 
-ConfigOpt = Annotated[Optional[Path],
-                      typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")
+]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 
 
@@ -33,36 +40,54 @@ def _settings(config: Path | None, overrides: dict[str, Any]):
 
 @app.command()
 def worker(
-    model: Annotated[Optional[Path],
-                     typer.Option(help="Local Hugging Face model folder; omit for the built-in demo model.")] = None,
+    model: Annotated[
+        Optional[Path], typer.Option(help="Local Hugging Face model folder; omit for the built-in demo model.")
+    ] = None,
     alias: Annotated[Optional[str], typer.Option(help="Human name to serve the model as, e.g. mistral-7b@v3.")] = None,
     host: Annotated[Optional[str], typer.Option(help="Bind address.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    device_map: Annotated[Optional[str],
-                          typer.Option("--device-map", help="'auto' spreads a large model over GPUs.")] = None,
+    device_map: Annotated[
+        Optional[str], typer.Option("--device-map", help="'auto' spreads a large model over GPUs.")
+    ] = None,
     dtype: Annotated[Optional[str], typer.Option(help="auto, bfloat16, float16, float32.")] = None,
     max_batch_size: Annotated[Optional[int], typer.Option(help="Sequences decoded together.")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="Context length cap.")] = None,
     max_queue: Annotated[Optional[int], typer.Option(help="Waiting requests before 503.")] = None,
-    fault_latency: Annotated[Optional[float],
-                             typer.Option(help="Fault injection: seconds added before the first token.")] = None,
-    fault_token_latency: Annotated[Optional[float],
-                                   typer.Option(help="Fault injection: seconds added per output token.")] = None,
-    fault_error_rate: Annotated[Optional[float],
-                                typer.Option(help="Fault injection: fraction of requests failed with 500.")] = None,
+    fault_latency: Annotated[
+        Optional[float], typer.Option(help="Fault injection: seconds added before the first token.")
+    ] = None,
+    fault_token_latency: Annotated[
+        Optional[float], typer.Option(help="Fault injection: seconds added per output token.")
+    ] = None,
+    fault_error_rate: Annotated[
+        Optional[float], typer.Option(help="Fault injection: fraction of requests failed with 500.")
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Run an inference worker (OpenAI-compatible API with continuous batching)."""
-    fault = {"extra_latency_s": fault_latency, "extra_token_latency_s": fault_token_latency,
-             "error_rate": fault_error_rate}
-    worker_over = {"model": model, "alias": alias, "host": host, "port": port, "device": device,
-                   "device_map": device_map, "dtype": dtype, "max_batch_size": max_batch_size,
-                   "max_model_len": max_model_len, "max_queue": max_queue,
-                   "fault": {k: v for k, v in fault.items() if v is not None}}
-    settings = _settings(config,
-                         {"data_dir": data_dir, "worker": {k: v for k, v in worker_over.items() if v is not None}})
+    fault = {
+        "extra_latency_s": fault_latency,
+        "extra_token_latency_s": fault_token_latency,
+        "error_rate": fault_error_rate,
+    }
+    worker_over = {
+        "model": model,
+        "alias": alias,
+        "host": host,
+        "port": port,
+        "device": device,
+        "device_map": device_map,
+        "dtype": dtype,
+        "max_batch_size": max_batch_size,
+        "max_model_len": max_model_len,
+        "max_queue": max_queue,
+        "fault": {k: v for k, v in fault.items() if v is not None},
+    }
+    settings = _settings(
+        config, {"data_dir": data_dir, "worker": {k: v for k, v in worker_over.items() if v is not None}}
+    )
     from inference.serve import run
 
     run(settings.worker, settings.log_level)
@@ -74,13 +99,22 @@ def serve(
     data_dir: DataDirOpt = None,
     host: Annotated[Optional[str], typer.Option(help="Gateway bind address.")] = None,
     port: Annotated[Optional[int], typer.Option(help="Gateway port.")] = None,
-    model: Annotated[Optional[Path],
-                     typer.Option(help="Model folder for the co-located workers (default: demo model).")] = None,
+    model: Annotated[
+        Optional[Path], typer.Option(help="Model folder for the co-located workers (default: demo model).")
+    ] = None,
     workers: Annotated[Optional[int], typer.Option(help="Co-located workers (default: one per GPU, else one).")] = None,
 ) -> None:
     """Run the platform: gateway, ledger and co-located workers (the demo model by default)."""
-    settings = _settings(config, {"data_dir": data_dir, "host": host, "port": port, "workers": workers,
-                                  "worker": {"model": model} if model else None})
+    settings = _settings(
+        config,
+        {
+            "data_dir": data_dir,
+            "host": host,
+            "port": port,
+            "workers": workers,
+            "worker": {"model": model} if model else None,
+        },
+    )
     from .serve import serve as run_serve
 
     run_serve(settings)
@@ -114,9 +148,13 @@ def _report_setup(config: Path | None, data_dir: Path | None) -> ReportSetup:
     from .settings import load_settings
 
     settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
-    return ReportSetup(ledger_url=settings.ledger_url, data_dir=settings.data_dir, config=settings.reports,
-                       slo_specs=list(settings.slo_specs or [DEFAULTS_FILE]),
-                       inputs=lambda engine: report_inputs(engine, settings.gateway))
+    return ReportSetup(
+        ledger_url=settings.ledger_url,
+        data_dir=settings.data_dir,
+        config=settings.reports,
+        slo_specs=list(settings.slo_specs or [DEFAULTS_FILE]),
+        inputs=lambda engine: report_inputs(engine, settings.gateway),
+    )
 
 
 set_setup_factory(_report_setup)
@@ -155,9 +193,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 @keys_app.command("create")
-def keys_create(tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if missing).")],
-                admin: Annotated[bool, typer.Option(help="An admin key.")] = False,
-                config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant the key belongs to (created if missing).")],
+    admin: Annotated[bool, typer.Option(help="An admin key.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Create a key; it is printed once and only its hash is stored."""
     _, store = _store(config, data_dir)
     if store.tenant_settings(tenant) is None:
@@ -182,12 +224,24 @@ def keys_hash(key: Annotated[str, typer.Argument(help="A key made by `keys creat
 
 
 @keys_app.command("list")
-def keys_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant.")] = None,
-              config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def keys_list(
+    tenant: Annotated[Optional[str], typer.Option(help="Only this tenant.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List keys (ids only, never secrets)."""
     _, store = _store(config, data_dir)
-    rows = [{"key_id": k.key_id, "tenant": k.tenant, "admin": k.is_admin, "revoked": k.revoked,
-             "created_at": k.created_at.isoformat()} for k in store.keys(tenant)]
+    rows = [
+        {
+            "key_id": k.key_id,
+            "tenant": k.tenant,
+            "admin": k.is_admin,
+            "revoked": k.revoked,
+            "created_at": k.created_at.isoformat(),
+        }
+        for k in store.keys(tenant)
+    ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -195,8 +249,11 @@ def keys_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tena
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
-                config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
     """Revoke a key (gateways stop accepting it within their key cache TTL)."""
     _, store = _store(config, data_dir)
     if not store.revoke_key(key_id):
@@ -206,9 +263,13 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 
 
 
 @app.command()
-def usage(tenant: Annotated[Optional[str], typer.Option(help="One tenant (default: all).")] = None,
-          days: Annotated[int, typer.Option(min=1, help="Days back from today (UTC).")] = 30,
-          config: ConfigOpt = None, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+def usage(
+    tenant: Annotated[Optional[str], typer.Option(help="One tenant (default: all).")] = None,
+    days: Annotated[int, typer.Option(min=1, help="Days back from today (UTC).")] = 30,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Requests, tokens and cost by tenant, day and model, from the ledger."""
     from datetime import datetime, timedelta, timezone
 
@@ -220,14 +281,25 @@ def usage(tenant: Annotated[Optional[str], typer.Option(help="One tenant (defaul
     end = datetime.now(timezone.utc)
     with Session(store.engine) as s:
         rows = queries.usage(s, end - timedelta(days=days), end + timedelta(minutes=1), tenant=tenant)
-    data = [{"tenant": r.tenant, "day": r.day.isoformat(), "model": r.alias, "model_version": r.model_version or "",
-             "requests": r.requests, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-             "cost_usd": round(r.cost_usd, 6)} for r in rows]
+    data = [
+        {
+            "tenant": r.tenant,
+            "day": r.day.isoformat(),
+            "model": r.alias,
+            "model_version": r.model_version or "",
+            "requests": r.requests,
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "cost_usd": round(r.cost_usd, 6),
+        }
+        for r in rows
+    ]
     if as_json:
         typer.echo(json.dumps(data))
         return
-    _table(["tenant", "day", "model", "model_version", "requests", "prompt_tokens", "completion_tokens", "cost_usd"],
-           data)
+    _table(
+        ["tenant", "day", "model", "model_version", "requests", "prompt_tokens", "completion_tokens", "cost_usd"], data
+    )
 
 
 def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:

@@ -1,4 +1,5 @@
 """Scheduled jobs of the platform, in one in-process APScheduler."""
+
 from __future__ import annotations
 
 import logging
@@ -28,6 +29,12 @@ def purge_old_rows(engine: Engine, retention_days: int) -> int:
 def build_scheduler(settings: Settings, engine: Engine) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     if settings.retention_days:
-        scheduler.add_job(purge_old_rows, "interval", hours=1, args=[engine, settings.retention_days],
-                          id="ledger-retention", next_run_time=datetime.now(timezone.utc) + timedelta(minutes=1))
+        scheduler.add_job(
+            purge_old_rows,
+            "interval",
+            hours=1,
+            args=[engine, settings.retention_days],
+            id="ledger-retention",
+            next_run_time=datetime.now(timezone.utc) + timedelta(minutes=1),
+        )
     return scheduler

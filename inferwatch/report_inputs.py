@@ -5,6 +5,7 @@ gateway counts them, and its cache settings and prices.
 
     ReportService(engine, config, directory, slos, **report_inputs(engine, settings.gateway))
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -48,11 +49,22 @@ def budget_lines(engine: Engine, config: GatewayConfig) -> BudgetsOf:
                     for p in periods(b.period, start, until):
                         counted_until = min(p.end, until)
                         spent = queries.spend(s, tenant["id"], p.start, counted_until, key_id=b.key_id)
-                        out.append(BudgetLine(
-                            tenant=tenant["id"], budget=b.name, key_id=b.key_id, kind=b.kind, period=b.period,
-                            period_start=p.start, period_end=p.end, counted_until=counted_until, limit=b.limit,
-                            used=spent.cost_usd if b.kind == "spend" else spent.tokens,
-                            soft_percent=b.soft_percent, hard=b.hard))
+                        out.append(
+                            BudgetLine(
+                                tenant=tenant["id"],
+                                budget=b.name,
+                                key_id=b.key_id,
+                                kind=b.kind,
+                                period=b.period,
+                                period_start=p.start,
+                                period_end=p.end,
+                                counted_until=counted_until,
+                                limit=b.limit,
+                                used=spent.cost_usd if b.kind == "spend" else spent.tokens,
+                                soft_percent=b.soft_percent,
+                                hard=b.hard,
+                            )
+                        )
         return out or None
 
     return lines
@@ -65,5 +77,8 @@ def miss_cost(config: GatewayConfig) -> MissCost:
 
 def report_inputs(engine: Engine, config: GatewayConfig) -> dict[str, Any]:
     """`ReportService`'s keyword arguments that come from the gateway."""
-    return {"budgets": budget_lines(engine, config), "cache_enabled": config.cache.enabled,
-            "miss_cost": miss_cost(config)}
+    return {
+        "budgets": budget_lines(engine, config),
+        "cache_enabled": config.cache.enabled,
+        "miss_cost": miss_cost(config),
+    }

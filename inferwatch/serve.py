@@ -1,4 +1,5 @@
 """`inferwatch serve`: workers, gateway and ledger on one machine."""
+
 from __future__ import annotations
 
 import logging
@@ -87,13 +88,24 @@ def serve(settings: Settings) -> None:
         base = f"http://{settings.host}:{settings.port}/v1"
         print(f"\ninferwatch gateway on {base}  (models: {', '.join(settings.gateway.aliases)})", flush=True)
         if dev_key:
-            print(f"development API key for tenant '{settings.default_tenant}' (shown once, stored hashed):\n"
-                  f"  {dev_key}\n", flush=True)
+            print(
+                f"development API key for tenant '{settings.default_tenant}' (shown once, stored hashed):\n"
+                f"  {dev_key}\n",
+                flush=True,
+            )
         else:
-            print(f"tenant '{settings.default_tenant}' already has keys; make another with `inferwatch keys create`\n",
-                  flush=True)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                    timeout_graceful_shutdown=30)
+            print(
+                f"tenant '{settings.default_tenant}' already has keys; make another with `inferwatch keys create`\n",
+                flush=True,
+            )
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
     except _Signalled as signalled:
         received = signalled.signum
     finally:

@@ -4,6 +4,7 @@ Precedence, highest first: command-line flags, environment (`INFERWATCH_WORKER__
 the YAML file (`--config` or INFERWATCH_CONFIG), defaults. Each package owns the model of its
 own section; this module only composes them.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ class Settings(BaseSettings):
     admin_key: str | None = None  # INFERWATCH_ADMIN_KEY, for automation
     default_tenant: str = "default"
     default_alias: str = "demo"
-    workers: int | None = None  # co-located workers to start when no upstreams are configured (default: one per GPU, else 1)
+    workers: int | None = (
+        None  # co-located workers to start when no upstreams are configured (default: one per GPU, else 1)
+    )
     worker: WorkerConfig = WorkerConfig()
     gateway: GatewayConfig = GatewayConfig()
     safety: SafetyConfig = SafetyConfig()  # scanners and per-tenant policies (safety/config.py)

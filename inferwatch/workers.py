@@ -1,4 +1,5 @@
 """Co-located inference workers: start them, wait until ready, restart them if they die."""
+
 from __future__ import annotations
 
 import logging
@@ -46,11 +47,29 @@ class ManagedWorker:
 
     def start(self) -> None:
         c = self.config
-        cmd = [sys.executable, "-m", "inference", "--port", str(c.port), "--host", c.host,
-               "--data-dir", str(c.data_dir), "--device", c.device, "--max-batch-size", str(c.max_batch_size),
-               "--max-queue", str(c.max_queue)]
-        optional = (("--model", c.model), ("--alias", c.alias), ("--max-model-len", c.max_model_len),
-                    ("--dtype", c.dtype))
+        cmd = [
+            sys.executable,
+            "-m",
+            "inference",
+            "--port",
+            str(c.port),
+            "--host",
+            c.host,
+            "--data-dir",
+            str(c.data_dir),
+            "--device",
+            c.device,
+            "--max-batch-size",
+            str(c.max_batch_size),
+            "--max-queue",
+            str(c.max_queue),
+        ]
+        optional = (
+            ("--model", c.model),
+            ("--alias", c.alias),
+            ("--max-model-len", c.max_model_len),
+            ("--dtype", c.dtype),
+        )
         for flag, value in optional:
             if value is not None:
                 cmd += [flag, str(value)]

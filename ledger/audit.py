@@ -6,6 +6,7 @@ hash, so editing, deleting or reordering any entry breaks the chain from there o
 PostgreSQL, the write lock on SQLite): the chain stays linear with many gateway replicas.
 `append` runs in the caller's transaction, so an action and its entry commit together.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,23 +34,53 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat()
 
 
-def entry_hash(seq: int, at: datetime, actor: str, action: str, target: str | None, before: Any, after: Any, prev_hash: str) -> str:
-    content = {"seq": seq, "at": _iso(at), "actor": actor, "action": action, "target": target,
-               "before": before, "after": after, "prev_hash": prev_hash}
+def entry_hash(
+    seq: int, at: datetime, actor: str, action: str, target: str | None, before: Any, after: Any, prev_hash: str
+) -> str:
+    content = {
+        "seq": seq,
+        "at": _iso(at),
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+        "prev_hash": prev_hash,
+    }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def append(conn: Connection | Session, *, actor: str, action: str, target: str | None = None, before: Any = None,
-           after: Any = None, at: datetime | None = None) -> int:
+def append(
+    conn: Connection | Session,
+    *,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    before: Any = None,
+    after: Any = None,
+    at: datetime | None = None,
+) -> int:
     """Add one entry in the caller's transaction; returns its sequence number."""
-    seq, prev_hash = conn.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq + 1)
-                                  .returning(HEAD.c.seq, HEAD.c.hash)).one()
+    seq, prev_hash = conn.execute(
+        update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq + 1).returning(HEAD.c.seq, HEAD.c.hash)
+    ).one()
     at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     before, after = _jsonable(before), _jsonable(after)
     digest = entry_hash(seq, at, actor, action, target, before, after, prev_hash)
-    conn.execute(LOG.insert().values(seq=seq, at=at, actor=actor, action=action, target=target, before=before, after=after,
-                                     prev_hash=prev_hash, hash=digest))
+    conn.execute(
+        LOG.insert().values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            before=before,
+            after=after,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
     conn.execute(update(HEAD).where(HEAD.c.id == 1).values(hash=digest))
     return seq
 
@@ -61,12 +92,30 @@ def record(engine: Engine, **entry: Any) -> int:
 
 
 def to_dict(e: AuditEntry) -> dict[str, Any]:
-    return {"seq": e.seq, "at": _iso(e.at), "actor": e.actor, "action": e.action, "target": e.target,
-            "before": e.before, "after": e.after, "prev_hash": e.prev_hash, "hash": e.hash}
+    return {
+        "seq": e.seq,
+        "at": _iso(e.at),
+        "actor": e.actor,
+        "action": e.action,
+        "target": e.target,
+        "before": e.before,
+        "after": e.after,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
 
 
-def entries(engine: Engine, *, actor: str | None = None, action: str | None = None, target: str | None = None,
-            since: datetime | None = None, until: datetime | None = None, limit: int = 100, after_seq: int = 0) -> list[dict[str, Any]]:
+def entries(
+    engine: Engine,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    after_seq: int = 0,
+) -> list[dict[str, Any]]:
     """Entries oldest first; `action` matches a prefix ("rollout." is every rollout action)."""
     stmt = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit)
     if actor is not None:
@@ -99,7 +148,9 @@ def verify(engine: Engine, batch: int = 1000) -> Verification:
     prev_hash, expected_seq, last_seq = GENESIS, 1, 0
     with Session(engine) as s:
         while True:
-            rows = list(s.scalars(select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch)))
+            rows = list(
+                s.scalars(select(AuditEntry).where(AuditEntry.seq > last_seq).order_by(AuditEntry.seq).limit(batch))
+            )
             if not rows:
                 break
             for e in rows:
@@ -124,11 +175,21 @@ def record_if_changed(engine: Engine, *, action: str, target: str, state: Any, a
     after = _jsonable(state)
     digest = hashlib.sha256(json.dumps(after, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     with Session(engine) as s:
-        last = s.scalars(select(AuditEntry).where(AuditEntry.action == action, AuditEntry.target == target)
-                         .order_by(AuditEntry.seq.desc()).limit(1)).first()
+        last = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == action, AuditEntry.target == target)
+            .order_by(AuditEntry.seq.desc())
+            .limit(1)
+        ).first()
     before = last.after if last is not None else None
     if before is not None and before.get("digest") == digest:
         return False
-    record(engine, actor=actor, action=action, target=target,
-           before=None if before is None else {"digest": before.get("digest")}, after={"digest": digest, "state": after})
+    record(
+        engine,
+        actor=actor,
+        action=action,
+        target=target,
+        before=None if before is None else {"digest": before.get("digest")},
+        after={"digest": digest, "state": after},
+    )
     return True

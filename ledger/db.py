@@ -1,4 +1,5 @@
 """Engines and migrations for the ledger database (SQLite or PostgreSQL via psycopg 3)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """API keys: random, shown once, stored only as a SHA-256 hash, compared in constant time."""
+
 from __future__ import annotations
 
 import hashlib

@@ -4,6 +4,7 @@ Request rows and their per-minute and per-hour rollups (written only by `LedgerW
 governance state every gateway replica shares: tenants, API keys and model alias weights.
 Timestamps are stored in UTC and always come back timezone-aware (UTC).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -111,8 +112,13 @@ class Request(Base):
         Index("ix_requests_model_version_started_at", "model_version", "started_at"),
         Index("ix_requests_started_at", "started_at"),
         # the request explorer's error-type filter; only failed requests are in it
-        Index("ix_requests_error_type_started_at", "error_type", "started_at",
-              postgresql_where=text("error_type IS NOT NULL"), sqlite_where=text("error_type IS NOT NULL")),
+        Index(
+            "ix_requests_error_type_started_at",
+            "error_type",
+            "started_at",
+            postgresql_where=text("error_type IS NOT NULL"),
+            sqlite_where=text("error_type IS NOT NULL"),
+        ),
     )
 
 
@@ -275,9 +281,7 @@ class ModelAlias(Base):
     alias: Mapped[str] = mapped_column(String, primary_key=True)
     model_version: Mapped[str] = mapped_column(String, primary_key=True)
     weight: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 # --- SLO status history (written by slo.service) ------------------------------------------------
@@ -428,7 +432,9 @@ class CanaryRolloutEvent(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     rollout_id: Mapped[str] = mapped_column(String, nullable=False, index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    kind: Mapped[str] = mapped_column(String, nullable=False)  # started|step|promoted|rolled_back|paused|resumed|aborted|...
+    kind: Mapped[str] = mapped_column(
+        String, nullable=False
+    )  # started|step|promoted|rolled_back|paused|resumed|aborted|...
     detail: Mapped[dict[str, Any] | None] = mapped_column(LaxJSON)
 
 
@@ -469,7 +475,9 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     actor: Mapped[str] = mapped_column(String, nullable=False)  # key id, "admin", "config" or "system"
     action: Mapped[str] = mapped_column(String, nullable=False)  # e.g. tenant.update, alias.set, rollout.step

@@ -5,6 +5,7 @@ Time ranges are half-open, [start, end), in UTC (naive datetimes are taken as UT
 and SLO series read the minute rollups, so they are exact to the minute and stay cheap after
 raw rows are purged; canary samples read raw rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -92,9 +93,16 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
     day = utc_day(R.minute)
     stmt = (
         select(
-            R.tenant, day.label("day"), R.alias, R.model_version,
-            func.sum(R.requests), func.sum(R.prompt_tokens),
-            func.sum(R.completion_tokens), func.sum(R.cost_usd), func.sum(R.cache_hits), func.sum(R.cache_lookups),
+            R.tenant,
+            day.label("day"),
+            R.alias,
+            R.model_version,
+            func.sum(R.requests),
+            func.sum(R.prompt_tokens),
+            func.sum(R.completion_tokens),
+            func.sum(R.cost_usd),
+            func.sum(R.cache_hits),
+            func.sum(R.cache_lookups),
         )
         .where(*_minute_range(R, start, end), *([R.tenant == tenant] if tenant is not None else []))
         .group_by(R.tenant, day, R.alias, R.model_version)
@@ -102,9 +110,16 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
     )
     return [
         UsageRow(
-            tenant=t, day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
-            alias=a, model_version=v or None, requests=int(n), prompt_tokens=int(pt),
-            completion_tokens=int(ct), cost_usd=float(c), cache_hits=int(h or 0), cache_lookups=int(lk or 0),
+            tenant=t,
+            day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
+            alias=a,
+            model_version=v or None,
+            requests=int(n),
+            prompt_tokens=int(pt),
+            completion_tokens=int(ct),
+            cost_usd=float(c),
+            cache_hits=int(h or 0),
+            cache_lookups=int(lk or 0),
         )
         for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)
     ]
@@ -122,10 +137,12 @@ def spend(conn: Conn, tenant: str, start: datetime, end: datetime, *, key_id: st
     if key_id is None:
         H = RequestRollupHour
         stmt = select(func.sum(H.cost_usd), func.sum(H.prompt_tokens + H.completion_tokens)).where(
-            H.tenant == tenant, H.hour >= start, H.hour < end)
+            H.tenant == tenant, H.hour >= start, H.hour < end
+        )
     else:
         stmt = select(func.sum(Request.cost_usd), func.sum(Request.prompt_tokens + Request.completion_tokens)).where(
-            Request.tenant == tenant, Request.key_id == key_id, Request.started_at >= start, Request.started_at < end)
+            Request.tenant == tenant, Request.key_id == key_id, Request.started_at >= start, Request.started_at < end
+        )
     cost, tokens = conn.execute(stmt).one()
     return Spend(float(cost or 0.0), int(tokens or 0))
 
@@ -134,7 +151,9 @@ def stored_request_ids(conn: Conn, request_ids: Sequence[str]) -> set[str]:
     """Which of these request ids are in the ledger already."""
     out: set[str] = set()
     for i in range(0, len(request_ids), 500):
-        out.update(conn.execute(select(Request.request_id).where(Request.request_id.in_(request_ids[i:i + 500]))).scalars())
+        out.update(
+            conn.execute(select(Request.request_id).where(Request.request_id.in_(request_ids[i : i + 500]))).scalars()
+        )
     return out
 
 
@@ -209,7 +228,10 @@ def minute_series(
 
     return [
         MinutePoint(
-            minute=m, requests=p["requests"], by_status_class=p["sc"], by_error_type=p["et"],
+            minute=m,
+            requests=p["requests"],
+            by_status_class=p["sc"],
+            by_error_type=p["et"],
             metric_count=p["mc"] if metric else None,
             under_threshold=under.get(m, 0) if metric else None,
         )
@@ -251,8 +273,14 @@ def canary_samples(
     for version in model_versions:
         stmt = (
             select(
-                Request.request_id, Request.started_at, Request.status_code, Request.latency_s,
-                Request.ttft_s, Request.tpot_s, Request.cost_usd, Request.completion_tokens,
+                Request.request_id,
+                Request.started_at,
+                Request.status_code,
+                Request.latency_s,
+                Request.ttft_s,
+                Request.tpot_s,
+                Request.cost_usd,
+                Request.completion_tokens,
             )
             .where(
                 Request.model_version == version,
@@ -269,8 +297,15 @@ def canary_samples(
         rows.reverse()
         out[version] = [
             Sample(
-                request_id=rid, started_at=ts, status_code=code, error=code >= 500,
-                latency_s=lat, ttft_s=ttft, tpot_s=tpot, cost_usd=cost, completion_tokens=ct,
+                request_id=rid,
+                started_at=ts,
+                status_code=code,
+                error=code >= 500,
+                latency_s=lat,
+                ttft_s=ttft,
+                tpot_s=tpot,
+                cost_usd=cost,
+                completion_tokens=ct,
                 output_tokens_per_s=ct / lat if ct > 0 and lat > 0 else None,
             )
             for rid, ts, code, lat, ttft, tpot, cost, ct in rows
@@ -289,8 +324,12 @@ def get_record(conn: Conn, request_id: str) -> RequestRecord | None:
         return None
     hits = conn.execute(
         select(
-            SafetyHitRow.direction, SafetyHitRow.category, SafetyHitRow.scanner,
-            SafetyHitRow.action, SafetyHitRow.score, SafetyHitRow.excerpt,
+            SafetyHitRow.direction,
+            SafetyHitRow.category,
+            SafetyHitRow.scanner,
+            SafetyHitRow.action,
+            SafetyHitRow.score,
+            SafetyHitRow.excerpt,
         )
         .where(SafetyHitRow.request_id == request_id)
         .order_by(SafetyHitRow.id)

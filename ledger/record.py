@@ -2,6 +2,7 @@
 
 Metrics, spans and ledger rows are all views of a `RequestRecord`; none is computed from another.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,7 +62,9 @@ class RequestRecord:
     cache_lookup: bool = False  # the response cache was asked (hit or miss): a hit rate's denominator
     retries: int = 0
     partial: bool = False  # ended early (upstream failure, timeout, block, client gone): counts, TTFT, TPOT are of what was delivered
-    usage_estimated: bool = False  # the token counts are the gateway's estimate: the upstream reported no usage for them
+    usage_estimated: bool = (
+        False  # the token counts are the gateway's estimate: the upstream reported no usage for them
+    )
     priority: str = "interactive"  # "interactive" | "batch"
     fallback_from: str | None = None  # the version first chosen, when another one (model_version) answered
     attempts: list[Attempt] | None = None  # every version tried, in order, when more than one was

@@ -1,4 +1,5 @@
 """Per-minute and per-hour rollup increments computed in memory from a batch of records."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,10 +12,22 @@ from ledger.record import RequestRecord
 
 ROLLUP_KEY = ("minute", "tenant", "alias", "model_version", "operation", "status_class", "error_type")
 ROLLUP_VALUES = (
-    "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s",
-    "ttft_sum_s", "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged",
-    "safety_blocked", "client_disconnects", "cache_hits",
-    "safety_incidents_input", "safety_incidents_output", "cache_lookups",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_sum_s",
+    "ttft_sum_s",
+    "ttft_count",
+    "tpot_sum_s",
+    "tpot_count",
+    "safety_flagged",
+    "safety_blocked",
+    "client_disconnects",
+    "cache_hits",
+    "safety_incidents_input",
+    "safety_incidents_output",
+    "cache_lookups",
 )
 BUCKET_KEY = ("minute", "tenant", "alias", "model_version", "status_class", "metric", "le")
 HOUR_ROLLUP_KEY = ("hour", *ROLLUP_KEY[1:])
@@ -54,12 +67,22 @@ class Increments:
         if v is None:
             v = self.rollups[key] = [0] * len(ROLLUP_VALUES)
         inc = (
-            1, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_s,
-            r.ttft_s or 0.0, int(r.ttft_s is not None),
-            r.tpot_s or 0.0, int(r.tpot_s is not None),
-            int(bool(r.safety)), int(any(h.action == "block" for h in r.safety)),
-            int(r.client_disconnected), int(r.cache_hit),
-            incident(r, "input"), incident(r, "output"), int(r.cache_lookup),
+            1,
+            r.prompt_tokens,
+            r.completion_tokens,
+            r.cost_usd,
+            r.latency_s,
+            r.ttft_s or 0.0,
+            int(r.ttft_s is not None),
+            r.tpot_s or 0.0,
+            int(r.tpot_s is not None),
+            int(bool(r.safety)),
+            int(any(h.action == "block" for h in r.safety)),
+            int(r.client_disconnected),
+            int(r.cache_hit),
+            incident(r, "input"),
+            incident(r, "output"),
+            int(r.cache_lookup),
         )
         for i, x in enumerate(inc):
             v[i] += x

@@ -7,6 +7,7 @@ replaying, so several writers may share one directory; a `.tmp`/`.part` file who
 died is recovered (renamed to `.jsonl`) once its lock is free and it is a minute old
 (at once when it carries this process id: a crashed earlier run with the same pid).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -54,7 +55,7 @@ def _encode(r: RequestRecord) -> bytes:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _try_lock(fd: int) -> bool:

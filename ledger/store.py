@@ -1,4 +1,5 @@
 """One batch of records into the database, in the caller's transaction, idempotently."""
+
 from __future__ import annotations
 
 import math
@@ -70,9 +71,17 @@ def write_records(
         return []
 
     hits = [
-        {"request_id": r.request_id, "direction": h.direction, "category": h.category,
-         "scanner": h.scanner, "action": h.action, "score": h.score, "excerpt": h.excerpt}
-        for r in new for h in r.safety
+        {
+            "request_id": r.request_id,
+            "direction": h.direction,
+            "category": h.category,
+            "scanner": h.scanner,
+            "action": h.action,
+            "score": h.score,
+            "excerpt": h.excerpt,
+        }
+        for r in new
+        for h in r.safety
     ]
     if hits:
         conn.execute(SAFETY.insert(), hits)
@@ -97,7 +106,7 @@ def _insert_new(conn: Connection, unique: dict[str, RequestRecord]) -> list[Requ
         ids = list(unique)
         stored: set[str] = set()
         for i in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[i:i + _LOOKUP_CHUNK]
+            chunk = ids[i : i + _LOOKUP_CHUNK]
             stored.update(conn.execute(select(REQUESTS.c.request_id).where(REQUESTS.c.request_id.in_(chunk))).scalars())
         new = [r for rid, r in unique.items() if rid not in stored]
         if new:
@@ -106,9 +115,7 @@ def _insert_new(conn: Connection, unique: dict[str, RequestRecord]) -> list[Requ
     # SQLite: the first statement must write, so the transaction waits for the write lock
     # (busy_timeout); a read first could fail at once with SQLITE_BUSY under other writers.
     stmt = (
-        _insert(conn, REQUESTS)
-        .on_conflict_do_nothing(index_elements=["request_id"])
-        .returning(REQUESTS.c.request_id)
+        _insert(conn, REQUESTS).on_conflict_do_nothing(index_elements=["request_id"]).returning(REQUESTS.c.request_id)
     )
     inserted = set(conn.execute(stmt, [request_row(r) for r in unique.values()]).scalars())
     return [r for rid, r in unique.items() if rid in inserted]

@@ -3,6 +3,7 @@ sample records.
 
 initdb refuses to run as root, so as root the server runs as the `postgres` system user.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -72,7 +73,9 @@ class TempPostgres:
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
         if self.fast:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", opts, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", opts, "-w", "-t", "60", "start"
+        )
         self.running = True
 
     def stop(self) -> None:
@@ -103,10 +106,22 @@ class TempPostgres:
 def make_record(**overrides: object) -> RequestRecord:
     """A plausible successful chat record; override any field."""
     fields: dict[str, object] = dict(
-        request_id=uuid4().hex, started_at=datetime(2025, 1, 6, 12, 0, 30, tzinfo=timezone.utc),
-        tenant="acme", key_id="iw-acme", operation="chat", alias="demo", model_version="demo@v1",
-        upstream="http://worker:8001", status_code=200, latency_s=0.8, ttft_s=0.12, tpot_s=0.02,
-        prompt_tokens=40, completion_tokens=33, cost_usd=0.00042, finish_reason="stop",
+        request_id=uuid4().hex,
+        started_at=datetime(2025, 1, 6, 12, 0, 30, tzinfo=timezone.utc),
+        tenant="acme",
+        key_id="iw-acme",
+        operation="chat",
+        alias="demo",
+        model_version="demo@v1",
+        upstream="http://worker:8001",
+        status_code=200,
+        latency_s=0.8,
+        ttft_s=0.12,
+        tpot_s=0.02,
+        prompt_tokens=40,
+        completion_tokens=33,
+        cost_usd=0.00042,
+        finish_reason="stop",
     )
     fields.update(overrides)
     return RequestRecord(**fields)  # type: ignore[arg-type]
@@ -120,30 +135,46 @@ def random_records(n: int, seed: int = 0, *, start: datetime | None = None, minu
     out = []
     for i in range(n):
         status = rng.choice([200] * 8 + [400, 429, 500, 503, 499])
-        error = {200: None, 400: "invalid_request", 429: "rate_limited", 500: "upstream_error",
-                 503: "unavailable", 499: "client_disconnect"}[status]
+        error = {
+            200: None,
+            400: "invalid_request",
+            429: "rate_limited",
+            500: "upstream_error",
+            503: "unavailable",
+            499: "client_disconnect",
+        }[status]
         streamed = rng.random() < 0.5
         ttft = None if status >= 400 and rng.random() < 0.7 else round(rng.uniform(0.0, 3.0), 4)
         hits = []
         if rng.random() < 0.15:
-            hits.append(SafetyHit("input", "pii", "regex", rng.choice(["flag", "redact", "block"]), 0.9, "my card is [CARD]"))
+            hits.append(
+                SafetyHit("input", "pii", "regex", rng.choice(["flag", "redact", "block"]), 0.9, "my card is [CARD]")
+            )
         if rng.random() < 0.05:
             hits.append(SafetyHit("output", "S10", "llamaguard", "flag", 0.61))
-        out.append(make_record(
-            request_id=f"req-{seed}-{i:06d}",
-            started_at=t0 + timedelta(seconds=rng.uniform(0, minutes * 60)),
-            tenant=rng.choice(["acme", "globex", "initech"]),
-            alias=rng.choice(["chat", "code"]),
-            model_version=rng.choice(["m@v1", "m@v2", None]),
-            status_code=status, error_type=error,
-            latency_s=round(rng.uniform(0.005, 100.0) if rng.random() < 0.1 else rng.uniform(0.005, 3.0), 4),
-            ttft_s=ttft,
-            tpot_s=None if ttft is None or rng.random() < 0.2 else round(rng.uniform(0.001, 0.3), 4),
-            prompt_tokens=rng.randint(0, 4000), completion_tokens=rng.randint(0, 1000),
-            cost_usd=round(rng.uniform(0, 0.02), 6), stream=streamed,
-            finish_reason=rng.choice(["stop", "length", None]),
-            safety=hits, client_disconnected=status == 499, cache_hit=(cached := rng.random() < 0.1),
-            cache_lookup=cached or i % 3 == 0,
-            retries=rng.randint(0, 2), trace_id=f"{i:032x}",
-        ))
+        out.append(
+            make_record(
+                request_id=f"req-{seed}-{i:06d}",
+                started_at=t0 + timedelta(seconds=rng.uniform(0, minutes * 60)),
+                tenant=rng.choice(["acme", "globex", "initech"]),
+                alias=rng.choice(["chat", "code"]),
+                model_version=rng.choice(["m@v1", "m@v2", None]),
+                status_code=status,
+                error_type=error,
+                latency_s=round(rng.uniform(0.005, 100.0) if rng.random() < 0.1 else rng.uniform(0.005, 3.0), 4),
+                ttft_s=ttft,
+                tpot_s=None if ttft is None or rng.random() < 0.2 else round(rng.uniform(0.001, 0.3), 4),
+                prompt_tokens=rng.randint(0, 4000),
+                completion_tokens=rng.randint(0, 1000),
+                cost_usd=round(rng.uniform(0, 0.02), 6),
+                stream=streamed,
+                finish_reason=rng.choice(["stop", "length", None]),
+                safety=hits,
+                client_disconnected=status == 499,
+                cache_hit=(cached := rng.random() < 0.1),
+                cache_lookup=cached or i % 3 == 0,
+                retries=rng.randint(0, 2),
+                trace_id=f"{i:032x}",
+            )
+        )
     return out

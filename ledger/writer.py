@@ -6,6 +6,7 @@ is unreachable, batches go to an on-disk spool that is replayed, oldest first, o
 back; the request id makes every replay idempotent. A full queue spills straight to the
 spool; only a failing spool write loses records, and those are counted in `dropped_total`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,7 +121,9 @@ class LedgerWriter:
         if not isinstance(record, RequestRecord):
             with self._lock:
                 self._dropped += 1
-            self._error(f"ledger: submit() takes a RequestRecord, got {type(record).__name__}; dropped", None, key="type")
+            self._error(
+                f"ledger: submit() takes a RequestRecord, got {type(record).__name__}; dropped", None, key="type"
+            )
             return
         try:
             with self._lock:
@@ -235,9 +238,7 @@ class LedgerWriter:
     def _wait_for_work(self) -> None:
         with self._lock:
             busy = (
-                self._closing
-                or len(self._queue) >= self._batch_size
-                or (self._flush_waiters > 0 and bool(self._queue))
+                self._closing or len(self._queue) >= self._batch_size or (self._flush_waiters > 0 and bool(self._queue))
             )
         if not busy and self._db_ok and not self._replay_idle and self._spool.has_replayable():
             busy = True  # replay the backlog without pausing
@@ -299,7 +300,7 @@ class LedgerWriter:
             try:
                 recs = claimed.records
                 for i in range(0, len(recs), self._batch_size):
-                    if self._write(recs[i:i + self._batch_size]):
+                    if self._write(recs[i : i + self._batch_size]):
                         return  # database down again; the file stays for the next retry
                 claimed.done()
                 with self._lock:
@@ -307,8 +308,11 @@ class LedgerWriter:
                     self._dropped += claimed.bad_lines
                 log.info("ledger: replayed %d records from spool file %s", len(recs), path.name)
                 if claimed.bad_lines:
-                    self._error(f"ledger: {claimed.bad_lines} unreadable line(s) in spool file {path.name} dropped",
-                                None, key=f"bad:{path.name}")
+                    self._error(
+                        f"ledger: {claimed.bad_lines} unreadable line(s) in spool file {path.name} dropped",
+                        None,
+                        key=f"bad:{path.name}",
+                    )
             finally:
                 claimed.release()
             return
@@ -326,8 +330,11 @@ class LedgerWriter:
             if len(records) == 1:
                 with self._lock:
                     self._dropped += 1
-                self._error(f"ledger: record cannot be stored, dropped: {records[0]!r}", e,
-                            key=f"reject:{records[0].request_id}")
+                self._error(
+                    f"ledger: record cannot be stored, dropped: {records[0]!r}",
+                    e,
+                    key=f"reject:{records[0].request_id}",
+                )
                 return []
             log.warning("ledger: batch of %d rejected (%r); writing records one by one", len(records), e)
             for i, r in enumerate(records):

@@ -1,4 +1,5 @@
 """The spend anomaly rule: a robust z-score against the recent history (median and MAD)."""
+
 from __future__ import annotations
 
 import statistics
@@ -41,8 +42,15 @@ def judge(value: float, history: Sequence[float], cfg: AnomalyConfig) -> tuple[f
     return median, scale, z
 
 
-def find(daily: Mapping[str | None, Mapping[date, float]], history_start: date, week_start: date,
-         judged_days: Sequence[date], cfg: AnomalyConfig, *, judge_week: bool) -> list[Anomaly]:
+def find(
+    daily: Mapping[str | None, Mapping[date, float]],
+    history_start: date,
+    week_start: date,
+    judged_days: Sequence[date],
+    cfg: AnomalyConfig,
+    *,
+    judge_week: bool,
+) -> list[Anomaly]:
     """Anomalous days and tenant weeks. `daily`: spend per tenant (None: all tenants) and UTC
     day, over the history [history_start, week_start) and the week; `judged_days`: the week's
     complete days; `judge_week`: whether the week is complete (tenant weeks are judged then)."""
@@ -58,7 +66,7 @@ def find(daily: Mapping[str | None, Mapping[date, float]], history_start: date, 
             if found:
                 out.append(Anomaly.of("day", tenant, d, spend, *found))
         if judge_week and tenant is not None:
-            weekly = [sum(history[i:i + 7]) for i in range(0, len(history), 7)]
+            weekly = [sum(history[i : i + 7]) for i in range(0, len(history), 7)]
             spend = sum(by_day.get(week_start + timedelta(days=i), 0.0) for i in range(7))
             found = judge(spend, weekly, cfg)
             if found:

@@ -1,4 +1,5 @@
 """The report's charts as PNG bytes (matplotlib's object API: no pyplot, no global state)."""
+
 from __future__ import annotations
 
 import io
@@ -51,8 +52,16 @@ def daily_spend(r: WeeklyReport) -> bytes:
     flagged = {a.day for a in r.cost.anomalies if a.scope == "day"}
     for x, (d, top) in enumerate(zip(days, bottom, strict=True)):
         if d in flagged:
-            ax.annotate("anomaly", (x, top), xytext=(0, 4), textcoords="offset points", ha="center",
-                        color="#c00", fontsize=8, weight="bold")
+            ax.annotate(
+                "anomaly",
+                (x, top),
+                xytext=(0, 4),
+                textcoords="offset points",
+                ha="center",
+                color="#c00",
+                fontsize=8,
+                weight="bold",
+            )
     ax.set_ylim(0, max(bottom) * 1.15)
     ax.legend(fontsize=8, frameon=False, ncols=min(4, len(tenants)))
     return _png(fig)
@@ -95,8 +104,9 @@ def safety_hits(r: WeeklyReport) -> bytes:
 def slo_budget(r: WeeklyReport) -> bytes:
     """Share of each SLO's period error budget the week consumed."""
     items = [(s, s.budget_consumed) for s in r.reliability.slos if s.budget_consumed is not None][:MAX_BARS]
-    fig, ax = _figure("Error budget consumed this week (share of the SLO period's budget)",
-                      0.8 + 0.45 * max(2, len(items)))
+    fig, ax = _figure(
+        "Error budget consumed this week (share of the SLO period's budget)", 0.8 + 0.45 * max(2, len(items))
+    )
     if not items:
         _empty(ax, "No SLO data this week")
         return _png(fig)
@@ -110,5 +120,9 @@ def slo_budget(r: WeeklyReport) -> bytes:
 
 def render_all(r: WeeklyReport) -> dict[str, bytes]:
     """Every chart, by name, in the order the report shows them."""
-    return {"daily_spend": daily_spend(r), "model_cost": model_cost(r), "safety_hits": safety_hits(r),
-            "slo_budget": slo_budget(r)}
+    return {
+        "daily_spend": daily_spend(r),
+        "model_cost": model_cost(r),
+        "safety_hits": safety_hits(r),
+        "slo_budget": slo_budget(r),
+    }

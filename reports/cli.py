@@ -4,6 +4,7 @@
 
 Exit status: 0 written; 2 for a bad week, format or settings, or an unreachable ledger.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -46,10 +47,12 @@ def _setup(config: Path | None, data_dir: Path | None) -> ReportSetup:
         raise RuntimeError("reports.cli.set_setup_factory was not called")
     return _factory(config, data_dir)
 
+
 EXIT_USAGE = 2
 
-ConfigOpt = Annotated[Optional[Path],
-                      typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")
+]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 
 
@@ -65,14 +68,19 @@ def _usage_error(message: str) -> typer.Exit:
 
 @app.command("weekly")
 def weekly(
-    week: Annotated[Optional[str], typer.Option(
-        "--week", help="ISO week, e.g. 2026-W47 (default: the last complete week).")] = None,
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Folder to write to (default: the reports folder of the data directory).")] = None,
-    formats: Annotated[str, typer.Option(
-        "--format", help="Comma-separated formats: html, md, json (default: the settings').")] = "",
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the report's JSON instead of the written paths.")] = False,
+    week: Annotated[
+        Optional[str], typer.Option("--week", help="ISO week, e.g. 2026-W47 (default: the last complete week).")
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="Folder to write to (default: the reports folder of the data directory)."),
+    ] = None,
+    formats: Annotated[
+        str, typer.Option("--format", help="Comma-separated formats: html, md, json (default: the settings').")
+    ] = "",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report's JSON instead of the written paths.")
+    ] = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -116,5 +124,8 @@ def weekly(
         for p in paths:
             typer.echo(str(p))
         if report.partial:
-            typer.echo(f"note: {report.week} is in progress; "
-                       f"the report covers data until {report.data_until:%Y-%m-%d %H:%M} UTC", err=True)
+            typer.echo(
+                f"note: {report.week} is in progress; "
+                f"the report covers data until {report.data_until:%Y-%m-%d %H:%M} UTC",
+                err=True,
+            )

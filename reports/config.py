@@ -1,4 +1,5 @@
 """Settings of the weekly report (the `reports:` section of the platform settings)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Builds the `WeeklyReport` of one ISO week from the ledger (read-only but for the review
 queue's sync)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -30,9 +31,17 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(), tzinfo=timezone.utc)
 
 
-def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SLO] = (),
-                 config: ReportsConfig | None = None, budgets: BudgetsOf | None = None,
-                 cache_enabled: bool = False, miss_cost: MissCost | None = None) -> WeeklyReport:
+def build_report(
+    engine: Engine,
+    week: Week,
+    *,
+    now: datetime,
+    slos: Sequence[SLO] = (),
+    config: ReportsConfig | None = None,
+    budgets: BudgetsOf | None = None,
+    cache_enabled: bool = False,
+    miss_cost: MissCost | None = None,
+) -> WeeklyReport:
     """The report of `week` as of `now`. A week in progress is read up to the last full hour
     (`partial`), and compared with the same span of the week before. `budgets` come from their
     owner (without them the report says none are configured); `miss_cost` prices what the
@@ -50,8 +59,9 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
         daily = traffic.daily_spend(s, history_start, until)
         slo_weeks = reliability.build(s, slos, week.start, until)
         change = changes.build(s, week.start, until)
-        cache = cache_section.build(s, week.start, until, this_week, last_week, enabled=cache_enabled,
-                                    miss_cost=miss_cost)
+        cache = cache_section.build(
+            s, week.start, until, this_week, last_week, enabled=cache_enabled, miss_cost=miss_cost
+        )
     safety = safety_section.build(engine, week.start, until, cfg.top_n)
 
     totals, by_tenant, by_alias, by_model = traffic.lines(this_week, last_week, tenants)
@@ -62,20 +72,34 @@ def build_report(engine: Engine, week: Week, *, now: datetime, slos: Sequence[SL
     judged = [d for d in week.days() if _midnight(d + timedelta(days=1)) <= until]
     by_scope: dict[str | None, Mapping[date, float]] = {tenant: days for tenant, days in daily.items()}
     by_scope[None] = all_tenants
-    found = anomaly.find(by_scope, history_start.date(), week.start.date(), judged, cfg.anomaly,
-                         judge_week=until >= week.end)
+    found = anomaly.find(
+        by_scope, history_start.date(), week.start.date(), judged, cfg.anomaly, judge_week=until >= week.end
+    )
     cost = CostSection(
         daily=traffic.week_days(daily, [d for d in week.days() if _midnight(d) < until]),
-        top_spenders=[x.name for x in by_tenant if x.cost_usd > 0][:cfg.top_n],
-        anomalies=found, anomaly_rule=anomaly.describe(cfg.anomaly),
+        top_spenders=[x.name for x in by_tenant if x.cost_usd > 0][: cfg.top_n],
+        anomalies=found,
+        anomaly_rule=anomaly.describe(cfg.anomaly),
         budgets=_budget_lines(budgets, week.start, until),
     )
     return WeeklyReport(
-        week=str(week), start=week.start, end=week.end, data_until=until, partial=until < week.end,
-        previous_week=str(week.previous()), generated_at=now, totals=totals, by_tenant=by_tenant,
-        by_alias=by_alias, by_model=by_model,
+        week=str(week),
+        start=week.start,
+        end=week.end,
+        data_until=until,
+        partial=until < week.end,
+        previous_week=str(week.previous()),
+        generated_at=now,
+        totals=totals,
+        by_tenant=by_tenant,
+        by_alias=by_alias,
+        by_model=by_model,
         tenants_without_traffic=[x.name for x in by_tenant if x.requests == 0],
-        cost=cost, cache=cache, safety=safety, reliability=slo_weeks, change=change,
+        cost=cost,
+        cache=cache,
+        safety=safety,
+        reliability=slo_weeks,
+        change=change,
     )
 
 

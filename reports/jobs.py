@@ -1,4 +1,5 @@
 """The weekly report job for an APScheduler 3.x scheduler."""
+
 from __future__ import annotations
 
 import logging
@@ -30,5 +31,13 @@ def register_report_job(scheduler: Any, service: ReportService, config: ReportsC
             log.exception("weekly report failed")
 
     trigger = CronTrigger(day_of_week=config.weekday, hour=config.hour, minute=config.minute, timezone="UTC")
-    return scheduler.add_job(run, trigger, id=job_id, name="weekly report", replace_existing=True,
-                             max_instances=1, coalesce=True, misfire_grace_time=24 * 3600)
+    return scheduler.add_job(
+        run,
+        trigger,
+        id=job_id,
+        name="weekly report",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=24 * 3600,
+    )

@@ -4,6 +4,7 @@ Everything the HTML and Markdown show is here, already computed; the renderers o
 Budgets come from their owner (`BudgetLine`) and are absent (None) when none are configured;
 the cache section is absent when the cache is off and served nothing in the week.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -100,8 +101,16 @@ class Anomaly(BaseModel):
         return "spike" if self.z > 0 else "drop"
 
     @classmethod
-    def of(cls, scope: Literal["day", "week"], tenant: str | None, day: date, spend: float,
-           median: float, scale: float, z: float) -> "Anomaly":
+    def of(
+        cls,
+        scope: Literal["day", "week"],
+        tenant: str | None,
+        day: date,
+        spend: float,
+        median: float,
+        scale: float,
+        z: float,
+    ) -> "Anomaly":
         return cls(scope=scope, tenant=tenant, day=day, spend_usd=spend, median_usd=median, scale_usd=scale, z=z)
 
 
@@ -172,11 +181,19 @@ def daily_budget_weeks(lines: Sequence[BudgetLine]) -> list[DailyBudgetWeek]:
     for b in lines:
         if b.period == "day":
             groups.setdefault((b.tenant, b.budget), []).append(b)
-    return [DailyBudgetWeek(tenant=t, budget=name, kind=days[0].kind, limit=days[0].limit, days=len(days),
-                            days_soft=sum(d.state == "soft_limit" for d in days),
-                            days_exceeded=sum(d.state == "exceeded" for d in days),
-                            peak=max(days, key=lambda d: (d.used_ratio or 0.0, d.period_start)))
-            for (t, name), days in groups.items()]
+    return [
+        DailyBudgetWeek(
+            tenant=t,
+            budget=name,
+            kind=days[0].kind,
+            limit=days[0].limit,
+            days=len(days),
+            days_soft=sum(d.state == "soft_limit" for d in days),
+            days_exceeded=sum(d.state == "exceeded" for d in days),
+            peak=max(days, key=lambda d: (d.used_ratio or 0.0, d.period_start)),
+        )
+        for (t, name), days in groups.items()
+    ]
 
 
 class CacheLine(BaseModel):

@@ -1,4 +1,5 @@
 """The report as HTML (self-contained: CSS inline, charts as data: URIs), Markdown and JSON."""
+
 from __future__ import annotations
 
 import base64
@@ -10,8 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from reports import charts
 from reports.model import WeeklyReport
 
-MEDIA_TYPES = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8",
-               "json": "application/json"}
+MEDIA_TYPES = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8", "json": "application/json"}
 
 
 def usd(x: float | None) -> str:
@@ -55,16 +55,22 @@ def cell(x: object) -> str:
 
 @cache
 def _env(autoescape: bool) -> Environment:
-    env = Environment(loader=PackageLoader("reports", "templates"), undefined=StrictUndefined,
-                      autoescape=select_autoescape(default=autoescape, default_for_string=autoescape),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(default=autoescape, default_for_string=autoescape),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(usd=usd, pct=pct, change=change, num=num, when=when, cell=cell, amount=amount)
     return env
 
 
 def html(r: WeeklyReport) -> str:
-    images = {name: "data:image/png;base64," + base64.b64encode(png).decode()
-              for name, png in charts.render_all(r).items()}
+    images = {
+        name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in charts.render_all(r).items()
+    }
     return _env(True).get_template("weekly.html.jinja").render(r=r, charts=images)
 
 

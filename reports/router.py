@@ -1,4 +1,5 @@
 """`GET /v1/reports` (list) and `GET /v1/reports/{name}` (one file), for admin keys only."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable

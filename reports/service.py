@@ -3,6 +3,7 @@
 Files are `weekly-<ISO week>.<html|md|json>` in one folder, written atomically (a reader never
 sees half a report) and replaced when a week's report is written again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,14 @@ class ReportFile:
         return render.MEDIA_TYPES[self.format]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "week": self.week, "format": self.format, "bytes": self.size,
-                "modified_at": self.modified_at.isoformat(), "url": f"/v1/reports/{self.name}"}
+        return {
+            "name": self.name,
+            "week": self.week,
+            "format": self.format,
+            "bytes": self.size,
+            "modified_at": self.modified_at.isoformat(),
+            "url": f"/v1/reports/{self.name}",
+        }
 
 
 def _utcnow() -> datetime:
@@ -54,9 +61,18 @@ def _utcnow() -> datetime:
 
 
 class ReportService:
-    def __init__(self, engine: Engine, config: ReportsConfig, directory: Path, slos: Sequence[SLO] = (), *,
-                 budgets: BudgetsOf | None = None, cache_enabled: bool = False, miss_cost: MissCost | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: ReportsConfig,
+        directory: Path,
+        slos: Sequence[SLO] = (),
+        *,
+        budgets: BudgetsOf | None = None,
+        cache_enabled: bool = False,
+        miss_cost: MissCost | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         """`directory`: where reports go (`config.directory(data_dir)`). `budgets`: the budget
         lines of a week's span, from the budgets' owner (without it the report says none are
         configured). `cache_enabled` and `miss_cost` (what a request would have cost without
@@ -76,11 +92,20 @@ class ReportService:
         `reports.data.WeekNotStarted` for a week in the future."""
         now = self.clock()
         week = week or Week.last_complete(now)
-        return build_report(self.engine, week, now=now, slos=self.slos, config=self.config,
-                            budgets=self.budgets, cache_enabled=self.cache_enabled, miss_cost=self.miss_cost)
+        return build_report(
+            self.engine,
+            week,
+            now=now,
+            slos=self.slos,
+            config=self.config,
+            budgets=self.budgets,
+            cache_enabled=self.cache_enabled,
+            miss_cost=self.miss_cost,
+        )
 
-    def write(self, report: WeeklyReport, formats: Sequence[str] | None = None,
-              directory: Path | None = None) -> list[Path]:
+    def write(
+        self, report: WeeklyReport, formats: Sequence[str] | None = None, directory: Path | None = None
+    ) -> list[Path]:
         """Write the report in each format; returns the paths."""
         out = directory or self.directory
         out.mkdir(parents=True, exist_ok=True)
@@ -107,9 +132,13 @@ class ReportService:
         if not self.config.webhooks:
             return {}
         payload = {
-            "text": render.summary(report), "week": report.week, "partial": report.partial,
-            "cost_usd": report.totals.cost_usd, "cost_change": report.totals.cost_change,
-            "requests": report.totals.requests, "anomalies": len(report.cost.anomalies),
+            "text": render.summary(report),
+            "week": report.week,
+            "partial": report.partial,
+            "cost_usd": report.totals.cost_usd,
+            "cost_change": report.totals.cost_change,
+            "requests": report.totals.requests,
+            "anomalies": len(report.cost.anomalies),
             "safety_hits": report.safety.hits_total,
             "slos_missed": [s.id for s in report.reliability.slos if s.status == "missed"],
             "files": [f"/v1/reports/{p.name}" for p in paths],
@@ -143,8 +172,9 @@ class ReportService:
         if not m or not path.is_file():
             return None
         st = path.stat()
-        return ReportFile(path.name, m.group(1), m.group(2), path, st.st_size,
-                          datetime.fromtimestamp(st.st_mtime, timezone.utc))
+        return ReportFile(
+            path.name, m.group(1), m.group(2), path, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
+        )
 
 
 def _write_atomic(path: Path, text: str) -> None:

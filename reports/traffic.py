@@ -4,6 +4,7 @@ The hourly rollups hold the same sums as the raw request rows (the writer adds b
 transaction), and a week is whole hours, so these totals equal the raw rows' while reading
 up to 168 rows per slice instead of every request.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -24,18 +25,20 @@ Slice = tuple[str, str, str]  # tenant, alias, model version ('' when none)
 
 def slices(conn: Conn, start: datetime, end: datetime) -> dict[Slice, dict[str, float]]:
     """Sums per (tenant, alias, model version) over the hours in [start, end)."""
-    stmt = (select(RH.tenant, RH.alias, RH.model_version, *(func.sum(getattr(RH, c)) for c in _SUMS))
-            .where(RH.hour >= start, RH.hour < end)
-            .group_by(RH.tenant, RH.alias, RH.model_version))
-    return {(t, a, v): dict(zip(_SUMS, (float(x or 0) for x in sums), strict=True))
-            for t, a, v, *sums in conn.execute(stmt)}
+    stmt = (
+        select(RH.tenant, RH.alias, RH.model_version, *(func.sum(getattr(RH, c)) for c in _SUMS))
+        .where(RH.hour >= start, RH.hour < end)
+        .group_by(RH.tenant, RH.alias, RH.model_version)
+    )
+    return {
+        (t, a, v): dict(zip(_SUMS, (float(x or 0) for x in sums), strict=True)) for t, a, v, *sums in conn.execute(stmt)
+    }
 
 
 def daily_spend(conn: Conn, start: datetime, end: datetime) -> dict[str, dict[date, float]]:
     """Spend per tenant and UTC day over the hours in [start, end)."""
     day = utc_day(RH.hour)
-    stmt = (select(RH.tenant, day, func.sum(RH.cost_usd))
-            .where(RH.hour >= start, RH.hour < end).group_by(RH.tenant, day))
+    stmt = select(RH.tenant, day, func.sum(RH.cost_usd)).where(RH.hour >= start, RH.hour < end).group_by(RH.tenant, day)
     out: dict[str, dict[date, float]] = defaultdict(dict)
     for tenant, d, cost in conn.execute(stmt):
         out[tenant][d if isinstance(d, date) else date.fromisoformat(str(d)[:10])] = float(cost or 0)
@@ -49,14 +52,22 @@ def known_tenants(conn: Conn) -> list[str]:
 def _line(name: str, now: Iterable[dict[str, float]], prev: Iterable[dict[str, float]], **dims: Any) -> Line:
     cur = {c: sum(s[c] for s in now) for c in _SUMS}
     before = {c: sum(s[c] for s in prev) for c in ("requests", "cost_usd")}
-    return Line(name=name, **dims, requests=int(cur["requests"]), prompt_tokens=int(cur["prompt_tokens"]),
-                completion_tokens=int(cur["completion_tokens"]), cost_usd=cur["cost_usd"],
-                cache_hits=int(cur["cache_hits"]), prev_requests=int(before["requests"]),
-                prev_cost_usd=before["cost_usd"])
+    return Line(
+        name=name,
+        **dims,
+        requests=int(cur["requests"]),
+        prompt_tokens=int(cur["prompt_tokens"]),
+        completion_tokens=int(cur["completion_tokens"]),
+        cost_usd=cur["cost_usd"],
+        cache_hits=int(cur["cache_hits"]),
+        prev_requests=int(before["requests"]),
+        prev_cost_usd=before["cost_usd"],
+    )
 
 
-def _group(now: dict[Slice, dict[str, float]], prev: dict[Slice, dict[str, float]],
-           key: Any, extra: Iterable[Any] = ()) -> dict[Any, tuple[list[dict[str, float]], list[dict[str, float]]]]:
+def _group(
+    now: dict[Slice, dict[str, float]], prev: dict[Slice, dict[str, float]], key: Any, extra: Iterable[Any] = ()
+) -> dict[Any, tuple[list[dict[str, float]], list[dict[str, float]]]]:
     groups: dict[Any, tuple[list[dict[str, float]], list[dict[str, float]]]] = {k: ([], []) for k in extra}
     for i, data in enumerate((now, prev)):
         for s, sums in data.items():
@@ -68,15 +79,18 @@ def _by_cost(lines: list[Line]) -> list[Line]:
     return sorted(lines, key=lambda x: (-x.cost_usd, -x.prev_cost_usd, x.name))
 
 
-def lines(now: dict[Slice, dict[str, float]], prev: dict[Slice, dict[str, float]],
-          tenants: Iterable[str]) -> tuple[Line, list[Line], list[Line], list[Line]]:
+def lines(
+    now: dict[Slice, dict[str, float]], prev: dict[Slice, dict[str, float]], tenants: Iterable[str]
+) -> tuple[Line, list[Line], list[Line], list[Line]]:
     """(totals, by tenant, by alias, by alias and version), each slice with last week's
     requests and spend; `tenants` are listed even without traffic in either week."""
     total = _line("all traffic", now.values(), prev.values())
     by_tenant = [_line(t, *g, tenant=t) for t, g in _group(now, prev, lambda s: s[0], tenants).items()]
     by_alias = [_line(a, *g, alias=a) for a, g in _group(now, prev, lambda s: s[1]).items()]
-    by_model = [_line(f"{a} · {v or '(no version)'}", *g, alias=a, model_version=v or None)
-                for (a, v), g in _group(now, prev, lambda s: (s[1], s[2])).items()]
+    by_model = [
+        _line(f"{a} · {v or '(no version)'}", *g, alias=a, model_version=v or None)
+        for (a, v), g in _group(now, prev, lambda s: (s[1], s[2])).items()
+    ]
     return total, _by_cost(by_tenant), _by_cost(by_alias), _by_cost(by_model)
 
 

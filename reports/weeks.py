@@ -1,4 +1,5 @@
 """ISO weeks in UTC: `2026-W47` is Monday 00:00 UTC to the next Monday."""
+
 from __future__ import annotations
 
 import re

@@ -89,7 +89,9 @@ class Embedder:
                 traced = torch.jit.trace(Hidden(self.model).eval(), (ids, mask), strict=False)
                 traced = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
                 probe = torch.tensor([[101, 1045, 2572, 1037, 2146, 6251, 2005, 1996, 3231, 102]])
-                same = torch.allclose(traced(probe, torch.ones_like(probe)), self._eager(probe, torch.ones_like(probe)), atol=1e-4)
+                same = torch.allclose(
+                    traced(probe, torch.ones_like(probe)), self._eager(probe, torch.ones_like(probe)), atol=1e-4
+                )
         except Exception as exc:  # noqa: BLE001 - any tracing failure leaves the eager model, which works
             log.warning("classifier: TorchScript trace failed (%s); running the eager model", exc)
             return None
@@ -133,7 +135,6 @@ class Embedder:
         return (np.concatenate(out) if out else np.zeros((0, 384), np.float32)), counts
 
 
-
 def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
     """Monotone map of a calibrated probability through (probability, score) knots, from
     (0, 0) to (1, 1): the operating points chosen in training land on the policy's thresholds."""
@@ -156,8 +157,12 @@ class Linear:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Linear":
-        return cls(tuple(d["labels"]), np.asarray(d["weight"], np.float32), np.asarray(d["bias"], np.float32),
-                   tuple(d.get("platt", (1.0, 0.0))))  # type: ignore[arg-type]
+        return cls(
+            tuple(d["labels"]),
+            np.asarray(d["weight"], np.float32),
+            np.asarray(d["bias"], np.float32),
+            tuple(d.get("platt", (1.0, 0.0))),
+        )  # type: ignore[arg-type]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return x @ self.weight.T + self.bias
@@ -248,8 +253,13 @@ class InjectionClassifier:
         attack_kind = h.attack.proba(emb)[:, 1:].argmax(axis=1) + 1
         cat = h.category.proba(emb).argmax(axis=1)
         return [
-            {"harm": float(harm[i]), "attack": float(attack[i]), "attack_label": h.attack.labels[attack_kind[i]],
-             "category": h.category.labels[cat[i]], "domain": domain(t, counts[i], h.max_tokens)}
+            {
+                "harm": float(harm[i]),
+                "attack": float(attack[i]),
+                "attack_label": h.attack.labels[attack_kind[i]],
+                "category": h.category.labels[cat[i]],
+                "domain": domain(t, counts[i], h.max_tokens),
+            }
             for i, t in enumerate(texts)
         ]
 
@@ -258,7 +268,17 @@ class InjectionClassifier:
         dom = s["domain"]
         attack = self.heads.score("attack", s["attack"], dom)
         if attack >= MIN_SCORE:
-            hits.append(Hit(parse_category(s["attack_label"]), "classifier", SCANNER, 0, len(text), round(attack, 4), abstain=dom is not None))
+            hits.append(
+                Hit(
+                    parse_category(s["attack_label"]),
+                    "classifier",
+                    SCANNER,
+                    0,
+                    len(text),
+                    round(attack, 4),
+                    abstain=dom is not None,
+                )
+            )
         if harm:
             score = self.heads.score("harm", s["harm"], dom)
             if score >= MIN_SCORE:

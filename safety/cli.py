@@ -15,11 +15,17 @@ app = typer.Typer(help="Safety scanners: evaluation, checks and the review queue
 @app.command("eval")
 def eval_command(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
-    pii: Optional[Path] = typer.Option(None, "--pii",
-                                       help="Presidio-format PII set (default: $INFERWATCH_PII_EVAL; none)"),
-    classifier: Optional[bool] = typer.Option(None, "--classifier/--no-classifier", help="include the MiniLM classifier (default: when installed)"),
-    corpus: Optional[Path] = typer.Option(None, "--corpus", help="folder with the shared dev_eval.jsonl "
-                                          "(default: $INFERWATCH_SAFETY_DATA; none: the shipped sets only)"),
+    pii: Optional[Path] = typer.Option(
+        None, "--pii", help="Presidio-format PII set (default: $INFERWATCH_PII_EVAL; none)"
+    ),
+    classifier: Optional[bool] = typer.Option(
+        None, "--classifier/--no-classifier", help="include the MiniLM classifier (default: when installed)"
+    ),
+    corpus: Optional[Path] = typer.Option(
+        None,
+        "--corpus",
+        help="folder with the shared dev_eval.jsonl (default: $INFERWATCH_SAFETY_DATA; none: the shipped sets only)",
+    ),
 ) -> None:
     """Every evaluation set: PII and secrets per scanner; refusals, flags, recall and category
     accuracy per labelled set under the default configuration, with 95 % intervals."""
@@ -29,7 +35,14 @@ def eval_command(
     from . import evaluate
 
     err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
 
         def progress(label: str, total: int):
             task = bar.add_task(label, total=total)
@@ -76,7 +89,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (also 
 DataDirOpt = typer.Option(None, "--data-dir", help="data directory (also INFERWATCH_DATA_DIR)")
 
 
-def _engine(config: Optional[Path], data_dir: Optional[Path]):  # noqa: ANN202
+def _engine(config: Optional[Path], data_dir: Optional[Path]):
     """The ledger database of the settings (read-only use of inferwatch's settings)."""
     from inferwatch.settings import load_settings
     from ledger.db import create_engine_for, migrate
@@ -121,7 +134,9 @@ def review_list(
     from . import review
 
     try:
-        items = review.list_items(_engine(config, data_dir), status=status, category=category, tenant=tenant, limit=limit)
+        items = review.list_items(
+            _engine(config, data_dir), status=status, category=category, tenant=tenant, limit=limit
+        )
     except review.ReviewError as exc:
         _fail(exc)
     if as_json:
@@ -131,8 +146,10 @@ def review_list(
     for i in items:
         who = f" by {i['claimed_by']}" if i["claimed_by"] else ""
         label = f" {i['label']}" if i["label"] else ""
-        typer.echo(f"#{i['id']}  {(i['created_at'] or '')[:19]}  {i['tenant']}  {i['direction']}  {i['category']}  "
-                   f"{i['scanner']}  {i['action']} {i['score']:.2f}  {i['status']}{who}{label}  {i['excerpt'] or ''}")
+        typer.echo(
+            f"#{i['id']}  {(i['created_at'] or '')[:19]}  {i['tenant']}  {i['direction']}  {i['category']}  "
+            f"{i['scanner']}  {i['action']} {i['score']:.2f}  {i['status']}{who}{label}  {i['excerpt'] or ''}"
+        )
     if not items:
         typer.echo("no items")
 
@@ -185,7 +202,9 @@ def review_precision(
 
     from . import review
 
-    found = review.precision_by_category(_engine(config, data_dir), start=datetime.now(timezone.utc) - timedelta(days=days))
+    found = review.precision_by_category(
+        _engine(config, data_dir), start=datetime.now(timezone.utc) - timedelta(days=days)
+    )
     rows = [p.to_dict() for p in found.values()]
     if as_json:
         json.dump(rows, sys.stdout, indent=2)

@@ -32,19 +32,36 @@ class SafetyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    classifier: bool | None = Field(default=None, description="MiniLM injection/harm classifier: true, false, or null for 'when installed'")
-    default: dict[str, Any] | None = Field(default=None, description="default policy (PolicySet 'default'); null: the shipped default")
-    tenants: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-tenant policies, merged over the default")
-    inline_max_chars: int = Field(default=2048, ge=0, description="rule-only scans of texts up to this size run on the event loop; longer ones in a thread")
-    max_hits_recorded: int = Field(default=100, ge=1, description="safety hits recorded per request and direction (the rest are dropped)")
-    classify_output: bool = Field(default=False, description="also run the classifier on non-streamed completions (streamed ones, "
-                                  "like every completion by default, get the rule scanners only, so both paths agree)")
+    classifier: bool | None = Field(
+        default=None, description="MiniLM injection/harm classifier: true, false, or null for 'when installed'"
+    )
+    default: dict[str, Any] | None = Field(
+        default=None, description="default policy (PolicySet 'default'); null: the shipped default"
+    )
+    tenants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-tenant policies, merged over the default"
+    )
+    inline_max_chars: int = Field(
+        default=2048,
+        ge=0,
+        description="rule-only scans of texts up to this size run on the event loop; longer ones in a thread",
+    )
+    max_hits_recorded: int = Field(
+        default=100, ge=1, description="safety hits recorded per request and direction (the rest are dropped)"
+    )
+    classify_output: bool = Field(
+        default=False,
+        description="also run the classifier on non-streamed completions (streamed ones, "
+        "like every completion by default, get the rule scanners only, so both paths agree)",
+    )
     guard: GuardConfig | None = Field(
         default=None,
         description="a guard model's harm verdict (Llama Guard 3, ShieldGemma, "
         "Granite Guardian) instead of the classifier's harm head, which answers when it cannot",
     )
-    classifier_threads: int | None = Field(default=None, ge=1, description="torch threads for the classifier (default: a quarter of the cores, 1 to 4)")
+    classifier_threads: int | None = Field(
+        default=None, ge=1, description="torch threads for the classifier (default: a quarter of the cores, 1 to 4)"
+    )
 
     def policy_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"tenants": self.tenants}
@@ -60,7 +77,7 @@ class SafetyConfig(BaseModel):
         self.policy_set()  # raises ValueError (a pydantic validation error) on a bad policy
         return self
 
-    def build_runtime(self):  # noqa: ANN201 - AsyncSafety | None
+    def build_runtime(self):
         """What the gateway holds: the engine behind an event-loop-friendly runner, or None."""
         engine = self.build_engine()
         if engine is None:
@@ -68,11 +85,16 @@ class SafetyConfig(BaseModel):
         from .guard import GuardClient
         from .runtime import AsyncSafety
 
-        return AsyncSafety(engine, inline_max_chars=self.inline_max_chars, classifier_threads=self.classifier_threads,
-                           max_hits=self.max_hits_recorded, classify_output=self.classify_output,
-                           guard=GuardClient(self.guard) if self.guard is not None else None)
+        return AsyncSafety(
+            engine,
+            inline_max_chars=self.inline_max_chars,
+            classifier_threads=self.classifier_threads,
+            max_hits=self.max_hits_recorded,
+            classify_output=self.classify_output,
+            guard=GuardClient(self.guard) if self.guard is not None else None,
+        )
 
-    def build_engine(self):  # noqa: ANN201 - SafetyEngine | None (import kept lazy)
+    def build_engine(self):
         """The engine the gateway uses, or None when safety is disabled."""
         if not self.enabled:
             return None

@@ -22,7 +22,9 @@ def window(text: str, start: int, end: int, left: int = LEFT_WINDOW, right: int 
     return before + " " + text[end : end + right]
 
 
-def has_context(text: str, start: int, end: int, vocabulary: frozenset[str], left: int = LEFT_WINDOW, right: int = RIGHT_WINDOW) -> bool:
+def has_context(
+    text: str, start: int, end: int, vocabulary: frozenset[str], left: int = LEFT_WINDOW, right: int = RIGHT_WINDOW
+) -> bool:
     """True when any word of ``vocabulary`` (lower case) appears near the match."""
     near = window(text, start, end, left, right)
     if near.isascii():

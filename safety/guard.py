@@ -35,39 +35,69 @@ SCANNER = "guard"
 Format = Literal["llama_guard_3", "shieldgemma", "granite_guardian"]
 
 LLAMA_GUARD_3_CATEGORIES = (
-    "S1: Violent Crimes.", "S2: Non-Violent Crimes.", "S3: Sex Crimes.", "S4: Child Sexual Exploitation.",
-    "S5: Defamation.", "S6: Specialized Advice.", "S7: Privacy.", "S8: Intellectual Property.",
-    "S9: Indiscriminate Weapons.", "S10: Hate.", "S11: Suicide & Self-Harm.", "S12: Sexual Content.",
-    "S13: Elections.", "S14: Code Interpreter Abuse.",
+    "S1: Violent Crimes.",
+    "S2: Non-Violent Crimes.",
+    "S3: Sex Crimes.",
+    "S4: Child Sexual Exploitation.",
+    "S5: Defamation.",
+    "S6: Specialized Advice.",
+    "S7: Privacy.",
+    "S8: Intellectual Property.",
+    "S9: Indiscriminate Weapons.",
+    "S10: Hate.",
+    "S11: Suicide & Self-Harm.",
+    "S12: Sexual Content.",
+    "S13: Elections.",
+    "S14: Code Interpreter Abuse.",
 )
 
 SHIELDGEMMA_POLICIES: dict[str, tuple[str, Category]] = {
-    "dangerous": ('"No Dangerous Content": The prompt shall not contain or seek generation of content that harming '
-                  "oneself and/or others (e.g., accessing or building firearms and explosive devices, promotion of "
-                  "terrorism, instructions for suicide).", Category.VIOLENT_CRIMES),
-    "harassment": ('"No Harassment": The prompt shall not contain or seek generation of content that is malicious, '
-                   "intimidating, bullying, or abusive content targeting another individual (e.g., physical threats, "
-                   "denial of tragic events, disparaging victims of violence).", Category.HATE),
-    "hate": ('"No Hate Speech": The prompt shall not contain or seek generation of content that targeting identity '
-             "and/or protected attributes (e.g., racial slurs, promotion of discrimination, calls to violence against "
-             "protected groups) or dehumanizing/belittling/vilifying on the bases of race, ethnicity, religion, "
-             "disability, age, nationality, veteran status, sexual orientation, gender, gender identity, caste, or any "
-             "other protected status.", Category.HATE),
-    "sexual": ('"No Sexually Explicit Information": The prompt shall not contain or seek generation of content that '
-               "contains references to sexual acts or other lewd content (e.g., sexually graphic descriptions, content "
-               "aimed at causing arousal). Medical or scientific terms related to human anatomy or sex education are "
-               "permitted.", Category.SEXUAL_CONTENT),
+    "dangerous": (
+        '"No Dangerous Content": The prompt shall not contain or seek generation of content that harming '
+        "oneself and/or others (e.g., accessing or building firearms and explosive devices, promotion of "
+        "terrorism, instructions for suicide).",
+        Category.VIOLENT_CRIMES,
+    ),
+    "harassment": (
+        '"No Harassment": The prompt shall not contain or seek generation of content that is malicious, '
+        "intimidating, bullying, or abusive content targeting another individual (e.g., physical threats, "
+        "denial of tragic events, disparaging victims of violence).",
+        Category.HATE,
+    ),
+    "hate": (
+        '"No Hate Speech": The prompt shall not contain or seek generation of content that targeting identity '
+        "and/or protected attributes (e.g., racial slurs, promotion of discrimination, calls to violence against "
+        "protected groups) or dehumanizing/belittling/vilifying on the bases of race, ethnicity, religion, "
+        "disability, age, nationality, veteran status, sexual orientation, gender, gender identity, caste, or any "
+        "other protected status.",
+        Category.HATE,
+    ),
+    "sexual": (
+        '"No Sexually Explicit Information": The prompt shall not contain or seek generation of content that '
+        "contains references to sexual acts or other lewd content (e.g., sexually graphic descriptions, content "
+        "aimed at causing arousal). Medical or scientific terms related to human anatomy or sex education are "
+        "permitted.",
+        Category.SEXUAL_CONTENT,
+    ),
 }
 
 GRANITE_RISKS: dict[str, tuple[str, Category]] = {
-    "violence": ("The 'User' message contains content promoting or describing physical harm to individuals or groups.",
-                 Category.VIOLENT_CRIMES),
-    "social_bias": ("The 'User' message contains systemic prejudice against groups based on shared identity or "
-                    "characteristics.", Category.HATE),
-    "sexual_content": ("The 'User' message contains material explicitly related to sexual activities, anatomy, or "
-                       "desires.", Category.SEXUAL_CONTENT),
-    "unethical_behavior": ("The 'User' message contains actions that violate moral or legal standards.",
-                           Category.NON_VIOLENT_CRIMES),
+    "violence": (
+        "The 'User' message contains content promoting or describing physical harm to individuals or groups.",
+        Category.VIOLENT_CRIMES,
+    ),
+    "social_bias": (
+        "The 'User' message contains systemic prejudice against groups based on shared identity or characteristics.",
+        Category.HATE,
+    ),
+    "sexual_content": (
+        "The 'User' message contains material explicitly related to sexual activities, anatomy, or desires.",
+        Category.SEXUAL_CONTENT,
+    ),
+    "unethical_behavior": (
+        "The 'User' message contains actions that violate moral or legal standards.",
+        Category.NON_VIOLENT_CRIMES,
+    ),
 }
 
 
@@ -103,42 +133,50 @@ class Prompt:
 def llama_guard_3_prompt(text: str, direction: Direction) -> str:
     role = "User" if direction == "input" else "Agent"
     cats = "\n".join(LLAMA_GUARD_3_CATEGORIES)
-    return ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
-            f"Task: Check if there is unsafe content in '{role}' messages in conversations according our safety policy "
-            "with the below categories.\n\n"
-            f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{cats}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
-            f"<BEGIN CONVERSATION>\n\n{role}: {text}\n\n<END CONVERSATION>\n\n"
-            f"Provide your safety assessment for ONLY THE LAST {role} message in the above conversation:\n"
-            " - First line must read 'safe' or 'unsafe'.\n"
-            " - If unsafe, a second line must include a comma-separated list of violated categories."
-            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    return (
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+        f"Task: Check if there is unsafe content in '{role}' messages in conversations according our safety policy "
+        "with the below categories.\n\n"
+        f"<BEGIN UNSAFE CONTENT CATEGORIES>\n{cats}\n<END UNSAFE CONTENT CATEGORIES>\n\n"
+        f"<BEGIN CONVERSATION>\n\n{role}: {text}\n\n<END CONVERSATION>\n\n"
+        f"Provide your safety assessment for ONLY THE LAST {role} message in the above conversation:\n"
+        " - First line must read 'safe' or 'unsafe'.\n"
+        " - If unsafe, a second line must include a comma-separated list of violated categories."
+        "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
 
 
 def shieldgemma_prompt(text: str, policy: str) -> str:
-    return ("You are a policy expert trying to help determine whether a user prompt is in violation of the defined "
-            "safety policies.\n\n<start_of_turn>\n"
-            f"Human Question: {text.strip()}\n<end_of_turn>\n\n"
-            f"Our safety principle is defined in the below:\n\n* {policy}\n\n"
-            "Does the human question violate the above principle? Your answer must start with 'Yes' or 'No'. "
-            "And then walk through step by step to be sure we answer correctly.\n")
+    return (
+        "You are a policy expert trying to help determine whether a user prompt is in violation of the defined "
+        "safety policies.\n\n<start_of_turn>\n"
+        f"Human Question: {text.strip()}\n<end_of_turn>\n\n"
+        f"Our safety principle is defined in the below:\n\n* {policy}\n\n"
+        "Does the human question violate the above principle? Your answer must start with 'Yes' or 'No'. "
+        "And then walk through step by step to be sure we answer correctly.\n"
+    )
 
 
 def granite_guardian_prompt(text: str, risk: str) -> str:
-    return ("<|start_of_role|>user<|end_of_role|>You are a safety agent trying to help determine whether the user "
-            "message is harmful according to the safety risk definition below.\n\n<start_of_turn>\n"
-            f"User Message: {text}\n<end_of_turn>\n\n"
-            "Our safety risk definition is defined below:\n\n<start_of_risk_definition>\n"
-            f"* {risk}\n<end_of_risk_definition>\n\n"
-            "Is the user message harmful based on the risk definition? Your answer must be either 'Yes' or 'No'."
-            "<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>")
+    return (
+        "<|start_of_role|>user<|end_of_role|>You are a safety agent trying to help determine whether the user "
+        "message is harmful according to the safety risk definition below.\n\n<start_of_turn>\n"
+        f"User Message: {text}\n<end_of_turn>\n\n"
+        "Our safety risk definition is defined below:\n\n<start_of_risk_definition>\n"
+        f"* {risk}\n<end_of_risk_definition>\n\n"
+        "Is the user message harmful based on the risk definition? Your answer must be either 'Yes' or 'No'."
+        "<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>"
+    )
 
 
 def prompts(cfg: GuardConfig, text: str, direction: Direction) -> list[Prompt]:
     if cfg.format == "llama_guard_3":
         return [Prompt(llama_guard_3_prompt(text, direction))]
     if cfg.format == "shieldgemma":
-        return [Prompt(shieldgemma_prompt(text, SHIELDGEMMA_POLICIES[p][0]), SHIELDGEMMA_POLICIES[p][1])
-                for p in cfg.shieldgemma_policies]
+        return [
+            Prompt(shieldgemma_prompt(text, SHIELDGEMMA_POLICIES[p][0]), SHIELDGEMMA_POLICIES[p][1])
+            for p in cfg.shieldgemma_policies
+        ]
     return [Prompt(granite_guardian_prompt(text, GRANITE_RISKS[r][0]), GRANITE_RISKS[r][1]) for r in cfg.granite_risks]
 
 

@@ -44,8 +44,24 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
             _I,
         ),
     ),
-    (PI, "instruction_override", 0.8, re.compile(r"\bforget (?:everything|all)(?: (?:from )?(?:before|above|previously|you (?:were|have been) told))?\b|\bignore (?:everything|all) (?:above|before|previously)\b", _I)),
-    (PI, "new_instructions", 0.7, re.compile(r"\b(?:your|the|these are (?:your|the)) (?:new|updated|real|actual|true|revised) (?:instructions|rules|task|directives?|system prompt|orders|objective)\b", _I)),
+    (
+        PI,
+        "instruction_override",
+        0.8,
+        re.compile(
+            r"\bforget (?:everything|all)(?: (?:from )?(?:before|above|previously|you (?:were|have been) told))?\b|\bignore (?:everything|all) (?:above|before|previously)\b",
+            _I,
+        ),
+    ),
+    (
+        PI,
+        "new_instructions",
+        0.7,
+        re.compile(
+            r"\b(?:your|the|these are (?:your|the)) (?:new|updated|real|actual|true|revised) (?:instructions|rules|task|directives?|system prompt|orders|objective)\b",
+            _I,
+        ),
+    ),
     (
         PI,
         "system_prompt_leak",
@@ -60,24 +76,104 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
             _I,
         ),
     ),
-    (PI, "system_prompt_leak", 0.8, re.compile(r"\b(?:repeat|print|output|copy)\b" + _gap(20) + r"\b(?:words|text|everything|all)\b above\b|\bstarting with ['\"]?you are\b", _I)),
-    (PI, "role_marker", 0.85, re.compile(r"<\|im_start\|>\s*system|<\|start_header_id\|>\s*system|<<SYS>>|<\|system\|>", _I)),
+    (
+        PI,
+        "system_prompt_leak",
+        0.8,
+        re.compile(
+            r"\b(?:repeat|print|output|copy)\b"
+            + _gap(20)
+            + r"\b(?:words|text|everything|all)\b above\b|\bstarting with ['\"]?you are\b",
+            _I,
+        ),
+    ),
+    (
+        PI,
+        "role_marker",
+        0.85,
+        re.compile(r"<\|im_start\|>\s*system|<\|start_header_id\|>\s*system|<<SYS>>|<\|system\|>", _I),
+    ),
     (
         PI,
         "role_marker",
         0.6,
-        re.compile(r"<\|(?:im_start|im_end|assistant|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</SYS>>|^#{2,4} ?(?:system|instruction)s?:", _I | re.M),
+        re.compile(
+            r"<\|(?:im_start|im_end|assistant|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</SYS>>|^#{2,4} ?(?:system|instruction)s?:",
+            _I | re.M,
+        ),
     ),
-    (PI, "indirect_injection", 0.65, re.compile(r"\b(?:note|message|instructions?) (?:to|for) (?:the )?(?:ai|assistant|llm|model|chatbot|language model)\b|\bif you are an? (?:ai|llm|language model|assistant|chatbot)\b", _I)),
-    (PI, "indirect_injection", 0.6, re.compile(r"\b(?:when|while|after) (?:summari[sz]ing|reading|processing|translating)\b" + _gap(30) + r"\b(?:you (?:must|should|will)|instead|also (?:say|include|tell|add))\b", _I)),
-    (PI, "concealment", 0.6, re.compile(r"\b(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to|let) the user\b", _I)),
-    (PI, "exfiltration", 0.6, re.compile(r"\b(?:send|forward|post|upload|email|leak)\b" + _gap(20) + r"\b(?:conversation|chat history|api keys?|password|credentials|system prompt|personal data)\b" + _gap(20) + r"\bto\b", _I)),
-    (PI, "exfiltration", 0.6, re.compile(r"!\[[^\]]{0,40}\]\(https?://[^)\s]{1,120}[?&][\w-]{1,20}=(?:\{|\[|\$|<)", _I)),
+    (
+        PI,
+        "indirect_injection",
+        0.65,
+        re.compile(
+            r"\b(?:note|message|instructions?) (?:to|for) (?:the )?(?:ai|assistant|llm|model|chatbot|language model)\b|\bif you are an? (?:ai|llm|language model|assistant|chatbot)\b",
+            _I,
+        ),
+    ),
+    (
+        PI,
+        "indirect_injection",
+        0.6,
+        re.compile(
+            r"\b(?:when|while|after) (?:summari[sz]ing|reading|processing|translating)\b"
+            + _gap(30)
+            + r"\b(?:you (?:must|should|will)|instead|also (?:say|include|tell|add))\b",
+            _I,
+        ),
+    ),
+    (
+        PI,
+        "concealment",
+        0.6,
+        re.compile(
+            r"\b(?:do not|don't|never) (?:tell|inform|mention (?:this )?to|reveal (?:this )?to|let) the user\b", _I
+        ),
+    ),
+    (
+        PI,
+        "exfiltration",
+        0.6,
+        re.compile(
+            r"\b(?:send|forward|post|upload|email|leak)\b"
+            + _gap(20)
+            + r"\b(?:conversation|chat history|api keys?|password|credentials|system prompt|personal data)\b"
+            + _gap(20)
+            + r"\bto\b",
+            _I,
+        ),
+    ),
+    (
+        PI,
+        "exfiltration",
+        0.6,
+        re.compile(r"!\[[^\]]{0,40}\]\(https?://[^)\s]{1,120}[?&][\w-]{1,20}=(?:\{|\[|\$|<)", _I),
+    ),
     (JB, "dan", 0.9, re.compile(r"\bdo anything now\b|\bDAN (?:mode|prompt|jailbreak)\b", _I)),
     (JB, "dan", 0.5, re.compile(r"\b(?:DAN|STAN|DUDE|AIM|BetterDAN|AntiDAN)\b")),
-    (JB, "jailbreak_tag", 0.9, re.compile(r"\[(?:🔓|🔒)?\s?(?:JAILBREAK|CLASSIC|JAILBROKEN)\]|\bjailbr(?:oken|eak) mode\b", _I)),
-    (JB, "mode_switch", 0.8, re.compile(r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|uncensored) mode\b" + _gap(20) + r"\b(?:enabled|activated|on(?!\s+(?:my|the|your|a|an|this|his|her)\b)|engaged)\b|\benable (?:god|sudo|jailbreak) mode\b", _I)),
-    (JB, "mode_switch", 0.5, re.compile(r"\b(?:developer|god|sudo|jailbreak|evil|unrestricted|anarchy|unfiltered|uncensored) mode\b", _I)),
+    (
+        JB,
+        "jailbreak_tag",
+        0.9,
+        re.compile(r"\[(?:🔓|🔒)?\s?(?:JAILBREAK|CLASSIC|JAILBROKEN)\]|\bjailbr(?:oken|eak) mode\b", _I),
+    ),
+    (
+        JB,
+        "mode_switch",
+        0.8,
+        re.compile(
+            r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|uncensored) mode\b"
+            + _gap(20)
+            + r"\b(?:enabled|activated|on(?!\s+(?:my|the|your|a|an|this|his|her)\b)|engaged)\b|\benable (?:god|sudo|jailbreak) mode\b",
+            _I,
+        ),
+    ),
+    (
+        JB,
+        "mode_switch",
+        0.5,
+        re.compile(r"\b(?:developer|god|sudo|jailbreak|evil|unrestricted|anarchy|unfiltered|uncensored) mode\b", _I),
+    ),
     (
         JB,
         "no_restrictions",
@@ -90,10 +186,41 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
             _I,
         ),
     ),
-    (JB, "amoral_persona", 0.4, re.compile(r"\b(?:unfiltered|uncensored|amoral|unrestricted|jailbroken|unchained|unethical|immoral)\b", _I)),
-    (JB, "stay_in_character", 0.5, re.compile(r"\b(?:stay|remain|keep) in character\b|\b(?:never|don't|do not) break(?:s|ing)? character\b|\bbreak(?:ing)? character\b", _I)),
-    (JB, "never_refuse", 0.55, re.compile(r"\b(?:never|not|don't|do not|cannot|can't|won't|will not) (?:ever )?(?:refuse|decline|reject|say no)\b|\bwithout (?:ever )?(?:refusing|declining|any (?:warnings?|disclaimers?|refusals?))\b|\banswer (?:any|every|all)(?: of)?(?: my| the)? (?:questions?|requests?|prompts?)(?: without| no matter| regardless)\b|\b(?:regardless|no matter how) (?:of )?(?:how )?(?:unethical|illegal|immoral|dangerous|harmful|offensive|inappropriate|its content|legality|morality)\b", _I)),
-    (JB, "freed_persona", 0.8, re.compile(r"\b(?:freed|liberated|released|broken free) (?:from|of)\b" + _gap(20) + r"\b(?:confines|restrictions|rules|limitations|shackles|chains)\b", _I)),
+    (
+        JB,
+        "amoral_persona",
+        0.4,
+        re.compile(r"\b(?:unfiltered|uncensored|amoral|unrestricted|jailbroken|unchained|unethical|immoral)\b", _I),
+    ),
+    (
+        JB,
+        "stay_in_character",
+        0.5,
+        re.compile(
+            r"\b(?:stay|remain|keep) in character\b|\b(?:never|don't|do not) break(?:s|ing)? character\b|\bbreak(?:ing)? character\b",
+            _I,
+        ),
+    ),
+    (
+        JB,
+        "never_refuse",
+        0.55,
+        re.compile(
+            r"\b(?:never|not|don't|do not|cannot|can't|won't|will not) (?:ever )?(?:refuse|decline|reject|say no)\b|\bwithout (?:ever )?(?:refusing|declining|any (?:warnings?|disclaimers?|refusals?))\b|\banswer (?:any|every|all)(?: of)?(?: my| the)? (?:questions?|requests?|prompts?)(?: without| no matter| regardless)\b|\b(?:regardless|no matter how) (?:of )?(?:how )?(?:unethical|illegal|immoral|dangerous|harmful|offensive|inappropriate|its content|legality|morality)\b",
+            _I,
+        ),
+    ),
+    (
+        JB,
+        "freed_persona",
+        0.8,
+        re.compile(
+            r"\b(?:freed|liberated|released|broken free) (?:from|of)\b"
+            + _gap(20)
+            + r"\b(?:confines|restrictions|rules|limitations|shackles|chains)\b",
+            _I,
+        ),
+    ),
     (
         JB,
         "policy_bypass",
@@ -105,17 +232,65 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
             _I,
         ),
     ),
-    (JB, "persona_override", 0.45, re.compile(r"\byou are (?:no longer|not) (?:chatgpt|an? (?:ai|assistant|language model)|claude|gpt|bound)\b|\b(?:from now on|starting now|henceforth),? you (?:are|will|must|shall)(?: be| act| respond| answer| pretend| reply| behave)?\b", _I)),
-    (JB, "roleplay_template", 0.5, re.compile(r"\b(?:act|pretend|roleplay|role-play|behave|respond|simulate)\b(?: to be| as| like)?" + _gap(40) + r"\b(?:ai|chatbot|model|assistant|character|persona)\b" + _gap(40) + r"\b(?:no|without|doesn't|does not|not bound|any)\b" + _gap(16) + r"\b(?:restrictions|filters|rules|limits|ethics|morals|guidelines|censorship)\b", _I)),
+    (
+        JB,
+        "persona_override",
+        0.45,
+        re.compile(
+            r"\byou are (?:no longer|not) (?:chatgpt|an? (?:ai|assistant|language model)|claude|gpt|bound)\b|\b(?:from now on|starting now|henceforth),? you (?:are|will|must|shall)(?: be| act| respond| answer| pretend| reply| behave)?\b",
+            _I,
+        ),
+    ),
+    (
+        JB,
+        "roleplay_template",
+        0.5,
+        re.compile(
+            r"\b(?:act|pretend|roleplay|role-play|behave|respond|simulate)\b(?: to be| as| like)?"
+            + _gap(40)
+            + r"\b(?:ai|chatbot|model|assistant|character|persona)\b"
+            + _gap(40)
+            + r"\b(?:no|without|doesn't|does not|not bound|any)\b"
+            + _gap(16)
+            + r"\b(?:restrictions|filters|rules|limits|ethics|morals|guidelines|censorship)\b",
+            _I,
+        ),
+    ),
 )
 # Lower-case substrings one of which must occur for the rule at the same index to run.
 GATES: tuple[tuple[str, ...], ...] = (
-    ("instruction", "rule", "prompt", "direction", "directive", "guideline", "guidance", "command", "constraint",
-     "restriction", "programming", "polic", "context", "message", "order", "safeguard"),
+    (
+        "instruction",
+        "rule",
+        "prompt",
+        "direction",
+        "directive",
+        "guideline",
+        "guidance",
+        "command",
+        "constraint",
+        "restriction",
+        "programming",
+        "polic",
+        "context",
+        "message",
+        "order",
+        "safeguard",
+    ),
     ("forget everything", "forget all", "ignore everything", "ignore all"),
     ("instructions", "rules", "task", "directive", "system prompt", "orders", "objective"),
-    ("system prompt", "system message", "initial", "hidden", "original", "pre-prompt", "preprompt", "developer",
-     "you were given", "secret"),
+    (
+        "system prompt",
+        "system message",
+        "initial",
+        "hidden",
+        "original",
+        "pre-prompt",
+        "preprompt",
+        "developer",
+        "you were given",
+        "secret",
+    ),
     ("above", "you are"),
     ("<|", "<<sys"),
     ("<|", "[inst", "[/inst", "<</sys", "##"),
@@ -129,8 +304,20 @@ GATES: tuple[tuple[str, ...], ...] = (
     ("jailbr", "classic]"),
     (" mode",),
     (" mode",),
-    ("restriction", "limitation", "filter", "censorship", "ethic", "moral", "polic", "safety", "boundar",
-     "guardrail", "principle", "legality"),
+    (
+        "restriction",
+        "limitation",
+        "filter",
+        "censorship",
+        "ethic",
+        "moral",
+        "polic",
+        "safety",
+        "boundar",
+        "guardrail",
+        "principle",
+        "legality",
+    ),
     ("unfiltered", "uncensored", "amoral", "unrestricted", "jailbroken", "unchained", "unethical", "immoral"),
     ("character",),
     ("refus", "declin", "reject", "say no", "regardless", "no matter how", "warning", "disclaimer"),
@@ -149,6 +336,7 @@ _STOPWORDS = (" the ", " and ", " to ", " of ", " you ", " is ", " in ", " that 
 def _stopword_count(text: str) -> int:
     lower = text.lower()
     return sum(lower.count(w) for w in _STOPWORDS)
+
 
 _TAG_RE = re.compile("[\U000e0000-\U000e007f]+")
 _BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
@@ -286,7 +474,9 @@ class InjectionScanner:
 
     name = SCANNER
 
-    def __init__(self, heuristics: InjectionHeuristics | None = None, classifier: Callable[[str], list[Hit]] | None = None) -> None:
+    def __init__(
+        self, heuristics: InjectionHeuristics | None = None, classifier: Callable[[str], list[Hit]] | None = None
+    ) -> None:
         self.heuristics = heuristics or InjectionHeuristics()
         self.classifier = classifier
 

@@ -30,7 +30,9 @@ def is_json(text: str) -> bool:
 
 def _pieces(text: str, hits: Sequence[Hit]) -> list[tuple[int, int, Hit, bool]]:
     """(start, end, hit, quoted) replacements: parts of literals, and whole numbers (quoted)."""
-    literals = [(m.start(), m.end(), m.group().endswith('"') and m.end() - m.start() > 1) for m in _LITERAL.finditer(text)]
+    literals = [
+        (m.start(), m.end(), m.group().endswith('"') and m.end() - m.start() > 1) for m in _LITERAL.finditer(text)
+    ]
     out: list[tuple[int, int, Hit, bool]] = []
     pos = 0
     for a, b, _ in [*literals, (len(text), len(text), False)]:  # numbers lie between literals

@@ -52,7 +52,9 @@ def moderation_result(hits: Iterable[Hit], threshold: float = FLAG_THRESHOLD) ->
     }
 
 
-def moderation_response(results_hits: Sequence[Iterable[Hit]], model: str = DEFAULT_MODEL, threshold: float = FLAG_THRESHOLD) -> dict:
+def moderation_response(
+    results_hits: Sequence[Iterable[Hit]], model: str = DEFAULT_MODEL, threshold: float = FLAG_THRESHOLD
+) -> dict:
     """Whole response body: ``{"id", "model", "results": [...]}``, one result per input."""
     return {
         "id": f"modr-{uuid.uuid4().hex}",

@@ -21,15 +21,19 @@ def _items(name: str) -> list[dict]:
 
 def ordinary(split: Split = "all") -> list[dict]:
     """Ordinary product requests (all benign), with their ``kind``."""
-    rows = [{**r, "label": "benign", "source": f"inferwatch/ordinary/{r['kind']}", "split": "holdout" if i % 2 else "train"}
-            for i, r in enumerate(_items("ordinary_traffic.json"))]
+    rows = [
+        {**r, "label": "benign", "source": f"inferwatch/ordinary/{r['kind']}", "split": "holdout" if i % 2 else "train"}
+        for i, r in enumerate(_items("ordinary_traffic.json"))
+    ]
     return [r for r in rows if split in ("all", r["split"])]
 
 
 def contrast(split: Split = "all") -> list[dict]:
     """Harmful / jailbreak / injection texts, each beside a benign text sharing its words."""
-    rows = [{**r, "source": "inferwatch/contrast", "split": "holdout" if (i // 2) % 2 else "train"}
-            for i, r in enumerate(_items("contrast.json"))]
+    rows = [
+        {**r, "source": "inferwatch/contrast", "split": "holdout" if (i // 2) % 2 else "train"}
+        for i, r in enumerate(_items("contrast.json"))
+    ]
     return [r for r in rows if split in ("all", r["split"])]
 
 

@@ -163,7 +163,10 @@ def _cards(text: str) -> list[Hit]:
 # letters tries every position); the full start pattern is then checked there.
 _IBAN_DIGITS = re.compile(r"[0-9](?<=[A-Za-z][A-Za-z][0-9])[0-9]")
 # The whole code: ASCII letters and digits, single spaces between them, then no letter or digit.
-_IBAN_BODY = {n: re.compile(r"[A-Za-z0-9](?:(?: (?=[^\W_]))?[A-Za-z0-9]){%d}(?![^\W_])" % (n - 1)) for n in set(IBAN_LENGTHS.values())}
+_IBAN_BODY = {
+    n: re.compile(r"[A-Za-z0-9](?:(?: (?=[^\W_]))?[A-Za-z0-9]){%d}(?![^\W_])" % (n - 1))
+    for n in set(IBAN_LENGTHS.values())
+}
 
 
 def _ibans(text: str) -> list[Hit]:
@@ -263,7 +266,11 @@ def _phones(text: str) -> list[Hit]:
 
 
 _TITLE_RE = Prefiltered(re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ ]+(?=[A-Z])"))
-_INTRO_RE = Prefiltered(re.compile(r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])"))
+_INTRO_RE = Prefiltered(
+    re.compile(
+        r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])"
+    )
+)
 
 
 def _is_cap(word: str) -> bool:

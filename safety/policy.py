@@ -54,8 +54,11 @@ class Rule(BaseModel):
     scanners: tuple[str, ...] | None = None
 
     def matches(self, hit: Hit) -> bool:
-        return (hit.score >= self.threshold and (self.entities is None or hit.entity in self.entities)
-                and (self.scanners is None or hit.scanner in self.scanners))
+        return (
+            hit.score >= self.threshold
+            and (self.entities is None or hit.entity in self.entities)
+            and (self.scanners is None or hit.scanner in self.scanners)
+        )
 
     def applies_to(self, scanner: str | None) -> bool:
         return scanner is None or self.scanners is None or scanner in self.scanners

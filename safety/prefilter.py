@@ -170,7 +170,9 @@ class Prefiltered:
             starts = re.compile(phrase_alt(self.prefixes, literal=True))
         self.pre = starts
 
-    def finditer(self, text: str, folded: str | None = None, candidates: list[int] | None = None) -> list[re.Match[str]]:
+    def finditer(
+        self, text: str, folded: str | None = None, candidates: list[int] | None = None
+    ) -> list[re.Match[str]]:
         """Matches of the pattern in ``text``; ``folded`` is ``fold(text)``, made once per text.
 
         ``candidates``: where this pattern's prefixes occur in ``folded``, as a ``LiteralIndex``

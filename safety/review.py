@@ -57,8 +57,13 @@ class CategoryPrecision:
         return self.true_positive / self.resolved if self.resolved else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"category": self.category, "true_positive": self.true_positive, "false_positive": self.false_positive,
-                "resolved": self.resolved, "precision": self.precision}
+        return {
+            "category": self.category,
+            "true_positive": self.true_positive,
+            "false_positive": self.false_positive,
+            "resolved": self.resolved,
+            "precision": self.precision,
+        }
 
 
 def _now() -> datetime:
@@ -69,11 +74,25 @@ def to_dict(item: ReviewItem) -> dict[str, Any]:
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
 
-    return {"id": item.id, "request_id": item.request_id, "tenant": item.tenant, "direction": item.direction,
-            "category": item.category, "scanner": item.scanner, "action": item.action, "score": item.score,
-            "excerpt": item.excerpt, "created_at": iso(item.created_at), "status": item.status,
-            "claimed_by": item.claimed_by, "claimed_at": iso(item.claimed_at), "resolved_by": item.resolved_by,
-            "resolved_at": iso(item.resolved_at), "label": item.label, "note": item.note}
+    return {
+        "id": item.id,
+        "request_id": item.request_id,
+        "tenant": item.tenant,
+        "direction": item.direction,
+        "category": item.category,
+        "scanner": item.scanner,
+        "action": item.action,
+        "score": item.score,
+        "excerpt": item.excerpt,
+        "created_at": iso(item.created_at),
+        "status": item.status,
+        "claimed_by": item.claimed_by,
+        "claimed_at": iso(item.claimed_at),
+        "resolved_by": item.resolved_by,
+        "resolved_at": iso(item.resolved_at),
+        "label": item.label,
+        "note": item.note,
+    }
 
 
 # --- filling the queue ---------------------------------------------------------------------
@@ -92,24 +111,62 @@ def sync(engine: Engine) -> int:
         # Ids only grow, except on SQLite after the newest rows were purged: then look at all.
         floor = max(0, queued - SYNC_LOOKBACK) if stored >= queued else 0
         rows = (
-            select(S.c.id, S.c.request_id, R.c.tenant, S.c.direction, S.c.category, S.c.scanner, S.c.action, S.c.score,
-                   S.c.excerpt, R.c.started_at, literal("open"))
+            select(
+                S.c.id,
+                S.c.request_id,
+                R.c.tenant,
+                S.c.direction,
+                S.c.category,
+                S.c.scanner,
+                S.c.action,
+                S.c.score,
+                S.c.excerpt,
+                R.c.started_at,
+                literal("open"),
+            )
             .join(R, R.c.request_id == S.c.request_id)
-            .where(S.c.id > floor, S.c.action.in_(QUEUED_ACTIONS),
-                   ~exists().where(Q.c.safety_hit_id == S.c.id, Q.c.request_id == S.c.request_id))
+            .where(
+                S.c.id > floor,
+                S.c.action.in_(QUEUED_ACTIONS),
+                ~exists().where(Q.c.safety_hit_id == S.c.id, Q.c.request_id == S.c.request_id),
+            )
             .order_by(S.c.id)
         )
-        cols = ["safety_hit_id", "request_id", "tenant", "direction", "category", "scanner", "action", "score", "excerpt",
-                "created_at", "status"]
-        stmt = insert(Q).from_select(cols, rows).on_conflict_do_nothing(index_elements=["safety_hit_id", "request_id"]).returning(Q.c.id)
+        cols = [
+            "safety_hit_id",
+            "request_id",
+            "tenant",
+            "direction",
+            "category",
+            "scanner",
+            "action",
+            "score",
+            "excerpt",
+            "created_at",
+            "status",
+        ]
+        stmt = (
+            insert(Q)
+            .from_select(cols, rows)
+            .on_conflict_do_nothing(index_elements=["safety_hit_id", "request_id"])
+            .returning(Q.c.id)
+        )
         return len(conn.execute(stmt).all())
 
 
 # --- reading and working the queue -----------------------------------------------------------
 
 
-def list_items(engine: Engine, *, status: str | None = None, category: str | None = None, tenant: str | None = None,
-               limit: int = 100, offset: int = 0, sync_first: bool = True) -> list[dict[str, Any]]:
+def list_items(
+    engine: Engine,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    tenant: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    sync_first: bool = True,
+) -> list[dict[str, Any]]:
     """Items, oldest first, filtered by status, category and tenant."""
     if status is not None and status not in STATUSES:
         raise ReviewError(400, f"status must be one of {', '.join(STATUSES)}", "invalid_status")
@@ -145,10 +202,19 @@ def claim(engine: Engine, item_id: int, reviewer: str, *, tenant: str | None = N
     with engine.begin() as conn:
         T = ReviewItem.__table__
         changed = conn.execute(
-            update(T).where(T.c.id == item_id, T.c.status == "open").values(status="claimed", claimed_by=reviewer, claimed_at=_now())
+            update(T)
+            .where(T.c.id == item_id, T.c.status == "open")
+            .values(status="claimed", claimed_by=reviewer, claimed_at=_now())
         ).rowcount
         if changed:
-            audit.append(conn, actor=reviewer, action="review.claim", target=str(item_id), before={"status": "open"}, after={"status": "claimed"})
+            audit.append(
+                conn,
+                actor=reviewer,
+                action="review.claim",
+                target=str(item_id),
+                before={"status": "open"},
+                after={"status": "claimed"},
+            )
     item = get_item(engine, item_id)
     if not changed and not (item["status"] == "claimed" and item["claimed_by"] == reviewer):
         who = f" by {item['claimed_by']}" if item["claimed_by"] else ""
@@ -156,7 +222,9 @@ def claim(engine: Engine, item_id: int, reviewer: str, *, tenant: str | None = N
     return item
 
 
-def resolve(engine: Engine, item_id: int, label: str, note: str | None, reviewer: str, *, tenant: str | None = None) -> dict[str, Any]:
+def resolve(
+    engine: Engine, item_id: int, label: str, note: str | None, reviewer: str, *, tenant: str | None = None
+) -> dict[str, Any]:
     """Open or claimed -> resolved with a label (``true_positive`` / ``false_positive``)."""
     label = LABEL_ALIASES.get(label.lower(), label.lower()) if label else label
     if label not in LABELS:
@@ -166,27 +234,45 @@ def resolve(engine: Engine, item_id: int, label: str, note: str | None, reviewer
         T = ReviewItem.__table__
         now = _now()
         changed = conn.execute(
-            update(T).where(T.c.id == item_id, T.c.status.in_(("open", "claimed")))
-            .values(status="resolved", label=label, note=note, resolved_by=reviewer, resolved_at=now,
-                    claimed_by=func.coalesce(T.c.claimed_by, reviewer), claimed_at=func.coalesce(T.c.claimed_at, now))
+            update(T)
+            .where(T.c.id == item_id, T.c.status.in_(("open", "claimed")))
+            .values(
+                status="resolved",
+                label=label,
+                note=note,
+                resolved_by=reviewer,
+                resolved_at=now,
+                claimed_by=func.coalesce(T.c.claimed_by, reviewer),
+                claimed_at=func.coalesce(T.c.claimed_at, now),
+            )
         ).rowcount
         if changed:
-            audit.append(conn, actor=reviewer, action="review.resolve", target=str(item_id), after={"label": label, "note": note})
+            audit.append(
+                conn, actor=reviewer, action="review.resolve", target=str(item_id), after={"label": label, "note": note}
+            )
     item = get_item(engine, item_id)
     if not changed:
         raise ReviewError(409, f"Review item {item_id} is already resolved ({item['label']}).", "review_item_resolved")
     return item
 
 
-def precision_by_category(engine: Engine, *, start: datetime | None = None, end: datetime | None = None,
-                          tenant: str | None = None, direction: str | None = None) -> dict[str, CategoryPrecision]:
+def precision_by_category(
+    engine: Engine,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tenant: str | None = None,
+    direction: str | None = None,
+) -> dict[str, CategoryPrecision]:
     """Measured precision per category: true positives over resolved items, for items whose
     request started in [start, end). Categories without resolved items are absent."""
     T = ReviewItem
     stmt = (
-        select(T.category,
-               func.count().filter(T.label == "true_positive"),
-               func.count().filter(T.label == "false_positive"))
+        select(
+            T.category,
+            func.count().filter(T.label == "true_positive"),
+            func.count().filter(T.label == "false_positive"),
+        )
         .where(and_(T.status == "resolved", T.label.in_(LABELS)))
         .group_by(T.category)
         .order_by(T.category)

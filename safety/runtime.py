@@ -142,9 +142,18 @@ def with_later(verdict: "Verdict", findings: list["Finding"]) -> "Verdict":
 class AsyncSafety:
     """``await scan(text, tenant, direction)`` with the engine's result, off the loop when long."""
 
-    def __init__(self, engine: "SafetyEngine", *, inline_max_chars: int = 2048, classifier_threads: int | None = None,
-                 max_batch: int = 32, max_hits: int = 100, classify_output: bool = False,
-                 guard: GuardClient | None = None, max_backlog: int = 256) -> None:
+    def __init__(
+        self,
+        engine: "SafetyEngine",
+        *,
+        inline_max_chars: int = 2048,
+        classifier_threads: int | None = None,
+        max_batch: int = 32,
+        max_hits: int = 100,
+        classify_output: bool = False,
+        guard: GuardClient | None = None,
+        max_backlog: int = 256,
+    ) -> None:
         self.engine = engine
         self.max_backlog = max_backlog  # texts waiting for the classifier after responses, at most
         self.guard = guard

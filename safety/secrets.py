@@ -15,7 +15,12 @@ SCANNER = "secrets"
 
 # (entity, pattern, score, group holding the secret)
 PATTERNS: tuple[tuple[str, re.Pattern[str], float, int], ...] = (
-    ("AWS_ACCESS_KEY", re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])"), 0.95, 0),
+    (
+        "AWS_ACCESS_KEY",
+        re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])"),
+        0.95,
+        0,
+    ),
     (
         "AWS_SECRET_KEY",
         re.compile(r"(?i)aws.{0,24}?(?:secret|private).{0,24}?['\"=:\s]+([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"),
@@ -116,7 +121,9 @@ def high_entropy_tokens(text: str) -> list[Hit]:
         if ent < entropy_threshold(len(tok)) or class_transitions(tok) < 0.35 or _decodes_to_text(tok):
             continue
         score = min(0.85, 0.6 + 0.15 * (ent - entropy_threshold(len(tok))))
-        out.append(Hit(Category.SECRET, "HIGH_ENTROPY_STRING", SCANNER, m.start(), m.start() + len(tok), round(score, 3)))
+        out.append(
+            Hit(Category.SECRET, "HIGH_ENTROPY_STRING", SCANNER, m.start(), m.start() + len(tok), round(score, 3))
+        )
     return out
 
 

@@ -45,8 +45,10 @@ class SpanScanner(Protocol):
 class ScannerSource(Protocol):
     """What the redactor needs of the engine: its span scanners per category."""
 
-    def local_scanners(self, policy: TenantPolicy, direction: Direction,
-                       categories: frozenset[Category] | None = None) -> Iterable[SpanScanner]: ...
+    def local_scanners(
+        self, policy: TenantPolicy, direction: Direction, categories: frozenset[Category] | None = None
+    ) -> Iterable[SpanScanner]: ...
+
 
 CONTEXT = 64  # left context the window keeps beyond the longest span (context words)
 BATCH = 256  # releasable characters a scan waits for after the first release
@@ -144,7 +146,9 @@ class StreamRedactor:
 
     def verdict(self) -> Verdict:
         """What happened over the whole stream (after ``finish``)."""
-        v = Verdict(direction="output", tenant=self._policy.name, findings=list(self.findings), text="".join(self._parts))
+        v = Verdict(
+            direction="output", tenant=self._policy.name, findings=list(self.findings), text="".join(self._parts)
+        )
         if self.findings:
             v.action = strongest(self.findings).action  # type: ignore[assignment]
         if self.blocked is not None:

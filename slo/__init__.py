@@ -20,23 +20,59 @@ Run time (imported from their modules, so that `import slo` stays free of the da
     slo.router.build_slo_router(service, authenticate)   GET /v1/slos, /v1/slos/{name}
     slo.cli.app                                 `inferwatch slo status`
 """
+
 from slo.burn import BurnAlertWindow, alert_windows
 from slo.evaluator import Evaluation, MinuteSeries, evaluate, evaluate_range
 from slo.model import (
-    SLO, Alerting, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector,
-    SLIKind, TimeWindow,
+    SLO,
+    Alerting,
+    AvailabilitySLI,
+    CostSLI,
+    LatencyMetric,
+    LatencySLI,
+    SafetySLI,
+    Selector,
+    SLIKind,
+    TimeWindow,
 )
 from slo.spec import load_default_slos, load_specs, parse_specs
 from slo.specfields import SpecError
 from slo.thresholds import (
-    format_le, histogram_buckets, latency_thresholds, le_matcher, le_spellings,
-    thresholds_by_ledger_metric, thresholds_by_prom_metric,
+    format_le,
+    histogram_buckets,
+    latency_thresholds,
+    le_matcher,
+    le_spellings,
+    thresholds_by_ledger_metric,
+    thresholds_by_prom_metric,
 )
 
 __all__ = [
-    "SLO", "Alerting", "AvailabilitySLI", "BurnAlertWindow", "CostSLI", "Evaluation", "LatencyMetric",
-    "LatencySLI", "MinuteSeries", "SLIKind", "SafetySLI", "Selector", "SpecError", "TimeWindow",
-    "alert_windows", "evaluate", "evaluate_range", "format_le", "histogram_buckets",
-    "latency_thresholds", "le_matcher", "le_spellings", "load_default_slos", "load_specs",
-    "parse_specs", "thresholds_by_ledger_metric", "thresholds_by_prom_metric",
+    "SLO",
+    "Alerting",
+    "AvailabilitySLI",
+    "BurnAlertWindow",
+    "CostSLI",
+    "Evaluation",
+    "LatencyMetric",
+    "LatencySLI",
+    "MinuteSeries",
+    "SLIKind",
+    "SafetySLI",
+    "Selector",
+    "SpecError",
+    "TimeWindow",
+    "alert_windows",
+    "evaluate",
+    "evaluate_range",
+    "format_le",
+    "histogram_buckets",
+    "latency_thresholds",
+    "le_matcher",
+    "le_spellings",
+    "load_default_slos",
+    "load_specs",
+    "parse_specs",
+    "thresholds_by_ledger_metric",
+    "thresholds_by_prom_metric",
 ]

@@ -16,6 +16,7 @@ period's error budget is gone": factor = budget_consumed x period_hours / long_w
 
 Factors keep full precision: a factor rounded down would fire before the budget share is spent.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ Severity = Literal["page", "ticket"]
 
 # The SLI windows Sloth records, in minutes (dashboards and the 5m current burn rate read them).
 WINDOWS: dict[str, int] = {
-    "5m": 5, "30m": 30, "1h": 60, "2h": 120, "6h": 360, "1d": 1440, "3d": 4320,
+    "5m": 5,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "6h": 360,
+    "1d": 1440,
+    "3d": 4320,
 }
 MIN_SHORT_WINDOW_MINUTES = 5
 SLOTH_PERIODS = (28, 30)  # periods whose default windows are Sloth's, unscaled
@@ -63,8 +70,13 @@ def duration_name(minutes: int) -> str:
     if minutes <= 0:
         return "0s"
     out, rest = "", minutes
-    for unit, size, exact in (("y", 525600, True), ("w", 10080, True), ("d", 1440, False),
-                              ("h", 60, False), ("m", 1, False)):
+    for unit, size, exact in (
+        ("y", 525600, True),
+        ("w", 10080, True),
+        ("d", 1440, False),
+        ("h", 60, False),
+        ("m", 1, False),
+    ):
         if exact and rest % size:
             continue
         if rest >= size:
@@ -111,13 +123,19 @@ def default_window_set(period_days: int) -> tuple[WindowSpec, ...]:
     def scale(minutes: int) -> int:
         return max(1, round(Fraction(minutes * period_days, BASE_PERIOD_DAYS)))
 
-    return tuple(WindowSpec(w.severity, scale(w.long_minutes),
-                            max(MIN_SHORT_WINDOW_MINUTES, scale(w.short_minutes)), w.budget_consumed)
-                 for w in BASE_TABLE)
+    return tuple(
+        WindowSpec(
+            w.severity, scale(w.long_minutes), max(MIN_SHORT_WINDOW_MINUTES, scale(w.short_minutes)), w.budget_consumed
+        )
+        for w in BASE_TABLE
+    )
 
 
 def alert_windows(
-    period_days: int, error_budget: float, *, bounded: bool = True,
+    period_days: int,
+    error_budget: float,
+    *,
+    bounded: bool = True,
     window_set: Sequence[WindowSpec] | None = None,
 ) -> tuple[BurnAlertWindow, ...]:
     """The alert rows for an SLO period, capped when the error ratio is bounded by 1."""
@@ -128,8 +146,11 @@ def alert_windows(
         if bounded and error_budget > 0 and factor * error_budget > float(MAX_ALERT_ERROR_RATIO):
             factor = float(Fraction(Decimal(MAX_ALERT_ERROR_RATIO)) / Fraction(Decimal(repr(error_budget))))
             capped = True
-        rows.append(BurnAlertWindow(w.severity, w.long_minutes, w.short_minutes,
-                                    float(Decimal(w.budget_consumed)), factor, capped))
+        rows.append(
+            BurnAlertWindow(
+                w.severity, w.long_minutes, w.short_minutes, float(Decimal(w.budget_consumed)), factor, capped
+            )
+        )
     return tuple(rows)
 
 

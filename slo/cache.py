@@ -15,6 +15,7 @@ A full read takes the hours of the period that no window starts in from the hour
 past that, the next read is a full one again. Re-reads that would split such an hour start at
 the hour.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,8 @@ def _dense(s: MinuteSeries, begin: int, end: int) -> tuple[np.ndarray, np.ndarra
     g, t = np.zeros(max(end - begin, 0)), np.zeros(max(end - begin, 0))
     a, b = max(begin, s.start), min(end, s.end)
     if b > a:
-        g[a - begin:b - begin] = s.good[a - s.start:b - s.start]
-        t[a - begin:b - begin] = s.total[a - s.start:b - s.start]
+        g[a - begin : b - begin] = s.good[a - s.start : b - s.start]
+        t[a - begin : b - begin] = s.total[a - s.start : b - s.start]
     return g, t
 
 
@@ -55,14 +56,20 @@ class SeriesCache:
     """Thread-safe; one per `SLOService`. Entries are keyed by the SLO itself, so a changed
     spec under the same name starts over."""
 
-    def __init__(self, settle_minutes: int = 10, late_minutes: int = 180, late_every_s: float = 600.0,
-                 full_refresh_s: float = 6 * 3600.0, clock: Callable[[], float] = time.monotonic,
-                 hourly: bool = True, horizon_minutes: int | None = None) -> None:
+    def __init__(
+        self,
+        settle_minutes: int = 10,
+        late_minutes: int = 180,
+        late_every_s: float = 600.0,
+        full_refresh_s: float = 6 * 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        hourly: bool = True,
+        horizon_minutes: int | None = None,
+    ) -> None:
         """`hourly=False` reads minutes only. `horizon_minutes` (default: `full_refresh_s`,
         at most a day) is how far a full read plans ahead."""
         self.hourly = hourly
-        self.horizon_minutes = (min(math.ceil(full_refresh_s / 60), 1440) if horizon_minutes is None
-                                else horizon_minutes)
+        self.horizon_minutes = min(math.ceil(full_refresh_s / 60), 1440) if horizon_minutes is None else horizon_minutes
         self.settle_minutes = settle_minutes
         self.late_minutes = late_minutes
         self.late_every_s = late_every_s
@@ -94,8 +101,13 @@ class SeriesCache:
     def _needs_from(self, slo: SLO, start: int, end: int, now: float) -> int:
         """The first minute the SLO must re-read."""
         e = self._entries.get(slo)
-        if (e is None or e.series.start > start or e.fetched_until > end or end > e.exact_until
-                or now - e.refreshed_at >= self.full_refresh_s):
+        if (
+            e is None
+            or e.series.start > start
+            or e.fetched_until > end
+            or end > e.exact_until
+            or now - e.refreshed_at >= self.full_refresh_s
+        ):
             return start
         back = self.late_minutes if now - e.late_at >= self.late_every_s else self.settle_minutes
         n = min(e.fetched_until - back, end)
@@ -116,15 +128,21 @@ class SeriesCache:
         for slo, (start, stop) in wants.items():
             old = self._entries.get(slo)
             b = max(start, begin)  # everything from `begin` on was just read
-            og, ot = (_dense(old.series, start, b) if old is not None else (np.zeros(b - start), np.zeros(b - start)))
+            og, ot = _dense(old.series, start, b) if old is not None else (np.zeros(b - start), np.zeros(b - start))
             ng, nt = _dense(fresh[slo], b, stop)
             full = old is None or b == start
             late = full or old.fetched_until - b >= self.late_minutes
             horizon = self.horizon_minutes if self.hourly else 1 << 40  # minutes alone stay exact
             exact = stop + horizon if full else min(old.exact_until, stop + horizon)
             hours_until = spans_until if full else max(old.hours_until, spans_until)
-            entry = _Entry(MinuteSeries(start, np.concatenate([og, ng]), np.concatenate([ot, nt])), stop,
-                           now if full else old.refreshed_at, now if late else old.late_at, exact, hours_until)
+            entry = _Entry(
+                MinuteSeries(start, np.concatenate([og, ng]), np.concatenate([ot, nt])),
+                stop,
+                now if full else old.refreshed_at,
+                now if late else old.late_at,
+                exact,
+                hours_until,
+            )
             self._entries[slo] = entry
             out[slo] = entry.series
         return out

@@ -1,4 +1,5 @@
 """`inferwatch slo`: mount `app` as a typer sub-app."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,9 @@ from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
 
 app = typer.Typer(help="SLO status from the ledger's minute rollups.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")]
+ConfigOpt = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="YAML settings file (also INFERWATCH_CONFIG).")
+]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (also INFERWATCH_DATA_DIR).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (the shape of GET /v1/slos).")]
 
@@ -45,21 +48,33 @@ def render_table(rows: Sequence[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("SLO", "objective", "SLI", "budget left", "burn 1h", "burn 6h", "page", "ticket", "no data",
-              box=box.SIMPLE_HEAD)
+    t = Table(
+        "SLO", "objective", "SLI", "budget left", "burn 1h", "burn 6h", "page", "ticket", "no data", box=box.SIMPLE_HEAD
+    )
     for r in rows:
-        objective = (_pct(r["objective"], 2) if r["objective"] is not None
-                     else f"{r['budget_usd_per_1k_requests']:g} $/1k")
-        sli = _pct(r["sli"]) if r["kind"] != "cost" else (
-            "-" if r.get("cost_per_1k_usd") is None else f"{r['cost_per_1k_usd']:.4g} $/1k")
+        objective = (
+            _pct(r["objective"], 2) if r["objective"] is not None else f"{r['budget_usd_per_1k_requests']:g} $/1k"
+        )
+        sli = (
+            _pct(r["sli"])
+            if r["kind"] != "cost"
+            else ("-" if r.get("cost_per_1k_usd") is None else f"{r['cost_per_1k_usd']:.4g} $/1k")
+        )
         a = r["alerts"]
         if r["status"] in ("unsupported", "error"):
             t.add_row(r["name"], objective, f"[yellow]{r['status']}[/]", *["-"] * 6)
             continue
-        t.add_row(r["name"], objective, sli, _pct(r["budget_remaining"], 1),
-                  _rate(r["burn_rates"]["1h"]), _rate(r["burn_rates"]["6h"]),
-                  _flag(a["page"]["firing"], a["page"]["enabled"]), _flag(a["ticket"]["firing"], a["ticket"]["enabled"]),
-                  _flag(a["no_data"]["firing"]))
+        t.add_row(
+            r["name"],
+            objective,
+            sli,
+            _pct(r["budget_remaining"], 1),
+            _rate(r["burn_rates"]["1h"]),
+            _rate(r["burn_rates"]["6h"]),
+            _flag(a["page"]["firing"], a["page"]["enabled"]),
+            _flag(a["ticket"]["firing"], a["ticket"]["enabled"]),
+            _flag(a["no_data"]["firing"]),
+        )
     console = Console(width=max(Console().width, 110))
     console.print(t)
     for r in rows:
@@ -68,8 +83,13 @@ def render_table(rows: Sequence[dict[str, Any]]) -> None:
 
 
 @app.command("status")
-def status(more: MoreSpecsArg = None, specs: SpecsOpt = None, config: ConfigOpt = None, data_dir: DataDirOpt = None,
-           as_json: JsonOpt = False) -> None:
+def status(
+    more: MoreSpecsArg = None,
+    specs: SpecsOpt = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Evaluate every SLO now from the ledger and print a table (or JSON). Specs: --specs, else
     slo_specs of the settings, else slo/defaults.yaml.
 

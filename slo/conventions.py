@@ -4,6 +4,7 @@ Existing Sloth dashboards, Alertmanager routes and silences match on these names
 spelled here once and every generator (rules, promtool tests, runbooks, dashboards, the
 notifier) imports them. `tests/slo/test_conventions.py` pins them.
 """
+
 from __future__ import annotations
 
 from typing import Final

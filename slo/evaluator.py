@@ -10,6 +10,7 @@ Windows end at `now` (exclusive) and cover whole minutes, as Prometheus' `rate(x
 ratio and no burn rate (None, never NaN), and the period SLI is computed from the summed counts,
 never by averaging per-window ratios.
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ class MinuteSeries:
 
     @classmethod
     def from_arrays(
-        cls, minutes: Sequence[int] | np.ndarray, good: Sequence[float] | np.ndarray,
+        cls,
+        minutes: Sequence[int] | np.ndarray,
+        good: Sequence[float] | np.ndarray,
         total: Sequence[float] | np.ndarray,
     ) -> "MinuteSeries":
         """From parallel arrays of epoch minutes, good and total counts."""
@@ -182,8 +185,11 @@ def period_bounds(slo: SLO, now: int) -> tuple[int, int]:
 
 
 def _alert_state(
-    severity: Severity, enabled: bool, rows: Iterable[BurnAlertWindow],
-    ratios: dict[str, float | None], budget: float,
+    severity: Severity,
+    enabled: bool,
+    rows: Iterable[BurnAlertWindow],
+    ratios: dict[str, float | None],
+    budget: float,
 ) -> AlertState:
     states = []
     for r in rows:
@@ -210,16 +216,31 @@ def evaluate(
     idle_after = slo.alerting.no_traffic_after_minutes
     idle = idle_after is not None and s.sums(at - idle_after, at)[1] <= 0
     last = _last_traffic_minute(s, at)
-    return evaluate_windows(slo, at, sums, s.sums(p_start, at), no_data=no_data_t <= 0, no_traffic=idle,
-                            minutes_since_traffic=None if last is None else at - 1 - last)
+    return evaluate_windows(
+        slo,
+        at,
+        sums,
+        s.sums(p_start, at),
+        no_data=no_data_t <= 0,
+        no_traffic=idle,
+        minutes_since_traffic=None if last is None else at - 1 - last,
+    )
 
 
 Sums = tuple[float, float]  # (good, total)
 
 
-def evaluate_windows(slo: SLO, at: int, windows: dict[str, Sums], period: Sums, *, no_data: bool,
-                     no_traffic: bool, minutes_since_traffic: int | None = None,
-                     ratios: dict[str, float | None] | None = None) -> Evaluation:
+def evaluate_windows(
+    slo: SLO,
+    at: int,
+    windows: dict[str, Sums],
+    period: Sums,
+    *,
+    no_data: bool,
+    no_traffic: bool,
+    minutes_since_traffic: int | None = None,
+    ratios: dict[str, float | None] | None = None,
+) -> Evaluation:
     """The evaluation from (good, total) per SLI window and over the period, however they were
     counted (the ledger, or Prometheus for SLIs on any metric). `ratios` (window name, and
     "period") overrides the error ratios where only those are known (a raw SLI)."""
@@ -254,18 +275,30 @@ def evaluate_windows(slo: SLO, at: int, windows: dict[str, Sums], period: Sums, 
     table = slo.alert_table()
     is_cost = isinstance(slo.sli, CostSLI)
     return Evaluation(
-        slo_id=slo.id, now=at, period_start=p_start, period_minutes=p_minutes,
-        good=g, total=t,
+        slo_id=slo.id,
+        now=at,
+        period_start=p_start,
+        period_minutes=p_minutes,
+        good=g,
+        total=t,
         sli=None if (err is None or is_cost) else 1.0 - err,
-        error_ratio=err, objective=slo.objective, error_budget=budget,
-        period_burn_rate=period_burn, budget_remaining=remaining,
-        current_burn_rate=current, time_to_exhaustion_s=tte, windows=stats,
+        error_ratio=err,
+        objective=slo.objective,
+        error_budget=budget,
+        period_burn_rate=period_burn,
+        budget_remaining=remaining,
+        current_burn_rate=current,
+        time_to_exhaustion_s=tte,
+        windows=stats,
         page=_alert_state("page", slo.alerting.page, table, by_window, budget),
         ticket=_alert_state("ticket", slo.alerting.ticket, table, by_window, budget),
         no_data=no_data,
         minutes_since_traffic=minutes_since_traffic,
-        cost_per_1k_usd=(err * slo.sli.budget_usd_per_1k_requests  # type: ignore[union-attr]
-                         if is_cost and err is not None else None),
+        cost_per_1k_usd=(
+            err * slo.sli.budget_usd_per_1k_requests  # type: ignore[union-attr]
+            if is_cost and err is not None
+            else None
+        ),
         no_traffic=no_traffic,
     )
 

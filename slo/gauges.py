@@ -5,6 +5,7 @@ traffic in the window, or an SLO the ledger cannot evaluate) is NaN, never a sta
 failed evaluation (database down) leaves the gauges of its SLO as they were, as the notifier
 keeps its alerts.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,17 +27,33 @@ def _value(x: float | None) -> float:
 
 class SLOGauges:
     def __init__(self, registry: CollectorRegistry, slos: Iterable[SLO]) -> None:
-        self.sli = Gauge("slo_sli_ratio", "SLI over the SLO period (good / valid events); NaN without traffic",
-                         LABELS, registry=registry)
-        self.budget = Gauge("slo_error_budget_remaining_ratio",
-                            "Share of the period's error budget left (below 0 when overspent); NaN without traffic",
-                            LABELS, registry=registry)
-        self.burn = Gauge("slo_burn_rate", "Error budget burn rate over a window (1 = spending exactly the budget)",
-                          (*LABELS, "window"), registry=registry)
-        self.firing = Gauge("slo_alert_firing", "1 while the SLO's multiwindow burn-rate alert of a severity fires",
-                            (*LABELS, "severity"), registry=registry)
-        self.no_data = Gauge("slo_no_data", "1 while the SLO has seen no traffic for its no-data time",
-                             LABELS, registry=registry)
+        self.sli = Gauge(
+            "slo_sli_ratio",
+            "SLI over the SLO period (good / valid events); NaN without traffic",
+            LABELS,
+            registry=registry,
+        )
+        self.budget = Gauge(
+            "slo_error_budget_remaining_ratio",
+            "Share of the period's error budget left (below 0 when overspent); NaN without traffic",
+            LABELS,
+            registry=registry,
+        )
+        self.burn = Gauge(
+            "slo_burn_rate",
+            "Error budget burn rate over a window (1 = spending exactly the budget)",
+            (*LABELS, "window"),
+            registry=registry,
+        )
+        self.firing = Gauge(
+            "slo_alert_firing",
+            "1 while the SLO's multiwindow burn-rate alert of a severity fires",
+            (*LABELS, "severity"),
+            registry=registry,
+        )
+        self.no_data = Gauge(
+            "slo_no_data", "1 while the SLO has seen no traffic for its no-data time", LABELS, registry=registry
+        )
         for slo in slos:
             self._create(slo)
 

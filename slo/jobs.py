@@ -1,4 +1,5 @@
 """The scheduled SLO job for an APScheduler 3.x scheduler (background or asyncio)."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,14 @@ log = logging.getLogger(__name__)
 JOB_ID = "slo-evaluate"
 
 
-def register_slo_job(scheduler: Any, service: SLOService, interval_s: float = 30, *,
-                     history_retention_days: float | None = 90, job_id: str = JOB_ID) -> Any:
+def register_slo_job(
+    scheduler: Any,
+    service: SLOService,
+    interval_s: float = 30,
+    *,
+    history_retention_days: float | None = 90,
+    job_id: str = JOB_ID,
+) -> Any:
     """Add (or replace) the job that evaluates every SLO, notifies, records history and updates
     the gauges every `interval_s` seconds, first right away. One run at a time; runs missed
     while one was busy collapse into one. History older than `history_retention_days` is
@@ -36,7 +43,14 @@ def register_slo_job(scheduler: Any, service: SLOService, interval_s: float = 30
                 log.warning("SLO history not pruned: %s", e)
 
     return scheduler.add_job(
-        run, "interval", seconds=interval_s, id=job_id, name="SLO evaluation", replace_existing=True,
-        max_instances=1, coalesce=True, misfire_grace_time=None,  # late is fine: the next run catches up
+        run,
+        "interval",
+        seconds=interval_s,
+        id=job_id,
+        name="SLO evaluation",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,  # late is fine: the next run catches up
         next_run_time=datetime.now(timezone.utc),
     )

@@ -3,6 +3,7 @@
 Specs in any supported format (native YAML, OpenSLO v1) are parsed into `SLO` objects; the
 evaluator, the rule generator and the dashboards read only these, never the raw spec.
 """
+
 from __future__ import annotations
 
 import re
@@ -230,8 +231,10 @@ class AlertIdentity:
 
 
 _DEFAULT_NAMES: dict[AlertKey, str] = {
-    "page": conventions.PAGE_ALERT, "ticket": conventions.TICKET_ALERT,
-    "absent": conventions.ABSENT_ALERT, "no_traffic": conventions.NO_TRAFFIC_ALERT,
+    "page": conventions.PAGE_ALERT,
+    "ticket": conventions.TICKET_ALERT,
+    "absent": conventions.ABSENT_ALERT,
+    "no_traffic": conventions.NO_TRAFFIC_ALERT,
 }
 
 
@@ -315,8 +318,9 @@ class SLO:
 
     def alert_table(self) -> tuple[BurnAlertWindow, ...]:
         """The burn-rate rows of this SLO (its window set, factors, caps)."""
-        return alert_windows(self.window.days, self.error_budget, bounded=self.bounded,
-                             window_set=self.alerting.windows or None)
+        return alert_windows(
+            self.window.days, self.error_budget, bounded=self.bounded, window_set=self.alerting.windows or None
+        )
 
     def sli_windows(self) -> dict[str, int]:
         """Every SLI window (name -> minutes) the rules record and the evaluator computes."""

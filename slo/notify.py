@@ -9,6 +9,7 @@ evaluation. A webhook that fails keeps the change pending and is retried on the 
 evaluation; nothing here raises into the caller. `state()` is what must survive a restart
 (the service stores it in the history row and hands it back with `restore()`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,7 +48,12 @@ class AlertNote:
     pending: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"firing": self.firing, "since": _iso(self.since), "ended": _iso(self.ended), "pending": list(self.pending)}
+        return {
+            "firing": self.firing,
+            "since": _iso(self.since),
+            "ended": _iso(self.ended),
+            "pending": list(self.pending),
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "AlertNote":
@@ -75,9 +81,15 @@ def fingerprint(labels: Mapping[str, str]) -> str:
 def alert_labels(slo: SLO, key: AlertKey) -> dict[str, str]:
     """The labels of the Prometheus rule's alert, plus `slo` (the SLO's name)."""
     alert = slo.alerting.alert(key)
-    labels = {"alertname": alert.name, c.SEVERITY_LABEL: alert.severity, "slo": slo.name,
-              **c.id_labels(slo.service, slo.name), **slo.selector.single_values(), **slo.labels_dict,
-              **alert.labels}
+    labels = {
+        "alertname": alert.name,
+        c.SEVERITY_LABEL: alert.severity,
+        "slo": slo.name,
+        **c.id_labels(slo.service, slo.name),
+        **slo.selector.single_values(),
+        **slo.labels_dict,
+        **alert.labels,
+    }
     if key in ("page", "ticket"):
         labels[c.LABEL_SEVERITY] = key
     return labels
@@ -88,41 +100,79 @@ def _annotations(st: SLOStatus, key: AlertKey, runbook_base_url: str) -> dict[st
     alert = slo.alerting.alert(key)
     if key == "no_traffic":
         summary = f"{slo.id}: no traffic for {slo.alerting.no_traffic_after_minutes}m"
-        desc = (f"SLO {slo.id} has counted no events for {slo.alerting.no_traffic_after_minutes} minutes; "
-                "its burn-rate alerts cannot fire.")
+        desc = (
+            f"SLO {slo.id} has counted no events for {slo.alerting.no_traffic_after_minutes} minutes; "
+            "its burn-rate alerts cannot fire."
+        )
     else:
         summary = f"{slo.id}: error budget burn rate too high ({key})"
         rates = ", ".join(f"{w} {r:.3g}x" for w, r in st.burn_rates().items() if r is not None)
         left = st.budget_remaining
-        desc = (f"SLO {slo.id} ({slo.sli.describe()}) burns its error budget too fast"
-                + (f"; budget remaining {left:.1%}" if left is not None else "")
-                + (f"; burn rates {rates}" if rates else "") + ".")
-    return {"summary": summary, "description": desc, "slo": slo.id,
-            "runbook_url": f"{runbook_base_url.rstrip('/')}/{alert.name}.md#{slo.id}", **alert.annotations}
+        desc = (
+            f"SLO {slo.id} ({slo.sli.describe()}) burns its error budget too fast"
+            + (f"; budget remaining {left:.1%}" if left is not None else "")
+            + (f"; burn rates {rates}" if rates else "")
+            + "."
+        )
+    return {
+        "summary": summary,
+        "description": desc,
+        "slo": slo.id,
+        "runbook_url": f"{runbook_base_url.rstrip('/')}/{alert.name}.md#{slo.id}",
+        **alert.annotations,
+    }
 
 
-def payload(st: SLOStatus, key: AlertKey, note: AlertNote, *, receiver: str = "inferwatch",
-            runbook_base_url: str = "runbooks", external_url: str = "") -> dict[str, Any]:
+def payload(
+    st: SLOStatus,
+    key: AlertKey,
+    note: AlertNote,
+    *,
+    receiver: str = "inferwatch",
+    runbook_base_url: str = "runbooks",
+    external_url: str = "",
+) -> dict[str, Any]:
     """An Alertmanager webhook message (version 4) holding this one alert."""
     labels = alert_labels(st.slo, key)
     status = "firing" if note.firing else "resolved"
     annotations = _annotations(st, key, runbook_base_url)
     group = {"alertname": labels["alertname"], "slo": labels["slo"]}
-    alert = {"status": status, "labels": labels, "annotations": annotations,
-             "startsAt": _iso(note.since) or _iso(note.ended), "endsAt": ZERO_TIME if note.firing else _iso(note.ended),
-             "generatorURL": external_url, "fingerprint": fingerprint(labels)}
-    return {"version": "4", "status": status, "receiver": receiver,
-            "groupKey": "{}:{" + ", ".join(f'{k}="{v}"' for k, v in group.items()) + "}",
-            "truncatedAlerts": 0, "groupLabels": group, "commonLabels": labels,
-            "commonAnnotations": annotations, "externalURL": external_url, "alerts": [alert]}
+    alert = {
+        "status": status,
+        "labels": labels,
+        "annotations": annotations,
+        "startsAt": _iso(note.since) or _iso(note.ended),
+        "endsAt": ZERO_TIME if note.firing else _iso(note.ended),
+        "generatorURL": external_url,
+        "fingerprint": fingerprint(labels),
+    }
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": receiver,
+        "groupKey": "{}:{" + ", ".join(f'{k}="{v}"' for k, v in group.items()) + "}",
+        "truncatedAlerts": 0,
+        "groupLabels": group,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": external_url,
+        "alerts": [alert],
+    }
 
 
 class WebhookNotifier:
     """Posts alert state changes to webhooks (`Webhook` or plain URLs, which get both severities)."""
 
-    def __init__(self, webhooks: Sequence[Webhook | str], *, timeout_s: float = 5.0,
-                 runbook_base_url: str = "runbooks", external_url: str = "", receiver: str = "inferwatch",
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        webhooks: Sequence[Webhook | str],
+        *,
+        timeout_s: float = 5.0,
+        runbook_base_url: str = "runbooks",
+        external_url: str = "",
+        receiver: str = "inferwatch",
+        client: httpx.Client | None = None,
+    ) -> None:
         self.webhooks = [w if isinstance(w, Webhook) else Webhook(w) for w in webhooks]
         self.runbook_base_url, self.external_url, self.receiver = runbook_base_url, external_url, receiver
         self._client = client or httpx.Client(timeout=timeout_s)
@@ -159,13 +209,20 @@ class WebhookNotifier:
             # An SLO that could not be evaluated (database down) keeps its alerts as they were.
             if st.evaluation is not None:
                 firings: tuple[tuple[AlertKey, bool], ...] = (
-                    ("page", st.page), ("ticket", st.ticket), ("no_traffic", st.no_traffic))
+                    ("page", st.page),
+                    ("ticket", st.ticket),
+                    ("no_traffic", st.no_traffic),
+                )
                 for key, firing in firings:
                     note = notes.get(key) or AlertNote()
                     if firing != note.firing:
                         severity = ALERTS[key]
-                        note = AlertNote(firing, at if firing else note.since, None if firing else at,
-                                         [w.url for w in self.webhooks if severity in w.severities])
+                        note = AlertNote(
+                            firing,
+                            at if firing else note.since,
+                            None if firing else at,
+                            [w.url for w in self.webhooks if severity in w.severities],
+                        )
                     notes[key] = note
             for key, note in notes.items():
                 if note.pending:
@@ -176,8 +233,14 @@ class WebhookNotifier:
         return out
 
     def _send(self, st: SLOStatus, key: AlertKey, note: AlertNote, down: set[str]) -> None:
-        body = payload(st, key, note, receiver=self.receiver, runbook_base_url=self.runbook_base_url,
-                       external_url=self.external_url)
+        body = payload(
+            st,
+            key,
+            note,
+            receiver=self.receiver,
+            runbook_base_url=self.runbook_base_url,
+            external_url=self.external_url,
+        )
         for hook in self.webhooks:
             if hook.url not in note.pending or hook.url in down:
                 continue
@@ -192,5 +255,11 @@ class WebhookNotifier:
             else:
                 down.add(hook.url)
                 self.failed_total += 1
-                log.warning("SLO notification %s %s for %s to %s failed (%s); retrying on the next evaluation",
-                            body["alerts"][0]["labels"]["alertname"], body["status"], st.slo.id, hook.url, why)
+                log.warning(
+                    "SLO notification %s %s for %s to %s failed (%s); retrying on the next evaluation",
+                    body["alerts"][0]["labels"]["alertname"],
+                    body["status"],
+                    st.slo.id,
+                    hook.url,
+                    why,
+                )

@@ -43,6 +43,7 @@ Matchers on model_alias, model_version and tenant (`=` or `=~"a|b"`) become the 
 must be the same in both queries. Cost SLOs exist only in the native form. alertPolicies are
 accepted and ignored: inferwatch always renders its burn-rate table.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,12 +54,29 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from slo.metrics_catalog import REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import (
-    SLO, SELECTOR_LABELS, WINDOW_PLACEHOLDER, Alerting, AvailabilitySLI, EventsSLI, LatencyMetric,
-    LatencySLI, SafetySLI, Selector, Source,
+    SLO,
+    SELECTOR_LABELS,
+    WINDOW_PLACEHOLDER,
+    Alerting,
+    AvailabilitySLI,
+    EventsSLI,
+    LatencyMetric,
+    LatencySLI,
+    SafetySLI,
+    Selector,
+    Source,
 )
 from slo.specfields import (
-    FieldError, SpecError, check_labels, check_name, from_validation_error, objective_from_percent,
-    objective_from_ratio, parse_minutes, parse_threshold, parse_window,
+    FieldError,
+    SpecError,
+    check_labels,
+    check_name,
+    from_validation_error,
+    objective_from_percent,
+    objective_from_ratio,
+    parse_minutes,
+    parse_threshold,
+    parse_window,
 )
 from slo.yamlloc import LocDict, LocList, line_at
 
@@ -178,7 +196,8 @@ class _SLODoc(_OS):
 
 _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$", re.S)
 _MATCHER = re.compile(
-    r"""\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*(?:,|$)""")
+    r"""\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*(?:,|$)"""
+)
 
 Matchers = dict[str, tuple[str, str]]  # label -> (op, value)
 
@@ -187,8 +206,10 @@ def parse_selector(query: str) -> tuple[str, Matchers]:
     """`name{label op "value", ...}` -> (name, {label: (op, value)})."""
     m = _SELECTOR.match(query)
     if not m:
-        raise FieldError(f"query {query.strip()!r} must be a plain selector such as "
-                         "metric_name{label=\"value\"}; functions and operators are not supported")
+        raise FieldError(
+            f"query {query.strip()!r} must be a plain selector such as "
+            'metric_name{label="value"}; functions and operators are not supported'
+        )
     name, body = m.group(1), (m.group(2) or "").strip()
     matchers: Matchers = {}
     pos = 0
@@ -210,14 +231,15 @@ def _selector_of(matchers: Matchers, allowed: set[str], query: str) -> dict[str,
         if label in allowed:
             continue
         if label not in SELECTOR_LABELS:
-            raise FieldError(f"label {label!r} is not supported in {query!r}; "
-                             f"only {', '.join(SELECTOR_LABELS)} select traffic")
+            raise FieldError(
+                f"label {label!r} is not supported in {query!r}; only {', '.join(SELECTOR_LABELS)} select traffic"
+            )
         if op == "=":
             out[label] = (value,)
         elif op == "=~" and re.fullmatch(r"[A-Za-z0-9_.@:/-]+(\|[A-Za-z0-9_.@:/-]+)*", value):
             out[label] = tuple(sorted(set(value.split("|"))))
         else:
-            raise FieldError(f"{label} must be matched with = or =~\"a|b\" (plain values) in {query!r}")
+            raise FieldError(f'{label} must be matched with = or =~"a|b" (plain values) in {query!r}')
     return out
 
 
@@ -237,12 +259,15 @@ def _prom_query(ref: _MetricRef, where: str) -> str:
     kind = src.type
     if src.metricSourceRef is not None:
         if src.metricSourceRef not in _SOURCES:
-            raise FieldError(f"metricSourceRef {src.metricSourceRef!r}: no kind: DataSource with that name in the file",
-                             (where, "metricSource", "metricSourceRef"))
+            raise FieldError(
+                f"metricSourceRef {src.metricSourceRef!r}: no kind: DataSource with that name in the file",
+                (where, "metricSource", "metricSourceRef"),
+            )
         kind = kind or _SOURCES[src.metricSourceRef]
     if kind is None or kind.lower() != "prometheus":
-        raise FieldError(f"metricSource type {kind!r} is not supported; use Prometheus",
-                         (where, "metricSource", "type"))
+        raise FieldError(
+            f"metricSource type {kind!r} is not supported; use Prometheus", (where, "metricSource", "type")
+        )
     q = src.spec.get("query")
     if not isinstance(q, str) or not q.strip():
         raise FieldError("metricSource.spec.query must be a PromQL selector", (where, "metricSource", "spec"))
@@ -260,8 +285,11 @@ def _at(where: str, fn: Any, *args: Any) -> Any:
 _HISTOGRAMS = {m.prom_metric: m for m in LatencyMetric}
 
 
-_CATALOG = {REQUESTS_TOTAL.name, SAFETY_INCIDENTS_TOTAL.name,
-            *(f"{h}{x}" for h in _HISTOGRAMS for x in ("_bucket", "_count"))}
+_CATALOG = {
+    REQUESTS_TOTAL.name,
+    SAFETY_INCIDENTS_TOTAL.name,
+    *(f"{h}{x}" for h in _HISTOGRAMS for x in ("_bucket", "_count")),
+}
 
 
 def _events(numerator: str, total: str, good: bool) -> EventsSLI:
@@ -272,8 +300,10 @@ def _events(numerator: str, total: str, good: bool) -> EventsSLI:
             raise FieldError("both queries must use {{.window}}, or neither (counter selectors)")
         return EventsSLI(f"({total}) - ({numerator})" if good else numerator, total)
     if good:
-        return EventsSLI(f"sum(rate({total}[{{{{.window}}}}])) - sum(rate({numerator}[{{{{.window}}}}]))",
-                         f"sum(rate({total}[{{{{.window}}}}]))")
+        return EventsSLI(
+            f"sum(rate({total}[{{{{.window}}}}])) - sum(rate({numerator}[{{{{.window}}}}]))",
+            f"sum(rate({total}[{{{{.window}}}}]))",
+        )
     return EventsSLI(numerator, total)
 
 
@@ -292,43 +322,58 @@ def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
 
     if n_name == REQUESTS_TOTAL.name and t_name == REQUESTS_TOTAL.name:
         want = "2xx" if good else "5xx"
-        _at(nw, _expect, n_m, "status_class", "=", want, nq,
-            f"availability {nw} events are status_class=\"{want}\"")
-        _at("total", _expect, t_m, "status_class", "!=", "4xx", tq,
-            "availability total is every request but 4xx: status_class!=\"4xx\"")
+        _at(nw, _expect, n_m, "status_class", "=", want, nq, f'availability {nw} events are status_class="{want}"')
+        _at(
+            "total",
+            _expect,
+            t_m,
+            "status_class",
+            "!=",
+            "4xx",
+            tq,
+            'availability total is every request but 4xx: status_class!="4xx"',
+        )
         sli: Any = AvailabilitySLI()
         n_sel = _at(nw, _selector_of, n_m, {"status_class"}, nq)
         t_sel = _at("total", _selector_of, t_m, {"status_class"}, tq)
     elif n_name == SAFETY_INCIDENTS_TOTAL.name and t_name == REQUESTS_TOTAL.name and not good:
-        direction = _at(nw, _expect, n_m, "direction", "=", None, nq,
-                        'incidents need direction="input" or "output"')
+        direction = _at(nw, _expect, n_m, "direction", "=", None, nq, 'incidents need direction="input" or "output"')
         if direction not in ("input", "output"):
-            raise FieldError(f"{nq!r}: direction must be \"input\" or \"output\"",
-                             (nw, "metricSource", "spec", "query"))
+            raise FieldError(f'{nq!r}: direction must be "input" or "output"', (nw, "metricSource", "spec", "query"))
         if "status_class" in t_m:
-            raise FieldError(f"{tq!r}: the safety SLI's total is every request (no status_class)",
-                             ("total", "metricSource", "spec", "query"))
+            raise FieldError(
+                f"{tq!r}: the safety SLI's total is every request (no status_class)",
+                ("total", "metricSource", "spec", "query"),
+            )
         sli = SafetySLI(direction)  # type: ignore[arg-type]
         n_sel, t_sel = _at(nw, _selector_of, n_m, {"direction"}, nq), _at("total", _selector_of, t_m, set(), tq)
-    elif (good and n_name.endswith("_bucket") and t_name.endswith("_count")
-          and n_name.removesuffix("_bucket") == t_name.removesuffix("_count")
-          and n_name.removesuffix("_bucket") in _HISTOGRAMS):
+    elif (
+        good
+        and n_name.endswith("_bucket")
+        and t_name.endswith("_count")
+        and n_name.removesuffix("_bucket") == t_name.removesuffix("_count")
+        and n_name.removesuffix("_bucket") in _HISTOGRAMS
+    ):
         le = _at(nw, _expect, n_m, "le", "=", None, nq, 'latency good events need a bucket matcher le="<seconds>"')
         try:
             threshold = parse_threshold(float(le))
         except ValueError:
-            raise FieldError(f"{nq!r}: le={le!r} is not a latency threshold in seconds",
-                             (nw, "metricSource", "spec", "query")) from None
+            raise FieldError(
+                f"{nq!r}: le={le!r} is not a latency threshold in seconds", (nw, "metricSource", "spec", "query")
+            ) from None
         sli = LatencySLI(_HISTOGRAMS[n_name.removesuffix("_bucket")], threshold)
         n_sel, t_sel = _at(nw, _selector_of, n_m, {"le"}, nq), _at("total", _selector_of, t_m, set(), tq)
     else:
         raise FieldError(
             f"unsupported ratio {'good' if good else 'bad'}={nq!r} total={tq!r}; supported: "
             "availability (inferwatch_requests_total), latency (<histogram>_bucket over <histogram>_count), "
-            "safety (inferwatch_safety_incidents_total over inferwatch_requests_total)")
+            "safety (inferwatch_safety_incidents_total over inferwatch_requests_total)"
+        )
     if n_sel != t_sel:
-        raise FieldError(f"{'good' if good else 'bad'} and total must select the same traffic "
-                         f"(model_alias, model_version, tenant): {nq!r} vs {tq!r}")
+        raise FieldError(
+            f"{'good' if good else 'bad'} and total must select the same traffic "
+            f"(model_alias, model_version, tenant): {nq!r} vs {tq!r}"
+        )
     return sli, Selector(**n_sel)
 
 
@@ -345,8 +390,11 @@ def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Sel
     except FieldError as e:
         raise FieldError(str(e), query_path) from None
     if objective.op != "lte" or objective.value is None:
-        raise FieldError("a latency thresholdMetric objective needs op: lte and value: <seconds> "
-                         "(histogram buckets count values <= their bound)", ("objective",))
+        raise FieldError(
+            "a latency thresholdMetric objective needs op: lte and value: <seconds> "
+            "(histogram buckets count values <= their bound)",
+            ("objective",),
+        )
     try:
         threshold = parse_threshold(objective.value)
     except FieldError as e:
@@ -402,14 +450,18 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
     objectives = spec.get("objectives") or []
     ratios = [o.get("ratioMetrics") for o in objectives if isinstance(o, dict)]
     if not ratios or any(r is None for r in ratios) or any(r != ratios[0] for r in ratios):
-        raise SpecError.at(file, line_at(doc, ["spec", "objectives"]),
-                           "v1alpha objectives need ratioMetrics, the same in each (thresholdMetric is not read)")
+        raise SpecError.at(
+            file,
+            line_at(doc, ["spec", "objectives"]),
+            "v1alpha objectives need ratioMetrics, the same in each (thresholdMetric is not read)",
+        )
     windows = []
     for tw in spec.get("timeWindows") or []:
         unit = _UNITS.get(str(tw.get("unit", "")).lower())
         if unit is None:
-            raise SpecError.at(file, line_at(doc, ["spec", "timeWindows"]),
-                               f"timeWindows unit {tw.get('unit')!r} must be Day or Week")
+            raise SpecError.at(
+                file, line_at(doc, ["spec", "timeWindows"]), f"timeWindows unit {tw.get('unit')!r} must be Day or Week"
+            )
         windows.append({"duration": f"{tw.get('count')}{unit}", "isRolling": bool(tw.get("isRolling", True))})
 
     def source(m: Any) -> dict[str, Any]:
@@ -417,13 +469,27 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
 
     r = ratios[0]
     which = "good" if "good" in r else "bad"
-    v1 = {"apiVersion": OPENSLO_VERSION, "kind": "SLO", "metadata": doc.get("metadata") or {},
-          "spec": {"service": spec.get("service"), "description": spec.get("description", ""),
-                   "budgetingMethod": spec.get("budgetingMethod", "Occurrences"), "timeWindow": windows,
-                   "indicator": {"spec": {"ratioMetric": {"counter": True, which: source(r.get(which) or {}),
-                                                          "total": source(r.get("total") or {})}}},
-                   "objectives": [{k: v for k, v in o.items() if k in ("target", "displayName", "name")}
-                                  for o in objectives]}}
+    v1 = {
+        "apiVersion": OPENSLO_VERSION,
+        "kind": "SLO",
+        "metadata": doc.get("metadata") or {},
+        "spec": {
+            "service": spec.get("service"),
+            "description": spec.get("description", ""),
+            "budgetingMethod": spec.get("budgetingMethod", "Occurrences"),
+            "timeWindow": windows,
+            "indicator": {
+                "spec": {
+                    "ratioMetric": {
+                        "counter": True,
+                        which: source(r.get(which) or {}),
+                        "total": source(r.get("total") or {}),
+                    }
+                }
+            },
+            "objectives": [{k: v for k, v in o.items() if k in ("target", "displayName", "name")} for o in objectives],
+        },
+    }
     return _loc(v1, doc.line)
 
 
@@ -437,8 +503,9 @@ def _window(tw: _TimeWindow) -> Any:
 
 
 def _alerting(annotations: dict[str, Any] | None) -> Alerting:
-    a = {k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items()
-         if k.startswith(ANNOTATION_PREFIX)}
+    a = {
+        k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items() if k.startswith(ANNOTATION_PREFIX)
+    }
     unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after"}
     if unknown:
         raise FieldError(f"unknown annotations {sorted(ANNOTATION_PREFIX + k for k in unknown)}")
@@ -447,7 +514,7 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
         if key in a:
             v = str(a[key]).strip().lower()
             if v not in ("true", "false"):
-                raise FieldError(f"{ANNOTATION_PREFIX}{key} must be \"true\" or \"false\"")
+                raise FieldError(f'{ANNOTATION_PREFIX}{key} must be "true" or "false"')
             out[key] = v == "true"
     if "no-data-after" in a:
         out["no_data_after_minutes"] = parse_minutes(a["no-data-after"], "no-data-after")
@@ -460,8 +527,9 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
     """The SLOs of one OpenSLO document ([] for SLI and other known non-SLO kinds)."""
     kind = doc.get("kind")
     if doc.get("apiVersion") not in VERSIONS:
-        raise SpecError.at(file, line_at(doc, ["apiVersion"]),
-                           f"apiVersion must be one of {VERSIONS}, got {doc.get('apiVersion')!r}")
+        raise SpecError.at(
+            file, line_at(doc, ["apiVersion"]), f"apiVersion must be one of {VERSIONS}, got {doc.get('apiVersion')!r}"
+        )
     if kind == "SLI" or kind in IGNORED_KINDS:
         return []
     if doc.get("apiVersion") == V1ALPHA and kind == "SLO":
@@ -481,15 +549,21 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
 
     spec = slo.spec
     if spec.budgetingMethod != "Occurrences":
-        raise fail(["spec", "budgetingMethod"], FieldError(
-            f"spec.budgetingMethod {spec.budgetingMethod!r} is not supported: inferwatch budgets Occurrences "
-            "(bad events over all events); Timeslices (share of good minutes) is not implemented"))
+        raise fail(
+            ["spec", "budgetingMethod"],
+            FieldError(
+                f"spec.budgetingMethod {spec.budgetingMethod!r} is not supported: inferwatch budgets Occurrences "
+                "(bad events over all events); Timeslices (share of good minutes) is not implemented"
+            ),
+        )
     if spec.indicator is not None:
         sli_spec, sli_doc, sli_path = spec.indicator.spec, doc, ["spec", "indicator", "spec"]
     else:
         if spec.indicatorRef not in slis:
-            raise fail(["spec", "indicatorRef"], FieldError(
-                f"indicatorRef {spec.indicatorRef!r}: no kind: SLI document with that name in {file}"))
+            raise fail(
+                ["spec", "indicatorRef"],
+                FieldError(f"indicatorRef {spec.indicatorRef!r}: no kind: SLI document with that name in {file}"),
+            )
         ref_doc, sli_doc = slis[spec.indicatorRef]
         sli_spec, sli_path = ref_doc.spec, ["spec"]
     try:
@@ -528,16 +602,31 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
             rel = [p for p in e.path if p != "."]
             raise fail([*sli_path, metric, *rel], e, sli_doc) from None
         try:
-            objective = (objective_from_ratio(obj.target) if obj.target is not None
-                         else objective_from_percent(obj.targetPercent))
+            objective = (
+                objective_from_ratio(obj.target)
+                if obj.target is not None
+                else objective_from_percent(obj.targetPercent)
+            )
             suffix = obj.name or obj.displayName or str(i + 1)
-            slo_name = name if len(spec.objectives) == 1 else check_name(
-                f"{name}-{re.sub(r'[^a-z0-9_-]+', '-', suffix.lower()).strip('-_')}", "objective name")
+            slo_name = (
+                name
+                if len(spec.objectives) == 1
+                else check_name(f"{name}-{re.sub(r'[^a-z0-9_-]+', '-', suffix.lower()).strip('-_')}", "objective name")
+            )
         except FieldError as e:
             raise fail(["spec", "objectives", i], e) from None
-        out.append(SLO(
-            service=service, name=slo_name, sli=sli, objective=objective, window=window,
-            selector=selector, alerting=alerting, description=spec.description, labels=labels,
-            source=Source(file, line_at(doc, ["spec", "objectives", i]), OPENSLO_VERSION),
-        ))
+        out.append(
+            SLO(
+                service=service,
+                name=slo_name,
+                sli=sli,
+                objective=objective,
+                window=window,
+                selector=selector,
+                alerting=alerting,
+                description=spec.description,
+                labels=labels,
+                source=Source(file, line_at(doc, ["spec", "objectives", i]), OPENSLO_VERSION),
+            )
+        )
     return out

@@ -7,6 +7,7 @@ at the evaluation time, of the same expressions the rules record (`EventsSLI.err
 An events SLI also reads its total, so counts, no data and no traffic are known; a raw SLI
 has only ratios. A grouped SLI (`group_by`) gives one evaluation per group.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -28,8 +29,7 @@ class PrometheusError(RuntimeError):
 def query(client: httpx.Client, url: str, expr: str, at: datetime) -> dict[Group, float]:
     """An instant query at `at`: each sample's value by its labels."""
     try:
-        resp = client.get(f"{url.rstrip('/')}/api/v1/query",
-                          params={"query": expr, "time": f"{at.timestamp():.3f}"})
+        resp = client.get(f"{url.rstrip('/')}/api/v1/query", params={"query": expr, "time": f"{at.timestamp():.3f}"})
         body = resp.json()
     except (httpx.HTTPError, ValueError) as e:
         raise PrometheusError(f"{url}: {type(e).__name__}: {e}") from None
@@ -38,8 +38,9 @@ def query(client: httpx.Client, url: str, expr: str, at: datetime) -> dict[Group
     return {tuple(sorted(s["metric"].items())): float(s["value"][1]) for s in body["data"]["result"]}
 
 
-def evaluate_prometheus(slo: SLO, url: str, now: datetime, *,
-                        client: httpx.Client | None = None) -> dict[Group, Evaluation]:
+def evaluate_prometheus(
+    slo: SLO, url: str, now: datetime, *, client: httpx.Client | None = None
+) -> dict[Group, Evaluation]:
     """Evaluate an events or raw SLO at `now` (windows end at the start of now's minute), one
     evaluation per group ({(): ...} when ungrouped). No group at all: one evaluation with no data."""
     sli = slo.sli
@@ -55,13 +56,17 @@ def evaluate_prometheus(slo: SLO, url: str, now: datetime, *,
     http = client or httpx.Client(timeout=TIMEOUT_S)
     try:
         ratios = {k: query(http, url, sli.error_ratio(duration_name(m)), when) for k, m in minutes.items()}
-        totals = ({k: query(http, url, sli.rate(sli.total_query, duration_name(m)), when)
-                   for k, m in minutes.items()} if isinstance(sli, EventsSLI) else {})
+        totals = (
+            {k: query(http, url, sli.rate(sli.total_query, duration_name(m)), when) for k, m in minutes.items()}
+            if isinstance(sli, EventsSLI)
+            else {}
+        )
     finally:
         if own:
             http.close()
     groups = sorted({g for r in (*ratios.values(), *totals.values()) for g in r}) or [()]
     out = {}
+
     def sums(key: str, g: Group) -> tuple[float, float]:
         # rate() is per second: events = rate x window seconds; good = events x (1 - ratio)
         total = totals.get(key, {}).get(g, 0.0) * minutes[key] * 60
@@ -71,8 +76,12 @@ def evaluate_prometheus(slo: SLO, url: str, now: datetime, *,
     for g in groups:
         seen = {k: ratios[k].get(g) for k in minutes}
         out[g] = evaluate_windows(
-            slo, at, {w: sums(w, g) for w in slo.sli_windows()}, sums("period", g),
+            slo,
+            at,
+            {w: sums(w, g) for w in slo.sli_windows()},
+            sums("period", g),
             no_data=seen["no_data"] is None and not totals.get("no_data", {}).get(g),
             no_traffic="no_traffic" in totals and totals["no_traffic"].get(g) == 0.0,
-            ratios=seen)
+            ratios=seen,
+        )
     return out

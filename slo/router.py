@@ -1,4 +1,5 @@
 """`GET /v1/slos` and `GET /v1/slos/{name}`: current SLO status (and history) as JSON."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -26,8 +27,9 @@ def visible(slo: SLO, principal: Any) -> bool:
 
 
 def _not_found(name: str) -> JSONResponse:
-    return JSONResponse(error_body(404, f"No SLO named {name!r}; GET /v1/slos lists them.", "slo_not_found"),
-                        status_code=404)
+    return JSONResponse(
+        error_body(404, f"No SLO named {name!r}; GET /v1/slos lists them.", "slo_not_found"), status_code=404
+    )
 
 
 def build_slo_router(service: SLOService, authenticate: Authenticate, *, max_age_s: float = 90.0) -> APIRouter:
@@ -45,7 +47,8 @@ def build_slo_router(service: SLOService, authenticate: Authenticate, *, max_age
 
     @router.get("/v1/slos/{name}", response_model=None)
     async def get_slo(
-        request: Request, name: str,
+        request: Request,
+        name: str,
         since: datetime | None = Query(None, description="history from this time on (ISO 8601; naive is UTC)"),
         limit: int = Query(100, ge=1, le=10_000, description="most recent history rows"),
     ) -> dict[str, Any] | JSONResponse:

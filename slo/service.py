@@ -4,6 +4,7 @@ One service per process. `run_once()` is the scheduled job's body: evaluate, not
 state changes, record history, update gauges; it never raises. The API and the CLI call
 `evaluate_all()` and `history()`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,9 +40,17 @@ def _utc(t: datetime) -> datetime:
 
 
 class SLOService:
-    def __init__(self, engine: Engine, slos: Sequence[SLO], notifier: Notifier | None = None, *,
-                 registry: CollectorRegistry | None = None, cache: SeriesCache | None | bool = True,
-                 clock: Callable[[], datetime] | None = None, prometheus_url: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        slos: Sequence[SLO],
+        notifier: Notifier | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        cache: SeriesCache | None | bool = True,
+        clock: Callable[[], datetime] | None = None,
+        prometheus_url: str | None = None,
+    ) -> None:
         """`registry`: where the `slo_*` gauges go (none without one). `cache`: a SeriesCache,
         True for a default one, False to read every evaluation's full range from the ledger.
         `clock`: the time of an evaluation without an explicit `now` (default: the UTC time).
@@ -147,8 +156,10 @@ class SLOService:
         targets = list(self.slos if slos is None else slos)
         now = _utc(self.clock())
         latest = [self._latest.get(s.id) for s in targets]
-        if all(st is not None and st.slo == s and 0 <= (now - st.evaluated_at).total_seconds() <= max_age_s
-               for st, s in zip(latest, targets, strict=True)):
+        if all(
+            st is not None and st.slo == s and 0 <= (now - st.evaluated_at).total_seconds() <= max_age_s
+            for st, s in zip(latest, targets, strict=True)
+        ):
             return latest  # type: ignore[return-value]
         return self.evaluate_all(now, targets)
 
@@ -165,8 +176,9 @@ class SLOService:
                 log.warning("SLO notifier: cannot read the last delivered states: %s", e)
         return self.notifier.notify(statuses, statuses[0].evaluated_at)
 
-    def record_history(self, statuses: Sequence[SLOStatus],
-                       notifications: dict[str, dict[str, Any]] | None = None) -> int:
+    def record_history(
+        self, statuses: Sequence[SLOStatus], notifications: dict[str, dict[str, Any]] | None = None
+    ) -> int:
         """Insert one `slo_status` row per status; returns the number of rows."""
         with self.engine.begin() as conn:
             return hist.record(conn, statuses, notifications)
@@ -191,14 +203,14 @@ class SLOService:
         """Evaluate, notify, record history and update gauges; logs failures, never raises."""
         try:
             statuses = self.evaluate_all(now)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("SLO evaluation failed")
             return []
         ledger_down = any(_ledger_failed(st) for st in statuses)  # already logged: skip its reads and writes
         notes: dict[str, dict[str, Any]] = {}
         try:
             notes = self.notify(statuses, restore=not ledger_down)  # pending sends are retried anyway
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("SLO notifications failed")
         if not ledger_down:
             try:
@@ -207,7 +219,7 @@ class SLOService:
                 log.warning("SLO history not recorded: %s", e)
         try:
             self.update_gauges(statuses)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("SLO gauges not updated")
         return statuses
 

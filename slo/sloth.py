@@ -10,6 +10,7 @@
 Sloth has no period in the spec (its CLI defaults to 30 days); neither has this, so 30 d.
 SLI plugins (`sli.plugin`) are Sloth code, not data: refused by name.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,9 +53,12 @@ def _native(body: LocDict, file: str, where: str) -> LocDict:
     for i, slo in enumerate(body.get("slos") or []):
         sli = slo.get("sli") if isinstance(slo, dict) else None
         if isinstance(sli, dict) and "plugin" in sli:
-            raise SpecError.at(file, line_at(body, ["slos", i, "sli", "plugin"]),
-                               f"{where}slos.{i}.sli.plugin: Sloth SLI plugins are not supported; "
-                               "write the SLI as events (error_query, total_query) or raw (error_ratio_query)")
+            raise SpecError.at(
+                file,
+                line_at(body, ["slos", i, "sli", "plugin"]),
+                f"{where}slos.{i}.sli.plugin: Sloth SLI plugins are not supported; "
+                "write the SLI as events (error_query, total_query) or raw (error_ratio_query)",
+            )
     out = LocDict()
     out.line, out.key_lines = body.line, {}
     defaults = LocDict(window=SLOTH_PERIOD)
@@ -80,8 +84,9 @@ def from_prometheus_v1(doc: LocDict, file: str) -> LocDict:
 def from_k8s(doc: LocDict, file: str) -> LocDict:
     """A Sloth PrometheusServiceLevel resource as a native document."""
     if doc.get("kind") != K8S_KIND:
-        raise SpecError.at(file, line_at(doc, ["kind"]),
-                           f"kind {doc.get('kind')!r}: of {K8S_API} only {K8S_KIND} is read")
+        raise SpecError.at(
+            file, line_at(doc, ["kind"]), f"kind {doc.get('kind')!r}: of {K8S_API} only {K8S_KIND} is read"
+        )
     spec = doc.get("spec")
     if not isinstance(spec, LocDict):
         raise SpecError.at(file, doc.line, f"{K8S_KIND} needs a spec mapping")

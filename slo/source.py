@@ -23,6 +23,7 @@ minutes, and so is everything from the hour 6 h before the evaluation on (the cu
 hour included). `hour_spans` plans this; `horizon` keeps it exact for later evaluations too
 (what `slo.cache.SeriesCache` needs). Only `minutes_since_traffic` is to the hour beyond 6 h.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -174,15 +175,26 @@ def _columns(items: list[SLO], rm: Any, bm: Any) -> tuple[list[Any], list[Any], 
         sli, scope = slo.sli, _scope(rm, slo.selector)
         n = len(cols)
         if isinstance(sli, AvailabilitySLI):
-            cols += [_sum_if([*scope, rm.status_class == "5xx"], rm.requests),
-                     _sum_if([*scope, rm.status_class != "4xx"], rm.requests)]
+            cols += [
+                _sum_if([*scope, rm.status_class == "5xx"], rm.requests),
+                _sum_if([*scope, rm.status_class != "4xx"], rm.requests),
+            ]
             where[slo] = (n, n + 1)
         elif isinstance(sli, LatencySLI):
             counted = [rm.status_class == "2xx"] if sli.metric is LatencyMetric.E2E else []
             bcounted = [bm.status_class == "2xx"] if sli.metric is LatencyMetric.E2E else []
             cols.append(_sum_if([*scope, *counted], getattr(rm, _COUNT_COLUMN[sli.metric])))
-            bcols.append(_sum_if([*_scope(bm, slo.selector), *bcounted, bm.metric == sli.metric.ledger_metric,
-                                  bm.le <= sli.threshold_s * (1 + _THRESHOLD_TOLERANCE)], bm.count))
+            bcols.append(
+                _sum_if(
+                    [
+                        *_scope(bm, slo.selector),
+                        *bcounted,
+                        bm.metric == sli.metric.ledger_metric,
+                        bm.le <= sli.threshold_s * (1 + _THRESHOLD_TOLERANCE),
+                    ],
+                    bm.count,
+                )
+            )
             where[slo] = (n, len(bcols) - 1)
         elif isinstance(sli, SafetySLI):
             cols += [_sum_if(scope, getattr(rm, _INCIDENT_COLUMN[sli.direction])), _sum_if(scope, rm.requests)]
@@ -193,8 +205,9 @@ def _columns(items: list[SLO], rm: Any, bm: Any) -> tuple[list[Any], list[Any], 
     return cols, bcols, where
 
 
-def ledger_series_many(conn: Conn, slos: Iterable[SLO], start: datetime, end: datetime, *,
-                       hours: list[Span] | None = None) -> dict[SLO, MinuteSeries]:
+def ledger_series_many(
+    conn: Conn, slos: Iterable[SLO], start: datetime, end: datetime, *, hours: list[Span] | None = None
+) -> dict[SLO, MinuteSeries]:
     """Every SLO's per-minute (good, total) over [start, end): for all SLOs at once, one
     statement over the rollups and one over the buckets per range of minutes. `hours`
     (hour-aligned epoch-minute spans, see `hour_spans`) are read from the hourly rollups
@@ -222,8 +235,10 @@ def ledger_series_many(conn: Conn, slos: Iterable[SLO], start: datetime, end: da
         cur = max(cur, as_datetime(b))
     if cur < end or not gaps:
         gaps.append((cur, end))  # (an empty range still gives every SLO its empty series)
-    parts = [_read_part(conn, items, R, B, "minute", lambda model, a=a, b=b: [model.minute >= a, model.minute < b])
-             for a, b in gaps]
+    parts = [
+        _read_part(conn, items, R, B, "minute", lambda model, a=a, b=b: [model.minute >= a, model.minute < b])
+        for a, b in gaps
+    ]
     if hours:
         parts.append(_read_part(conn, items, RH, BH, "hour", lambda model: [_in_spans(model.hour, hours)]))
     out: dict[SLO, MinuteSeries] = {}
@@ -233,13 +248,19 @@ def ledger_series_many(conn: Conn, slos: Iterable[SLO], start: datetime, end: da
             i, j = where[slo]
             sli = slo.sli
             if isinstance(sli, (AvailabilitySLI, SafetySLI)):  # i: bad, j: valid
-                ms.append(m); gs.append(v[:, j] - v[:, i]); ts.append(v[:, j])  # noqa: E702
+                ms.append(m)
+                gs.append(v[:, j] - v[:, i])
+                ts.append(v[:, j])
             elif isinstance(sli, LatencySLI):
                 # good comes from the buckets, total from the rollups: their minutes may differ
-                ms += [m, bm]; gs += [np.zeros(len(m)), bv[:, j]]; ts += [v[:, i], np.zeros(len(bm))]  # noqa: E702
+                ms += [m, bm]
+                gs += [np.zeros(len(m)), bv[:, j]]
+                ts += [v[:, i], np.zeros(len(bm))]
             else:
                 allowed = v[:, i] * sli.budget_usd_per_1k_requests / 1000.0  # type: ignore[union-attr]
-                ms.append(m); gs.append(allowed - v[:, j]); ts.append(allowed)  # noqa: E702
+                ms.append(m)
+                gs.append(allowed - v[:, j])
+                ts.append(allowed)
         out[slo] = MinuteSeries.from_arrays(np.concatenate(ms), np.concatenate(gs), np.concatenate(ts))
     return out
 
@@ -285,14 +306,16 @@ def fetch_bounds(slo: SLO, at: int) -> tuple[int, int]:
     return min(start_minute, at - 3 * 1440), at
 
 
-def evaluate_ledger(conn: Conn, slo: SLO, now: datetime, *, cache: SeriesReads | None = None,
-                    hourly: bool = True) -> Evaluation:
+def evaluate_ledger(
+    conn: Conn, slo: SLO, now: datetime, *, cache: SeriesReads | None = None, hourly: bool = True
+) -> Evaluation:
     """Evaluate `slo` at `now` (windows end at the start of now's minute) from the ledger."""
     return evaluate_ledger_many(conn, [slo], now, cache=cache, hourly=hourly)[slo]
 
 
-def evaluate_ledger_many(conn: Conn, slos: Iterable[SLO], now: datetime, *,
-                         cache: SeriesReads | None = None, hourly: bool = True) -> dict[SLO, Evaluation]:
+def evaluate_ledger_many(
+    conn: Conn, slos: Iterable[SLO], now: datetime, *, cache: SeriesReads | None = None, hourly: bool = True
+) -> dict[SLO, Evaluation]:
     """Evaluate every SLO at `now` with one read of the rollups. `cache` (a
     `slo.cache.SeriesCache`) re-reads only the recent minutes of SLOs evaluated before.
     `hourly=False` reads minutes only (the same results, slower; a cache decides itself)."""

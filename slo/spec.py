@@ -49,6 +49,7 @@ A latency threshold must be a bucket bound of its histogram: the metric registry
 threshold to its buckets (`slo.thresholds.histogram_buckets`). Errors raise `SpecError`, whose
 message names the file and line of every problem.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -56,17 +57,44 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
 )
 
 from slo import openslo, sloth
 from slo.model import (
-    SLO, WINDOW_PLACEHOLDER, Alerting, AlertShape, AvailabilitySLI, CostSLI, EventsSLI, LatencyMetric,
-    LatencySLI, RawSLI, SafetySLI, Selector, Source,
+    SLO,
+    WINDOW_PLACEHOLDER,
+    Alerting,
+    AlertShape,
+    AvailabilitySLI,
+    CostSLI,
+    EventsSLI,
+    LatencyMetric,
+    LatencySLI,
+    RawSLI,
+    SafetySLI,
+    Selector,
+    Source,
 )
 from slo.specfields import (
-    Issue, SpecError, check_alert_labels, check_alert_name, check_labels, check_name, from_validation_error,
-    objective_from_percent, parse_minutes, parse_threshold, parse_window, selector_values,
+    Issue,
+    SpecError,
+    check_alert_labels,
+    check_alert_name,
+    check_labels,
+    check_name,
+    from_validation_error,
+    objective_from_percent,
+    parse_minutes,
+    parse_threshold,
+    parse_window,
+    selector_values,
 )
 from slo.yamlloc import LocDict, YamlError, line_at, load_documents
 
@@ -110,8 +138,9 @@ class _AlertShape(_Strict):
     _annotations = field_validator("annotations")(_alert_annotations)
 
     def to_model(self) -> AlertShape:
-        return AlertShape(self.name, tuple(sorted((self.labels or {}).items())),
-                          tuple(sorted((self.annotations or {}).items())))
+        return AlertShape(
+            self.name, tuple(sorted((self.labels or {}).items())), tuple(sorted((self.annotations or {}).items()))
+        )
 
 
 class _Alerting(_Strict):
@@ -167,8 +196,10 @@ class _Events(_Strict):
     def _consistent(self) -> "_Events":
         templated = [bool(WINDOW_PLACEHOLDER.search(q)) for q in (self.error_query, self.total_query)]
         if templated[0] != templated[1]:
-            raise ValueError("error_query and total_query must both use {{.window}} (whole queries, Sloth) "
-                             "or neither (counter selectors, summed over each window)")
+            raise ValueError(
+                "error_query and total_query must both use {{.window}} (whole queries, Sloth) "
+                "or neither (counter selectors, summed over each window)"
+            )
         if templated[0] and self.group_by:
             raise ValueError("group_by applies to counter selectors; whole queries group themselves (sum by)")
         for label in self.group_by or []:
@@ -208,8 +239,8 @@ class _SLI(_Strict):
         given = [k for k in SLI_KEYS if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"sli must have exactly one of {', '.join(SLI_KEYS)}"
-                + (f" (got {', '.join(given)})" if given else ""))
+                f"sli must have exactly one of {', '.join(SLI_KEYS)}" + (f" (got {', '.join(given)})" if given else "")
+            )
         return self
 
 
@@ -329,26 +360,40 @@ def _native(doc: LocDict, file: str, fmt: str = NATIVE_VERSION) -> list[SLO]:
     for i, s in enumerate(spec.slos):
         path = ["slos", i]
         if s.sli.cost is not None and s.objective is not None:
-            raise SpecError.at(file, line_at(doc, [*path, "objective"]),
-                               f"{s.name}: a cost SLO has no objective; its budget is budget_usd_per_1k_requests")
+            raise SpecError.at(
+                file,
+                line_at(doc, [*path, "objective"]),
+                f"{s.name}: a cost SLO has no objective; its budget is budget_usd_per_1k_requests",
+            )
         if s.sli.cost is None and s.objective is None:
-            raise SpecError.at(file, line_at(doc, path),
-                               f"{s.name}: objective (percent of good events, e.g. 99.5) is required")
+            raise SpecError.at(
+                file, line_at(doc, path), f"{s.name}: objective (percent of good events, e.g. 99.5) is required"
+            )
         labels = check_labels({**(d.labels or {}), **(s.labels or {})})
         window = parse_window(s.window or d.window or "28d")
         sel = (s.selector or d.selector or _Selector()).to_model()
         sli = _sli_model(s.sli)
         alerting = _merge_alerting(d.alerting, s.alerting)
         if isinstance(sli, RawSLI) and alerting.no_traffic_after_minutes is not None:
-            raise SpecError.at(file, line_at(doc, [*path, "alerting"]),
-                               f"{s.name}: a raw SLI counts no events, so it cannot have no_traffic_after")
-        out.append(SLO(
-            service=spec.service, name=s.name, sli=sli,
-            objective=0.0 if isinstance(sli, CostSLI) else objective_from_percent(s.objective),
-            window=window, selector=sel, alerting=alerting,
-            description=s.description, labels=labels,
-            source=Source(file, line_at(doc, path), fmt),
-        ))
+            raise SpecError.at(
+                file,
+                line_at(doc, [*path, "alerting"]),
+                f"{s.name}: a raw SLI counts no events, so it cannot have no_traffic_after",
+            )
+        out.append(
+            SLO(
+                service=spec.service,
+                name=s.name,
+                sli=sli,
+                objective=0.0 if isinstance(sli, CostSLI) else objective_from_percent(s.objective),
+                window=window,
+                selector=sel,
+                alerting=alerting,
+                description=s.description,
+                labels=labels,
+                source=Source(file, line_at(doc, path), fmt),
+            )
+        )
     return out
 
 
@@ -393,9 +438,13 @@ def parse_document(doc: Any, file: str, refs: Any) -> list[SLO]:
         return openslo.parse_document(doc, file, refs)
     if version == NATIVE_VERSION or (version is None and api is None and "slos" in doc):
         return _native(doc, file)
-    raise SpecError.at(file, doc.line, f"not an SLO spec inferwatch reads: this looks like {looks_like(doc)}. "
-                       f"Read: {NATIVE_VERSION}, Sloth {sloth.PROMETHEUS_V1} and {sloth.K8S_API} "
-                       f"{sloth.K8S_KIND}, OpenSLO {' and '.join(openslo.VERSIONS)}")
+    raise SpecError.at(
+        file,
+        doc.line,
+        f"not an SLO spec inferwatch reads: this looks like {looks_like(doc)}. "
+        f"Read: {NATIVE_VERSION}, Sloth {sloth.PROMETHEUS_V1} and {sloth.K8S_API} "
+        f"{sloth.K8S_KIND}, OpenSLO {' and '.join(openslo.VERSIONS)}",
+    )
 
 
 def parse_specs(text: str, file: str = "<string>") -> list[SLO]:
@@ -442,9 +491,11 @@ def shared_traffic(slos: Iterable[SLO]) -> list[str]:
         other = first.setdefault((s.sli, s.selector), s)
         if other.service != s.service:
             src = s.source or Source("<unknown>", 0, "")
-            out.append(f"{src.file}:{src.line}: {s.id} selects the same traffic as {other.id}: service names an "
-                       "SLO, it does not select traffic on inferwatch's metrics; set selector (model_alias, "
-                       "model_version, tenant) or write an events SLI on the service's own metric")
+            out.append(
+                f"{src.file}:{src.line}: {s.id} selects the same traffic as {other.id}: service names an "
+                "SLO, it does not select traffic on inferwatch's metrics; set selector (model_alias, "
+                "model_version, tenant) or write an events SLI on the service's own metric"
+            )
     return out
 
 

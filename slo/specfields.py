@@ -1,4 +1,5 @@
 """Shared pieces of the spec parsers: the error type and the field parsers."""
+
 from __future__ import annotations
 
 import math
@@ -78,7 +79,8 @@ def check_name(value: str, what: str = "name") -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
         raise FieldError(
             f"{what} {value!r} must be 1-63 lowercase letters, digits, '-' or '_', "
-            "starting and ending with a letter or digit")
+            "starting and ending with a letter or digit"
+        )
     return value
 
 

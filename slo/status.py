@@ -1,4 +1,5 @@
 """What the service reports for one SLO at one time: an evaluation, or why there is none."""
+
 from __future__ import annotations
 
 import math
@@ -75,38 +76,69 @@ class SLOStatus:
         s, e = self.slo, self.evaluation
         sel = {k: list(v) for k, v in s.selector.items()}
         out: dict[str, Any] = {
-            "name": s.name, "service": s.service, "id": s.id, "kind": s.kind.value,
+            "name": s.name,
+            "service": s.service,
+            "id": s.id,
+            "kind": s.kind.value,
             "description": s.description or s.sli.describe(),
             "objective": s.objective if s.bounded else None,
-            "window": s.window.describe(), "selector": sel,
+            "window": s.window.describe(),
+            "selector": sel,
             "evaluated_at": self.evaluated_at.isoformat(),
-            "status": self.status, "reason": self.reason,
-            "sli": self.sli, "error_ratio": None, "error_budget": s.error_budget,
-            "budget_remaining": self.budget_remaining, "good": None, "total": None,
-            "period_burn_rate": None, "current_burn_rate": None,
-            "burn_rates": self.burn_rates(), "time_to_exhaustion_s": None,
-            "alerts": {"page": _alert(e.page) if e else _off(s.alerting.page),
-                       "ticket": _alert(e.ticket) if e else _off(s.alerting.ticket),
-                       "no_data": {"firing": self.no_data, "after_minutes": s.alerting.no_data_after_minutes},
-                       "no_traffic": {"enabled": s.alerting.no_traffic_after_minutes is not None,
-                                      "firing": self.no_traffic,
-                                      "after_minutes": s.alerting.no_traffic_after_minutes}},
+            "status": self.status,
+            "reason": self.reason,
+            "sli": self.sli,
+            "error_ratio": None,
+            "error_budget": s.error_budget,
+            "budget_remaining": self.budget_remaining,
+            "good": None,
+            "total": None,
+            "period_burn_rate": None,
+            "current_burn_rate": None,
+            "burn_rates": self.burn_rates(),
+            "time_to_exhaustion_s": None,
+            "alerts": {
+                "page": _alert(e.page) if e else _off(s.alerting.page),
+                "ticket": _alert(e.ticket) if e else _off(s.alerting.ticket),
+                "no_data": {"firing": self.no_data, "after_minutes": s.alerting.no_data_after_minutes},
+                "no_traffic": {
+                    "enabled": s.alerting.no_traffic_after_minutes is not None,
+                    "firing": self.no_traffic,
+                    "after_minutes": s.alerting.no_traffic_after_minutes,
+                },
+            },
             "minutes_since_traffic": e.minutes_since_traffic if e else None,
         }
         if not s.bounded:
             out["budget_usd_per_1k_requests"] = s.sli.budget_usd_per_1k_requests  # type: ignore[union-attr]
             out["cost_per_1k_usd"] = finite(e.cost_per_1k_usd) if e else None
         if e is not None:
-            out.update(error_ratio=finite(e.error_ratio), good=e.good, total=e.total,
-                       period_burn_rate=finite(e.period_burn_rate), current_burn_rate=finite(e.current_burn_rate),
-                       time_to_exhaustion_s=finite(e.time_to_exhaustion_s))
+            out.update(
+                error_ratio=finite(e.error_ratio),
+                good=e.good,
+                total=e.total,
+                period_burn_rate=finite(e.period_burn_rate),
+                current_burn_rate=finite(e.current_burn_rate),
+                time_to_exhaustion_s=finite(e.time_to_exhaustion_s),
+            )
         return out
 
 
 def _alert(a: AlertState) -> dict[str, Any]:
-    return {"enabled": a.enabled, "firing": a.firing,
-            "windows": [{"long": r.long_window, "short": r.short_window, "factor": r.factor,
-                         "threshold": r.threshold, "firing": r.firing} for r in a.rows]}
+    return {
+        "enabled": a.enabled,
+        "firing": a.firing,
+        "windows": [
+            {
+                "long": r.long_window,
+                "short": r.short_window,
+                "factor": r.factor,
+                "threshold": r.threshold,
+                "firing": r.firing,
+            }
+            for r in a.rows
+        ],
+    }
 
 
 def _off(enabled: bool) -> dict[str, Any]:

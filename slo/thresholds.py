@@ -9,6 +9,7 @@ on ingestion) write `le="1.0"`; fractional bounds are spelled the same everywher
 `format_le` gives the canonical Go spelling; `le_matcher` accepts every spelling, so rules keep
 working across client libraries and Prometheus versions.
 """
+
 from __future__ import annotations
 
 import math

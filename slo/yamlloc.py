@@ -4,6 +4,7 @@ Mappings load as `LocDict` and sequences as `LocList`; both are plain dict/list 
 also carry the line of each key or item. Duplicate keys are an error (PyYAML keeps the last one
 silently).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

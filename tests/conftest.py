@@ -3,6 +3,7 @@
 `ledger_url` is parametrised over SQLite and PostgreSQL. PostgreSQL tests are skipped when
 no server binaries exist, unless CI is set, where that is a failure (CI installs them).
 """
+
 from __future__ import annotations
 
 import itertools

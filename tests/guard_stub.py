@@ -5,6 +5,7 @@ It reads the conversation out of the prompt the client built, so a client that s
 wrong prompt gets no verdict. ``hold`` (a threading.Event) keeps every answer back until set;
 ``delay_s`` delays each; ``fail_status`` answers every call with that status.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -66,4 +67,3 @@ def guard_stub_app(stub: GuardStub) -> FastAPI:
         )
 
     return app
-

@@ -1,4 +1,5 @@
 """Start real server processes for tests and wait until they are ready."""
+
 from __future__ import annotations
 
 import os
@@ -98,8 +99,16 @@ class ThreadedServer:
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False, timeout_graceful_shutdown=10))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> "ThreadedServer":

@@ -6,6 +6,7 @@ paths. Not a model: the real worker is tested separately, and end to end.
 
     python -m tests.stub_upstream --port 9000 [--version stub@1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ class Behaviour:
         if self.reply_text is None:
             return ["tok "] * ct
         n = max(1, self.reply_chunk_chars)
-        return [self.reply_text[i:i + n] for i in range(0, len(self.reply_text), n)] or [""]
+        return [self.reply_text[i : i + n] for i in range(0, len(self.reply_text), n)] or [""]
 
 
 def completion_tokens(body: dict[str, Any]) -> int:
@@ -80,22 +81,51 @@ def create_stub(b: Behaviour) -> FastAPI:
         if b.delay_s:
             await asyncio.sleep(b.delay_s)
         if b.fail_status:
-            return JSONResponse({"error": {"message": f"stub failure {b.fail_status}", "type": "server_error", "code": None, "param": None}}, status_code=b.fail_status)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"stub failure {b.fail_status}",
+                        "type": "server_error",
+                        "code": None,
+                        "param": None,
+                    }
+                },
+                status_code=b.fail_status,
+            )
         pt, ct = prompt_tokens(body), completion_tokens(body)
         usage = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
         rid = request.headers.get("x-request-id", "stub")
         headers = {"x-model-version": b.version}
         if kind == "embeddings":
-            return JSONResponse({"object": "list", "model": b.served_model, "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 1.0]}],
-                                 "usage": {"prompt_tokens": pt, "total_tokens": pt}}, headers=headers)
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "model": b.served_model,
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.0, 1.0]}],
+                    "usage": {"prompt_tokens": pt, "total_tokens": pt},
+                },
+                headers=headers,
+            )
         if not body.get("stream"):
             text = "tok " * ct if b.reply_text is None else b.reply_text
-            choice = {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}} if kind == "chat" else \
-                     {"index": 0, "finish_reason": "length", "text": text}
+            choice = (
+                {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": text}}
+                if kind == "chat"
+                else {"index": 0, "finish_reason": "length", "text": text}
+            )
             if b.logprobs:
                 choice["logprobs"] = {"content": [{"token": text, "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
-            return JSONResponse({"id": rid, "object": "chat.completion" if kind == "chat" else "text_completion", "created": int(time.time()),
-                                 "model": b.served_model, "choices": [choice], "usage": usage}, headers=headers)
+            return JSONResponse(
+                {
+                    "id": rid,
+                    "object": "chat.completion" if kind == "chat" else "text_completion",
+                    "created": int(time.time()),
+                    "model": b.served_model,
+                    "choices": [choice],
+                    "usage": usage,
+                },
+                headers=headers,
+            )
 
         options = body.get("stream_options") or {}
         include_usage = b.reports_usage and options.get("include_usage")
@@ -114,7 +144,7 @@ def create_stub(b: Behaviour) -> FastAPI:
                     c["logprobs"] = {"content": [{"token": piece, "logprob": -0.1, "bytes": None, "top_logprobs": []}]}
                 if i == len(pieces) - 1:
                     c["finish_reason"] = "length"
-                chunk = {'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [c]}
+                chunk = {"id": rid, "object": obj, "created": 0, "model": b.served_model, "choices": [c]}
                 if running:
                     chunk["usage"] = {"prompt_tokens": pt, "completion_tokens": i + 1, "total_tokens": pt + i + 1}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
@@ -146,7 +176,13 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--version", default="stub@1")
     args = ap.parse_args()
-    uvicorn.run(create_stub(Behaviour(version=args.version)), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_stub(Behaviour(version=args.version)),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ module cycles inside a package. Every import counts, including those inside func
 What breaks the layout today is listed below with its reason, so that the list can only
 shrink: a new arrow the design does not allow fails here, and so does an entry that is no
 longer true (remove it when the code is fixed)."""
+
 from __future__ import annotations
 
 import ast
@@ -15,7 +16,18 @@ from tests.servers import ROOT
 
 # DESIGN.md's table: who may import whom (`tests/` and `bench/` may import everything).
 MAY_IMPORT: dict[str, set[str]] = {
-    "inferwatch": {"gateway", "inference", "ledger", "safety", "slo", "canary", "alerts", "dashboards", "reports", "console"},
+    "inferwatch": {
+        "gateway",
+        "inference",
+        "ledger",
+        "safety",
+        "slo",
+        "canary",
+        "alerts",
+        "dashboards",
+        "reports",
+        "console",
+    },
     "gateway": {"ledger", "safety"},
     "inference": set(),
     "ledger": set(),
@@ -41,8 +53,7 @@ KNOWN_ARROWS = {
     ("dashboards/check.py", "alerts"): "live registries for `dashboards build --check`",
     ("dashboards/check.py", "canary"): "live registries for `dashboards build --check`",
 }
-KNOWN_CYCLES = {
-}
+KNOWN_CYCLES = {}
 
 
 def _modules() -> dict[str, Path]:
@@ -91,7 +102,9 @@ def test_arrows_point_the_way_the_design_says():
 
 def _cycles() -> set[frozenset[str]]:
     """Strongly connected groups of two or more modules of one package (Tarjan)."""
-    graph = {m: {n for n in IMPORTS[m] if n in MODULES and n != m and n.split(".")[0] == m.split(".")[0]} for m in MODULES}
+    graph = {
+        m: {n for n in IMPORTS[m] if n in MODULES and n != m and n.split(".")[0] == m.split(".")[0]} for m in MODULES
+    }
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

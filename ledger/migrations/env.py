@@ -3,6 +3,7 @@
 Uses the connection passed in `config.attributes["connection"]`, or else the URL in the
 `sqlalchemy.url` option or the INFERWATCH_LEDGER_URL environment variable.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Run promtool from tests: skipped without it, a failure under CI (which installs it)."""
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,9 @@ def test_rules(promtool: str, files: list[Path]) -> None:
     """`promtool test rules` on each file, two at a time; all must pass."""
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         procs = list(pool.map(lambda f: run(promtool, "test", "rules", f), files))
-    failures = [f"{f}:\n{p.stdout[-4000:]}{p.stderr[-2000:]}" for f, p in zip(files, procs, strict=True) if p.returncode]
+    failures = [
+        f"{f}:\n{p.stdout[-4000:]}{p.stderr[-2000:]}" for f, p in zip(files, procs, strict=True) if p.returncode
+    ]
     assert not failures, "\n".join(failures)
 
 
@@ -53,8 +56,9 @@ def write_test(tmp: Path, name: str, rules_text: str, test: dict[str, Any]) -> P
     """Write rules and one promtool test file that uses them; returns the test file."""
     (tmp / f"{name}.rules.yaml").write_text(rules_text, encoding="utf-8")
     path = tmp / f"{name}.test.yaml"
-    path.write_text(dump_yaml({"rule_files": [f"{name}.rules.yaml"], "evaluation_interval": "1m", **test}),
-                    encoding="utf-8")
+    path.write_text(
+        dump_yaml({"rule_files": [f"{name}.rules.yaml"], "evaluation_interval": "1m", **test}), encoding="utf-8"
+    )
     return path
 
 
@@ -65,8 +69,11 @@ def value_test(expr: str, t: int, value: float | None) -> dict:
     """A promql_expr_test asserting `expr` equals `value` at minute `t` (no sample for None)."""
     if value is None:  # no traffic in the window: no sample at all (not NaN, not 0)
         return {"expr": expr, "eval_time": f"{t}m", "exp_samples": []}
-    return {"expr": f"sum(abs({expr} - {value!r}) < bool {EPS})", "eval_time": f"{t}m",
-            "exp_samples": [{"labels": "{}", "value": 1}]}
+    return {
+        "expr": f"sum(abs({expr} - {value!r}) < bool {EPS})",
+        "eval_time": f"{t}m",
+        "exp_samples": [{"labels": "{}", "value": 1}],
+    }
 
 
 def evaluation_checks(slo: SLO, ev: Evaluation, t: int) -> list[dict]:

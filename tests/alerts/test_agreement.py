@@ -1,5 +1,6 @@
 """The same synthetic traffic, evaluated by promtool (rendered rules) and by slo.evaluator,
 must give the same SLIs, burn rates, budget remaining and alerts."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,8 @@ from slo.spec import parse_specs
 from tests.alerts._promtool import test_rules, write_test
 from tests.alerts._promtool import evaluation_checks
 
-SLOS = parse_specs("""\
+SLOS = parse_specs(
+    """\
 service: agree
 slos:
   - name: avail-acme
@@ -39,7 +41,9 @@ slos:
     window: 90d
     sli: {availability: {}}
     selector: {tenant: acme}
-""", "agreement.yaml")
+""",
+    "agreement.yaml",
+)
 MINUTES = 420
 GAP = range(200, 230)  # no request at all
 
@@ -47,16 +51,16 @@ GAP = range(200, 230)  # no request at all
 def _phase(ratios: dict[range, float], default: float) -> np.ndarray:
     out = np.full(MINUTES, default)
     for r, v in ratios.items():
-        out[r.start:r.stop] = v
+        out[r.start : r.stop] = v
     return out
 
 
 def _traffic() -> Traffic:
     rng = np.random.default_rng(7)
     req = rng.integers(50, 400, MINUTES).astype(float)
-    req[GAP.start:GAP.stop] = 0
+    req[GAP.start : GAP.stop] = 0
     beta = rng.integers(0, 100, MINUTES).astype(float)
-    beta[GAP.start:GAP.stop] = 0
+    beta[GAP.start : GAP.stop] = 0
     # acme: healthy, a 30-minute outage (pages), then a slow burn (tickets)
     err = _phase({range(100, 130): 0.3, range(230, MINUTES): 0.02}, 0.002)
     bad = np.floor(req * err + rng.random(MINUTES))
@@ -69,12 +73,16 @@ def _traffic() -> Traffic:
     other = {**acme, "tenant": "beta"}
     tr.add("inferwatch_requests_total", {**acme, "status_class": "2xx"}, req - bad)
     tr.add("inferwatch_requests_total", {**acme, "status_class": "5xx", "error_type": "timeout"}, bad)
-    tr.add("inferwatch_requests_total", {**acme, "status_class": "4xx", "error_type": "rate_limited"},
-           np.floor(req / 3))
+    tr.add(
+        "inferwatch_requests_total", {**acme, "status_class": "4xx", "error_type": "rate_limited"}, np.floor(req / 3)
+    )
     # beta fails half its requests; the acme SLO must not see it, the others must
     tr.add("inferwatch_requests_total", {**other, "status_class": "2xx"}, beta - np.floor(beta / 2))
-    tr.add("inferwatch_requests_total", {**other, "status_class": "5xx", "error_type": "upstream_error"},
-           np.floor(beta / 2))
+    tr.add(
+        "inferwatch_requests_total",
+        {**other, "status_class": "5xx", "error_type": "upstream_error"},
+        np.floor(beta / 2),
+    )
     ok = req - bad  # only successful requests are observed in latency histograms
     tr.add("gen_ai_server_time_to_first_token_seconds_bucket", {**acme, "le": "0.5"}, ok - np.minimum(slow, ok))
     tr.add("gen_ai_server_time_to_first_token_seconds_bucket", {**acme, "le": "+Inf"}, ok)
@@ -84,7 +92,6 @@ def _traffic() -> Traffic:
     tr.add("inferwatch_safety_incidents_total", {**scope, "direction": "input"}, np.floor(req / 5))
     tr.add("inferwatch_cost_usd_total", scope, spend)
     return tr
-
 
 
 def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
@@ -106,9 +113,18 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
         for alertname, exp in expected_alerts(SLOS, evs, config, tr, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     # The traffic exercises every state the comparison is meant to cover.
-    assert {("avail-acme", "page"), ("avail-acme", "ticket"), ("avail-acme", "ok"), ("avail-acme", "no_data"),
-            ("ttft", "page"), ("safety", "page"), ("cost", "ticket"), ("cost", "empty-5m"),
-            ("avail-90d", "page"), ("avail-90d", "ticket")} <= seen, seen
+    assert {
+        ("avail-acme", "page"),
+        ("avail-acme", "ticket"),
+        ("avail-acme", "ok"),
+        ("avail-acme", "no_data"),
+        ("ttft", "page"),
+        ("safety", "page"),
+        ("cost", "ticket"),
+        ("cost", "empty-5m"),
+        ("avail-90d", "page"),
+        ("avail-90d", "ticket"),
+    } <= seen, seen
     # 7 d and 90 d SLOs alert on their own, period-scaled windows (14m/5m ... and 3h/15m ...)
     assert {"14m", "16h48m"} <= set(evaluate(SLOS[2], series[SLOS[2].id], now=60).windows)
     assert {"3h", "15m", "18h", "9d"} <= set(evaluate(SLOS[4], series[SLOS[4].id], now=60).windows)
@@ -116,8 +132,17 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
     assert evaluate(SLOS[0], series[SLOS[0].id], now=60).status == "ok"
 
     order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
-    test = {"group_eval_order": order, "tests": [{
-        "name": "evaluator agreement", "interval": "1m", "input_series": tr.input_series(),
-        "promql_expr_test": expr_tests, "alert_rule_test": alert_tests}]}
+    test = {
+        "group_eval_order": order,
+        "tests": [
+            {
+                "name": "evaluator agreement",
+                "interval": "1m",
+                "input_series": tr.input_series(),
+                "promql_expr_test": expr_tests,
+                "alert_rule_test": alert_tests,
+            }
+        ],
+    }
     path = write_test(tmp_path, "agreement", render_rules(SLOS, config, operational=False).to_yaml(), test)
     test_rules(promtool, [path])

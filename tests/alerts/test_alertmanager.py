@@ -45,6 +45,9 @@ def test_amtool_accepts_config_and_routes(tmp_path: Path) -> None:
     proc = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for severity in ("page", "ticket"):
-        proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", f"severity={severity}",
-                               "model_alias=chat"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={path}", f"severity={severity}", "model_alias=chat"],
+            capture_output=True,
+            text=True,
+        )
         assert proc.stdout.strip() == severity, proc.stdout + proc.stderr

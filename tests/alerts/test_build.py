@@ -56,8 +56,15 @@ def test_outage_detection_bound_follows_the_burn_table() -> None:
 def test_check_reports_a_failing_promtool_test(promtool: str, tmp_path: Path) -> None:
     slos = [s for s in load_default_slos() if s.name == "availability"]
     result = build(slos, tmp_path)  # the unmodified build passes: see test_cli_build_with_check
-    broken = result.tests[0].read_text().replace("alertname: SLOErrorBudgetBurnPage\n    exp_alerts: []",
-                                                 "alertname: SLOErrorBudgetBurnPage\n    exp_alerts: [{}]", 1)
+    broken = (
+        result.tests[0]
+        .read_text()
+        .replace(
+            "alertname: SLOErrorBudgetBurnPage\n    exp_alerts: []",
+            "alertname: SLOErrorBudgetBurnPage\n    exp_alerts: [{}]",
+            1,
+        )
+    )
     assert broken != result.tests[0].read_text()
     result.tests[0].write_text(broken)
     res = check(result, promtool)
@@ -66,8 +73,9 @@ def test_check_reports_a_failing_promtool_test(promtool: str, tmp_path: Path) ->
 
 def test_cli_build_with_check(promtool: str, tmp_path: Path) -> None:
     spec = tmp_path / "slo.yaml"
-    spec.write_text("service: chat\nslos:\n  - name: ttft\n    objective: 95\n"
-                    "    sli: {latency: {metric: ttft, threshold: 2}}\n")
+    spec.write_text(
+        "service: chat\nslos:\n  - name: ttft\n    objective: 95\n    sli: {latency: {metric: ttft, threshold: 2}}\n"
+    )
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["build", "--specs", str(spec), "--out", str(out), "--check"])
     assert res.exit_code == 0, res.output
@@ -107,9 +115,16 @@ def test_cli_mounts_as_a_sub_app(tmp_path: Path) -> None:
 def test_operational_tests_follow_the_config(promtool: str, tmp_path: Path) -> None:
     from alerts.config import AlertsConfig, OperationalConfig
 
-    cfg = AlertsConfig(runbook_base_url="https://runbooks.example/inferwatch/", operational=OperationalConfig(
-        worker_down_for="3m", gpu_memory_ratio=0.8, daily_cost_budget_usd=40.0,
-        tenant_daily_cost_budget_usd={"acme": 5.0}, safety_spike_ratio=0.1))
+    cfg = AlertsConfig(
+        runbook_base_url="https://runbooks.example/inferwatch/",
+        operational=OperationalConfig(
+            worker_down_for="3m",
+            gpu_memory_ratio=0.8,
+            daily_cost_budget_usd=40.0,
+            tenant_daily_cost_budget_usd={"acme": 5.0},
+            safety_spike_ratio=0.1,
+        ),
+    )
     slos = [s for s in load_default_slos() if s.name == "availability"]
     result = build(slos, tmp_path, cfg)
     rules = result.rules.read_text()
@@ -128,4 +143,8 @@ def test_cli_takes_several_spec_files_after_one_specs_or_one_specs_each(tmp_path
         res = CliRunner().invoke(app, ["build", *args, "--out", str(out)])
         assert res.exit_code == 0, res.output
         assert "for 2 SLOs" in res.output
-        assert sorted(p.name for p in (out / "tests").glob("*.yaml")) == ["one-x.yaml", "operational.yaml", "two-y.yaml"]
+        assert sorted(p.name for p in (out / "tests").glob("*.yaml")) == [
+            "one-x.yaml",
+            "operational.yaml",
+            "two-y.yaml",
+        ]

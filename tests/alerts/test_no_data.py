@@ -1,5 +1,6 @@
 """Issue 21 point 7: "no data" (the SLI's series is missing, SLOMetricAbsent with a `for:`) is
 apart from "no traffic" (the series exist but count nothing, SLONoTraffic, opt-in per SLO)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_absent_alert_waits_for_its_for_and_no_traffic_is_opt_in() -> None:
     # a latency SLI is absent when its threshold bucket is: a wrong `le` is no data
     assert 'le=~"2|2[.]0"' in watched["SLOMetricAbsent"]["expr"]
     assert watched["SLONoTraffic"]["expr"] == (
-        "sum(increase(gen_ai_server_time_to_first_token_seconds_count[20m])) == 0")
+        "sum(increase(gen_ai_server_time_to_first_token_seconds_count[20m])) == 0"
+    )
     assert watched["SLONoTraffic"]["labels"]["severity"] == "ticket"
 
 
@@ -74,15 +76,36 @@ def test_a_flat_counter_is_not_absent_in_promtool(promtool: str, tmp_path: Path)
     tr = Traffic(80)
     add_sli_traffic(tr, IDLE, np.where(np.arange(80) < 10, 100, 0), 0.0)
     rules = render_rules([IDLE], operational=False).to_yaml()
-    test = {"tests": [{"interval": "1m", "input_series": tr.input_series(), "alert_rule_test": [
-        {"eval_time": "70m", "alertname": "SLOMetricAbsent", "exp_alerts": []}]}]}
+    test = {
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": tr.input_series(),
+                "alert_rule_test": [{"eval_time": "70m", "alertname": "SLOMetricAbsent", "exp_alerts": []}],
+            }
+        ]
+    }
     # ... and the same rule fires once the series is missing: from 10 + 5 + 1 on, for: 15m
     gone = Traffic(80, scrape_until=10)
     add_sli_traffic(gone, IDLE, np.full(80, 100), 0.0)
-    test["tests"].append({"interval": "1m", "input_series": gone.input_series(), "alert_rule_test": [
-        {"eval_time": "31m", "alertname": "SLOMetricAbsent", "exp_alerts": [
-            {"exp_labels": _alerts(IDLE)["SLOMetricAbsent"]["labels"],
-             "exp_annotations": _alerts(IDLE)["SLOMetricAbsent"]["annotations"]}]}]})
+    test["tests"].append(
+        {
+            "interval": "1m",
+            "input_series": gone.input_series(),
+            "alert_rule_test": [
+                {
+                    "eval_time": "31m",
+                    "alertname": "SLOMetricAbsent",
+                    "exp_alerts": [
+                        {
+                            "exp_labels": _alerts(IDLE)["SLOMetricAbsent"]["labels"],
+                            "exp_annotations": _alerts(IDLE)["SLOMetricAbsent"]["annotations"],
+                        }
+                    ],
+                }
+            ],
+        }
+    )
     test_rules(promtool, [write_test(tmp_path, "flat", rules, test)])
 
 
@@ -91,7 +114,8 @@ def test_no_traffic_is_read_from_openslo_and_refused_for_raw_slis() -> None:
 
     from slo.spec import SpecError
 
-    (o,) = parse_specs("""\
+    (o,) = parse_specs(
+        """\
 apiVersion: openslo/v1
 kind: SLO
 metadata: {name: a, annotations: {inferwatch.io/no-traffic-after: 2h, inferwatch.io/no-data-after: 5m}}
@@ -103,8 +127,12 @@ spec:
     bad: {metricSource: {type: Prometheus, spec: {query: 'inferwatch_requests_total{status_class="5xx"}'}}},
     total: {metricSource: {type: Prometheus, spec: {query: 'inferwatch_requests_total{status_class!="4xx"}'}}}}}}
   objectives: [{target: 0.99}]
-""", "o.yaml")
+""",
+        "o.yaml",
+    )
     assert (o.alerting.no_traffic_after_minutes, o.alerting.no_data_after_minutes) == (120, 5)
     with pytest.raises(SpecError, match="raw SLI counts no events"):
-        parse_specs("slos:\n  - name: r\n    objective: 99\n    alerting: {no_traffic_after: 1h}\n"
-                    "    sli: {raw: {error_ratio_query: 'x[{{.window}}]'}}\n")
+        parse_specs(
+            "slos:\n  - name: r\n    objective: 99\n    alerting: {no_traffic_after: 1h}\n"
+            "    sli: {raw: {error_ratio_query: 'x[{{.window}}]'}}\n"
+        )

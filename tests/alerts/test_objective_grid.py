@@ -1,5 +1,6 @@
 """Every objective from 90 % to 99.999 % over 7, 28, 30 and 90 days builds its promtool tests
 (issue 21: high objectives used to crash the generator), and those tests pass."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,11 @@ CORNERS = [(7, "90"), (7, "99.999"), (90, "90"), (90, "99.999"), (30, "99.99"), 
 
 
 def _slo(days: int, objective: str, name: str = "a") -> SLO:
-    return parse_specs(f"service: grid\nslos:\n  - name: {name}\n    objective: {objective}\n"
-                       f"    window: {days}d\n    sli: {{availability: {{}}}}\n", "grid.yaml")[0]
+    return parse_specs(
+        f"service: grid\nslos:\n  - name: {name}\n    objective: {objective}\n"
+        f"    window: {days}d\n    sli: {{availability: {{}}}}\n",
+        "grid.yaml",
+    )[0]
 
 
 @pytest.mark.parametrize("days", PERIODS)
@@ -49,8 +53,9 @@ def test_grid_corners_pass_their_promtool_tests(promtool: str, tmp_path: Path) -
 
 def test_cli_builds_and_checks_a_high_objective(promtool: str, tmp_path: Path) -> None:
     spec = tmp_path / "hi.yaml"
-    spec.write_text("service: hi\nslos:\n  - name: a\n    objective: 99.999\n    window: 7d\n"
-                    "    sli: {availability: {}}\n")
+    spec.write_text(
+        "service: hi\nslos:\n  - name: a\n    objective: 99.999\n    window: 7d\n    sli: {availability: {}}\n"
+    )
     res = CliRunner().invoke(app, ["build", "--specs", str(spec), "--out", str(tmp_path / "o"), "--check"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o" / "tests" / "hi-a.yaml").exists() and "Traceback" not in res.output

@@ -1,6 +1,7 @@
 """Issue 21 point 5: alert names, labels per severity, extra annotations and severity values
 set per SLO (Sloth's alerting block), our defaults unchanged, and Alertmanager routes that
 follow them."""
+
 from __future__ import annotations
 
 import shutil
@@ -45,8 +46,11 @@ def _rules(slo) -> dict[tuple[str, str], dict]:  # type: ignore[no-untyped-def]
 
 def test_names_labels_and_annotations_follow_the_spec() -> None:
     rules = _rules(ROUTED)
-    assert set(rules) == {("CheckoutHighErrorRate", "critical"), ("CheckoutHighErrorRate", "warning"),
-                          ("SLOMetricAbsent", "warning")}
+    assert set(rules) == {
+        ("CheckoutHighErrorRate", "critical"),
+        ("CheckoutHighErrorRate", "warning"),
+        ("SLOMetricAbsent", "warning"),
+    }
     page = rules[("CheckoutHighErrorRate", "critical")]
     assert page["labels"]["sloth_severity"] == "page" and page["labels"]["pager"] == "payments-oncall"
     assert page["labels"]["team"] == "payments" and page["labels"]["tenant"] == "acme"
@@ -56,8 +60,11 @@ def test_names_labels_and_annotations_follow_the_spec() -> None:
     assert ticket["labels"]["sloth_severity"] == "ticket" and "pager" not in ticket["labels"]
     assert ticket["annotations"]["channel"] == "#payments" and "channel" not in page["annotations"]
     # an SLO without routing keeps our names and values
-    assert set(_rules(PLAIN)) == {("SLOErrorBudgetBurnPage", "page"), ("SLOErrorBudgetBurnTicket", "ticket"),
-                                  ("SLOMetricAbsent", "ticket")}
+    assert set(_rules(PLAIN)) == {
+        ("SLOErrorBudgetBurnPage", "page"),
+        ("SLOErrorBudgetBurnTicket", "ticket"),
+        ("SLOMetricAbsent", "ticket"),
+    }
 
 
 def test_runbooks_exist_for_renamed_alerts() -> None:
@@ -69,8 +76,7 @@ def test_runbooks_exist_for_renamed_alerts() -> None:
 
 def test_the_notifier_labels_alerts_as_the_rules_do() -> None:
     for key in ("page", "ticket"):
-        (rule,) = [r for r in alert_group(ROUTED, AlertsConfig())["rules"]
-                   if r["labels"].get("sloth_severity") == key]
+        (rule,) = [r for r in alert_group(ROUTED, AlertsConfig())["rules"] if r["labels"].get("sloth_severity") == key]
         ours = notify_labels(ROUTED, key)  # type: ignore[arg-type]
         assert ours.pop("alertname") == rule["alert"] and ours.pop("slo") == "checkout"
         assert ours == rule["labels"]
@@ -110,6 +116,17 @@ def test_amtool_routes_the_spec_severities(tmp_path: Path) -> None:
     proc = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for severity, receiver in (("critical", "page"), ("page", "page"), ("warning", "ticket"), ("ticket", "ticket")):
-        proc = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}", f"severity={severity}",
-                               "sloth_id=shop-checkout"], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                amtool,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={path}",
+                f"severity={severity}",
+                "sloth_id=shop-checkout",
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert proc.stdout.strip() == receiver, (severity, proc.stdout + proc.stderr)

@@ -13,7 +13,8 @@ from slo.metrics_catalog import OPERATIONAL_CATALOG, catalog_series_names
 from slo.spec import load_default_slos, parse_specs
 from tests.alerts._promtool import check_rules, test_rules, write_test
 
-EXTRA = parse_specs("""\
+EXTRA = parse_specs(
+    """\
 service: chat
 slos:
   - name: avail-acme
@@ -26,11 +27,20 @@ slos:
     objective: 99
     window: 7d
     sli: {latency: {metric: ttft, threshold: 2}}
-""", "extra.yaml")
+""",
+    "extra.yaml",
+)
 
 SLI_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
-META = ["slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days", "slo:current_burn_rate:ratio",
-        "slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio", "sloth_slo_info"]
+META = [
+    "slo:objective:ratio",
+    "slo:error_budget:ratio",
+    "slo:time_period:days",
+    "slo:current_burn_rate:ratio",
+    "slo:period_burn_rate:ratio",
+    "slo:period_error_budget_remaining:ratio",
+    "sloth_slo_info",
+]
 
 
 def rules_of(slos, **kw) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -50,15 +60,21 @@ def test_sloth_rule_names_and_labels() -> None:
         sli = groups[f"sloth-slo-sli-recordings-{slo.id}"]
         assert [r["record"] for r in sli] == [f"slo:sli_error:ratio_rate{w}" for w in [*SLI_WINDOWS, "4w"]]
         assert [r["labels"]["sloth_window"] for r in sli] == [*SLI_WINDOWS, "4w"]
-        assert all(r["labels"]["sloth_id"] == slo.id and r["labels"]["sloth_slo"] == slo.name
-                   and r["labels"]["sloth_service"] == "inferwatch" for r in sli)
+        assert all(
+            r["labels"]["sloth_id"] == slo.id
+            and r["labels"]["sloth_slo"] == slo.name
+            and r["labels"]["sloth_service"] == "inferwatch"
+            for r in sli
+        )
         meta = groups[f"sloth-slo-meta-recordings-{slo.id}"]
         assert [r["record"] for r in meta] == META
         assert meta[1]["expr"] == f"vector({slo.error_budget:g})" and meta[2]["expr"] == "vector(28)"
         alerts = groups[f"sloth-slo-alerts-{slo.id}"]
         names = [r["alert"] for r in alerts]
         assert names == (["SLOErrorBudgetBurnPage"] if slo.alerting.page else []) + [
-            "SLOErrorBudgetBurnTicket", "SLOMetricAbsent"]
+            "SLOErrorBudgetBurnTicket",
+            "SLOMetricAbsent",
+        ]
         for r in alerts:
             assert set(r["annotations"]) >= {"summary", "description", "slo", "runbook_url"}
             assert r["annotations"]["runbook_url"] == f"runbooks/{r['alert']}.md#{slo.id}"
@@ -104,8 +120,22 @@ def test_selectors_become_matchers_and_pinned_labels() -> None:
 
 
 _PROMQL_WORDS = {
-    "sum", "rate", "increase", "vector", "max", "abs", "absent_over_time", "absent", "by", "without", "on",
-    "ignoring", "group_left", "or", "and", "bool",
+    "sum",
+    "rate",
+    "increase",
+    "vector",
+    "max",
+    "abs",
+    "absent_over_time",
+    "absent",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "or",
+    "and",
+    "bool",
 }
 
 
@@ -130,10 +160,16 @@ def test_rules_only_reference_catalog_metrics_or_recorded_rules() -> None:
             assert refs <= known, (r.get("record") or r.get("alert"), refs - known)
             seen |= refs
     # the check would catch a typo: every kind of SLI and alert put its metrics in `seen`
-    assert {"inferwatch_requests_total", "gen_ai_server_time_to_first_token_seconds_bucket",
-            "inferwatch_safety_incidents_total", "inferwatch_cost_usd_total", "inferwatch_worker_up",
-            "inferwatch_upstream_healthy", "inferwatch_model_version_mismatch",
-            "inferwatch_worker_gpu_memory_used_bytes"} <= seen
+    assert {
+        "inferwatch_requests_total",
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "inferwatch_safety_incidents_total",
+        "inferwatch_cost_usd_total",
+        "inferwatch_worker_up",
+        "inferwatch_upstream_healthy",
+        "inferwatch_model_version_mismatch",
+        "inferwatch_worker_gpu_memory_used_bytes",
+    } <= seen
     assert _referenced_metrics('sum(rate(inferwatch_requets_total{a="b"}[5m]))') == {"inferwatch_requets_total"}
 
 
@@ -160,15 +196,25 @@ def test_zero_traffic_gives_no_sample_not_nan(promtool: str, tmp_path: Path) -> 
             exprs += [
                 {"expr": f"slo:sli_error:ratio_rate5m{f}", "eval_time": f"{t}m", "exp_samples": []},
                 {"expr": f"slo:current_burn_rate:ratio{f}", "eval_time": f"{t}m", "exp_samples": []},
-                {"expr": f"count(slo:sli_error:ratio_rate1h{f})", "eval_time": f"{t}m",
-                 "exp_samples": [{"labels": "{}", "value": 1}]},
+                {
+                    "expr": f"count(slo:sli_error:ratio_rate1h{f})",
+                    "eval_time": f"{t}m",
+                    "exp_samples": [{"labels": "{}", "value": 1}],
+                },
             ]
         # no NaN (NaN != NaN) at any time in any recorded SLO series
         for t in (1, 10, 35, 45, 59):
             for metric in RECORDED:
                 exprs.append({"expr": f"{metric} != {metric}", "eval_time": f"{t}m", "exp_samples": []})
-        test = {"tests": [{"interval": "1m", "input_series": _flat_then_gap_traffic(slo).input_series(),
-                           "promql_expr_test": exprs}]}
+        test = {
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": _flat_then_gap_traffic(slo).input_series(),
+                    "promql_expr_test": exprs,
+                }
+            ]
+        }
         files.append(write_test(tmp_path, name, rules_text, test))
     test_rules(promtool, files)
 
@@ -181,10 +227,27 @@ def test_latency_sli_accepts_go_and_python_le_spellings(promtool: str, tmp_path:
         tr = Traffic(30)
         add_sli_traffic(tr, slo, np.full(30, 100), 0.25, le_spelling=spelling)
         assert any(s.labels.get("le") == spelling for s in tr.series)
-        test = {"tests": [{"interval": "1m", "input_series": tr.input_series(), "promql_expr_test": [{
-            "expr": f'abs(slo:sli_error:ratio_rate30m{{sloth_id="{slo.id}"}} - 0.25) < bool 1e-9', "eval_time": "30m",
-            "exp_samples": [{"labels": '{sloth_id="inferwatch-latency-ttft", sloth_service="inferwatch", '
-                                       'sloth_slo="latency-ttft", sloth_window="30m"}', "value": 1}]}]}]}
+        test = {
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": tr.input_series(),
+                    "promql_expr_test": [
+                        {
+                            "expr": f'abs(slo:sli_error:ratio_rate30m{{sloth_id="{slo.id}"}} - 0.25) < bool 1e-9',
+                            "eval_time": "30m",
+                            "exp_samples": [
+                                {
+                                    "labels": '{sloth_id="inferwatch-latency-ttft", sloth_service="inferwatch", '
+                                    'sloth_slo="latency-ttft", sloth_window="30m"}',
+                                    "value": 1,
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
         files.append(write_test(tmp_path, f"le-{spelling}", rules_text, test))
     test_rules(promtool, files)
 

@@ -1,4 +1,5 @@
 """Per-metric classification: outcomes, floors, tolerances, sparse data, reasons."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,16 @@ ALPHA = 0.05 / 7
 
 TTFT = MetricConfig(name="ttft_s", label="ttft", floor=0.10, tolerance=0.25)
 TOKENS = MetricConfig(name="output_tokens_per_s", label="tokens/s", direction=Direction.DECREASE)
-ERRORS = MetricConfig(name="error", label="error rate", kind=Kind.PROPORTION, critical=True,
-                      must_have_data=True, min_samples=100, tolerance=1.0, absolute_margin=0.005)
+ERRORS = MetricConfig(
+    name="error",
+    label="error rate",
+    kind=Kind.PROPORTION,
+    critical=True,
+    must_have_data=True,
+    min_samples=100,
+    tolerance=1.0,
+    absolute_margin=0.005,
+)
 
 
 def _lognormal(n: int, seed: int, sigma: float = 0.5) -> np.ndarray:

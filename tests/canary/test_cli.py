@@ -37,12 +37,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def gate(url: str, alias: str, *extra: str, key: str = "admin"):
-    return runner.invoke(canary_app, ["gate", "--url", url, "--key", key, "--alias", alias, "--baseline", "v1",
-                                       "--canary", "v2", "--profile", "latency-only", *extra])
+    return runner.invoke(
+        canary_app,
+        [
+            "gate",
+            "--url",
+            url,
+            "--key",
+            key,
+            "--alias",
+            alias,
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--profile",
+            "latency-only",
+            *extra,
+        ],
+    )
 
 
-@pytest.mark.parametrize(("alias", "code", "verdict"),
-                         [("worse", 1, "fail"), ("same", 0, "pass"), ("sparse", 2, "inconclusive")])
+@pytest.mark.parametrize(
+    ("alias", "code", "verdict"), [("worse", 1, "fail"), ("same", 0, "pass"), ("sparse", 2, "inconclusive")]
+)
 def test_gate_exit_codes(server: str, alias: str, code: int, verdict: str) -> None:
     r = gate(server, alias, "--window-minutes", "10", "--json")
     assert r.exit_code == code, r.output
@@ -65,8 +83,23 @@ def test_gate_errors_exit_3(server: str) -> None:
 
 def test_rollout_commands(server: str) -> None:
     base = ["--url", server, "--key", "admin"]
-    r = runner.invoke(canary_app, ["rollout", "start", *base, "--alias", "ro", "--baseline", "v1", "--canary", "v2",
-                                   "--steps", "10,50", "--json"])
+    r = runner.invoke(
+        canary_app,
+        [
+            "rollout",
+            "start",
+            *base,
+            "--alias",
+            "ro",
+            "--baseline",
+            "v1",
+            "--canary",
+            "v2",
+            "--steps",
+            "10,50",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     rid = json.loads(r.output)["id"]
     r = runner.invoke(canary_app, ["rollout", "status", *base, rid])

@@ -4,6 +4,7 @@ weights as the baseline under another version. A rollout of the slower version r
 back; a rollout of the faster one, against the slower as its baseline, promotes itself; a
 rollout of the equal one promotes itself with its error rate judged (zero errors in both
 versions pass on the absolute margin, issue 22)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,21 +45,31 @@ PLAN = {"steps": (25, 50), "min_step_s": 0, "min_step_samples": 30, "max_step_s"
 # Equivalence on a shared 2-CPU machine: latency within +-50 % and an error rate that cannot
 # have risen by 10 points, which about 120 canary requests per version show when neither errs
 # (the default-llm margin of 0.5 points needs 1,714 canary requests, too many for a test).
-EQUAL = replace_metrics(DEFAULT_LLM, [
-    *(dataclasses.replace(m, tolerance=0.5) for m in PROFILE.metrics),
-    dataclasses.replace(DEFAULT_LLM.metric("error"), absolute_margin=0.10),
-])
+EQUAL = replace_metrics(
+    DEFAULT_LLM,
+    [
+        *(dataclasses.replace(m, tolerance=0.5) for m in PROFILE.metrics),
+        dataclasses.replace(DEFAULT_LLM.metric("error"), absolute_margin=0.10),
+    ],
+)
 
 
 @contextmanager
-def rollout_gateway(tmp_path: Path, workers: dict[str, Proc],
-                    serving: str) -> Iterator[tuple[Any, CanaryService, dict[str, str]]]:
+def rollout_gateway(
+    tmp_path: Path, workers: dict[str, Proc], serving: str
+) -> Iterator[tuple[Any, CanaryService, dict[str, str]]]:
     """A gateway in front of both workers, the alias on `serving`'s version, and a canary service."""
     versions = {k: httpx.get(p.url + "/health").json()["version"] for k, p in workers.items()}
     ups = {versions[k]: UpstreamConfig(urls=[p.url]) for k, p in workers.items()}
     aliases = {"chat": [VersionTarget(version=versions[serving])]}
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, aliases,
-                        state_refresh_s=0.1, default_limits=Limits(rpm=None, tpm=None)) as h:
+    with gateway_server(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'l.db'}",
+        ups,
+        aliases,
+        state_refresh_s=0.1,
+        default_limits=Limits(rpm=None, tpm=None),
+    ) as h:
         store = h.gateway.store
         yield h, CanaryService(store.engine, ingest_lag_s=0, store=store, notify=lambda url, p: None), versions
 
@@ -96,8 +107,9 @@ def test_rollout_of_an_equal_version_promotes_itself(tmp_path: Path, workers: di
     with rollout_gateway(tmp_path, workers, "base") as (h, svc, versions):
         base, same = versions["base"], versions["same"]
         assert base != same
-        r = svc.rollouts.start("chat", base, same, EQUAL, steps=(50,), min_step_s=0, min_step_samples=100,
-                               max_step_s=900)
+        r = svc.rollouts.start(
+            "chat", base, same, EQUAL, steps=(50,), min_step_s=0, min_step_samples=100, max_step_s=900
+        )
         assert drive(h, svc, r.id) == "promoted", [(e.kind, e.detail) for e in svc.rollouts.get(r.id).events]
         r = svc.rollouts.get(r.id)
         assert [e.kind for e in r.events] == ["started", "step", "promoted"]

@@ -15,8 +15,9 @@ from tests.canary._ledger import T0, FakeClock, traffic
 def test_current_verdict_and_score_of_each_canary(ledger_engine: Engine, tmp_path: Path) -> None:
     traffic(ledger_engine, tmp_path / "spool", T0, 600, 800, 400, slow=1.5, seed=1)
     clock = FakeClock(T0 + timedelta(minutes=10))
-    a = CanaryService(ledger_engine, clock=clock,
-                      ingest_lag_s=0).create("chat", "v1", "v2", "default-llm", window_minutes=10)
+    a = CanaryService(ledger_engine, clock=clock, ingest_lag_s=0).create(
+        "chat", "v1", "v2", "default-llm", window_minutes=10
+    )
     assert a.verdict == "fail"
     registry = CollectorRegistry()
     CanaryGauges(ledger_engine, clock=clock).register(registry)

@@ -1,4 +1,5 @@
 """Scoring arithmetic, verdict rules, the fixed judge and the sequential analysis API."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +15,18 @@ from canary.simulate import Regression, TrafficModel, TrafficSimulator, requests
 
 PROFILE = Profile(
     name="t",
-    metrics=tuple(MetricConfig(name=n, group=g, critical=(n == "err")) for n, g in
-                  [("l1", "latency"), ("l2", "latency"), ("l3", "latency"), ("l4", "latency"),
-                   ("err", "errors"), ("safety", "safety"), ("cost", "cost")]),
+    metrics=tuple(
+        MetricConfig(name=n, group=g, critical=(n == "err"))
+        for n, g in [
+            ("l1", "latency"),
+            ("l2", "latency"),
+            ("l3", "latency"),
+            ("l4", "latency"),
+            ("err", "errors"),
+            ("safety", "safety"),
+            ("cost", "cost"),
+        ]
+    ),
     group_weights={"latency": 40, "errors": 30, "safety": 15, "cost": 15},
 )
 
@@ -25,13 +35,29 @@ def _rows(outcomes: dict[str, Outcome], no_data: tuple[str, ...] = ()) -> list[M
     rows = []
     for cfg in PROFILE.metrics:
         n = 0 if cfg.name in no_data else 100
-        rows.append(MetricResult(
-            name=cfg.name, label=cfg.name, kind=cfg.kind, direction=cfg.direction,
-            critical=cfg.critical, group=cfg.group, outcome=outcomes.get(cfg.name, Outcome.PASS),
-            effect=None, lower=None, upper=None, interval=None, test="", p_value=None,
-            e_value=None, reason="", baseline=Summary(n, None, None, None),
-            canary=Summary(n, None, None, None), decided=True,
-            critical_failure=cfg.critical and outcomes.get(cfg.name, Outcome.PASS) in (Outcome.HIGH, Outcome.LOW)))
+        rows.append(
+            MetricResult(
+                name=cfg.name,
+                label=cfg.name,
+                kind=cfg.kind,
+                direction=cfg.direction,
+                critical=cfg.critical,
+                group=cfg.group,
+                outcome=outcomes.get(cfg.name, Outcome.PASS),
+                effect=None,
+                lower=None,
+                upper=None,
+                interval=None,
+                test="",
+                p_value=None,
+                e_value=None,
+                reason="",
+                baseline=Summary(n, None, None, None),
+                canary=Summary(n, None, None, None),
+                decided=True,
+                critical_failure=cfg.critical and outcomes.get(cfg.name, Outcome.PASS) in (Outcome.HIGH, Outcome.LOW),
+            )
+        )
     return rows
 
 
@@ -51,8 +77,7 @@ def test_inconclusive_metrics_leave_the_score_and_their_group_weight() -> None:
 
 
 def test_final_grade_uses_kayentas_score_without_inconclusive_metrics() -> None:
-    rows = _rows({"l1": Outcome.HIGH, "l2": Outcome.HIGH,
-                  "safety": Outcome.INCONCLUSIVE, "cost": Outcome.INCONCLUSIVE})
+    rows = _rows({"l1": Outcome.HIGH, "l2": Outcome.HIGH, "safety": Outcome.INCONCLUSIVE, "cost": Outcome.INCONCLUSIVE})
     # (40*50 + 30*100) / 70 = 71.4 < 75: fail, although counting the two as passing gives 80
     d = verdict(rows, PROFILE, final=True)
     assert (d.verdict, d.decided) == (Verdict.FAIL, True) and d.score == pytest.approx(5000 / 70, abs=0.005)
@@ -68,8 +93,7 @@ def test_critical_failure_forces_zero() -> None:
 
 
 def test_half_the_metrics_without_data_forces_zero() -> None:
-    rows = _rows({n: Outcome.INCONCLUSIVE for n in ("l1", "l2", "l3", "l4")},
-                 no_data=("l1", "l2", "l3", "l4"))
+    rows = _rows({n: Outcome.INCONCLUSIVE for n in ("l1", "l2", "l3", "l4")}, no_data=("l1", "l2", "l3", "l4"))
     d = verdict(rows, PROFILE, final=True)
     assert (d.verdict, d.score, d.rule) == (Verdict.FAIL, 0.0, "too_little_data")
     # while live, missing data is only pending
@@ -79,8 +103,7 @@ def test_half_the_metrics_without_data_forces_zero() -> None:
 def test_critical_inconclusive_is_inconclusive_unless_the_rest_already_fails() -> None:
     d = verdict(_rows({"err": Outcome.INCONCLUSIVE}), PROFILE, final=True)
     assert d.verdict is Verdict.INCONCLUSIVE and d.decided
-    rows = _rows({"err": Outcome.INCONCLUSIVE, "cost": Outcome.HIGH, "safety": Outcome.HIGH,
-                  "l1": Outcome.HIGH})
+    rows = _rows({"err": Outcome.INCONCLUSIVE, "cost": Outcome.HIGH, "safety": Outcome.HIGH, "l1": Outcome.HIGH})
     assert verdict(rows, PROFILE, final=True).verdict is Verdict.FAIL  # cannot reach 75 either way
 
 
@@ -194,8 +217,11 @@ def test_result_dict_round_trip_and_exit_codes() -> None:
     again = JudgeResult.from_dict(payload)
     assert again == res
     assert res.rule is Rule.SCORE_BELOW_PASS and payload["extra"] == {"rule": "score_below_pass"}
-    assert (again.mode, again.metric("ttft_s").kind, again.metric("error").kind) == (Mode.FIXED, Kind.CONTINUOUS,
-                                                                                       Kind.PROPORTION)
+    assert (again.mode, again.metric("ttft_s").kind, again.metric("error").kind) == (
+        Mode.FIXED,
+        Kind.CONTINUOUS,
+        Kind.PROPORTION,
+    )
     assert payload["metrics"][0]["kind"] == "continuous" and again.metric("ttft_s").direction is Direction.INCREASE
     assert res.exit_code == 1
     assert dataclasses.replace(res, verdict=Verdict.PASS).exit_code == 0

@@ -1,5 +1,6 @@
 """Issue 20: Kayenta's judge semantics, with data of our own, through the fixed judge with
 the Kayenta-compatible options (and the defects the side-by-side found, each pinned)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,13 +15,19 @@ from canary.judge import SequentialAnalysis, Verdict, judge, score
 
 ALPHA = 0.02  # Kayenta's 98 % intervals, one metric at a time
 # Kayenta-like: any significant shift beyond a 10 % effect fails (allowedIncrease 1.1)
-K = MetricConfig(name="m", floor=0.10, tolerance=0.25, min_samples=5, shift_fraction=0.25,
-                 direction=Direction.EITHER)
+K = MetricConfig(name="m", floor=0.10, tolerance=0.25, min_samples=5, shift_fraction=0.25, direction=Direction.EITHER)
 
 
 def _kayenta(*metrics: MetricConfig, weights: dict[str, float] | None = None) -> Profile:
-    return Profile(name="kayenta", metrics=metrics, group_weights=weights or {}, alpha=ALPHA,
-                   correction="none", pass_threshold=95.0, marginal_threshold=75.0)
+    return Profile(
+        name="kayenta",
+        metrics=metrics,
+        group_weights=weights or {},
+        alpha=ALPHA,
+        correction="none",
+        pass_threshold=95.0,
+        marginal_threshold=75.0,
+    )
 
 
 def _lognormal(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
@@ -33,9 +40,11 @@ def _lognormal(n: int, seed: int, scale: float = 1.0) -> np.ndarray:
 def test_classification_by_direction() -> None:
     base = _lognormal(300, 1)
     up, down = _lognormal(300, 2, 1.5), _lognormal(300, 3, 0.6)
-    for direction, up_is, down_is in ((Direction.INCREASE, Outcome.HIGH, Outcome.PASS),
-                                      (Direction.DECREASE, Outcome.PASS, Outcome.LOW),
-                                      (Direction.EITHER, Outcome.HIGH, Outcome.LOW)):
+    for direction, up_is, down_is in (
+        (Direction.INCREASE, Outcome.HIGH, Outcome.PASS),
+        (Direction.DECREASE, Outcome.PASS, Outcome.LOW),
+        (Direction.EITHER, Outcome.HIGH, Outcome.LOW),
+    ):
         cfg = dataclasses.replace(K, direction=direction)
         assert classify_fixed(cfg, base, up, ALPHA).outcome is up_is
         assert classify_fixed(cfg, base, down, ALPHA).outcome is down_is
@@ -129,8 +138,9 @@ def test_nan_strategy_remove_and_replace() -> None:
     can[:100] = math.nan
     removed = classify_fixed(K, base, can, ALPHA)
     assert removed.canary.n == 100 and removed.outcome is Outcome.PASS
-    replaced = classify_fixed(dataclasses.replace(K, nan_strategy=NanStrategy.REPLACE_ZERO, scale="linear"),
-                              base, can, ALPHA)
+    replaced = classify_fixed(
+        dataclasses.replace(K, nan_strategy=NanStrategy.REPLACE_ZERO, scale="linear"), base, can, ALPHA
+    )
     assert replaced.canary.n == 200 and replaced.outcome is Outcome.LOW  # half the values became 0
 
 
@@ -146,8 +156,9 @@ def test_missing_data_on_a_critical_metric_fails_the_canary() -> None:
 def test_critical_effect_size_thresholds() -> None:
     """A critical metric fails the run only beyond criticalIncrease; below it a High counts
     in its group like any metric."""
-    crit = dataclasses.replace(K, name="err", critical=True, critical_increase=1.0, group="errors",
-                               direction=Direction.INCREASE)
+    crit = dataclasses.replace(
+        K, name="err", critical=True, critical_increase=1.0, group="errors", direction=Direction.INCREASE
+    )
     other = dataclasses.replace(K, name="lat", group="latency")
     prof = _kayenta(crit, other, weights={"errors": 10})
     base = {"err": _lognormal(500, 17), "lat": _lognormal(500, 18)}
@@ -163,19 +174,30 @@ def test_critical_effect_size_thresholds() -> None:
 
 
 def test_unweighted_groups_share_what_the_weights_leave() -> None:
-    prof = _kayenta(dataclasses.replace(K, name="a", group="g1"), dataclasses.replace(K, name="b", group="g2"),
-                    dataclasses.replace(K, name="c", group="g3"), weights={"g1": 50})
+    prof = _kayenta(
+        dataclasses.replace(K, name="a", group="g1"),
+        dataclasses.replace(K, name="b", group="g2"),
+        dataclasses.replace(K, name="c", group="g3"),
+        weights={"g1": 50},
+    )
     assert [prof.weight(g) for g in ("g1", "g2", "g3")] == [50.0, 25.0, 25.0]
-    assert _kayenta(dataclasses.replace(K, name="a", group="g1"),
-                    dataclasses.replace(K, name="b", group="g2")).weight("g2") == 50.0
+    assert (
+        _kayenta(dataclasses.replace(K, name="a", group="g1"), dataclasses.replace(K, name="b", group="g2")).weight(
+            "g2"
+        )
+        == 50.0
+    )
 
 
-@pytest.mark.parametrize("weights, message", [
-    ({"g1": 70, "g2": 40}, "over 100"),
-    ({"g1": 100}, "leaving nothing"),
-    ({"g1": 30, "g2": 30}, "must sum to 100"),
-    ({"g1": 50, "nope": 10}, "no scored metric is in"),
-])
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ({"g1": 70, "g2": 40}, "over 100"),
+        ({"g1": 100}, "leaving nothing"),
+        ({"g1": 30, "g2": 30}, "must sum to 100"),
+        ({"g1": 50, "nope": 10}, "no scored metric is in"),
+    ],
+)
 def test_profiles_whose_weights_cannot_work_are_refused(weights: dict[str, float], message: str) -> None:
     metrics = [dataclasses.replace(K, name="a", group="g1"), dataclasses.replace(K, name="b", group="g2")]
     with pytest.raises(ValueError, match=message):
@@ -185,8 +207,12 @@ def test_profiles_whose_weights_cannot_work_are_refused(weights: dict[str, float
 
 
 def test_a_group_without_data_scores_zero_with_its_weight() -> None:
-    prof = _kayenta(dataclasses.replace(K, name="a", group="g1"), dataclasses.replace(K, name="b", group="g2"),
-                    dataclasses.replace(K, name="c", group="g3"), weights={"g1": 60, "g2": 30, "g3": 10})
+    prof = _kayenta(
+        dataclasses.replace(K, name="a", group="g1"),
+        dataclasses.replace(K, name="b", group="g2"),
+        dataclasses.replace(K, name="c", group="g3"),
+        weights={"g1": 60, "g2": 30, "g3": 10},
+    )
     base = {"a": _lognormal(2000, 23), "b": _lognormal(2000, 24)}
     res = judge(base, {"a": _lognormal(2000, 25), "b": _lognormal(2000, 26)}, prof)
     assert res.metric("c").outcome is Outcome.INCONCLUSIVE and not res.metric("c").has_data
@@ -195,12 +221,17 @@ def test_a_group_without_data_scores_zero_with_its_weight() -> None:
 
 def test_metric_in_more_than_one_group_and_muted_metrics() -> None:
     shared = dataclasses.replace(K, name="a", group="g1", also_in=("g2",), direction=Direction.INCREASE)
-    prof = _kayenta(shared, dataclasses.replace(K, name="b", group="g2"),
-                    dataclasses.replace(K, name="quiet", group="g3", muted=True), weights={"g1": 50, "g2": 50})
+    prof = _kayenta(
+        shared,
+        dataclasses.replace(K, name="b", group="g2"),
+        dataclasses.replace(K, name="quiet", group="g3", muted=True),
+        weights={"g1": 50, "g2": 50},
+    )
     assert prof.groups == ("g1", "g2")
     base = {n: _lognormal(300, i) for i, n in enumerate(("a", "b", "quiet"))}
-    res = judge(base, {"a": _lognormal(300, 30, 2.0), "b": _lognormal(300, 31), "quiet": _lognormal(300, 32, 3.0)},
-                prof)
+    res = judge(
+        base, {"a": _lognormal(300, 30, 2.0), "b": _lognormal(300, 31), "quiet": _lognormal(300, 32, 3.0)}, prof
+    )
     assert res.metric("a").outcome is Outcome.HIGH and res.metric("quiet").outcome is Outcome.HIGH
     # g1: 0/1, g2: 1/2 -> 0.5 * 0 + 0.5 * 50; the muted High does not count
     assert res.score == 25.0 and "muted" in res.metric("quiet").reason and not res.metric("quiet").failed
@@ -219,11 +250,14 @@ def test_score_is_rounded_to_two_decimals() -> None:
 
 
 def _two(must_decide: bool) -> Profile:
-    return _kayenta(dataclasses.replace(K, name="lat", group="latency", min_samples=20),
-                    MetricConfig(name="hits", kind=Kind.PROPORTION, min_samples=20, tolerance=1.0,
-                                 group="safety", must_decide=must_decide),
-                    dataclasses.replace(K, name="lat2", group="latency", min_samples=20),
-                    weights={"latency": 90})
+    return _kayenta(
+        dataclasses.replace(K, name="lat", group="latency", min_samples=20),
+        MetricConfig(
+            name="hits", kind=Kind.PROPORTION, min_samples=20, tolerance=1.0, group="safety", must_decide=must_decide
+        ),
+        dataclasses.replace(K, name="lat2", group="latency", min_samples=20),
+        weights={"latency": 90},
+    )
 
 
 def test_the_final_verdict_names_every_metric_that_never_decided() -> None:

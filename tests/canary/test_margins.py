@@ -1,5 +1,6 @@
 """Issue 22: rate metrics judged on an absolute margin beside the relative one, and metrics
 whose rank interval collapses onto a tied value judged on their means."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,14 +17,19 @@ ALPHA = DEFAULT_LLM.metric_alpha
 ERROR, SAFETY = DEFAULT_LLM.metric("error"), DEFAULT_LLM.metric("safety_hit")
 # Canary requests (zero events in both versions, baseline 9x larger) that the default-llm
 # margins need to pass: the numbers stated in canary/config.py and docs/canary.md.
-NEEDED = {("error", "fixed"): 1263, ("error", "sequential"): 1714,
-          ("safety_hit", "fixed"): 3161, ("safety_hit", "sequential"): 3758}
+NEEDED = {
+    ("error", "fixed"): 1263,
+    ("error", "sequential"): 1714,
+    ("safety_hit", "fixed"): 3161,
+    ("safety_hit", "sequential"): 3758,
+}
 CLEAN = TrafficModel(rps=10.0, canary_share=0.5, error_rate=0.0, safety_rate=0.0)
 
 
 def test_relative_tolerance_alone_never_passes_zero_events() -> None:
-    no_margin = classify_fixed(dataclasses.replace(ERROR, absolute_margin=None), np.zeros(500_000),
-                               np.zeros(100_000), ALPHA)
+    no_margin = classify_fixed(
+        dataclasses.replace(ERROR, absolute_margin=None), np.zeros(500_000), np.zeros(100_000), ALPHA
+    )
     assert no_margin.outcome is Outcome.INCONCLUSIVE and "+inf" in no_margin.reason
 
 
@@ -70,8 +76,9 @@ def test_error_rate_from_zero_to_one_percent_fails_fixed_and_sequential() -> Non
             break
     assert m.result().outcome is Outcome.HIGH
     # and the verdict: the critical error rate fails the canary
-    sim = TrafficSimulator(TrafficModel(rps=10.0, canary_share=0.1, error_rate=0.0, safety_rate=0.0),
-                           Regression(), seed=3)
+    sim = TrafficSimulator(
+        TrafficModel(rps=10.0, canary_share=0.1, error_rate=0.0, safety_rate=0.0), Regression(), seed=3
+    )
     b, c = sim.advance(1200)
     c["error"] = (rng.random(c["error"].size) < 0.01).astype(float)
     res = judge(b, c, DEFAULT_LLM)

@@ -26,8 +26,14 @@ class World:
 
     def restart(self) -> None:
         """A new process: a new service and controller over the same database."""
-        self.svc = CanaryService(self.engine, clock=self.clock, ingest_lag_s=0, store=self.store,
-                                 notify_urls=["http://hook"], notify=lambda url, p: self.sent.append((url, p)))
+        self.svc = CanaryService(
+            self.engine,
+            clock=self.clock,
+            ingest_lag_s=0,
+            store=self.store,
+            notify_urls=["http://hook"],
+            notify=lambda url, p: self.sent.append((url, p)),
+        )
         self.ctl = self.svc.rollouts
 
     def weights(self, alias: str = "chat") -> dict[str, float]:
@@ -37,8 +43,16 @@ class World:
         """Traffic for `seconds` (n canary requests, n_base baseline ones, default n), then a tick."""
         self.n += 1
         if n:
-            traffic(self.engine, self.tmp / f"s{self.n}", self.clock(), seconds, n if n_base is None else n_base, n,
-                    slow=slow, seed=self.n)
+            traffic(
+                self.engine,
+                self.tmp / f"s{self.n}",
+                self.clock(),
+                seconds,
+                n if n_base is None else n_base,
+                n,
+                slow=slow,
+                seed=self.n,
+            )
         self.clock.advance(seconds)
         self.ctl.tick()
 
@@ -172,8 +186,13 @@ def test_one_active_rollout_per_alias_and_bad_plans(world: World) -> None:
     with pytest.raises(RolloutError) as e:
         world.start()
     assert e.value.status == 409
-    for kw in ({"steps": (50, 10, 100)}, {"steps": (0, 100)}, {"steps": (100,)}, {"on_inconclusive": "x"},
-               {"min_step_s": 10, "max_step_s": 5}):
+    for kw in (
+        {"steps": (50, 10, 100)},
+        {"steps": (0, 100)},
+        {"steps": (100,)},
+        {"on_inconclusive": "x"},
+        {"min_step_s": 10, "max_step_s": 5},
+    ):
         with pytest.raises(RolloutError):
             world.ctl.start("other", "v1", "v2", "latency-only", **kw)
     r = world.ctl.start("other", "v1", "v2", "latency-only", steps=(20, 60))

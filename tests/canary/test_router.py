@@ -15,8 +15,10 @@ from canary.service import CanaryService
 from ledger.db import create_engine_for, migrate
 from tests.canary._ledger import T0, FakeClock, traffic
 
-KEYS = {"Bearer admin": SimpleNamespace(tenant=None, key_id="admin", is_admin=True),
-        "Bearer acme": SimpleNamespace(tenant="acme", key_id="k_acme", is_admin=False)}
+KEYS = {
+    "Bearer admin": SimpleNamespace(tenant=None, key_id="admin", is_admin=True),
+    "Bearer acme": SimpleNamespace(tenant="acme", key_id="k_acme", is_admin=False),
+}
 ADMIN = {"authorization": "Bearer admin"}
 TENANT = {"authorization": "Bearer acme"}
 
@@ -49,9 +51,11 @@ def setup(engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, CanarySe
 
 def test_create_and_read_a_fixed_analysis(setup) -> None:
     c, _, _ = setup
-    r = c.post("/v1/canary/analyses", headers=ADMIN,
-               json={"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only",
-                     "window_minutes": 10})
+    r = c.post(
+        "/v1/canary/analyses",
+        headers=ADMIN,
+        json={"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only", "window_minutes": 10},
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["id"].startswith("ca_") and body["verdict"] == "fail" and body["exit_code"] == 1
@@ -64,18 +68,30 @@ def test_create_and_read_a_fixed_analysis(setup) -> None:
 
 def test_metrics_config_replaces_the_profiles_metrics(setup) -> None:
     c, _, _ = setup
-    r = c.post("/v1/canary/analyses", headers=ADMIN, json={
-        "alias": "chat", "baseline": "v1", "canary": "v2", "window_minutes": 10,
-        "metrics": [{"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0,
-                     "absolute_margin": 0.05}]})
+    r = c.post(
+        "/v1/canary/analyses",
+        headers=ADMIN,
+        json={
+            "alias": "chat",
+            "baseline": "v1",
+            "canary": "v2",
+            "window_minutes": 10,
+            "metrics": [
+                {"name": "error", "kind": "proportion", "min_samples": 10, "tolerance": 1.0, "absolute_margin": 0.05}
+            ],
+        },
+    )
     assert r.status_code == 201, r.text
     assert [m["name"] for m in r.json()["result"]["metrics"]] == ["error"]
 
 
 def test_live_analysis_result_so_far(setup) -> None:
     c, _, clock = setup
-    r = c.post("/v1/canary/analyses", headers=ADMIN,
-               json={"alias": "chat", "baseline": "v1", "canary": "v2", "live": True, "deadline_minutes": 5})
+    r = c.post(
+        "/v1/canary/analyses",
+        headers=ADMIN,
+        json={"alias": "chat", "baseline": "v1", "canary": "v2", "live": True, "deadline_minutes": 5},
+    )
     assert r.status_code == 201
     aid = r.json()["id"]
     assert r.json()["status"] == "running" and r.json()["exit_code"] is None
@@ -93,8 +109,9 @@ def test_errors_are_openai_shaped(setup) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_profile"
     r = c.post("/v1/canary/analyses", headers=ADMIN, json=base)
     assert r.status_code == 400 and "window_minutes" in r.json()["error"]["message"]
-    r = c.post("/v1/canary/analyses", headers=ADMIN,
-               json={**base, "live": True, "window_minutes": 5, "deadline_minutes": 5})
+    r = c.post(
+        "/v1/canary/analyses", headers=ADMIN, json={**base, "live": True, "window_minutes": 5, "deadline_minutes": 5}
+    )
     assert r.status_code == 400
     r = c.get("/v1/canary/analyses/ca_nope", headers=ADMIN)
     assert r.status_code == 404 and r.json()["error"]["code"] == "analysis_not_found"
@@ -106,8 +123,15 @@ def test_errors_are_openai_shaped(setup) -> None:
 
 def test_rollout_lifecycle(setup) -> None:
     c, svc, _ = setup
-    body = {"alias": "chat", "baseline": "v1", "canary": "v2", "profile": "latency-only", "steps": [5, 50],
-            "min_step_s": 0, "min_step_samples": 0}
+    body = {
+        "alias": "chat",
+        "baseline": "v1",
+        "canary": "v2",
+        "profile": "latency-only",
+        "steps": [5, 50],
+        "min_step_s": 0,
+        "min_step_samples": 0,
+    }
     assert c.post("/v1/canary/rollouts", headers=TENANT, json=body).status_code == 403
     r = c.post("/v1/canary/rollouts", headers=ADMIN, json=body)
     assert r.status_code == 201, r.text

@@ -1,4 +1,5 @@
 """What each canary metric means for one request record."""
+
 from __future__ import annotations
 
 import math
@@ -11,18 +12,38 @@ from ledger.record import RequestRecord, SafetyHit
 
 
 def _record(version: str = "v1", **kw: object) -> RequestRecord:
-    base = dict(request_id="r", started_at=datetime(2026, 1, 1, tzinfo=timezone.utc), tenant="t",
-                key_id=None, operation="chat", alias="m", model_version=version, upstream=None,
-                status_code=200, latency_s=2.0, ttft_s=0.3, tpot_s=0.02, prompt_tokens=10,
-                completion_tokens=100, cost_usd=0.001)
+    base = dict(
+        request_id="r",
+        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        tenant="t",
+        key_id=None,
+        operation="chat",
+        alias="m",
+        model_version=version,
+        upstream=None,
+        status_code=200,
+        latency_s=2.0,
+        ttft_s=0.3,
+        tpot_s=0.02,
+        prompt_tokens=10,
+        completion_tokens=100,
+        cost_usd=0.001,
+    )
     base.update(kw)
     return RequestRecord(**base)  # type: ignore[arg-type]
 
 
 def test_successful_request() -> None:
     v = metric_values(_record())
-    assert v == {"latency_s": 2.0, "ttft_s": 0.3, "tpot_s": 0.02, "output_tokens_per_s": 50.0,
-                 "error": 0.0, "safety_hit": 0.0, "cost_usd": 0.001}
+    assert v == {
+        "latency_s": 2.0,
+        "ttft_s": 0.3,
+        "tpot_s": 0.02,
+        "output_tokens_per_s": 50.0,
+        "error": 0.0,
+        "safety_hit": 0.0,
+        "cost_usd": 0.001,
+    }
 
 
 def test_only_the_services_faults_are_errors() -> None:

@@ -1,4 +1,5 @@
 """Always-valid tests: formulas against direct computation, and error control when polled."""
+
 from __future__ import annotations
 
 import itertools
@@ -33,9 +34,11 @@ def test_running_moments_match_numpy() -> None:
 def test_mixture_formula_is_the_mixture_integral() -> None:
     """Lambda = integral of N(delta; theta, v) / N(delta; 0, v) dN(theta; 0, tau2)."""
     for delta, v, t2 in ((0.3, 0.01, 0.02), (-0.05, 0.004, 0.1), (1.2, 0.5, 0.3)):
+
         def integrand(theta: float, delta: float = delta, v: float = v, t2: float = t2) -> float:
             lr = sps.norm.pdf(delta, theta, math.sqrt(v)) / sps.norm.pdf(delta, 0, math.sqrt(v))
             return lr * sps.norm.pdf(theta, 0, math.sqrt(t2))
+
         numeric, _ = integrate.quad(integrand, -10, 10, points=[delta])
         assert mixture_log_lr(delta, v, t2) == pytest.approx(math.log(numeric), rel=1e-6)
         z = mixture_boundary_z(v, t2, 0.01)
@@ -96,8 +99,9 @@ def test_normal_mixture_type_one_error_under_continuous_monitoring() -> None:
 
 
 def _fisher_llr(k_y: int, n_x: int, n_y: int, events: int, g: float) -> float:
-    return (sps.nchypergeom_fisher.logpmf(k_y, n_x + n_y, n_y, events, math.exp(g))
-            - sps.hypergeom.logpmf(k_y, n_x + n_y, n_y, events))
+    return sps.nchypergeom_fisher.logpmf(k_y, n_x + n_y, n_y, events, math.exp(g)) - sps.hypergeom.logpmf(
+        k_y, n_x + n_y, n_y, events
+    )
 
 
 def test_conditional_mixture_matches_fishers_noncentral_hypergeometric() -> None:

@@ -97,14 +97,17 @@ def test_concurrent_polls_do_not_count_samples_twice(ledger_engine: Engine, tmp_
     assert stale.judge_result.metric("latency_s").canary.n == 20
 
 
-@pytest.mark.parametrize("kw", [
-    dict(alias="", baseline="v1", canary="v2", window_minutes=5),
-    dict(alias="chat", baseline="v1", canary="v1", window_minutes=5),
-    dict(alias="chat", baseline="v1", canary="v2"),
-    dict(alias="chat", baseline="v1", canary="v2", mode="live"),
-    dict(alias="chat", baseline="v1", canary="v2", mode="weird", window_minutes=5),
-    dict(alias="chat", baseline="v1", canary="v2", profile="nope", window_minutes=5),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(alias="", baseline="v1", canary="v2", window_minutes=5),
+        dict(alias="chat", baseline="v1", canary="v1", window_minutes=5),
+        dict(alias="chat", baseline="v1", canary="v2"),
+        dict(alias="chat", baseline="v1", canary="v2", mode="live"),
+        dict(alias="chat", baseline="v1", canary="v2", mode="weird", window_minutes=5),
+        dict(alias="chat", baseline="v1", canary="v2", profile="nope", window_minutes=5),
+    ],
+)
 def test_bad_requests_are_refused(ledger_engine: Engine, kw: dict) -> None:
     with pytest.raises(CanaryError):
         service(ledger_engine, FakeClock()).create(**kw)

@@ -4,6 +4,7 @@ Rates are asserted with margins from the binomial distribution (seeds are fixed,
 are deterministic; the margins say how far off the truth a correct judge could land). The
 `slow` versions repeat the A/A measurements with many more seeds and looks.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,14 @@ from canary.simulate import Regression, RunOutcome, TrafficModel, TrafficSimulat
 MODEL = TrafficModel(rps=10.0, canary_share=0.10)
 
 
-def _runs(seeds: range, regression: Regression, interval_s: float, horizon_s: float,
-          model: TrafficModel = MODEL, **judges: Profile) -> list[dict[str, RunOutcome]]:
+def _runs(
+    seeds: range,
+    regression: Regression,
+    interval_s: float,
+    horizon_s: float,
+    model: TrafficModel = MODEL,
+    **judges: Profile,
+) -> list[dict[str, RunOutcome]]:
     return [poll(TrafficSimulator(model, regression, seed=s), interval_s, horizon_s, **judges) for s in seeds]
 
 
@@ -31,9 +38,12 @@ def _at_most(count: int, runs: int, rate: float) -> bool:
 
 def _zero_floor(profile: Profile, *names: str) -> Profile:
     """The harshest A/A setting: any difference at all fails, nothing can pass early."""
-    metrics = tuple(dataclasses.replace(profile.metric(n), floor=0.0, tolerance=0.0,
-                                        absolute_margin=None, direction=Direction.EITHER)
-                    for n in names)
+    metrics = tuple(
+        dataclasses.replace(
+            profile.metric(n), floor=0.0, tolerance=0.0, absolute_margin=None, direction=Direction.EITHER
+        )
+        for n in names
+    )
     return Profile(name="zero-floor", metrics=metrics, alpha=profile.alpha)
 
 

@@ -1,4 +1,5 @@
 """Fixed-horizon statistics: Hodges-Lehmann shift and CI, Mann-Whitney, rate comparisons."""
+
 from __future__ import annotations
 
 import math

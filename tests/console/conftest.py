@@ -1,6 +1,7 @@
 """One gateway for the console tests: two stub upstream versions behind the alias `chat`, two
 tenants (globex's inputs with PII are flagged, so the review queue fills), SQLite ledger; and
 one real Chromium (Debian's, driven by Playwright; Playwright never downloads a browser)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,15 @@ from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
 from tests.servers import ROOT, ThreadedServer
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = ROOT / "docs" / "console"
 PII_PROMPT = "Please write to bob.smith@example.com about the invoice."
 
@@ -53,17 +61,27 @@ class Console:
 @contextlib.contextmanager
 def console_gateway(tmp: Path) -> Iterator[Console]:
     with stub_server("v1") as v1, stub_server("v2") as v2:
-        cfg = GatewayConfig(upstreams={"v1": UpstreamConfig(urls=[v1.url]), "v2": UpstreamConfig(urls=[v2.url])},
-                            aliases={"chat": [VersionTarget(version="v1")]},
-                            tenants={"acme": TenantConfig(budgets=[Budget(period="day", limit=1.0)]),
-                                     "globex": TenantConfig()},
-                            default_limits=Limits(rpm=None, tpm=None),
-                            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
-                            key_cache_ttl_s=0, health_interval_s=0.5, state_refresh_s=0.2, request_timeout_s=10)
+        cfg = GatewayConfig(
+            upstreams={"v1": UpstreamConfig(urls=[v1.url]), "v2": UpstreamConfig(urls=[v2.url])},
+            aliases={"chat": [VersionTarget(version="v1")]},
+            tenants={"acme": TenantConfig(budgets=[Budget(period="day", limit=1.0)]), "globex": TenantConfig()},
+            default_limits=Limits(rpm=None, tpm=None),
+            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+            key_cache_ttl_s=0,
+            health_interval_s=0.5,
+            state_refresh_s=0.2,
+            request_timeout_s=10,
+        )
         url = f"sqlite:///{tmp / 'l.db'}"
-        settings = Settings(data_dir=tmp / "gw", database_url=url, admin_key=ADMIN_KEY, gateway=cfg,
-                            ledger_max_delay_s=0.05, slo_eval_interval_s=1,
-                            safety=SafetyConfig(classifier=False, tenants={"globex": {"input": {"pii": "flag"}}}))
+        settings = Settings(
+            data_dir=tmp / "gw",
+            database_url=url,
+            admin_key=ADMIN_KEY,
+            gateway=cfg,
+            ledger_max_delay_s=0.05,
+            slo_eval_interval_s=1,
+            safety=SafetyConfig(classifier=False, tenants={"globex": {"input": {"pii": "flag"}}}),
+        )
         app = create_app(settings, span_exporter=InMemorySpanExporter())
         with ThreadedServer(app) as server:
             h = Harness(server.url, app, InMemorySpanExporter())

@@ -1,13 +1,21 @@
 """Canary pages in Chromium: abort a rollout and see the alias weights go back to the
 baseline, audited as the API's abort is; roll an alias back; a tenant key is refused."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from tests.console.conftest import ADMIN_KEY, Console, shot, sign_in
 
-PLAN = {"alias": "chat", "baseline": "v1", "canary": "v2", "steps": [25, 50], "min_step_s": 3600, "max_step_s": 7200,
-        "metrics": [{"name": "latency_s", "direction": "increase"}]}
+PLAN = {
+    "alias": "chat",
+    "baseline": "v1",
+    "canary": "v2",
+    "steps": [25, 50],
+    "min_step_s": 3600,
+    "max_step_s": 7200,
+    "metrics": [{"name": "latency_s", "direction": "increase"}],
+}
 
 
 def api_weights(console: Console) -> dict[str, float]:
@@ -15,8 +23,10 @@ def api_weights(console: Console) -> dict[str, float]:
 
 
 def page_weights(page: Any) -> dict[str, float]:
-    return {tr.get_attribute("data-version"): float(tr.locator("td[data-k=weight]").inner_text())
-            for tr in page.locator("#weights-chat tbody tr").all()}
+    return {
+        tr.get_attribute("data-version"): float(tr.locator("td[data-k=weight]").inner_text())
+        for tr in page.locator("#weights-chat tbody tr").all()
+    }
 
 
 def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -> None:
@@ -41,8 +51,10 @@ def test_abort_a_rollout_and_see_the_weights_change(console: Console, browser) -
     shot(page, "rollout")
 
     audit = console.api("GET", f"/v1/admin/audit?target={rid}").json()["data"]
-    assert [(e["action"], e["actor"]) for e in audit][-2:] == [("rollout.paused", "admin"),
-                                                               ("rollout.aborted", "admin")]
+    assert [(e["action"], e["actor"]) for e in audit][-2:] == [
+        ("rollout.paused", "admin"),
+        ("rollout.aborted", "admin"),
+    ]
     page.goto(console.url + f"/ui/canary/rollouts/{rid}")
     page.click("button[name=abort]")  # twice: the service's own refusal, as a page
     assert "already aborted" in page.locator("#error-message").inner_text()

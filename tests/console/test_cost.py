@@ -1,5 +1,6 @@
 """Cost and budgets in Chromium: the spend and budgets are GET /v1/usage's; a tenant sees its
 own; the weekly reports written are listed and open."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,9 @@ def test_a_tenant_sees_its_own_spend_and_no_reports(console: Console, browser) -
 
 def test_weekly_reports_are_listed_and_open(console: Console, browser) -> None:
     settings = console.h.app.state.settings
-    service = ReportService(console.h.gateway.store.engine, settings.reports,
-                            settings.reports.directory(settings.data_dir))
+    service = ReportService(
+        console.h.gateway.store.engine, settings.reports, settings.reports.directory(settings.data_dir)
+    )
     written = service.write(service.build())
     page = sign_in(browser, console.url, ADMIN_KEY)
     page.goto(console.url + "/ui/cost")

@@ -1,5 +1,6 @@
 """Models and audit in Chromium: versions, alias history, the audit log with verify's result,
 which turns red when an entry is edited behind the log's back."""
+
 from __future__ import annotations
 
 from sqlalchemy import update
@@ -9,8 +10,14 @@ from tests.console.conftest import ADMIN_KEY, Console, shot, sign_in
 
 
 def test_versions_aliases_and_a_verified_audit_log(console: Console, browser) -> None:
-    assert console.api("POST", "/v1/admin/models", json={"version": "v3", "digest": "sha256:" + "ab" * 32,
-                                                          "notes": "for the console test"}).status_code == 201
+    assert (
+        console.api(
+            "POST",
+            "/v1/admin/models",
+            json={"version": "v3", "digest": "sha256:" + "ab" * 32, "notes": "for the console test"},
+        ).status_code
+        == 201
+    )
     targets = [{"version": "v1", "weight": 9}, {"version": "v2", "weight": 1}]
     assert console.api("PUT", "/v1/admin/aliases/chat", json={"targets": targets}).status_code == 200
     api = console.api("GET", "/v1/admin/audit/verify").json()

@@ -1,5 +1,6 @@
 """Sign-in and the overview, in Chromium: the numbers are those of GET /v1/usage and of the
 SLO engine for the same traffic; pages render without JavaScript."""
+
 from __future__ import annotations
 
 import httpx
@@ -14,8 +15,10 @@ def traffic(console: Console) -> None:
     assert {r["status"] for r in console.chat("acme", n=12)} == {200}
     assert {r["status"] for r in console.chat("globex", PII_PROMPT, n=3)} == {200}
     # The SLO job (every second here) has seen this traffic: the states stay put from now on.
-    wait_until(lambda: (console.api("GET", "/v1/slos/inferwatch-availability").json().get("total") or 0) >= 15,
-               "the SLO job to see the traffic")
+    wait_until(
+        lambda: (console.api("GET", "/v1/slos/inferwatch-availability").json().get("total") or 0) >= 15,
+        "the SLO job to see the traffic",
+    )
 
 
 def cells(page, table: str, row: str) -> dict[str, str]:
@@ -43,8 +46,11 @@ def test_admin_overview_numbers_equal_the_usage_api(console: Console, browser) -
 
 
 def test_alerts_are_the_slo_engines(console: Console, browser) -> None:
-    firing = [s for s in console.api("GET", "/v1/slos").json()["data"]
-              if s["alerts"]["page"]["firing"] or s["alerts"]["ticket"]["firing"] or s["alerts"]["no_data"]["firing"]]
+    firing = [
+        s
+        for s in console.api("GET", "/v1/slos").json()["data"]
+        if s["alerts"]["page"]["firing"] or s["alerts"]["ticket"]["firing"] or s["alerts"]["no_data"]["firing"]
+    ]
     page = sign_in(browser, console.url, ADMIN_KEY)
     items = page.locator("#alerts li")
     assert items.count() == len(firing)

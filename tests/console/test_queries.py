@@ -1,5 +1,6 @@
 """The console's queries on SQLite and PostgreSQL: keyset pages return every matching row once,
 newest first; traffic and daily usage equal the usage query's sums; histogram quantiles."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,17 +38,23 @@ def pages(engine: Engine, f: q.RequestFilter, limit: int) -> list[str]:
             cursor = (rows[-1].started_at, rows[-1].request_id)
 
 
-@pytest.mark.parametrize("f, keep", [
-    (q.RequestFilter(), lambda r: True),
-    (q.RequestFilter(tenant="acme", status="5xx"), lambda r: r.tenant == "acme" and r.status_code >= 500),
-    (q.RequestFilter(status="429"), lambda r: r.status_code == 429),
-    (q.RequestFilter(error_type="upstream_error"), lambda r: r.error_type == "upstream_error"),
-    (q.RequestFilter(safety_action="block"), lambda r: any(h.action == "block" for h in r.safety)),
-    (q.RequestFilter(start=T0 + timedelta(minutes=30), end=T0 + timedelta(minutes=90)),
-     lambda r: T0 + timedelta(minutes=30) <= r.started_at < T0 + timedelta(minutes=90)),
-])
-def test_keyset_pages_hold_every_match_once_newest_first(ledger_engine: Engine, records: list, f: q.RequestFilter,
-                                                         keep) -> None:
+@pytest.mark.parametrize(
+    "f, keep",
+    [
+        (q.RequestFilter(), lambda r: True),
+        (q.RequestFilter(tenant="acme", status="5xx"), lambda r: r.tenant == "acme" and r.status_code >= 500),
+        (q.RequestFilter(status="429"), lambda r: r.status_code == 429),
+        (q.RequestFilter(error_type="upstream_error"), lambda r: r.error_type == "upstream_error"),
+        (q.RequestFilter(safety_action="block"), lambda r: any(h.action == "block" for h in r.safety)),
+        (
+            q.RequestFilter(start=T0 + timedelta(minutes=30), end=T0 + timedelta(minutes=90)),
+            lambda r: T0 + timedelta(minutes=30) <= r.started_at < T0 + timedelta(minutes=90),
+        ),
+    ],
+)
+def test_keyset_pages_hold_every_match_once_newest_first(
+    ledger_engine: Engine, records: list, f: q.RequestFilter, keep
+) -> None:
     newest_first = sorted((r for r in records if keep(r)), key=lambda r: (r.started_at, r.request_id), reverse=True)
     want = [r.request_id for r in newest_first]
     assert want, "the filter matches something"

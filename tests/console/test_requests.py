@@ -1,5 +1,6 @@
 """The request explorer in Chromium: find one request by id and see its version and trace id;
 filters and keyset pages; a tenant sees its own requests only."""
+
 from __future__ import annotations
 
 import pytest
@@ -69,8 +70,12 @@ def test_a_tenant_sees_only_its_requests(console: Console, browser) -> None:
 
 def test_bad_filters_say_what_is_wrong(console: Console, browser) -> None:
     page = sign_in(browser, console.url, ADMIN_KEY)
-    for query, words in (("status=abc", "status"), ("start=yesterday", "start"), ("after=nonsense", "after"),
-                         ("safety_action=explode", "safety_action")):
+    for query, words in (
+        ("status=abc", "status"),
+        ("start=yesterday", "start"),
+        ("after=nonsense", "after"),
+        ("safety_action=explode", "safety_action"),
+    ):
         response = page.goto(console.url + "/ui/requests?" + query)
         assert response.status == 400 and words in page.locator("#error-message").inner_text(), query
     page.context.close()

@@ -1,6 +1,7 @@
 """The review queue in Chromium: excerpts are redacted; claiming and resolving items changes
 the measured precision the API reports; a tenant key is refused; a POST without the session's
 CSRF token is refused."""
+
 from __future__ import annotations
 
 import httpx

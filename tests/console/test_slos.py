@@ -1,5 +1,6 @@
 """The SLO pages in Chromium: the list and an SLO's burn rates are the SLO engine's
 (`GET /v1/slos`, which is `inferwatch slo status --json`'s shape) for the same traffic."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,9 @@ def failing_traffic(console: Console) -> None:
     finally:
         console.stubs["v1"].behaviour.fail_status = None
     # The SLO job (every second here) has evaluated the traffic once the API shows it.
-    wait_until(lambda: (console.api("GET", f"/v1/slos/{SLO}").json().get("total") or 0) >= 12,
-               "the SLO job to see the traffic")
+    wait_until(
+        lambda: (console.api("GET", f"/v1/slos/{SLO}").json().get("total") or 0) >= 12, "the SLO job to see the traffic"
+    )
     time.sleep(1.5)  # and recorded a history row with it
 
 
@@ -77,8 +79,11 @@ def test_an_unknown_slo_is_a_404_page(console: Console, browser) -> None:
 
 
 def test_the_list_equals_inferwatch_slo_status_json(console: Console, browser, tmp_path) -> None:
-    res = CliRunner().invoke(slo_cli.app, ["status", "--json", "--data-dir", str(tmp_path)],
-                             env={"INFERWATCH_DATABASE_URL": console.ledger_url})
+    res = CliRunner().invoke(
+        slo_cli.app,
+        ["status", "--json", "--data-dir", str(tmp_path)],
+        env={"INFERWATCH_DATABASE_URL": console.ledger_url},
+    )
     assert res.exit_code in (0, 1), res.output  # 1: a page fires, as it should here
     cli = {s["id"]: s for s in json.loads(res.stdout)}
     page = sign_in(browser, console.url, ADMIN_KEY)

@@ -3,6 +3,7 @@
 No maintained JSON schema of Grafana dashboards is published on PyPI, so these are the
 invariants of schemaVersion 39 (Grafana 10.4) that Grafana relies on when it loads a file.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,14 +15,27 @@ GRAFANA_VARIABLES = {"__rate_interval", "__interval", "__range", "datasource"}
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
-    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
-            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
+    return (
+        a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    )
 
 
 def schema_problems(d: dict[str, Any], schema_version: int) -> list[str]:
     out: list[str] = []
-    need = {"uid": str, "title": str, "schemaVersion": int, "panels": list, "templating": dict, "time": dict,
-            "tags": list, "editable": bool, "refresh": str, "timezone": str, "annotations": dict, "links": list}
+    need = {
+        "uid": str,
+        "title": str,
+        "schemaVersion": int,
+        "panels": list,
+        "templating": dict,
+        "time": dict,
+        "tags": list,
+        "editable": bool,
+        "refresh": str,
+        "timezone": str,
+        "annotations": dict,
+        "links": list,
+    }
     out += [f"top-level {k!r} missing or not {t.__name__}" for k, t in need.items() if not isinstance(d.get(k), t)]
     if out:
         return out
@@ -51,8 +65,13 @@ def schema_problems(d: dict[str, Any], schema_version: int) -> list[str]:
         if p.get("type") not in PANEL_TYPES:
             out.append(f"{where}: unknown type {p.get('type')!r}")
         g = p.get("gridPos") or {}
-        if (not all(isinstance(g.get(k), int) for k in "hwxy")
-                or g["w"] < 1 or g["h"] < 1 or g["x"] < 0 or g["x"] + g["w"] > 24):
+        if (
+            not all(isinstance(g.get(k), int) for k in "hwxy")
+            or g["w"] < 1
+            or g["h"] < 1
+            or g["x"] < 0
+            or g["x"] + g["w"] > 24
+        ):
             out.append(f"{where}: bad gridPos {g}")
             continue
         if any(_overlaps(g, other) for other in boxes):

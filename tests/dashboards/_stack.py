@@ -2,6 +2,7 @@
 
 Also used to make the README's preview images (see `python -m tests.dashboards._stack`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,8 +24,12 @@ from tests.servers import Proc, free_port, spawn_logged, start_worker, wait_read
 PROMETHEUS = "prometheus"
 # acme opted in to the response cache; initech may send 2 requests a minute; umbrella's own
 # budget is used up by its first request; the others have the default monthly budget.
-TENANTS = {"acme": TenantConfig(cache=True), "globex": TenantConfig(), "initech": TenantConfig(limits=Limits(rpm=2)),
-           "umbrella": TenantConfig(budgets=[Budget(period="month", limit=1e-6)])}
+TENANTS = {
+    "acme": TenantConfig(cache=True),
+    "globex": TenantConfig(),
+    "initech": TenantConfig(limits=Limits(rpm=2)),
+    "umbrella": TenantConfig(budgets=[Budget(period="month", limit=1e-6)]),
+}
 REFUSED = ("initech", "umbrella")
 MONTHLY_BUDGET_USD = 1.0
 
@@ -63,8 +68,15 @@ def start_prometheus(tmp: Path, targets: dict[str, str], rules: Path, binary: st
     port = free_port()
     log = tmp / "prometheus.log"
     proc = spawn_logged(
-        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"], log)
+        [
+            binary,
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1d",
+        ],
+        log,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log, path="/-/ready", deadline_s=60)
     return Proc(url, proc, log)
@@ -76,7 +88,8 @@ def send_cached(h: Harness) -> int:
     client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
     for sent in range(1, 10):
         raw = client.chat.completions.with_raw_response.create(
-            model="demo", max_tokens=8, temperature=0, messages=[{"role": "user", "content": "the same question"}])
+            model="demo", max_tokens=8, temperature=0, messages=[{"role": "user", "content": "the same question"}]
+        )
         if raw.headers.get("x-cache") == "hit":
             return sent
         time.sleep(0.1)
@@ -91,17 +104,20 @@ def send_traffic(h: Harness, rounds: int = 1) -> int:
         for tenant in ("acme", "globex"):
             client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
             for i in range(2):
-                client.chat.completions.create(model="demo", max_tokens=8,
-                                               messages=[{"role": "user", "content": f"hello {i}"}])
-                for _ in client.chat.completions.create(model="demo", max_tokens=8, stream=True,
-                                                        messages=[{"role": "user", "content": f"stream {i}"}]):
+                client.chat.completions.create(
+                    model="demo", max_tokens=8, messages=[{"role": "user", "content": f"hello {i}"}]
+                )
+                for _ in client.chat.completions.create(
+                    model="demo", max_tokens=8, stream=True, messages=[{"role": "user", "content": f"stream {i}"}]
+                ):
                     pass
                 sent += 2
             client.completions.create(model="demo", prompt="once upon a time", max_tokens=6)
             sent += 1
         with contextlib.suppress(openai.BadRequestError):
             openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0).chat.completions.create(
-                model="demo", max_tokens=-1, messages=[{"role": "user", "content": "bad"}])
+                model="demo", max_tokens=-1, messages=[{"role": "user", "content": "bad"}]
+            )
         sent += 1
     return sent
 
@@ -113,8 +129,9 @@ def send_refused(h: Harness) -> int:
         client = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
         for _ in range(3):
             with contextlib.suppress(openai.RateLimitError):
-                client.chat.completions.create(model="demo", max_tokens=4,
-                                               messages=[{"role": "user", "content": "again"}])
+                client.chat.completions.create(
+                    model="demo", max_tokens=4, messages=[{"role": "user", "content": "again"}]
+                )
     return 3 * len(REFUSED)
 
 
@@ -129,14 +146,21 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
         # A second replica of the version that answers 503 (a stub), listed first: every request
         # tries it, fails before the first byte and is retried on the worker. Its breaker is set
         # never to open, so the retries go on for the whole run.
-        with stub_server(version) as broken, \
-             gateway_server(tmp, f"sqlite:///{tmp / 'ledger.db'}",
-                            {version: UpstreamConfig(urls=[broken.url, worker.url])},
-                            {"demo": [VersionTarget(version=version)]},
-                            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}, tenants=TENANTS,
-                            cache=CacheConfig(enabled=True),
-                            default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
-                            budget_refresh_s=0.5, breaker_failures=1_000_000) as gw:
+        with (
+            stub_server(version) as broken,
+            gateway_server(
+                tmp,
+                f"sqlite:///{tmp / 'ledger.db'}",
+                {version: UpstreamConfig(urls=[broken.url, worker.url])},
+                {"demo": [VersionTarget(version=version)]},
+                prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+                tenants=TENANTS,
+                cache=CacheConfig(enabled=True),
+                default_budgets=[Budget(period="month", limit=MONTHLY_BUDGET_USD)],
+                budget_refresh_s=0.5,
+                breaker_failures=1_000_000,
+            ) as gw,
+        ):
             broken.behaviour.fail_status = 503
             hostport = lambda url: url.split("://", 1)[1]  # noqa: E731
             targets = {"inferwatch-gateway": hostport(gw.url), "inferwatch-worker": hostport(worker.url)}
@@ -150,16 +174,18 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
                 stack.wait_for('sum(inferwatch_cache_requests_total{result="hit"}) > 0')
                 stack.requests_sent += send_cached(gw)
                 # and for the refusals (rpm and budget) and retries
-                stack.wait_for("count(inferwatch_rate_limited_total) >= 2"
-                               " and sum(inferwatch_upstream_retries_total) > 0")
+                stack.wait_for(
+                    "count(inferwatch_rate_limited_total) >= 2 and sum(inferwatch_upstream_retries_total) > 0"
+                )
                 stack.requests_sent += send_refused(gw)
                 # The same for each tenant's cost series: its first sample already holds the
                 # first requests' cost, which increase() cannot see.
-                stack.wait_for('count(inferwatch_cost_usd_total) >= 2')
+                stack.wait_for("count(inferwatch_cost_usd_total) >= 2")
                 for tenant in ("acme", "globex"):
                     client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys[tenant], max_retries=0)
-                    client.chat.completions.create(model="demo", max_tokens=4,
-                                                   messages=[{"role": "user", "content": "one more"}])
+                    client.chat.completions.create(
+                        model="demo", max_tokens=4, messages=[{"role": "user", "content": "one more"}]
+                    )
                     stack.requests_sent += 1
                 gw.flush()
                 stack.wait_for(f"sum(inferwatch_requests_total) >= {stack.requests_sent}")
@@ -187,11 +213,13 @@ def make_previews(out: Path, seconds: float = 150) -> list[Path]:
         while time.monotonic() < end:
             send_traffic(stack.gateway)
             # An e-mail address in the prompt: a safety hit for the debug dashboard.
-            client.chat.completions.create(model="demo", max_tokens=4,
-                                           messages=[{"role": "user", "content": "mail me at jane.doe@example.com"}])
+            client.chat.completions.create(
+                model="demo", max_tokens=4, messages=[{"role": "user", "content": "mail me at jane.doe@example.com"}]
+            )
         time.sleep(3)
-        return preview(all_dashboards(load_default_slos()), stack.prometheus.url, out,
-                       Window(seconds + 30, rate_interval="30s"))
+        return preview(
+            all_dashboards(load_default_slos()), stack.prometheus.url, out, Window(seconds + 30, rate_interval="30s")
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Generated dashboards: Grafana JSON structure, provisioning, --check, and SLO-driven panels."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,11 @@ def test_a_new_slo_gets_its_panels_without_code_changes(tmp_path: Path) -> None:
     slos = load_specs([DEFAULTS_FILE, spec])
     after = _by_key(all_dashboards(slos))
     added = {uid: set(after[uid]) - set(before[uid]) for uid in after}
-    assert added == {EXECUTIVE_UID: {"checkout_fast_first_token_compliance", "checkout_fast_first_token_budget"},
-                     ONCALL_UID: {"checkout_fast_first_token_burn"}, DEBUG_UID: set()}
+    assert added == {
+        EXECUTIVE_UID: {"checkout_fast_first_token_compliance", "checkout_fast_first_token_budget"},
+        ONCALL_UID: {"checkout_fast_first_token_burn"},
+        DEBUG_UID: set(),
+    }
     compliance = after[EXECUTIVE_UID]["checkout_fast_first_token_compliance"]
     assert [s.value for s in compliance.steps] == [None, 0.975]  # colours switch at the objective
     assert 'sloth_id="checkout-fast-first-token"' in compliance.queries[0].expr
@@ -85,15 +89,38 @@ def test_check_accepts_the_generated_dashboards(promtool: str) -> None:
 
 
 def test_check_names_the_panels_with_undefined_metrics_or_bad_promql(promtool: str) -> None:
-    bad = Dashboard("bad", "Bad", "broken on purpose", (Row("r", (
-        Panel("typo", "Typo panel", "d", "timeseries", (Query("rate(inferwatch_request_total[$__rate_interval])"),)),
-        Panel("parse", "Unclosed panel", "d", "timeseries", (Query("sum(rate(inferwatch_requests_total[5m])"),)),
-        Panel("types", "Wrong type panel", "d", "timeseries", (Query("rate(inferwatch_requests_total)"),)),
-        Panel("gpu", "GPU panel", "d", "timeseries", (Query("DCGM_FI_DEV_GPU_UTIL"),)),
-    )),))
+    bad = Dashboard(
+        "bad",
+        "Bad",
+        "broken on purpose",
+        (
+            Row(
+                "r",
+                (
+                    Panel(
+                        "typo",
+                        "Typo panel",
+                        "d",
+                        "timeseries",
+                        (Query("rate(inferwatch_request_total[$__rate_interval])"),),
+                    ),
+                    Panel(
+                        "parse",
+                        "Unclosed panel",
+                        "d",
+                        "timeseries",
+                        (Query("sum(rate(inferwatch_requests_total[5m])"),),
+                    ),
+                    Panel("types", "Wrong type panel", "d", "timeseries", (Query("rate(inferwatch_requests_total)"),)),
+                    Panel("gpu", "GPU panel", "d", "timeseries", (Query("DCGM_FI_DEV_GPU_UTIL"),)),
+                ),
+            ),
+        ),
+    )
     metrics = check_metrics([bad], defined_metrics(load_default_slos()))
     assert [(p.panel, p.message) for p in metrics.problems if "no code defines" in p.message] == [
-        ("Typo panel", "queries inferwatch_request_total, which no code defines")]
+        ("Typo panel", "queries inferwatch_request_total, which no code defines")
+    ]
     assert any(p.panel == "Unclosed panel" for p in metrics.problems)  # does not parse
     promql = check_promql([bad], promtool)
     assert {p.panel for p in promql.problems} == {"Unclosed panel", "Wrong type panel"}
@@ -102,16 +129,24 @@ def test_check_names_the_panels_with_undefined_metrics_or_bad_promql(promtool: s
 
 def test_defined_metrics_come_from_the_real_registries_and_rules() -> None:
     names = defined_metrics(load_default_slos())
-    assert {"inferwatch_requests_total", "gen_ai_server_time_to_first_token_seconds_bucket",
-            "inferwatch_worker_num_requests_waiting", "inferwatch_worker_batch_size_count", "slo_burn_rate",
-            "slo:sli_error:ratio_rate5m", "slo:period_error_budget_remaining:ratio"} <= names
+    assert {
+        "inferwatch_requests_total",
+        "gen_ai_server_time_to_first_token_seconds_bucket",
+        "inferwatch_worker_num_requests_waiting",
+        "inferwatch_worker_batch_size_count",
+        "slo_burn_rate",
+        "slo:sli_error:ratio_rate5m",
+        "slo:period_error_budget_remaining:ratio",
+    } <= names
     assert not names & EXTERNAL_METRICS and {"inferwatch_canary_score", "inferwatch_canary_verdict"} <= names
     expr = 'a_total{x=~"$alias"} / on() group_left {__name__="b"} + rate(c[$__rate_interval])'
     assert metric_names(expr) == {"a_total", "b", "c"}
 
 
 def test_cli_build_check_json(tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["build", "--out", str(tmp_path), "--check", "--json", "--prometheus-url", "http://p:9090"])
+    res = CliRunner().invoke(
+        app, ["build", "--out", str(tmp_path), "--check", "--json", "--prometheus-url", "http://p:9090"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["check"]["ok"] is True and out["slos"] == 6
@@ -124,8 +159,9 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     bad.write_text("slos: [{name: x, sli: {availability: {}}}]\n")  # no objective
     res = CliRunner().invoke(app, ["build", "--out", str(tmp_path / "o"), "--slo-spec", str(bad)])
     assert res.exit_code == 2 and "objective" in res.output
-    res = CliRunner().invoke(app,
-                             ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path), "--range", "1y"])
+    res = CliRunner().invoke(
+        app, ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path), "--range", "1y"]
+    )
     assert res.exit_code == 2
     res = CliRunner().invoke(app, ["preview", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path)])
     assert res.exit_code == 1 and "cannot reach Prometheus" in res.output

@@ -1,4 +1,5 @@
 """Every panel query against a real Prometheus that scraped a real gateway and worker after traffic."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,8 +39,9 @@ def test_variables_have_values(stack: Stack) -> None:
     for v in VARIABLES.values():
         metric, label = v.query.removeprefix("label_values(").rstrip(")").rsplit(", ", 1)
         metric = metric.replace('=~"$alias"', '=~".*"')
-        found = httpx.get(f"{stack.prometheus.url}/api/v1/label/{label}/values",
-                          params={"match[]": metric}).json()["data"]
+        found = httpx.get(f"{stack.prometheus.url}/api/v1/label/{label}/values", params={"match[]": metric}).json()[
+            "data"
+        ]
         assert found, v.name
     assert "demo" in httpx.get(f"{stack.prometheus.url}/api/v1/label/model_alias/values").json()["data"]
 
@@ -49,28 +51,37 @@ def test_numbers_match_the_traffic(stack: Stack, client: PrometheusClient) -> No
     executive = {p.key: p for p in DASHBOARDS[0].panels()}
     window = Window(120, rate_interval="30s")
 
-    share = {s.labels.get("model_alias", ""): s.points[-1][1]
-             for s in run_panel(client, executive["version_share"], window).results[0].series}
+    share = {
+        s.labels.get("model_alias", ""): s.points[-1][1]
+        for s in run_panel(client, executive["version_share"], window).results[0].series
+    }
     assert share["demo"] > 0.9 and sum(share.values()) == pytest.approx(1.0)
-    cost = {s.labels["tenant"]: s.points[-1][1]
-            for s in run_panel(client, executive["cost_30d"], window).results[0].series}
+    cost = {
+        s.labels["tenant"]: s.points[-1][1] for s in run_panel(client, executive["cost_30d"], window).results[0].series
+    }
     # (initech's and umbrella's cost series were born with all their cost: increase() sees none of it)
     assert set(cost) == {"acme", "globex", "initech", "umbrella"} and cost["acme"] > 0 and cost["globex"] > 0
 
     # only acme opted in to the cache, and only its repeated deterministic request was answered from it
-    hit_rate = {s.labels["tenant"]: s.points[-1][1]
-                for s in run_panel(client, executive["cache_hit_rate"], window).results[0].series}
+    hit_rate = {
+        s.labels["tenant"]: s.points[-1][1]
+        for s in run_panel(client, executive["cache_hit_rate"], window).results[0].series
+    }
     # (how many lookups fall in the panel's rate window depends on timing: a share, not a number)
     assert set(hit_rate) == {"acme"} and 0 < hit_rate["acme"] <= 1
-    used = {s.labels["tenant"]: s.points[-1][1]
-            for s in run_panel(client, executive["budget_used"], window).results[0].series}
+    used = {
+        s.labels["tenant"]: s.points[-1][1]
+        for s in run_panel(client, executive["budget_used"], window).results[0].series
+    }
     assert set(used) == {"acme", "globex", "initech", "umbrella"}
     assert all(0 < used[t] < 1 for t in ("acme", "globex", "initech"))  # a few cents of the $1 budget
     assert used["umbrella"] > 1  # its millionth of a dollar, spent by its first request
 
     debug = {p.key: p for p in next(d for d in DASHBOARDS if d.uid == "inferwatch-debug").panels()}
-    refused = {(s.labels["tenant"], s.labels["limit"])
-               for s in run_panel(client, debug["rate_limited"], window).results[0].series}
+    refused = {
+        (s.labels["tenant"], s.labels["limit"])
+        for s in run_panel(client, debug["rate_limited"], window).results[0].series
+    }
     assert refused == {("initech", "requests"), ("umbrella", "budget")}  # the limit label: requests | tokens | budget
     budget = {s.labels["tenant"] for s in run_panel(client, debug["budget_refusals"], window).results[0].series}
     assert budget == {"umbrella"}
@@ -80,8 +91,20 @@ def test_numbers_match_the_traffic(stack: Stack, client: PrometheusClient) -> No
 
 
 def test_preview_draws_png_per_dashboard(stack: Stack, tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["preview", "--prometheus", stack.prometheus.url, "--out", str(tmp_path),
-                                   "--range", "5m", "--rate-interval", "30s"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "preview",
+            "--prometheus",
+            stack.prometheus.url,
+            "--out",
+            str(tmp_path),
+            "--range",
+            "5m",
+            "--rate-interval",
+            "30s",
+        ],
+    )
     assert res.exit_code == 0, res.output
     pngs = sorted(tmp_path.glob("*.png"))
     assert [p.stem for p in pngs] == sorted(d.uid for d in DASHBOARDS)

@@ -14,9 +14,16 @@ def fuzz_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tmp = tmp_path_factory.mktemp("fuzz")
     with stub_server() as stub:
         ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
-        with gateway_server(tmp, f"sqlite:///{tmp / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]},
-                            tenants={"acme": TenantConfig(), "globex": TenantConfig()},
-                            default_limits=Limits(rpm=None, tpm=None), request_timeout_s=10, first_byte_timeout_s=5) as h:
+        with gateway_server(
+            tmp,
+            f"sqlite:///{tmp / 'l.db'}",
+            ups,
+            {"m": [VersionTarget(version="stub@1")]},
+            tenants={"acme": TenantConfig(), "globex": TenantConfig()},
+            default_limits=Limits(rpm=None, tpm=None),
+            request_timeout_s=10,
+            first_byte_timeout_s=5,
+        ) as h:
             h.keys["admin"] = ADMIN_KEY
             yield h
 

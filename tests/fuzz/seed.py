@@ -1,6 +1,7 @@
 """The seed of the schema fuzz: INFERWATCH_FUZZ_SEED if set (to replay a failure), else one
 derived from the git commit (each commit fuzzes another slice, every run of it the same one),
 else a fixed seed outside a git checkout."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ def fuzz_seed(cwd: Path = ROOT, environ: Mapping[str, str] = os.environ) -> tupl
         except ValueError:
             raise ValueError(f"{ENV} must be an integer, not {given!r}") from None
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout
         return int(head.strip()[:8], 16), f"commit {head.strip()[:12]}"
     except (OSError, subprocess.SubprocessError, ValueError):
         return FIXED, "fixed: not a git checkout"

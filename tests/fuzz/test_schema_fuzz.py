@@ -5,6 +5,7 @@ and every error is an OpenAI-format JSON body.
 Three depths: a fixed handful of examples per route; a slice of the long run seeded from the
 commit (`tests/fuzz/seed.py`), so CI covers other examples on every commit and a failure
 replays from the seed it prints; and the long run itself (`-m slow`), on the same seed."""
+
 from __future__ import annotations
 
 import tempfile
@@ -32,13 +33,20 @@ FUZZ = settings(max_examples=8, deadline=None, suppress_health_check=list(Health
 SEED = fuzz_seed()[0]
 # database=None: what a seeded run generates depends on the seed alone, not on earlier runs.
 # The slice skips the explicit phase (schemathesis's fixed coverage cases): the tests above run those.
-FUZZ_SLICE = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                      phases=[Phase.generate, Phase.shrink])
+FUZZ_SLICE = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+    phases=[Phase.generate, Phase.shrink],
+)
 FUZZ_LONG = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
-def check(case, response) -> None:  # noqa: ANN001
-    where = f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]} ({replay_hint(SEED)})"
+def check(case, response) -> None:
+    where = (
+        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]} ({replay_hint(SEED)})"
+    )
     assert response.status_code < 500, where
     assert "Traceback" not in response.text and 'File "/' not in response.text, where
     if response.status_code >= 400:
@@ -46,7 +54,7 @@ def check(case, response) -> None:  # noqa: ANN001
         assert response.json()["error"]["message"], where
 
 
-def _call(fuzz_gateway: Harness, case, who: str) -> None:  # noqa: ANN001
+def _call(fuzz_gateway: Harness, case, who: str) -> None:
     response = case.call(base_url=fuzz_gateway.url, headers={"authorization": f"Bearer {fuzz_gateway.keys[who]}"})
     check(case, response)
 

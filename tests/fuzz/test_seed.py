@@ -1,4 +1,5 @@
 """Where the schema fuzz's seed comes from: the replay variable, the commit, or a fixed one."""
+
 from __future__ import annotations
 
 import subprocess

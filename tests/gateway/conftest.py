@@ -30,7 +30,7 @@ class Harness:
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
-    def gateway(self):  # noqa: ANN201
+    def gateway(self):
         return self.app.state.gateway
 
     def flush(self) -> None:
@@ -64,14 +64,29 @@ class Harness:
 
 
 @contextlib.contextmanager
-def gateway_server(tmp_path: Path, ledger_url: str, upstreams: dict[str, UpstreamConfig], aliases: dict[str, list[VersionTarget]],
-                   **overrides: Any) -> Iterator[Harness]:
+def gateway_server(
+    tmp_path: Path,
+    ledger_url: str,
+    upstreams: dict[str, UpstreamConfig],
+    aliases: dict[str, list[VersionTarget]],
+    **overrides: Any,
+) -> Iterator[Harness]:
     tenants = overrides.pop("tenants", {"acme": TenantConfig(), "globex": TenantConfig()})
     safety = overrides.pop("safety", None)  # a SafetyConfig; None: the default
-    cfg = GatewayConfig(upstreams=upstreams, aliases=aliases, tenants=tenants,
-                        **{"key_cache_ttl_s": 0, "health_interval_s": 0.5, "state_refresh_s": 0.5, **overrides})
-    settings = Settings(data_dir=tmp_path / "gw", database_url=ledger_url, admin_key=ADMIN_KEY, gateway=cfg,
-                        ledger_max_delay_s=0.05, **({"safety": safety} if safety is not None else {}))
+    cfg = GatewayConfig(
+        upstreams=upstreams,
+        aliases=aliases,
+        tenants=tenants,
+        **{"key_cache_ttl_s": 0, "health_interval_s": 0.5, "state_refresh_s": 0.5, **overrides},
+    )
+    settings = Settings(
+        data_dir=tmp_path / "gw",
+        database_url=ledger_url,
+        admin_key=ADMIN_KEY,
+        gateway=cfg,
+        ledger_max_delay_s=0.05,
+        **({"safety": safety} if safety is not None else {}),
+    )
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
     with ThreadedServer(app) as server:
@@ -83,7 +98,9 @@ def gateway_server(tmp_path: Path, ledger_url: str, upstreams: dict[str, Upstrea
 
 @pytest.fixture(scope="session")
 def real_worker(tmp_path_factory: pytest.TempPathFactory):
-    proc = start_worker(tmp_path_factory.mktemp("gw-worker"), tmp_path_factory.mktemp("gw-logs"), "--max-batch-size", "16")
+    proc = start_worker(
+        tmp_path_factory.mktemp("gw-worker"), tmp_path_factory.mktemp("gw-logs"), "--max-batch-size", "16"
+    )
     yield proc
     proc.stop()
 
@@ -95,8 +112,13 @@ def worker_gateway(tmp_path: Path, ledger_url: str, real_worker) -> Iterator[Har
 
     version = httpx.get(real_worker.url + "/health").json()["version"]
     ups = {version: UpstreamConfig(urls=[real_worker.url])}
-    with gateway_server(tmp_path, ledger_url, ups, {"demo": [VersionTarget(version=version)]},
-                        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as h:
+    with gateway_server(
+        tmp_path,
+        ledger_url,
+        ups,
+        {"demo": [VersionTarget(version=version)]},
+        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+    ) as h:
         yield h
 
 
@@ -122,9 +144,19 @@ def stub() -> Iterator[Stub]:
 @pytest.fixture
 def stub_gateway(tmp_path: Path, stub: Stub) -> Iterator[Harness]:
     """The gateway in front of one stub upstream, SQLite ledger, tight limits for tenant 'tiny', priced."""
-    tenants = {"acme": TenantConfig(), "globex": TenantConfig(),
-               "tiny": TenantConfig(limits=Limits(rpm=3, tpm=100_000, max_body_bytes=2_000, max_prompt_tokens=50))}
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {"stub@1": UpstreamConfig(urls=[stub.url])},
-                        {"m": [VersionTarget(version="stub@1")]}, tenants=tenants, request_timeout_s=5, first_byte_timeout_s=1.0,
-                        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}}) as h:
+    tenants = {
+        "acme": TenantConfig(),
+        "globex": TenantConfig(),
+        "tiny": TenantConfig(limits=Limits(rpm=3, tpm=100_000, max_body_bytes=2_000, max_prompt_tokens=50)),
+    }
+    with gateway_server(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'l.db'}",
+        {"stub@1": UpstreamConfig(urls=[stub.url])},
+        {"m": [VersionTarget(version="stub@1")]},
+        tenants=tenants,
+        request_timeout_s=5,
+        first_byte_timeout_s=1.0,
+        prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+    ) as h:
         yield h

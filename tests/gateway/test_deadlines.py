@@ -2,6 +2,7 @@
 the demo model that is slow on purpose (50 ms a token, so 900 tokens cannot finish within a
 0.5 s deadline on any machine), the gateway, the `openai` client, the ledger on SQLite and
 PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,14 @@ LONG = {"max_tokens": 900, "extra_body": {"ignore_eos": True}}
 
 @pytest.fixture(scope="module")
 def slow_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    w = start_worker(tmp_path_factory.mktemp("slow"), tmp_path_factory.mktemp("logs"), "--max-batch-size", "4",
-                     "--fault.extra-token-latency-s", "0.05")
+    w = start_worker(
+        tmp_path_factory.mktemp("slow"),
+        tmp_path_factory.mktemp("logs"),
+        "--max-batch-size",
+        "4",
+        "--fault.extra-token-latency-s",
+        "0.05",
+    )
     yield w
     w.stop()
 
@@ -34,9 +41,14 @@ def slow_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
 def gw(tmp_path: Path, ledger_url: str, slow_worker: Proc, stub: Stub) -> Iterator[Harness]:
     ups = {"demo-slow": UpstreamConfig(urls=[slow_worker.url]), "stub@1": UpstreamConfig(urls=[stub.url])}
     tenants = {"acme": TenantConfig(), "hasty": TenantConfig(timeout_s=0.5)}
-    with gateway_server(tmp_path, ledger_url, ups, {"demo": [VersionTarget(version="demo-slow")],
-                                                    "m": [VersionTarget(version="stub@1")]},
-                        tenants=tenants, safety=SafetyConfig(enabled=False)) as h:
+    with gateway_server(
+        tmp_path,
+        ledger_url,
+        ups,
+        {"demo": [VersionTarget(version="demo-slow")], "m": [VersionTarget(version="stub@1")]},
+        tenants=tenants,
+        safety=SafetyConfig(enabled=False),
+    ) as h:
         yield h
 
 
@@ -64,8 +76,9 @@ def test_a_request_past_its_deadline_gets_504_and_the_worker_stops(gw: Harness, 
 
 def test_a_stream_past_its_deadline_ends_with_a_504_event(gw: Harness):
     body = {"model": "demo", "messages": MSG, "max_tokens": 900, "ignore_eos": True, "stream": True}
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers={**gw.headers(), TIMEOUT_HEADER: "0.5"},
-                      timeout=60, json=body) as r:
+    with httpx.stream(
+        "POST", gw.url + "/v1/chat/completions", headers={**gw.headers(), TIMEOUT_HEADER: "0.5"}, timeout=60, json=body
+    ) as r:
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "deadline_exceeded"
@@ -92,8 +105,11 @@ def test_the_worker_is_told_the_time_left(gw: Harness, stub: Stub):
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan"])
 def test_a_bad_timeout_header_is_400_naming_it_and_recorded(gw: Harness, value: str):
-    r = httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": MSG},
-                   headers={**gw.headers(), TIMEOUT_HEADER: value})
+    r = httpx.post(
+        gw.url + "/v1/chat/completions",
+        json={"model": "m", "messages": MSG},
+        headers={**gw.headers(), TIMEOUT_HEADER: value},
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == TIMEOUT_HEADER
     [row] = gw.rows()
     assert (row.status_code, row.error_type) == (400, "invalid_request")

@@ -1,6 +1,7 @@
 """Replicas discovered from DNS (a Kubernetes headless Service): each address is a replica,
 re-resolved at every health check, so workers added or removed by an autoscaler join and
 leave the pool, and a removed one leaves no series behind."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,11 @@ def test_replicas_join_and_leave_with_dns(monkeypatch: pytest.MonkeyPatch):
     def urls() -> set[str]:
         return {r.url for r in pools.pools["v1"].replicas}
 
-    assert asyncio.run(pools.discover()) == [] and urls() == {"http://static:8001", "http://10.0.0.1:8001", "http://10.0.0.2:8001"}
+    assert asyncio.run(pools.discover()) == [] and urls() == {
+        "http://static:8001",
+        "http://10.0.0.1:8001",
+        "http://10.0.0.2:8001",
+    }
     assert not any(r.healthy for r in pools.all_replicas())  # nobody is routed to before its first check
     first = next(r for r in pools.all_replicas() if r.url == "http://10.0.0.1:8001")
     first.healthy = True

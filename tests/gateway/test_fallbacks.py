@@ -5,6 +5,7 @@ told to have, the gateway, the real `openai` client, the ledger on SQLite and Po
 Each test checks what the client got, the ledger row (which version answered, which were tried
 and why) and the fallback metric.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,14 @@ LONG_PROMPT = [{"role": "user", "content": "word " * 200}]  # about 250 tokens b
 
 @pytest.fixture(scope="module")
 def small_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
-    w = start_worker(tmp_path_factory.mktemp("small"), tmp_path_factory.mktemp("logs"), "--max-model-len", "64",
-                     "--max-batch-size", "4")
+    w = start_worker(
+        tmp_path_factory.mktemp("small"),
+        tmp_path_factory.mktemp("logs"),
+        "--max-model-len",
+        "64",
+        "--max-batch-size",
+        "4",
+    )
     yield w
     w.stop()
 
@@ -42,8 +49,16 @@ def small_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
 @pytest.fixture(scope="module")
 def full_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     """One slot and a queue of one, slow steps: two long streams saturate it (see `saturated`)."""
-    w = start_worker(tmp_path_factory.mktemp("full"), tmp_path_factory.mktemp("logs"), "--max-queue", "1",
-                     "--max-batch-size", "1", "--fault.extra-token-latency-s", "0.05")
+    w = start_worker(
+        tmp_path_factory.mktemp("full"),
+        tmp_path_factory.mktemp("logs"),
+        "--max-queue",
+        "1",
+        "--max-batch-size",
+        "1",
+        "--fault.extra-token-latency-s",
+        "0.05",
+    )
     yield w
     w.stop()
 
@@ -72,17 +87,35 @@ def stubs() -> Iterator[dict[str, Stub]]:
 
 
 @pytest.fixture
-def gw(tmp_path: Path, ledger_url: str, real_worker: Proc, small_worker: Proc, full_worker: Proc,
-       stubs: dict[str, Stub]) -> Iterator[Harness]:
-    urls = {"demo-big": real_worker.url, "demo-small": small_worker.url, "demo-full": full_worker.url,
-            **{f"stub-{k}": s.url for k, s in stubs.items()}}
+def gw(
+    tmp_path: Path, ledger_url: str, real_worker: Proc, small_worker: Proc, full_worker: Proc, stubs: dict[str, Stub]
+) -> Iterator[Harness]:
+    urls = {
+        "demo-big": real_worker.url,
+        "demo-small": small_worker.url,
+        "demo-full": full_worker.url,
+        **{f"stub-{k}": s.url for k, s in stubs.items()},
+    }
     ups = {v: UpstreamConfig(urls=[u]) for v, u in urls.items()}
-    aliases = {"big": "demo-big", "small": "demo-small", "strict": "demo-small", "gpu": "demo-full",
-               "flaky": "stub-broken", "down": "stub-down", "dying": "stub-dying"}
+    aliases = {
+        "big": "demo-big",
+        "small": "demo-small",
+        "strict": "demo-small",
+        "gpu": "demo-full",
+        "flaky": "stub-broken",
+        "down": "stub-down",
+        "dying": "stub-dying",
+    }
     fallbacks = {a: ["big"] for a in aliases if a not in ("big", "strict")}
     fallbacks["strict"] = {"targets": ["big"], "reasons": ["server_error"]}  # no context-window fallback
-    with gateway_server(tmp_path, ledger_url, ups, {a: [VersionTarget(version=v)] for a, v in aliases.items()},
-                        fallbacks=fallbacks, safety=SafetyConfig(enabled=False)) as h:
+    with gateway_server(
+        tmp_path,
+        ledger_url,
+        ups,
+        {a: [VersionTarget(version=v)] for a, v in aliases.items()},
+        fallbacks=fallbacks,
+        safety=SafetyConfig(enabled=False),
+    ) as h:
         yield h
 
 
@@ -100,8 +133,10 @@ def test_a_prompt_longer_than_the_context_goes_to_the_next_version_unsent(gw: Ha
     [row] = gw.rows()
     assert (row.alias, row.model_version, row.status_code) == ("small", "demo-big", 200)
     assert row.fallback_from == "demo-small"
-    assert row.attempts == [{"version": "demo-small", "upstream": None, "status": None, "reason": "context_window"},
-                            {"version": "demo-big", "upstream": real_worker.url, "status": 200, "reason": None}]
+    assert row.attempts == [
+        {"version": "demo-small", "upstream": None, "status": None, "reason": "context_window"},
+        {"version": "demo-big", "upstream": real_worker.url, "status": 200, "reason": None},
+    ]
     assert fallbacks(gw, "small", "context_window") == 1
 
 
@@ -110,8 +145,12 @@ def test_a_worker_refusing_the_context_is_left_for_the_next_version(gw: Harness,
     raw = client(gw).chat.completions.with_raw_response.create(model="small", messages=MSG, max_tokens=100)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
-    assert row.attempts[0] == {"version": "demo-small", "upstream": small_worker.url, "status": 400,
-                               "reason": "context_window"}
+    assert row.attempts[0] == {
+        "version": "demo-small",
+        "upstream": small_worker.url,
+        "status": 400,
+        "reason": "context_window",
+    }
     assert row.model_version == "demo-big" and row.completion_tokens > 0
 
 
@@ -129,8 +168,12 @@ def test_a_saturated_pool_overflows_to_the_next_one(gw: Harness, full_worker: Pr
         raw = client(gw).chat.completions.with_raw_response.create(model="gpu", messages=MSG, max_tokens=4)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
-    assert row.attempts[0] == {"version": "demo-full", "upstream": full_worker.url, "status": 503,
-                               "reason": "queue_full"}
+    assert row.attempts[0] == {
+        "version": "demo-full",
+        "upstream": full_worker.url,
+        "status": 503,
+        "reason": "queue_full",
+    }
     assert (row.model_version, row.fallback_from) == ("demo-big", "demo-full")
     assert fallbacks(gw, "gpu", "queue_full") == 1
 
@@ -142,16 +185,23 @@ def test_a_failing_or_unhealthy_version_falls_back(gw: Harness, stubs: dict[str,
     rows = {r.alias: r for r in gw.rows()}
     broken = rows["flaky"].attempts[0]
     assert (broken["version"], broken["status"], broken["reason"]) == ("stub-broken", 500, "server_error")
-    assert rows["down"].attempts[0] == {"version": "stub-down", "upstream": None, "status": None,
-                                        "reason": "unavailable"}
+    assert rows["down"].attempts[0] == {
+        "version": "stub-down",
+        "upstream": None,
+        "status": None,
+        "reason": "unavailable",
+    }
     assert all(r.model_version == "demo-big" and r.status_code == 200 for r in rows.values())
     assert fallbacks(gw, "flaky", "server_error") == 1 and fallbacks(gw, "down", "unavailable") == 1
     assert stubs["down"].behaviour.requests == 0
 
 
 def test_a_stream_is_switched_before_its_first_byte(gw: Harness):
-    chunks = list(client(gw).chat.completions.create(model="flaky", messages=MSG, max_tokens=6, stream=True,
-                                                      extra_body={"ignore_eos": True}))
+    chunks = list(
+        client(gw).chat.completions.create(
+            model="flaky", messages=MSG, max_tokens=6, stream=True, extra_body={"ignore_eos": True}
+        )
+    )
     assert chunks[-1].choices[0].finish_reason == "length"
     [row] = gw.rows()
     assert row.stream and (row.status_code, row.model_version, row.fallback_from) == (200, "demo-big", "stub-broken")
@@ -159,8 +209,13 @@ def test_a_stream_is_switched_before_its_first_byte(gw: Harness):
 
 
 def test_a_stream_that_broke_after_its_first_byte_is_never_switched(gw: Harness, stubs: dict[str, Stub]):
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", headers=gw.headers(), timeout=30,
-                      json={"model": "dying", "messages": MSG, "max_tokens": 8, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        headers=gw.headers(),
+        timeout=30,
+        json={"model": "dying", "messages": MSG, "max_tokens": 8, "stream": True},
+    ) as r:
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert '"upstream_disconnected"' in events[-1]  # the error event, after the chunks that came

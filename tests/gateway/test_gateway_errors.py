@@ -1,4 +1,5 @@
 """Every error path of the gateway, with its status and OpenAI-format body, against stub upstreams."""
+
 from __future__ import annotations
 
 import collections
@@ -32,12 +33,21 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict:
 
 # ---- auth -----------------------------------------------------------------------------------
 
+
 def test_missing_and_invalid_keys_are_401(stub_gateway):
     h = stub_gateway
     assert_error(httpx.post(h.url + "/v1/chat/completions", json=CHAT), 401, "missing_api_key")
-    assert_error(httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": "Bearer sk-wrong"}), 401, "invalid_api_key")
+    assert_error(
+        httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": "Bearer sk-wrong"}),
+        401,
+        "invalid_api_key",
+    )
     forged = h.keys["acme"][:-4] + "AAAA"
-    assert_error(httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {forged}"}), 401, "invalid_api_key")
+    assert_error(
+        httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {forged}"}),
+        401,
+        "invalid_api_key",
+    )
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=h.url + "/v1", api_key="nope", max_retries=0).models.list()
 
@@ -54,14 +64,18 @@ def test_keys_are_stored_only_as_hashes(stub_gateway):
 def test_admin_routes_refuse_tenant_keys_and_manage_keys(stub_gateway):
     h = stub_gateway
     assert_error(httpx.get(h.url + "/v1/admin/tenants", headers=h.headers()), 403, "admin_required")
-    assert_error(httpx.post(h.url + "/v1/admin/keys", json={"tenant": "acme"}, headers=h.headers()), 403, "admin_required")
+    assert_error(
+        httpx.post(h.url + "/v1/admin/keys", json={"tenant": "acme"}, headers=h.headers()), 403, "admin_required"
+    )
     admin = {"authorization": f"Bearer {ADMIN_KEY}"}
     r = httpx.post(h.url + "/v1/admin/tenants", json={"id": "initech", "limits": {"rpm": 5}}, headers=admin)
     assert r.status_code == 201
     assert "initech" in {t["id"] for t in httpx.get(h.url + "/v1/admin/tenants", headers=admin).json()["data"]}
     new = httpx.post(h.url + "/v1/admin/keys", json={"tenant": "initech"}, headers=admin).json()
     assert new["key"].startswith("iw-")
-    assert_error(httpx.post(h.url + "/v1/admin/keys", json={"tenant": "nobody"}, headers=admin), 404, "tenant_not_found")
+    assert_error(
+        httpx.post(h.url + "/v1/admin/keys", json={"tenant": "nobody"}, headers=admin), 404, "tenant_not_found"
+    )
     h.keys["initech"] = new["key"]
     assert post(h, tenant="initech").status_code == 200
     listed = httpx.get(h.url + "/v1/admin/keys", params={"tenant": "initech"}, headers=admin).json()["data"]
@@ -73,12 +87,16 @@ def test_admin_routes_refuse_tenant_keys_and_manage_keys(stub_gateway):
 
 # ---- bad input ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body,param", [
-    ({"model": "m", "messages": []}, "messages"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}, "max_tokens"),
-    ({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": -1}, "temperature"),
-    ({"messages": [{"role": "user", "content": "x"}]}, "model"),
-])
+
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"model": "m", "messages": []}, "messages"),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}, "max_tokens"),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": -1}, "temperature"),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+    ],
+)
 def test_invalid_bodies_are_400(stub_gateway, body, param):
     err = assert_error(post(stub_gateway, body), 400, "invalid_request")
     assert err["param"] == param
@@ -87,8 +105,12 @@ def test_invalid_bodies_are_400(stub_gateway, body, param):
 def test_malformed_json_and_non_object_are_400(stub_gateway):
     h = stub_gateway
     assert_error(httpx.post(h.url + "/v1/chat/completions", content=b"{oops", headers=h.headers()), 400, "invalid_json")
-    assert_error(httpx.post(h.url + "/v1/chat/completions", content=b"[1,2]", headers=h.headers()), 400, "invalid_request")
-    assert_error(httpx.post(h.url + "/v1/chat/completions", content=b"\xff\xfe", headers=h.headers()), 400, "invalid_json")
+    assert_error(
+        httpx.post(h.url + "/v1/chat/completions", content=b"[1,2]", headers=h.headers()), 400, "invalid_request"
+    )
+    assert_error(
+        httpx.post(h.url + "/v1/chat/completions", content=b"\xff\xfe", headers=h.headers()), 400, "invalid_json"
+    )
 
 
 def test_unknown_model_is_404(stub_gateway):
@@ -125,6 +147,7 @@ def test_rate_limit_is_429_with_retry_after_and_headers(stub_gateway):
 
 # ---- upstream trouble --------------------------------------------------------------------------
 
+
 def test_upstream_4xx_passes_through_and_5xx_is_recorded(stub_gateway, stub):
     h = stub_gateway
     stub.behaviour.fail_status = 400
@@ -159,7 +182,9 @@ def test_retry_on_another_replica_before_first_byte(tmp_path):
     with stub_server() as bad, stub_server() as good:
         bad.behaviour.fail_status = 503
         ups = {"stub@1": UpstreamConfig(urls=[bad.url, good.url])}
-        with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]}) as h:
+        with gateway_server(
+            tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]}
+        ) as h:
             statuses = [post(h).status_code for _ in range(6)]
             assert statuses == [200] * 6
             rows = h.rows()
@@ -172,8 +197,16 @@ def test_circuit_breaker_opens_after_consecutive_failures(tmp_path):
     with stub_server() as bad:
         bad.behaviour.fail_status = 502
         ups = {"stub@1": UpstreamConfig(urls=[bad.url])}
-        with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]},
-                            breaker_failures=3, breaker_open_s=60, max_retries=0, health_interval_s=0.2) as h:
+        with gateway_server(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'l.db'}",
+            ups,
+            {"m": [VersionTarget(version="stub@1")]},
+            breaker_failures=3,
+            breaker_open_s=60,
+            max_retries=0,
+            health_interval_s=0.2,
+        ) as h:
             codes = [post(h).status_code for _ in range(5)]
             assert codes[:3] == [502, 502, 502]
             assert codes[3:] == [503, 503]  # open circuit: not even tried
@@ -191,12 +224,19 @@ def test_upstream_dying_mid_stream_ends_with_error_event(stub_gateway, stub):
         events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
     assert sum(1 for e in events if "choices" in e) == 2
-    assert not any("usage" in json.loads(e) for e in events)  # asked upstream for running usage, never shown to this client
+    assert not any(
+        "usage" in json.loads(e) for e in events
+    )  # asked upstream for running usage, never shown to this client
     assert stub.behaviour.seen_bodies[-1]["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
     [row] = h.rows()
     assert (row.status_code, row.error_type, row.stream) == (502, "upstream_disconnected", True)
     # billed for the two chunks it got, by the upstream's own running count
-    assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (prompt_tokens(body), 2, True, False)
+    assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (
+        prompt_tokens(body),
+        2,
+        True,
+        False,
+    )
     assert row.cost_usd == pytest.approx((prompt_tokens(body) * 2.0 + 2 * 6.0) / 1e6)
     assert row.ttft_s is not None and row.tpot_s is not None and row.ttft_s + row.tpot_s <= row.latency_s
     stub.behaviour.die_after_chunks = None
@@ -208,26 +248,57 @@ def test_stream_of_an_upstream_without_usage_is_counted_and_marked_estimated(stu
     h = stub_gateway
     stub.behaviour.reports_usage = False
     stub.behaviour.die_after_chunks = 3
-    with httpx.stream("POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True, "max_tokens": 10}, headers=h.headers(), timeout=30) as r:
+    with httpx.stream(
+        "POST",
+        h.url + "/v1/chat/completions",
+        json=CHAT | {"stream": True, "max_tokens": 10},
+        headers=h.headers(),
+        timeout=30,
+    ) as r:
         events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
     assert sum(1 for e in events if "choices" in e) == 3
     stub.behaviour.die_after_chunks = None
-    list(openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0).chat.completions.create(
-        model="m", messages=CHAT["messages"], max_tokens=5, stream=True))
+    list(
+        openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0).chat.completions.create(
+            model="m", messages=CHAT["messages"], max_tokens=5, stream=True
+        )
+    )
     broken, whole = h.rows()
     estimate = (len(b"hi there") + 3) // 4  # the gateway's prompt estimate
-    assert (broken.prompt_tokens, broken.completion_tokens, broken.partial, broken.usage_estimated) == (estimate, 3, True, True)
-    assert (whole.prompt_tokens, whole.completion_tokens, whole.partial, whole.usage_estimated) == (estimate, 5, False, True)
+    assert (broken.prompt_tokens, broken.completion_tokens, broken.partial, broken.usage_estimated) == (
+        estimate,
+        3,
+        True,
+        True,
+    )
+    assert (whole.prompt_tokens, whole.completion_tokens, whole.partial, whole.usage_estimated) == (
+        estimate,
+        5,
+        False,
+        True,
+    )
     assert broken.cost_usd == pytest.approx((estimate * 2.0 + 3 * 6.0) / 1e6)
 
 
 def test_client_asking_for_final_usage_gets_only_the_final_usage_chunk(stub_gateway, stub):
     h = stub_gateway
     c = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
-    final = list(c.chat.completions.create(model="m", messages=CHAT["messages"], max_tokens=5, stream=True, stream_options={"include_usage": True}))
+    final = list(
+        c.chat.completions.create(
+            model="m", messages=CHAT["messages"], max_tokens=5, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert [x.usage is not None for x in final] == [False] * 5 + [True] and final[-1].choices == []
-    running = list(c.chat.completions.create(model="m", messages=CHAT["messages"], max_tokens=5, stream=True,
-                                             stream_options={"include_usage": True}, extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}}))
+    running = list(
+        c.chat.completions.create(
+            model="m",
+            messages=CHAT["messages"],
+            max_tokens=5,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body={"stream_options": {"include_usage": True, "continuous_usage_stats": True}},
+        )
+    )
     # running usage as asked (the output safety guard re-cuts held-back text into pieces of its own, which carry none)
     counts = [x.usage.completion_tokens for x in running if x.usage is not None]
     assert counts == sorted(counts) and counts[-2:] == [5, 5] and running[-1].choices == []
@@ -251,11 +322,14 @@ def test_client_disconnect_mid_stream_is_recorded(stub_gateway, stub):
 
 # ---- routing ----------------------------------------------------------------------------------
 
+
 def test_weighted_routing_and_sticky_request_ids(tmp_path):
     with stub_server("v-a") as a, stub_server("v-b") as b:
         ups = {"v-a": UpstreamConfig(urls=[a.url]), "v-b": UpstreamConfig(urls=[b.url])}
         aliases = {"m": [VersionTarget(version="v-a", weight=3), VersionTarget(version="v-b", weight=1)]}
-        with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, aliases, default_limits={"rpm": 10_000}) as h:
+        with gateway_server(
+            tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, aliases, default_limits={"rpm": 10_000}
+        ) as h:
             counts = collections.Counter(post(h).headers["x-model-version"] for _ in range(200))
             assert counts["v-a"] + counts["v-b"] == 200
             assert 0.62 < counts["v-a"] / 200 < 0.88  # 0.75 expected; bounds are > 4 sigma wide
@@ -263,7 +337,9 @@ def test_weighted_routing_and_sticky_request_ids(tmp_path):
                 seen = {post(h, headers={"x-request-id": f"sticky-{i}"}).headers["x-model-version"] for _ in range(5)}
                 assert len(seen) == 1
             # weights set in the database (as a rollout does) reach the router without a restart
-            h.gateway.store.set_alias("m", [VersionTarget(version="v-a", weight=0), VersionTarget(version="v-b", weight=1)])
+            h.gateway.store.set_alias(
+                "m", [VersionTarget(version="v-a", weight=0), VersionTarget(version="v-b", weight=1)]
+            )
             deadline = time.monotonic() + 10
             while [t.version for t in h.gateway.aliases.aliases["m"]] != ["v-b"] and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -290,9 +366,15 @@ def test_keys_provisioned_from_config_by_hash(tmp_path, stub):
     new = key_util.generate()
     ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
     cfg_keys = {new.key_id: ConfiguredKey(tenant="ops", secret_sha256=new.secret_hash)}
-    with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]}, keys=cfg_keys) as h:
+    with gateway_server(
+        tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]}, keys=cfg_keys
+    ) as h:
         r = httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {new.secret}"})
         assert r.status_code == 200
         assert h.rows()[-1].tenant == "ops"
         wrong = new.secret[:-2] + ("AA" if not new.secret.endswith("AA") else "BB")
-        assert_error(httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {wrong}"}), 401, "invalid_api_key")
+        assert_error(
+            httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers={"authorization": f"Bearer {wrong}"}),
+            401,
+            "invalid_api_key",
+        )

@@ -5,6 +5,7 @@ policies differ: acme (the default policy plus a deny list that blocks output to
 (PII only flagged on input) and initech (the default policy, opted in to storing content, so
 its excerpts keep redacted context). One more gateway runs the MiniLM classifier.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,10 +63,23 @@ TENANTS = {"acme": TenantConfig(), "globex": TenantConfig(), "initech": TenantCo
 
 @contextlib.contextmanager
 def safety_gateway(tmp: Path, stub: Stub, safety: dict, tenants: dict[str, TenantConfig]) -> Iterator[Harness]:
-    cfg = GatewayConfig(upstreams={"stub@1": UpstreamConfig(urls=[stub.url])}, aliases={"m": [VersionTarget(version="stub@1")]},
-                        tenants=tenants, key_cache_ttl_s=0, health_interval_s=0.5, state_refresh_s=0.5, request_timeout_s=10)
-    settings = Settings(data_dir=tmp / "gw", database_url=f"sqlite:///{tmp / 'l.db'}", admin_key=ADMIN_KEY, gateway=cfg,
-                        ledger_max_delay_s=0.05, safety=SafetyConfig(**safety))
+    cfg = GatewayConfig(
+        upstreams={"stub@1": UpstreamConfig(urls=[stub.url])},
+        aliases={"m": [VersionTarget(version="stub@1")]},
+        tenants=tenants,
+        key_cache_ttl_s=0,
+        health_interval_s=0.5,
+        state_refresh_s=0.5,
+        request_timeout_s=10,
+    )
+    settings = Settings(
+        data_dir=tmp / "gw",
+        database_url=f"sqlite:///{tmp / 'l.db'}",
+        admin_key=ADMIN_KEY,
+        gateway=cfg,
+        ledger_max_delay_s=0.05,
+        safety=SafetyConfig(**safety),
+    )
     app = create_app(settings, span_exporter=InMemorySpanExporter())
     with ThreadedServer(app) as server:
         h = Harness(server.url, app, InMemorySpanExporter())
@@ -104,9 +118,10 @@ def client(h: Harness, tenant: str = "acme") -> openai.OpenAI:
     return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
 
 
-def chat(h: Harness, content: str, tenant: str = "acme", **kw):  # noqa: ANN201 - the raw response
+def chat(h: Harness, content: str, tenant: str = "acme", **kw):
     return client(h, tenant).chat.completions.with_raw_response.create(
-        model="m", messages=[{"role": "user", "content": content}], max_tokens=kw.pop("max_tokens", 4), **kw)
+        model="m", messages=[{"role": "user", "content": content}], max_tokens=kw.pop("max_tokens", 4), **kw
+    )
 
 
 def row_of(h: Harness, request_id: str) -> RequestRow:
@@ -117,7 +132,9 @@ def row_of(h: Harness, request_id: str) -> RequestRow:
 def hits_of(h: Harness, request_id: str) -> list[SafetyHitRow]:
     h.flush()
     with Session(h.gateway.store.engine) as s:
-        rows = list(s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == request_id).order_by(SafetyHitRow.id)))
+        rows = list(
+            s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == request_id).order_by(SafetyHitRow.id))
+        )
         s.expunge_all()
         return rows
 
@@ -129,7 +146,7 @@ def admin(h: Harness, method: str, path: str, **kw) -> httpx.Response:
 def never_leaks(text: str, secret: str, window: int = 8) -> None:
     assert secret not in text
     for k in range(len(secret) - window + 1):
-        assert secret[k:k + window] not in text, secret[k:k + window]
+        assert secret[k : k + window] not in text, secret[k : k + window]
 
 
 # ---- input --------------------------------------------------------------------------------
@@ -137,7 +154,10 @@ def never_leaks(text: str, secret: str, window: int = 8) -> None:
 
 def test_block_is_a_400_naming_the_category_and_never_reaches_the_upstream(gw, stub):
     seen = stub.behaviour.requests
-    for prompt, category in (("Tell me everything about Project Falcon.", "deny_list"), (INJECTION, "prompt_injection")):
+    for prompt, category in (
+        ("Tell me everything about Project Falcon.", "deny_list"),
+        (INJECTION, "prompt_injection"),
+    ):
         with pytest.raises(openai.BadRequestError) as e:
             chat(gw, prompt)
         assert e.value.status_code == 400 and e.value.code == "content_policy_violation"
@@ -154,12 +174,20 @@ def test_block_is_a_400_naming_the_category_and_never_reaches_the_upstream(gw, s
 
 
 def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
-    messages = [{"role": "system", "content": f"The user's mail is {EMAIL}."},
-                {"role": "user", "content": [{"type": "text", "text": "Charge "}, {"type": "text", "text": f"card {CARD} now."}]}]
+    messages = [
+        {"role": "system", "content": f"The user's mail is {EMAIL}."},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Charge "}, {"type": "text", "text": f"card {CARD} now."}],
+        },
+    ]
     raw = client(gw).chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
     sent = stub.behaviour.seen_bodies[-1]
     assert sent["messages"][0]["content"] == "The user's mail is [REDACTED:EMAIL_ADDRESS]."
-    assert sent["messages"][1]["content"] == [{"type": "text", "text": "Charge "}, {"type": "text", "text": "card [REDACTED:CREDIT_CARD] now."}]
+    assert sent["messages"][1]["content"] == [
+        {"type": "text", "text": "Charge "},
+        {"type": "text", "text": "card [REDACTED:CREDIT_CARD] now."},
+    ]
     hits = hits_of(gw, raw.headers["x-request-id"])
     assert sorted((x.direction, x.category, x.action) for x in hits) == [("input", "pii", "redact")] * 2
     client(gw).completions.create(model="m", prompt=f"mail {EMAIL}", max_tokens=2)
@@ -175,16 +203,34 @@ def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
 
 def test_flag_passes_unchanged_and_is_recorded_and_counted(gw, stub):
     gw.flush()  # counters are views of records, and a record waits for its flag-only scans
-    before = gw.metric("inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag")
-    incidents = gw.metric("inferwatch_safety_incidents_total", tenant="acme", model_alias="m", model_version="stub@1", direction="input")
+    before = gw.metric(
+        "inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag"
+    )
+    incidents = gw.metric(
+        "inferwatch_safety_incidents_total", tenant="acme", model_alias="m", model_version="stub@1", direction="input"
+    )
     raw = chat(gw, BOMB)
     assert raw.parse().choices[0].message.content
     assert stub.behaviour.seen_bodies[-1]["messages"][0]["content"] == BOMB
     row = row_of(gw, raw.headers["x-request-id"])
     assert row.status_code == 200 and row.error_type is None
-    assert [(x.direction, x.category, x.action) for x in hits_of(gw, row.request_id)] == [("input", "indiscriminate_weapons", "flag")]
-    assert gw.metric("inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag") == before + 1
-    assert gw.metric("inferwatch_safety_incidents_total", tenant="acme", model_alias="m", model_version="stub@1", direction="input") == incidents + 1
+    assert [(x.direction, x.category, x.action) for x in hits_of(gw, row.request_id)] == [
+        ("input", "indiscriminate_weapons", "flag")
+    ]
+    assert (
+        gw.metric("inferwatch_safety_hits_total", direction="input", category="indiscriminate_weapons", action="flag")
+        == before + 1
+    )
+    assert (
+        gw.metric(
+            "inferwatch_safety_incidents_total",
+            tenant="acme",
+            model_alias="m",
+            model_version="stub@1",
+            direction="input",
+        )
+        == incidents + 1
+    )
 
 
 # ---- output -------------------------------------------------------------------------------
@@ -211,8 +257,13 @@ def test_output_redaction_without_streaming(gw, stub, engine):
 @pytest.mark.parametrize("chunk_chars", [1, 3, 7])
 def test_streamed_output_never_carries_an_unredacted_span(gw, stub, engine, chunk_chars):
     stub.behaviour.reply_text, stub.behaviour.reply_chunk_chars = REPLY, chunk_chars
-    stream = client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "details?"}], max_tokens=5,
-                                                 stream=True, stream_options={"include_usage": True})
+    stream = client(gw).chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "details?"}],
+        max_tokens=5,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
     text = "".join(pieces)
@@ -221,23 +272,39 @@ def test_streamed_output_never_carries_an_unredacted_span(gw, stub, engine, chun
         never_leaks(text, s)
     assert chunks[-1].usage.completion_tokens == 5
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
-    completion = "".join(c.choices[0].text for c in client(gw).completions.create(model="m", prompt="x", max_tokens=2, stream=True) if c.choices)
+    completion = "".join(
+        c.choices[0].text
+        for c in client(gw).completions.create(model="m", prompt="x", max_tokens=2, stream=True)
+        if c.choices
+    )
     assert completion == text
     [row] = [r for r in gw.rows() if r.stream and r.operation == "chat"][-1:]
     assert row.completion_tokens == 5 and row.ttft_s is not None and row.finish_reason == "length"
-    assert [(x.direction, x.category, x.action) for x in hits_of(gw, row.request_id)] == [("output", "pii", "redact")] * 3
+    assert [(x.direction, x.category, x.action) for x in hits_of(gw, row.request_id)] == [
+        ("output", "pii", "redact")
+    ] * 3
 
 
 def test_logprobs_cannot_carry_the_raw_text_around_redaction(gw, stub):
     stub.behaviour.reply_text, stub.behaviour.logprobs = REPLY, True
-    raw = httpx.post(gw.url + "/v1/chat/completions", headers=gw.headers(), timeout=30,
-                     json={"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "logprobs": True})
-    streamed = httpx.post(gw.url + "/v1/chat/completions", headers=gw.headers(), timeout=30,
-                          json={"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "stream": True})
+    raw = httpx.post(
+        gw.url + "/v1/chat/completions",
+        headers=gw.headers(),
+        timeout=30,
+        json={"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "logprobs": True},
+    )
+    streamed = httpx.post(
+        gw.url + "/v1/chat/completions",
+        headers=gw.headers(),
+        timeout=30,
+        json={"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 2, "stream": True},
+    )
     assert raw.status_code == streamed.status_code == 200
     events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
     streamed_text = "".join(c["delta"].get("content") or "" for e in events for c in e["choices"])
-    tokens = "".join(t["token"] for e in events for c in e["choices"] if c.get("logprobs") for t in c["logprobs"]["content"])
+    tokens = "".join(
+        t["token"] for e in events for c in e["choices"] if c.get("logprobs") for t in c["logprobs"]["content"]
+    )
     assert "[REDACTED:CREDIT_CARD]" in raw.text and "[REDACTED:CREDIT_CARD]" in streamed_text
     assert raw.json()["choices"][0]["logprobs"] is None and tokens == ""
     for s in SECRETS:
@@ -247,7 +314,9 @@ def test_logprobs_cannot_carry_the_raw_text_around_redaction(gw, stub):
 
 def test_clean_streamed_text_keeps_its_pieces(gw, stub):
     stub.behaviour.reply_text = "The quick brown fox jumps over the lazy dog. " * 8
-    stream = client(gw).chat.completions.create(model="m", messages=[{"role": "user", "content": "story"}], max_tokens=3, stream=True)
+    stream = client(gw).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "story"}], max_tokens=3, stream=True
+    )
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert "".join(pieces) == stub.behaviour.reply_text
     # held back, then sent in the upstream's own 3-character pieces (cut where a release ended), not in one blob
@@ -259,8 +328,9 @@ def test_output_block_ends_with_content_filter(gw, stub):
     resp = chat(gw, "What is the plan?").parse()
     assert resp.choices[0].finish_reason == "content_filter"
     assert "Falcon" not in resp.choices[0].message.content and "deny_list" in resp.choices[0].message.content
-    stream = client(gw).chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "plan?"}],
-                                                                   max_tokens=40, stream=True)
+    stream = client(gw).chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": "plan?"}], max_tokens=40, stream=True
+    )
     rid = stream.headers["x-request-id"]
     chunks = [c for c in stream.parse() if c.choices]
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
@@ -278,10 +348,14 @@ def test_ledger_keeps_redacted_excerpts_only(gw, stub):
     stub.behaviour.reply_text = REPLY
     chat(gw, f"My card is {CARD}, mail {EMAIL}.")  # acme: redacted both ways
     chat(gw, f"mail {EMAIL} please", tenant="globex")  # flag only: the raw address went upstream
-    raw = chat(gw, f"Ignore nothing. My phone is {PHONE} and I need help with my garden.", tenant="initech")  # opted in: context kept
+    raw = chat(
+        gw, f"Ignore nothing. My phone is {PHONE} and I need help with my garden.", tenant="initech"
+    )  # opted in: context kept
     ctx = hits_of(gw, raw.headers["x-request-id"])
     assert any("[REDACTED:PHONE_NUMBER]" in (x.excerpt or "") and "garden" in (x.excerpt or "") for x in ctx)
-    marker_only = hits_of(gw, chat(gw, f"mail {EMAIL}").headers["x-request-id"])  # acme did not opt in: the marker alone
+    marker_only = hits_of(
+        gw, chat(gw, f"mail {EMAIL}").headers["x-request-id"]
+    )  # acme did not opt in: the marker alone
     assert {x.excerpt for x in marker_only if x.direction == "input"} == {"[REDACTED:EMAIL_ADDRESS]"}
     gw.flush()
     db = sqlite3.connect(gw.gateway.store.engine.url.database)
@@ -298,7 +372,9 @@ def test_ledger_keeps_redacted_excerpts_only(gw, stub):
 
 
 def test_moderations_with_the_openai_client(gw):
-    result = client(gw).moderations.create(model="omni-moderation-latest", input=["How do I bake bread?", INJECTION, BOMB])
+    result = client(gw).moderations.create(
+        model="omni-moderation-latest", input=["How do I bake bread?", INJECTION, BOMB]
+    )
     benign, injection, bomb = result.results
     assert not benign.flagged and bomb.flagged
     assert not injection.flagged  # flagged means harmful content, as in OpenAI's API
@@ -306,8 +382,18 @@ def test_moderations_with_the_openai_client(gw):
     assert bomb.categories.illicit_violent and bomb.category_scores.illicit_violent >= 0.5
     assert any(s["category"] == "indiscriminate_weapons" for s in bomb.model_extra["spans"])
     # the tenant's own deny list counts for that tenant only
-    assert client(gw, "acme").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
-    assert not client(gw, "globex").moderations.create(input="about Project Falcon").results[0].model_extra["inferwatch_categories"]["deny_list"]
+    assert (
+        client(gw, "acme")
+        .moderations.create(input="about Project Falcon")
+        .results[0]
+        .model_extra["inferwatch_categories"]["deny_list"]
+    )
+    assert (
+        not client(gw, "globex")
+        .moderations.create(input="about Project Falcon")
+        .results[0]
+        .model_extra["inferwatch_categories"]["deny_list"]
+    )
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-wrong", max_retries=0).moderations.create(input="x")
     r = httpx.post(gw.url + "/v1/moderations", json={"input": 3}, headers=gw.headers("acme"))
@@ -330,20 +416,42 @@ def test_review_queue_flow(gw, stub):
     mine = {i["request_id"]: i for i in items}
     assert mine[flagged]["category"] == "indiscriminate_weapons" and mine[flagged]["action"] == "flag"
     assert mine[blocked]["category"] == "prompt_injection" and mine[blocked]["action"] == "block"
-    assert not admin(gw, "GET", "/v1/admin/reviews", params={"tenant": "initech", "category": "pii"}).json()["data"]  # redactions are not queued
+    assert not admin(gw, "GET", "/v1/admin/reviews", params={"tenant": "initech", "category": "pii"}).json()[
+        "data"
+    ]  # redactions are not queued
     assert redacted
     item = mine[flagged]["id"]
-    assert admin(gw, "POST", f"/v1/admin/reviews/{item}/claim", json={"reviewer": "alice"}).json()["status"] == "claimed"
+    assert (
+        admin(gw, "POST", f"/v1/admin/reviews/{item}/claim", json={"reviewer": "alice"}).json()["status"] == "claimed"
+    )
     taken = admin(gw, "POST", f"/v1/admin/reviews/{item}/claim", json={"reviewer": "bob"})
     assert taken.status_code == 409 and "alice" in taken.json()["error"]["message"]
-    assert admin(gw, "GET", "/v1/admin/reviews", params={"status": "claimed", "category": "indiscriminate_weapons"}).json()["data"][0]["id"] == item
-    done = admin(gw, "POST", f"/v1/admin/reviews/{item}/resolve", json={"label": "false_positive", "note": "a chemistry class"}).json()
-    assert (done["status"], done["label"], done["note"], done["claimed_by"]) == ("resolved", "false_positive", "a chemistry class", "alice")
+    assert (
+        admin(
+            gw, "GET", "/v1/admin/reviews", params={"status": "claimed", "category": "indiscriminate_weapons"}
+        ).json()["data"][0]["id"]
+        == item
+    )
+    done = admin(
+        gw, "POST", f"/v1/admin/reviews/{item}/resolve", json={"label": "false_positive", "note": "a chemistry class"}
+    ).json()
+    assert (done["status"], done["label"], done["note"], done["claimed_by"]) == (
+        "resolved",
+        "false_positive",
+        "a chemistry class",
+        "alice",
+    )
     assert admin(gw, "POST", f"/v1/admin/reviews/{item}/resolve", json={"label": "true_positive"}).status_code == 409
-    assert admin(gw, "POST", f"/v1/admin/reviews/{mine[blocked]['id']}/resolve", json={"label": "bogus"}).status_code == 400
+    assert (
+        admin(gw, "POST", f"/v1/admin/reviews/{mine[blocked]['id']}/resolve", json={"label": "bogus"}).status_code
+        == 400
+    )
     admin(gw, "POST", f"/v1/admin/reviews/{mine[blocked]['id']}/resolve", json={"label": "tp"})
     assert admin(gw, "POST", "/v1/admin/reviews/999999/claim").status_code == 404
-    precision = {p["category"]: p for p in admin(gw, "GET", "/v1/admin/reviews/precision", params={"tenant": "globex"}).json()["data"]}
+    precision = {
+        p["category"]: p
+        for p in admin(gw, "GET", "/v1/admin/reviews/precision", params={"tenant": "globex"}).json()["data"]
+    }
     assert precision["indiscriminate_weapons"]["precision"] == 0.0 and precision["prompt_injection"]["precision"] == 1.0
     assert review.precision_by_category(gw.gateway.store.engine, tenant="globex")["prompt_injection"].true_positive == 1
 
@@ -366,7 +474,9 @@ def test_classifier_runs_batched_off_the_event_loop(tmp_path, gw, stub):
         # score (>= 0.9), which this generic persona prompt does not reach, so it flags
         rid = chat(h, EVIL_TWIN).headers["x-request-id"]
         assert row_of(h, rid).status_code == 200
-        assert ("injection_classifier", "jailbreak", "flag") in [(x.scanner, x.category, x.action) for x in hits_of(h, rid)]
+        assert ("injection_classifier", "jailbreak", "flag") in [
+            (x.scanner, x.category, x.action) for x in hits_of(h, rid)
+        ]
 
 
 class HeldClassifier:
@@ -378,7 +488,7 @@ class HeldClassifier:
     def __init__(self) -> None:
         self.gate = threading.Event()
 
-    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+    def scan_many(self, texts, harm=True):
         assert self.gate.wait(60), "the classifier was never released"
         return [[Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] for t in texts]
 
@@ -440,10 +550,15 @@ def test_a_guard_models_verdict_is_recorded_and_survives_a_sigterm_right_after_t
     the answer, the guard answers during the shutdown, and the request's row carries its finding."""
     guard = GuardStub(hold=threading.Event())
     with ThreadedServer(guard_stub_app(guard)) as gs:
-        gw, _ = start_gateway(tmp_path, {
-            "data_dir": str(tmp_path / "serve-data"), "admin_key": ADMIN_KEY,
-            "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]}},
-            "safety": {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}}})
+        gw, _ = start_gateway(
+            tmp_path,
+            {
+                "data_dir": str(tmp_path / "serve-data"),
+                "admin_key": ADMIN_KEY,
+                "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]}},
+                "safety": {"classifier": False, "guard": {"url": gs.url, "model": "llama-guard-3-1b", "timeout_s": 30}},
+            },
+        )
         proc = gw.process
         try:
             key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)
@@ -463,8 +578,10 @@ def test_a_guard_models_verdict_is_recorded_and_survives_a_sigterm_right_after_t
     try:
         with Session(engine) as s:
             [row] = s.scalars(select(RequestRow).where(RequestRow.request_id == r.headers["x-request-id"]))
-            hits = [(x.scanner, x.category, x.action) for x in
-                    s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == row.request_id))]
+            hits = [
+                (x.scanner, x.category, x.action)
+                for x in s.scalars(select(SafetyHitRow).where(SafetyHitRow.request_id == row.request_id))
+            ]
     finally:
         engine.dispose()
     assert row.status_code == 200 and ("guard", "non_violent_crimes", "flag") in hits
@@ -491,24 +608,53 @@ def tool_stub_app(s: ToolStub) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> dict:
-        return {"object": "list", "data": [{"id": "tool-stub", "object": "model", "created": 0, "owned_by": "stub", "version": "stub@1"}]}
+        return {
+            "object": "list",
+            "data": [{"id": "tool-stub", "object": "model", "created": 0, "owned_by": "stub", "version": "stub@1"}],
+        }
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         body = await request.json()
         s.seen_bodies.append(body)
         base = {"id": "t1", "created": 0, "model": "tool-stub"}
-        calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "send", "arguments": a}} for i, a in enumerate(CALLS)]
+        calls = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": "send", "arguments": a}}
+            for i, a in enumerate(CALLS)
+        ]
         if not body.get("stream"):
             msg = {"role": "assistant", "content": None, "reasoning_content": REASONING, "tool_calls": calls}
-            return JSONResponse({**base, "object": "chat.completion", "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}],
-                                 "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}})
+            return JSONResponse(
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+                }
+            )
         n = s.chunk_chars
-        deltas = [{"role": "assistant", "content": ""}] + [{"reasoning_content": REASONING[k:k + n]} for k in range(0, len(REASONING), n)]
+        deltas = [{"role": "assistant", "content": ""}] + [
+            {"reasoning_content": REASONING[k : k + n]} for k in range(0, len(REASONING), n)
+        ]
         for i, a in enumerate(CALLS):
-            deltas.append({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function", "function": {"name": "send", "arguments": ""}}]})
-            deltas += [{"tool_calls": [{"index": i, "function": {"arguments": a[k:k + n]}}]} for k in range(0, len(a), n)]
-        chunks = [{"index": 0, "delta": d, "finish_reason": None} for d in deltas] + [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
+            deltas.append(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": f"call_{i}",
+                            "type": "function",
+                            "function": {"name": "send", "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            deltas += [
+                {"tool_calls": [{"index": i, "function": {"arguments": a[k : k + n]}}]} for k in range(0, len(a), n)
+            ]
+        chunks = [{"index": 0, "delta": d, "finish_reason": None} for d in deltas] + [
+            {"index": 0, "delta": {}, "finish_reason": "tool_calls"}
+        ]
         lines = [f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [c]})}\n\n" for c in chunks]
         return StreamingResponse(iter([*lines, "data: [DONE]\n\n"]), media_type="text/event-stream")
 
@@ -533,15 +679,31 @@ def test_tool_call_arguments_and_tool_results_in_a_request_are_redacted_as_json(
     h, s = tool_gw
     messages = [
         {"role": "user", "content": "Mail the receipt."},
-        {"role": "assistant", "content": None,
-         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "send", "arguments": json.dumps({"to": EMAIL, "key": AWS_KEY})}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "send", "arguments": json.dumps({"to": EMAIL, "key": AWS_KEY})},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": json.dumps({"status": "sent", "card": CARD})},
-        {"role": "assistant", "content": None, "function_call": {"name": "dial", "arguments": json.dumps({"number": PHONE})}},
+        {
+            "role": "assistant",
+            "content": None,
+            "function_call": {"name": "dial", "arguments": json.dumps({"number": PHONE})},
+        },
         {"role": "user", "content": "Thanks."},
     ]
     raw = client(h).chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
     sent = s.seen_bodies[-1]["messages"]
-    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {"to": "[REDACTED:EMAIL_ADDRESS]", "key": "[REDACTED:AWS_ACCESS_KEY]"}
+    assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {
+        "to": "[REDACTED:EMAIL_ADDRESS]",
+        "key": "[REDACTED:AWS_ACCESS_KEY]",
+    }
     assert json.loads(sent[2]["content"]) == {"status": "sent", "card": "[REDACTED:CREDIT_CARD]"}
     assert json.loads(sent[3]["function_call"]["arguments"]) == {"number": "[REDACTED:PHONE_NUMBER]"}
     for secret in (*SECRETS, AWS_KEY):
@@ -555,23 +717,36 @@ def test_an_attack_in_tool_call_arguments_blocks_the_request(tool_gw):
     seen = len(s.seen_bodies)
     call = {"id": "c1", "type": "function", "function": {"name": "search", "arguments": json.dumps({"q": INJECTION})}}
     with pytest.raises(openai.BadRequestError) as e:
-        client(h).chat.completions.create(model="m", max_tokens=2, messages=[
-            {"role": "user", "content": "search"}, {"role": "assistant", "content": None, "tool_calls": [call]}])
+        client(h).chat.completions.create(
+            model="m",
+            max_tokens=2,
+            messages=[
+                {"role": "user", "content": "search"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+            ],
+        )
     assert e.value.body["category"] == "prompt_injection" and len(s.seen_bodies) == seen
-    assert ("input", "prompt_injection", "block") in [(x.direction, x.category, x.action) for x in hits_of(h, e.value.response.headers["x-request-id"])]
+    assert ("input", "prompt_injection", "block") in [
+        (x.direction, x.category, x.action) for x in hits_of(h, e.value.response.headers["x-request-id"])
+    ]
 
 
 def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(tool_gw, engine):
     h, _ = tool_gw
     h.flush()
     before = h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
-    raw = client(h).chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9)
+    raw = client(h).chat.completions.with_raw_response.create(
+        model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9
+    )
     msg = raw.parse().choices[0].message
     assert msg.model_extra["reasoning_content"] == expected_output(engine, REASONING, False)
     args = [tc.function.arguments for tc in msg.tool_calls]
     assert args == [expected_output(engine, a, True) for a in CALLS]
     assert json.loads(args[0]) == {"to": "[REDACTED:EMAIL_ADDRESS]", "subject": "Receipt"}
-    assert json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]" and "[REDACTED:PHONE_NUMBER]" in json.loads(args[1])["note"]
+    assert (
+        json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]"
+        and "[REDACTED:PHONE_NUMBER]" in json.loads(args[1])["note"]
+    )
     for secret in SECRETS:
         never_leaks(raw.http_response.text, secret)
     hits = [(x.direction, x.category, x.action) for x in hits_of(h, raw.headers["x-request-id"])]
@@ -583,7 +758,9 @@ def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(t
 def test_streamed_reasoning_and_tool_call_arguments_never_carry_an_unredacted_span(tool_gw, engine, chunk_chars):
     h, s = tool_gw
     s.chunk_chars = chunk_chars
-    stream = client(h).chat.completions.create(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9, stream=True)
+    stream = client(h).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9, stream=True
+    )
     reasoning, args, names, finish = [], {}, {}, None
     for chunk in stream:
         for c in chunk.choices:
@@ -594,9 +771,14 @@ def test_streamed_reasoning_and_tool_call_arguments_never_carry_an_unredacted_sp
             finish = c.finish_reason or finish
     assert "".join(reasoning) == expected_output(engine, REASONING, False)
     assert [args[0], args[1]] == [expected_output(engine, a, True) for a in CALLS] and names == {0: "send", 1: "send"}
-    assert json.loads(args[0])["to"] == "[REDACTED:EMAIL_ADDRESS]" and json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]"
+    assert (
+        json.loads(args[0])["to"] == "[REDACTED:EMAIL_ADDRESS]"
+        and json.loads(args[1])["card"] == "[REDACTED:CREDIT_CARD]"
+    )
     assert finish == "tool_calls"
     for secret in SECRETS:
         never_leaks("".join(reasoning) + args[0] + args[1], secret)
     [row] = [r for r in h.rows() if r.stream][-1:]
-    assert [(x.direction, x.category, x.action) for x in hits_of(h, row.request_id)] == [("output", "pii", "redact")] * 5
+    assert [(x.direction, x.category, x.action) for x in hits_of(h, row.request_id)] == [
+        ("output", "pii", "redact")
+    ] * 5

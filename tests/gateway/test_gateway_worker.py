@@ -1,4 +1,5 @@
 """The real `openai` client through the gateway to a real worker; ledger on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,9 @@ def client(h, tenant: str = "acme", **kw) -> openai.OpenAI:
 
 def test_sync_chat_is_recorded_with_exact_usage(worker_gateway):
     h = worker_gateway
-    raw = client(h).chat.completions.with_raw_response.create(model="demo", messages=MSG, max_tokens=9, seed=1, extra_body={"ignore_eos": True})
+    raw = client(h).chat.completions.with_raw_response.create(
+        model="demo", messages=MSG, max_tokens=9, seed=1, extra_body={"ignore_eos": True}
+    )
     resp = raw.parse()
     assert resp.usage.completion_tokens == 9
     version = raw.headers["x-model-version"]
@@ -36,7 +39,9 @@ async def test_async_streaming_with_and_without_usage(worker_gateway):
 
     async def one(include_usage: bool) -> list:
         kw = {"stream_options": {"include_usage": True}} if include_usage else {}
-        stream = await ac.chat.completions.create(model="demo", messages=MSG, max_tokens=12, stream=True, extra_body={"ignore_eos": True}, **kw)
+        stream = await ac.chat.completions.create(
+            model="demo", messages=MSG, max_tokens=12, stream=True, extra_body={"ignore_eos": True}, **kw
+        )
         return [c async for c in stream]
 
     with_usage, without = await asyncio.gather(one(True), one(False))
@@ -55,7 +60,9 @@ def test_completions_and_embeddings(worker_gateway):
     c = client(h)
     comp = c.completions.create(model="demo", prompt="abc", max_tokens=4, extra_body={"ignore_eos": True})
     assert comp.usage.completion_tokens == 4
-    streamed = list(c.completions.create(model="demo", prompt="abc", max_tokens=4, stream=True, extra_body={"ignore_eos": True}))
+    streamed = list(
+        c.completions.create(model="demo", prompt="abc", max_tokens=4, stream=True, extra_body={"ignore_eos": True})
+    )
     assert "".join(x.choices[0].text for x in streamed if x.choices)
     emb = c.embeddings.create(model="demo", input=["one", "two"])
     assert len(emb.data) == 2
@@ -74,7 +81,9 @@ def test_metrics_agree_with_ledger(worker_gateway):
         c.chat.completions.create(model="nope", messages=MSG)
     list(c.chat.completions.create(model="demo", messages=MSG, max_tokens=5, stream=True))
     rows = h.rows()
-    assert h.metric_sum("inferwatch_requests_total", tenant="acme") == len(rows) + 1  # the 404 named no served model: metrics only
+    assert (
+        h.metric_sum("inferwatch_requests_total", tenant="acme") == len(rows) + 1
+    )  # the 404 named no served model: metrics only
     assert h.metric_sum("inferwatch_tokens_total", token_type="input") == sum(r.prompt_tokens for r in rows)
     assert h.metric_sum("inferwatch_tokens_total", token_type="output") == sum(r.completion_tokens for r in rows)
     assert h.metric_sum("inferwatch_cost_usd_total") == pytest.approx(sum(r.cost_usd for r in rows))
@@ -91,7 +100,9 @@ def test_span_has_genai_attributes_and_traceparent_reaches_worker(worker_gateway
     a = span.attributes
     assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "demo"
     assert a["gen_ai.response.model"] == row.model_version
-    assert a["gen_ai.usage.input_tokens"] == row.prompt_tokens and a["gen_ai.usage.output_tokens"] == row.completion_tokens
+    assert (
+        a["gen_ai.usage.input_tokens"] == row.prompt_tokens and a["gen_ai.usage.output_tokens"] == row.completion_tokens
+    )
     assert a["gen_ai.request.temperature"] == 0.5
     assert format(span.context.trace_id, "032x") == row.trace_id
 

@@ -1,4 +1,5 @@
 """The admission gate of a version's slots: interactive first, batch capped and shed first."""
+
 from __future__ import annotations
 
 import asyncio

@@ -5,6 +5,7 @@ of its generation), the gateway, the real `openai` client. Each test checks the 
 tokens, TTFT and cost against what the client received. A worker killed mid-stream is
 tests/reliability/test_faults.py::test_worker_killed_during_streaming.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,14 @@ def slow_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
 
 def _gateway(tmp_path: Path, worker: Proc, **kw) -> AbstractContextManager[Harness]:
     version = httpx.get(worker.url + "/health").json()["version"]
-    return gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {version: UpstreamConfig(urls=[worker.url])},
-                          {"demo": [VersionTarget(version=version)]}, prices=PRICES, **kw)
+    return gateway_server(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'l.db'}",
+        {version: UpstreamConfig(urls=[worker.url])},
+        {"demo": [VersionTarget(version=version)]},
+        prices=PRICES,
+        **kw,
+    )
 
 
 def client(h: Harness) -> openai.OpenAI:
@@ -69,7 +76,7 @@ def worker_metric(w: Proc, prefix: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
-def one_row(h: Harness):  # noqa: ANN201
+def one_row(h: Harness):
     """The one row, once the gateway noticed the end of the stream and wrote it."""
     end = time.monotonic() + 60
     while not (rows := h.rows()) and time.monotonic() < end:
@@ -87,7 +94,7 @@ class Received:
         self.usage = None
         self.ttft: float | None = None
 
-    def see(self, chunk) -> None:  # noqa: ANN001
+    def see(self, chunk) -> None:
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.choices and chunk.choices[0].delta.content:
@@ -100,8 +107,9 @@ def test_worker_stalled_past_the_timeout_bills_what_arrived(tmp_path: Path, slow
     stall_s = 1.5
     with _gateway(tmp_path, slow_worker, first_byte_timeout_s=stall_s, safety=NO_SAFETY) as h:
         got = Received()
-        stream = client(h).chat.completions.create(model="demo", messages=MSG, max_tokens=900, stream=True,
-                                                   extra_body={"ignore_eos": True, **RUNNING_USAGE})
+        stream = client(h).chat.completions.create(
+            model="demo", messages=MSG, max_tokens=900, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
+        )
         try:
             with pytest.raises(openai.APIError, match="mid-stream"):
                 for chunk in stream:
@@ -111,7 +119,12 @@ def test_worker_stalled_past_the_timeout_bills_what_arrived(tmp_path: Path, slow
         finally:
             os.kill(slow_worker.process.pid, signal.SIGCONT)
         row = one_row(h)
-        assert (row.status_code, row.error_type, row.partial, row.usage_estimated) == (502, "upstream_disconnected", True, False)
+        assert (row.status_code, row.error_type, row.partial, row.usage_estimated) == (
+            502,
+            "upstream_disconnected",
+            True,
+            False,
+        )
         n = got.usage.completion_tokens
         assert got.contents >= 8 and n >= got.contents
         assert (row.prompt_tokens, row.completion_tokens) == (got.usage.prompt_tokens, n)
@@ -129,8 +142,9 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
     budgets = [Budget(period="month", kind="tokens", limit=1e9), Budget(period="month", kind="spend", limit=1e6)]
     with _gateway(tmp_path, slow_worker, safety=NO_SAFETY, tenants={"acme": TenantConfig(budgets=budgets)}) as h:
         got = Received()
-        stream = client(h).chat.completions.create(model="demo", messages=MSG, max_tokens=900, stream=True,
-                                                   extra_body={"ignore_eos": True, **RUNNING_USAGE})
+        stream = client(h).chat.completions.create(
+            model="demo", messages=MSG, max_tokens=900, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
+        )
         for chunk in stream:
             got.see(chunk)
             if got.contents == 5:
@@ -143,10 +157,17 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
         after = engine_stats(slow_worker)
         assert after["free_slots"] == after["max_batch_size"] == 4
         assert after["cancelled"] == before["cancelled"] + 1
-        assert worker_metric(slow_worker, 'inferwatch_worker_request_success_total{finished_reason="abort"') == aborted + 1
+        assert (
+            worker_metric(slow_worker, 'inferwatch_worker_request_success_total{finished_reason="abort"') == aborted + 1
+        )
         made = worker_metric(slow_worker, "inferwatch_worker_generation_tokens_total") - generated
 
-        assert (row.status_code, row.error_type, row.client_disconnected, row.partial) == (499, "client_disconnect", True, True)
+        assert (row.status_code, row.error_type, row.client_disconnected, row.partial) == (
+            499,
+            "client_disconnect",
+            True,
+            True,
+        )
         assert not row.usage_estimated and row.prompt_tokens == got.usage.prompt_tokens
         # what the client read, up to what the gateway had sent on (the socket holds a few more), never more than was made
         assert got.usage.completion_tokens <= row.completion_tokens <= made < 900
@@ -158,17 +179,24 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
         assert h.metric_sum("inferwatch_cost_usd_total") == pytest.approx(row.cost_usd)
         with Session(h.gateway.store.engine) as s:
             m = RequestRollupMinute
-            sums = s.execute(select(func.sum(m.prompt_tokens), func.sum(m.completion_tokens), func.sum(m.cost_usd))).one()
+            sums = s.execute(
+                select(func.sum(m.prompt_tokens), func.sum(m.completion_tokens), func.sum(m.cost_usd))
+            ).one()
         assert tuple(sums[:2]) == (row.prompt_tokens, row.completion_tokens) and sums[2] == pytest.approx(row.cost_usd)
         usage = httpx.get(h.url + "/v1/usage", headers=h.headers(), timeout=30).json()
         totals = usage["totals"]
         assert (totals["prompt_tokens"], totals["completion_tokens"]) == (row.prompt_tokens, row.completion_tokens)
         assert totals["cost_usd"] == pytest.approx(row.cost_usd)
         used = {b["kind"]: b["used"] for b in usage["budgets"] if b["tenant"] == "acme"}
-        assert used["tokens"] == row.prompt_tokens + row.completion_tokens and used["spend"] == pytest.approx(row.cost_usd)
+        assert used["tokens"] == row.prompt_tokens + row.completion_tokens and used["spend"] == pytest.approx(
+            row.cost_usd
+        )
         now = datetime.now(timezone.utc)
         report = build_report(h.gateway.store.engine, Week.of(now), now=now + timedelta(hours=1))
-        assert (report.totals.completion_tokens, report.totals.cost_usd) == (row.completion_tokens, pytest.approx(row.cost_usd))
+        assert (report.totals.completion_tokens, report.totals.cost_usd) == (
+            row.completion_tokens,
+            pytest.approx(row.cost_usd),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -178,18 +206,24 @@ def failing_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
 
 def test_generation_failing_part_way_is_recorded_with_what_the_worker_made(tmp_path: Path, failing_worker: Proc):
     # the worker's own answer to the same request: an error that says what it had generated
-    direct = httpx.post(failing_worker.url + "/v1/chat/completions", json={"model": "inferwatch-demo-mistral", "messages": MSG,
-                                                                             "max_tokens": 50, "ignore_eos": True}, timeout=60)
+    direct = httpx.post(
+        failing_worker.url + "/v1/chat/completions",
+        json={"model": "inferwatch-demo-mistral", "messages": MSG, "max_tokens": 50, "ignore_eos": True},
+        timeout=60,
+    )
     assert direct.status_code == 500 and direct.json()["error"]["code"] == "engine_error"
     made = direct.json()["usage"]
     assert made["completion_tokens"] == 6
     with _gateway(tmp_path, failing_worker) as h:
         with pytest.raises(openai.InternalServerError):
-            client(h).chat.completions.create(model="demo", messages=MSG, max_tokens=50, extra_body={"ignore_eos": True})
+            client(h).chat.completions.create(
+                model="demo", messages=MSG, max_tokens=50, extra_body={"ignore_eos": True}
+            )
         got = Received()
         with pytest.raises(openai.APIError):
-            for chunk in client(h).chat.completions.create(model="demo", messages=MSG, max_tokens=50, stream=True,
-                                                           extra_body={"ignore_eos": True, **RUNNING_USAGE}):
+            for chunk in client(h).chat.completions.create(
+                model="demo", messages=MSG, max_tokens=50, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
+            ):
                 got.see(chunk)
         plain, streamed = h.rows()
         for row in (plain, streamed):
@@ -202,13 +236,31 @@ def test_generation_failing_part_way_is_recorded_with_what_the_worker_made(tmp_p
 
 def test_safety_block_mid_stream_bills_what_was_generated_until_the_block(tmp_path: Path):
     # the guard holds back a window before it releases or blocks: the phrase comes early, the reply runs long after it
-    reply = "Here is the plan for the week. " * 10 + "The codename is Project Falcon. " + "Then the launch goes on as planned. " * 60
-    safety = SafetyConfig(classifier=False, tenants={"acme": {"output": {"deny_list": "block"}, "deny_list": {"phrases": ["Project Falcon"]}}})
-    with stub_server() as stub, gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", {"stub@1": UpstreamConfig(urls=[stub.url])},
-                                               {"m": [VersionTarget(version="stub@1")]}, prices=PRICES, safety=safety) as h:
+    reply = (
+        "Here is the plan for the week. " * 10
+        + "The codename is Project Falcon. "
+        + "Then the launch goes on as planned. " * 60
+    )
+    safety = SafetyConfig(
+        classifier=False,
+        tenants={"acme": {"output": {"deny_list": "block"}, "deny_list": {"phrases": ["Project Falcon"]}}},
+    )
+    with (
+        stub_server() as stub,
+        gateway_server(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'l.db'}",
+            {"stub@1": UpstreamConfig(urls=[stub.url])},
+            {"m": [VersionTarget(version="stub@1")]},
+            prices=PRICES,
+            safety=safety,
+        ) as h,
+    ):
         stub.behaviour.reply_text = reply
         c = openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
-        asked = list(c.chat.completions.create(model="m", messages=MSG, max_tokens=200, stream=True, extra_body=RUNNING_USAGE))
+        asked = list(
+            c.chat.completions.create(model="m", messages=MSG, max_tokens=200, stream=True, extra_body=RUNNING_USAGE)
+        )
         plain = list(c.chat.completions.create(model="m", messages=MSG, max_tokens=200, stream=True))
         for chunks in (asked, plain):
             assert chunks[-1].choices[0].finish_reason == "content_filter"
@@ -218,7 +270,15 @@ def test_safety_block_mid_stream_bills_what_was_generated_until_the_block(tmp_pa
         pieces = len(reply) // 3
         assert 0 < blocked_at.completion_tokens < pieces  # cut in the middle
         for row in h.rows():
-            assert (row.status_code, row.finish_reason, row.partial, row.usage_estimated) == (200, "content_filter", True, False)
-            assert (row.prompt_tokens, row.completion_tokens) == (blocked_at.prompt_tokens, blocked_at.completion_tokens)
+            assert (row.status_code, row.finish_reason, row.partial, row.usage_estimated) == (
+                200,
+                "content_filter",
+                True,
+                False,
+            )
+            assert (row.prompt_tokens, row.completion_tokens) == (
+                blocked_at.prompt_tokens,
+                blocked_at.completion_tokens,
+            )
             assert row.cost_usd == pytest.approx(cost(row.prompt_tokens, row.completion_tokens))
             assert row.ttft_s is not None and row.tpot_s is not None and row.ttft_s <= row.latency_s

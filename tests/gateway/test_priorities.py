@@ -3,6 +3,7 @@
 A stub upstream streams slowly (0.2 s a chunk), so a stream the test has opened holds its slot
 until the test closes it, whatever the machine's speed; the assertions never depend on time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,11 @@ from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, gateway_server, stu
 from tests.servers import wait_until
 
 MSG = [{"role": "user", "content": "Hello"}]
-TENANTS = {"acme": TenantConfig(), "bulk": TenantConfig(priority="batch"),
-           "capped": TenantConfig(limits=Limits(max_concurrent_requests=1))}
+TENANTS = {
+    "acme": TenantConfig(),
+    "bulk": TenantConfig(priority="batch"),
+    "capped": TenantConfig(limits=Limits(max_concurrent_requests=1)),
+}
 
 
 @pytest.fixture
@@ -34,9 +38,15 @@ def slow_stub() -> Iterator[Stub]:
 @pytest.fixture
 def gw(tmp_path: Path, ledger_url: str, slow_stub: Stub) -> Iterator[Harness]:
     ups = {"stub-slow": UpstreamConfig(urls=[slow_stub.url], max_parallel_requests=2)}
-    with gateway_server(tmp_path, ledger_url, ups, {"m": [VersionTarget(version="stub-slow")]}, tenants=TENANTS,
-                        overload={"batch_share": 0.5, "batch_max_wait_s": 0.2, "retry_after_s": 3},
-                        safety=SafetyConfig(enabled=False)) as h:
+    with gateway_server(
+        tmp_path,
+        ledger_url,
+        ups,
+        {"m": [VersionTarget(version="stub-slow")]},
+        tenants=TENANTS,
+        overload={"batch_share": 0.5, "batch_max_wait_s": 0.2, "retry_after_s": 3},
+        safety=SafetyConfig(enabled=False),
+    ) as h:
         yield h
 
 
@@ -44,8 +54,12 @@ def gw(tmp_path: Path, ledger_url: str, slow_stub: Stub) -> Iterator[Harness]:
 def held_stream(h: Harness, tenant: str, headers: dict[str, str] | None = None) -> Iterator[None]:
     """A stream of 1000 slow chunks, open (its first chunk read) until the block ends."""
     body = {"model": "m", "messages": MSG, "max_tokens": 1000, "stream": True}
-    with httpx.Client(timeout=60) as c, c.stream("POST", h.url + "/v1/chat/completions", json=body,
-                                                 headers={**h.headers(tenant), **(headers or {})}) as r:
+    with (
+        httpx.Client(timeout=60) as c,
+        c.stream(
+            "POST", h.url + "/v1/chat/completions", json=body, headers={**h.headers(tenant), **(headers or {})}
+        ) as r,
+    ):
         assert r.status_code == 200
         lines = r.iter_lines()
         next(line for line in lines if line.startswith("data: "))
@@ -53,8 +67,12 @@ def held_stream(h: Harness, tenant: str, headers: dict[str, str] | None = None) 
 
 
 def chat(h: Harness, tenant: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(h.url + "/v1/chat/completions", json={"model": "m", "messages": MSG, "max_tokens": 1},
-                      headers={**h.headers(tenant), **(headers or {})}, timeout=60)
+    return httpx.post(
+        h.url + "/v1/chat/completions",
+        json={"model": "m", "messages": MSG, "max_tokens": 1},
+        headers={**h.headers(tenant), **(headers or {})},
+        timeout=60,
+    )
 
 
 def idle(h: Harness) -> None:
@@ -73,8 +91,10 @@ def test_batch_is_shed_while_interactive_gets_the_slot_kept_for_it(gw: Harness):
     idle(gw)
     rows = gw.rows()
     assert sorted((r.tenant, r.priority, r.status_code, r.error_type or "") for r in rows) == [
-        ("acme", "interactive", 200, ""), ("bulk", "batch", 499, "client_disconnect"),
-        ("bulk", "batch", 503, "overloaded")]
+        ("acme", "interactive", 200, ""),
+        ("bulk", "batch", 499, "client_disconnect"),
+        ("bulk", "batch", 503, "overloaded"),
+    ]
     assert gw.metric("inferwatch_requests_shed_total", tenant="bulk", priority="batch", reason="wait_timeout") == 1
     assert chat(gw, "bulk").status_code == 200  # the slot came back
 
@@ -110,15 +130,20 @@ def test_a_tenant_over_its_concurrency_cap_gets_429_and_its_next_request_after_t
 
 @pytest.mark.parametrize(("field", "value"), [("priority", "urgent"), ("timeout_s", -1), ("timeout_s", "soon")])
 def test_the_admin_api_refuses_bad_routing_settings_naming_the_field(gw: Harness, field: str, value: object):
-    r = httpx.post(gw.url + "/v1/admin/tenants", json={"id": "newco", field: value},
-                   headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    r = httpx.post(
+        gw.url + "/v1/admin/tenants",
+        json={"id": "newco", field: value},
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+    )
     assert r.status_code == 400 and field in json.dumps(r.json()["error"])
 
 
 def test_the_admin_api_stores_routing_settings_the_gateway_applies(gw: Harness):
-    r = httpx.post(gw.url + "/v1/admin/tenants", headers={"authorization": f"Bearer {ADMIN_KEY}"},
-                   json={"id": "nightly", "priority": "batch", "timeout_s": 30,
-                         "limits": {"max_concurrent_requests": 4}})
+    r = httpx.post(
+        gw.url + "/v1/admin/tenants",
+        headers={"authorization": f"Bearer {ADMIN_KEY}"},
+        json={"id": "nightly", "priority": "batch", "timeout_s": 30, "limits": {"max_concurrent_requests": 4}},
+    )
     assert r.status_code == 201
     assert r.json()["settings"].items() >= {"priority": "batch", "timeout_s": 30, "max_concurrent_requests": 4}.items()
     gw.keys["nightly"] = gw.gateway.store.create_key("nightly").secret

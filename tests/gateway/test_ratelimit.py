@@ -1,4 +1,5 @@
 """The in-process limiter: exact sliding windows for limited tenants, no memory for unlimited ones."""
+
 from __future__ import annotations
 
 from gateway.ratelimit import RateLimiter

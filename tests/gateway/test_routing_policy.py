@@ -1,4 +1,5 @@
 """Fallback plans and reasons, priorities and deadlines: the rules, without servers."""
+
 from __future__ import annotations
 
 import json
@@ -27,22 +28,31 @@ def test_a_chain_written_as_a_list_falls_back_on_every_reason():
     assert chain.targets == ["m-cpu"] and tuple(chain.reasons) == FALLBACK_REASONS
 
 
-@pytest.mark.parametrize(("fallbacks", "named"), [
-    ({"nope": ["m-cpu"]}, "fallbacks.nope"),
-    ({"m": ["missing"]}, "'missing' is neither an alias nor a version"),
-    ({"m": ["m"]}, "cannot fall back to itself"),
-    ({"m": {"targets": ["m-cpu"], "reasons": ["sunspots"]}}, "reasons"),
-    ({"m": {"targets": []}}, "targets"),
-    ({"m": {"targets": ["m-cpu"], True: ["queue_full"]}}, "Keys should be strings"),  # YAML 1.1 reads `on:` as true
-    ({"m": {"targets": ["m-cpu"], "reason": ["queue_full"]}}, "reason"),
-])
+@pytest.mark.parametrize(
+    ("fallbacks", "named"),
+    [
+        ({"nope": ["m-cpu"]}, "fallbacks.nope"),
+        ({"m": ["missing"]}, "'missing' is neither an alias nor a version"),
+        ({"m": ["m"]}, "cannot fall back to itself"),
+        ({"m": {"targets": ["m-cpu"], "reasons": ["sunspots"]}}, "reasons"),
+        ({"m": {"targets": []}}, "targets"),
+        ({"m": {"targets": ["m-cpu"], True: ["queue_full"]}}, "Keys should be strings"),  # YAML 1.1 reads `on:` as true
+        ({"m": {"targets": ["m-cpu"], "reason": ["queue_full"]}}, "reason"),
+    ],
+)
 def test_a_bad_fallback_chain_is_refused_naming_what_is_wrong(fallbacks, named):
     with pytest.raises(ValidationError, match=named):
         GatewayConfig(upstreams=UPSTREAMS, aliases=ALIASES, fallbacks=fallbacks)
 
 
-@pytest.mark.parametrize(("tenant", "field"), [({"priority": "urgent"}, "priority"), ({"timeout_s": 0}, "timeout_s"),
-                                               ({"limits": {"max_concurrent_requests": 0}}, "max_concurrent_requests")])
+@pytest.mark.parametrize(
+    ("tenant", "field"),
+    [
+        ({"priority": "urgent"}, "priority"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"limits": {"max_concurrent_requests": 0}}, "max_concurrent_requests"),
+    ],
+)
 def test_bad_tenant_routing_settings_are_refused_naming_the_field(tenant, field):
     with pytest.raises(ValidationError, match=field):
         TenantConfig.model_validate(tenant)
@@ -55,8 +65,11 @@ def test_the_plan_tries_the_chosen_version_then_each_target_once():
 
 
 def test_an_alias_target_picks_another_version_than_the_ones_tried():
-    cfg = GatewayConfig(upstreams=UPSTREAMS, aliases={**ALIASES, "m-any": [{"version": "gpu@1"}, {"version": "gpu@2"}]},
-                        fallbacks={"m": ["m-any"]})
+    cfg = GatewayConfig(
+        upstreams=UPSTREAMS,
+        aliases={**ALIASES, "m-any": [{"version": "gpu@1"}, {"version": "gpu@2"}]},
+        fallbacks={"m": ["m-any"]},
+    )
     f = Fallbacks(cfg.fallbacks, AliasTable(cfg.aliases))
     assert {f.plan("m", "gpu@1", sticky=str(i))[1] for i in range(50)} == {"gpu@2"}
     assert {f.plan("m", "gpu@2", sticky=str(i))[1] for i in range(50)} == {"gpu@1"}
@@ -78,26 +91,38 @@ def _body(code: str | None, message: str = "x") -> bytes:
     return json.dumps({"error": {"message": message, "type": "t", "code": code, "param": None}}).encode()
 
 
-@pytest.mark.parametrize(("status", "body", "reason"), [
-    (200, b"{}", None),
-    (400, _body("invalid_request"), None),
-    (404, _body("model_not_found"), None),
-    (400, _body("context_length_exceeded"), "context_window"),
-    (400, json.dumps({"object": "error", "message": "This model's maximum context length is 2048 tokens."}).encode(),
-     "context_window"),  # vLLM's shape
-    (503, _body("queue_full"), "queue_full"),
-    (503, _body("model_not_ready"), "server_error"),
-    (500, b"not json", "server_error"),
-    (504, _body("deadline_exceeded"), "timeout"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "reason"),
+    [
+        (200, b"{}", None),
+        (400, _body("invalid_request"), None),
+        (404, _body("model_not_found"), None),
+        (400, _body("context_length_exceeded"), "context_window"),
+        (
+            400,
+            json.dumps({"object": "error", "message": "This model's maximum context length is 2048 tokens."}).encode(),
+            "context_window",
+        ),  # vLLM's shape
+        (503, _body("queue_full"), "queue_full"),
+        (503, _body("model_not_ready"), "server_error"),
+        (500, b"not json", "server_error"),
+        (504, _body("deadline_exceeded"), "timeout"),
+    ],
+)
 def test_an_upstream_answer_is_classified_by_status_and_code(status, body, reason):
     assert response_reason(status, body) == reason
 
 
-@pytest.mark.parametrize(("header", "default", "want"), [
-    (None, "interactive", "interactive"), (None, "batch", "batch"), ("batch", "interactive", "batch"),
-    (" Interactive ", "interactive", "interactive"), ("batch", "batch", "batch"),
-])
+@pytest.mark.parametrize(
+    ("header", "default", "want"),
+    [
+        (None, "interactive", "interactive"),
+        (None, "batch", "batch"),
+        ("batch", "interactive", "batch"),
+        (" Interactive ", "interactive", "interactive"),
+        ("batch", "batch", "batch"),
+    ],
+)
 def test_the_priority_comes_from_the_header_within_the_tenants_own(header, default, want):
     assert priority_of(header, default) == want
 

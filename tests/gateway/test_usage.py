@@ -1,4 +1,5 @@
 """StreamUsage chunk by chunk: what the client is sent, and what the record counts."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,11 @@ from gateway.usage import StreamUsage, upstream_stream_options
 
 
 def chunk(text: str | None, usage: tuple[int, int] | None = None, choices: bool = True) -> dict:
-    c: dict = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}] if choices else []}
+    c: dict = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": {"content": text}}] if choices else [],
+    }
     if usage:
         c["usage"] = {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}
     return c
@@ -45,7 +50,12 @@ def test_a_final_usage_on_a_chunk_with_a_choice_still_closes_the_stream_for_the_
         assert not any("usage" in c for c in sent)
         closing = u.closing()
         if client_usage:
-            assert json.loads(closing) == {"id": "x", "object": "chat.completion.chunk", "choices": [], "usage": last["usage"]}
+            assert json.loads(closing) == {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": last["usage"],
+            }
             assert u.closing() is None  # once
         else:
             assert closing is None
@@ -73,7 +83,13 @@ def test_an_upstream_without_usage_is_estimated_and_nothing_is_counted_when_noth
     run(u, [chunk(""), chunk("a"), chunk("b")])  # the role chunk carries no output
     o = Outcome()
     u.settle(o, partial=False)
-    assert (o.prompt_tokens, o.completion_tokens, o.partial, o.usage_estimated, o.last_token_at) == (3, 2, False, True, None)
+    assert (o.prompt_tokens, o.completion_tokens, o.partial, o.usage_estimated, o.last_token_at) == (
+        3,
+        2,
+        False,
+        True,
+        None,
+    )
     empty = Outcome()
     StreamUsage(client_usage=False, client_continuous=False, prompt_estimate=3).settle(empty, partial=True)
     assert (empty.prompt_tokens, empty.completion_tokens, empty.partial, empty.usage_estimated) == (0, 0, True, False)
@@ -84,4 +100,7 @@ def test_usage_is_cut_off_the_upstreams_own_bytes() -> None:
     last = '{"id":"x","choices":[{"index":0,"delta":{"content":"a \\"usage\\""}}],"usage":{"prompt_tokens":7,"completion_tokens":1}}'
     assert u.forward(json.loads(last), last) == '{"id":"x","choices":[{"index":0,"delta":{"content":"a \\"usage\\""}}]}'
     first = '{"usage": {"prompt_tokens": 7, "completion_tokens": 1}, "id": "x", "choices": [{"index": 0, "delta": {"content": "a"}}]}'
-    assert json.loads(u.forward(json.loads(first), first)) == {"id": "x", "choices": [{"index": 0, "delta": {"content": "a"}}]}
+    assert json.loads(u.forward(json.loads(first), first)) == {
+        "id": "x",
+        "choices": [{"index": 0, "delta": {"content": "a"}}],
+    }

@@ -1,5 +1,6 @@
 """`uvicorn --factory tests.governance.gateway_process:app`: the platform app from
 INFERWATCH_CONFIG, as a separate gateway process (one replica of several)."""
+
 from __future__ import annotations
 
 from fastapi import FastAPI

@@ -1,5 +1,6 @@
 """Governance actions outside the admin API land in the audit chain too: rollout steps,
 pauses, rollbacks, and review-queue decisions, each with who and what."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,12 @@ def test_rollout_lifecycle_is_audited_in_order(ledger_engine: Engine, tmp_path: 
     assert w.ctl.get(r.id).state == "rolled_back"
 
     rows = audit.entries(ledger_engine, action="rollout.", target=r.id)
-    assert [e["action"] for e in rows] == ["rollout.started", "rollout.paused", "rollout.resumed", "rollout.rolled_back"]
+    assert [e["action"] for e in rows] == [
+        "rollout.started",
+        "rollout.paused",
+        "rollout.resumed",
+        "rollout.rolled_back",
+    ]
     assert [e["actor"] for e in rows][1:3] == ["key-oncall", "key-oncall"]
     assert rows[-1]["actor"] == "system" and rows[-1]["after"]["state"] == "rolled_back"
     assert rows[-1]["after"]["why"]["verdict"] == "fail" and "latency" in rows[-1]["after"]["why"]["reason"]

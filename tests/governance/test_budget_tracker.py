@@ -1,5 +1,6 @@
 """The budget tracker's own books: what this replica recorded but the ledger may not hold yet.
 Kept only for tenants with budgets, summed per period, and dropped once the ledger has it."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,9 +19,21 @@ NOW = datetime(2026, 11, 30, 23, 59, 0, tzinfo=timezone.utc)  # a minute before 
 
 
 def rec(rid: str, tenant: str, cost: float, at: datetime = NOW, key_id: str = "k1") -> RequestRecord:
-    return RequestRecord(request_id=rid, started_at=at, tenant=tenant, key_id=key_id, operation="chat", alias="m",
-                         model_version="v", upstream="u", status_code=200, latency_s=0.1, prompt_tokens=10,
-                         completion_tokens=5, cost_usd=cost)
+    return RequestRecord(
+        request_id=rid,
+        started_at=at,
+        tenant=tenant,
+        key_id=key_id,
+        operation="chat",
+        alias="m",
+        model_version="v",
+        upstream="u",
+        status_code=200,
+        latency_s=0.1,
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=cost,
+    )
 
 
 def test_pending_spend_is_per_tenant_per_period_and_dropped_once_stored(tmp_path: Path) -> None:

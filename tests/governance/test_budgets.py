@@ -1,5 +1,6 @@
 """Budgets: refusal at the limit, reset at the period boundary, soft notices once per period,
 and two gateway processes sharing a PostgreSQL ledger enforcing one budget together."""
+
 from __future__ import annotations
 
 import subprocess
@@ -26,10 +27,10 @@ from tests.servers import ROOT, Proc, ThreadedServer, free_port, wait_ready
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}  # $1 each
 
 
-def wait_for(cond, what: str, timeout: float = 20):  # noqa: ANN001, ANN201
+def wait_for(cond, what: str, timeout: float = 20):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if (v := cond()):
+        if v := cond():
             return v
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
@@ -37,12 +38,18 @@ def wait_for(cond, what: str, timeout: float = 20):  # noqa: ANN001, ANN201
 
 def test_periods_are_utc_days_and_calendar_months():
     t = datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
-    assert Period.of("day", t) == Period(datetime(2026, 12, 31, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
-    assert Period.of("month", t) == Period(datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc))
-    assert Period.of("month", datetime(2027, 2, 10, 5, tzinfo=timezone.utc)).end == datetime(2027, 3, 1, tzinfo=timezone.utc)
+    assert Period.of("day", t) == Period(
+        datetime(2026, 12, 31, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc)
+    )
+    assert Period.of("month", t) == Period(
+        datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2027, 1, 1, tzinfo=timezone.utc)
+    )
+    assert Period.of("month", datetime(2027, 2, 10, 5, tzinfo=timezone.utc)).end == datetime(
+        2027, 3, 1, tzinfo=timezone.utc
+    )
 
 
-def test_hard_budget_refuses_at_the_limit_and_resets_next_period(tmp_path):  # noqa: ANN001
+def test_hard_budget_refuses_at_the_limit_and_resets_next_period(tmp_path):
     hooks: list[dict] = []
     receiver = FastAPI()
 
@@ -51,18 +58,33 @@ def test_hard_budget_refuses_at_the_limit_and_resets_next_period(tmp_path):  # n
         hooks.append(await request.json())
         return {}
 
-    budgets = [Budget(period="day", kind="spend", limit=3, soft_percent=50), Budget(period="month", kind="tokens", limit=1000, soft_percent=None)]
-    with ThreadedServer(receiver) as rx, stub_pair_gateway(tmp_path, tenants={"acme": TenantConfig(budgets=budgets), "globex": TenantConfig()},
-                                                            budget_refresh_s=0.2, budget_webhooks=[rx.url + "/hook"]) as (h, _, _):
+    budgets = [
+        Budget(period="day", kind="spend", limit=3, soft_percent=50),
+        Budget(period="month", kind="tokens", limit=1000, soft_percent=None),
+    ]
+    with (
+        ThreadedServer(receiver) as rx,
+        stub_pair_gateway(
+            tmp_path,
+            tenants={"acme": TenantConfig(budgets=budgets), "globex": TenantConfig()},
+            budget_refresh_s=0.2,
+            budget_webhooks=[rx.url + "/hook"],
+        ) as (h, _, _),
+    ):
         now = [datetime(2030, 1, 31, 23, 0, tzinfo=timezone.utc)]
         h.gateway.clock = lambda: now[0]
-        send = lambda tenant="acme": httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(tenant), timeout=10)  # noqa: E731
+        send = lambda tenant="acme": httpx.post(
+            h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(tenant), timeout=10
+        )
         assert [send().status_code for _ in range(3)] == [200, 200, 200]
         refused = send()
         assert refused.status_code == 429
         err = refused.json()["error"]
         assert err["code"] == "budget_exceeded"
-        assert err["message"] == "The daily spend budget of $3.00 for tenant acme is used up; it resets at 2030-02-01T00:00:00Z."
+        assert (
+            err["message"]
+            == "The daily spend budget of $3.00 for tenant acme is used up; it resets at 2030-02-01T00:00:00Z."
+        )
         assert int(refused.headers["retry-after"]) == 3600
         assert send("globex").status_code == 200  # another tenant's budget is its own
 
@@ -79,17 +101,34 @@ def test_hard_budget_refuses_at_the_limit_and_resets_next_period(tmp_path):  # n
         now[0] = datetime(2030, 2, 1, 0, 0, 5, tzinfo=timezone.utc)  # the next day (and month): budgets reset
         assert send().status_code == 200
         assert h.metric("inferwatch_rate_limited_total", tenant="acme", limit="budget") == 1
-        wait_for(lambda: h.metric("inferwatch_budget_used_ratio", tenant="acme", budget="day-spend") == pytest.approx(1 / 3), "the gauge")
+        wait_for(
+            lambda: h.metric("inferwatch_budget_used_ratio", tenant="acme", budget="day-spend") == pytest.approx(1 / 3),
+            "the gauge",
+        )
 
 
-def _start_gateway(tmp_path, name: str, config: dict) -> Proc:  # noqa: ANN001
+def _start_gateway(tmp_path, name: str, config: dict) -> Proc:
     port = free_port()
     cfg = tmp_path / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({**config, "port": port, "data_dir": str(tmp_path / name)}))
     log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "tests.governance.gateway_process:app", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT, env={"INFERWATCH_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"},
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "tests.governance.gateway_process:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={"INFERWATCH_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log, deadline_s=60)
     return Proc(url, proc, log)
@@ -104,36 +143,54 @@ def _spend_across(urls: list[str], headers: dict[str, str], seen: Callable[[], l
         codes.append(r.status_code)
         if r.status_code == 200:
             n = codes.count(200)
-            wait_for(lambda: httpx.get(urls[0] + "/v1/usage", headers=headers).json()["totals"]["cost_usd"] == n
-                     and all(ratio in (None, pytest.approx(n / 4)) for ratio in seen()), f"both replicas to count {n}")
+            wait_for(
+                lambda: (
+                    httpx.get(urls[0] + "/v1/usage", headers=headers).json()["totals"]["cost_usd"] == n
+                    and all(ratio in (None, pytest.approx(n / 4)) for ratio in seen())
+                ),
+                f"both replicas to count {n}",
+            )
         else:
             assert r.json()["error"]["code"] == "budget_exceeded"
     return codes
 
 
-def test_two_replicas_share_one_budget_through_the_database(tmp_path):  # noqa: ANN001
+def test_two_replicas_share_one_budget_through_the_database(tmp_path):
     from tests.governance.test_shared_redis import two_replicas
 
     tenants = {"acme": TenantConfig(budgets=[Budget(period="month", kind="spend", limit=4)])}
     with two_replicas(tmp_path, None, tenants=tenants, prices=PRICES, budget_refresh_s=0.2) as (a, b, _):
+
         def seen() -> list[float | None]:
-            return [h.gateway.metrics.registry.get_sample_value("inferwatch_budget_used_ratio", {"tenant": "acme", "budget": "month-spend"})
-                    for h in (a, b)]
+            return [
+                h.gateway.metrics.registry.get_sample_value(
+                    "inferwatch_budget_used_ratio", {"tenant": "acme", "budget": "month-spend"}
+                )
+                for h in (a, b)
+            ]
 
         assert _spend_across([a.url, b.url], a.headers("acme"), seen) == [200, 200, 200, 200, 429, 429]
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
-def test_two_gateway_processes_share_one_budget_through_the_database(tmp_path, pg_server):  # noqa: ANN001
+def test_two_gateway_processes_share_one_budget_through_the_database(tmp_path, pg_server):
     from tests.gateway.conftest import stub_server
 
     db = pg_server.create_database("budget_two_gateways")
     with stub_server() as stub:
-        config = {"database_url": db, "admin_key": "admin-key-budgets-0123",
-                  "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]}, "prices": PRICES,
-                              "key_cache_ttl_s": 0, "budget_refresh_s": 0.2,
-                              "tenants": {"acme": {"budgets": [{"period": "month", "kind": "spend", "limit": 4}]}}}}
+        config = {
+            "database_url": db,
+            "admin_key": "admin-key-budgets-0123",
+            "gateway": {
+                "upstreams": {"stub@1": {"urls": [stub.url]}},
+                "aliases": {"m": [{"version": "stub@1"}]},
+                "prices": PRICES,
+                "key_cache_ttl_s": 0,
+                "budget_refresh_s": 0.2,
+                "tenants": {"acme": {"budgets": [{"period": "month", "kind": "spend", "limit": 4}]}},
+            },
+        }
         a = _start_gateway(tmp_path, "a", config)
         b = _start_gateway(tmp_path, "b", config)
         try:
@@ -143,13 +200,18 @@ def test_two_gateway_processes_share_one_budget_through_the_database(tmp_path, p
             def seen() -> list[float | None]:
                 out = []
                 for gw in (a, b):
-                    lines = [x for x in httpx.get(gw.url + "/metrics").text.splitlines()
-                             if x.startswith('inferwatch_budget_used_ratio{budget="month-spend",tenant="acme"}')]
+                    lines = [
+                        x
+                        for x in httpx.get(gw.url + "/metrics").text.splitlines()
+                        if x.startswith('inferwatch_budget_used_ratio{budget="month-spend",tenant="acme"}')
+                    ]
                     out.append(float(lines[0].split()[-1]) if lines else None)
                 return out
 
             assert _spend_across([a.url, b.url], headers, seen) == [200, 200, 200, 200, 429, 429]
-            assert httpx.get(b.url + "/v1/usage", headers=headers).json()["totals"]["cost_usd"] == 4.0  # the budget and the bill agree
+            assert (
+                httpx.get(b.url + "/v1/usage", headers=headers).json()["totals"]["cost_usd"] == 4.0
+            )  # the budget and the bill agree
         finally:
             a.stop()
             b.stop()

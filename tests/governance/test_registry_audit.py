@@ -1,5 +1,6 @@
 """Model registry (versions, alias changes with history and rollback, version mismatch) and
 the audit log's hash chain, through the admin API and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -20,19 +21,31 @@ from tests.servers import wait_until
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def test_alias_change_rollback_and_audit_through_the_api(tmp_path):  # noqa: ANN001
+def test_alias_change_rollback_and_audit_through_the_api(tmp_path):
     with stub_pair_gateway(tmp_path) as (h, _, _):
-        r = httpx.post(h.url + "/v1/admin/models", headers=ADMIN, json={"version": "stub@2", "digest": "sha256:ab12", "notes": "candidate"})
+        r = httpx.post(
+            h.url + "/v1/admin/models",
+            headers=ADMIN,
+            json={"version": "stub@2", "digest": "sha256:ab12", "notes": "candidate"},
+        )
         assert r.status_code == 201 and r.json()["digest"] == "sha256:ab12"  # the configured version gets its digest
-        conflict = httpx.post(h.url + "/v1/admin/models", headers=ADMIN, json={"version": "stub@2", "digest": "sha256:ffff"})
+        conflict = httpx.post(
+            h.url + "/v1/admin/models", headers=ADMIN, json={"version": "stub@2", "digest": "sha256:ffff"}
+        )
         assert conflict.status_code == 409  # a version is immutable
         bad = httpx.put(h.url + "/v1/admin/aliases/m", headers=ADMIN, json={"targets": [{"version": "nope@1"}]})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_version"
 
-        r = httpx.put(h.url + "/v1/admin/aliases/m", headers=ADMIN,
-                      json={"targets": [{"version": "stub@1", "weight": 0.5}, {"version": "stub@2", "weight": 0.5}]})
+        r = httpx.put(
+            h.url + "/v1/admin/aliases/m",
+            headers=ADMIN,
+            json={"targets": [{"version": "stub@1", "weight": 0.5}, {"version": "stub@2", "weight": 0.5}]},
+        )
         assert r.status_code == 200
-        assert {t.version: t.weight for t in h.gateway.aliases.aliases["m"]} == {"stub@1": 0.5, "stub@2": 0.5}  # applied at once here
+        assert {t.version: t.weight for t in h.gateway.aliases.aliases["m"]} == {
+            "stub@1": 0.5,
+            "stub@2": 0.5,
+        }  # applied at once here
 
         r = httpx.post(h.url + "/v1/admin/aliases/m/rollback", headers=ADMIN)
         assert r.json()["targets"] == [{"version": "stub@1", "weight": 1.0}]
@@ -40,13 +53,24 @@ def test_alias_change_rollback_and_audit_through_the_api(tmp_path):  # noqa: ANN
         history = httpx.get(h.url + "/v1/admin/aliases/m", headers=ADMIN).json()["history"]
         assert [x["reason"] for x in history] == ["rollback", "admin", "configured"]
 
-        tenant = httpx.post(h.url + "/v1/admin/tenants", headers=ADMIN, json={"id": "initech", "budgets": [{"period": "day", "limit": 5}]})
+        tenant = httpx.post(
+            h.url + "/v1/admin/tenants",
+            headers=ADMIN,
+            json={"id": "initech", "budgets": [{"period": "day", "limit": 5}]},
+        )
         assert tenant.status_code == 201
         key = httpx.post(h.url + "/v1/admin/keys", headers=ADMIN, json={"tenant": "initech"}).json()
         httpx.delete(h.url + f"/v1/admin/keys/{key['key_id']}", headers=ADMIN)
 
         log = httpx.get(h.url + "/v1/admin/audit", headers=ADMIN, params={"actor": "admin", "limit": 50}).json()["data"]
-        assert [e["action"] for e in log] == ["model.complete", "alias.set", "alias.rollback", "tenant.create", "key.create", "key.revoke"]
+        assert [e["action"] for e in log] == [
+            "model.complete",
+            "alias.set",
+            "alias.rollback",
+            "tenant.create",
+            "key.create",
+            "key.revoke",
+        ]
         assert log[2]["before"] == [{"version": "stub@1", "weight": 0.5}, {"version": "stub@2", "weight": 0.5}]
         assert log[2]["after"] == [{"version": "stub@1", "weight": 1.0}]
         only_alias = httpx.get(h.url + "/v1/admin/audit", headers=ADMIN, params={"action": "alias."}).json()["data"]
@@ -55,7 +79,7 @@ def test_alias_change_rollback_and_audit_through_the_api(tmp_path):  # noqa: ANN
         assert httpx.get(h.url + "/v1/admin/audit", headers=h.headers("acme")).status_code == 403
 
 
-def test_a_worker_reporting_other_weights_than_registered_is_a_mismatch(tmp_path):  # noqa: ANN001
+def test_a_worker_reporting_other_weights_than_registered_is_a_mismatch(tmp_path):
     """End to end: the registry holds stub@1's digest; the worker's /v1/models reports one."""
     with stub_pair_gateway(tmp_path) as (h, s1, _):
         s1.behaviour.digest = "sha256:aaaa"
@@ -67,15 +91,19 @@ def test_a_worker_reporting_other_weights_than_registered_is_a_mismatch(tmp_path
             return next(v for v in card["versions"] if v["version"] == "stub@1")["mismatched_upstreams"]
 
         def gauge() -> float | None:
-            return h.gateway.metrics.registry.get_sample_value("inferwatch_model_version_mismatch", {"model_alias": "m", "upstream": s1.url})
+            return h.gateway.metrics.registry.get_sample_value(
+                "inferwatch_model_version_mismatch", {"model_alias": "m", "upstream": s1.url}
+            )
 
-        wait_until(lambda: gauge() == 0 and s1.behaviour.requests == 0 and mismatched() == [], "the matching digest to be seen")
+        wait_until(
+            lambda: gauge() == 0 and s1.behaviour.requests == 0 and mismatched() == [], "the matching digest to be seen"
+        )
         s1.behaviour.digest = "sha256:bbbb"  # the worker restarted with other weights under the same name
         wait_until(lambda: mismatched() == [s1.url], "the health check to see the other digest")
         wait_until(lambda: gauge() == 1, "the mismatch gauge")
 
 
-def test_registry_is_the_expected_side_of_the_version_a_worker_reports(tmp_path):  # noqa: ANN001
+def test_registry_is_the_expected_side_of_the_version_a_worker_reports(tmp_path):
     with stub_pair_gateway(tmp_path) as (h, _, _):
         gw = h.gateway
         gw.registry = {"stub@1": {"digest": "sha256:aaaa"}}
@@ -89,7 +117,7 @@ def test_registry_is_the_expected_side_of_the_version_a_worker_reports(tmp_path)
         assert models["mismatched_upstreams"] == [] and "registered_digest" in models
 
 
-def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):  # noqa: ANN001
+def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):
     store = GovernanceStore(ledger_engine)
     seed(store, GatewayConfig(tenants={"acme": {}}))
     store.upsert_tenant("acme", settings={"rpm": 5}, actor="k1")
@@ -99,11 +127,18 @@ def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):  # no
     assert not audit.record_if_changed(ledger_engine, action="slo.specs", target="default", state={"slos": ["a"]})
     entries = audit.entries(ledger_engine)
     assert [(e["seq"], e["actor"], e["action"]) for e in entries] == [
-        (1, "config", "tenant.create"), (2, "k1", "tenant.update"), (3, "k2", "tenant.update"), (4, "config", "slo.specs")]
+        (1, "config", "tenant.create"),
+        (2, "k1", "tenant.update"),
+        (3, "k2", "tenant.update"),
+        (4, "config", "slo.specs"),
+    ]
     assert audit.verify(ledger_engine).ok
 
     with ledger_engine.begin() as c:  # someone rewrites history: k2 set 90, not 9
-        c.execute(text("UPDATE audit_log SET after = :a WHERE seq = 3"), {"a": json.dumps({"name": "acme", "settings": {"rpm": 90}})})
+        c.execute(
+            text("UPDATE audit_log SET after = :a WHERE seq = 3"),
+            {"a": json.dumps({"name": "acme", "settings": {"rpm": 90}})},
+        )
     v = audit.verify(ledger_engine)
     assert (v.ok, v.first_bad_seq, v.entries) == (False, 3, 2) and "edited" in v.reason
 
@@ -116,19 +151,24 @@ def test_audit_chain_detects_an_edited_and_a_removed_entry(ledger_engine):  # no
     assert not v.ok and v.first_bad_seq == 4
 
 
-def test_cli_models_alias_rollback_and_audit_verify(ledger_engine):  # noqa: ANN001
-    config = GatewayConfig(upstreams={"v@1": {"urls": ["http://x"]}, "v@2": {"urls": ["http://y"]}}, aliases={"m": [{"version": "v@1"}]})
+def test_cli_models_alias_rollback_and_audit_verify(ledger_engine):
+    config = GatewayConfig(
+        upstreams={"v@1": {"urls": ["http://x"]}, "v@2": {"urls": ["http://y"]}}, aliases={"m": [{"version": "v@1"}]}
+    )
     store = GovernanceStore(ledger_engine)
     seed(store, config)
     cli.set_store_factory(lambda c, d: (config, store))
     run = CliRunner().invoke
-    assert run(cli.models_app, ["register", "v@3", "--digest", "sha256:cc", "--param", "dtype=\"bf16\""]).exit_code == 0
+    assert run(cli.models_app, ["register", "v@3", "--digest", "sha256:cc", "--param", 'dtype="bf16"']).exit_code == 0
     listed = json.loads(run(cli.models_app, ["list", "--json"]).output)
     assert {v["version"] for v in listed["versions"]} == {"v@1", "v@2", "v@3"}
     assert next(v for v in listed["versions"] if v["version"] == "v@3")["parameters"] == {"dtype": "bf16"}
 
     out = run(cli.models_app, ["alias", "m", "--target", "v@1=90", "--target", "v@3=10", "--json"])
-    assert out.exit_code == 0 and json.loads(out.output)["targets"] == [{"version": "v@1", "weight": 90.0}, {"version": "v@3", "weight": 10.0}]
+    assert out.exit_code == 0 and json.loads(out.output)["targets"] == [
+        {"version": "v@1", "weight": 90.0},
+        {"version": "v@3", "weight": 10.0},
+    ]
     assert run(cli.models_app, ["alias", "m", "--target", "nope@1"]).exit_code == 1
     out = run(cli.models_app, ["alias", "m", "--rollback", "--json"])
     assert json.loads(out.output)["targets"] == [{"version": "v@1", "weight": 1.0}]

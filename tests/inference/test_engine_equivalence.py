@@ -178,8 +178,9 @@ def test_compiled_layers_match_generate_and_do_not_recompile_after_warm_up(model
     loaded = load_model(model_dirs["tiny-mistral-sliding"], max_model_len=256)
     tok = loaded.tokenizer
     want = expected(model_dirs["tiny-mistral-sliding"], tok, REQUESTS)
-    engine = Engine(loaded, max_batch_size=4, max_queue=16, prefill_token_budget=16, metrics=WorkerMetrics("t"),
-                    compile_layers=True)
+    engine = Engine(
+        loaded, max_batch_size=4, max_queue=16, prefill_token_budget=16, metrics=WorkerMetrics("t"), compile_layers=True
+    )
     engine.start()
     try:
         assert run_engine(engine, tok, REQUESTS) == want  # warm-up: every shape kind seen once

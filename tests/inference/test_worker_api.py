@@ -1,4 +1,5 @@
 """The worker over real HTTP with the real `openai` client, on the demo model."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,11 @@ def test_health_reports_version_and_load_time(worker):
     assert body["status"] == "ready"
     assert body["version"].startswith(DEMO + "@")
     # the load time /health reports is the one /metrics exports (a value, not a speed target)
-    gauge = [l for l in httpx.get(worker.url + "/metrics").text.splitlines() if l.startswith("inferwatch_worker_model_load_seconds{")]
+    gauge = [
+        l
+        for l in httpx.get(worker.url + "/metrics").text.splitlines()
+        if l.startswith("inferwatch_worker_model_load_seconds{")
+    ]
     assert len(gauge) == 1 and float(gauge[0].split()[-1]) == pytest.approx(body["load_seconds"])
 
 
@@ -44,12 +49,17 @@ def test_models_lists_content_derived_version(client, worker):
 
 def test_chat_usage_is_exact_and_version_reported(client, demo_dir):
     raw = client.chat.completions.with_raw_response.create(
-        model=DEMO, messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}], max_tokens=12, seed=1
+        model=DEMO,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}],
+        max_tokens=12,
+        seed=1,
     )
     resp = raw.parse()
     tok = AutoTokenizer.from_pretrained(demo_dir / "models" / DEMO)
     prompt = tok.apply_chat_template(
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}], tokenize=False, add_generation_prompt=True
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}],
+        tokenize=False,
+        add_generation_prompt=True,
     )
     assert resp.usage.prompt_tokens == len(tok(prompt, add_special_tokens=False)["input_ids"])
     assert resp.choices[0].finish_reason in ("length", "stop")
@@ -66,7 +76,9 @@ def test_seed_reproducible_and_streaming_matches(client):
     c = chat(client, max_tokens=30, seed=43, temperature=1.0).choices[0].message.content
     assert a == b
     assert a != c
-    streamed, chunks = stream_text(client, max_tokens=30, seed=42, temperature=1.0, stream_options={"include_usage": True})
+    streamed, chunks = stream_text(
+        client, max_tokens=30, seed=42, temperature=1.0, stream_options={"include_usage": True}
+    )
     assert streamed == a
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 30
     assert chunks[-2].choices[0].finish_reason == "length"
@@ -101,7 +113,10 @@ def test_completions_stream_and_not(client):
     resp = client.completions.create(model=DEMO, prompt="Once upon a time", max_tokens=10, seed=5)
     assert resp.object == "text_completion"
     assert resp.usage.prompt_tokens == len("Once upon a time") + 1  # one token per character plus BOS
-    streamed = "".join(c.choices[0].text for c in client.completions.create(model=DEMO, prompt="Once upon a time", max_tokens=10, seed=5, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(model=DEMO, prompt="Once upon a time", max_tokens=10, seed=5, stream=True)
+    )
     assert streamed == resp.choices[0].text
 
 
@@ -118,7 +133,14 @@ async def test_concurrent_requests_share_decode_steps(aclient, worker):
     before = httpx.get(worker.url + "/v1/engine/stats").json()
 
     async def one(i: int) -> str:
-        stream = await aclient.chat.completions.create(model=DEMO, messages=[{"role": "user", "content": f"req {i}"}], max_tokens=64, stream=True, seed=i, extra_body={"ignore_eos": True})
+        stream = await aclient.chat.completions.create(
+            model=DEMO,
+            messages=[{"role": "user", "content": f"req {i}"}],
+            max_tokens=64,
+            stream=True,
+            seed=i,
+            extra_body={"ignore_eos": True},
+        )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     texts = await asyncio.gather(*(one(i) for i in range(8)))
@@ -133,9 +155,15 @@ async def test_concurrent_requests_share_decode_steps(aclient, worker):
 def test_metrics_exposes_worker_series(client, worker):
     chat(client, max_tokens=3)
     text = httpx.get(worker.url + "/metrics").text
-    for name in ("inferwatch_worker_num_requests_running", "inferwatch_worker_time_to_first_token_seconds_bucket",
-                 "inferwatch_worker_inter_token_latency_seconds_bucket", "inferwatch_worker_generation_tokens_total",
-                 "inferwatch_worker_prompt_tokens_total", "inferwatch_worker_model_load_seconds", "inferwatch_worker_batch_size_bucket"):
+    for name in (
+        "inferwatch_worker_num_requests_running",
+        "inferwatch_worker_time_to_first_token_seconds_bucket",
+        "inferwatch_worker_inter_token_latency_seconds_bucket",
+        "inferwatch_worker_generation_tokens_total",
+        "inferwatch_worker_prompt_tokens_total",
+        "inferwatch_worker_model_load_seconds",
+        "inferwatch_worker_batch_size_bucket",
+    ):
         assert name in text, name
     gen = [l for l in text.splitlines() if l.startswith("inferwatch_worker_generation_tokens_total")]
     assert float(gen[0].split()[-1]) >= 3
@@ -143,20 +171,24 @@ def test_metrics_exposes_worker_series(client, worker):
 
 # ---- bad input ---------------------------------------------------------------------------
 
+
 def test_unknown_model_is_404(client):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
     assert "no-such-model" in e.value.body["message"]
 
 
-@pytest.mark.parametrize("body,param", [
-    ({"model": DEMO, "messages": []}, "messages"),
-    ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}, "max_tokens"),
-    ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
-    ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "temperature": 9}, "temperature"),
-    ({"model": DEMO, "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
-    ({"messages": [{"role": "user", "content": "x"}]}, "model"),
-])
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"model": DEMO, "messages": []}, "messages"),
+        ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}, "max_tokens"),
+        ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, "max_tokens"),
+        ({"model": DEMO, "messages": [{"role": "user", "content": "x"}], "temperature": 9}, "temperature"),
+        ({"model": DEMO, "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+    ],
+)
 def test_invalid_fields_are_400_in_openai_format(worker, body, param):
     r = httpx.post(worker.url + "/v1/chat/completions", json=body)
     assert r.status_code == 400
@@ -167,7 +199,9 @@ def test_invalid_fields_are_400_in_openai_format(worker, body, param):
 
 
 def test_malformed_json_is_400(worker):
-    r = httpx.post(worker.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        worker.url + "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["type"] == "invalid_request_error"
 
@@ -186,7 +220,13 @@ def test_max_tokens_beyond_context_is_400(client):
 
 
 def test_cancellation_frees_the_slot(worker):
-    body = {"model": DEMO, "messages": [{"role": "user", "content": "long"}], "max_tokens": 900, "stream": True, "ignore_eos": True}
+    body = {
+        "model": DEMO,
+        "messages": [{"role": "user", "content": "long"}],
+        "max_tokens": 900,
+        "stream": True,
+        "ignore_eos": True,
+    }
     before = httpx.get(worker.url + "/v1/engine/stats").json()["cancelled"]
     aborted = _aborted(worker)
     with httpx.stream("POST", worker.url + "/v1/chat/completions", json=body, timeout=30) as r:
@@ -202,12 +242,18 @@ def test_cancellation_frees_the_slot(worker):
     assert stats["cancelled"] > before
     assert stats["running"] == 0
     assert stats["free_slots"] == 16
-    assert _aborted(worker) == aborted + stats["cancelled"] - before  # the engine's counter, as vLLM's finished_reason="abort"
+    assert (
+        _aborted(worker) == aborted + stats["cancelled"] - before
+    )  # the engine's counter, as vLLM's finished_reason="abort"
 
 
 def _aborted(worker) -> float:
     text = httpx.get(worker.url + "/metrics").text
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in l)
+    return sum(
+        float(l.rsplit(" ", 1)[1])
+        for l in text.splitlines()
+        if l.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in l
+    )
 
 
 def test_usage_chunk_only_when_asked(client):
@@ -219,7 +265,11 @@ def test_usage_chunk_only_when_asked(client):
 
 def test_running_usage_in_every_chunk_as_vllm(client):
     # vLLM's continuous_usage_stats: the role chunk counts the prompt, each chunk the tokens so far
-    text, chunks = stream_text(client, max_tokens=12, extra_body={"ignore_eos": True, "stream_options": {"include_usage": True, "continuous_usage_stats": True}})
+    text, chunks = stream_text(
+        client,
+        max_tokens=12,
+        extra_body={"ignore_eos": True, "stream_options": {"include_usage": True, "continuous_usage_stats": True}},
+    )
     counts = [c.usage.completion_tokens for c in chunks]
     assert counts[0] == 0 and counts == sorted(counts) and counts[-2:] == [12, 12]
     assert chunks[-1].choices == [] and len({c.usage.prompt_tokens for c in chunks}) == 1
@@ -229,7 +279,13 @@ def test_running_usage_in_every_chunk_as_vllm(client):
 
 
 def test_sse_ends_with_done(worker):
-    body = {"model": DEMO, "messages": [{"role": "user", "content": "x"}], "max_tokens": 3, "stream": True, "ignore_eos": True}
+    body = {
+        "model": DEMO,
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 3,
+        "stream": True,
+        "ignore_eos": True,
+    }
     with httpx.stream("POST", worker.url + "/v1/chat/completions", json=body) as r:
         events = [l for l in r.iter_lines() if l.startswith("data: ")]
     assert events[-1] == "data: [DONE]"

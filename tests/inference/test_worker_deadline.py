@@ -1,4 +1,5 @@
 """The worker stops generating for a caller whose deadline (x-inferwatch-timeout) has passed."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ LONG = {"model": DEMO, "messages": [{"role": "user", "content": "go"}], "max_tok
 
 @pytest.fixture(scope="module")
 def slow_worker(demo_dir, tmp_path_factory):
-    w = start_worker(demo_dir, tmp_path_factory.mktemp("deadline"), "--max-batch-size", "4",
-                     "--fault.extra-token-latency-s", "0.05")
+    w = start_worker(
+        demo_dir, tmp_path_factory.mktemp("deadline"), "--max-batch-size", "4", "--fault.extra-token-latency-s", "0.05"
+    )
     yield w
     w.stop()
 
@@ -38,8 +40,13 @@ def test_a_passed_deadline_answers_504_and_frees_the_slot(slow_worker):
 
 def test_a_stream_past_its_deadline_ends_with_an_error_event(slow_worker):
     before = httpx.get(slow_worker.url + "/v1/engine/stats").json()["cancelled"]
-    with httpx.stream("POST", slow_worker.url + "/v1/completions", json={**LONG, "prompt": "go", "stream": True},
-                      headers={TIMEOUT_HEADER: "0.5"}, timeout=60) as r:
+    with httpx.stream(
+        "POST",
+        slow_worker.url + "/v1/completions",
+        json={**LONG, "prompt": "go", "stream": True},
+        headers={TIMEOUT_HEADER: "0.5"},
+        timeout=60,
+    ) as r:
         assert r.status_code == 200
         events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert "[DONE]" not in events
@@ -50,16 +57,21 @@ def test_a_stream_past_its_deadline_ends_with_an_error_event(slow_worker):
 
 
 def test_a_request_within_its_deadline_is_answered(slow_worker):
-    r = httpx.post(slow_worker.url + "/v1/chat/completions", json={**LONG, "max_tokens": 4},
-                   headers={TIMEOUT_HEADER: "120"}, timeout=60)
+    r = httpx.post(
+        slow_worker.url + "/v1/chat/completions",
+        json={**LONG, "max_tokens": 4},
+        headers={TIMEOUT_HEADER: "120"},
+        timeout=60,
+    )
     assert r.status_code == 200
     assert r.json()["usage"]["completion_tokens"] == 4
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf", "1e9"])
 def test_a_bad_timeout_header_is_refused_naming_it(slow_worker, value):
-    r = httpx.post(slow_worker.url + "/v1/chat/completions", json={**LONG, "max_tokens": 4},
-                   headers={TIMEOUT_HEADER: value})
+    r = httpx.post(
+        slow_worker.url + "/v1/chat/completions", json={**LONG, "max_tokens": 4}, headers={TIMEOUT_HEADER: value}
+    )
     assert r.status_code == 400
     error = r.json()["error"]
     assert error["param"] == TIMEOUT_HEADER and TIMEOUT_HEADER in error["message"]

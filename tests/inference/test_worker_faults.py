@@ -1,4 +1,5 @@
 """Queue limits, fault injection and graceful shutdown, each on its own worker process."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,13 @@ import httpx
 from tests.inference.conftest import DEMO
 from tests.servers import start_worker
 
-LONG = {"model": DEMO, "messages": [{"role": "user", "content": "go"}], "max_tokens": 1000, "stream": True, "ignore_eos": True}
+LONG = {
+    "model": DEMO,
+    "messages": [{"role": "user", "content": "go"}],
+    "max_tokens": 1000,
+    "stream": True,
+    "ignore_eos": True,
+}
 
 
 def wait_stats(url: str, pred, deadline_s: float = 30) -> dict:
@@ -25,7 +32,9 @@ def wait_stats(url: str, pred, deadline_s: float = 30) -> dict:
 
 def test_full_queue_answers_503_with_retry_after(demo_dir, tmp_path):
     # slow decode steps keep the first request running for the whole test, whatever the machine's load
-    w = start_worker(demo_dir, tmp_path, "--max-batch-size", "1", "--max-queue", "1", "--fault.extra-token-latency-s", "0.05")
+    w = start_worker(
+        demo_dir, tmp_path, "--max-batch-size", "1", "--max-queue", "1", "--fault.extra-token-latency-s", "0.05"
+    )
     try:
         with httpx.Client(timeout=60) as c, c.stream("POST", w.url + "/v1/chat/completions", json=LONG) as first:
             lines = first.iter_lines()  # keep a reference: a collected iterator closes the connection

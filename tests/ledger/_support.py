@@ -1,4 +1,5 @@
 """Polling helpers for ledger tests: deadlines only, never assertions on speed."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Hourly rollups: always the minute rollups summed per hour, replays and migration included."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,7 +9,13 @@ import pytest
 from sqlalchemy import Engine, column, select, table, text
 
 from ledger.db import create_engine_for, downgrade, migrate
-from ledger.models import UTCDateTime, RequestRollupBucketHour, RequestRollupBucketMinute, RequestRollupHour, RequestRollupMinute
+from ledger.models import (
+    UTCDateTime,
+    RequestRollupBucketHour,
+    RequestRollupBucketMinute,
+    RequestRollupHour,
+    RequestRollupMinute,
+)
 from ledger.rollups import ROLLUP_KEY, ROLLUP_VALUES
 from ledger.testing import random_records
 from tests.ledger._support import drain
@@ -33,10 +40,14 @@ def _summed_minutes(engine: Engine) -> tuple[dict, dict]:
 
 def _hours(engine: Engine) -> tuple[dict, dict]:
     with engine.connect() as c:
-        rollups = {(row["hour"], *(row[k] for k in ROLLUP_KEY[1:])): [row[v] for v in ROLLUP_VALUES]
-                   for row in c.execute(select(RequestRollupHour)).mappings()}
-        buckets = {(row["hour"], *(row[k] for k in BUCKET_KEY)): row["count"]
-                   for row in c.execute(select(RequestRollupBucketHour)).mappings()}
+        rollups = {
+            (row["hour"], *(row[k] for k in ROLLUP_KEY[1:])): [row[v] for v in ROLLUP_VALUES]
+            for row in c.execute(select(RequestRollupHour)).mappings()
+        }
+        buckets = {
+            (row["hour"], *(row[k] for k in BUCKET_KEY)): row["count"]
+            for row in c.execute(select(RequestRollupBucketHour)).mappings()
+        }
     return rollups, buckets
 
 
@@ -65,7 +76,8 @@ def test_hourly_rollups_are_the_minutes_summed_and_replays_count_once(ledger_eng
     assert _hours(ledger_engine)[0] == before
     inc = ROLLUP_VALUES.index("safety_incidents_input")
     assert sum(v[inc] for v in before.values()) == sum(
-        any(h.direction == "input" and h.action in ("block", "flag") for h in r.safety) for r in records)
+        any(h.direction == "input" and h.action in ("block", "flag") for h in r.safety) for r in records
+    )
 
 
 def test_migration_fills_the_hourly_rollups_from_the_minutes(ledger_url: str) -> None:
@@ -73,15 +85,41 @@ def test_migration_fills_the_hourly_rollups_from_the_minutes(ledger_url: str) ->
     engine = create_engine_for(ledger_url)
     try:
         old_values = [v for v in ROLLUP_VALUES if not v.startswith("safety_incidents_") and v != "cache_lookups"]
-        rows = [{"minute": T0 + timedelta(minutes=m), "tenant": "acme", "alias": "chat", "model_version": "",
-                 "operation": "chat", "status_class": "2xx" if m % 3 else "5xx", "error_type": "",
-                 **{v: m + 1 for v in old_values}} for m in range(0, 130, 7)]
-        brows = [{"minute": T0 + timedelta(minutes=m), "tenant": "acme", "alias": "chat", "model_version": "",
-                  "status_class": "2xx", "metric": "ttft", "le": 0.5, "count": m} for m in range(0, 130, 11)]
+        rows = [
+            {
+                "minute": T0 + timedelta(minutes=m),
+                "tenant": "acme",
+                "alias": "chat",
+                "model_version": "",
+                "operation": "chat",
+                "status_class": "2xx" if m % 3 else "5xx",
+                "error_type": "",
+                **{v: m + 1 for v in old_values},
+            }
+            for m in range(0, 130, 7)
+        ]
+        brows = [
+            {
+                "minute": T0 + timedelta(minutes=m),
+                "tenant": "acme",
+                "alias": "chat",
+                "model_version": "",
+                "status_class": "2xx",
+                "metric": "ttft",
+                "le": 0.5,
+                "count": m,
+            }
+            for m in range(0, 130, 11)
+        ]
         # the 0004 schema: the models' new columns are not there yet
-        old = table("request_rollups_minute", column("minute", UTCDateTime()), *(column(k) for k in rows[0] if k != "minute"))
-        oldb = table("request_rollup_buckets_minute", column("minute", UTCDateTime()),
-                     *(column(k) for k in brows[0] if k != "minute"))
+        old = table(
+            "request_rollups_minute", column("minute", UTCDateTime()), *(column(k) for k in rows[0] if k != "minute")
+        )
+        oldb = table(
+            "request_rollup_buckets_minute",
+            column("minute", UTCDateTime()),
+            *(column(k) for k in brows[0] if k != "minute"),
+        )
         with engine.begin() as c:
             c.execute(old.insert(), rows)
             c.execute(oldb.insert(), brows)

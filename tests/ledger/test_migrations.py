@@ -9,8 +9,13 @@ from ledger.db import alembic_config, create_engine_for, downgrade, migrate
 from ledger.models import Base, Request, UTCDateTime
 
 TABLES = {
-    "requests", "safety_hits", "request_rollups_minute", "request_rollup_buckets_minute",
-    "tenants", "api_keys", "model_aliases",
+    "requests",
+    "safety_hits",
+    "request_rollups_minute",
+    "request_rollup_buckets_minute",
+    "tenants",
+    "api_keys",
+    "model_aliases",
 }
 
 
@@ -56,14 +61,37 @@ def test_cache_lookups_of_rows_from_before_0007_are_their_hits(ledger_url: str):
     downgrade(ledger_url, "0006")
     engine = create_engine_for(ledger_url)
     try:
-        common = {"started_at": datetime(2026, 11, 2, tzinfo=timezone.utc), "tenant": "acme", "operation": "chat", "alias": "m",
-                  "status_code": 200, "status_class": "2xx", "latency_s": 0.1, "prompt_tokens": 1, "completion_tokens": 1,
-                  "cost_usd": 0.0, "stream": False, "client_disconnected": False, "retries": 0}
-        old = table("requests", column("request_id"), column("started_at", UTCDateTime()), column("cache_hit"),
-                    *(column(k) for k in common if k != "started_at"))  # the 0006 schema
+        common = {
+            "started_at": datetime(2026, 11, 2, tzinfo=timezone.utc),
+            "tenant": "acme",
+            "operation": "chat",
+            "alias": "m",
+            "status_code": 200,
+            "status_class": "2xx",
+            "latency_s": 0.1,
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "cost_usd": 0.0,
+            "stream": False,
+            "client_disconnected": False,
+            "retries": 0,
+        }
+        old = table(
+            "requests",
+            column("request_id"),
+            column("started_at", UTCDateTime()),
+            column("cache_hit"),
+            *(column(k) for k in common if k != "started_at"),
+        )  # the 0006 schema
 
         with engine.begin() as c:
-            c.execute(old.insert(), [{"request_id": "hit", "cache_hit": True, **common}, {"request_id": "miss", "cache_hit": False, **common}])
+            c.execute(
+                old.insert(),
+                [
+                    {"request_id": "hit", "cache_hit": True, **common},
+                    {"request_id": "miss", "cache_hit": False, **common},
+                ],
+            )
         migrate(engine)
         with engine.connect() as c:
             got = dict(c.execute(select(Request.request_id, Request.cache_lookup)).all())
@@ -76,10 +104,27 @@ def test_rows_from_before_0008_are_complete_and_exactly_counted(ledger_url: str)
     downgrade(ledger_url, "0007")
     engine = create_engine_for(ledger_url)
     try:
-        row = {"request_id": "old", "started_at": datetime(2026, 11, 30, tzinfo=timezone.utc), "tenant": "acme", "operation": "chat",
-               "alias": "m", "status_code": 502, "status_class": "5xx", "latency_s": 0.1, "prompt_tokens": 0, "completion_tokens": 0,
-               "cost_usd": 0.0, "stream": True, "client_disconnected": False, "cache_hit": False, "cache_lookup": False, "retries": 0}
-        old = table("requests", column("started_at", UTCDateTime()), *(column(k) for k in row if k != "started_at"))  # the 0007 schema
+        row = {
+            "request_id": "old",
+            "started_at": datetime(2026, 11, 30, tzinfo=timezone.utc),
+            "tenant": "acme",
+            "operation": "chat",
+            "alias": "m",
+            "status_code": 502,
+            "status_class": "5xx",
+            "latency_s": 0.1,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_usd": 0.0,
+            "stream": True,
+            "client_disconnected": False,
+            "cache_hit": False,
+            "cache_lookup": False,
+            "retries": 0,
+        }
+        old = table(
+            "requests", column("started_at", UTCDateTime()), *(column(k) for k in row if k != "started_at")
+        )  # the 0007 schema
         with engine.begin() as c:
             c.execute(old.insert(), [row])
         migrate(engine)
@@ -93,11 +138,26 @@ def test_rows_from_before_0010_are_interactive_and_tried_one_version(ledger_url:
     downgrade(ledger_url, "0009")
     engine = create_engine_for(ledger_url)
     try:
-        row = {"request_id": "old", "started_at": datetime(2026, 12, 1, tzinfo=timezone.utc), "tenant": "acme",
-               "operation": "chat", "alias": "m", "status_code": 200, "status_class": "2xx", "latency_s": 0.1,
-               "prompt_tokens": 1, "completion_tokens": 1, "cost_usd": 0.0, "stream": False,
-               "client_disconnected": False, "cache_hit": False, "cache_lookup": False, "retries": 0, "partial": False,
-               "usage_estimated": False}
+        row = {
+            "request_id": "old",
+            "started_at": datetime(2026, 12, 1, tzinfo=timezone.utc),
+            "tenant": "acme",
+            "operation": "chat",
+            "alias": "m",
+            "status_code": 200,
+            "status_class": "2xx",
+            "latency_s": 0.1,
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "cost_usd": 0.0,
+            "stream": False,
+            "client_disconnected": False,
+            "cache_hit": False,
+            "cache_lookup": False,
+            "retries": 0,
+            "partial": False,
+            "usage_estimated": False,
+        }
         # the 0009 schema
         old = table("requests", column("started_at", UTCDateTime()), *(column(k) for k in row if k != "started_at"))
         with engine.begin() as c:

@@ -1,4 +1,5 @@
 """The database goes away and comes back: nothing is lost, nothing is counted twice."""
+
 import logging
 from pathlib import Path
 
@@ -112,7 +113,9 @@ def test_spool_write_failure_counts_dropped_and_never_raises(make_writer, tmp_pa
     w = make_writer(
         f"sqlite:///{tmp_path / 'missing' / 'x.db'}",  # database down, and ...
         spool_dir=blocker / "spool",  # ... the spool cannot be written either
-        queue_size=5, batch_size=5, start=False,
+        queue_size=5,
+        batch_size=5,
+        start=False,
     )
     with caplog.at_level(logging.ERROR, logger="ledger.writer"):
         for i in range(20):

@@ -23,23 +23,89 @@ def loaded(ledger_engine: Engine, make_writer) -> Engine:
     """A small hand-made traffic pattern across two UTC days, tenants and versions."""
     recs = [
         # day 1, acme, chat -> v1
-        make_record(request_id="a1", started_at=_at(0), tenant="acme", alias="chat", model_version="v1",
-                    prompt_tokens=10, completion_tokens=5, cost_usd=0.25, latency_s=0.3, ttft_s=0.05),
-        make_record(request_id="a2", started_at=_at(0.5), tenant="acme", alias="chat", model_version="v1",
-                    status_code=500, error_type="upstream_error", prompt_tokens=7, completion_tokens=0,
-                    cost_usd=0.0, latency_s=2.0, ttft_s=None, tpot_s=None),
-        make_record(request_id="a3", started_at=_at(1), tenant="acme", alias="chat", model_version="v2",
-                    prompt_tokens=1, completion_tokens=2, cost_usd=0.5, latency_s=1.0, ttft_s=0.5),
-        make_record(request_id="g1", started_at=_at(1.2), tenant="globex", alias="chat", model_version="v1",
-                    status_code=429, error_type="rate_limited", prompt_tokens=0, completion_tokens=0,
-                    cost_usd=0.0, latency_s=0.001, ttft_s=None, tpot_s=None),
+        make_record(
+            request_id="a1",
+            started_at=_at(0),
+            tenant="acme",
+            alias="chat",
+            model_version="v1",
+            prompt_tokens=10,
+            completion_tokens=5,
+            cost_usd=0.25,
+            latency_s=0.3,
+            ttft_s=0.05,
+        ),
+        make_record(
+            request_id="a2",
+            started_at=_at(0.5),
+            tenant="acme",
+            alias="chat",
+            model_version="v1",
+            status_code=500,
+            error_type="upstream_error",
+            prompt_tokens=7,
+            completion_tokens=0,
+            cost_usd=0.0,
+            latency_s=2.0,
+            ttft_s=None,
+            tpot_s=None,
+        ),
+        make_record(
+            request_id="a3",
+            started_at=_at(1),
+            tenant="acme",
+            alias="chat",
+            model_version="v2",
+            prompt_tokens=1,
+            completion_tokens=2,
+            cost_usd=0.5,
+            latency_s=1.0,
+            ttft_s=0.5,
+        ),
+        make_record(
+            request_id="g1",
+            started_at=_at(1.2),
+            tenant="globex",
+            alias="chat",
+            model_version="v1",
+            status_code=429,
+            error_type="rate_limited",
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            latency_s=0.001,
+            ttft_s=None,
+            tpot_s=None,
+        ),
         # day 2
-        make_record(request_id="a4", started_at=_at(3), tenant="acme", alias="chat", model_version="v2",
-                    prompt_tokens=100, completion_tokens=50, cost_usd=1.0, latency_s=5.0, ttft_s=1.0,
-                    safety=[SafetyHit("input", "pii", "regex", "redact", 0.9, "[EMAIL]")]),
-        make_record(request_id="a5", started_at=_at(3.5), tenant="acme", alias="code", model_version=None,
-                    status_code=400, error_type="invalid_request", prompt_tokens=0, completion_tokens=0,
-                    cost_usd=0.0, latency_s=0.002, ttft_s=None, tpot_s=None),
+        make_record(
+            request_id="a4",
+            started_at=_at(3),
+            tenant="acme",
+            alias="chat",
+            model_version="v2",
+            prompt_tokens=100,
+            completion_tokens=50,
+            cost_usd=1.0,
+            latency_s=5.0,
+            ttft_s=1.0,
+            safety=[SafetyHit("input", "pii", "regex", "redact", 0.9, "[EMAIL]")],
+        ),
+        make_record(
+            request_id="a5",
+            started_at=_at(3.5),
+            tenant="acme",
+            alias="code",
+            model_version=None,
+            status_code=400,
+            error_type="invalid_request",
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            latency_s=0.002,
+            ttft_s=None,
+            tpot_s=None,
+        ),
     ]
     w = make_writer(ledger_engine)
     for r in recs:
@@ -54,7 +120,9 @@ def test_usage_per_tenant_by_day_alias_and_version(loaded: Engine):
         acme = usage(s, T0 - timedelta(hours=1), T0 + timedelta(hours=1), tenant="acme")
         everyone = usage(s, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
         day2_only = usage(s, datetime(2025, 1, 7, tzinfo=timezone.utc), T0 + timedelta(hours=1))
-    got = {(u.day, u.alias, u.model_version): (u.requests, u.prompt_tokens, u.completion_tokens, u.cost_usd) for u in acme}
+    got = {
+        (u.day, u.alias, u.model_version): (u.requests, u.prompt_tokens, u.completion_tokens, u.cost_usd) for u in acme
+    }
     assert got == {
         (d1, "chat", "v1"): (2, 17, 5, 0.25),
         (d1, "chat", "v2"): (1, 1, 2, 0.5),

@@ -22,14 +22,22 @@ def _expected_from_raw_rows(engine: Engine):
         hits = c.execute(select(SafetyHitRow.request_id, SafetyHitRow.action, SafetyHitRow.direction)).all()
     flagged = {rid for rid, _, _ in hits}
     blocked = {rid for rid, action, _ in hits if action == "block"}
-    incidents = {d: {rid for rid, action, dd in hits if dd == d and action in ("block", "flag")}
-                 for d in ("input", "output")}
+    incidents = {
+        d: {rid for rid, action, dd in hits if dd == d and action in ("block", "flag")} for d in ("input", "output")
+    }
     roll: dict = defaultdict(lambda: defaultdict(float))
     buckets: dict = defaultdict(int)
     for r in rows:
         minute = r["started_at"].replace(second=0, microsecond=0)
-        key = (minute, r["tenant"], r["alias"], r["model_version"] or "", r["operation"],
-               r["status_class"], r["error_type"] or "")
+        key = (
+            minute,
+            r["tenant"],
+            r["alias"],
+            r["model_version"] or "",
+            r["operation"],
+            r["status_class"],
+            r["error_type"] or "",
+        )
         acc = roll[key]
         acc["requests"] += 1
         for s in SUMS:
@@ -78,8 +86,17 @@ def test_rollups_equal_sums_over_raw_rows(ledger_engine: Engine, make_writer):
         row = got[key]
         for col, val in exp.items():
             assert getattr(row, col) == pytest.approx(val, rel=1e-9, abs=1e-12), (key, col)
-        for col in ("ttft_count", "tpot_count", "safety_flagged", "safety_blocked", "client_disconnects", "cache_hits",
-                    "cache_lookups", "safety_incidents_input", "safety_incidents_output"):
+        for col in (
+            "ttft_count",
+            "tpot_count",
+            "safety_flagged",
+            "safety_blocked",
+            "client_disconnects",
+            "cache_hits",
+            "cache_lookups",
+            "safety_incidents_input",
+            "safety_incidents_output",
+        ):
             assert getattr(row, col) == exp.get(col, 0), (key, col)
     assert got_buckets == expected_buckets
     # values above the largest bound have no bucket row, but are in the totals
@@ -102,8 +119,7 @@ def test_bucket_boundaries_and_threshold_counts(ledger_engine: Engine, make_writ
             select(RequestRollupBucketMinute.metric, RequestRollupBucketMinute.le, RequestRollupBucketMinute.count)
         ).all()
         series = {
-            thr: minute_series(c, t, t.replace(minute=31), metric="latency", threshold=thr)
-            for thr in (0.1, 0.5, 1.0)
+            thr: minute_series(c, t, t.replace(minute=31), metric="latency", threshold=thr) for thr in (0.1, 0.5, 1.0)
         }
     got = {(m, le): n for m, le, n in rows}
     assert got == {("latency", 0.1): 3, ("latency", 0.5): 2, ("latency", 1.0): 2, ("ttft", 0.2): 9}

@@ -1,6 +1,7 @@
 """SIGTERM and SIGINT to `inferwatch serve` on its embedded default: the stream in flight
 finishes, then the co-located workers are stopped too, and none is left behind (on a GPU
 node such an orphan would keep the GPU's memory)."""
+
 from __future__ import annotations
 
 import os
@@ -36,16 +37,18 @@ def _alive(pid: int) -> bool:
 def test_signal_stops_the_co_located_workers(tmp_path: Path, sig: signal.Signals):
     # no upstreams configured: `serve` starts its own demo worker; a slow decode step keeps the
     # stream open across the signal
-    gw, _ = start_gateway(tmp_path, {"data_dir": str(tmp_path / "data"),
-                                     "worker": {"fault": {"extra_token_latency_s": 0.05}}})
+    gw, _ = start_gateway(
+        tmp_path, {"data_dir": str(tmp_path / "data"), "worker": {"fault": {"extra_token_latency_s": 0.05}}}
+    )
     proc = gw.process
     workers = _children(proc.pid)
     try:
         assert len(workers) == 1 and all(_alive(w) for w in workers)
         key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)
         body = {"model": "demo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40, "stream": True}
-        with httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=60,
-                          headers={"authorization": f"Bearer {key}"}) as r:
+        with httpx.stream(
+            "POST", gw.url + "/v1/chat/completions", json=body, timeout=60, headers={"authorization": f"Bearer {key}"}
+        ) as r:
             lines = r.iter_lines()
             first = next(lines)
             proc.send_signal(sig)

@@ -3,6 +3,7 @@
 The document says OpenAPI 3.1 (JSON Schema 2020-12) but marks nullable fields with 3.0's
 `nullable: true`, which a 2020-12 validator ignores; each such schema is rewritten to also
 admit null, so that a required-but-null field validates as OpenAI means it to."""
+
 from __future__ import annotations
 
 import copy
@@ -52,5 +53,7 @@ def validator(schema: str) -> Draft202012Validator:
 
 def problems(schema: str, body: Any) -> list[str]:
     """Every way `body` breaks `schema`, as 'path: message' lines (empty when it validates)."""
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
-            for e in sorted(validator(schema).iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message}"
+        for e in sorted(validator(schema).iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+    ]

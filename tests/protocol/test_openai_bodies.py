@@ -1,6 +1,7 @@
 """Every response body of the worker and of the gateway validates against OpenAI's published
 OpenAPI document: completions, each stream chunk (the first and the last included), embeddings,
 moderations, the model list and errors, with the fields the document requires even when null."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,12 @@ PROMPT = {"prompt": "Once upon a time", "max_tokens": 6}
 def gateway(tmp_path_factory: pytest.TempPathFactory, real_worker: Proc) -> Iterator[Harness]:
     tmp = tmp_path_factory.mktemp("protocol-gw")
     version = httpx.get(real_worker.url + "/health").json()["version"]
-    with gateway_server(tmp, f"sqlite:///{tmp / 'l.db'}", {version: UpstreamConfig(urls=[real_worker.url])},
-                        {"demo": [VersionTarget(version=version)]}) as h:
+    with gateway_server(
+        tmp,
+        f"sqlite:///{tmp / 'l.db'}",
+        {version: UpstreamConfig(urls=[real_worker.url])},
+        {"demo": [VersionTarget(version=version)]},
+    ) as h:
         yield h
 
 
@@ -62,7 +67,9 @@ def test_chat_completion_and_every_stream_chunk(target: Target, with_usage: bool
     r = httpx.post(base + "/v1/chat/completions", json={"model": model, **CHAT}, headers=headers, timeout=60)
     assert r.status_code == 200
     _assert_valid("CreateChatCompletionResponse", r.json())
-    body = {"model": model, **CHAT, "stream": True} | ({"stream_options": {"include_usage": True}} if with_usage else {})
+    body = {"model": model, **CHAT, "stream": True} | (
+        {"stream_options": {"include_usage": True}} if with_usage else {}
+    )
     chunks = _chunks(base, headers, "/v1/chat/completions", body)
     assert len(chunks) >= 2
     for chunk in chunks:
@@ -96,19 +103,31 @@ def test_errors(target: Target):
     base, headers, model = target.base, target.headers, target.model
     cases = [
         httpx.post(base + "/v1/chat/completions", json={"model": model, "messages": "not a list"}, headers=headers),
-        httpx.post(base + "/v1/chat/completions", content=b"{not json", headers={**headers, "content-type": "application/json"}),
+        httpx.post(
+            base + "/v1/chat/completions", content=b"{not json", headers={**headers, "content-type": "application/json"}
+        ),
         httpx.post(base + "/v1/embeddings", json={"model": model}, headers=headers),
     ]
     if headers:  # only the gateway knows keys and aliases
-        cases += [httpx.post(base + "/v1/chat/completions", json={"model": "demo", **CHAT}, headers={"authorization": "Bearer iw-wrong"}),
-                  httpx.post(base + "/v1/chat/completions", json={"model": "no-such-model", **CHAT}, headers=headers)]
+        cases += [
+            httpx.post(
+                base + "/v1/chat/completions",
+                json={"model": "demo", **CHAT},
+                headers={"authorization": "Bearer iw-wrong"},
+            ),
+            httpx.post(base + "/v1/chat/completions", json={"model": "no-such-model", **CHAT}, headers=headers),
+        ]
     for r in cases:
         assert 400 <= r.status_code < 500, r.text
         _assert_valid("ErrorResponse", r.json())
 
 
 def test_moderation(gateway: Harness):
-    r = httpx.post(gateway.url + "/v1/moderations", json={"input": ["hello there", "my card is 4111 1111 1111 1111"]},
-                   headers=gateway.headers(), timeout=60)
+    r = httpx.post(
+        gateway.url + "/v1/moderations",
+        json={"input": ["hello there", "my card is 4111 1111 1111 1111"]},
+        headers=gateway.headers(),
+        timeout=60,
+    )
     assert r.status_code == 200
     _assert_valid("CreateModerationResponse", r.json())

@@ -1,4 +1,5 @@
 """Fault helpers shared by the reliability and ledger tests: a genuinely full filesystem."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,8 +17,11 @@ def tiny_tmpfs(path: Path, size_kib: int = 64) -> Iterator[Path]:
     writes fail with ENOSPC once it is full. Skipped where mounting is not permitted,
     except in CI, which runs as root."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0755", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kib}k,mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         reason = f"cannot mount a tmpfs here ({done.stderr.strip()}); the full-disk test needs root"
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):

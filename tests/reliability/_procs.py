@@ -1,4 +1,5 @@
 """`inferwatch serve` as a real process, for fault and scale-out tests."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,13 @@ def write_config(path: Path, settings: dict[str, Any]) -> Path:
 
 def create_key(config: Path, tenant: str) -> str:
     """`inferwatch keys create` against the config's ledger; returns the secret."""
-    out = subprocess.run([*IW, "keys", "create", "--tenant", tenant, "--json", "--config", str(config)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [*IW, "keys", "create", "--tenant", tenant, "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout)["key"]
 
 
@@ -31,10 +37,17 @@ def start_gateway(tmp: Path, settings: dict[str, Any], name: str = "gateway") ->
     """Start `inferwatch serve --config` with `settings` (port chosen here); returns the
     process and its config file."""
     port = free_port()
-    config = write_config(tmp / f"{name}.yaml", {"port": port, "safety": {"enabled": False}, "ledger_max_delay_s": 0.05, **settings})
+    config = write_config(
+        tmp / f"{name}.yaml", {"port": port, "safety": {"enabled": False}, "ledger_max_delay_s": 0.05, **settings}
+    )
     log = tmp / f"{name}.log"
-    proc = subprocess.Popen([*IW, "serve", "--config", str(config)], cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [*IW, "serve", "--config", str(config)],
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log)
     return Proc(url, proc, log), config

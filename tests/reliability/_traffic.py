@@ -1,4 +1,5 @@
 """Background client traffic for fault tests: a realistic mix, every outcome kept."""
+
 from __future__ import annotations
 
 import itertools

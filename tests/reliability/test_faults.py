@@ -1,5 +1,6 @@
 """The five scripted faults of the platform, each one test: real processes, real PostgreSQL,
 a real full filesystem. Deadlines only, never timing thresholds."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,11 @@ from tests.servers import wait_until
 def _running(url: str) -> float:
     """Sequences in a worker's running batch, from its /metrics."""
     text = httpx.get(url + "/metrics", timeout=5).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("inferwatch_worker_num_requests_running"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("inferwatch_worker_num_requests_running")
+    )
 
 
 def test_worker_killed_during_streaming(tmp_path: Path):
@@ -46,11 +51,21 @@ def test_worker_killed_during_streaming(tmp_path: Path):
         version = {w.wait_ready()["version"] for w in workers}.pop()
         supervisor.start()
         ups = {version: UpstreamConfig(urls=[w.url for w in workers])}
-        with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version=version)]},
-                            health_interval_s=0.3, prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
-                            safety=SafetyConfig(enabled=False)) as h:  # every chunk reaches the client as sent: exact checks
-            body = CHAT | {"stream": True, "max_tokens": 400, "ignore_eos": True,
-                           "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+        with gateway_server(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'l.db'}",
+            ups,
+            {"m": [VersionTarget(version=version)]},
+            health_interval_s=0.3,
+            prices={"default": {"input_per_1m": 2.0, "output_per_1m": 6.0}},
+            safety=SafetyConfig(enabled=False),
+        ) as h:  # every chunk reaches the client as sent: exact checks
+            body = CHAT | {
+                "stream": True,
+                "max_tokens": 400,
+                "ignore_eos": True,
+                "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+            }
             t0 = time.perf_counter()
             with httpx.stream("POST", h.url + "/v1/chat/completions", json=body, headers=h.headers(), timeout=120) as r:
                 assert r.status_code == 200
@@ -62,7 +77,9 @@ def test_worker_killed_during_streaming(tmp_path: Path):
                         events.append(line[6:])
                         if (json.loads(line[6:]).get("choices") or [{}])[0].get("delta", {}).get("content"):
                             first_text_s = time.perf_counter() - t0
-                wait_until(lambda: any(_running(w.url) for w in workers), "the stream to run on a worker", deadline_s=30)
+                wait_until(
+                    lambda: any(_running(w.url) for w in workers), "the stream to run on a worker", deadline_s=30
+                )
                 victim = next(w for w in workers if _running(w.url))
                 survivor = next(w for w in workers if w is not victim)
                 victim.process.send_signal(signal.SIGKILL)
@@ -70,16 +87,28 @@ def test_worker_killed_during_streaming(tmp_path: Path):
             assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected", (len(events), events[-3:])
             assert any("choices" in e for e in events[:-1])  # it was mid-stream, not before it
             [row] = h.rows()
-            assert (row.status_code, row.error_type, row.stream, row.upstream) == (502, "upstream_disconnected", True, victim.url)
+            assert (row.status_code, row.error_type, row.stream, row.upstream) == (
+                502,
+                "upstream_disconnected",
+                True,
+                victim.url,
+            )
             # billed and timed for what it got: the last running usage the client saw, its first token
             got = [json.loads(e)["usage"] for e in events[:-1] if "usage" in json.loads(e)][-1]
-            assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (got["prompt_tokens"], got["completion_tokens"], True, False)
+            assert (row.prompt_tokens, row.completion_tokens, row.partial, row.usage_estimated) == (
+                got["prompt_tokens"],
+                got["completion_tokens"],
+                True,
+                False,
+            )
             assert 0 < got["completion_tokens"] < 400
             assert row.cost_usd == pytest.approx((got["prompt_tokens"] * 2.0 + got["completion_tokens"] * 6.0) / 1e6)
             assert 0 < row.ttft_s <= first_text_s and row.tpot_s is not None
 
             # the gateway keeps serving, from the other replica, while the victim is down
-            after = [httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(), timeout=60) for _ in range(4)]
+            after = [
+                httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(), timeout=60) for _ in range(4)
+            ]
             assert [r.status_code for r in after] == [200] * 4
             assert {r.upstream for r in h.rows()[1:]} == {survivor.url}
 
@@ -98,7 +127,9 @@ def test_database_unreachable_for_30s_during_traffic(tmp_path: Path, stub, pg_se
     embeddings requests: every request is answered, spooled, replayed, and has its one row."""
     url = pg_server.create_database("reliability_outage", template=pg_ledger_template)
     ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
-    with gateway_server(tmp_path, url, ups, {"m": [VersionTarget(version="stub@1")]}, default_limits={"rpm": None, "tpm": None}) as h:
+    with gateway_server(
+        tmp_path, url, ups, {"m": [VersionTarget(version="stub@1")]}, default_limits={"rpm": None, "tpm": None}
+    ) as h:
         writer = h.app.state.writer
         with Traffic(h.url, h.headers(), clients=3, pause_s=0.05) as traffic:
             wait_until(lambda: traffic.count() >= 30, "traffic before the outage")
@@ -122,7 +153,9 @@ def test_database_unreachable_for_30s_during_traffic(tmp_path: Path, stub, pg_se
         st = writer.stats()
         assert st.replayed_total >= spooled and st.spool_files == 0 and st.dropped_total == 0
         assert st.db_available
-        assert sum(r.completion_tokens for r in rows) == sum((o.usage or {}).get("completion_tokens", 0) for o in outcomes)
+        assert sum(r.completion_tokens for r in rows) == sum(
+            (o.usage or {}).get("completion_tokens", 0) for o in outcomes
+        )
 
 
 def test_gateway_sigterm_during_traffic(tmp_path: Path):
@@ -131,10 +164,18 @@ def test_gateway_sigterm_during_traffic(tmp_path: Path):
     flushed before exit, and every request has its row."""
     with stub_server() as stub:
         stub.behaviour.chunk_delay_s = 0.05  # 30 tokens: each stream lasts about 1.5 s
-        gw, _ = start_gateway(tmp_path, {
-            "data_dir": str(tmp_path / "serve-data"), "admin_key": ADMIN_KEY,
-            "gateway": {"upstreams": {"stub@1": {"urls": [stub.url]}}, "aliases": {"m": [{"version": "stub@1"}]},
-                        "default_limits": {"rpm": None, "tpm": None}}})
+        gw, _ = start_gateway(
+            tmp_path,
+            {
+                "data_dir": str(tmp_path / "serve-data"),
+                "admin_key": ADMIN_KEY,
+                "gateway": {
+                    "upstreams": {"stub@1": {"urls": [stub.url]}},
+                    "aliases": {"m": [{"version": "stub@1"}]},
+                    "default_limits": {"rpm": None, "tpm": None},
+                },
+            },
+        )
         proc, url, ledger = gw.process, gw.url, tmp_path / "serve-data" / "ledger.db"
         key = re.search(r"^\s+(iw-\S+)$", gw.output(), re.M).group(1)  # the development key it prints once
         try:
@@ -189,12 +230,23 @@ def test_slow_upstream_timeouts_and_circuit_breaker(tmp_path: Path):
     closes the breaker."""
     with stub_server() as slow:
         ups = {"stub@1": UpstreamConfig(urls=[slow.url])}
-        with gateway_server(tmp_path, f"sqlite:///{tmp_path / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]},
-                            first_byte_timeout_s=0.5, breaker_failures=3, breaker_open_s=2, max_retries=0, health_interval_s=0.2) as h:
+        with gateway_server(
+            tmp_path,
+            f"sqlite:///{tmp_path / 'l.db'}",
+            ups,
+            {"m": [VersionTarget(version="stub@1")]},
+            first_byte_timeout_s=0.5,
+            breaker_failures=3,
+            breaker_open_s=2,
+            max_retries=0,
+            health_interval_s=0.2,
+        ) as h:
             post = lambda: httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(), timeout=30)  # noqa: E731
             # a stream whose chunks stall longer than the read timeout: an in-band error, recorded as a timeout
             slow.behaviour.chunk_delay_s = 1.5
-            with httpx.stream("POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True}, headers=h.headers(), timeout=30) as r:
+            with httpx.stream(
+                "POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True}, headers=h.headers(), timeout=30
+            ) as r:
                 events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
             assert r.status_code == 200 and json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
             slow.behaviour.chunk_delay_s = 0
@@ -204,15 +256,22 @@ def test_slow_upstream_timeouts_and_circuit_breaker(tmp_path: Path):
             codes = [post().status_code for _ in range(5)]
             assert codes == [504, 504, 503, 503, 503]  # the stalled stream was the first of 3 failures
             assert slow.behaviour.requests - seen_before == 2  # an open circuit is not even tried
-            wait_until(lambda: h.metric("inferwatch_circuit_breaker_state", upstream=slow.url) == 2, "the breaker gauge")
+            wait_until(
+                lambda: h.metric("inferwatch_circuit_breaker_state", upstream=slow.url) == 2, "the breaker gauge"
+            )
 
             slow.behaviour.delay_s = 0
             wait_until(lambda: post().status_code == 200, "the half-open trial to close the breaker", deadline_s=30)
             assert post().status_code == 200
             rows = h.rows()
             assert [(r.status_code, r.error_type) for r in rows[:6]] == [
-                (502, "upstream_disconnected"), (504, "timeout"), (504, "timeout"),
-                (503, "no_healthy_upstream"), (503, "no_healthy_upstream"), (503, "no_healthy_upstream")]
+                (502, "upstream_disconnected"),
+                (504, "timeout"),
+                (504, "timeout"),
+                (503, "no_healthy_upstream"),
+                (503, "no_healthy_upstream"),
+                (503, "no_healthy_upstream"),
+            ]
             assert rows[-1].status_code == 200
 
 
@@ -225,7 +284,9 @@ def test_spool_disk_full(tmp_path: Path, stub, pg_server, pg_ledger_template):
     url = pg_server.create_database("reliability_disk_full", template=pg_ledger_template)
     ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
     with tiny_tmpfs(tmp_path / "gw" / "spool", size_kib=256) as spool:
-        with gateway_server(tmp_path, url, ups, {"m": [VersionTarget(version="stub@1")]}, default_limits={"rpm": None, "tpm": None}) as h:
+        with gateway_server(
+            tmp_path, url, ups, {"m": [VersionTarget(version="stub@1")]}, default_limits={"rpm": None, "tpm": None}
+        ) as h:
             writer = h.app.state.writer
             with httpx.Client(timeout=30) as c:
                 ok = [call(c, h.url, h.headers(), "chat") for _ in range(5)]

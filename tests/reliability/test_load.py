@@ -1,6 +1,7 @@
 """Load through a real gateway process (bench/loadgen.py): every request answered, one ledger
 row each, billed tokens == upstream usage, metrics == ledger. Short by default; the issue's
 full 200 clients x 20,000 requests under -m slow."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -35,5 +36,7 @@ def test_load_real_demo_worker_short(tmp_path):
 def test_load_stub_200_clients_20000_requests(tmp_path):
     report = run_load(200, 20_000, workdir=tmp_path)
     _assert_books_balance(report, 20_000)
-    print(f"\nload: {report.requests} requests in {report.seconds:.1f}s ({report.rps:.0f} rps), "
-          f"RSS {report.rss_before_mib:.0f} -> {report.rss_after_mib:.0f} MiB")
+    print(
+        f"\nload: {report.requests} requests in {report.seconds:.1f}s ({report.rps:.0f} rps), "
+        f"RSS {report.rss_before_mib:.0f} -> {report.rss_after_mib:.0f} MiB"
+    )

@@ -14,6 +14,7 @@ W47 also has safety hits (acme Wednesday: an input PII redaction and an output `
 block; globex Tuesday: an input `injection` flag), SLO history rows, two canary analyses (one of
 W46) and a rollout.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -60,12 +61,29 @@ PREV_REQUESTS = 14 * 3
 _n = iter(range(10**9))
 
 
-def _pair(tenant: str, alias: str, day: datetime, spend: float, versions: tuple[str, str],
-          hits: tuple[list[SafetyHit], list[SafetyHit]] = ([], [])) -> list[RequestRecord]:
-    return [make_record(request_id=f"rq{next(_n)}", tenant=tenant, key_id=f"iw-{tenant}", alias=alias,
-                        model_version=versions[i], started_at=day + timedelta(hours=9 + 4 * i, minutes=13),
-                        cost_usd=spend / 2, prompt_tokens=100, completion_tokens=50, safety=hits[i])
-            for i in range(2)]
+def _pair(
+    tenant: str,
+    alias: str,
+    day: datetime,
+    spend: float,
+    versions: tuple[str, str],
+    hits: tuple[list[SafetyHit], list[SafetyHit]] = ([], []),
+) -> list[RequestRecord]:
+    return [
+        make_record(
+            request_id=f"rq{next(_n)}",
+            tenant=tenant,
+            key_id=f"iw-{tenant}",
+            alias=alias,
+            model_version=versions[i],
+            started_at=day + timedelta(hours=9 + 4 * i, minutes=13),
+            cost_usd=spend / 2,
+            prompt_tokens=100,
+            completion_tokens=50,
+            safety=hits[i],
+        )
+        for i in range(2)
+    ]
 
 
 def records(weeks_before: int = 4, *, this_week: bool = True) -> list[RequestRecord]:
@@ -83,15 +101,30 @@ def records(weeks_before: int = 4, *, this_week: bool = True) -> list[RequestRec
         acme_hits: tuple[list[SafetyHit], list[SafetyHit]] = ([], [])
         globex_hits: tuple[list[SafetyHit], list[SafetyHit]] = ([], [])
         if d == 2:
-            acme_hits = ([SafetyHit("input", "pii", "regex", "redact", 0.99, "mail me at [REDACTED:EMAIL_ADDRESS]")],
-                         [SafetyHit("output", "harmful", "classifier", "block", 0.95, "[REDACTED:harmful]")])
+            acme_hits = (
+                [SafetyHit("input", "pii", "regex", "redact", 0.99, "mail me at [REDACTED:EMAIL_ADDRESS]")],
+                [SafetyHit("output", "harmful", "classifier", "block", 0.95, "[REDACTED:harmful]")],
+            )
         if d == 1:
             globex_hits = ([SafetyHit("input", "injection", "classifier", "flag", 0.7, "ignore previous [...]")], [])
         out += _pair("acme", "chat", day, ACME_SPIKE if d == 2 else ACME[d], ("chat@v1", "chat@v2"), acme_hits)
         out += _pair("globex", "embed", day, GLOBEX[d], ("embed@v1", "embed@v1"), globex_hits)
-    out.append(make_record(request_id=f"rq{next(_n)}", tenant="acme", alias="chat", model_version="chat@v1",
-                           started_at=MON + timedelta(days=2, hours=15), status_code=503, error_type="upstream_error",
-                           ttft_s=None, tpot_s=None, cost_usd=0.0, prompt_tokens=100, completion_tokens=0))
+    out.append(
+        make_record(
+            request_id=f"rq{next(_n)}",
+            tenant="acme",
+            alias="chat",
+            model_version="chat@v1",
+            started_at=MON + timedelta(days=2, hours=15),
+            status_code=503,
+            error_type="upstream_error",
+            ttft_s=None,
+            tpot_s=None,
+            cost_usd=0.0,
+            prompt_tokens=100,
+            completion_tokens=0,
+        )
+    )
     return out
 
 
@@ -105,40 +138,90 @@ def fill(engine: Engine, recs: list[RequestRecord] | None = None, *, extras: boo
             conn.execute(insert(SLOStatusRow), slo_history())
             conn.execute(insert(CanaryAnalysisRow), analyses())
             conn.execute(insert(CanaryRolloutRow), [rollout()])
-            conn.execute(insert(CanaryRolloutEvent), [
-                {"rollout_id": "ro_1", "at": MON + timedelta(days=3, hours=10), "kind": "started", "detail": {}},
-                {"rollout_id": "ro_1", "at": MON + timedelta(days=3, hours=11), "kind": "rolled_back", "detail": {}},
-            ])
+            conn.execute(
+                insert(CanaryRolloutEvent),
+                [
+                    {"rollout_id": "ro_1", "at": MON + timedelta(days=3, hours=10), "kind": "started", "detail": {}},
+                    {
+                        "rollout_id": "ro_1",
+                        "at": MON + timedelta(days=3, hours=11),
+                        "kind": "rolled_back",
+                        "detail": {},
+                    },
+                ],
+            )
 
 
 def slo_history() -> list[dict]:
     """`gw/avail`: quiet before the week; pages Wed 10:00-11:00 (with a ticket) and from Sat 12:00 on."""
+
     def row(at: datetime, page: bool, ticket: bool = False) -> dict:
-        return {"service": "gw", "slo": "avail", "evaluated_at": at, "status": "page" if page else "ok",
-                "page": page, "ticket": ticket, "no_data": False, "burn_rates": {}}
+        return {
+            "service": "gw",
+            "slo": "avail",
+            "evaluated_at": at,
+            "status": "page" if page else "ok",
+            "page": page,
+            "ticket": ticket,
+            "no_data": False,
+            "burn_rates": {},
+        }
+
     wed, sat = MON + timedelta(days=2), MON + timedelta(days=5)
-    return [row(MON - timedelta(hours=1), False), row(MON + timedelta(minutes=5), False),
-            row(wed + timedelta(hours=10), True, True), row(wed + timedelta(hours=10, minutes=30), True, True),
-            row(wed + timedelta(hours=11), False), row(sat + timedelta(hours=12), True),
-            row(sat + timedelta(hours=13), True)]
+    return [
+        row(MON - timedelta(hours=1), False),
+        row(MON + timedelta(minutes=5), False),
+        row(wed + timedelta(hours=10), True, True),
+        row(wed + timedelta(hours=10, minutes=30), True, True),
+        row(wed + timedelta(hours=11), False),
+        row(sat + timedelta(hours=12), True),
+        row(sat + timedelta(hours=13), True),
+    ]
 
 
 def analyses() -> list[dict]:
     def row(id_: str, at: datetime, verdict: str, reason: str) -> dict:
-        return {"id": id_, "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2",
-                "profile": {"name": "default-llm"}, "mode": "fixed", "window_start": at - timedelta(hours=1),
-                "window_end": at, "cursor": at, "status": "done", "verdict": verdict,
-                "result": {"verdict": verdict, "reason": reason}, "created_at": at, "updated_at": at}
-    return [row("ca_prev", MON - timedelta(days=2), "pass", "no regression"),
-            row("ca_1", MON + timedelta(days=1, hours=8), "fail", "latency_s regressed by 60%")]
+        return {
+            "id": id_,
+            "alias": "chat",
+            "baseline": "chat@v1",
+            "canary": "chat@v2",
+            "profile": {"name": "default-llm"},
+            "mode": "fixed",
+            "window_start": at - timedelta(hours=1),
+            "window_end": at,
+            "cursor": at,
+            "status": "done",
+            "verdict": verdict,
+            "result": {"verdict": verdict, "reason": reason},
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    return [
+        row("ca_prev", MON - timedelta(days=2), "pass", "no regression"),
+        row("ca_1", MON + timedelta(days=1, hours=8), "fail", "latency_s regressed by 60%"),
+    ]
 
 
 def rollout() -> dict:
     at = MON + timedelta(days=3, hours=10)
-    return {"id": "ro_1", "alias": "chat", "baseline": "chat@v1", "canary": "chat@v2",
-            "profile": {"name": "default-llm"}, "steps": [5, 25, 50, 100], "current_step": 0, "step_started_at": at,
-            "min_step_s": 300, "min_step_samples": 200, "max_step_s": 3600, "state": "rolled_back",
-            "created_at": at, "updated_at": at}
+    return {
+        "id": "ro_1",
+        "alias": "chat",
+        "baseline": "chat@v1",
+        "canary": "chat@v2",
+        "profile": {"name": "default-llm"},
+        "steps": [5, 25, 50, 100],
+        "current_step": 0,
+        "step_started_at": at,
+        "min_step_s": 300,
+        "min_step_samples": 200,
+        "max_step_s": 3600,
+        "state": "rolled_back",
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 AFTER = WEEK.end + timedelta(hours=9)  # the Monday after, when the job runs

@@ -6,6 +6,7 @@ tokens each, charged nothing) and one of globex (embed@v1, charged $0.001). acme
 of its own (a monthly $300, a daily 400 tokens, a monthly 10,000 tokens for its key); the
 other tenants get the gateway's default (a monthly $200).
 """
+
 from __future__ import annotations
 
 import json
@@ -35,23 +36,49 @@ from tests.reports import _week as W
 
 UTC = timezone.utc
 TUESDAY = W.MON + timedelta(days=1)
-ACME_BUDGETS = [Budget(period="month", limit=300), Budget(period="day", kind="tokens", limit=400, soft_percent=50),
-                Budget(period="month", kind="tokens", limit=10_000, key_id="iw-acme")]
+ACME_BUDGETS = [
+    Budget(period="month", limit=300),
+    Budget(period="day", kind="tokens", limit=400, soft_percent=50),
+    Budget(period="month", kind="tokens", limit=10_000, key_id="iw-acme"),
+]
 CONFIG = GatewayConfig(
-    prices={"chat@v1": Price(input_per_1m=1000, output_per_1m=2000),
-            "default": Price(input_per_1m=10, output_per_1m=20)},
-    cache=CacheConfig(enabled=True, hit_cost_usd=0.001), default_budgets=[Budget(period="month", limit=200)])
+    prices={
+        "chat@v1": Price(input_per_1m=1000, output_per_1m=2000),
+        "default": Price(input_per_1m=10, output_per_1m=20),
+    },
+    cache=CacheConfig(enabled=True, hit_cost_usd=0.001),
+    default_budgets=[Budget(period="month", limit=200)],
+)
 
 
 def hits() -> list[RequestRecord]:
-    acme = [make_record(request_id=f"hit-acme-{i}", tenant="acme", key_id="iw-acme", alias="chat",
-                        model_version="chat@v1",
-                        started_at=TUESDAY + timedelta(hours=15, minutes=i), prompt_tokens=100, completion_tokens=50,
-                        cost_usd=0.0, cache_hit=True) for i in range(5)]
-    globex = make_record(request_id="hit-globex", tenant="globex", key_id="iw-globex", alias="embed",
-                         model_version="embed@v1",
-                         started_at=TUESDAY + timedelta(hours=16), prompt_tokens=100, completion_tokens=50,
-                         cost_usd=0.001, cache_hit=True)
+    acme = [
+        make_record(
+            request_id=f"hit-acme-{i}",
+            tenant="acme",
+            key_id="iw-acme",
+            alias="chat",
+            model_version="chat@v1",
+            started_at=TUESDAY + timedelta(hours=15, minutes=i),
+            prompt_tokens=100,
+            completion_tokens=50,
+            cost_usd=0.0,
+            cache_hit=True,
+        )
+        for i in range(5)
+    ]
+    globex = make_record(
+        request_id="hit-globex",
+        tenant="globex",
+        key_id="iw-globex",
+        alias="embed",
+        model_version="embed@v1",
+        started_at=TUESDAY + timedelta(hours=16),
+        prompt_tokens=100,
+        completion_tokens=50,
+        cost_usd=0.001,
+        cache_hit=True,
+    )
     return [*acme, globex]
 
 
@@ -74,19 +101,30 @@ def test_periods_overlapping_a_week() -> None:
     spanning = Week(2026, 44)  # Mon 26 Oct - Sun 1 Nov
     assert [(p.start, p.end) for p in periods("month", spanning.start, spanning.end)] == [
         (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)),
-        (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))]
+        (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),
+    ]
 
 
 def test_budget_lines_of_a_week(ledger_engine: Engine) -> None:
     fill(ledger_engine)
     r = build_report(ledger_engine, W.WEEK, now=W.AFTER, **report_inputs(ledger_engine, CONFIG))
     months = {(b.tenant, b.budget): b for b in r.cost.month_budgets}
-    assert set(months) == {("acme", "month-spend"), ("acme", "month-tokens-iw-acme"), ("globex", "month-spend"),
-                           ("hooli", "month-spend"), ("initech", "month-spend")}
+    assert set(months) == {
+        ("acme", "month-spend"),
+        ("acme", "month-tokens-iw-acme"),
+        ("globex", "month-spend"),
+        ("hooli", "month-spend"),
+        ("initech", "month-spend"),
+    }
     # November until the end of W47: Sun 1 Nov, W45, W46 and W47 (the hits were charged nothing)
     acme = months[("acme", "month-spend")]
     assert (acme.label, acme.used, acme.limit, acme.state, acme.complete) == (
-        "2026-11", pytest.approx(10 + 76 + 76 + 104), 300, "soft_limit", False)
+        "2026-11",
+        pytest.approx(10 + 76 + 76 + 104),
+        300,
+        "soft_limit",
+        False,
+    )
     assert acme.remaining == pytest.approx(300 - 266) and acme.counted_until == W.WEEK.end
     # 150 tokens a request, 2 a day; W47 adds the 503's 100 prompt tokens and 5 hits of 150
     assert months[("acme", "month-tokens-iw-acme")].used == 2 * 150 + 2 * 14 * 150 + 14 * 150 + 100 + 5 * 150
@@ -96,7 +134,12 @@ def test_budget_lines_of_a_week(ledger_engine: Engine) -> None:
 
     [daily] = r.cost.daily_budgets  # 300 tokens a day (75%, past the 50% soft limit); Tue +750, Wed +100: used up
     assert (daily.tenant, daily.budget, daily.days, daily.days_soft, daily.days_exceeded) == (
-        "acme", "day-tokens", 7, 5, 2)
+        "acme",
+        "day-tokens",
+        7,
+        5,
+        2,
+    )
     assert (daily.peak.label, daily.peak.used, daily.peak.state) == ("2026-11-17", 1050, "exceeded")
 
     # the same numbers as the gateway's own count of a whole period (October, in W44)
@@ -113,8 +156,11 @@ def test_a_week_in_progress_counts_budgets_until_its_last_full_hour(ledger_engin
     now = W.MON + timedelta(days=2, hours=10, minutes=30)  # Wednesday 10:30: acme's 09:13 request only
     r = build_report(ledger_engine, W.WEEK, now=now, **report_inputs(ledger_engine, CONFIG))
     days = [b for b in r.cost.budgets or () if b.budget == "day-tokens"]
-    assert [(b.label, b.used, b.complete) for b in days] == [("2026-11-16", 300, True), ("2026-11-17", 1050, True),
-                                                            ("2026-11-18", 150, False)]
+    assert [(b.label, b.used, b.complete) for b in days] == [
+        ("2026-11-16", 300, True),
+        ("2026-11-17", 1050, True),
+        ("2026-11-18", 150, False),
+    ]
     assert days[-1].counted_until == now.replace(minute=0)
 
 
@@ -139,8 +185,10 @@ def test_cache_hit_rate_and_savings_by_tenant_and_model(ledger_engine: Engine) -
     assert "current prices" in c.method
 
     md = render.markdown(r)
-    assert ("6 of 17 cacheable requests answered from the cache (35.3%, 0.0% the week before; 35 requests in all), "
-            "about $1.00 saved.") in md
+    assert (
+        "6 of 17 cacheable requests answered from the cache (35.3%, 0.0% the week before; 35 requests in all), "
+        "about $1.00 saved."
+    ) in md
     assert "| acme | 20 | 13 | 5 | 38.5% | $1.00 |" in md and "| chat · chat@v1 | 13 | 13 | 5 | 38.5% | $1.00 |" in md
     assert "| acme | month-spend | 2026-11 (to date) | $300.00 | $266.00 | $34.00 | 88.7% | soft_limit |" in md
     assert "| acme | day-tokens | 400 tokens | 7 | 5 | 2 | 2026-11-17 | 1,050 tokens (262.5%) |" in md
@@ -166,16 +214,32 @@ def test_service_and_cli_use_the_gateway_settings(tmp_path: Path, monkeypatch: p
     engine = W.data_dir_ledger(tmp_path, monkeypatch)
     try:
         fill(engine)
-        svc = ReportService(engine, ReportsConfig(), tmp_path / "reports", **report_inputs(engine, CONFIG),
-                            clock=lambda: W.AFTER)
+        svc = ReportService(
+            engine, ReportsConfig(), tmp_path / "reports", **report_inputs(engine, CONFIG), clock=lambda: W.AFTER
+        )
         assert svc.build().cache.totals.hits == 6  # type: ignore[union-attr]
     finally:
         engine.dispose()
     config = tmp_path / "inferwatch.yaml"
     config.write_text(yaml.safe_dump({"gateway": CONFIG.model_dump(mode="json")}), encoding="utf-8")
-    res = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--config", str(config),
-                                   "--data-dir", str(tmp_path), "--format", "json", "--out", str(tmp_path / "out"),
-                                   "--json"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "weekly",
+            "--week",
+            "2026-W47",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path),
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert body["cache"]["totals"]["hits"] == 6 and body["cache"]["totals"]["saved_usd"] == pytest.approx(1.001)

@@ -1,4 +1,5 @@
 """The report's numbers from a ledger holding a known synthetic week, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -16,8 +17,11 @@ from tests.reports import _week as W
 
 def _raw(engine: Engine, start: datetime, end: datetime) -> tuple[int, float]:
     with engine.connect() as c:
-        n, cost = c.execute(select(func.count(), func.sum(Request.cost_usd))
-                            .where(Request.started_at >= start, Request.started_at < end)).one()
+        n, cost = c.execute(
+            select(func.count(), func.sum(Request.cost_usd)).where(
+                Request.started_at >= start, Request.started_at < end
+            )
+        ).one()
     return int(n), float(cost or 0)
 
 
@@ -72,19 +76,28 @@ def test_safety_review_reliability_and_change(ledger_engine: Engine) -> None:
     s = build_report(ledger_engine, W.WEEK, now=W.AFTER, slos=W.SLOS).safety
     assert s.hits_total == 3 and (s.requests_blocked, s.requests_redacted, s.requests_flagged) == (1, 1, 1)
     assert {(h.category, h.direction, h.action, h.hits) for h in s.hits} == {
-        ("harmful", "output", "block", 1), ("pii", "input", "redact", 1), ("injection", "input", "flag", 1)}
+        ("harmful", "output", "block", 1),
+        ("pii", "input", "redact", 1),
+        ("injection", "input", "flag", 1),
+    }
     # redactions are not incidents
     assert [(i.category, i.action, i.excerpt) for i in s.worst] == [
-        ("harmful", "block", "[REDACTED:harmful]"), ("injection", "flag", "ignore previous [...]")]
-    assert {(o.category, o.queued, o.open, o.precision) for o in s.review} == {("harmful", 1, 1, None),
-                                                                               ("injection", 1, 1, None)}
+        ("harmful", "block", "[REDACTED:harmful]"),
+        ("injection", "flag", "ignore previous [...]"),
+    ]
+    assert {(o.category, o.queued, o.open, o.precision) for o in s.review} == {
+        ("harmful", 1, 1, None),
+        ("injection", 1, 1, None),
+    }
 
     items = {i["category"]: i["id"] for i in review.list_items(ledger_engine)}
     review.resolve(ledger_engine, items["harmful"], "true_positive", None, "rev")
     review.resolve(ledger_engine, items["injection"], "false_positive", "benign", "rev")
     r = build_report(ledger_engine, W.WEEK, now=W.AFTER, slos=W.SLOS)
-    assert {(o.category, o.resolved, o.precision) for o in r.safety.review} == {("harmful", 1, 1.0),
-                                                                                ("injection", 1, 0.0)}
+    assert {(o.category, o.resolved, o.precision) for o in r.safety.review} == {
+        ("harmful", 1, 1.0),
+        ("injection", 1, 0.0),
+    }
 
     slo = {x.name: x for x in r.reliability.slos}
     avail = slo["avail"]
@@ -99,15 +112,22 @@ def test_safety_review_reliability_and_change(ledger_engine: Engine) -> None:
 
     assert [(a.id, a.verdict, a.reason) for a in r.change.analyses] == [("ca_1", "fail", "latency_s regressed by 60%")]
     assert [(o.id, o.state, [e.kind for e in o.events]) for o in r.change.rollouts] == [
-        ("ro_1", "rolled_back", ["started", "rolled_back"])]
+        ("ro_1", "rolled_back", ["started", "rolled_back"])
+    ]
 
 
 def test_a_week_without_data(ledger_engine: Engine) -> None:
     W.fill(ledger_engine, W.records(), extras=False)
-    october = BudgetLine(tenant="acme", budget="month-spend", period="month",
-                         period_start=datetime(2026, 10, 1, tzinfo=timezone.utc),
-                         period_end=datetime(2026, 11, 1, tzinfo=timezone.utc), counted_until=Week(2026, 40).end,
-                         limit=100, used=120)
+    october = BudgetLine(
+        tenant="acme",
+        budget="month-spend",
+        period="month",
+        period_start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+        period_end=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        counted_until=Week(2026, 40).end,
+        limit=100,
+        used=120,
+    )
     r = build_report(ledger_engine, Week(2026, 40), now=W.AFTER, slos=W.SLOS, budgets=lambda start, until: [october])
     t = r.totals
     assert (t.requests, t.cost_usd, t.cost_change, t.cost_per_1k_requests_usd) == (0, 0, None, None)
@@ -128,7 +148,8 @@ def test_a_week_in_progress_reads_whole_hours_and_judges_complete_days(ledger_en
     assert r.totals.requests == 4 + 4 + 2  # Mon and Tue: two per tenant; Wed: the 09:13 ones only
     week_ago = timedelta(days=7)
     assert (r.totals.prev_requests, pytest.approx(r.totals.prev_cost_usd)) == _raw(
-        ledger_engine, W.WEEK.start - week_ago, until - week_ago)  # the same span of last week
+        ledger_engine, W.WEEK.start - week_ago, until - week_ago
+    )  # the same span of last week
     assert [d.day.day for d in r.cost.daily] == [16, 17, 18]
     assert r.cost.anomalies == []  # Wednesday is not complete, and tenant weeks are not judged yet
 

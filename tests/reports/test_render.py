@@ -1,4 +1,5 @@
 """The report's three forms; the HTML opened in headless Chromium shows its charts."""
+
 from __future__ import annotations
 
 import base64
@@ -46,18 +47,41 @@ def test_markdown_has_every_section_and_the_seams(report: WeeklyReport) -> None:
         assert heading in md
     assert "| acme | $104.00 | $76.00 | +36.8% |" in md
     assert "No budgets configured." in md and "The response cache is off." in md
-    month = BudgetLine(tenant="acme", budget="month-spend", period="month",
-                       period_start=datetime(2026, 11, 1, tzinfo=timezone.utc),
-                       period_end=datetime(2026, 12, 1, tzinfo=timezone.utc), counted_until=W.WEEK.end,
-                       limit=500, used=380)
-    day = month.model_copy(update={"budget": "day-tokens", "kind": "tokens", "period": "day", "period_start": W.MON,
-                                   "period_end": W.MON + timedelta(days=1), "counted_until": W.MON + timedelta(days=1),
-                                   "limit": 1000, "used": 1200})
+    month = BudgetLine(
+        tenant="acme",
+        budget="month-spend",
+        period="month",
+        period_start=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        period_end=datetime(2026, 12, 1, tzinfo=timezone.utc),
+        counted_until=W.WEEK.end,
+        limit=500,
+        used=380,
+    )
+    day = month.model_copy(
+        update={
+            "budget": "day-tokens",
+            "kind": "tokens",
+            "period": "day",
+            "period_start": W.MON,
+            "period_end": W.MON + timedelta(days=1),
+            "counted_until": W.MON + timedelta(days=1),
+            "limit": 1000,
+            "used": 1200,
+        }
+    )
     cache = CacheLine(name="all traffic", requests=200, lookups=80, hits=50, hit_cost_usd=0.5, miss_cost_usd=4.0)
-    with_seams = report.model_copy(update={
-        "cost": report.cost.model_copy(update={"budgets": [month, day]}),
-        "cache": CacheSection(enabled=True, totals=cache, by_tenant=[cache.model_copy(update={"name": "acme"})],
-                              by_model=[], method="how it is counted")})
+    with_seams = report.model_copy(
+        update={
+            "cost": report.cost.model_copy(update={"budgets": [month, day]}),
+            "cache": CacheSection(
+                enabled=True,
+                totals=cache,
+                by_tenant=[cache.model_copy(update={"name": "acme"})],
+                by_model=[],
+                method="how it is counted",
+            ),
+        }
+    )
     md = render.markdown(with_seams)
     assert "| acme | month-spend | 2026-11 (to date) | $500.00 | $380.00 | $120.00 | 76.0% | ok |" in md
     assert "| acme | day-tokens | 1,000 tokens | 1 | 0 | 1 | 2026-11-16 | 1,200 tokens (120.0%) |" in md
@@ -80,8 +104,13 @@ def _colourful_pixels(png: Path) -> int:
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],  # type: ignore[list-item]
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args],  # type: ignore[list-item]
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs Debian's chromium)")

@@ -1,4 +1,5 @@
 """ISO weeks and the anomaly rule, without a database."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
@@ -14,8 +15,10 @@ CFG = AnomalyConfig()
 
 def test_iso_week_bounds_and_parsing() -> None:
     w = Week.parse("2026-W47")
-    assert (w.start, w.end) == (datetime(2026, 11, 16, tzinfo=timezone.utc),
-                                datetime(2026, 11, 23, tzinfo=timezone.utc))
+    assert (w.start, w.end) == (
+        datetime(2026, 11, 16, tzinfo=timezone.utc),
+        datetime(2026, 11, 23, tzinfo=timezone.utc),
+    )
     assert str(w) == "2026-W47" and Week.parse("2026w47") == w
     assert str(Week.parse("2026-W01").previous()) == "2025-W52"
     assert Week.parse("2026-W53").start.date() == date(2026, 12, 28)  # 2026 has 53 ISO weeks

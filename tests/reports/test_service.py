@@ -1,4 +1,5 @@
 """Writing and listing reports, the API, the CLI and the scheduled job with a real webhook receiver."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ from tests.reports import _week as W
 from tests.servers import free_port
 from tests.slo._support import Receiver
 
-KEYS = {"Bearer admin": SimpleNamespace(tenant=None, key_id="admin", is_admin=True),
-        "Bearer acme": SimpleNamespace(tenant="acme", key_id="k_acme", is_admin=False)}
+KEYS = {
+    "Bearer admin": SimpleNamespace(tenant=None, key_id="admin", is_admin=True),
+    "Bearer acme": SimpleNamespace(tenant="acme", key_id="k_acme", is_admin=False),
+}
 ADMIN = {"authorization": "Bearer admin"}
 
 
@@ -68,10 +71,15 @@ def test_api_lists_and_serves_reports_to_admins_only(engine: Engine, tmp_path: P
     with TestClient(app) as c:
         listed = c.get("/v1/reports", headers=ADMIN).json()["data"]
         assert [(f["name"], f["week"], f["format"]) for f in listed] == [
-            ("weekly-2026-W47.md", "2026-W47", "md"), ("weekly-2026-W47.json", "2026-W47", "json"),
-            ("weekly-2026-W47.html", "2026-W47", "html")]
-        for name, media in (("weekly-2026-W47.html", "text/html"), ("weekly-2026-W47.md", "text/markdown"),
-                            ("weekly-2026-W47.json", "application/json")):
+            ("weekly-2026-W47.md", "2026-W47", "md"),
+            ("weekly-2026-W47.json", "2026-W47", "json"),
+            ("weekly-2026-W47.html", "2026-W47", "html"),
+        ]
+        for name, media in (
+            ("weekly-2026-W47.html", "text/html"),
+            ("weekly-2026-W47.md", "text/markdown"),
+            ("weekly-2026-W47.json", "application/json"),
+        ):
             r = c.get(f"/v1/reports/{name}", headers=ADMIN)
             assert r.status_code == 200 and r.headers["content-type"].startswith(media)
         assert c.get("/v1/reports/weekly-2026-W47.json", headers=ADMIN).json()["week"] == "2026-W47"
@@ -82,16 +90,35 @@ def test_api_lists_and_serves_reports_to_admins_only(engine: Engine, tmp_path: P
         assert c.get("/v1/reports").status_code == 401
         missing = c.get("/v1/reports/weekly-2026-W46.html", headers=ADMIN)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "report_not_found"
-        for name in ("secret.txt", "weekly-2026-W46.html", "..%2Foutside.json", "..%2F..%2Fetc%2Fpasswd",
-                     "%2Fetc%2Fpasswd"):
+        for name in (
+            "secret.txt",
+            "weekly-2026-W46.html",
+            "..%2Foutside.json",
+            "..%2F..%2Fetc%2Fpasswd",
+            "%2Fetc%2Fpasswd",
+        ):
             r = c.get(f"/v1/reports/{name}", headers=ADMIN)
             assert r.status_code == 404 and "TOP-SECRET" not in r.text, name
 
 
 def test_cli_writes_the_chosen_week_and_formats(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["report", "weekly", "--week", "2026-W47", "--out", str(out), "--format", "md,json",
-                                 "--data-dir", str(data_dir), "--json"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "weekly",
+            "--week",
+            "2026-W47",
+            "--out",
+            str(out),
+            "--format",
+            "md,json",
+            "--data-dir",
+            str(data_dir),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     body = json.loads(r.stdout)
     assert body["week"] == "2026-W47" and body["totals"]["cost_usd"] == pytest.approx(W.THIS_TOTAL)
@@ -104,19 +131,23 @@ def test_cli_writes_the_chosen_week_and_formats(data_dir: Path, tmp_path: Path) 
     assert r.stdout.split() == [str(data_dir / "reports" / f"weekly-{week}.{f}") for f in ("html", "md", "json")]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--week", "2026-W99"], "has no ISO week 99"),
-    (["--week", "yesterday"], "expected an ISO week"),
-    (["--week", "2099-W01"], "has not started"),
-    (["--format", "pdf"], "unknown format pdf"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--week", "2026-W99"], "has no ISO week 99"),
+        (["--week", "yesterday"], "expected an ISO week"),
+        (["--week", "2099-W01"], "has not started"),
+        (["--format", "pdf"], "unknown format pdf"),
+    ],
+)
 def test_cli_usage_errors_exit_2(data_dir: Path, args: list[str], message: str) -> None:
     r = CliRunner().invoke(cli, ["report", "weekly", "--data-dir", str(data_dir), *args])
     assert r.exit_code == 2 and message in r.stderr
 
 
-def test_scheduled_job_writes_the_report_and_posts_a_summary(engine: Engine, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_scheduled_job_writes_the_report_and_posts_a_summary(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     receiver = Receiver()
     receiver.failures = [500]  # the first post to it fails
     dead = f"http://127.0.0.1:{free_port()}/hook"
@@ -134,7 +165,10 @@ def test_scheduled_job_writes_the_report_and_posts_a_summary(engine: Engine, tmp
     finally:
         receiver.close()
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
-        "weekly-2026-W47.html", "weekly-2026-W47.json", "weekly-2026-W47.md"]
+        "weekly-2026-W47.html",
+        "weekly-2026-W47.json",
+        "weekly-2026-W47.md",
+    ]
     assert receiver.attempts == 2 and len(receiver.payloads) == 1
     sent = receiver.payloads[0]
     assert sent["week"] == "2026-W47" and "$119.20" in sent["text"] and sent["slos_missed"] == ["gw-avail"]
@@ -147,7 +181,8 @@ def test_job_follows_the_configured_day_and_hour_and_can_be_off(engine: Engine, 
     cfg = ReportsConfig(weekday="fri", hour=17, minute=30)
     job = register_report_job(scheduler, service(engine, tmp_path), cfg)
     assert job.trigger.get_next_fire_time(None, datetime(2026, 11, 18, tzinfo=timezone.utc)) == datetime(
-        2026, 11, 20, 17, 30, tzinfo=timezone.utc)
+        2026, 11, 20, 17, 30, tzinfo=timezone.utc
+    )
     assert register_report_job(scheduler, service(engine, tmp_path), ReportsConfig(enabled=False)) is None
 
 
@@ -156,11 +191,28 @@ def test_budgets_and_cache_come_from_their_providers(engine: Engine, tmp_path: P
 
     def budgets(start: datetime, until: datetime) -> list[BudgetLine]:
         asked.append((start, until))
-        return [BudgetLine(tenant="acme", budget="month-spend", period="month", period_start=start, period_end=until,
-                           counted_until=until, limit=500, used=380)]
+        return [
+            BudgetLine(
+                tenant="acme",
+                budget="month-spend",
+                period="month",
+                period_start=start,
+                period_end=until,
+                counted_until=until,
+                limit=500,
+                used=380,
+            )
+        ]
 
-    svc = ReportService(engine, ReportsConfig(), tmp_path, budgets=budgets, cache_enabled=True,
-                        miss_cost=lambda alias, version, prompt, completion: 1.0, clock=lambda: W.AFTER)
+    svc = ReportService(
+        engine,
+        ReportsConfig(),
+        tmp_path,
+        budgets=budgets,
+        cache_enabled=True,
+        miss_cost=lambda alias, version, prompt, completion: 1.0,
+        clock=lambda: W.AFTER,
+    )
     r = svc.build()
     assert asked == [(W.WEEK.start, W.WEEK.end)] and r.cost.budgets[0].remaining == 120  # type: ignore[index]
     # the week's requests were not cacheable (no lookups): no hit rate rather than 0 %

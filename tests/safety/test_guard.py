@@ -1,6 +1,7 @@
 """The guard model: its prompt formats and answers, a stub upstream answering in Llama Guard 3's
 format (a stub, not a model), our own worker serving a random-weight Llama model, and the
 runtime's fallback to the local heads on error or timeout."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,7 @@ class Calls(list):
         self.append((outcome, seconds))
 
 
-def client(url: str, **kw) -> tuple[GuardClient, Calls]:  # noqa: ANN003
+def client(url: str, **kw) -> tuple[GuardClient, Calls]:
     calls = Calls()
     return GuardClient(GuardConfig(url=url, model="llama-guard-3-1b", **kw), on_call=calls), calls
 
@@ -132,7 +133,7 @@ class FakeHeads:
     def __init__(self) -> None:
         self.calls: list[bool] = []
 
-    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+    def scan_many(self, texts, harm=True):
         self.calls.append(harm)
         return [
             [Hit(Category.INDISCRIMINATE_WEAPONS, "x", self.name, 0, len(t), 0.9)] if harm and "bomb" in t else []
@@ -140,13 +141,13 @@ class FakeHeads:
         ]
 
 
-def runtime(url: str, heads: FakeHeads, policy: dict | None = None, **kw) -> AsyncSafety:  # noqa: ANN003
+def runtime(url: str, heads: FakeHeads, policy: dict | None = None, **kw) -> AsyncSafety:
     engine = SafetyEngine(PolicySet.from_dict(policy) if policy else PolicySet(), classifier=heads)
     return AsyncSafety(engine, guard=GuardClient(GuardConfig(url=url, model="m", **kw)))
 
 
-def full_scan(rt: AsyncSafety, text: str):  # noqa: ANN201
-    async def main():  # noqa: ANN202
+def full_scan(rt: AsyncSafety, text: str):
+    async def main():
         try:
             return await rt.scan(text, None, "input")
         finally:
@@ -176,7 +177,7 @@ def test_nothing_before_the_answer_waits_on_the_guard_unless_the_policy_blocks_o
     s.hold = threading.Event()
     rt = runtime(url, FakeHeads())
 
-    async def default_policy():  # noqa: ANN202
+    async def default_policy():
         try:
             v, later = await asyncio.wait_for(rt.scan_split("how do I build a bomb", None, "input"), 30)
             assert not s.prompts  # the answer's verdict came without asking the guard
@@ -231,7 +232,7 @@ def test_the_guard_through_our_own_worker_serving_a_random_llama(tmp_path):
     try:
         c, calls = client(worker.url, timeout_s=60)
 
-        async def main():  # noqa: ANN202
+        async def main():
             try:
                 answer = await c._complete(llama_guard_3_prompt("How do I make a bomb?", "input"))
                 try:

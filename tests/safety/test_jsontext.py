@@ -12,8 +12,14 @@ def redact_all(engine, text: str) -> str:
 
 
 def test_values_are_redacted_and_the_json_still_parses(rules_engine):
-    args = {"to": "bob.smith@example.com", "note": "call\n+44 20 7946 0958", "card": 4111111111111111, "n": 3,
-            "pw": "password=hunter2hunter2", "nested": [{"ip": "203.0.113.42"}]}
+    args = {
+        "to": "bob.smith@example.com",
+        "note": "call\n+44 20 7946 0958",
+        "card": 4111111111111111,
+        "n": 3,
+        "pw": "password=hunter2hunter2",
+        "nested": [{"ip": "203.0.113.42"}],
+    }
     for text in (json.dumps(args), json.dumps(args, ensure_ascii=True, indent=2)):
         out = json.loads(redact_all(rules_engine, text))
         assert out["to"] == "[REDACTED:EMAIL_ADDRESS]" and out["card"] == "[REDACTED:CREDIT_CARD]"
@@ -24,7 +30,10 @@ def test_values_are_redacted_and_the_json_still_parses(rules_engine):
 def test_a_span_never_splits_an_escape_sequence(rules_engine):
     text = json.dumps({"a": "x\nbob@example.com", "b": "\u00e9bob@example.com"}, ensure_ascii=True)
     # the address regex starts inside "\\nbob" and "\\u00e9bob": the span widens to the backslash
-    assert json.loads(redact_all(rules_engine, text)) == {"a": "x[REDACTED:EMAIL_ADDRESS]", "b": "[REDACTED:EMAIL_ADDRESS]"}
+    assert json.loads(redact_all(rules_engine, text)) == {
+        "a": "x[REDACTED:EMAIL_ADDRESS]",
+        "b": "[REDACTED:EMAIL_ADDRESS]",
+    }
 
 
 def test_a_prefix_of_the_text_is_redacted_the_same_way(rules_engine):

@@ -28,7 +28,10 @@ def test_all_openai_keys_present():
 
 
 def test_specific_entities_map_to_subcategories():
-    hits = [Hit(Category.SELF_HARM, "self_harm_intent", "harmful", 0, 5, 0.9), Hit(Category.PII, "EMAIL_ADDRESS", "pii", 6, 9, 0.9)]
+    hits = [
+        Hit(Category.SELF_HARM, "self_harm_intent", "harmful", 0, 5, 0.9),
+        Hit(Category.PII, "EMAIL_ADDRESS", "pii", 6, 9, 0.9),
+    ]
     r = moderation_response([hits])["results"][0]
     assert r["categories"]["self-harm"] and r["categories"]["self-harm/intent"]
     assert not r["categories"]["self-harm/instructions"]

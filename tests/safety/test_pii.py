@@ -85,8 +85,14 @@ def test_context_words_of_ascii_and_other_text_alike():
 
     vocab = frozenset({"phone", "tel", "émail"})
     for text, expected in [
-        ("Phone: 555 0100", True), ("TEL 555 0100", True), ("telephone 555 0100", False), ("phoned 555 0100", False),
-        ("ph_one 555 0100", False), ("x\u00e9 phone 555 0100", True), ("Émail 555 0100", True), ("555 0100 by phone", True),
+        ("Phone: 555 0100", True),
+        ("TEL 555 0100", True),
+        ("telephone 555 0100", False),
+        ("phoned 555 0100", False),
+        ("ph_one 555 0100", False),
+        ("x\u00e9 phone 555 0100", True),
+        ("Émail 555 0100", True),
+        ("555 0100 by phone", True),
         ("tele" + "phone " + "x" * 33 + " 555 0100", False),  # "phone" is half a word cut by the window's edge
         ("phone " + "x" * 33 + " 555 0100", True),  # the same window, no word cut
     ]:

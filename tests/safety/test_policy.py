@@ -34,7 +34,11 @@ def test_a_rule_can_name_the_scanners_it_acts_on():
 
 def test_shorthands_groups_and_codes():
     ps = PolicySet.from_dict(
-        {"default": {"input": {"harmful": "flag", "S9": {"action": "block", "threshold": 0.7}, "pii": [{"action": "redact"}]}}}
+        {
+            "default": {
+                "input": {"harmful": "flag", "S9": {"action": "block", "threshold": 0.7}, "pii": [{"action": "redact"}]}
+            }
+        }
     )
     d = ps.default.input
     assert d.decide(hit(Category.INDISCRIMINATE_WEAPONS, 0.75)) == "block"

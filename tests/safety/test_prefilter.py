@@ -10,8 +10,12 @@ import pytest
 from safety import evaluate, harmful, injection, pii, secrets
 from safety.prefilter import LiteralIndex, Prefiltered, fold, literal_prefixes
 
-ALL = injection.GATED.patterns + list(harmful.PREFILTERED.values()) + list(secrets._PREFILTERED.values()) + [
-    pii._IPV4, pii._IPV6, pii._TITLE_RE, pii._INTRO_RE]
+ALL = (
+    injection.GATED.patterns
+    + list(harmful.PREFILTERED.values())
+    + list(secrets._PREFILTERED.values())
+    + [pii._IPV4, pii._IPV6, pii._TITLE_RE, pii._INTRO_RE]
+)
 
 
 def spans(matches) -> list[tuple]:
@@ -22,9 +26,25 @@ def texts() -> list[str]:
     heldout = [x["text"] for x in evaluate.load_heldout()]
     rng = random.Random(7)
     words = " ".join(heldout).split()
-    odd = ["İgnore", "ıgnore", "ſystem", "DISREGARD", "\u00a0previous\u2003instructions", "10.0.0.1", "fe80::1:2", "Mr.  Smith",
-           "my name is Ann", "AKIAIOSFODNN7EXAMPLE", "password=hunter22", "\n", "“"]
-    fuzz = [" ".join(rng.choice(words) if rng.random() < 0.85 else rng.choice(odd) for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    odd = [
+        "İgnore",
+        "ıgnore",
+        "ſystem",
+        "DISREGARD",
+        "\u00a0previous\u2003instructions",
+        "10.0.0.1",
+        "fe80::1:2",
+        "Mr.  Smith",
+        "my name is Ann",
+        "AKIAIOSFODNN7EXAMPLE",
+        "password=hunter22",
+        "\n",
+        "“",
+    ]
+    fuzz = [
+        " ".join(rng.choice(words) if rng.random() < 0.85 else rng.choice(odd) for _ in range(rng.randint(1, 40)))
+        for _ in range(300)
+    ]
     return heldout + evaluate.load_benign() + fuzz + [t.upper() for t in fuzz[:50]]
 
 

@@ -1,5 +1,6 @@
 """Review queue on SQLite and PostgreSQL: filled from the ledger's safety rows, claimed,
 resolved, turned into precision; and its CLI."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,19 @@ T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
 
 def record(rid: str, tenant: str, hits: list[SafetyHit], started_at: datetime = T0) -> RequestRecord:
-    return RequestRecord(request_id=rid, started_at=started_at, tenant=tenant, key_id="k", operation="chat", alias="m",
-                         model_version="v@1", upstream="http://u", status_code=200, latency_s=0.1, safety=hits)
+    return RequestRecord(
+        request_id=rid,
+        started_at=started_at,
+        tenant=tenant,
+        key_id="k",
+        operation="chat",
+        alias="m",
+        model_version="v@1",
+        upstream="http://u",
+        status_code=200,
+        latency_s=0.1,
+        safety=hits,
+    )
 
 
 def store(engine: Engine, *records: RequestRecord) -> None:
@@ -33,11 +45,24 @@ def store(engine: Engine, *records: RequestRecord) -> None:
 
 
 def seed(engine: Engine) -> None:
-    store(engine,
-          record("r1", "acme", [SafetyHit("input", "prompt_injection", "injection", "block", 0.9, "[REDACTED:PROMPT_INJECTION]"),
-                                SafetyHit("input", "pii", "pii", "redact", 0.9, "[REDACTED:EMAIL_ADDRESS]")]),
-          record("r2", "globex", [SafetyHit("output", "hate", "harmful", "flag", 0.6, "…a [REDACTED:HATE] b…")], T0 + timedelta(minutes=1)),
-          record("r3", "acme", [SafetyHit("input", "hate", "harmful", "flag", 0.7, None)], T0 + timedelta(minutes=2)))
+    store(
+        engine,
+        record(
+            "r1",
+            "acme",
+            [
+                SafetyHit("input", "prompt_injection", "injection", "block", 0.9, "[REDACTED:PROMPT_INJECTION]"),
+                SafetyHit("input", "pii", "pii", "redact", 0.9, "[REDACTED:EMAIL_ADDRESS]"),
+            ],
+        ),
+        record(
+            "r2",
+            "globex",
+            [SafetyHit("output", "hate", "harmful", "flag", 0.6, "…a [REDACTED:HATE] b…")],
+            T0 + timedelta(minutes=1),
+        ),
+        record("r3", "acme", [SafetyHit("input", "hate", "harmful", "flag", 0.7, None)], T0 + timedelta(minutes=2)),
+    )
 
 
 def test_sync_queues_flags_and_blocks_once(ledger_engine: Engine):
@@ -46,10 +71,15 @@ def test_sync_queues_flags_and_blocks_once(ledger_engine: Engine):
     assert review.sync(ledger_engine) == 0
     items = review.list_items(ledger_engine)
     assert [(i["request_id"], i["category"], i["action"], i["status"]) for i in items] == [
-        ("r1", "prompt_injection", "block", "open"), ("r2", "hate", "flag", "open"), ("r3", "hate", "flag", "open")]
+        ("r1", "prompt_injection", "block", "open"),
+        ("r2", "hate", "flag", "open"),
+        ("r3", "hate", "flag", "open"),
+    ]
     assert items[0]["tenant"] == "acme" and items[0]["created_at"] == T0.isoformat()
     assert items[1]["excerpt"] == "…a [REDACTED:HATE] b…" and items[1]["direction"] == "output"
-    store(ledger_engine, record("r1", "acme", [SafetyHit("input", "hate", "harmful", "flag")]))  # a replay: ignored by the ledger
+    store(
+        ledger_engine, record("r1", "acme", [SafetyHit("input", "hate", "harmful", "flag")])
+    )  # a replay: ignored by the ledger
     assert review.sync(ledger_engine) == 0
     assert [i["request_id"] for i in review.list_items(ledger_engine, category="hate", tenant="acme")] == ["r3"]
     # an item outlives the raw request row's retention
@@ -57,7 +87,10 @@ def test_sync_queues_flags_and_blocks_once(ledger_engine: Engine):
         assert purge_raw_rows(s, T0 + timedelta(hours=1)) == 3
     assert len(review.list_items(ledger_engine)) == 3
     # after a purge SQLite may reuse safety_hits ids: new hits are still queued
-    store(ledger_engine, record("r4", "acme", [SafetyHit("input", "jailbreak", "injection", "block", 0.9)], T0 + timedelta(days=1)))
+    store(
+        ledger_engine,
+        record("r4", "acme", [SafetyHit("input", "jailbreak", "injection", "block", 0.9)], T0 + timedelta(days=1)),
+    )
     assert review.sync(ledger_engine) == 1
     assert [i["request_id"] for i in review.list_items(ledger_engine, category="jailbreak")] == ["r4"]
 
@@ -81,7 +114,12 @@ def test_claim_resolve_and_precision(ledger_engine: Engine):
         review.claim(ledger_engine, ids["r1"], "eve", tenant="globex")
     assert e.value.status == 404
     done = review.resolve(ledger_engine, ids["r2"], "fp", "satire", "alice")
-    assert (done["status"], done["label"], done["note"], done["resolved_by"]) == ("resolved", "false_positive", "satire", "alice")
+    assert (done["status"], done["label"], done["note"], done["resolved_by"]) == (
+        "resolved",
+        "false_positive",
+        "satire",
+        "alice",
+    )
     with pytest.raises(review.ReviewError) as e:
         review.resolve(ledger_engine, ids["r2"], "tp", None, "alice")
     assert e.value.status == 409
@@ -95,7 +133,10 @@ def test_claim_resolve_and_precision(ledger_engine: Engine):
     assert set(review.precision_by_category(ledger_engine, start=T0 + timedelta(minutes=2))) == {"hate"}
     assert review.precision_by_category(ledger_engine, end=T0) == {}
     assert review.counts(ledger_engine) == {"open": 0, "claimed": 0, "resolved": 3}
-    assert [i["id"] for i in review.list_items(ledger_engine, status="resolved", category="hate")] == [ids["r2"], ids["r3"]]
+    assert [i["id"] for i in review.list_items(ledger_engine, status="resolved", category="hate")] == [
+        ids["r2"],
+        ids["r3"],
+    ]
     with pytest.raises(review.ReviewError):
         review.list_items(ledger_engine, status="pending")
 
@@ -127,6 +168,8 @@ def test_cli_list_claim_resolve(tmp_path: Path):
     [resolved] = json.loads(out.output)
     assert (resolved["id"], resolved["note"], resolved["claimed_by"]) == (int(first), "real attack", "carol")
     out = run(safety_cli, ["review", "precision", "--days", "3650", "--json", "--config", str(cfg)])
-    assert json.loads(out.output) == [{"category": "prompt_injection", "true_positive": 1, "false_positive": 0, "resolved": 1, "precision": 1.0}]
+    assert json.loads(out.output) == [
+        {"category": "prompt_injection", "true_positive": 1, "false_positive": 0, "resolved": 1, "precision": 1.0}
+    ]
     out = run(safety_cli, ["review", "list", "--config", str(cfg)])
     assert out.exit_code == 0 and "globex" in out.output

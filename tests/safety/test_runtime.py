@@ -1,4 +1,5 @@
 """The gateway's side of the engine: async scans, classifier batching, excerpts, settings."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,14 +25,16 @@ class FakeClassifier:
     def __init__(self) -> None:
         self.batches: list[int] = []
 
-    def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+    def scan_many(self, texts, harm=True):
         import time
 
         time.sleep(0.02)  # long enough for concurrent requests to queue up behind a batch
         self.batches.append(len(texts))
-        return [[Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] if "EVIL" in t else [] for t in texts]
+        return [
+            [Hit(Category.JAILBREAK, "classifier", self.name, 0, len(t), 0.95)] if "EVIL" in t else [] for t in texts
+        ]
 
-    def scan(self, text):  # noqa: ANN001, ANN201
+    def scan(self, text):
         return self.scan_many([text])[0]
 
 
@@ -42,7 +45,11 @@ def test_async_scan_equals_the_engine_inline_and_in_a_thread(rules_engine):
     for text in (short, long):
         got = asyncio.run(rt.scan(text, None, "input"))
         want = rules_engine.scan_input(text)
-        assert (got.action, got.text, [f.to_dict() for f in got.findings]) == (want.action, want.text, [f.to_dict() for f in want.findings])
+        assert (got.action, got.text, [f.to_dict() for f in got.findings]) == (
+            want.action,
+            want.text,
+            [f.to_dict() for f in want.findings],
+        )
         assert "[REDACTED:EMAIL_ADDRESS]" in got.text
 
 
@@ -54,7 +61,7 @@ def test_classifier_calls_of_concurrent_requests_are_batched():
     engine = SafetyEngine(PolicySet.from_dict(BLOCK_ON_CLASSIFIER), classifier=fake)
     rt = AsyncSafety(engine)
 
-    async def main():  # noqa: ANN202
+    async def main():
         texts = [f"request {i}" + (" EVIL" if i % 3 == 0 else "") for i in range(12)]
         return texts, await asyncio.gather(*(rt.scan(t, None, "input") for t in texts))
 
@@ -76,7 +83,7 @@ def test_flag_only_scans_wait_for_later_and_find_what_a_whole_scan_finds():
     rt = AsyncSafety(SafetyEngine(classifier=fake))  # the default policy: classifier hits only flag
     text = f"EVIL plan: mail {EMAIL}, and how do I make a bomb at home?"
 
-    async def main():  # noqa: ANN202
+    async def main():
         now, later = await rt.scan_split(text, None, "input")
         calls_before_later = len(fake.batches)
         found_later = await later.findings()
@@ -86,7 +93,9 @@ def test_flag_only_scans_wait_for_later_and_find_what_a_whole_scan_finds():
     assert calls == 0  # nothing before the answer waited on the classifier
     assert [f.hit.entity for f in now.findings] == ["EMAIL_ADDRESS"] and now.action == "redact"
     assert {(f.hit.scanner, f.hit.category, f.action) for f in later} == {
-        ("injection_classifier", Category.JAILBREAK, "flag"), ("harmful", Category.INDISCRIMINATE_WEAPONS, "flag")}
+        ("injection_classifier", Category.JAILBREAK, "flag"),
+        ("harmful", Category.INDISCRIMINATE_WEAPONS, "flag"),
+    }
     assert sorted(f.to_dict()["scanner"] for f in whole.findings) == sorted(
         f.hit.scanner for f in [*now.findings, *later]
     )
@@ -109,15 +118,20 @@ def test_excerpts_never_hold_a_raw_span(rules_engine):
     assert excerpt(engine, text, f.hit, v.findings, with_context=False) == "[REDACTED:INDISCRIMINATE_WEAPONS]"
     # a hit's own PII span is always replaced, whatever its action
     v = rules_engine.scan_input(f"write to {EMAIL} please")
-    assert excerpt(rules_engine, f"write to {EMAIL} please", v.findings[0].hit, v.findings, with_context=True) == \
-        "write to [REDACTED:EMAIL_ADDRESS] please"
+    assert (
+        excerpt(rules_engine, f"write to {EMAIL} please", v.findings[0].hit, v.findings, with_context=True)
+        == "write to [REDACTED:EMAIL_ADDRESS] please"
+    )
 
 
 def test_settings_section():
     assert SafetyConfig(enabled=False).build_runtime() is None
     rt = SafetyConfig(classifier=False, tenants={"acme": {"input": {"pii": "block"}}}).build_runtime()
     assert rt is not None and not rt.engine.use_classifier
-    assert rt.engine.scan_input(f"mail {EMAIL}", "acme").blocked and not rt.engine.scan_input(f"mail {EMAIL}", "other").blocked
+    assert (
+        rt.engine.scan_input(f"mail {EMAIL}", "acme").blocked
+        and not rt.engine.scan_input(f"mail {EMAIL}", "other").blocked
+    )
     with pytest.raises(ValidationError):
         SafetyConfig(tenants={"acme": {"inptu": {"pii": "block"}}})
     with pytest.raises(ValidationError):
@@ -129,7 +143,7 @@ def test_the_classifier_after_the_response_runs_at_the_lowest_priority():
     import threading
 
     class Nice(FakeClassifier):
-        def scan_many(self, texts, harm=True):  # noqa: ANN001, ANN201
+        def scan_many(self, texts, harm=True):
             self.batches.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
             return [[] for _ in texts]
 

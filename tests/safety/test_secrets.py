@@ -21,8 +21,14 @@ def entities(text: str) -> set[str]:
         ("token ghp_1234567890abcdefghijABCDEFGHIJ123456", "GITHUB_TOKEN"),
         ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "SLACK_TOKEN"),
         ("OPENAI_API_KEY=sk-proj-abc123DEF456ghi789JKL012mno345PQR", "OPENAI_API_KEY"),
-        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "PRIVATE_KEY"),
-        ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "JWT"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+            "PRIVATE_KEY",
+        ),
+        (
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "JWT",
+        ),
         ("db password: Tr0ub4dor&3x", "PASSWORD"),
         ("use token AbX9kLm2Pq8RstUv4WxYz7Ab3CdEf", "HIGH_ENTROPY_STRING"),
     ],

@@ -133,7 +133,9 @@ def test_unterminated_private_key_is_never_released(rules_engine_module):
 
 
 def test_stream_blocks_and_stops():
-    engine = SafetyEngine(PolicySet.from_dict({"tenants": {"t": {"output": {"secret": "block"}}}}), use_classifier=False)
+    engine = SafetyEngine(
+        PolicySet.from_dict({"tenants": {"t": {"output": {"secret": "block"}}}}), use_classifier=False
+    )
     r = engine.stream_redactor("t")
     out = r.feed("Hello there, here is the key AKIAIOSFODNN7EXAMPLE and more text after it. ")
     out += r.feed("x " * 100)

@@ -3,6 +3,7 @@ gateways on CPU through an HPA. The ScaledObject validates against KEDA's own sc
 against Kubernetes' (strict); every query is PromQL that promtool accepts and reads only
 metrics our worker exports; the targets, the warm minimum and the gateway's discovery of the
 workers fit the other manifests."""
+
 from __future__ import annotations
 
 import json
@@ -49,6 +50,7 @@ def keda_validate(tmp_path_factory: pytest.TempPathFactory):
         done = subprocess.run([node, str(script), *map(json.dumps, docs)], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return [json.loads(line) for line in done.stdout.splitlines()]
+
     return validate
 
 
@@ -99,14 +101,28 @@ def test_worker_triggers_read_metrics_the_worker_exports(scaled_object: dict, tm
     for q in queries.values():
         assert metric_names(q) <= exported
         assert 'job="inferwatch-worker"' in q  # the scrape job of deploy/k8s/prometheus.yaml
-    assert any(j["job_name"] == "inferwatch-worker" for j in yaml.safe_load(
-        _docs("prometheus.yaml")["ConfigMap"]["data"]["prometheus.yml"])["scrape_configs"])
+    assert any(
+        j["job_name"] == "inferwatch-worker"
+        for j in yaml.safe_load(_docs("prometheus.yaml")["ConfigMap"]["data"]["prometheus.yml"])["scrape_configs"]
+    )
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (Debian's prometheus)")
     rules = tmp_path / "triggers.yaml"
-    rules.write_text(yaml.safe_dump({"groups": [{"name": "keda-triggers", "rules": [
-        {"record": f"keda:{name.replace('-', '_')}", "expr": q} for name, q in queries.items()]}]}))
+    rules.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "keda-triggers",
+                        "rules": [
+                            {"record": f"keda:{name.replace('-', '_')}", "expr": q} for name, q in queries.items()
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     done = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

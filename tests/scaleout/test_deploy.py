@@ -2,6 +2,7 @@
 (kubernetes-validate, strict), the generated PrometheusRule's rules pass promtool, the
 scrape config passes promtool, the Alertmanager routes pass amtool, the gateway's settings
 load, and the Dockerfile copies every package the project installs."""
+
 from __future__ import annotations
 
 import os

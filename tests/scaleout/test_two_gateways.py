@@ -1,5 +1,6 @@
 """Two real gateway processes share one PostgreSQL ledger under load: no lost or duplicated
 row, and both route with the same weights (a change through one's admin API reaches the other)."""
+
 from __future__ import annotations
 
 import collections
@@ -21,10 +22,16 @@ pytestmark = pytest.mark.postgres
 def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_template):
     url = pg_server.create_database("scaleout_two", template=pg_ledger_template)
     with stub_server("v-a") as a, stub_server("v-b") as b:
-        settings = {"database_url": url, "admin_key": ADMIN_KEY, "gateway": {
-            "upstreams": {"v-a": {"urls": [a.url]}, "v-b": {"urls": [b.url]}},
-            "aliases": {"m": [{"version": "v-a", "weight": 3}, {"version": "v-b", "weight": 1}]},
-            "default_limits": {"rpm": None, "tpm": None}, "state_refresh_s": 0.5}}
+        settings = {
+            "database_url": url,
+            "admin_key": ADMIN_KEY,
+            "gateway": {
+                "upstreams": {"v-a": {"urls": [a.url]}, "v-b": {"urls": [b.url]}},
+                "aliases": {"m": [{"version": "v-a", "weight": 3}, {"version": "v-b", "weight": 1}]},
+                "default_limits": {"rpm": None, "tpm": None},
+                "state_refresh_s": 0.5,
+            },
+        }
         gw1, config = start_gateway(tmp_path, {**settings, "data_dir": str(tmp_path / "one")}, "one")
         try:
             gw2, _ = start_gateway(tmp_path, {**settings, "data_dir": str(tmp_path / "two")}, "two")
@@ -46,18 +53,31 @@ def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_t
 
             # a weight change through one gateway's admin API reaches the other within its state refresh
             admin = {"authorization": f"Bearer {ADMIN_KEY}"}
-            r = httpx.put(gw1.url + "/v1/admin/aliases/m", json={"targets": [{"version": "v-b", "weight": 1}]}, headers=admin)
+            r = httpx.put(
+                gw1.url + "/v1/admin/aliases/m", json={"targets": [{"version": "v-b", "weight": 1}]}, headers=admin
+            )
             assert r.status_code == 200, r.text
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                cards = {gw.url: httpx.get(gw.url + "/v1/models", headers=headers).json()["data"][0]["versions"] for gw in (gw1, gw2)}
+                cards = {
+                    gw.url: httpx.get(gw.url + "/v1/models", headers=headers).json()["data"][0]["versions"]
+                    for gw in (gw1, gw2)
+                }
                 if all([v["version"] for v in vs if v["weight"] > 0] == ["v-b"] for vs in cards.values()):
                     break
                 time.sleep(0.2)
             after = burst(100)
-            versions = {gw.url: {httpx.post(gw.url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}],
-                                                                              "max_tokens": 1}, headers=headers).headers["x-model-version"]
-                             for _ in range(20)} for gw in (gw1, gw2)}
+            versions = {
+                gw.url: {
+                    httpx.post(
+                        gw.url + "/v1/chat/completions",
+                        json={"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1},
+                        headers=headers,
+                    ).headers["x-model-version"]
+                    for _ in range(20)
+                }
+                for gw in (gw1, gw2)
+            }
             assert versions == {gw1.url: {"v-b"}, gw2.url: {"v-b"}}
             assert [o.status for o in after] == [200] * 100
             metrics = [httpx.get(gw.url + "/metrics").text for gw in (gw1, gw2)]
@@ -70,8 +90,13 @@ def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_t
                 total = c.execute(select(func.count()).select_from(RequestRow)).scalar_one()
                 distinct = c.execute(select(func.count(func.distinct(RequestRow.request_id)))).scalar_one()
                 ids = set(c.execute(select(RequestRow.request_id)).scalars())
-                versions_before = collections.Counter(c.execute(
-                    select(RequestRow.model_version).where(RequestRow.request_id.in_([o.request_id for o in outcomes]))).scalars())
+                versions_before = collections.Counter(
+                    c.execute(
+                        select(RequestRow.model_version).where(
+                            RequestRow.request_id.in_([o.request_id for o in outcomes])
+                        )
+                    ).scalars()
+                )
         finally:
             engine.dispose()
         assert total == distinct == len(sent) == 740  # one row per request, none twice
@@ -79,6 +104,8 @@ def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_t
         # both routed 3:1 before the change (0.75 expected; bounds > 4 sigma wide)
         assert 0.66 < versions_before["v-a"] / 600 < 0.84
         for text in metrics:
-            served = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("inferwatch_requests_total{"))
+            served = sum(
+                float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("inferwatch_requests_total{")
+            )
             assert 300 <= served <= 440  # each gateway served its half (plus its probes)
         assert all(c in (0, -15) for c in codes)

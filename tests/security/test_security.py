@@ -1,6 +1,7 @@
 """Security properties of the running gateway: keys never logged or stored in clear, tenant
 isolation on every route that returns data, admin routes refuse tenant keys (enumerated from
 the app's OpenAPI schema), /metrics behind its token, no prompt text in logs or metric labels."""
+
 from __future__ import annotations
 
 import logging
@@ -33,18 +34,37 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness,
     try:
         with stub_server() as stub:
             ups = {"stub@1": UpstreamConfig(urls=[stub.url])}
-            with gateway_server(tmp, f"sqlite:///{tmp / 'l.db'}", ups, {"m": [VersionTarget(version="stub@1")]},
-                                tenants={"acme": TenantConfig(), "globex": TenantConfig()}, metrics_token=METRICS_TOKEN,
-                                default_limits=Limits(rpm=None, tpm=None)) as h:
+            with gateway_server(
+                tmp,
+                f"sqlite:///{tmp / 'l.db'}",
+                ups,
+                {"m": [VersionTarget(version="stub@1")]},
+                tenants={"acme": TenantConfig(), "globex": TenantConfig()},
+                metrics_token=METRICS_TOKEN,
+                default_limits=Limits(rpm=None, tpm=None),
+            ) as h:
                 h.keys["admin"] = ADMIN_KEY
-                new = httpx.post(h.url + "/v1/admin/keys", json={"tenant": "globex"}, headers=auth(ADMIN_KEY)).json()["key"]
+                new = httpx.post(h.url + "/v1/admin/keys", json={"tenant": "globex"}, headers=auth(ADMIN_KEY)).json()[
+                    "key"
+                ]
                 h.keys["globex-2"] = new
                 for who in ("acme", "globex", "globex-2", "admin"):
-                    body = {"model": "m", "messages": [{"role": "user", "content": f"{PROMPT_MARKER} from {who}"}], "max_tokens": 3}
-                    assert httpx.post(h.url + "/v1/chat/completions", json=body, headers=auth(h.keys[who])).status_code == 200
-                    with httpx.stream("POST", h.url + "/v1/chat/completions", json=body | {"stream": True}, headers=auth(h.keys[who])) as r:
+                    body = {
+                        "model": "m",
+                        "messages": [{"role": "user", "content": f"{PROMPT_MARKER} from {who}"}],
+                        "max_tokens": 3,
+                    }
+                    assert (
+                        httpx.post(h.url + "/v1/chat/completions", json=body, headers=auth(h.keys[who])).status_code
+                        == 200
+                    )
+                    with httpx.stream(
+                        "POST", h.url + "/v1/chat/completions", json=body | {"stream": True}, headers=auth(h.keys[who])
+                    ) as r:
                         list(r.iter_lines())
-                    httpx.post(h.url + "/v1/embeddings", json={"model": "m", "input": PROMPT_MARKER}, headers=auth(h.keys[who]))
+                    httpx.post(
+                        h.url + "/v1/embeddings", json={"model": "m", "input": PROMPT_MARKER}, headers=auth(h.keys[who])
+                    )
                 wrong = h.keys["acme"][:-6] + "XXXXXX"
                 h.keys["wrong"] = wrong
                 assert httpx.post(h.url + "/v1/chat/completions", json={}, headers=auth(wrong)).status_code == 401
@@ -72,10 +92,15 @@ def db_text(h: Harness) -> str:
     with engine.connect() as c:
         insp = inspect(engine)
         from sqlalchemy import MetaData, Table
+
         md = MetaData()
         for name in insp.get_table_names():
             t = Table(name, md, autoload_with=engine)
-            cols = [col for col in t.columns if isinstance(col.type, (String, Text)) or "JSON" in type(col.type).__name__.upper()]
+            cols = [
+                col
+                for col in t.columns
+                if isinstance(col.type, (String, Text)) or "JSON" in type(col.type).__name__.upper()
+            ]
             if cols:
                 out += [str(v) for row in c.execute(select(*cols)) for v in row if v is not None]
     return "\n".join(out)
@@ -121,12 +146,14 @@ def _routes(h: Harness) -> list[tuple[str, str, list[str], dict]]:
     out = []
     for path, ops in spec["paths"].items():
         for m, op in ops.items():
-            schema = ((op.get("requestBody") or {}).get("content", {}).get("application/json") or {}).get("schema") or {}
+            schema = ((op.get("requestBody") or {}).get("content", {}).get("application/json") or {}).get(
+                "schema"
+            ) or {}
             out.append((m.upper(), path, op.get("tags", []), _minimal(spec, schema)))
     return out
 
 
-def _minimal(spec: dict, schema: dict):  # noqa: ANN202
+def _minimal(spec: dict, schema: dict):
     """A value that validates against `schema` with only its required fields, so that
     authorisation, not validation, decides the answer."""
     if "$ref" in schema:
@@ -150,8 +177,11 @@ def _fill(path: str) -> str:
 def test_admin_routes_refuse_tenant_keys(secured):
     h, _ = secured
     # canary routes are admin-only, except reading one analysis: any key may poll it (the CI gate)
-    admin_only = [(m, p, b) for m, p, tags, b in _routes(h)
-                  if "admin" in tags or (p.startswith("/v1/canary") and (m, p) != ("GET", "/v1/canary/analyses/{analysis_id}"))]
+    admin_only = [
+        (m, p, b)
+        for m, p, tags, b in _routes(h)
+        if "admin" in tags or (p.startswith("/v1/canary") and (m, p) != ("GET", "/v1/canary/analyses/{analysis_id}"))
+    ]
     assert len(admin_only) >= 12
     for method, path, body in admin_only:
         r = httpx.request(method, h.url + _fill(path), json=body, headers=auth(h.keys["acme"]))
@@ -163,7 +193,9 @@ def test_tenant_isolation_on_every_route_that_returns_data(secured):
     """Every GET a tenant key may call: nothing of the other tenant in the answer; asking for
     the other tenant explicitly is refused."""
     h, _ = secured
-    readable = [p for m, p, tags, _ in _routes(h) if m == "GET" and not {"admin", "canary"} & set(tags) and p != "/metrics"]
+    readable = [
+        p for m, p, tags, _ in _routes(h) if m == "GET" and not {"admin", "canary"} & set(tags) and p != "/metrics"
+    ]
     assert {"/v1/usage", "/v1/models", "/v1/slos", "/health"} <= set(readable)
     for path in [_fill(p) for p in readable] + ["/v1/slos/availability"]:
         r = httpx.get(h.url + path, headers=auth(h.keys["acme"]))

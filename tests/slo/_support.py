@@ -1,4 +1,5 @@
 """Synthetic ledgers with known answers, and a webhook receiver, for the SLO service tests."""
+
 from __future__ import annotations
 
 import json
@@ -50,13 +51,28 @@ def write(engine: Engine, records: Sequence[RequestRecord], items: Sequence[SLO]
 _ids = iter(range(10**9))
 
 
-def rec(minute: float, *, tenant: str = "acme", status: int = 200, ttft: float | None = 0.2,
-        latency: float = 0.8, cost: float = 0.0005, base: datetime = T0) -> RequestRecord:
+def rec(
+    minute: float,
+    *,
+    tenant: str = "acme",
+    status: int = 200,
+    ttft: float | None = 0.2,
+    latency: float = 0.8,
+    cost: float = 0.0005,
+    base: datetime = T0,
+) -> RequestRecord:
     err = {200: None, 429: "rate_limited", 503: "upstream_error", 500: "upstream_error"}[status]
-    return make_record(request_id=f"r{next(_ids)}", started_at=base + timedelta(minutes=minute, seconds=7),
-                       tenant=tenant, status_code=status, error_type=err,
-                       ttft_s=ttft if status < 400 else None, tpot_s=0.02 if status < 400 else None,
-                       latency_s=latency, cost_usd=cost if status < 400 else 0.0)
+    return make_record(
+        request_id=f"r{next(_ids)}",
+        started_at=base + timedelta(minutes=minute, seconds=7),
+        tenant=tenant,
+        status_code=status,
+        error_type=err,
+        ttft_s=ttft if status < 400 else None,
+        tpot_s=0.02 if status < 400 else None,
+        latency_s=latency,
+        cost_usd=cost if status < 400 else 0.0,
+    )
 
 
 def mixed_hour(base: datetime = T0) -> list[RequestRecord]:
@@ -92,7 +108,7 @@ class Receiver:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 owner.attempts += 1
                 code = owner.failures.pop(0) if owner.failures else 200

@@ -1,4 +1,5 @@
 """Fixtures of the SLO service tests (helpers are in tests.slo._support)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -29,7 +29,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def ledger(data_dir: Path, records: list) -> None:  # noqa: ANN001
+def ledger(data_dir: Path, records: list) -> None:
     url = f"sqlite:///{(data_dir / 'ledger.db').resolve()}"
     migrate(url)
     engine = create_engine_for(url)
@@ -37,8 +37,10 @@ def ledger(data_dir: Path, records: list) -> None:  # noqa: ANN001
     engine.dispose()
 
 
-def run(data_dir: Path, *extra: str):  # noqa: ANN202
-    return CliRunner().invoke(app, ["status", "--data-dir", str(data_dir), "--specs", str(data_dir / "specs.yaml"), *extra])
+def run(data_dir: Path, *extra: str):
+    return CliRunner().invoke(
+        app, ["status", "--data-dir", str(data_dir), "--specs", str(data_dir / "specs.yaml"), *extra]
+    )
 
 
 def last_hour() -> datetime:

@@ -12,8 +12,7 @@ from slo.model import SLO, Alerting, AvailabilitySLI, CostSLI, TimeWindow
 
 
 def slo(objective: float = 0.99, days: int = 30, **kw: Any) -> SLO:
-    return SLO(service="svc", name="avail", sli=AvailabilitySLI(), objective=objective,
-               window=TimeWindow(days), **kw)
+    return SLO(service="svc", name="avail", sli=AvailabilitySLI(), objective=objective, window=TimeWindow(days), **kw)
 
 
 def series(bad_per_minute: list[float], total_per_minute: list[float], start: int = 0) -> MinuteSeries:
@@ -117,8 +116,7 @@ def test_points_accept_datetimes_in_any_order_and_sum_repeats() -> None:
 
 
 def test_calendar_month_starts_on_the_first() -> None:
-    target = SLO(service="svc", name="m", sli=AvailabilitySLI(), objective=0.99,
-                 window=TimeWindow(30, calendar=True))
+    target = SLO(service="svc", name="m", sli=AvailabilitySLI(), objective=0.99, window=TimeWindow(30, calendar=True))
     feb = to_minute(datetime(2024, 2, 20, tzinfo=timezone.utc))
     mar = to_minute(datetime(2024, 3, 1, tzinfo=timezone.utc))
     s = MinuteSeries.from_points([(feb, 0, 100), (mar + 10, 99, 100)])

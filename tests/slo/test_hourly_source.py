@@ -1,4 +1,5 @@
 """Reading whole hours from the hourly rollups gives exactly what the minutes give."""
+
 from __future__ import annotations
 
 import random
@@ -15,7 +16,8 @@ from slo.source import SHORT_WINDOW_MINUTES, evaluate_ledger_many, fetch_bounds,
 from slo.spec import parse_specs
 from tests.slo._support import T0, write
 
-SLOS = parse_specs("""\
+SLOS = parse_specs(
+    """\
 service: hours
 slos:
   - {name: avail, objective: 99, window: 30d, sli: {availability: {}}}
@@ -23,12 +25,14 @@ slos:
   - {name: ttft, objective: 90, window: 7d, sli: {latency: {metric: ttft, threshold: 0.5}}}
   - {name: cost, window: 28d, sli: {cost: {budget_usd_per_1k_requests: 2.0}}}
   - {name: safety, objective: 99, window: 7d, sli: {safety_incidents: {direction: output}}}
-""", "hours.yaml")
+""",
+    "hours.yaml",
+)
 DAYS = 5
 END = T0 + timedelta(days=DAYS)
 
 
-def _records(seed: int, start, minutes: int, prefix: str) -> list[RequestRecord]:  # noqa: ANN001
+def _records(seed: int, start, minutes: int, prefix: str) -> list[RequestRecord]:
     rng = random.Random(seed)
     out = []
     m = 0.0
@@ -38,11 +42,19 @@ def _records(seed: int, start, minutes: int, prefix: str) -> list[RequestRecord]
         status = rng.choice([200] * 6 + [503, 429])
         hits = [SafetyHit("output", "x", "s", rng.choice(["block", "flag", "redact"]))] if rng.random() < 0.1 else []
         i += 1
-        out.append(make_record(
-            request_id=f"{prefix}{i}", started_at=start + timedelta(minutes=m), tenant=rng.choice(["acme", "beta"]),
-            status_code=status, error_type={200: None, 503: "upstream_error", 429: "rate_limited"}[status],
-            ttft_s=round(rng.uniform(0.1, 1.0), 3) if status == 200 else None,
-            tpot_s=0.02 if status == 200 else None, cost_usd=rng.uniform(0, 0.004), safety=hits))
+        out.append(
+            make_record(
+                request_id=f"{prefix}{i}",
+                started_at=start + timedelta(minutes=m),
+                tenant=rng.choice(["acme", "beta"]),
+                status_code=status,
+                error_type={200: None, 503: "upstream_error", 429: "rate_limited"}[status],
+                ttft_s=round(rng.uniform(0.1, 1.0), 3) if status == 200 else None,
+                tpot_s=0.02 if status == 200 else None,
+                cost_usd=rng.uniform(0, 0.004),
+                safety=hits,
+            )
+        )
     return out
 
 
@@ -59,7 +71,7 @@ def _same(a: dict[str, tuple], b: dict[str, tuple], what: object = None) -> None
         assert a[name][2:] == pytest.approx(b[name][2:], rel=1e-12, abs=1e-12), (what, name)
 
 
-def _evals(engine: Engine, at, **kw) -> dict[str, tuple]:  # noqa: ANN001, ANN003
+def _evals(engine: Engine, at, **kw) -> dict[str, tuple]:
     with engine.connect() as conn:
         return {s.name: _key(e) for s, e in evaluate_ledger_many(conn, SLOS, at, **kw).items()}
 
@@ -92,8 +104,9 @@ def test_hourly_and_minute_reads_agree_at_any_minute(ledger_engine: Engine) -> N
 def test_the_cache_stays_exact_as_time_moves_and_late_records_land(sqlite_engine: Engine) -> None:
     write(sqlite_engine, _records(2, T0, DAYS * 1440, "b"), SLOS)
     clock = [0.0]
-    cache = SeriesCache(settle_minutes=10, late_minutes=180, late_every_s=600, full_refresh_s=3 * 3600,
-                        clock=lambda: clock[0])
+    cache = SeriesCache(
+        settle_minutes=10, late_minutes=180, late_every_s=600, full_refresh_s=3 * 3600, clock=lambda: clock[0]
+    )
     at = END - timedelta(hours=8)
     late = _records(3, T0 + timedelta(days=2), 3000, "late")
     for step in range(60):  # 15 hours in 15-minute steps, the clock in step with the data
@@ -103,7 +116,7 @@ def test_the_cache_stays_exact_as_time_moves_and_late_records_land(sqlite_engine
         fresh = _evals(sqlite_engine, at, cache=None)
         # Late records older than the cache's re-read reach it at its next full read only
         # (as with minute reads); the windows up to 6 h agree at every step.
-        _same({k: v[4:4 + 10] for k, v in got.items()}, {k: v[4:4 + 10] for k, v in fresh.items()}, step)
+        _same({k: v[4 : 4 + 10] for k, v in got.items()}, {k: v[4 : 4 + 10] for k, v in fresh.items()}, step)
         if clock[0] % (3 * 3600) == 0:
             _same(got, fresh, step)  # right after a full read: everything
         at += timedelta(minutes=15)

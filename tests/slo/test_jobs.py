@@ -19,11 +19,11 @@ NOW = T0 + timedelta(minutes=60)
 
 
 class Counting(SLOService):
-    def __init__(self, *a, **kw) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *a, **kw) -> None:
         super().__init__(*a, **kw)
         self.ran = threading.Event()
 
-    def run_once(self, now=None):  # noqa: ANN001, ANN201
+    def run_once(self, now=None):
         out = super().run_once(now)
         self.ran.set()
         return out

@@ -3,11 +3,16 @@ from __future__ import annotations
 from slo.metrics_catalog import CATALOG, catalog_series_names, metric_for_series
 
 CONTRACT = {
-    "inferwatch_requests_total": ("counter", {"tenant", "model_alias", "model_version", "operation",
-                                              "status_class", "error_type"}),
+    "inferwatch_requests_total": (
+        "counter",
+        {"tenant", "model_alias", "model_version", "operation", "status_class", "error_type"},
+    ),
     "gen_ai_server_request_duration_seconds": ("histogram", {"tenant", "model_alias", "model_version", "operation"}),
     "gen_ai_server_time_to_first_token_seconds": ("histogram", {"tenant", "model_alias", "model_version", "operation"}),
-    "gen_ai_server_time_per_output_token_seconds": ("histogram", {"tenant", "model_alias", "model_version", "operation"}),
+    "gen_ai_server_time_per_output_token_seconds": (
+        "histogram",
+        {"tenant", "model_alias", "model_version", "operation"},
+    ),
     "inferwatch_safety_hits_total": ("counter", {"direction", "category", "action"}),
     "inferwatch_safety_incidents_total": ("counter", {"tenant", "model_alias", "model_version", "direction"}),
     "inferwatch_cost_usd_total": ("counter", {"tenant", "model_alias", "model_version"}),
@@ -28,5 +33,8 @@ def test_catalog_is_the_metric_contract() -> None:
 def test_series_names_include_histogram_parts() -> None:
     names = catalog_series_names()
     assert "gen_ai_server_time_to_first_token_seconds_bucket" in names and "inferwatch_cost_usd_total" in names
-    assert metric_for_series("gen_ai_server_request_duration_seconds_count") is CATALOG["gen_ai_server_request_duration_seconds"]
+    assert (
+        metric_for_series("gen_ai_server_request_duration_seconds_count")
+        is CATALOG["gen_ai_server_request_duration_seconds"]
+    )
     assert metric_for_series("inferwatch_requests_total_bucket") is None and metric_for_series("nope") is None

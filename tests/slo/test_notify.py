@@ -68,8 +68,9 @@ def test_no_traffic_notifies_only_an_slo_that_opted_in(ledger_engine: Engine, re
     assert alert["labels"]["severity"] == "ticket" and "sloth_severity" not in alert["labels"]
 
 
-def test_failed_webhook_is_retried_on_the_next_evaluation(sqlite_engine: Engine, receiver: Receiver,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_webhook_is_retried_on_the_next_evaluation(
+    sqlite_engine: Engine, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
     write(sqlite_engine, outage(), slos(AVAIL))
     receiver.failures = [500]
     svc = service(sqlite_engine, receiver.url)
@@ -116,9 +117,17 @@ def test_payload_is_alertmanager_compatible(sqlite_engine: Engine) -> None:
     assert p["version"] == "4" and p["status"] == "firing" and p["truncatedAlerts"] == 0
     assert p["groupKey"] == '{}:{alertname="SLOErrorBudgetBurnPage", slo="avail"}'
     (alert,) = p["alerts"]
-    assert alert["labels"] == {"alertname": PAGE_ALERT, "severity": "page", "sloth_severity": "page", "slo": "avail",
-                               "sloth_id": "svc-avail", "sloth_service": "svc", "sloth_slo": "avail",
-                               "model_alias": "demo", "team": "core"}
+    assert alert["labels"] == {
+        "alertname": PAGE_ALERT,
+        "severity": "page",
+        "sloth_severity": "page",
+        "slo": "avail",
+        "sloth_id": "svc-avail",
+        "sloth_service": "svc",
+        "sloth_slo": "avail",
+        "model_alias": "demo",
+        "team": "core",
+    }
     assert set(alert["annotations"]) >= {"summary", "description", "runbook_url"}
     cfg = AlertsConfig(runbook_base_url="https://runbooks.example/rb")
     assert alert["annotations"]["runbook_url"] == cfg.runbook_url(PAGE_ALERT, "svc-avail")
@@ -132,9 +141,11 @@ def test_payload_is_alertmanager_compatible(sqlite_engine: Engine) -> None:
 def test_alert_names_and_labels_match_the_prometheus_rules() -> None:
     slo = slos(IDLE_TICKETS)[0]
     for key in ("page", "ticket", "no_traffic"):
-        rule = {"page": rules.burn_alert(slo, "page", AlertsConfig()),
-                "ticket": rules.burn_alert(slo, "ticket", AlertsConfig()),
-                "no_traffic": rules.no_traffic_alert(slo, AlertsConfig())}[key]
+        rule = {
+            "page": rules.burn_alert(slo, "page", AlertsConfig()),
+            "ticket": rules.burn_alert(slo, "ticket", AlertsConfig()),
+            "no_traffic": rules.no_traffic_alert(slo, AlertsConfig()),
+        }[key]
         ours = notify_labels(slo, key)
         assert ours.pop("alertname") == rule["alert"] and ours.pop("slo") == slo.name
         assert ours == rule["labels"]

@@ -1,6 +1,7 @@
 """Issue 21 point 3: SLIs on any metric are evaluated from a real Prometheus (backfilled with
 `promtool tsdb create-blocks-from openmetrics`) through its HTTP API, and agree with the
 built-in evaluator on the same counts; without `prometheus_url` the service says it cannot."""
+
 from __future__ import annotations
 
 import shutil
@@ -23,7 +24,8 @@ from tests.servers import Proc, free_port, wait_ready
 
 HERE = Path(__file__).parent / "sloth_compat"
 CHECKOUT, RAW = load_specs([HERE / "checkout.prometheus-v1.yaml"])
-GROUPED = parse_specs("""\
+GROUPED = parse_specs(
+    """\
 service: api
 slos:
   - name: handlers
@@ -32,7 +34,9 @@ slos:
     sli: {events: {error_query: 'http_requests_total{job="api",code="503"}',
                    total_query: 'http_requests_total{job="api"}', group_by: [handler]}}
     alerting: {no_traffic_after: 10m}
-""", "g.yaml")[0]
+""",
+    "g.yaml",
+)[0]
 MINUTES, BAD_FROM = 120, 100
 # the data starts at a whole hour well inside Prometheus' retention
 BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
@@ -49,15 +53,23 @@ def _openmetrics() -> str:
     totals: dict[str, int] = {}
     for m in range(MINUTES + 1):
         ts = int((BASE + timedelta(minutes=m)).timestamp())
-        for key, labels in (("c200", 'code="200",job="checkout"'), ("c429", 'code="429",job="checkout"'),
-                            ("a200", 'code="200",handler="/a",job="api"'),
-                            ("a503", 'code="503",handler="/a",job="api"'),
-                            ("b200", 'code="200",handler="/b",job="api"')):
+        for key, labels in (
+            ("c200", 'code="200",job="checkout"'),
+            ("c429", 'code="429",job="checkout"'),
+            ("a200", 'code="200",handler="/a",job="api"'),
+            ("a503", 'code="503",handler="/a",job="api"'),
+            ("b200", 'code="200",handler="/b",job="api"'),
+        ):
             lines.append(f"http_requests_total{{{labels}}} {1000 + totals.get(key, 0)} {ts}")
         if m < MINUTES:
             pm = _per_minute(m)
-            for key, add in (("c200", pm["checkout"][0]), ("c429", pm["checkout"][1]), ("a200", pm["/a"][0]),
-                             ("a503", pm["/a"][1]), ("b200", pm["/b"][0])):
+            for key, add in (
+                ("c200", pm["checkout"][0]),
+                ("c429", pm["checkout"][1]),
+                ("a200", pm["/a"][0]),
+                ("a503", pm["/a"][1]),
+                ("b200", pm["/b"][0]),
+            ):
                 totals[key] = totals.get(key, 0) + add
     return "\n".join(lines) + "\n# EOF\n"
 
@@ -69,16 +81,28 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip("prometheus and promtool are needed (Debian package prometheus)")
     tmp = tmp_path_factory.mktemp("prom")
     (tmp / "data.om").write_text(_openmetrics())
-    proc = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "data.om"),
-                           str(tmp / "tsdb")], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "data.om"), str(tmp / "tsdb")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rules = tmp / "rules.yaml"  # Prometheus must accept the rules of these SLOs as well
     rules.write_text(render_rules([CHECKOUT, RAW, GROUPED], operational=False).to_yaml())
     (tmp / "prometheus.yml").write_text(yaml.safe_dump({"rule_files": [str(rules)], "scrape_configs": []}))
     port, log = free_port(), tmp / "prometheus.log"
-    p = subprocess.Popen([binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-                          f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=30d"],
-                         stdout=log.open("w"), stderr=subprocess.STDOUT)
+    p = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=30d",
+        ],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, p, log, path="/-/ready", deadline_s=120)
@@ -135,7 +159,8 @@ def test_the_service_evaluates_query_slis_only_with_a_prometheus(prometheus: str
 
 
 def test_refused_promql_is_an_error_not_a_crash(prometheus: str) -> None:
-    bad = parse_specs("slos:\n  - name: x\n    objective: 99\n"
-                      "    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]'}}\n")
+    bad = parse_specs(
+        "slos:\n  - name: x\n    objective: 99\n    sli: {raw: {error_ratio_query: 'sum(rate(x[{{.window}}]'}}\n"
+    )
     with pytest.raises(PrometheusError, match="bad_data"):
         evaluate_prometheus(bad[0], prometheus, BASE, client=httpx.Client(timeout=10))

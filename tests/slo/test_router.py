@@ -23,8 +23,10 @@ slos:
   - {name: safety, objective: 99.9, sli: {safety_incidents: {direction: output}}}
 """
 NOW = T0 + timedelta(minutes=60)
-KEYS = {"Bearer admin": SimpleNamespace(tenant=None, is_admin=True),
-        "Bearer globex": SimpleNamespace(tenant="globex", is_admin=False)}
+KEYS = {
+    "Bearer admin": SimpleNamespace(tenant=None, is_admin=True),
+    "Bearer globex": SimpleNamespace(tenant="globex", is_admin=False),
+}
 
 
 async def authenticate(authorization: str | None) -> SimpleNamespace:
@@ -81,7 +83,8 @@ def test_one_slo_with_history(client: tuple[TestClient, SLOService]) -> None:
     body = r.json()
     assert body["name"] == "avail" and body["sli"] == pytest.approx(300 / 306)
     assert [h["evaluated_at"] for h in body["history"]] == [
-        (T0 + timedelta(minutes=m)).isoformat() for m in (60, 59, 58)]
+        (T0 + timedelta(minutes=m)).isoformat() for m in (60, 59, 58)
+    ]
     assert body["history"][0]["ticket"] is True and body["history"][0]["status"] == "ticket"
     since = c.get("/v1/slos/avail", headers=ADMIN, params={"since": "2025-01-06T12:59:00Z", "limit": 1}).json()
     assert [h["evaluated_at"] for h in since["history"]] == [(T0 + timedelta(minutes=60)).isoformat()]

@@ -6,6 +6,7 @@ The records go to the ledger (`write_records`) and, minute by minute, through
 Prometheus input. An incident is a request with a blocked or flagged hit in a direction
 (redactions are not), once per request however many hits it has.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -30,7 +31,8 @@ from tests.alerts._promtool import require_promtool, test_rules, write_test
 from tests.alerts._promtool import evaluation_checks
 from tests.slo._support import T0, write
 
-SLOS = parse_specs("""\
+SLOS = parse_specs(
+    """\
 service: safe
 slos:
   - name: out
@@ -42,7 +44,9 @@ slos:
     window: 7d
     sli: {safety_incidents: {direction: input}}
     selector: {tenant: acme}
-""", "safety.yaml")
+""",
+    "safety.yaml",
+)
 MINUTES = 600  # long enough for whole hours to come from the hourly rollups
 START = T0 + timedelta(minutes=17)  # not on an hour
 COUNTERS = ("inferwatch_requests_total", "inferwatch_safety_incidents_total")
@@ -65,12 +69,19 @@ def _records() -> list[list[RequestRecord]]:
                         hits.append(SafetyHit(direction, "pii", "regex", ACTIONS[int(rng.integers(0, 3))]))
                 status = int(rng.choice([200, 200, 200, 503, 429]))
                 n += 1
-                minute.append(make_record(
-                    request_id=f"s{n}", started_at=START + timedelta(minutes=m, seconds=int(rng.integers(0, 60))),
-                    tenant=tenant, status_code=status,
-                    error_type={200: None, 503: "upstream_error", 429: "rate_limited"}[status],
-                    ttft_s=0.2 if status == 200 else None, tpot_s=0.02 if status == 200 else None,
-                    cost_usd=0.0, safety=hits))
+                minute.append(
+                    make_record(
+                        request_id=f"s{n}",
+                        started_at=START + timedelta(minutes=m, seconds=int(rng.integers(0, 60))),
+                        tenant=tenant,
+                        status_code=status,
+                        error_type={200: None, 503: "upstream_error", 429: "rate_limited"}[status],
+                        ttft_s=0.2 if status == 200 else None,
+                        tpot_s=0.02 if status == 200 else None,
+                        cost_usd=0.0,
+                        safety=hits,
+                    )
+                )
         out.append(minute)
     return out
 
@@ -117,11 +128,17 @@ def test_ledger_evaluation_matches_the_counters(ledger_engine: Engine) -> None:
     write(ledger_engine, [r for recs in minutes for r in recs], SLOS)
     tr = _traffic(minutes)
     series = {s.id: sli_series(s, tr) for s in SLOS}
-    incidents = sum(1 for recs in minutes for r in recs
-                    if any(h.direction == "output" and h.action != "redact" for h in r.safety))
-    redacted_only = sum(1 for recs in minutes for r in recs
-                        if r.safety and all(h.action == "redact" for h in r.safety if h.direction == "output")
-                        and any(h.direction == "output" for h in r.safety))
+    incidents = sum(
+        1 for recs in minutes for r in recs if any(h.direction == "output" and h.action != "redact" for h in r.safety)
+    )
+    redacted_only = sum(
+        1
+        for recs in minutes
+        for r in recs
+        if r.safety
+        and all(h.action == "redact" for h in r.safety if h.direction == "output")
+        and any(h.direction == "output" for h in r.safety)
+    )
     assert incidents > 0 and redacted_only > 0  # the traffic has both
     fresh = _ledger_evals(ledger_engine, TIMES)
     minutes_only = _ledger_evals(ledger_engine, TIMES, hourly=False)
@@ -137,7 +154,6 @@ def test_ledger_evaluation_matches_the_counters(ledger_engine: Engine) -> None:
     out = fresh[MINUTES]["safe-out"]
     assert out.total == sum(len(recs) for recs in minutes) and out.total - out.good == incidents
     assert {("out", "page"), ("out", "ok"), ("in-acme", "page")} <= seen, seen
-
 
 
 def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_path: Path) -> None:
@@ -156,8 +172,17 @@ def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_p
         for alertname, exp in expected_alerts(SLOS, evs, config, tr, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
-    test = {"group_eval_order": order, "tests": [{
-        "name": "safety agreement", "interval": "1m", "input_series": tr.input_series(),
-        "promql_expr_test": expr_tests, "alert_rule_test": alert_tests}]}
+    test = {
+        "group_eval_order": order,
+        "tests": [
+            {
+                "name": "safety agreement",
+                "interval": "1m",
+                "input_series": tr.input_series(),
+                "promql_expr_test": expr_tests,
+                "alert_rule_test": alert_tests,
+            }
+        ],
+    }
     path = write_test(tmp_path, "safety-agreement", render_rules(SLOS, config, operational=False).to_yaml(), test)
     test_rules(promtool, [path])

@@ -17,7 +17,7 @@ from tests.slo._support import T0, mixed_hour, outage, rec, slos, write
 NOW = T0 + timedelta(minutes=60)
 
 
-def by_name(statuses):  # noqa: ANN001, ANN201
+def by_name(statuses):
     return {s.slo.name: s for s in statuses}
 
 
@@ -142,8 +142,9 @@ def test_database_down_reports_errors_and_never_raises(sqlite_engine: Engine) ->
 def test_cache_rereads_recent_and_late_minutes_and_refreshes_fully(sqlite_engine: Engine) -> None:
     write(sqlite_engine, mixed_hour())
     clock = [0.0]
-    cache = SeriesCache(settle_minutes=10, late_minutes=180, late_every_s=600, full_refresh_s=3600,
-                        clock=lambda: clock[0])
+    cache = SeriesCache(
+        settle_minutes=10, late_minutes=180, late_every_s=600, full_refresh_s=3600, clock=lambda: clock[0]
+    )
     cached = SLOService(sqlite_engine, slos(), cache=cache)
     fresh = SLOService(sqlite_engine, slos(), cache=False)
 
@@ -176,7 +177,10 @@ def test_after_a_failed_evaluation_the_cache_rereads_from_the_failure(sqlite_eng
     svc.evaluate_all(NOW)
     write(sqlite_engine, [rec(35, status=503)])  # then a spool replays a record of 12:35
     at = NOW + timedelta(minutes=2)  # its settle window starts at 12:50
-    assert by_name(svc.evaluate_all(at))["avail"].evaluation.total == by_name(fresh.evaluate_all(at))["avail"].evaluation.total
+    assert (
+        by_name(svc.evaluate_all(at))["avail"].evaluation.total
+        == by_name(fresh.evaluate_all(at))["avail"].evaluation.total
+    )
     dead.dispose()
 
 
@@ -219,14 +223,28 @@ def test_one_pass_read_agrees_with_the_ledgers_minute_series(ledger_engine: Engi
     with ledger_engine.connect() as conn:
         many = ledger_series_many(conn, items, start, end)
         for slo in items:
-            sel = {k: v[0] for k, v in (("alias", slo.selector.model_alias), ("model_version", slo.selector.model_version),
-                                       ("tenant", slo.selector.tenant)) if v}
+            sel = {
+                k: v[0]
+                for k, v in (
+                    ("alias", slo.selector.model_alias),
+                    ("model_version", slo.selector.model_version),
+                    ("tenant", slo.selector.tenant),
+                )
+                if v
+            }
             kw = {}
             if slo.kind == "latency":
                 # end-to-end latency of successes; TTFT and TPOT of every request that has one
-                kw = {"metric": slo.sli.metric.ledger_metric, "threshold": slo.sli.threshold_s,
-                      "metric_status_classes": ["2xx"] if slo.sli.metric.ledger_metric == "latency" else None}
+                kw = {
+                    "metric": slo.sli.metric.ledger_metric,
+                    "threshold": slo.sli.threshold_s,
+                    "metric_status_classes": ["2xx"] if slo.sli.metric.ledger_metric == "latency" else None,
+                }
             expected = points_to_series(slo, minute_series(conn, start, end, **sel, **kw))
             got = many[slo]
             assert got.total.sum() > 0, slo.name
-            assert (got.start, list(got.good), list(got.total)) == (expected.start, list(expected.good), list(expected.total)), slo.name
+            assert (got.start, list(got.good), list(got.total)) == (
+                expected.start,
+                list(expected.good),
+                list(expected.total),
+            ), slo.name

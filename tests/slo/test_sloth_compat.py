@@ -2,6 +2,7 @@
 PrometheusServiceLevel, OpenSLO v1alpha as Sloth writes it, OpenSLO lists, metricSourceRef),
 SLIs on any metric, and a compatibility set: Sloth-format specs written for these tests
 render the rule names and factors Sloth documents."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,20 +22,38 @@ K8S = load_specs([HERE / "checkout.k8s.yaml"])
 
 # Sloth's documented rule names, windows and factors (30 d, its default period)
 SLOTH_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
-SLOTH_META = ["slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days", "slo:current_burn_rate:ratio",
-              "slo:period_burn_rate:ratio", "slo:period_error_budget_remaining:ratio", "sloth_slo_info"]
-SLOTH_ROWS = [("page", "1h", "5m", 14.4), ("page", "6h", "30m", 6.0), ("ticket", "1d", "2h", 3.0),
-              ("ticket", "3d", "6h", 1.0)]
+SLOTH_META = [
+    "slo:objective:ratio",
+    "slo:error_budget:ratio",
+    "slo:time_period:days",
+    "slo:current_burn_rate:ratio",
+    "slo:period_burn_rate:ratio",
+    "slo:period_error_budget_remaining:ratio",
+    "sloth_slo_info",
+]
+SLOTH_ROWS = [
+    ("page", "1h", "5m", 14.4),
+    ("page", "6h", "30m", 6.0),
+    ("ticket", "1d", "2h", 3.0),
+    ("ticket", "3d", "6h", 1.0),
+]
 
 
 def test_sloth_files_render_sloths_names_and_factors() -> None:
     avail, raw = SLOTH
     assert (avail.id, avail.window.days, avail.objective, avail.labels_dict) == (
-        "checkout-requests-availability", 30, 0.999, {"owner": "payments", "category": "availability"})
+        "checkout-requests-availability",
+        30,
+        0.999,
+        {"owner": "payments", "category": "availability"},
+    )
     assert isinstance(avail.sli, EventsSLI) and isinstance(raw.sli, RawSLI)
     groups = {g["name"]: g["rules"] for g in render_rules(SLOTH, operational=False).groups}
-    assert list(groups) == [f"sloth-slo-{k}-checkout-{n}" for n in ("requests-availability", "latency-raw")
-                            for k in ("sli-recordings", "meta-recordings", "alerts")]
+    assert list(groups) == [
+        f"sloth-slo-{k}-checkout-{n}"
+        for n in ("requests-availability", "latency-raw")
+        for k in ("sli-recordings", "meta-recordings", "alerts")
+    ]
     sli = groups["sloth-slo-sli-recordings-checkout-requests-availability"]
     assert [r["record"] for r in sli] == [f"slo:sli_error:ratio_rate{w}" for w in SLOTH_WINDOWS]
     assert 'code=~"(5..|429)"}[1h]' in sli[2]["expr"] and "{{" not in sli[2]["expr"]
@@ -42,7 +61,9 @@ def test_sloth_files_render_sloths_names_and_factors() -> None:
     assert [(r.severity, r.long_window, r.short_window, r.factor) for r in avail.alert_table()] == SLOTH_ROWS
     alerts = groups["sloth-slo-alerts-checkout-requests-availability"]
     assert [(a["alert"], a["labels"]["sloth_severity"], a["labels"]["severity"]) for a in alerts[:2]] == [
-        ("CheckoutHighErrorRate", "page", "critical"), ("CheckoutHighErrorRate", "ticket", "warning")]
+        ("CheckoutHighErrorRate", "page", "critical"),
+        ("CheckoutHighErrorRate", "ticket", "warning"),
+    ]
     assert "(14.4 * 0.001)" in alerts[0]["expr"] and "(1 * 0.001)" in alerts[1]["expr"]
     assert alerts[0]["labels"]["routing_key"] == "payments" and alerts[1]["labels"]["slack_channel"] == "#payments"
     assert alerts[0]["annotations"]["runbook"] == "https://wiki.example/checkout-errors"
@@ -54,7 +75,8 @@ def test_sloth_files_render_sloths_names_and_factors() -> None:
 
 def test_the_kubernetes_resource_reads_as_the_cli_file() -> None:
     assert [(s.id, s.sli, s.objective, s.alerting, s.labels) for s in K8S] == [
-        (s.id, s.sli, s.objective, s.alerting, s.labels) for s in SLOTH]
+        (s.id, s.sli, s.objective, s.alerting, s.labels) for s in SLOTH
+    ]
     assert K8S[0].source.format == "sloth.slok.dev/v1"  # type: ignore[union-attr]
 
 
@@ -64,8 +86,10 @@ def test_openslo_v1alpha_as_sloth_writes_it() -> None:
     assert isinstance(slo.sli, EventsSLI)
     ratio = slo.sli.error_ratio("5m")
     # errors = total - good
-    total, good = ('sum(rate(http_requests_total{job="checkout"}[5m]))',
-                   'sum(rate(http_requests_total{job="checkout",code!~"5.."}[5m]))')
+    total, good = (
+        'sum(rate(http_requests_total{job="checkout"}[5m]))',
+        'sum(rate(http_requests_total{job="checkout",code!~"5.."}[5m]))',
+    )
     assert f"(({total}) - ({good}))" in ratio
 
 
@@ -98,19 +122,27 @@ def test_openslo_lists_and_metric_source_refs() -> None:
     several = OPENSLO_LIST.replace("- apiVersion", "---\napiVersion").replace("\n  ", "\n")
     assert parse_specs(several, "docs.yaml") == [slo]
     with pytest.raises(SpecError, match="metricSourceRef 'nope'"):
-        parse_specs(OPENSLO_LIST.replace("metricSourceRef: prom, spec: {query: orders_total}",
-                                         "metricSourceRef: nope, spec: {query: orders_total}"), "list.yaml")
+        parse_specs(
+            OPENSLO_LIST.replace(
+                "metricSourceRef: prom, spec: {query: orders_total}",
+                "metricSourceRef: nope, spec: {query: orders_total}",
+            ),
+            "list.yaml",
+        )
     with pytest.raises(SpecError, match=r"spec.budgetingMethod 'Timeslices' is not supported") as e:
         parse_specs(OPENSLO_LIST.replace("Occurrences", "Timeslices"), "list.yaml")
     assert e.value.line == 10  # the line of spec.budgetingMethod
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjective\nspec: {}\n", "a Pyrra ServiceLevelObjective"),
-    ("groups:\n  - name: x\n    rules: []\n", "a Prometheus rule file"),
-    ("version: prometheus/v2\nslos: []\n", "version 'prometheus/v2'"),
-    ("apiVersion: openslo/v2\nkind: SLO\n", "OpenSLO openslo/v2"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjective\nspec: {}\n", "a Pyrra ServiceLevelObjective"),
+        ("groups:\n  - name: x\n    rules: []\n", "a Prometheus rule file"),
+        ("version: prometheus/v2\nslos: []\n", "version 'prometheus/v2'"),
+        ("apiVersion: openslo/v2\nkind: SLO\n", "OpenSLO openslo/v2"),
+    ],
+)
 def test_a_format_we_do_not_read_says_what_it_looks_like(text: str, says: str) -> None:
     with pytest.raises(SpecError) as e:
         parse_specs(text, "x.yaml")
@@ -118,9 +150,15 @@ def test_a_format_we_do_not_read_says_what_it_looks_like(text: str, says: str) -
 
 
 def test_sloth_plugins_are_refused_by_name() -> None:
-    text = (HERE / "checkout.prometheus-v1.yaml").read_text().replace(
-        "      events:\n        error_query", "      plugin: {id: sloth-common/availability}\n      xevents:\n"
-        "        error_query", 1)
+    text = (
+        (HERE / "checkout.prometheus-v1.yaml")
+        .read_text()
+        .replace(
+            "      events:\n        error_query",
+            "      plugin: {id: sloth-common/availability}\n      xevents:\n        error_query",
+            1,
+        )
+    )
     with pytest.raises(SpecError, match=r"slos.0.sli.plugin: Sloth SLI plugins are not supported"):
         parse_specs(text, "p.yaml")
 
@@ -140,7 +178,8 @@ def _counter(labels: str, per_minute: list[tuple[int, int]]) -> dict[str, str]:
 
 def test_429s_page_and_groups_alert_apart_in_promtool(tmp_path: Path) -> None:
     promtool = require_promtool()
-    grouped = parse_specs("""\
+    grouped = parse_specs(
+        """\
 service: api
 slos:
   - name: handlers
@@ -148,7 +187,9 @@ slos:
     window: 30d
     sli: {events: {error_query: 'http_requests_total{job="api",code=~"5..|429"}',
                    total_query: 'http_requests_total{job="api"}', group_by: [handler]}}
-""", "g.yaml")
+""",
+        "g.yaml",
+    )
     slos = [SLOTH[0], *grouped]
     rules = render_rules(slos, operational=False).to_yaml()
     (tmp_path / "r.yaml").write_text(rules)
@@ -165,20 +206,44 @@ slos:
     ]
     page = burn_alert(SLOTH[0], "page", cfg)
     api_page = burn_alert(grouped[0], "page", cfg)
-    test = {"tests": [{"interval": "1m", "input_series": series, "alert_rule_test": [
-        {"eval_time": "59m", "alertname": "CheckoutHighErrorRate", "exp_alerts": []},
-        {"eval_time": "59m", "alertname": "SLOErrorBudgetBurnPage", "exp_alerts": []},
-        {"eval_time": "70m", "alertname": "SLOErrorBudgetBurnPage", "exp_alerts": [
-            {"exp_labels": {**api_page["labels"], "handler": "/a"}, "exp_annotations": api_page["annotations"]}]},
-    ]}]}
+    test = {
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "59m", "alertname": "CheckoutHighErrorRate", "exp_alerts": []},
+                    {"eval_time": "59m", "alertname": "SLOErrorBudgetBurnPage", "exp_alerts": []},
+                    {
+                        "eval_time": "70m",
+                        "alertname": "SLOErrorBudgetBurnPage",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {**api_page["labels"], "handler": "/a"},
+                                "exp_annotations": api_page["annotations"],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ]
+    }
     # the page of checkout fires (the ticket too, by then): both carry the one Sloth name
     ticket = burn_alert(SLOTH[0], "ticket", cfg)
-    test["tests"][0]["alert_rule_test"].append({"eval_time": "70m", "alertname": "CheckoutHighErrorRate",
-                                                "exp_alerts": [
-        {"exp_labels": page["labels"], "exp_annotations": page["annotations"]},
-        {"exp_labels": ticket["labels"], "exp_annotations": ticket["annotations"]}]})
+    test["tests"][0]["alert_rule_test"].append(
+        {
+            "eval_time": "70m",
+            "alertname": "CheckoutHighErrorRate",
+            "exp_alerts": [
+                {"exp_labels": page["labels"], "exp_annotations": page["annotations"]},
+                {"exp_labels": ticket["labels"], "exp_annotations": ticket["annotations"]},
+            ],
+        }
+    )
     assert [r["alert"] for r in alert_group(grouped[0], cfg)["rules"]][:2] == [
-        "SLOErrorBudgetBurnPage", "SLOErrorBudgetBurnTicket"]
+        "SLOErrorBudgetBurnPage",
+        "SLOErrorBudgetBurnTicket",
+    ]
     test_rules(promtool, [write_test(tmp_path, "sloth", rules, test)])
 
 
@@ -192,6 +257,8 @@ def test_services_that_do_not_select_their_own_traffic_are_warned_of(tmp_path: P
     (note,) = shared_traffic(load_specs([a, b]))
     assert "search-avail selects the same traffic as billing-avail" in note and note.startswith(f"{b}:3:")
     assert note in build([a, b], tmp_path / "out").warnings
-    b.write_text("service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}},"
-                 " selector: {model_alias: search}}\n")
+    b.write_text(
+        "service: search\nslos:\n  - {name: avail, objective: 99.5, sli: {availability: {}},"
+        " selector: {model_alias: search}}\n"
+    )
     assert shared_traffic(load_specs([a, b])) == []

@@ -16,19 +16,21 @@ from slo.source import UnsupportedSource, evaluate_ledger, points_to_series
 from slo.spec import parse_specs
 from slo.thresholds import thresholds_by_ledger_metric
 
-SLOS = {s.name: s for s in parse_specs("""\
+SLOS = {
+    s.name: s
+    for s in parse_specs("""\
 slos:
   - {name: avail, objective: 99, sli: {availability: {}}, selector: {tenant: [acme, globex]}}
   - {name: ttft, objective: 95, sli: {latency: {metric: ttft, threshold: 0.3}}}
   - {name: safety, objective: 99, sli: {safety_incidents: {direction: output}}}
   - {name: safety-in, objective: 99, sli: {safety_incidents: {direction: input}}}
-""")}
+""")
+}
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=timezone.utc)
 
 
 def test_points_map_to_good_and_total() -> None:
-    pts = [MinutePoint(T0, 10, {"2xx": 6, "4xx": 2, "5xx": 2}),
-           MinutePoint(T0 + timedelta(minutes=2), 5, {"2xx": 5})]
+    pts = [MinutePoint(T0, 10, {"2xx": 6, "4xx": 2, "5xx": 2}), MinutePoint(T0 + timedelta(minutes=2), 5, {"2xx": 5})]
     s = points_to_series(SLOS["avail"], pts)
     assert list(s.total) == [8, 0, 5] and list(s.good) == [6, 0, 5]  # 4xx excluded, gap filled
     lat = points_to_series(SLOS["ttft"], [MinutePoint(T0, 10, {"2xx": 10}, metric_count=9, under_threshold=7)])
@@ -46,15 +48,29 @@ def test_evaluate_from_a_sqlite_ledger(tmp_path: Path) -> None:
     try:
         at = lambda m: T0 + timedelta(minutes=m, seconds=5)  # noqa: E731
         flag_out, block_out = SafetyHit("output", "pii", "regex", "flag"), SafetyHit("output", "toxic", "clf", "block")
-        redact_out, block_in = SafetyHit("output", "pii", "regex", "redact"), SafetyHit("input", "jailbreak", "clf", "block")
-        recs = [make_record(started_at=at(0), tenant="acme", ttft_s=0.3, safety=[flag_out]),  # at the threshold: good
-                make_record(started_at=at(0), tenant="acme", ttft_s=0.31, safety=[redact_out, block_in]),  # slow
-                make_record(started_at=at(1), tenant="acme", status_code=503, error_type="upstream_error",
-                            ttft_s=None, tpot_s=None, safety=[flag_out, block_out]),
-                make_record(started_at=at(1), tenant="globex", status_code=429, error_type="rate_limited",
-                            ttft_s=None, tpot_s=None),
-                make_record(started_at=at(2), tenant="initech", status_code=500, error_type="timeout",
-                            ttft_s=None, tpot_s=None)]
+        redact_out, block_in = (
+            SafetyHit("output", "pii", "regex", "redact"),
+            SafetyHit("input", "jailbreak", "clf", "block"),
+        )
+        recs = [
+            make_record(started_at=at(0), tenant="acme", ttft_s=0.3, safety=[flag_out]),  # at the threshold: good
+            make_record(started_at=at(0), tenant="acme", ttft_s=0.31, safety=[redact_out, block_in]),  # slow
+            make_record(
+                started_at=at(1),
+                tenant="acme",
+                status_code=503,
+                error_type="upstream_error",
+                ttft_s=None,
+                tpot_s=None,
+                safety=[flag_out, block_out],
+            ),
+            make_record(
+                started_at=at(1), tenant="globex", status_code=429, error_type="rate_limited", ttft_s=None, tpot_s=None
+            ),
+            make_record(
+                started_at=at(2), tenant="initech", status_code=500, error_type="timeout", ttft_s=None, tpot_s=None
+            ),
+        ]
         for r in recs:
             writer.submit(r)
         assert writer.flush(30)

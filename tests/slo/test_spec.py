@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from slo.model import (
-    SLO, Alerting, AvailabilitySLI, CostSLI, LatencyMetric, LatencySLI, SafetySLI, Selector,
+    SLO,
+    Alerting,
+    AvailabilitySLI,
+    CostSLI,
+    LatencyMetric,
+    LatencySLI,
+    SafetySLI,
+    Selector,
     TimeWindow,
 )
 from slo.spec import DEFAULTS_FILE, load_default_slos, load_specs, parse_specs
@@ -149,9 +156,14 @@ def test_native_and_openslo_give_the_same_model() -> None:
     assert native == openslo
     avail = native[0]
     assert avail == SLO(
-        service="chat", name="availability", sli=AvailabilitySLI(), objective=0.999,
-        window=TimeWindow(28), selector=Selector(model_alias=("mistral",), tenant=("acme", "beta")),
-        alerting=Alerting(no_data_after_minutes=30), description="Valid requests answered without a 5xx.",
+        service="chat",
+        name="availability",
+        sli=AvailabilitySLI(),
+        objective=0.999,
+        window=TimeWindow(28),
+        selector=Selector(model_alias=("mistral",), tenant=("acme", "beta")),
+        alerting=Alerting(no_data_after_minutes=30),
+        description="Valid requests answered without a 5xx.",
         labels=(("team", "platform"),),
     )
     assert native[1].sli == LatencySLI(LatencyMetric.TTFT, 0.25) == native[2].sli
@@ -166,29 +178,49 @@ def test_openslo_multiple_objectives_become_one_slo_each() -> None:
     text = OPENSLO.split("---\n")[3].replace(
         "objectives: [{op: lte, value: 0.25, target: 0.95}]",
         "objectives:\n    - {displayName: Fast, op: lte, value: 0.25, target: 0.95}\n"
-        "    - {displayName: Slow tail, op: lte, value: 2.5, target: 0.99}")
+        "    - {displayName: Slow tail, op: lte, value: 2.5, target: 0.99}",
+    )
     slos = parse_specs(text, "multi.yaml")
     assert [(s.name, s.sli.threshold_s, s.objective) for s in slos] == [
-        ("ttft-threshold-fast", 0.25, 0.95), ("ttft-threshold-slow-tail", 2.5, 0.99)]
+        ("ttft-threshold-fast", 0.25, 0.95),
+        ("ttft-threshold-slow-tail", 2.5, 0.99),
+    ]
 
 
-@pytest.mark.parametrize(("text", "line", "fragment"), [
-    ("slos:\n  - name: a\n    objective: 100\n    sli: {availability: {}}\n", 3, "below 100 %"),
-    ("slos:\n  - name: a\n    objective: 99\n    sli:\n      availability: {}\n      cost: {budget_usd_per_1k_requests: 1}\n",
-     4, "exactly one of"),
-    ("slos:\n  - name: a\n    objective: 99\n    sli:\n      latency: {metric: ttfb, threshold: 2}\n", 5, "'ttft'"),
-    ("slos:\n  - name: a\n    objective: 99\n    windw: 28d\n    sli: {availability: }\n", 4, "windw"),
-    ("slos:\n  - name: a\n    objective: 99\n    window: 2d\n    sli: {availability: }\n", 4, "between 7d and 90d"),
-    ("slos:\n  - name: a\n    objective: 99\n    sli:\n      latency:\n        metric: ttft\n        threshold: -1\n",
-     7, "positive"),
-    ("slos:\n  - name: a\n    sli: {availability: }\n", 2, "objective"),
-    ("slos:\n  - name: a\n    objective: 99\n    sli: {cost: {budget_usd_per_1k_requests: 1}}\n", 3, "no objective"),
-    ("slos:\n  - name: Bad Name\n    objective: 99\n    sli: {availability: }\n", 2, "lowercase"),
-    ("slos:\n  - name: a\n    objective: 99\n    labels: {sloth_id: x}\n    sli: {availability: }\n", 4, "reserved"),
-    ("slos:\n  - name: a\n    objective: 99\n    objective: 98\n    sli: {availability: }\n", 4, "duplicate key"),
-    ("slos: [\n", 2, "invalid YAML"),
-    ("foo: 1\n", 1, "not an SLO spec"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("slos:\n  - name: a\n    objective: 100\n    sli: {availability: {}}\n", 3, "below 100 %"),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli:\n      availability: {}\n      cost: {budget_usd_per_1k_requests: 1}\n",
+            4,
+            "exactly one of",
+        ),
+        ("slos:\n  - name: a\n    objective: 99\n    sli:\n      latency: {metric: ttfb, threshold: 2}\n", 5, "'ttft'"),
+        ("slos:\n  - name: a\n    objective: 99\n    windw: 28d\n    sli: {availability: }\n", 4, "windw"),
+        ("slos:\n  - name: a\n    objective: 99\n    window: 2d\n    sli: {availability: }\n", 4, "between 7d and 90d"),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli:\n      latency:\n        metric: ttft\n        threshold: -1\n",
+            7,
+            "positive",
+        ),
+        ("slos:\n  - name: a\n    sli: {availability: }\n", 2, "objective"),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli: {cost: {budget_usd_per_1k_requests: 1}}\n",
+            3,
+            "no objective",
+        ),
+        ("slos:\n  - name: Bad Name\n    objective: 99\n    sli: {availability: }\n", 2, "lowercase"),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    labels: {sloth_id: x}\n    sli: {availability: }\n",
+            4,
+            "reserved",
+        ),
+        ("slos:\n  - name: a\n    objective: 99\n    objective: 98\n    sli: {availability: }\n", 4, "duplicate key"),
+        ("slos: [\n", 2, "invalid YAML"),
+        ("foo: 1\n", 1, "not an SLO spec"),
+    ],
+)
 def test_native_errors_name_file_and_line(text: str, line: int, fragment: str) -> None:
     with pytest.raises(SpecError) as e:
         parse_specs(text, "specs/bad.yaml")
@@ -233,8 +265,10 @@ def test_openslo_query_errors_point_at_the_query_line() -> None:
 def test_duplicate_ids_across_files(tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("slos:\n  - name: x\n    objective: 99\n    sli: {availability: }\n")
-    b.write_text("slos:\n  - name: y\n    objective: 99\n    sli: {availability: }\n"
-                 "  - name: x\n    objective: 90\n    sli: {availability: }\n")
+    b.write_text(
+        "slos:\n  - name: y\n    objective: 99\n    sli: {availability: }\n"
+        "  - name: x\n    objective: 90\n    sli: {availability: }\n"
+    )
     with pytest.raises(SpecError) as e:
         load_specs([a, b])
     assert e.value.file == str(b) and e.value.line == 5

@@ -10,15 +10,33 @@ from slo.metrics_catalog import CATALOG, TIME_TO_FIRST_TOKEN
 from slo.model import LatencyMetric
 from slo.spec import load_default_slos, parse_specs
 from slo.thresholds import (
-    format_le, histogram_buckets, latency_thresholds, le_matcher, le_spellings,
-    thresholds_by_ledger_metric, thresholds_by_prom_metric,
+    format_le,
+    histogram_buckets,
+    latency_thresholds,
+    le_matcher,
+    le_spellings,
+    thresholds_by_ledger_metric,
+    thresholds_by_prom_metric,
 )
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (1, "1"), (1.0, "1"), (2.5, "2.5"), (0.25, "0.25"), (10, "10"), (0.1, "0.1"), (20.48, "20.48"),
-    (0.0001, "0.0001"), (0.00001, "1e-05"), (123456, "123456"), (1e6, "1e+06"), (float("inf"), "+Inf"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1, "1"),
+        (1.0, "1"),
+        (2.5, "2.5"),
+        (0.25, "0.25"),
+        (10, "10"),
+        (0.1, "0.1"),
+        (20.48, "20.48"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+        (123456, "123456"),
+        (1e6, "1e+06"),
+        (float("inf"), "+Inf"),
+    ],
+)
 def test_format_le_matches_prometheus_go_spelling(value: float, text: str) -> None:
     assert format_le(value) == text
 
@@ -46,8 +64,11 @@ def test_matcher_selects_the_bucket_the_python_client_exports() -> None:
 
 def test_thresholds_become_buckets_for_registry_and_ledger() -> None:
     slos = load_default_slos()
-    assert latency_thresholds(slos) == {LatencyMetric.E2E: (10.0,), LatencyMetric.TTFT: (2.0,),
-                                        LatencyMetric.TPOT: (0.25,)}
+    assert latency_thresholds(slos) == {
+        LatencyMetric.E2E: (10.0,),
+        LatencyMetric.TTFT: (2.0,),
+        LatencyMetric.TPOT: (0.25,),
+    }
     by_prom = thresholds_by_prom_metric(slos)
     assert set(by_prom) <= set(CATALOG) and by_prom[TIME_TO_FIRST_TOKEN.name] == (2.0,)
     assert set(thresholds_by_ledger_metric(slos)) == set(LEDGER_METRICS)
@@ -61,6 +82,7 @@ def test_two_slos_on_one_metric_add_both_thresholds() -> None:
     slos = parse_specs(
         "slos:\n"
         "  - {name: a, objective: 95, sli: {latency: {metric: ttft, threshold: 0.3}}}\n"
-        "  - {name: b, objective: 99, sli: {latency: {metric: ttft, threshold: 3}}}\n")
+        "  - {name: b, objective: 99, sli: {latency: {metric: ttft, threshold: 3}}}\n"
+    )
     assert latency_thresholds(slos)[LatencyMetric.TTFT] == (0.3, 3.0)
     assert latency_thresholds(slos)[LatencyMetric.E2E] == ()

@@ -4,6 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-27
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -62,8 +63,10 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("excerpt", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["request_id"], ["requests.request_id"],
-            name=op.f("fk_safety_hits_request_id_requests"), ondelete="CASCADE",
+            ["request_id"],
+            ["requests.request_id"],
+            name=op.f("fk_safety_hits_request_id_requests"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_safety_hits")),
     )
@@ -92,7 +95,13 @@ def upgrade() -> None:
         sa.Column("client_disconnects", sa.Integer(), nullable=False),
         sa.Column("cache_hits", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "minute", "tenant", "alias", "model_version", "operation", "status_class", "error_type",
+            "minute",
+            "tenant",
+            "alias",
+            "model_version",
+            "operation",
+            "status_class",
+            "error_type",
             name=op.f("pk_request_rollups_minute"),
         ),
     )
@@ -108,7 +117,13 @@ def upgrade() -> None:
         sa.Column("le", sa.Float(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "minute", "tenant", "alias", "model_version", "status_class", "metric", "le",
+            "minute",
+            "tenant",
+            "alias",
+            "model_version",
+            "status_class",
+            "metric",
+            "le",
             name=op.f("pk_request_rollup_buckets_minute"),
         ),
     )

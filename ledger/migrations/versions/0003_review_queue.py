@@ -4,6 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-28
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,7 +46,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_review_items_request_id"), "review_items", ["request_id"])
     # With the request id: SQLite may hand out the id of a purged safety_hits row again.
-    op.create_index("ix_review_items_safety_hit_id_request_id", "review_items", ["safety_hit_id", "request_id"], unique=True)
+    op.create_index(
+        "ix_review_items_safety_hit_id_request_id", "review_items", ["safety_hit_id", "request_id"], unique=True
+    )
     op.create_index("ix_review_items_status_category", "review_items", ["status", "category"])
     op.create_index("ix_review_items_created_at", "review_items", ["created_at"])
 

@@ -11,6 +11,7 @@ there: the old rollups do not say the direction (the raw `safety_hits` rows do, 
 `request_rollups_hour` and `request_rollup_buckets_hour` are the minute tables summed per UTC
 hour; they are filled here from the minute rollups already stored.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,9 +28,20 @@ UTC = sa.DateTime(timezone=True)
 INCIDENTS = ("safety_incidents_input", "safety_incidents_output")
 KEY = ("tenant", "alias", "model_version", "operation", "status_class", "error_type")
 VALUES = (
-    "requests", "prompt_tokens", "completion_tokens", "cost_usd", "latency_sum_s", "ttft_sum_s",
-    "ttft_count", "tpot_sum_s", "tpot_count", "safety_flagged", "safety_blocked",
-    "client_disconnects", "cache_hits", *INCIDENTS,
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_sum_s",
+    "ttft_sum_s",
+    "ttft_count",
+    "tpot_sum_s",
+    "tpot_count",
+    "safety_flagged",
+    "safety_blocked",
+    "client_disconnects",
+    "cache_hits",
+    *INCIDENTS,
 )
 BUCKET_KEY = ("tenant", "alias", "model_version", "status_class", "metric", "le")
 
@@ -43,8 +55,9 @@ def _hour_of(column: str) -> str:
 def upgrade() -> None:
     # Added with a default for the rows already there, which is then dropped (the models have none).
     for name in INCIDENTS:
-        op.add_column("request_rollups_minute",
-                      sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0")))
+        op.add_column(
+            "request_rollups_minute", sa.Column(name, sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
     with op.batch_alter_table("request_rollups_minute") as batch:
         for name in INCIDENTS:
             batch.alter_column(name, existing_type=sa.Integer(), existing_nullable=False, server_default=None)
@@ -74,7 +87,13 @@ def upgrade() -> None:
         sa.Column("safety_incidents_input", sa.Integer(), nullable=False),
         sa.Column("safety_incidents_output", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "hour", "tenant", "alias", "model_version", "operation", "status_class", "error_type",
+            "hour",
+            "tenant",
+            "alias",
+            "model_version",
+            "operation",
+            "status_class",
+            "error_type",
             name=op.f("pk_request_rollups_hour"),
         ),
     )
@@ -89,7 +108,13 @@ def upgrade() -> None:
         sa.Column("le", sa.Float(), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "hour", "tenant", "alias", "model_version", "status_class", "metric", "le",
+            "hour",
+            "tenant",
+            "alias",
+            "model_version",
+            "status_class",
+            "metric",
+            "le",
             name=op.f("pk_request_rollup_buckets_hour"),
         ),
     )

@@ -7,6 +7,7 @@ Create Date: 2026-12-01
 The current alias mappings become the first entry of each alias's history, so a rollback
 right after this upgrade has something to go back to once the alias changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,9 @@ def upgrade() -> None:
         sa.Column("sent_at", UTC, nullable=False),
         sa.PrimaryKeyConstraint("scope", "budget", "period_start", name=op.f("pk_budget_notices")),
     )
-    rows = op.get_bind().execute(sa.text("SELECT alias, model_version, weight FROM model_aliases ORDER BY alias, model_version"))
+    rows = op.get_bind().execute(
+        sa.text("SELECT alias, model_version, weight FROM model_aliases ORDER BY alias, model_version")
+    )
     current: dict[str, list[dict[str, object]]] = {}
     for alias, version, weight in rows:
         current.setdefault(alias, []).append({"version": version, "weight": weight})
@@ -89,8 +92,19 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         now = now.replace(tzinfo=None)  # naive UTC text, as ledger.models.UTCDateTime stores it
     if current:
-        op.bulk_insert(history, [{"alias": a, "targets": json.loads(json.dumps(t)), "changed_at": now, "actor": "migration",
-                                  "reason": "mapping before the registry"} for a, t in current.items()])
+        op.bulk_insert(
+            history,
+            [
+                {
+                    "alias": a,
+                    "targets": json.loads(json.dumps(t)),
+                    "changed_at": now,
+                    "actor": "migration",
+                    "reason": "mapping before the registry",
+                }
+                for a, t in current.items()
+            ],
+        )
 
 
 def downgrade() -> None:

@@ -9,6 +9,7 @@ up in its response cache (deterministic requests of tenants that opted in), hit 
 that a hit rate is hits over lookups rather than over all requests. Rows written before this
 revision get what is known: every hit was a lookup.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -34,7 +35,9 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("cache_lookups", sa.Integer(), nullable=False, server_default=sa.text("0")))
         op.execute(f"UPDATE {table} SET cache_lookups = cache_hits")
         with op.batch_alter_table(table) as batch:
-            batch.alter_column("cache_lookups", existing_type=sa.Integer(), existing_nullable=False, server_default=None)
+            batch.alter_column(
+                "cache_lookups", existing_type=sa.Integer(), existing_nullable=False, server_default=None
+            )
 
 
 def downgrade() -> None:

@@ -9,6 +9,7 @@ block, the client left): its tokens, TTFT and TPOT are of what was delivered unt
 `requests.usage_estimated` marks token counts the gateway estimated because the upstream
 reported none. Rows written before this revision are neither (they were recorded as complete).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

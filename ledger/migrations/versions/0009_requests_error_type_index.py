@@ -9,6 +9,7 @@ of the rows, so a scan of the started_at index for a rare error type reads hundr
 thousands of rows; this index holds only the rows that have an error type (a successful
 request costs the writer nothing more).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,13 @@ WHERE = sa.text("error_type IS NOT NULL")
 
 
 def upgrade() -> None:
-    op.create_index("ix_requests_error_type_started_at", "requests", ["error_type", "started_at"],
-                    postgresql_where=WHERE, sqlite_where=WHERE)
+    op.create_index(
+        "ix_requests_error_type_started_at",
+        "requests",
+        ["error_type", "started_at"],
+        postgresql_where=WHERE,
+        sqlite_where=WHERE,
+    )
 
 
 def downgrade() -> None:

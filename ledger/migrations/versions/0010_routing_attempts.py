@@ -9,6 +9,7 @@ before this revision were all interactive. `requests.fallback_from` names the ve
 chosen when another one (`model_version`) answered; `requests.attempts` lists every version
 tried, in order, with its status and why the request left it (NULL when only one was tried).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -172,7 +172,8 @@ def secret_samples(n: int = 60, seed: int = 1) -> tuple[list[str], list[str]]:
         lambda: f"xoxb-{r(string.digits, 12)}-{r(string.digits, 13)}-{r(alnum, 24)}",
         lambda: "sk-proj-" + r(alnum + "_-", 48),
         lambda: (
-            f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}.{r(alnum + '_-', 43)}"
+            f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}."
+            f"{r(alnum + '_-', 43)}"
         ),
         lambda: (
             "-----BEGIN RSA PRIVATE KEY-----\n"

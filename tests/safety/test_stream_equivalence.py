@@ -207,8 +207,10 @@ SNIPPETS = [
     "Pay with card 4111 1111 1111 1111 or IBAN GB82 WEST 1234 5698 7654 32. My SSN is 536-22-1234, "
     "server 203.0.113.42, host 2001:db8::8a2e:370:7334.",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAx7rLm0KZ\nq9Zr2fRbT0m1\n-----END RSA PRIVATE KEY-----\n",
-    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done.",
-    "Dear Maria Lopez, regards, Dr. John Smith. password = hunter2secret and api_key: 'sk-proj-abc123DEF456ghi789JKL012mno'",
+    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done.",
+    "Dear Maria Lopez, regards, Dr. John Smith. password = hunter2secret and api_key: "
+    "'sk-proj-abc123DEF456ghi789JKL012mno'",
     "The quick brown fox jumps over the lazy dog and keeps running far away from the farm.",
     "```python\nimport os\nprint(os.environ['HOME'])\n```\nThat prints your home directory.",
     "Status of Project Falcon: we beat Globex on price; ticket TICKET-1234 is closed.",
@@ -216,7 +218,8 @@ SNIPPETS = [
     "Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InNpZ25pbmcta2V5LTIwMjQifQ."
     "eyJzdWIiOiJ1c2VyLTQyIiwibmFtZSI6IkphbmUgRG9lIiwiZW1haWwiOiJqYW5lQGV4YW1wbGUuY29tIiwiaWF0IjoxNzAwMDAwMDAwfQ."
     "Qm9ndXNTaWduYXR1cmVGb3JUZXN0aW5nT25seV9ub3RfYV9yZWFsX3NpZ25hdHVyZV8xMjM0NTY3ODkw is the header.",
-    "export GITHUB_TOKEN=github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh",
+    "export GITHUB_TOKEN=github_pat_11ABCDEFG0123456789_"
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh",
 ]
 TENANTS = {
     "strict": {

@@ -17,7 +17,7 @@ import random
 
 import pytest
 
-from safety.engine import SafetyEngine
+from safety.engine import Finding, SafetyEngine, Verdict
 from safety.evaluate import default_pii_path, load_benign, load_heldout, secret_samples
 from safety.jsontext import redact_json, redact_json_text
 from safety.policy import PolicySet, TenantPolicy
@@ -99,8 +99,6 @@ class ReferenceStreamRedactor:
         return out
 
     def _late_pass(self) -> None:
-        from safety.engine import Finding
-
         if not self._late:
             return
         text = "".join(self._chunks)
@@ -113,10 +111,8 @@ class ReferenceStreamRedactor:
                         self.findings.append(Finding(h, action))
         self.findings.sort(key=lambda f: (f.hit.start, f.hit.end))
 
-    def verdict(self) -> "Verdict":
+    def verdict(self) -> Verdict:
         """What happened over the whole stream (after ``finish``)."""
-        from safety.engine import Verdict
-
         v = Verdict(
             direction="output", tenant=self._policy.name, findings=list(self.findings), text="".join(self._parts)
         )
@@ -130,9 +126,7 @@ class ReferenceStreamRedactor:
             v.blocked_category = self.blocked.hit.category
         return v
 
-    def _scan(self) -> list["Finding"]:
-        from safety.engine import Finding
-
+    def _scan(self) -> list[Finding]:
         rules = self._policy.output
         out = []
         for scanner in self._live:

@@ -139,7 +139,7 @@ def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
     """Monotone map of a calibrated probability through (probability, score) knots, from
     (0, 0) to (1, 1): the operating points chosen in training land on the policy's thresholds."""
     knots = [(0.0, 0.0), *points, (1.0, 1.0)]
-    for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:], strict=False):
         if p <= x1:
             return y0 + (y1 - y0) * (p - x0) / max(1e-9, x1 - x0)
     return 1.0
@@ -288,7 +288,7 @@ class InjectionClassifier:
 
     def scan_many(self, texts: Sequence[str], harm: bool = True) -> list[list[Hit]]:
         """Hits per text: one attack hit and one harm hit at most, each spanning the text."""
-        return [self.hits_of(t, s, harm) for t, s in zip(texts, self.scores(texts))]
+        return [self.hits_of(t, s, harm) for t, s in zip(texts, self.scores(texts), strict=True)]
 
     def scan(self, text: str) -> list[Hit]:
         return self.scan_many([text])[0]

@@ -328,7 +328,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
         if CACHE.exists():
             emb = EmbeddingCache(clf.embedder).embed(texts, log=lambda _m: None)
             counts = [clf.embedder._ids(t)[1] for t in texts]
-            clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts))]
+            clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts), strict=True)]
             tick(len(texts))
         else:
             clf_hits = []
@@ -337,7 +337,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
                 tick(len(texts[i : i + 32]))
     cats = policy.input.active()
     out = []
-    for t, extra in zip(texts, clf_hits):
+    for t, extra in zip(texts, clf_hits, strict=True):
         hits = engine.raw_hits(t, policy, "input", classifier=False) + [h for h in extra if h.category in cats]
         out.append((engine.decide(t, hits, policy, "input"), extra))
     return out
@@ -365,7 +365,7 @@ def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progr
     for name, items in labelled_sets(corpus).items():
         verdicts = _judge(engine, [it["text"] for it in items], progress, name)
         groups: dict[str, list[tuple[dict, object, list[Hit]]]] = {}
-        for it, (v, clf) in zip(items, verdicts):
+        for it, (v, clf) in zip(items, verdicts, strict=True):
             groups.setdefault(it["label"], []).append((it, v, clf))
         for label, members in sorted(groups.items()):
             n = len(members)

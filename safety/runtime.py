@@ -108,7 +108,7 @@ class ClassifierBatcher:
                 continue
             self.batches += 1
             self.texts += len(texts)
-            for (_, _, fut), hits in zip(batch, results):
+            for (_, _, fut), hits in zip(batch, results, strict=True):
                 if not fut.done():  # the request may have been cancelled meanwhile
                     fut.set_result(hits)
 

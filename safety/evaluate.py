@@ -23,11 +23,14 @@ import random
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .pii import PIIScanner
 from .secrets import SecretsScanner
 from .types import HARM_CATEGORIES, Category, Hit
+
+if TYPE_CHECKING:
+    from .verdict import Verdict
 
 DATA = Path(__file__).parent / "data"
 STRUCTURED = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
@@ -100,7 +103,10 @@ Progress = Callable[[str, int], Callable[[int], None]]
 
 
 def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
-    return lambda _n=1: None
+    def tick(_n: int = 1) -> None:
+        return None
+
+    return tick
 
 
 # -- PII ---------------------------------------------------------------------------------
@@ -316,7 +322,7 @@ def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
 HARM = frozenset(HARM_CATEGORIES)
 
 
-def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
+def _judge(engine, texts: list[str], progress: Progress, label: str) -> list[tuple[Verdict, list[Hit]]]:
     """Default-policy verdicts, the classifier's embeddings read from the cache when there."""
     policy = engine.policies.default
     clf = engine.classifier
@@ -364,7 +370,7 @@ def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progr
     extra: dict = {}
     for name, items in labelled_sets(corpus).items():
         verdicts = _judge(engine, [it["text"] for it in items], progress, name)
-        groups: dict[str, list[tuple[dict, object, list[Hit]]]] = {}
+        groups: dict[str, list[tuple[dict, Verdict, list[Hit]]]] = {}
         for it, (v, clf) in zip(items, verdicts, strict=True):
             groups.setdefault(it["label"], []).append((it, v, clf))
         for label, members in sorted(groups.items()):

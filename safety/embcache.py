@@ -34,12 +34,12 @@ class EmbeddingCache:
         self.table: dict[str, np.ndarray] = {}
         for f in sorted(self.dir.glob("shard_*.npz")):
             z = np.load(f)
-            self.table.update(zip(z["keys"].tolist(), z["emb"]))
+            self.table.update(zip(z["keys"].tolist(), z["emb"], strict=True))
 
     def embed(self, texts: Sequence[str], log=print) -> np.ndarray:
         keys = [text_key(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self.table))
-        by_key = {k: t for k, t in zip(keys, texts)}
+        by_key = {k: t for k, t in zip(keys, texts, strict=True)}
         # Sorted by length, so that a batch pads little (3x faster than random order here).
         missing.sort(key=lambda k: len(by_key[k]))
         t0 = time.perf_counter()
@@ -48,7 +48,7 @@ class EmbeddingCache:
             emb = self.embedder.embed([by_key[k] for k in chunk], batch_size=64)
             n = len(list(self.dir.glob("shard_*.npz")))
             np.savez(self.dir / f"shard_{n:05d}.npz", keys=np.array(chunk), emb=emb)
-            self.table.update(zip(chunk, emb))
+            self.table.update(zip(chunk, emb, strict=True))
             done = i + len(chunk)
             log(f"embedded {done}/{len(missing)} in {time.perf_counter() - t0:.0f} s")
         return np.stack([self.table[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)

@@ -23,11 +23,14 @@ import random
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .pii import PIIScanner
 from .secrets import SecretsScanner
 from .types import HARM_CATEGORIES, Category, Hit
+
+if TYPE_CHECKING:
+    from .verdict import Verdict
 
 DATA = Path(__file__).parent / "data"
 STRUCTURED = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
@@ -100,7 +103,10 @@ Progress = Callable[[str, int], Callable[[int], None]]
 
 
 def _no_progress(_label: str, _total: int) -> Callable[[int], None]:
-    return lambda _n=1: None
+    def tick(_n: int = 1) -> None:
+        return None
+
+    return tick
 
 
 # -- PII ---------------------------------------------------------------------------------
@@ -172,7 +178,8 @@ def secret_samples(n: int = 60, seed: int = 1) -> tuple[list[str], list[str]]:
         lambda: f"xoxb-{r(string.digits, 12)}-{r(string.digits, 13)}-{r(alnum, 24)}",
         lambda: "sk-proj-" + r(alnum + "_-", 48),
         lambda: (
-            f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}.{r(alnum + '_-', 43)}"
+            f"{b64({'alg': 'HS256', 'typ': 'JWT'})}.{b64({'sub': r(string.digits, 8), 'name': 'x'})}."
+            f"{r(alnum + '_-', 43)}"
         ),
         lambda: (
             "-----BEGIN RSA PRIVATE KEY-----\n"
@@ -315,7 +322,7 @@ def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
 HARM = frozenset(HARM_CATEGORIES)
 
 
-def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
+def _judge(engine, texts: list[str], progress: Progress, label: str) -> list[tuple[Verdict, list[Hit]]]:
     """Default-policy verdicts, the classifier's embeddings read from the cache when there."""
     policy = engine.policies.default
     clf = engine.classifier
@@ -327,7 +334,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
         if CACHE.exists():
             emb = EmbeddingCache(clf.embedder).embed(texts, log=lambda _m: None)
             counts = [clf.embedder._ids(t)[1] for t in texts]
-            clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts))]
+            clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts), strict=True)]
             tick(len(texts))
         else:
             clf_hits = []
@@ -336,7 +343,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list:
                 tick(len(texts[i : i + 32]))
     cats = policy.input.active()
     out = []
-    for t, extra in zip(texts, clf_hits):
+    for t, extra in zip(texts, clf_hits, strict=True):
         hits = engine.raw_hits(t, policy, "input", classifier=False) + [h for h in extra if h.category in cats]
         out.append((engine.decide(t, hits, policy, "input"), extra))
     return out
@@ -363,8 +370,8 @@ def eval_sets(engine, corpus: Path | None = None, progress: Progress = _no_progr
     extra: dict = {}
     for name, items in labelled_sets(corpus).items():
         verdicts = _judge(engine, [it["text"] for it in items], progress, name)
-        groups: dict[str, list[tuple[dict, object, list[Hit]]]] = {}
-        for it, (v, clf) in zip(items, verdicts):
+        groups: dict[str, list[tuple[dict, Verdict, list[Hit]]]] = {}
+        for it, (v, clf) in zip(items, verdicts, strict=True):
             groups.setdefault(it["label"], []).append((it, v, clf))
         for label, members in sorted(groups.items()):
             n = len(members)

@@ -57,7 +57,7 @@ def excerpts(engine: "SafetyEngine", text: str, findings: Sequence["Finding"], *
             )
     acted = [f.hit for f in findings if f.hit.category in SENSITIVE or f.action in ("redact", "block")]
     out = []
-    for f, (start, end) in zip(findings, windows):
+    for f, (start, end) in zip(findings, windows, strict=True):
         spans = acted + found + ([f.hit] if f.hit.category in SENSITIVE else [])
         # redact() clips a span that crosses the window's edge and still replaces its fragment.
         spans = [h for h in spans if h.end > start and h.start < end]

@@ -45,22 +45,34 @@ def _gap(n: int) -> str:
 
 # A request or stated intent to do something.
 REQ = _alt(
-    "how do i|how can i|how could i|how would i|how should i|how do you|how can you|how does one|how can someone|how do people|how to|"
-    "ways to|way to|steps to|best way to|easiest way to|help me|teach me|show me|tell me how to|instructions for|instructions on|"
-    "instructions to|guide to|guide for|guide on|tutorial on|tutorial for|i want to|i need to|i plan to|i am going to|i'm going to|"
-    "i'm gonna|i am gonna|i will|i'll|let's|explain how to|describe how to|give me|write a guide|write instructions|write a tutorial|"
-    "write a script|write code|recipe for|plan to|plan for|where can i|where do i|what's the best way to|what is the best way to|"
+    "how do i|how can i|how could i|how would i|how should i|how do you|how can you|how does one|how can someone|"
+    "how do people|how to|"
+    "ways to|way to|steps to|best way to|easiest way to|help me|teach me|show me|tell me how to|instructions for|"
+    "instructions on|"
+    "instructions to|guide to|guide for|guide on|tutorial on|tutorial for|i want to|i need to|i plan to|i am going to|"
+    "i'm going to|"
+    "i'm gonna|i am gonna|i will|i'll|let's|explain how to|describe how to|give me|write a guide|write instructions|"
+    "write a tutorial|"
+    "write a script|write code|recipe for|plan to|plan for|where can i|where do i|what's the best way to|"
+    "what is the best way to|"
     "instructions|step-by-step|step by step|detailed guide|a guide|tutorial|advice on|tips for|tips on|suggestions for|"
-    "suggest ways|suggest methods|list ways|list methods|describe ways|effective ways|methods for|methods to|how one could|"
+    "suggest ways|suggest methods|list ways|list methods|describe ways|effective ways|methods for|methods to|"
+    "how one could|"
     "how someone could|how i could|how you would|easy to|a plan for|a plan to|strategies for|strategy for"
 )
 PERSON = _alt(
-    "someone|somebody|anyone|a person|people|persons|humans|a human|him|her|them|myself|my wife|my husband|my girlfriend|my boyfriend|"
-    "my partner|my ex|my mother|my father|my mom|my dad|my brother|my sister|my son|my daughter|my boss|my neighbou?r|my teacher|"
-    "my classmate|my coworker|my co-worker|my roommate|my landlord|a child|a kid|a baby|a man|a woman|a girl|a boy|a cop|"
-    "a police officer|the police|a teacher|a student|a neighbou?r|the president|a senator|a judge|a politician|a witness|"
-    "my family|the family|a family|an old man|an old woman|a homeless|an immigrant|jews|muslims|christians|black people|gay people|"
-    "the mayor|the governor|a celebrity|my stepmother|my stepfather|my uncle|my aunt|my cousin|a stranger|strangers|lots of people|"
+    "someone|somebody|anyone|a person|people|persons|humans|a human|him|her|them|myself|my wife|my husband|"
+    "my girlfriend|my boyfriend|"
+    "my partner|my ex|my mother|my father|my mom|my dad|my brother|my sister|my son|my daughter|my boss|my neighbou?r|"
+    "my teacher|"
+    "my classmate|my coworker|my co-worker|my roommate|my landlord|a child|a kid|a baby|a man|a woman|a girl|a boy|"
+    "a cop|"
+    "a police officer|the police|a teacher|a student|a neighbou?r|the president|a senator|a judge|a politician|"
+    "a witness|"
+    "my family|the family|a family|an old man|an old woman|a homeless|an immigrant|jews|muslims|christians|"
+    "black people|gay people|"
+    "the mayor|the governor|a celebrity|my stepmother|my stepfather|my uncle|my aunt|my cousin|a stranger|strangers|"
+    "lots of people|"
     "many people|as many people"
 )
 VIOLENT_VERB = _alt(
@@ -73,61 +85,77 @@ SOFT_VIOLENT_VERB = _alt(
     "beat|hurt|injure|attack|run over|burn|hang|execute|shoot|choke|cripple|punch|break the legs of"
 )
 VIOLENT_CONTEXT = (
-    r"(?:to death|unconscious|senseless|badly|so (?:bad|badly|hard)|until (?:he|she|they|it)|and get away|without (?:getting |being )?"
-    r"(?:caught|arrested|leaving (?:marks|bruises|evidence))|with (?:a|my|his|her) (?:knife|gun|bat|hammer|crowbar|brick|axe|machete|rifle)|"
-    r"so (?:he|she|they) (?:can't|cannot|won't|never)|(?:really|seriously|permanently) (?:hurt|injured)|in (?:his|her|their) sleep|for revenge)"
+    r"(?:to death|unconscious|senseless|badly|so (?:bad|badly|hard)|until (?:he|she|they|it)|and get away|"
+    r"without (?:getting |being )?"
+    r"(?:caught|arrested|leaving (?:marks|bruises|evidence))|with (?:a|my|his|her) (?:knife|gun|bat|hammer|crowbar|"
+    r"brick|axe|machete|rifle)|"
+    r"so (?:he|she|they) (?:can't|cannot|won't|never)|(?:really|seriously|permanently) (?:hurt|injured)|in (?:his|her|"
+    r"their) sleep|for revenge)"
 )
 WEAPON_AGENT = _alt(
     "bomb|bombs|pipe bomb|explosive|explosives|ied|ieds|detonator|nerve agent|nerve gas|sarin|vx|tabun|soman|novichok|"
-    "mustard gas|chlorine gas|phosgene|ricin|anthrax|botulinum|botulism toxin|smallpox|plague|bioweapon|biological weapon|"
-    "chemical weapon|nuclear weapon|nuclear bomb|atomic bomb|dirty bomb|radiological weapon|enriched uranium|weapons-grade|"
+    "mustard gas|chlorine gas|phosgene|ricin|anthrax|botulinum|botulism toxin|smallpox|plague|bioweapon|"
+    "biological weapon|"
+    "chemical weapon|nuclear weapon|nuclear bomb|atomic bomb|dirty bomb|radiological weapon|enriched uranium|"
+    "weapons-grade|"
     "plutonium|napalm|thermite|molotov|molotov cocktail|tatp|rdx|c-4|c4 explosive|semtex|nitroglycerin|fertilizer bomb|"
     "car bomb|suicide vest|pathogen|toxin|poison gas|ebola|weaponized|mass casualty|dimethylmercury|tetrodotoxin|"
     "ghost gun|untraceable gun|untraceable firearm|automatic weapon|full auto|3d printed gun|silencer|suppressor"
 )
 BUILD = _alt(
-    "make|making|build|building|create|creating|synthesi[sz]e|synthesi[sz]ing|produce|producing|manufacture|manufacturing|"
+    "make|making|build|building|create|creating|synthesi[sz]e|synthesi[sz]ing|produce|producing|manufacture|"
+    "manufacturing|"
     "assemble|assembling|construct|constructing|weaponi[sz]e|obtain|acquire|culture|grow|enrich|aerosoli[sz]e|disperse|"
     "release|deploy|detonate|cook|brew|extract|purify|3d print|convert|modify|buy|get"
 )
 NOT_WEAPON = _rx(
     r"\b(?:bath|photo|seed|glitter|smoke|stink|flavou?r|love|calorie|cherry|f|truth|time|sex|beauty)[- ]?bombs?\b|"
-    r"\bbomb (?:the|a|my|an) (?:test|exam|interview|audition)\b|\bsilencer (?:for|on) (?:a |my )?(?:car|exhaust|generator)\b|"
+    r"\bbomb (?:the|a|my|an) (?:test|exam|interview|audition)\b|\bsilencer (?:for|on) (?:a |my )?(?:car|exhaust|"
+    r"generator)\b|"
     r"\btoxins? (?:from|in|out of) (?:my|the|your) (?:body|liver|skin|home)\b|\bdetox\b"
 )
 DRUG = _alt(
-    "meth|methamphetamine|crystal meth|fentanyl|carfentanil|heroin|cocaine|crack cocaine|mdma|ecstasy|lsd|dmt|ghb|ketamine|"
+    "meth|methamphetamine|crystal meth|fentanyl|carfentanil|heroin|cocaine|crack cocaine|mdma|ecstasy|lsd|dmt|ghb|"
+    "ketamine|"
     "pcp|oxycodone|opioids|morphine|lean|krokodil"
 )
 CRIME = _alt(
-    "steal|shoplift|launder money|money laundering|launder|counterfeit|forge|embezzle|commit fraud|commit tax fraud|tax fraud|"
-    "evade taxes|tax evasion|pick a lock|lockpick|hotwire|break into|hack into|hack|phish|scam|blackmail|extort|smuggle|"
-    "traffic|sell drugs|buy drugs|deal drugs|skim|dox|doxx|stalk|spy on|wiretap|bribe|poach|cheat on|rob|burgle|vandali[sz]e|"
+    "steal|shoplift|launder money|money laundering|launder|counterfeit|forge|embezzle|commit fraud|commit tax fraud|"
+    "tax fraud|"
+    "evade taxes|tax evasion|pick a lock|lockpick|hotwire|break into|hack into|hack|phish|scam|blackmail|extort|"
+    "smuggle|"
+    "traffic|sell drugs|buy drugs|deal drugs|skim|dox|doxx|stalk|spy on|wiretap|bribe|poach|cheat on|rob|burgle|"
+    "vandali[sz]e|"
     "hire a hitman|hiring a hitman|swat|swatting|fool a breathalyzer|tamper with|sabotage|disable the gps|deface|"
     "purchase a handgun|buy a gun|smuggling|forging|stealing|laundering|hacking into|hacking|evading|"
     "commit arson|set fire to|pirate|bypass|defraud|impersonate|fake|falsify|evade|insider trading|pump and dump|"
     "identity theft|steal someone's identity|shoplifting|carjack|pickpocket|get away with"
 )
 MALWARE = _alt(
-    "ransomware|keylogger|botnet|malware|virus|computer virus|worm|trojan|rootkit|spyware|stalkerware|credential stealer|"
-    "password stealer|infostealer|phishing page|phishing site|phishing email|phishing kit|ddos script|ddos tool|ddos attack|"
+    "ransomware|keylogger|botnet|malware|virus|computer virus|worm|trojan|rootkit|spyware|stalkerware|"
+    "credential stealer|"
+    "password stealer|infostealer|phishing page|phishing site|phishing email|phishing kit|ddos script|ddos tool|"
+    "ddos attack|"
     "exploit|zero-day|backdoor|reverse shell|cryptojacker|crypto miner|sql injection attack|xss payload"
 )
 WRITE = _alt("write|create|build|develop|code|generate|make|design|program|give me|provide|craft|compose|draft|produce")
 GROUP_WORDS = (
     "jews|jewish people|muslims|arabs|blacks|black people|africans|asians|chinese people|mexicans|latinos|hispanics|"
     "immigrants|refugees|migrants|gays|gay people|lesbians|homosexuals|trans people|transgender people|women|men|"
-    "christians|hindus|sikhs|indians|pakistanis|roma|gypsies|disabled people|people with disabilities|white people|whites|"
+    "christians|hindus|sikhs|indians|pakistanis|roma|gypsies|disabled people|people with disabilities|white people|"
+    "whites|"
     "natives|aboriginals|indigenous people|catholics|atheists"
 )
 GROUP = _alt(GROUP_WORDS)
 MINOR = _alt(
     "child|children|minor|minors|kid|kids|underage|under-age|preteen|pre-teen|toddler|infant|little girl|little boy|"
-    "schoolgirl|schoolboy|loli|lolicon|shota|teenager|young teen|1[0-7][- ]year[- ]old|[2-9][- ]year[- ]old|middle schooler|"
+    "schoolgirl|schoolboy|loli|lolicon|shota|teenager|young teen|1[0-7][- ]year[- ]old|[2-9][- ]year[- ]old|"
+    "middle schooler|"
     "elementary school"
 )
 SEXUAL = _alt(
-    "sex|sexual|sexually|nude|nudes|naked|porn|porno|pornographic|erotic|explicit|seduce|lewd|nsfw|intimate|aroused|orgasm|molest"
+    "sex|sexual|sexually|nude|nudes|naked|porn|porno|pornographic|erotic|explicit|seduce|lewd|nsfw|intimate|aroused|"
+    "orgasm|molest"
 )
 
 RULES: tuple[Rule, ...] = (
@@ -190,7 +218,8 @@ RULES: tuple[Rule, ...] = (
             + _gap(40)
             + r"\b(?:commit|get away with|carry out|pull off|plan|do|cover up)\b"
             + _gap(8)
-            + r"\b(?:a |an |the )?(?:murder|homicide|killing|stabbing|shooting|kidnapping|carjacking|mugging|assault|armed robbery|hit and run)\b"
+            + r"\b(?:a |an |the )?(?:murder|homicide|killing|stabbing|shooting|kidnapping|carjacking|mugging|assault|"
+            r"armed robbery|hit and run)\b"
         ),
         (
             "murder",
@@ -206,7 +235,8 @@ RULES: tuple[Rule, ...] = (
             "hit and run",
         ),
         _rx(
-            r"\b(?:mystery|novel|story|game|film|movie|show|podcast|history|statistics|report(?:ed|ing)?|victims?|prevent\w*|detective|documentary|book|true crime)\b"
+            r"\b(?:mystery|novel|story|game|film|movie|show|podcast|history|statistics|report(?:ed|ing)?|victims?|"
+            r"prevent\w*|detective|documentary|book|true crime)\b"
         ),
     ),
     Rule(
@@ -214,7 +244,9 @@ RULES: tuple[Rule, ...] = (
         "threat",
         0.8,
         _rx(
-            r"\b(?:i(?:'m| am)? (?:going to|gonna|will)|i'll|we(?:'re| are)? (?:going to|gonna|will)|we'll)\s+(?:fucking\s+)?(?:kill|murder|stab|shoot|strangle|hurt|beat|destroy|end|burn|rape)\s+(?:you|u|him|her|them|your|his|their)\b"
+            r"\b(?:i(?:'m| am)? (?:going to|gonna|will)|i'll|we(?:'re| are)? (?:going to|gonna|will)|"
+            r"we'll)\s+(?:fucking\s+)?(?:kill|murder|stab|shoot|strangle|hurt|beat|destroy|end|burn|rape)\s+(?:you|u|"
+            r"him|her|them|your|his|their)\b"
         ),
         ("kill", "murder", "stab", "shoot", "strangle", "hurt", "beat", "destroy", "end", "burn", "rape"),
     ),
@@ -234,7 +266,9 @@ RULES: tuple[Rule, ...] = (
         "violent_crimes",
         0.8,
         _rx(
-            rf"\b{REQ}\b{_gap(40)}\b(?:plan|carry out|commit|organi[sz]e|conduct|execute)\b{_gap(20)}\b(?:a |an )?(?:mass shooting|school shooting|terrorist attack|terror attack|massacre|genocide|ethnic cleansing|lynching|hate crime|assassination|kidnapping|human trafficking|stabbing|shooting spree)\b"
+            rf"\b{REQ}\b{_gap(40)}\b(?:plan|carry out|commit|organi[sz]e|conduct|execute)\b{_gap(20)}\b(?:a |"
+            r"an )?(?:mass shooting|school shooting|terrorist attack|terror attack|massacre|genocide|ethnic cleansing|"
+            r"lynching|hate crime|assassination|kidnapping|human trafficking|stabbing|shooting spree)\b"
         ),
         (
             "shooting",
@@ -259,7 +293,8 @@ RULES: tuple[Rule, ...] = (
             + _gap(10)
             + r"\b(?:a|an|my|the|his|her) (?:animal|dog|cat|puppy|kitten|pet|horse)s?\b"
             + _gap(30)
-            + r"\b(?:for fun|for amusement|slowly|without|so that)\b|\b(?:dogfight|dog fight|cockfight|animal fight)s?\b"
+            + r"\b(?:for fun|for amusement|slowly|without|so that)\b|\b(?:dogfight|dog fight|cockfight|"
+            r"animal fight)s?\b"
         ),
         ("tortur", "mutilat", "abuse", "poison", "kill", "fight"),
     ),
@@ -268,7 +303,8 @@ RULES: tuple[Rule, ...] = (
         "graphic_violence",
         0.6,
         _rx(
-            r"\b(?:dismember(?:ed|ing)?|disembowel(?:ed|ing)?|eviscerat(?:ed|ing|e)|entrails|decapitat(?:ed|ing|e)|gouged out|flayed|skull (?:cracked|shattered|caved)|blood (?:spurted|sprayed|gushed))\b"
+            r"\b(?:dismember(?:ed|ing)?|disembowel(?:ed|ing)?|eviscerat(?:ed|ing|e)|entrails|decapitat(?:ed|ing|e)|"
+            r"gouged out|flayed|skull (?:cracked|shattered|caved)|blood (?:spurted|sprayed|gushed))\b"
         ),
         ("dismember", "disembowel", "eviscerat", "entrails", "decapitat", "gouged", "flayed", "skull", "blood"),
     ),
@@ -285,7 +321,9 @@ RULES: tuple[Rule, ...] = (
         "non_violent_crimes",
         0.8,
         _rx(
-            rf"\b{REQ}\b{_gap(30)}\b{CRIME}\b{_gap(40)}\b(?:without (?:getting |being )?(?:caught|detected|noticed|traced|arrested)|undetected|unnoticed|without a trace|and get away with it|illegally|from (?:a|the) (?:store|shop|bank|atm|charity|company|employer|elderly))\b"
+            rf"\b{REQ}\b{_gap(30)}\b{CRIME}\b{_gap(40)}\b(?:without (?:getting |being )?(?:caught|detected|noticed|"
+            r"traced|arrested)|undetected|unnoticed|without a trace|and get away with it|illegally|from (?:a|"
+            r"the) (?:store|shop|bank|atm|charity|company|employer|elderly))\b"
         ),
         (
             "caught",
@@ -309,7 +347,14 @@ RULES: tuple[Rule, ...] = (
         "non_violent_crimes",
         0.75,
         _rx(
-            rf"\b{REQ}\b{_gap(20)}\b(?:steal|shoplift|launder money|launder (?:the )?(?:money|cash|proceeds)|counterfeit (?:money|bills|currency)|forge (?:a |an )?(?:signature|document|passport|check|cheque|prescription|id)|embezzle|commit (?:tax |insurance |wire |credit card )?fraud|evade (?:paying )?taxes|hotwire (?:a|the) car|break into (?:a|an|the|my neighbou?r's|someone's) (?:house|home|car|apartment|building|account|email|phone)|hack into|blackmail|extort|smuggle|sell drugs|buy drugs|deal drugs|skim (?:credit )?cards?|dox+|stalk|spy on (?:my|someone|a|her|him)|bribe (?:a|an|the)|poach|rob (?:a|the)|pickpocket|carjack|set fire to (?:a|the|my|his|her)|commit arson|steal (?:someone's|a person's) identity)\b"
+            rf"\b{REQ}\b{_gap(20)}\b(?:steal|shoplift|launder money|launder (?:the )?(?:money|cash|proceeds)|"
+            r"counterfeit (?:money|bills|currency)|forge (?:a |an )?(?:signature|document|passport|check|cheque|"
+            r"prescription|id)|embezzle|commit (?:tax |insurance |wire |credit card )?fraud|evade (?:paying )?taxes|"
+            r"hotwire (?:a|the) car|break into (?:a|an|the|my neighbou?r's|someone's) (?:house|home|car|apartment|"
+            r"building|account|email|phone)|hack into|blackmail|extort|smuggle|sell drugs|buy drugs|deal drugs|"
+            r"skim (?:credit )?cards?|dox+|stalk|spy on (?:my|someone|a|her|him)|bribe (?:a|an|the)|poach|rob (?:a|"
+            r"the)|pickpocket|carjack|set fire to (?:a|the|my|his|her)|commit arson|steal (?:someone's|"
+            r"a person's) identity)\b"
         ),
         (
             "steal",
@@ -365,7 +410,8 @@ RULES: tuple[Rule, ...] = (
             "krokodil",
         ),
         _rx(
-            r"\b(?:overdose|addiction|recovery|rehab|naloxone|narcan|withdrawal|side effects?|treatment|history of|effects of|detect(?:ed|ion)?|test(?:ing)? for|signs of|dangers of|help (?:a|my) (?:friend|family))\b"
+            r"\b(?:overdose|addiction|recovery|rehab|naloxone|narcan|withdrawal|side effects?|treatment|history of|"
+            r"effects of|detect(?:ed|ion)?|test(?:ing)? for|signs of|dangers of|help (?:a|my) (?:friend|family))\b"
         ),
     ),
     Rule(
@@ -397,7 +443,8 @@ RULES: tuple[Rule, ...] = (
             "xss",
         ),
         _rx(
-            r"\b(?:detect|defend|protect|prevent|remove|clean|scan|mitigat|patch|explain|what is|how does|history|analy[sz]e|awareness|training|recogni[sz]e|simulation for (?:our|my) (?:staff|employees))\w*"
+            r"\b(?:detect|defend|protect|prevent|remove|clean|scan|mitigat|patch|explain|what is|how does|history|"
+            r"analy[sz]e|awareness|training|recogni[sz]e|simulation for (?:our|my) (?:staff|employees))\w*"
         ),
     ),
     Rule(
@@ -405,7 +452,8 @@ RULES: tuple[Rule, ...] = (
         "non_violent_crimes",
         0.7,
         _rx(
-            r"\b(?:stolen credit card|stolen card numbers?|cvv dumps?|carding|fullz|money mule|fake id|fake passport|counterfeit money|darknet market|dark web market|buy (?:a )?gun without (?:a )?background check)\b"
+            r"\b(?:stolen credit card|stolen card numbers?|cvv dumps?|carding|fullz|money mule|fake id|fake passport|"
+            r"counterfeit money|darknet market|dark web market|buy (?:a )?gun without (?:a )?background check)\b"
         ),
         (
             "stolen",
@@ -426,7 +474,8 @@ RULES: tuple[Rule, ...] = (
         "non_violent_crimes",
         0.45,
         _rx(
-            r"\bwithout (?:getting |being )?(?:caught|detected|traced)\b|\bundetected\b|\bavoid (?:detection|the police|getting caught)\b"
+            r"\bwithout (?:getting |being )?(?:caught|detected|traced)\b|\bundetected\b|\bavoid (?:detection|"
+            r"the police|getting caught)\b"
         ),
         ("caught", "detected", "traced", "detection", "police"),
     ),
@@ -548,7 +597,8 @@ RULES: tuple[Rule, ...] = (
         "child_exploitation",
         0.85,
         _rx(
-            rf"\b(?:groom(?:ing|ed)?|lure|luring|entice|coerce|traffic(?:king)?|pimp(?:ing)?|prostitute)\b{_gap(12)}\b{MINOR}\b"
+            r"\b(?:groom(?:ing|ed)?|lure|luring|entice|coerce|traffic(?:king)?|pimp(?:ing)?|"
+            rf"prostitute)\b{_gap(12)}\b{MINOR}\b"
             rf"|\b{MINOR}\b{_gap(25)}\binto (?:prostitution|sex work|sex|sexual (?:acts?|activity|relationships?)|"
             rf"a (?:sexual|secret|harmful|romantic) relationship|porn\w*)\b"
         ),
@@ -578,7 +628,9 @@ RULES: tuple[Rule, ...] = (
         "sex_crimes",
         0.85,
         _rx(
-            rf"\b{REQ}\b{_gap(30)}\b(?:rape|sexually assault|molest|grope|drug (?:her|his|a girl's|a woman's|someone's) drink|spike (?:her|his|a|someone's) drink|roofie|film (?:her|someone|women) (?:naked|undress)|upskirt|sextort|coerce (?:her|him|someone) into sex)\b"
+            rf"\b{REQ}\b{_gap(30)}\b(?:rape|sexually assault|molest|grope|drug (?:her|his|a girl's|a woman's|"
+            r"someone's) drink|spike (?:her|his|a|someone's) drink|roofie|film (?:her|someone|women) (?:naked|"
+            r"undress)|upskirt|sextort|coerce (?:her|him|someone) into sex)\b"
         ),
         ("rape", "assault", "molest", "grope", "drink", "roofie", "naked", "undress", "upskirt", "sextort", "coerce"),
     ),
@@ -587,7 +639,8 @@ RULES: tuple[Rule, ...] = (
         "sex_crimes",
         0.65,
         _rx(
-            r"\b(?:date rape drug|revenge porn|non-?consensual (?:porn|images|videos|sex)|sex trafficking|sextortion|consent is (?:completely )?unnecessary|rape fantasy)\b"
+            r"\b(?:date rape drug|revenge porn|non-?consensual (?:porn|images|videos|sex)|sex trafficking|sextortion|"
+            r"consent is (?:completely )?unnecessary|rape fantasy)\b"
         ),
         ("date rape", "revenge porn", "consensual", "sex trafficking", "sextortion", "consent", "rape"),
     ),
@@ -598,7 +651,8 @@ RULES: tuple[Rule, ...] = (
         _rx(r"\brap(?:e|ed|ing|ist)\b"),
         ("rap",),
         _rx(
-            r"\brap(?:e|ed|ing|ist)? (?:crisis|survivor|victim|hotline|kit|culture|prevention|awareness|counsel)|\b(?:report|survive[ds]?|prevent|statistics|laws?)\b"
+            r"\brap(?:e|ed|ing|ist)? (?:crisis|survivor|victim|hotline|kit|culture|prevention|awareness|counsel)|"
+            r"\b(?:report|survive[ds]?|prevent|statistics|laws?)\b"
         ),
     ),
     # S4 child sexual exploitation
@@ -631,7 +685,9 @@ RULES: tuple[Rule, ...] = (
             "molest",
         ),
         _rx(
-            r"\b(?:education|educat\w+|sex ed|health|prevent\w*|protect\w*|report\w*|signs of|warning signs|awareness|talk to|teach\w*|puberty|abuse prevention|predators?|safe|safety|doctor|pediatrician|therapist|survivors?|consent education|age-appropriate|curriculum)\b"
+            r"\b(?:education|educat\w+|sex ed|health|prevent\w*|protect\w*|report\w*|signs of|warning signs|awareness|"
+            r"talk to|teach\w*|puberty|abuse prevention|predators?|safe|safety|doctor|pediatrician|therapist|"
+            r"survivors?|consent education|age-appropriate|curriculum)\b"
         ),
         span=90,
     ),
@@ -640,7 +696,8 @@ RULES: tuple[Rule, ...] = (
         "child_exploitation",
         0.85,
         _rx(
-            rf"\b(?:{REQ})\b{_gap(20)}\b(?:groom|lure|befriend|get (?:a|the) (?:child|kid|minor)|meet up with|be alone with)\b{_gap(20)}\b{MINOR}\b"
+            rf"\b(?:{REQ})\b{_gap(20)}\b(?:groom|lure|befriend|get (?:a|the) (?:child|kid|minor)|meet up with|"
+            rf"be alone with)\b{_gap(20)}\b{MINOR}\b"
         ),
         ("groom", "lure", "befriend", "child", "kid", "minor", "meet up", "alone with"),
         span=130,
@@ -662,7 +719,8 @@ RULES: tuple[Rule, ...] = (
             + _gap(30)
             + r"\b(?:fake|false|fabricated|made-up|unfounded|untrue|bogus)\b"
             + _gap(20)
-            + r"\b(?:story|article|rumou?rs?|news|claims?|allegations?|evidence|accusations?|reviews?|quotes?|post|tweet)\b"
+            + r"\b(?:story|article|rumou?rs?|news|claims?|allegations?|evidence|accusations?|reviews?|quotes?|post|"
+            r"tweet)\b"
         ),
         ("fake", "false", "fabricat", "made-up", "unfounded", "untrue", "bogus"),
     ),
@@ -673,7 +731,8 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:claiming|claims?|alleging|implying|suggesting|arguing) that\b"
             + _gap(40)
-            + r"\b(?:is|was|are|were|has been) (?:secretly |actually )?(?:a (?:pedophile|rapist|murderer|criminal|fraud)|addicted to|involved in (?:child|sex|drug)|a member of the kkk|guilty of)\b"
+            + r"\b(?:is|was|are|were|has been) (?:secretly |actually )?(?:a (?:pedophile|rapist|murderer|criminal|"
+            r"fraud)|addicted to|involved in (?:child|sex|drug)|a member of the kkk|guilty of)\b"
         ),
         ("pedophile", "rapist", "murderer", "criminal", "fraud", "addicted", "involved in", "kkk", "guilty"),
     ),
@@ -687,11 +746,13 @@ RULES: tuple[Rule, ...] = (
             + _gap(25)
             + r"\b(?:take|stop taking|double|mix|give (?:my|her|him)|inject|increase|quit)\b"
             + _gap(30)
-            + r"\b(?:medication|meds|medicine|insulin|antidepressants?|antibiotics?|pills?|dose|dosage|mg|warfarin|lithium|xanax|adderall|opioids?|painkillers?|chemo\w*|steroids?)\b|\b(?:what|which|how much|how many)\b"
+            + r"\b(?:medication|meds|medicine|insulin|antidepressants?|antibiotics?|pills?|dose|dosage|mg|warfarin|"
+            r"lithium|xanax|adderall|opioids?|painkillers?|chemo\w*|steroids?)\b|\b(?:what|which|how much|how many)\b"
             + _gap(15)
             + r"\b(?:dose|dosage|mg|pills?|tablets?|units)\b"
             + _gap(30)
-            + r"\b(?:should|can|do|must) i (?:take|give|use|inject)\b|\bdiagnose (?:me|my)\b|\bdo i have (?:cancer|diabetes|hiv|a tumou?r|covid|an std|sepsis|a stroke)\b"
+            + r"\b(?:should|can|do|must) i (?:take|give|use|inject)\b|\bdiagnose (?:me|my)\b|\bdo i have (?:cancer|"
+            r"diabetes|hiv|a tumou?r|covid|an std|sepsis|a stroke)\b"
         ),
         (
             "medic",
@@ -724,7 +785,8 @@ RULES: tuple[Rule, ...] = (
             + _gap(20)
             + r"\b(?:invest|buy|sell|short|put my (?:savings|money|retirement))\b"
             + _gap(30)
-            + r"\b(?:stocks?|shares|crypto\w*|bitcoin|coins?|bonds|etfs?|options|real estate|savings|401k|ira|pension|retirement)\b|\bguaranteed (?:returns|profit)\b"
+            + r"\b(?:stocks?|shares|crypto\w*|bitcoin|coins?|bonds|etfs?|options|real estate|savings|401k|ira|pension|"
+            r"retirement)\b|\bguaranteed (?:returns|profit)\b"
         ),
         ("invest", "buy", "sell", "short", "savings", "guaranteed"),
     ),
@@ -735,7 +797,9 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:how (?:do|can) i|should i)\b"
             + _gap(20)
-            + r"\b(?:sue|plead|avoid (?:a )?conviction|get out of (?:a|my|the) (?:ticket|charge|dui|contract|lease)|beat (?:a|the|my) (?:charge|case|dui)|defend myself in court|file for divorce|avoid (?:paying )?child support|get custody)\b"
+            + r"\b(?:sue|plead|avoid (?:a )?conviction|get out of (?:a|my|the) (?:ticket|charge|dui|contract|lease)|"
+            r"beat (?:a|the|my) (?:charge|case|dui)|defend myself in court|file for divorce|"
+            r"avoid (?:paying )?child support|get custody)\b"
         ),
         (
             "sue",
@@ -759,11 +823,17 @@ RULES: tuple[Rule, ...] = (
         "privacy",
         0.75,
         _rx(
-            r"\b(?:find|get|look up|dig up|give me|tell me|what is|what's|obtain|track down|locate|reveal|provide|share)\b"
+            r"\b(?:find|get|look up|dig up|give me|tell me|what is|what's|obtain|track down|locate|reveal|provide|"
+            r"share)\b"
             + _gap(20)
-            + r"\b(?:home address|address|phone number|cell number|social security number|ssn|personal email|email address|location|whereabouts|medical records?|bank (?:details|account)|credit card|passwords?|ip address|license plate|fingerprints|dna|biometric\w*|salary|criminal record|browsing history|private messages)\b"
+            + r"\b(?:home address|address|phone number|cell number|social security number|ssn|personal email|"
+            r"email address|location|whereabouts|medical records?|bank (?:details|account)|credit card|passwords?|"
+            r"ip address|license plate|fingerprints|dna|biometric\w*|salary|criminal record|browsing history|"
+            r"private messages)\b"
             + _gap(25)
-            + r"\b(?:of|for|belonging to)\b\s+(?:my |his |her |the |this |that )?(?:[A-Z][\w'-]+|neighbou?r|ex|coworker|co-worker|boss|teacher|classmate|celebrity|senator|actress|actor|girl|guy|woman|man|person|stranger)\b"
+            + r"\b(?:of|for|belonging to)\b\s+(?:my |his |her |the |this |that )?(?:[A-Z][\w'-]+|neighbou?r|ex|"
+            r"coworker|co-worker|boss|teacher|classmate|celebrity|senator|actress|actor|girl|guy|woman|man|person|"
+            r"stranger)\b"
         ),
         (
             "address",
@@ -793,9 +863,12 @@ RULES: tuple[Rule, ...] = (
         "privacy",
         0.7,
         _rx(
-            r"\b(?:my|his|her|their) (?:ex-?wife|ex-?husband|ex|wife|husband|girlfriend|boyfriend|partner|coworker|co-worker|colleague|neighbou?r|boss|employee|teacher|classmate|nurse|doctor|patient|tenant|landlord|friend|daughter|son|niece|nephew|sister|brother),? [A-Z][\w'-]+(?:'s)?\b"
+            r"\b(?:my|his|her|their) (?:ex-?wife|ex-?husband|ex|wife|husband|girlfriend|boyfriend|partner|coworker|"
+            r"co-worker|colleague|neighbou?r|boss|employee|teacher|classmate|nurse|doctor|patient|tenant|landlord|"
+            r"friend|daughter|son|niece|nephew|sister|brother),? [A-Z][\w'-]+(?:'s)?\b"
             + _gap(30)
-            + r"\b(?:fingerprints|home address|address|phone|medical|password|social security|bank|salary|email|location|dna|voice|face|facial|criminal|private|sexual orientation|health|diagnosis|therapy|debts?)\b"
+            + r"\b(?:fingerprints|home address|address|phone|medical|password|social security|bank|salary|email|"
+            r"location|dna|voice|face|facial|criminal|private|sexual orientation|health|diagnosis|therapy|debts?)\b"
         ),
         (
             "fingerprint",
@@ -828,9 +901,11 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:track|monitor|spy on|read|access|hack)\b"
             + _gap(10)
-            + r"\b(?:my |his |her |someone's |a )?(?:wife|husband|girlfriend|boyfriend|partner|ex|employee|child|kid|teen|someone|person)(?:'s)?\b"
+            + r"\b(?:my |his |her |someone's |a )?(?:wife|husband|girlfriend|boyfriend|partner|ex|employee|child|kid|"
+            r"teen|someone|person)(?:'s)?\b"
             + _gap(15)
-            + r"\b(?:phone|location|messages|texts|whatsapp|email|emails|calls|browsing|instagram|facebook|snapchat|account)\b"
+            + r"\b(?:phone|location|messages|texts|whatsapp|email|emails|calls|browsing|instagram|facebook|snapchat|"
+            r"account)\b"
             + _gap(30)
             + r"\b(?:without (?:them|him|her|their)|secretly|without consent|knowing|noticing)\b"
         ),
@@ -844,7 +919,8 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:generate|reproduce|write out|print|give me|recite|output|provide|transcribe|type out|copy)\b"
             + _gap(15)
-            + r"\b(?:the )?(?:full |complete |entire |whole |all (?:the )?)?(?:lyrics|a (?:long )?passage|passages|chapter|chapters|text|script|transcript|book|novel|screenplay)\b"
+            + r"\b(?:the )?(?:full |complete |entire |whole |all (?:the )?)?(?:lyrics|a (?:long )?passage|passages|"
+            r"chapter|chapters|text|script|transcript|book|novel|screenplay)\b"
             + _gap(10)
             + r"\b(?:of|from|to)\b\s*[\"'“]"
         ),
@@ -855,7 +931,10 @@ RULES: tuple[Rule, ...] = (
         "intellectual_property",
         0.7,
         _rx(
-            r"\b(?:pirated|cracked|nulled|warez|keygen|serial key|license key generator|crack for|torrent (?:of|for)|download (?:a |the )?(?:full )?(?:movie|album|game|software|book)s? for free|bypass (?:the )?(?:drm|copy protection|paywall)|remove (?:the )?(?:drm|watermark)|without paying for (?:netflix|spotify|hbo|disney|adobe|photoshop|windows|office))\b"
+            r"\b(?:pirated|cracked|nulled|warez|keygen|serial key|license key generator|crack for|torrent (?:of|for)|"
+            r"download (?:a |the )?(?:full )?(?:movie|album|game|software|book)s? for free|bypass (?:the )?(?:drm|"
+            r"copy protection|paywall)|remove (?:the )?(?:drm|watermark)|without paying for (?:netflix|spotify|hbo|"
+            r"disney|adobe|photoshop|windows|office))\b"
         ),
         (
             "pirat",
@@ -937,7 +1016,10 @@ RULES: tuple[Rule, ...] = (
             "suppressor",
         ),
         _rx(
-            r"\b(?:history of|histories|treaty|treaties|ban(?:ned)? on|non-?proliferation|disarmament|museum|documentary|movie|film|novel|video game|in (?:minecraft|fortnite|call of duty|the game)|dispos(?:e|al) of|defus\w+|detect(?:ion|ors?)?|vaccine|vaccination|treatment|symptoms|survivors?|protect (?:against|from)|safety (?:data|precautions)|bath|photo|seed|glitter)\b"
+            r"\b(?:history of|histories|treaty|treaties|ban(?:ned)? on|non-?proliferation|disarmament|museum|"
+            r"documentary|movie|film|novel|video game|in (?:minecraft|fortnite|call of duty|the game)|dispos(?:e|"
+            r"al) of|defus\w+|detect(?:ion|ors?)?|vaccine|vaccination|treatment|symptoms|survivors?|protect (?:against|"
+            r"from)|safety (?:data|precautions)|bath|photo|seed|glitter)\b"
         ),
     ),
     Rule(
@@ -945,7 +1027,8 @@ RULES: tuple[Rule, ...] = (
         "weapons",
         0.4,
         _rx(
-            r"\b(?:nerve agent|sarin|vx gas|novichok|ricin|anthrax spores|bioweapon|chemical weapon|dirty bomb|pipe bomb|weapons-grade uranium|tatp)\b"
+            r"\b(?:nerve agent|sarin|vx gas|novichok|ricin|anthrax spores|bioweapon|chemical weapon|dirty bomb|"
+            r"pipe bomb|weapons-grade uranium|tatp)\b"
         ),
         (
             "nerve",
@@ -968,7 +1051,11 @@ RULES: tuple[Rule, ...] = (
         "hate",
         0.85,
         _rx(
-            rf"\b(?:all |most |those |these |the )?{GROUP}\b (?:are|is|should (?:all )?be|deserve to|must)\b{_gap(12)}\b(?:subhuman|animals|vermin|inferior|parasites|cockroaches|rats|a disease|a plague|savages|filth|scum|less intelligent|genetically inferior|inherently (?:inferior|violent|criminal|stupid|evil)|exterminated|eradicated|wiped out|gassed|deported|sterili[sz]ed|put down|killed|shot|lynched|hanged|burned|die)\b"
+            rf"\b(?:all |most |those |these |the )?{GROUP}\b (?:are|is|should (?:all )?be|deserve to|"
+            rf"must)\b{_gap(12)}\b(?:subhuman|animals|vermin|inferior|parasites|cockroaches|rats|a disease|a plague|"
+            r"savages|filth|scum|less intelligent|genetically inferior|inherently (?:inferior|violent|criminal|stupid|"
+            r"evil)|exterminated|eradicated|wiped out|gassed|deported|sterili[sz]ed|put down|killed|shot|lynched|"
+            r"hanged|burned|die)\b"
         ),
         tuple(GROUP_WORDS.split("|")),
     ),
@@ -977,7 +1064,10 @@ RULES: tuple[Rule, ...] = (
         "hate",
         0.8,
         _rx(
-            r"\b(?:inherently|genetically|naturally|biologically) (?:inferior|less intelligent|more violent|criminal|stupid|evil|subhuman|dirty)\b|\b(?:white (?:power|supremacy|genocide)|heil hitler|gas the|race war|great replacement|holocaust (?:never happened|was a hoax|is a myth)|glorif(?:y|ies) the holocaust|praises? the nazi)\b"
+            r"\b(?:inherently|genetically|naturally|biologically) (?:inferior|less intelligent|more violent|criminal|"
+            r"stupid|evil|subhuman|dirty)\b|\b(?:white (?:power|supremacy|genocide)|heil hitler|gas the|race war|"
+            r"great replacement|holocaust (?:never happened|was a hoax|is a myth)|glorif(?:y|ies) the holocaust|"
+            r"praises? the nazi)\b"
         ),
         (
             "inferior",
@@ -1004,7 +1094,10 @@ RULES: tuple[Rule, ...] = (
         "hate",
         0.7,
         _rx(
-            rf"\b(?:{WRITE})\b{_gap(40)}\b(?:racial slurs?|slurs|mock(?:s|ing)?|insult(?:s|ing)?|demean(?:s|ing)?|degrad(?:es|ing)|dehumaniz(?:es|ing)|hateful|racist|sexist|homophobic|transphobic|antisemitic|islamophobic)\b{_gap(40)}\b(?:{GROUP}|jewish|muslim|black|gay|lesbian|trans|transgender|asian|mexican|arab|immigrant|disabled|ethnic|religio\w+|race|minorit\w+)\b"
+            rf"\b(?:{WRITE})\b{_gap(40)}\b(?:racial slurs?|slurs|mock(?:s|ing)?|insult(?:s|ing)?|demean(?:s|ing)?|"
+            r"degrad(?:es|ing)|dehumaniz(?:es|ing)|hateful|racist|sexist|homophobic|transphobic|antisemitic|"
+            rf"islamophobic)\b{_gap(40)}\b(?:{GROUP}|jewish|muslim|black|gay|lesbian|trans|transgender|asian|mexican|"
+            r"arab|immigrant|disabled|ethnic|religio\w+|race|minorit\w+)\b"
         ),
         (
             "slur",
@@ -1035,7 +1128,11 @@ RULES: tuple[Rule, ...] = (
         "self_harm_intent",
         0.85,
         _rx(
-            r"\bi(?:'m| am)? (?:want|going|gonna|plan(?:ning)?|intend(?:ing)?|ready|about|thinking about|thinking of)(?: to)? (?:kill(?:ing)? myself|end(?:ing)? (?:my life|it all|it tonight|things)|die tonight|commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|take my (?:own )?life|hang(?:ing)? myself|overdose)\b|\bi (?:don't|do not) want to (?:live|be alive|exist) anymore\b|\bi wish i (?:was|were) dead\b"
+            r"\bi(?:'m| am)? (?:want|going|gonna|plan(?:ning)?|intend(?:ing)?|ready|about|thinking about|"
+            r"thinking of)(?: to)? (?:kill(?:ing)? myself|end(?:ing)? (?:my life|it all|it tonight|things)|die tonight|"
+            r"commit(?:ting)? suicide|hurt(?:ing)? myself|cut(?:ting)? myself|take my (?:own )?life|"
+            r"hang(?:ing)? myself|overdose)\b|\bi (?:don't|do not) want to (?:live|be alive|exist) anymore\b|"
+            r"\bi wish i (?:was|were) dead\b"
         ),
         (
             "myself",
@@ -1057,7 +1154,12 @@ RULES: tuple[Rule, ...] = (
         "self_harm_instructions",
         0.9,
         _rx(
-            rf"\b{REQ}\b{_gap(25)}\b(?:kill myself|commit suicide|end my (?:own )?life|cut myself|hurt myself|hang myself|overdose|od|starve myself|make myself (?:throw up|vomit)|purge after eating|self-harm|slit my wrists|suicide)\b|\b(?:how many|what (?:dose|amount) of)\b{_gap(30)}\b(?:to|would|will) (?:die|kill (?:me|myself|a person|someone)|overdose|be (?:lethal|fatal))\b|\b(?:painless|quick|easy|best|easiest|fastest|surest) (?:way|method)s? (?:to|of) (?:die|dying|kill(?:ing)? myself|commit(?:ting)? suicide|end(?:ing)? (?:it|my life))\b"
+            rf"\b{REQ}\b{_gap(25)}\b(?:kill myself|commit suicide|end my (?:own )?life|cut myself|hurt myself|"
+            r"hang myself|overdose|od|starve myself|make myself (?:throw up|vomit)|purge after eating|self-harm|"
+            rf"slit my wrists|suicide)\b|\b(?:how many|what (?:dose|amount) of)\b{_gap(30)}\b(?:to|would|will) (?:die|"
+            r"kill (?:me|myself|a person|someone)|overdose|be (?:lethal|fatal))\b|\b(?:painless|quick|easy|best|"
+            r"easiest|fastest|surest) (?:way|method)s? (?:to|of) (?:die|dying|kill(?:ing)? myself|"
+            r"commit(?:ting)? suicide|end(?:ing)? (?:it|my life))\b"
             r"|\bshould i (?:kill myself|end my life|commit suicide)\b|\b(?:let|make|help) me (?:overdose|die|od)\b"
         ),
         (
@@ -1078,7 +1180,8 @@ RULES: tuple[Rule, ...] = (
             "dying",
         ),
         _rx(
-            r"\b(?:prevent\w*|hotline|help (?:a|my) (?:friend|child|teen|student)|warning signs|support|stop (?:someone|a friend|my)|talk (?:someone|a friend) out)\b"
+            r"\b(?:prevent\w*|hotline|help (?:a|my) (?:friend|child|teen|student)|warning signs|support|"
+            r"stop (?:someone|a friend|my)|talk (?:someone|a friend) out)\b"
         ),
     ),
     Rule(
@@ -1086,7 +1189,9 @@ RULES: tuple[Rule, ...] = (
         "self_harm",
         0.8,
         _rx(
-            r"\b(?:pro-?ana|pro-?mia|thinspo\w*|encourag\w+ (?:anorexia|bulimia|self-harm|suicide|cutting|eating disorders?)|promot\w+ (?:anorexia|bulimia|self-harm|suicide|eating disorders?)|tips (?:to|for) (?:starv\w+|purg\w+|hid\w+ (?:my )?(?:cuts|self-harm|eating disorder)))\b"
+            r"\b(?:pro-?ana|pro-?mia|thinspo\w*|encourag\w+ (?:anorexia|bulimia|self-harm|suicide|cutting|"
+            r"eating disorders?)|promot\w+ (?:anorexia|bulimia|self-harm|suicide|eating disorders?)|tips (?:to|"
+            r"for) (?:starv\w+|purg\w+|hid\w+ (?:my )?(?:cuts|self-harm|eating disorder)))\b"
         ),
         (
             "ana",
@@ -1110,7 +1215,8 @@ RULES: tuple[Rule, ...] = (
         _rx(r"\b(?:suicid\w+|self-harm\w*|kill myself|lethal dose)\b"),
         ("suicid", "self-harm", "kill myself", "lethal dose"),
         _rx(
-            r"\b(?:prevent\w*|hotline|lifeline|awareness|support|help (?:a|my) (?:friend|child|teen)|warning signs|statistics|research|988)\b"
+            r"\b(?:prevent\w*|hotline|lifeline|awareness|support|help (?:a|my) (?:friend|child|teen)|warning signs|"
+            r"statistics|research|988)\b"
         ),
     ),
     # S12 sexual content
@@ -1121,9 +1227,11 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:write|tell|describe|generate|create|compose|narrate|roleplay|role-play|send)\b"
             + _gap(20)
-            + r"\b(?:explicit|erotic|sexual|porn(?:ographic)?|smutty|smut|nsfw|dirty|x-rated|lewd|sexy|steamy|kinky|raunchy)\b"
+            + r"\b(?:explicit|erotic|sexual|porn(?:ographic)?|smutty|smut|nsfw|dirty|x-rated|lewd|sexy|steamy|kinky|"
+            r"raunchy)\b"
             + _gap(15)
-            + r"\b(?:story|stories|scene|scenes|content|fanfic|fan fiction|fiction|roleplay|joke|jokes|description|chat|message|messages|poem|dialogue|fantasy|film|video|experience)\b"
+            + r"\b(?:story|stories|scene|scenes|content|fanfic|fan fiction|fiction|roleplay|joke|jokes|description|"
+            r"chat|message|messages|poem|dialogue|fantasy|film|video|experience)\b"
         ),
         (
             "explicit",
@@ -1141,7 +1249,8 @@ RULES: tuple[Rule, ...] = (
             "raunchy",
         ),
         _rx(
-            r"\b(?:explicit (?:instructions|type|cast|conversion|consent)|sexual (?:health|education|harassment policy|orientation))\b"
+            r"\b(?:explicit (?:instructions|type|cast|conversion|consent)|sexual (?:health|education|harassment policy|"
+            r"orientation))\b"
         ),
     ),
     Rule(
@@ -1149,7 +1258,8 @@ RULES: tuple[Rule, ...] = (
         "sexual_content",
         0.5,
         _rx(
-            r"\b(?:sexual positions?|sex positions?|describe (?:in detail )?sexual (?:intimacy|intercourse|acts?)|pornographic|erotica|porn\w*)\b"
+            r"\b(?:sexual positions?|sex positions?|describe (?:in detail )?sexual (?:intimacy|intercourse|acts?)|"
+            r"pornographic|erotica|porn\w*)\b"
         ),
         ("position", "sexual", "pornographic", "erotica", "porn"),
     ),
@@ -1158,7 +1268,9 @@ RULES: tuple[Rule, ...] = (
         "sexual_content",
         0.6,
         _rx(
-            r"\b(?:cock|cunt|pussy|blowjob|handjob|cumshot|cum(?:ming)? (?:on|in|inside)|clit(?:oris)?|dildo|fingering|deepthroat|anal sex|orgasm(?:ed|ing|s)?|masturbat\w+|penetrat(?:ed|ing) (?:her|him|me)|moan(?:ed|ing)? (?:as|while))\b"
+            r"\b(?:cock|cunt|pussy|blowjob|handjob|cumshot|cum(?:ming)? (?:on|in|inside)|clit(?:oris)?|dildo|fingering|"
+            r"deepthroat|anal sex|orgasm(?:ed|ing|s)?|masturbat\w+|penetrat(?:ed|ing) (?:her|him|me)|moan(?:ed|"
+            r"ing)? (?:as|while))\b"
         ),
         (
             "cock",
@@ -1188,11 +1300,13 @@ RULES: tuple[Rule, ...] = (
             + _gap(20)
             + r"\b(?:information|info|claims?|news|instructions|dates?)\b"
             + _gap(20)
-            + r"\b(?:voting|vote|votes|the election|elections|ballots?|polling (?:places?|stations?)|voters?)\b|\bvote (?:by|via) (?:text|sms|phone|tweet)\b|\b(?:tell|convince|trick)\b"
+            + r"\b(?:voting|vote|votes|the election|elections|ballots?|polling (?:places?|stations?)|voters?)\b|"
+            r"\bvote (?:by|via) (?:text|sms|phone|tweet)\b|\b(?:tell|convince|trick)\b"
             + _gap(20)
             + r"\b(?:voters|people)\b"
             + _gap(30)
-            + r"\b(?:wrong (?:day|date|place)|vote on (?:wednesday|november \d+th|the wrong)|don't need to vote|polls? (?:are|is) closed)\b"
+            + r"\b(?:wrong (?:day|date|place)|vote on (?:wednesday|november \d+th|the wrong)|don't need to vote|"
+            r"polls? (?:are|is) closed)\b"
         ),
         ("vote", "voting", "election", "ballot", "polling", "voter"),
     ),
@@ -1201,7 +1315,9 @@ RULES: tuple[Rule, ...] = (
         "elections",
         0.75,
         _rx(
-            rf"\b(?:{REQ}|{WRITE})\b{_gap(30)}\b(?:rig|steal|hack|manipulate|tamper with|interfere with|suppress)\b{_gap(15)}\b(?:an? |the )?(?:elections?|votes?|voting machines?|ballots?|voter (?:turnout|registration)|voters?)\b|\bvoter (?:suppression|intimidation)\b"
+            rf"\b(?:{REQ}|{WRITE})\b{_gap(30)}\b(?:rig|steal|hack|manipulate|tamper with|interfere with|"
+            rf"suppress)\b{_gap(15)}\b(?:an? |the )?(?:elections?|votes?|voting machines?|ballots?|voter (?:turnout|"
+            r"registration)|voters?)\b|\bvoter (?:suppression|intimidation)\b"
         ),
         ("election", "vote", "voting", "ballot", "voter"),
     ),
@@ -1211,7 +1327,11 @@ RULES: tuple[Rule, ...] = (
         "code_interpreter_abuse",
         0.8,
         _rx(
-            r"rm\s+-(?:rf|fr|r\s+-f|f\s+-r)\s+(?:--no-preserve-root\s+)?(?:/|/\*|~/?|\$HOME|/etc|/usr|/var|/home)(?=[\s;|&'\"]|$)|:\(\)\s*\{\s*:\|:&\s*\};:|\bmkfs(?:\.\w+)?\s+/dev/|\bdd\s+if=/dev/(?:zero|random|urandom)\s+of=/dev/[sh]d|\bchmod\s+-R\s+777\s+/(?=[\s;]|$)|bash\s+-i\s+>&\s*/dev/tcp/|\bnc\s+(?:-\w+\s+)*-e\s+/bin/(?:ba)?sh|/bin/(?:ba)?sh\s+-i\b.*\d+\.\d+\.\d+\.\d+|\b(?:curl|wget)\s+[^|\n]{1,200}\|\s*(?:sudo\s+)?(?:ba)?sh\b|base64\s+-d[^|\n]{0,100}\|\s*(?:ba)?sh\b"
+            r"rm\s+-(?:rf|fr|r\s+-f|f\s+-r)\s+(?:--no-preserve-root\s+)?(?:/|/\*|~/?|\$HOME|/etc|/usr|/var|"
+            r"/home)(?=[\s;|&'\"]|$)|:\(\)\s*\{\s*:\|:&\s*\};:|\bmkfs(?:\.\w+)?\s+/dev/|\bdd\s+if=/dev/(?:zero|random|"
+            r"urandom)\s+of=/dev/[sh]d|\bchmod\s+-R\s+777\s+/(?=[\s;]|$)|bash\s+-i\s+>&\s*/dev/tcp/|"
+            r"\bnc\s+(?:-\w+\s+)*-e\s+/bin/(?:ba)?sh|/bin/(?:ba)?sh\s+-i\b.*\d+\.\d+\.\d+\.\d+|\b(?:curl|wget)\s+[^|"
+            r"\n]{1,200}\|\s*(?:sudo\s+)?(?:ba)?sh\b|base64\s+-d[^|\n]{0,100}\|\s*(?:ba)?sh\b"
         ),
         ("rm -", "mkfs", "dd if=", "chmod -r", "/dev/tcp", "nc -", ":()", "| sh", "|sh", "| bash", "|bash", "| sudo"),
     ),
@@ -1222,7 +1342,8 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:cat|read|print|open|dump|exfiltrate|send|upload)\b"
             + _gap(25)
-            + r"(?:/etc/shadow|/etc/passwd|~/\.ssh/id_\w+|\.ssh/id_rsa|\.aws/credentials|\.env\b|/proc/self/environ|environment variables)"
+            + r"(?:/etc/shadow|/etc/passwd|~/\.ssh/id_\w+|\.ssh/id_rsa|\.aws/credentials|\.env\b|/proc/self/environ|"
+            r"environment variables)"
             + _gap(40)
             + r"\b(?:to|and (?:send|post|upload)|http)\b|\b(?:escape|break out of|bypass)\b"
             + _gap(10)

@@ -35,9 +35,11 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "instruction_override",
         0.85,
         re.compile(
-            r"\b(?:ignore|disregard|forget|skip|override|overwrite|bypass|neglect|abandon|discard|drop)\b(?!\s+(?:my|our)\b)"
+            r"\b(?:ignore|disregard|forget|skip|override|overwrite|bypass|neglect|abandon|discard|drop)\b(?!\s+(?:my|"
+            r"our)\b)"
             + _gap(24)
-            + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|system|old|existing|all(?: of)?(?: the| your| my)?|any(?: of)?(?: the| your)?|your)\b"
+            + r"\b(?:previous|prior|above|earlier|preceding|former|original|initial|system|old|existing|"
+            r"all(?: of)?(?: the| your| my)?|any(?: of)?(?: the| your)?|your)\b"
             + _gap(24)
             + r"\b(?:instructions?|rules|prompts?|directions|directives?|guidelines|guidance|commands?|constraints|"
             r"restrictions|programming|polic(?:y|ies)|context|messages?|orders|safeguards)\b",
@@ -49,7 +51,8 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "instruction_override",
         0.8,
         re.compile(
-            r"\bforget (?:everything|all)(?: (?:from )?(?:before|above|previously|you (?:were|have been) told))?\b|\bignore (?:everything|all) (?:above|before|previously)\b",
+            r"\bforget (?:everything|all)(?: (?:from )?(?:before|above|previously|you (?:were|have been) told))?\b|"
+            r"\bignore (?:everything|all) (?:above|before|previously)\b",
             _I,
         ),
     ),
@@ -58,7 +61,8 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "new_instructions",
         0.7,
         re.compile(
-            r"\b(?:your|the|these are (?:your|the)) (?:new|updated|real|actual|true|revised) (?:instructions|rules|task|directives?|system prompt|orders|objective)\b",
+            r"\b(?:your|the|these are (?:your|the)) (?:new|updated|real|actual|true|revised) (?:instructions|rules|"
+            r"task|directives?|system prompt|orders|objective)\b",
             _I,
         ),
     ),
@@ -67,12 +71,15 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "system_prompt_leak",
         0.8,
         re.compile(
-            r"\b(?:reveal|show|print|display|output|repeat|tell me|give me|leak|dump|share|write out|spell out|what (?:is|are|were)|recite)\b"
+            r"\b(?:reveal|show|print|display|output|repeat|tell me|give me|leak|dump|share|write out|spell out|"
+            r"what (?:is|are|were)|recite)\b"
             + _gap(30)
             + r"\b(?:your|the above|the hidden|the initial|the original)\b"
             + _gap(20)
-            + r"\b(?:system prompt|system message|initial (?:prompt|instructions)|hidden (?:prompt|instructions)|original (?:prompt|instructions)|"
-            r"pre-?prompt|developer (?:message|instructions)|(?:instructions|prompt) you were given|secret (?:key|password|instructions))\b",
+            + r"\b(?:system prompt|system message|initial (?:prompt|instructions)|hidden (?:prompt|instructions)|"
+            r"original (?:prompt|instructions)|"
+            r"pre-?prompt|developer (?:message|instructions)|(?:instructions|prompt) you were given|secret (?:key|"
+            r"password|instructions))\b",
             _I,
         ),
     ),
@@ -98,7 +105,8 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "role_marker",
         0.6,
         re.compile(
-            r"<\|(?:im_start|im_end|assistant|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|<</SYS>>|^#{2,4} ?(?:system|instruction)s?:",
+            r"<\|(?:im_start|im_end|assistant|begin_of_text|start_header_id|end_header_id|eot_id)\|>|\[/?INST\]|"
+            r"<</SYS>>|^#{2,4} ?(?:system|instruction)s?:",
             _I | re.M,
         ),
     ),
@@ -107,7 +115,8 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "indirect_injection",
         0.65,
         re.compile(
-            r"\b(?:note|message|instructions?) (?:to|for) (?:the )?(?:ai|assistant|llm|model|chatbot|language model)\b|\bif you are an? (?:ai|llm|language model|assistant|chatbot)\b",
+            r"\b(?:note|message|instructions?) (?:to|for) (?:the )?(?:ai|assistant|llm|model|chatbot|language model)\b|"
+            r"\bif you are an? (?:ai|llm|language model|assistant|chatbot)\b",
             _I,
         ),
     ),
@@ -162,9 +171,11 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "mode_switch",
         0.8,
         re.compile(
-            r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|uncensored) mode\b"
+            r"\b(?:developer|dev|god|sudo|admin|debug|evil|opposite|unrestricted|anarchy|chaos|unfiltered|"
+            r"uncensored) mode\b"
             + _gap(20)
-            + r"\b(?:enabled|activated|on(?!\s+(?:my|the|your|a|an|this|his|her)\b)|engaged)\b|\benable (?:god|sudo|jailbreak) mode\b",
+            + r"\b(?:enabled|activated|on(?!\s+(?:my|the|your|a|an|this|his|her)\b)|engaged)\b|\benable (?:god|sudo|"
+            r"jailbreak) mode\b",
             _I,
         ),
     ),
@@ -179,9 +190,11 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "no_restrictions",
         0.45,
         re.compile(
-            r"\b(?:no|without(?: any)?|free (?:of|from)|not bound by|unbound by|bypass(?:es)?|removed?|disabled?|(?:doesn't|does not|don't|do not) (?:have|follow|abide by|care about)|never (?:follows?|abides? by))\b"
+            r"\b(?:no|without(?: any)?|free (?:of|from)|not bound by|unbound by|bypass(?:es)?|removed?|disabled?|"
+            r"(?:doesn't|does not|don't|do not) (?:have|follow|abide by|care about)|never (?:follows?|abides? by))\b"
             + _gap(24)
-            + r"\b(?:restrictions?|limitations?|filters?|filtering|censorship|ethics|ethical|morals?|morality|content polic(?:y|ies)|"
+            + r"\b(?:restrictions?|limitations?|filters?|filtering|censorship|ethics|ethical|morals?|morality|"
+            r"content polic(?:y|ies)|"
             r"safety (?:guidelines|measures|protocols)|boundaries|guardrails|principles|legality)\b",
             _I,
         ),
@@ -197,7 +210,8 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "stay_in_character",
         0.5,
         re.compile(
-            r"\b(?:stay|remain|keep) in character\b|\b(?:never|don't|do not) break(?:s|ing)? character\b|\bbreak(?:ing)? character\b",
+            r"\b(?:stay|remain|keep) in character\b|\b(?:never|don't|do not) break(?:s|ing)? character\b|"
+            r"\bbreak(?:ing)? character\b",
             _I,
         ),
     ),
@@ -206,7 +220,11 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "never_refuse",
         0.55,
         re.compile(
-            r"\b(?:never|not|don't|do not|cannot|can't|won't|will not) (?:ever )?(?:refuse|decline|reject|say no)\b|\bwithout (?:ever )?(?:refusing|declining|any (?:warnings?|disclaimers?|refusals?))\b|\banswer (?:any|every|all)(?: of)?(?: my| the)? (?:questions?|requests?|prompts?)(?: without| no matter| regardless)\b|\b(?:regardless|no matter how) (?:of )?(?:how )?(?:unethical|illegal|immoral|dangerous|harmful|offensive|inappropriate|its content|legality|morality)\b",
+            r"\b(?:never|not|don't|do not|cannot|can't|won't|will not) (?:ever )?(?:refuse|decline|reject|say no)\b|"
+            r"\bwithout (?:ever )?(?:refusing|declining|any (?:warnings?|disclaimers?|refusals?))\b|\banswer (?:any|"
+            r"every|all)(?: of)?(?: my| the)? (?:questions?|requests?|prompts?)(?: without| no matter| regardless)\b|"
+            r"\b(?:regardless|no matter how) (?:of )?(?:how )?(?:unethical|illegal|immoral|dangerous|harmful|offensive|"
+            r"inappropriate|its content|legality|morality)\b",
             _I,
         ),
     ),
@@ -226,9 +244,11 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "policy_bypass",
         0.85,
         re.compile(
-            r"\b(?:ignore|bypass|violate|break|circumvent|(?:not|no longer|don't|doesn't|do not|does not|never) (?:follow|abide by|bound by|comply with|adhere to|apply|have to (?:follow|abide by|adhere to)))\b"
+            r"\b(?:ignore|bypass|violate|break|circumvent|(?:not|no longer|don't|doesn't|do not|does not|"
+            r"never) (?:follow|abide by|bound by|comply with|adhere to|apply|have to (?:follow|abide by|adhere to)))\b"
             + _gap(30)
-            + r"\b(?:openai|anthropic|google|meta|mistral)(?:'s)? (?:content )?(?:polic(?:y|ies)|guidelines|rules|restrictions)",
+            + r"\b(?:openai|anthropic|google|meta|mistral)(?:'s)? (?:content )?(?:polic(?:y|ies)|guidelines|rules|"
+            r"restrictions)",
             _I,
         ),
     ),
@@ -237,7 +257,9 @@ RULES: tuple[tuple[Category, str, float, re.Pattern[str]], ...] = (
         "persona_override",
         0.45,
         re.compile(
-            r"\byou are (?:no longer|not) (?:chatgpt|an? (?:ai|assistant|language model)|claude|gpt|bound)\b|\b(?:from now on|starting now|henceforth),? you (?:are|will|must|shall)(?: be| act| respond| answer| pretend| reply| behave)?\b",
+            r"\byou are (?:no longer|not) (?:chatgpt|an? (?:ai|assistant|language model)|claude|gpt|bound)\b|"
+            r"\b(?:from now on|starting now|henceforth),? you (?:are|will|must|shall)(?: be| act| respond| answer|"
+            r" pretend| reply| behave)?\b",
             _I,
         ),
     ),

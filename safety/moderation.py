@@ -75,7 +75,7 @@ def moderate(engine, inputs: str | Sequence[str], tenant: str | None = None, mod
     results = []
     clf = engine.classifier
     clf_hits = clf.scan_many(texts) if clf is not None and texts else [[] for _ in texts]
-    for text, extra in zip(texts, clf_hits):
+    for text, extra in zip(texts, clf_hits, strict=True):
         hits = engine.raw_hits(text, everything, "input", classifier=False)
         results.append(hits + extra)
     return moderation_response(results, model=model)

@@ -268,7 +268,8 @@ def _phones(text: str) -> list[Hit]:
 _TITLE_RE = Prefiltered(re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?[ ]+(?=[A-Z])"))
 _INTRO_RE = Prefiltered(
     re.compile(
-        r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])"
+        r"(?i:\bname(?:\s+is)?\s*[:\-]?|\bmy name's|\bi am|\bi'm|\bthis is|\bdear|\bregards,|"
+        r"\bsincerely,)[ \t]*\n?[ \t]*(?=[A-Z])"
     )
 )
 

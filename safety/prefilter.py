@@ -24,13 +24,18 @@ search per rule cost 5–12 µs per KB even where it found nothing.
 from __future__ import annotations
 
 import re
-from re import _constants as C  # the parsed-pattern opcodes (re's own, stable since 3.11)
-from re import _parser
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import ahocorasick
 
 from .trie import phrase_alt
+
+if TYPE_CHECKING:  # typeshed types re's private modules under their deprecated public aliases
+    import sre_constants as C
+    import sre_parse as _parser
+else:
+    from re import _constants as C  # the parsed-pattern opcodes (re's own, stable since 3.11)
+    from re import _parser
 
 MAX_PREFIX = 6  # characters of each prefix (longer prefixes, fewer false candidates)
 MAX_PREFIXES = 3000
@@ -184,7 +189,7 @@ class Prefiltered:
         if self.pre is None or hay is None:
             return list(self.rx.finditer(text))
         search, match = self.pre.search, self.rx.match
-        out = []
+        out: list[re.Match[str]] = []
         pos = misses = 0
         while (c := search(hay, pos)) is not None:
             start = c.start()

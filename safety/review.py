@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, and_, exists, func, literal, select, update
+from sqlalchemy import Engine, Table, and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -100,7 +100,8 @@ def to_dict(item: ReviewItem) -> dict[str, Any]:
 
 def sync(engine: Engine) -> int:
     """Queue the flag and block hits of the ledger that are not queued yet; returns how many."""
-    R, S, Q = Request.__table__, SafetyHitRow.__table__, ReviewItem.__table__
+    # __table__ is typed FromClause; a declarative model's is a Table, which insert() needs
+    R, S, Q = Request.__table__, SafetyHitRow.__table__, cast(Table, ReviewItem.__table__)
     name = engine.dialect.name
     insert = postgresql.insert if name == "postgresql" else sqlite.insert if name == "sqlite" else None
     if insert is None:
@@ -200,7 +201,7 @@ def claim(engine: Engine, item_id: int, reviewer: str, *, tenant: str | None = N
     """Open -> claimed by ``reviewer`` (claiming one's own claim again is a no-op)."""
     _tenant_check(engine, item_id, tenant)
     with engine.begin() as conn:
-        T = ReviewItem.__table__
+        T = cast(Table, ReviewItem.__table__)
         changed = conn.execute(
             update(T)
             .where(T.c.id == item_id, T.c.status == "open")
@@ -231,7 +232,7 @@ def resolve(
         raise ReviewError(400, f"label must be one of {', '.join(LABELS)}", "invalid_label")
     _tenant_check(engine, item_id, tenant)
     with engine.begin() as conn:
-        T = ReviewItem.__table__
+        T = cast(Table, ReviewItem.__table__)
         now = _now()
         changed = conn.execute(
             update(T)

@@ -96,6 +96,7 @@ class ClassifierBatcher:
             harm = any(h for _, h, _ in batch)
             try:
                 clf = self.engine.classifier
+                results: list[list[Hit]]
                 if clf is None:
                     results = [[] for _ in texts]
                 else:
@@ -108,7 +109,7 @@ class ClassifierBatcher:
                 continue
             self.batches += 1
             self.texts += len(texts)
-            for (_, _, fut), hits in zip(batch, results):
+            for (_, _, fut), hits in zip(batch, results, strict=True):
                 if not fut.done():  # the request may have been cancelled meanwhile
                     fut.set_result(hits)
 

@@ -18,7 +18,10 @@ def test_other_languages_are_out():
 
 def test_code_and_structured_data_are_out():
     assert domain('{"service": {"name": "api", "replicas": 3, "ports": [80, 443]}}') == "code_or_data"
-    code = "def merge(a, b):\n    out = []\n    while a and b:\n        out.append(a.pop(0))\n    return out\nExplain the complexity."
+    code = (
+        "def merge(a, b):\n    out = []\n    while a and b:\n        out.append(a.pop(0))\n    return out\n"
+        "Explain the complexity."
+    )
     assert domain(code) == "code_or_data"
     csv = "date,region,units\n2024-01-01,north,120\n2024-01-02,south,80\nWhich region sold more?"
     assert domain(csv) == "code_or_data"

@@ -70,7 +70,7 @@ def test_candidates_from_one_literal_index_give_the_plain_matches(corpus):
         if folded is None:
             continue
         found = index.find(folded)
-        for p, candidates in zip(derived, found):
+        for p, candidates in zip(derived, found, strict=True):
             assert spans(p.finditer(text, folded, candidates)) == spans(p.rx.finditer(text)), (p.rx.pattern[:60], text)
 
 

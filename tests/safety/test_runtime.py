@@ -67,7 +67,7 @@ def test_classifier_calls_of_concurrent_requests_are_batched():
 
     texts, verdicts = asyncio.run(main())
     assert sum(fake.batches) == 12 and len(fake.batches) < 12 and max(fake.batches) > 1
-    for t, v in zip(texts, verdicts):
+    for t, v in zip(texts, verdicts, strict=True):
         assert v.blocked == ("EVIL" in t)
         if v.blocked:
             assert v.blocked_category is Category.JAILBREAK

@@ -22,7 +22,8 @@ TEXT = (
     "The deploy key is AKIAIOSFODNN7EXAMPLE and the token ghp_1234567890abcdefghijABCDEFGHIJ123456. "
     "Pay with card 4111 1111 1111 1111 or IBAN GB82 WEST 1234 5698 7654 32.\n"
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAx7rLm0KZ\nq9Zr2fRbT0m1\n-----END RSA PRIVATE KEY-----\n"
-    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done."
+    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done."
 )
 
 

@@ -17,7 +17,7 @@ import random
 
 import pytest
 
-from safety.engine import SafetyEngine
+from safety.engine import Finding, SafetyEngine, Verdict
 from safety.evaluate import default_pii_path, load_benign, load_heldout, secret_samples
 from safety.jsontext import redact_json, redact_json_text
 from safety.policy import PolicySet, TenantPolicy
@@ -99,8 +99,6 @@ class ReferenceStreamRedactor:
         return out
 
     def _late_pass(self) -> None:
-        from safety.engine import Finding
-
         if not self._late:
             return
         text = "".join(self._chunks)
@@ -113,10 +111,8 @@ class ReferenceStreamRedactor:
                         self.findings.append(Finding(h, action))
         self.findings.sort(key=lambda f: (f.hit.start, f.hit.end))
 
-    def verdict(self) -> "Verdict":
+    def verdict(self) -> Verdict:
         """What happened over the whole stream (after ``finish``)."""
-        from safety.engine import Verdict
-
         v = Verdict(
             direction="output", tenant=self._policy.name, findings=list(self.findings), text="".join(self._parts)
         )
@@ -130,9 +126,7 @@ class ReferenceStreamRedactor:
             v.blocked_category = self.blocked.hit.category
         return v
 
-    def _scan(self) -> list["Finding"]:
-        from safety.engine import Finding
-
+    def _scan(self) -> list[Finding]:
         rules = self._policy.output
         out = []
         for scanner in self._live:
@@ -207,8 +201,10 @@ SNIPPETS = [
     "Pay with card 4111 1111 1111 1111 or IBAN GB82 WEST 1234 5698 7654 32. My SSN is 536-22-1234, "
     "server 203.0.113.42, host 2001:db8::8a2e:370:7334.",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAx7rLm0KZ\nq9Zr2fRbT0m1\n-----END RSA PRIVATE KEY-----\n",
-    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done.",
-    "Dear Maria Lopez, regards, Dr. John Smith. password = hunter2secret and api_key: 'sk-proj-abc123DEF456ghi789JKL012mno'",
+    "Session: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U done.",
+    "Dear Maria Lopez, regards, Dr. John Smith. password = hunter2secret and api_key: "
+    "'sk-proj-abc123DEF456ghi789JKL012mno'",
     "The quick brown fox jumps over the lazy dog and keeps running far away from the farm.",
     "```python\nimport os\nprint(os.environ['HOME'])\n```\nThat prints your home directory.",
     "Status of Project Falcon: we beat Globex on price; ticket TICKET-1234 is closed.",
@@ -216,7 +212,8 @@ SNIPPETS = [
     "Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6InNpZ25pbmcta2V5LTIwMjQifQ."
     "eyJzdWIiOiJ1c2VyLTQyIiwibmFtZSI6IkphbmUgRG9lIiwiZW1haWwiOiJqYW5lQGV4YW1wbGUuY29tIiwiaWF0IjoxNzAwMDAwMDAwfQ."
     "Qm9ndXNTaWduYXR1cmVGb3JUZXN0aW5nT25seV9ub3RfYV9yZWFsX3NpZ25hdHVyZV8xMjM0NTY3ODkw is the header.",
-    "export GITHUB_TOKEN=github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh",
+    "export GITHUB_TOKEN=github_pat_11ABCDEFG0123456789_"
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefgh",
 ]
 TENANTS = {
     "strict": {

@@ -235,7 +235,8 @@ class BudgetTracker:
             try:
                 shared = await self.redis.run(lambda r: r.mget([_counter_key(tenant, s.budget, s.period) for s in out]))
                 out = [
-                    BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0))) for s, v in zip(out, shared)
+                    BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0)))
+                    for s, v in zip(out, shared, strict=True)
                 ]
             except RedisUnavailable:
                 pass

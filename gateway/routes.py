@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time as clock
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -119,9 +119,9 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.get("/v1/usage", tags=["usage"])
     async def usage(
         request: Request,
-        start: date | None = Query(None, description="first UTC day (default: 30 days ago)"),
-        end: date | None = Query(None, description="last UTC day, inclusive (default: today)"),
-        tenant: str | None = Query(None, description="admin only: one tenant (default: all)"),
+        start: Annotated[date | None, Query(description="first UTC day (default: 30 days ago)")] = None,
+        end: Annotated[date | None, Query(description="last UTC day, inclusive (default: today)")] = None,
+        tenant: Annotated[str | None, Query(description="admin only: one tenant (default: all)")] = None,
     ) -> dict[str, Any]:
         who = await principal(request)
         if who.is_admin and who.tenant is None:

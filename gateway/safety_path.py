@@ -122,7 +122,7 @@ class SafetyPath:
     def _to_record(findings: list[Finding], excerpts: list[str], direction: str) -> list[SafetyHit]:
         return [
             SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
-            for f, x in zip(findings, excerpts)
+            for f, x in zip(findings, excerpts, strict=True)
         ]
 
     def defer(self, later: Later | None, text: str, tenant: str, outcome: Outcome) -> None:
@@ -152,7 +152,7 @@ class SafetyPath:
             raise SafetyBlocked(verdict, operation.prompt_field)
         acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
         pos = 0
-        for (container, key, is_json), text in zip(slots, texts):
+        for (container, key, is_json), text in zip(slots, texts, strict=True):
             spans = [
                 dataclasses.replace(h, start=max(h.start - pos, 0), end=min(h.end - pos, len(text)))
                 for h in acting

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -352,7 +352,7 @@ class BudgetTracker:
             "used_ratio": st.ratio,
             "sent_at": datetime.now(timezone.utc),
         }
-        table = BudgetNotice.__table__
+        table = cast(Table, BudgetNotice.__table__)  # typed FromClause; a declarative model's is a Table
         with self.engine.begin() as conn:
             insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
             return bool(conn.execute(insert.values(**row).on_conflict_do_nothing()).rowcount)

@@ -29,8 +29,11 @@ class SafetyBlocked(GatewayError):
     """A text blocked by the tenant's content policy: 400 with the category named."""
 
     def __init__(self, verdict: Verdict, param: str) -> None:
-        super().__init__(400, verdict.block_message(), "content_policy_violation", param=param)
-        self.body = verdict.error_body()
+        message, body = verdict.block_message(), verdict.error_body()
+        if message is None or body is None:
+            raise ValueError("SafetyBlocked takes a blocking verdict")
+        super().__init__(400, message, "content_policy_violation", param=param)
+        self.body = body
         self.body["error"]["param"] = param
 
     def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
@@ -402,7 +405,7 @@ class StreamGuard:
         text (as a completion cut by max_tokens is); nothing after a block."""
         if self.blocked:
             return b""
-        out = []
+        out: list[bytes] = []
         for idx, r in sorted(self.redactors.items()):
             if idx in self.finished:
                 continue

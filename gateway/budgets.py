@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -235,7 +235,8 @@ class BudgetTracker:
             try:
                 shared = await self.redis.run(lambda r: r.mget([_counter_key(tenant, s.budget, s.period) for s in out]))
                 out = [
-                    BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0))) for s, v in zip(out, shared)
+                    BudgetStatus(tenant, s.budget, s.period, max(s.used, float(v or 0)))
+                    for s, v in zip(out, shared, strict=True)
                 ]
             except RedisUnavailable:
                 pass
@@ -351,7 +352,7 @@ class BudgetTracker:
             "used_ratio": st.ratio,
             "sent_at": datetime.now(timezone.utc),
         }
-        table = BudgetNotice.__table__
+        table = cast(Table, BudgetNotice.__table__)  # typed FromClause; a declarative model's is a Table
         with self.engine.begin() as conn:
             insert = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
             return bool(conn.execute(insert.values(**row).on_conflict_do_nothing()).rowcount)

@@ -40,7 +40,7 @@ class CachedResponse:
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, raw: bytes) -> "CachedResponse":
+    def decode(cls, raw: bytes | str) -> "CachedResponse":
         return cls(**json.loads(raw))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
@@ -84,21 +84,21 @@ class CachePath:
         if ctx.cache_key is not None and cacheable(ctx.outcome):
             self.spawn(self.cache.put(ctx.cache_key, _entry(ctx.outcome, body=bytes(response.body).decode())))
 
-    def tee(self, ctx: RequestContext) -> Callable[[AsyncIterator[bytes]], AsyncIterator[bytes]] | None:
+    def tee(self, ctx: RequestContext) -> Callable[[AsyncGenerator[bytes, None]], AsyncIterator[bytes]] | None:
         """For a stream whose request was looked up: pass it through, and keep it as sent
         once it ended well."""
         key = ctx.cache_key
         if key is None:
             return None
 
-        async def capture(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        async def capture(events: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
             sent: list[str] = []
             try:
                 async for event in events:
                     sent.append(event.decode())
                     yield event
             finally:
-                await events.aclose()  # type: ignore[attr-defined] - its finally records the request
+                await events.aclose()  # its finally records the request
             if cacheable(ctx.outcome):
                 self.spawn(self.cache.put(key, _entry(ctx.outcome, events=sent)))
 

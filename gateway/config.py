@@ -143,8 +143,8 @@ class UpstreamConfig(BaseModel):
         default=None,
         ge=1,
         description=(
-            "tokens of the version's context; None: what the worker reports as max_model_len (a longer prompt takes the "
-            "alias's context_window fallback)"
+            "tokens of the version's context; None: what the worker reports as max_model_len (a longer prompt "
+            "takes the alias's context_window fallback)"
         ),
     )
     stream_usage: Literal["continuous", "final"] = Field(
@@ -229,7 +229,9 @@ class GatewayConfig(BaseModel):
     api_max_body_bytes: int = Field(
         default=256 * 1024,
         ge=1,
-        description="bodies of the admin, canary, SLO and report routes; the OpenAI routes use the tenant's max_body_bytes",
+        description=(
+            "bodies of the admin, canary, SLO and report routes; the OpenAI routes use the tenant's max_body_bytes"
+        ),
     )
     connect_timeout_s: float = 5.0
     first_byte_timeout_s: float = 120.0

@@ -120,7 +120,7 @@ class Forwarder:
                 replica.url + ctx.operation.path,
                 data=payload,
                 headers=headers,
-                **({"timeout": timeout} if timeout else {}),
+                timeout=timeout if timeout is not None else self.client.timeout,
             )
         finally:
             replica.inflight -= 1

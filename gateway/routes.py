@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time as clock
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -119,9 +119,9 @@ def build_router(gw: Gateway) -> APIRouter:
     @router.get("/v1/usage", tags=["usage"])
     async def usage(
         request: Request,
-        start: date | None = Query(None, description="first UTC day (default: 30 days ago)"),
-        end: date | None = Query(None, description="last UTC day, inclusive (default: today)"),
-        tenant: str | None = Query(None, description="admin only: one tenant (default: all)"),
+        start: Annotated[date | None, Query(description="first UTC day (default: 30 days ago)")] = None,
+        end: Annotated[date | None, Query(description="last UTC day, inclusive (default: today)")] = None,
+        tenant: Annotated[str | None, Query(description="admin only: one tenant (default: all)")] = None,
     ) -> dict[str, Any]:
         who = await principal(request)
         if who.is_admin and who.tenant is None:
@@ -391,12 +391,17 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
         }
         for r in rows
     ]
-    totals = {
-        k: sum(d[k] for d in data)
-        for k in ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits", "cache_lookups")
+    hits = sum(r.cache_hits for r in rows)
+    lookups = sum(r.cache_lookups for r in rows)  # the requests the cache was asked about; every hit was one
+    totals: dict[str, float | None] = {
+        "requests": sum(r.requests for r in rows),
+        "prompt_tokens": sum(r.prompt_tokens for r in rows),
+        "completion_tokens": sum(r.completion_tokens for r in rows),
+        "cost_usd": sum(round(r.cost_usd, 10) for r in rows),
+        "cache_hits": hits,
+        "cache_lookups": lookups,
+        "cache_hit_rate": round(hits / lookups, 6) if lookups else None,
     }
-    lookups = totals["cache_lookups"]  # the requests the cache was asked about; every hit was one
-    totals["cache_hit_rate"] = round(totals["cache_hits"] / lookups, 6) if lookups else None
     return {
         "object": "usage",
         "tenant": tenant,

@@ -29,8 +29,11 @@ class SafetyBlocked(GatewayError):
     """A text blocked by the tenant's content policy: 400 with the category named."""
 
     def __init__(self, verdict: Verdict, param: str) -> None:
-        super().__init__(400, verdict.block_message(), "content_policy_violation", param=param)
-        self.body = verdict.error_body()
+        message, body = verdict.block_message(), verdict.error_body()
+        if message is None or body is None:
+            raise ValueError("SafetyBlocked takes a blocking verdict")
+        super().__init__(400, message, "content_policy_violation", param=param)
+        self.body = body
         self.body["error"]["param"] = param
 
     def response(self, extra_headers: dict[str, str] | None = None) -> JSONResponse:
@@ -122,7 +125,7 @@ class SafetyPath:
     def _to_record(findings: list[Finding], excerpts: list[str], direction: str) -> list[SafetyHit]:
         return [
             SafetyHit(direction, f.hit.category.value, f.hit.scanner, f.action, round(float(f.hit.score), 4), x)
-            for f, x in zip(findings, excerpts)
+            for f, x in zip(findings, excerpts, strict=True)
         ]
 
     def defer(self, later: Later | None, text: str, tenant: str, outcome: Outcome) -> None:
@@ -152,7 +155,7 @@ class SafetyPath:
             raise SafetyBlocked(verdict, operation.prompt_field)
         acting = [f.hit for f in verdict.findings if f.action in ("redact", "block")]
         pos = 0
-        for (container, key, is_json), text in zip(slots, texts):
+        for (container, key, is_json), text in zip(slots, texts, strict=True):
             spans = [
                 dataclasses.replace(h, start=max(h.start - pos, 0), end=min(h.end - pos, len(text)))
                 for h in acting
@@ -402,7 +405,7 @@ class StreamGuard:
         text (as a completion cut by max_tokens is); nothing after a block."""
         if self.blocked:
             return b""
-        out = []
+        out: list[bytes] = []
         for idx, r in sorted(self.redactors.items()):
             if idx in self.finished:
                 continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -31,7 +31,7 @@ def relay(
     replica: Replica,
     guard: StreamGuard | None,
     record: Callable[[RequestContext], None],
-    tee: Callable[[Events], Events] | None = None,
+    tee: Callable[[AsyncGenerator[bytes, None]], Events] | None = None,
 ) -> StreamingResponse:
     """`tee` passes the events on as they are sent (the response cache keeps them)."""
     outcome, req = ctx.outcome, ctx.req
@@ -47,7 +47,7 @@ def relay(
         client_usage=want_usage, client_continuous=bool(req.continuous_usage), prompt_estimate=ctx.prompt_estimate
     )
 
-    async def events() -> Events:
+    async def events() -> AsyncGenerator[bytes, None]:
         complete = False
         try:
             async for raw in resp.content:

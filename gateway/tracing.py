@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import Span, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from ledger.record import RequestRecord
 
@@ -53,7 +54,7 @@ def finish_span(
     if not span.is_recording():
         span.end()
         return
-    attrs: dict[str, object] = {
+    attrs: dict[str, AttributeValue] = {
         "gen_ai.operation.name": OPERATION_NAMES.get(rec.operation, rec.operation),
         "gen_ai.provider.name": provider_name,
         "gen_ai.request.model": rec.alias,

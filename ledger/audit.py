@@ -13,16 +13,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Table, select, update
 from sqlalchemy.orm import Session
 
 from ledger.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
-HEAD = AuditHead.__table__
-LOG = AuditEntry.__table__
+# a mapped class's __table__ is typed FromClause; a declarative model's is a Table
+HEAD = cast(Table, AuditHead.__table__)
+LOG = cast(Table, AuditEntry.__table__)
 
 
 def _jsonable(value: Any) -> Any:

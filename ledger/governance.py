@@ -246,7 +246,8 @@ class GovernanceStore:
                 given = {k: v for k, v in wanted.items() if v not in (None, {})}
                 if any(have[k] not in (None, {}) and have[k] != v for k, v in given.items() if k != "notes"):
                     raise ValueError(
-                        f"version {version!r} is registered with other metadata; a version is immutable, register a new one"
+                        f"version {version!r} is registered with other metadata; a version is immutable, "
+                        "register a new one"
                     )
                 missing = {k: v for k, v in given.items() if have[k] in (None, {})}
                 if not missing:

@@ -61,7 +61,8 @@ class RequestRecord:
     cache_hit: bool = False
     cache_lookup: bool = False  # the response cache was asked (hit or miss): a hit rate's denominator
     retries: int = 0
-    partial: bool = False  # ended early (upstream failure, timeout, block, client gone): counts, TTFT, TPOT are of what was delivered
+    # ended early (upstream failure, timeout, block, client gone): counts, TTFT, TPOT are of what was delivered
+    partial: bool = False
     usage_estimated: bool = (
         False  # the token counts are the gateway's estimate: the upstream reported no usage for them
     )

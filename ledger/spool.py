@@ -42,9 +42,9 @@ def _dir_lock(path: Path) -> threading.Lock:
 def _json_default(o: object) -> object:
     # numpy scalars, Decimal and the like: keep numbers numbers, anything else as text
     if hasattr(o, "__index__"):
-        return int(o)  # type: ignore[call-overload]
+        return int(o)
     if hasattr(o, "__float__"):
-        return float(o)  # type: ignore[arg-type]
+        return float(o)
     return str(o)
 
 

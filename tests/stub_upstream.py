@@ -149,7 +149,8 @@ def create_stub(b: Behaviour) -> FastAPI:
                     chunk["usage"] = {"prompt_tokens": pt, "completion_tokens": i + 1, "total_tokens": pt + i + 1}
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
             if include_usage:
-                yield f"data: {json.dumps({'id': rid, 'object': obj, 'created': 0, 'model': b.served_model, 'choices': [], 'usage': usage})}\n\n".encode()
+                last = {"id": rid, "object": obj, "created": 0, "model": b.served_model, "choices": [], "usage": usage}
+                yield f"data: {json.dumps(last)}\n\n".encode()
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

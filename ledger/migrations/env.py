@@ -10,6 +10,7 @@ import os
 from typing import Any, Literal
 
 from alembic import context
+from sqlalchemy import Connection
 
 from ledger.db import create_engine_for
 from ledger.models import Base, UTCDateTime
@@ -25,7 +26,7 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fa
     return False
 
 
-def _configure(connection) -> None:  # type: ignore[no-untyped-def]
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

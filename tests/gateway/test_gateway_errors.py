@@ -221,7 +221,7 @@ def test_upstream_dying_mid_stream_ends_with_error_event(stub_gateway, stub):
     body = CHAT | {"stream": True, "max_tokens": 10}
     with httpx.stream("POST", h.url + "/v1/chat/completions", json=body, headers=h.headers(), timeout=30) as r:
         assert r.status_code == 200
-        events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
     assert sum(1 for e in events if "choices" in e) == 2
     assert not any(
@@ -255,7 +255,7 @@ def test_stream_of_an_upstream_without_usage_is_counted_and_marked_estimated(stu
         headers=h.headers(),
         timeout=30,
     ) as r:
-        events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
     assert sum(1 for e in events if "choices" in e) == 3
     stub.behaviour.die_after_chunks = None
     list(
@@ -352,11 +352,13 @@ def test_slo_thresholds_are_histogram_buckets(stub_gateway):
         list(r.iter_lines())
     h.flush()
     text = httpx.get(h.url + "/metrics").text
-    ttft = [l for l in text.splitlines() if l.startswith("gen_ai_server_time_to_first_token_seconds_bucket")]
-    e2e = [l for l in text.splitlines() if l.startswith("gen_ai_server_request_duration_seconds_bucket")]
-    assert any('le="2.0"' in l for l in ttft)  # the default TTFT <= 2 s SLO
-    assert any('le="10.0"' in l for l in e2e)  # the default end-to-end <= 10 s SLO
-    assert 'le="2.0"' not in "".join(l for l in text.splitlines() if l.startswith("gen_ai_client_token_usage_bucket"))
+    ttft = [line for line in text.splitlines() if line.startswith("gen_ai_server_time_to_first_token_seconds_bucket")]
+    e2e = [line for line in text.splitlines() if line.startswith("gen_ai_server_request_duration_seconds_bucket")]
+    assert any('le="2.0"' in line for line in ttft)  # the default TTFT <= 2 s SLO
+    assert any('le="10.0"' in line for line in e2e)  # the default end-to-end <= 10 s SLO
+    assert 'le="2.0"' not in "".join(
+        line for line in text.splitlines() if line.startswith("gen_ai_client_token_usage_bucket")
+    )
 
 
 def test_keys_provisioned_from_config_by_hash(tmp_path, stub):

@@ -169,7 +169,8 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
             True,
         )
         assert not row.usage_estimated and row.prompt_tokens == got.usage.prompt_tokens
-        # what the client read, up to what the gateway had sent on (the socket holds a few more), never more than was made
+        # what the client read, up to what the gateway had sent on (the socket holds a few more), never more than
+        # was made
         assert got.usage.completion_tokens <= row.completion_tokens <= made < 900
         assert row.cost_usd == pytest.approx(cost(row.prompt_tokens, row.completion_tokens))
         assert 0 < row.ttft_s <= got.ttft and row.tpot_s > 0

@@ -97,9 +97,15 @@ def test_an_upstream_without_usage_is_estimated_and_nothing_is_counted_when_noth
 
 def test_usage_is_cut_off_the_upstreams_own_bytes() -> None:
     u = StreamUsage(client_usage=False, client_continuous=False, prompt_estimate=3)
-    last = '{"id":"x","choices":[{"index":0,"delta":{"content":"a \\"usage\\""}}],"usage":{"prompt_tokens":7,"completion_tokens":1}}'
+    last = (
+        '{"id":"x","choices":[{"index":0,"delta":{"content":"a \\"usage\\""}}],'
+        '"usage":{"prompt_tokens":7,"completion_tokens":1}}'
+    )
     assert u.forward(json.loads(last), last) == '{"id":"x","choices":[{"index":0,"delta":{"content":"a \\"usage\\""}}]}'
-    first = '{"usage": {"prompt_tokens": 7, "completion_tokens": 1}, "id": "x", "choices": [{"index": 0, "delta": {"content": "a"}}]}'
+    first = (
+        '{"usage": {"prompt_tokens": 7, "completion_tokens": 1}, "id": "x", '
+        '"choices": [{"index": 0, "delta": {"content": "a"}}]}'
+    )
     assert json.loads(u.forward(json.loads(first), first)) == {
         "id": "x",
         "choices": [{"index": 0, "delta": {"content": "a"}}],

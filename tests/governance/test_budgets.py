@@ -73,9 +73,10 @@ def test_hard_budget_refuses_at_the_limit_and_resets_next_period(tmp_path):
     ):
         now = [datetime(2030, 1, 31, 23, 0, tzinfo=timezone.utc)]
         h.gateway.clock = lambda: now[0]
-        send = lambda tenant="acme": httpx.post(
-            h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(tenant), timeout=10
-        )
+
+        def send(tenant: str = "acme") -> httpx.Response:
+            return httpx.post(h.url + "/v1/chat/completions", json=CHAT, headers=h.headers(tenant), timeout=10)
+
         assert [send().status_code for _ in range(3)] == [200, 200, 200]
         refused = send()
         assert refused.status_code == 429
@@ -144,7 +145,7 @@ def _spend_across(urls: list[str], headers: dict[str, str], seen: Callable[[], l
         if r.status_code == 200:
             n = codes.count(200)
             wait_for(
-                lambda: (
+                lambda n=n: (
                     httpx.get(urls[0] + "/v1/usage", headers=headers).json()["totals"]["cost_usd"] == n
                     and all(ratio in (None, pytest.approx(n / 4)) for ratio in seen())
                 ),

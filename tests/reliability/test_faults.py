@@ -83,7 +83,7 @@ def test_worker_killed_during_streaming(tmp_path: Path):
                 victim = next(w for w in workers if _running(w.url))
                 survivor = next(w for w in workers if w is not victim)
                 victim.process.send_signal(signal.SIGKILL)
-                events += [l[6:] for l in lines if l.startswith("data: ")]
+                events += [line[6:] for line in lines if line.startswith("data: ")]
             assert json.loads(events[-1])["error"]["code"] == "upstream_disconnected", (len(events), events[-3:])
             assert any("choices" in e for e in events[:-1])  # it was mid-stream, not before it
             [row] = h.rows()
@@ -209,7 +209,7 @@ def test_gateway_sigterm_during_traffic(tmp_path: Path):
     assert len(results) == 12
     for status, _, lines in results:
         assert status == 200 and lines[-1] == "data: [DONE]" or lines[-2:] == ["data: [DONE]", ""]
-        assert not any('"error"' in l for l in lines)
+        assert not any('"error"' in line for line in lines)
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/health", timeout=2)
     engine = create_engine(f"sqlite:///{ledger}")
@@ -247,7 +247,7 @@ def test_slow_upstream_timeouts_and_circuit_breaker(tmp_path: Path):
             with httpx.stream(
                 "POST", h.url + "/v1/chat/completions", json=CHAT | {"stream": True}, headers=h.headers(), timeout=30
             ) as r:
-                events = [l[6:] for l in r.iter_lines() if l.startswith("data: ")]
+                events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
             assert r.status_code == 200 and json.loads(events[-1])["error"]["code"] == "upstream_disconnected"
             slow.behaviour.chunk_delay_s = 0
 

@@ -105,7 +105,9 @@ def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_t
         assert 0.66 < versions_before["v-a"] / 600 < 0.84
         for text in metrics:
             served = sum(
-                float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("inferwatch_requests_total{")
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("inferwatch_requests_total{")
             )
             assert 300 <= served <= 440  # each gateway served its half (plus its probes)
         assert all(c in (0, -15) for c in codes)

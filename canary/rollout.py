@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any, Protocol
 
 import httpx
@@ -255,7 +256,7 @@ class RolloutController:
         except (KeyError, ValueError, TypeError) as e:
             raise RolloutError(str(e).strip('"'), "invalid_profile") from None
         plan = [float(p) for p in steps]
-        if not plan or any(not 0 < p <= 100 for p in plan) or any(b <= a for a, b in zip(plan, plan[1:])):
+        if not plan or any(not 0 < p <= 100 for p in plan) or any(b <= a for a, b in pairwise(plan)):
             raise RolloutError("steps must be increasing percentages in (0, 100]")
         if plan[-1] != 100.0:
             plan.append(100.0)

@@ -19,10 +19,12 @@ SPECIALS = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"]
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% set sys = namespace(text='') %}"
-    "{% for m in messages %}{% if m['role'] == 'system' %}{% set sys.text = sys.text + m['content'] + '\n\n' %}{% endif %}{% endfor %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}"
+    "{% set sys.text = sys.text + m['content'] + '\n\n' %}{% endif %}{% endfor %}"
     "{% set first = namespace(done=false) %}"
     "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}[INST] {% if not first.done %}{{ sys.text }}{% set first.done = true %}{% endif %}{{ m['content'] }} [/INST]"
+    "{% if m['role'] == 'user' %}[INST] {% if not first.done %}{{ sys.text }}{% set first.done = true %}{% endif %}"
+    "{{ m['content'] }} [/INST]"
     "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% endif %}"
     "{% endfor %}"
 )

@@ -27,9 +27,13 @@ Supported::
         spec:
           ratioMetric:                # counter: true; good or bad, and total
             counter: true
-            good: {metricSource: {type: Prometheus, spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="2"}'}}}
+            good:
+              metricSource:
+                type: Prometheus
+                spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="2"}'}
             total: {metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds_count}}}
-          # thresholdMetric: {metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds}}}
+          # thresholdMetric:          # instead of ratioMetric
+          #   metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds}}
       objectives:
         - target: 0.95                # or targetPercent: 95
           # op: lte, value: 2         # thresholdMetric only: the latency threshold in seconds

@@ -95,7 +95,8 @@ alerts cannot fire. (An SLO that merely has no traffic does not fire this; see {
 
 1. Is the gateway scraped? `up{{job=~".*gateway.*"}}`; is the metric exported at all?
 2. Was it renamed or relabelled? The SLI's query must match the series as scraped.
-{bucket}{4 if bucket else 3}. The period SLI is over {period_window(slo)}; gaps lower confidence but do not count as errors.
+{bucket}{4 if bucket else 3}. The period SLI is over {period_window(slo)}; gaps lower confidence but do not \
+count as errors.
 """
 
 

@@ -12,6 +12,7 @@ the first minutes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -22,6 +23,8 @@ from slo.evaluator import MinuteSeries
 from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI
 from slo.thresholds import le_spellings
+
+LabelPredicate = Callable[[dict[str, str]], bool]
 
 COUNTER_OFFSET = 1_000_000
 LOOKBACK_MINUTES = 5  # Prometheus' lookback: a series without newer samples stays visible this long
@@ -62,7 +65,7 @@ class Traffic:
             out.append({"series": s.selector(), "values": encode_values(cum[: last + 1])})
         return out
 
-    def visible(self, name: str, pred, t: int) -> bool:  # type: ignore[no-untyped-def]
+    def visible(self, name: str, pred: LabelPredicate, t: int) -> bool:
         """Whether a series `name` matching `pred` has a sample Prometheus sees at minute `t`."""
         last = self.minutes if self.scrape_until is None else self.scrape_until
         return t <= last + LOOKBACK_MINUTES and any(s.name == name and pred(s.labels) for s in self.series)
@@ -70,7 +73,7 @@ class Traffic:
     def scraped_at(self, t: int) -> bool:
         return self.scrape_until is None or t <= self.scrape_until
 
-    def sum_where(self, name: str, pred) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def sum_where(self, name: str, pred: LabelPredicate) -> np.ndarray:
         acc = np.zeros(self.minutes)
         for s in self.series:
             if s.name == name and pred(s.labels):
@@ -98,6 +101,7 @@ def encode_values(values: np.ndarray) -> str:
     out, i, n = [], 0, len(vals)
     while i < n:
         j = i
+        step: float | None = None  # the integer step of a run starting at i
         if vals[i].is_integer():
             step = vals[i + 1] - vals[i] if i + 1 < n else None
             while (
@@ -108,7 +112,7 @@ def encode_values(values: np.ndarray) -> str:
                 and vals[j + 1].is_integer()
             ):
                 j += 1
-        if j - i >= 2:
+        if step is not None and j - i >= 2:
             out.append(f"{_fmt(vals[i])}{'+' if step >= 0 else '-'}{_fmt(abs(step))}x{j - i}")
         else:
             j = i

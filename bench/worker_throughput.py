@@ -175,18 +175,22 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(
-        f"\nmodel {info['version']}  load+warm-up {health['load_seconds']:.1f}s  prompt ~{args.prompt_len} tok  output {args.max_tokens} tok"
+        f"\nmodel {info['version']}  load+warm-up {health['load_seconds']:.1f}s  "
+        f"prompt ~{args.prompt_len} tok  output {args.max_tokens} tok"
     )
     print(
-        f"{'streams':>7} {'reqs':>5} {'out tok/s':>10} {'x naive':>8} {'TTFT p50':>9} {'TTFT p99':>9} {'ITL p50':>8} {'ITL p99':>8}"
+        f"{'streams':>7} {'reqs':>5} {'out tok/s':>10} {'x naive':>8} "
+        f"{'TTFT p50':>9} {'TTFT p99':>9} {'ITL p50':>8} {'ITL p99':>8}"
     )
     for r in rows:
         print(
-            f"{r['concurrency']:>7} {r['requests']:>5} {r['tok_s']:>10.1f} {r['x_naive']:>7.2f}x {r['ttft_p50'] * 1e3:>7.1f}ms {r['ttft_p99'] * 1e3:>7.1f}ms "
+            f"{r['concurrency']:>7} {r['requests']:>5} {r['tok_s']:>10.1f} {r['x_naive']:>7.2f}x "
+            f"{r['ttft_p50'] * 1e3:>7.1f}ms {r['ttft_p99'] * 1e3:>7.1f}ms "
             f"{r['itl_p50'] * 1e3:>6.1f}ms {r['itl_p99'] * 1e3:>6.1f}ms"
         )
     print(
-        f"{'naive':>7} {base['requests']:>5} {base['tok_s']:>10.1f} {1:>7.2f}x   (sequential model.generate, one request at a time)"
+        f"{'naive':>7} {base['requests']:>5} {base['tok_s']:>10.1f} {1:>7.2f}x   "
+        "(sequential model.generate, one request at a time)"
     )
 
 

@@ -24,15 +24,17 @@ changes state for the same reason.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from itertools import pairwise
+from typing import Any, Protocol, cast
 
 import httpx
-from sqlalchemy import Engine, select, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,7 +99,7 @@ class Rollout:
         return float(self.steps[self.current_step])
 
     def to_dict(self, analysis: Analysis | None = None) -> dict[str, Any]:
-        return jsonable(
+        view: dict[str, Any] = jsonable(
             {
                 "id": self.id,
                 "object": "canary.rollout",
@@ -121,6 +123,7 @@ class Rollout:
                 "events": [e.to_dict() for e in self.events],
             }
         )
+        return view
 
 
 def weights(baseline: str, canary: str, percent: float) -> list[VersionTarget]:
@@ -133,7 +136,10 @@ def weights(baseline: str, canary: str, percent: float) -> list[VersionTarget]:
 def _same(a: Sequence[VersionTarget] | None, b: Sequence[VersionTarget]) -> bool:
     if a is None:
         return False
-    norm = lambda ts: sorted((t.version, round(t.weight, 9)) for t in ts if t.weight > 0)  # noqa: E731
+
+    def norm(ts: Sequence[VersionTarget]) -> list[tuple[str, float]]:
+        return sorted((t.version, round(t.weight, 9)) for t in ts if t.weight > 0)
+
     return norm(a) == norm(b)
 
 
@@ -196,7 +202,7 @@ class RolloutController:
         self._notify = notify or post_webhook
 
     @property
-    def engine(self):
+    def engine(self) -> Engine:
         return self.service.engine
 
     def now(self) -> datetime:
@@ -210,7 +216,9 @@ class RolloutController:
                 return None
             return Rollout.of(row, self._events(s, rollout_id))
 
-    def list(self, *, alias: str | None = None, states: Sequence[str] | None = None, limit: int = 100) -> list[Rollout]:
+    def list(
+        self, *, alias: str | None = None, states: Sequence[str] | None = None, limit: int = 100
+    ) -> builtins.list[Rollout]:
         stmt = select(CanaryRolloutRow).order_by(CanaryRolloutRow.created_at.desc()).limit(limit)
         if alias is not None:
             stmt = stmt.where(CanaryRolloutRow.alias == alias)
@@ -219,12 +227,12 @@ class RolloutController:
         with Session(self.engine) as s:
             return [Rollout.of(r, self._events(s, r.id)) for r in s.scalars(stmt)]
 
-    def events(self, rollout_id: str) -> list[Event]:
+    def events(self, rollout_id: str) -> builtins.list[Event]:
         with Session(self.engine) as s:
             return self._events(s, rollout_id)
 
     @staticmethod
-    def _events(s: Session, rollout_id: str) -> list[Event]:
+    def _events(s: Session, rollout_id: str) -> builtins.list[Event]:
         rows = s.scalars(
             select(CanaryRolloutEvent)
             .where(CanaryRolloutEvent.rollout_id == rollout_id)
@@ -255,7 +263,7 @@ class RolloutController:
         except (KeyError, ValueError, TypeError) as e:
             raise RolloutError(str(e).strip('"'), "invalid_profile") from None
         plan = [float(p) for p in steps]
-        if not plan or any(not 0 < p <= 100 for p in plan) or any(b <= a for a, b in zip(plan, plan[1:])):
+        if not plan or any(not 0 < p <= 100 for p in plan) or any(b <= a for a, b in pairwise(plan)):
             raise RolloutError("steps must be increasing percentages in (0, 100]")
         if plan[-1] != 100.0:
             plan.append(100.0)
@@ -368,7 +376,7 @@ class RolloutController:
         return self._require(rollout_id)
 
     # ---- the scheduled step --------------------------------------------------------------
-    def tick(self) -> list[Rollout]:
+    def tick(self) -> builtins.list[Rollout]:
         """Advance every running rollout once; returns them as they are afterwards."""
         out = []
         for r in self.list(states=("running",), limit=10_000):
@@ -459,10 +467,13 @@ class RolloutController:
         the same transaction. False when another tick or operator got there first."""
         now = self.now()
         with Session(self.engine) as s, s.begin():
-            n = s.execute(
-                update(CanaryRolloutRow)
-                .where(CanaryRolloutRow.id == r.id, CanaryRolloutRow.revision == r.revision)
-                .values(**values, revision=r.revision + 1, updated_at=now)
+            n = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(CanaryRolloutRow)
+                    .where(CanaryRolloutRow.id == r.id, CanaryRolloutRow.revision == r.revision)
+                    .values(**values, revision=r.revision + 1, updated_at=now)
+                ),
             ).rowcount
             if n:
                 s.add(CanaryRolloutEvent(rollout_id=r.id, at=now, kind=kind, detail=jsonable(detail)))

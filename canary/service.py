@@ -17,13 +17,14 @@ Concurrent pollers (several app replicas, each with its scheduler) are safe: eac
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.orm import Session
 
 from canary.analysis import Analysis
@@ -171,7 +172,7 @@ class CanaryService:
 
     def list(
         self, *, status: str | None = None, alias: str | None = None, standalone: bool = False, limit: int = 100
-    ) -> list[Analysis]:
+    ) -> builtins.list[Analysis]:
         stmt = select(CanaryAnalysisRow).order_by(CanaryAnalysisRow.created_at.desc()).limit(limit)
         if status is not None:
             stmt = stmt.where(CanaryAnalysisRow.status == status)
@@ -183,7 +184,7 @@ class CanaryService:
             return [Analysis.of(r) for r in s.scalars(stmt)]
 
     # ---- samples -------------------------------------------------------------------------
-    def records(self, alias: str | None, version: str, start: datetime, end: datetime) -> list[RequestRecord]:
+    def records(self, alias: str | None, version: str, start: datetime, end: datetime) -> builtins.list[RequestRecord]:
         """Ledger records of `version` (behind `alias`) that started in [start, end)."""
         cols = [getattr(Request, c) for c in RECORD_COLUMNS]
         stmt = (
@@ -209,8 +210,8 @@ class CanaryService:
                         SafetyHitRow.score,
                     ).where(SafetyHitRow.request_id.in_(chunk))
                 )
-                for rid, *h in hits:
-                    by_id[rid].safety.append(SafetyHit(*h))
+                for rid, direction, category, scanner, action, score in hits:
+                    by_id[rid].safety.append(SafetyHit(direction, category, scanner, action, score))
         return recs
 
     def samples(self, a: Analysis, start: datetime, end: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -261,10 +262,13 @@ class CanaryService:
             }
         values.update(revision=a.revision + 1, updated_at=now)
         with Session(self.engine) as s, s.begin():
-            n = s.execute(
-                update(CanaryAnalysisRow)
-                .where(CanaryAnalysisRow.id == a.id, CanaryAnalysisRow.revision == a.revision)
-                .values(**values)
+            n = cast(
+                CursorResult[Any],
+                s.execute(
+                    update(CanaryAnalysisRow)
+                    .where(CanaryAnalysisRow.id == a.id, CanaryAnalysisRow.revision == a.revision)
+                    .values(**values)
+                ),
             ).rowcount
         if not n:  # another poller got there first: its write stands
             log.info("canary analysis %s was polled concurrently; keeping the other poll", a.id)

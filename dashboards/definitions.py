@@ -236,8 +236,8 @@ def executive(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
                 "Budget used by tenant",
                 f"Share of each tenant budget used in its current period (a UTC day or calendar month; "
                 f"{BUDGET_USED_RATIO}). Orange from {soft:.0%} (the gateway's default soft limit, when the budget "
-                "webhooks are told), red at 100%: a hard budget then refuses the tenant's requests with 429 budget_exceeded until "
-                "it resets (inferwatch budgets list shows when).",
+                "webhooks are told), red at 100%: a hard budget then refuses the tenant's requests with 429 "
+                "budget_exceeded until it resets (inferwatch budgets list shows when).",
                 "bargauge",
                 (
                     Query(
@@ -391,7 +391,8 @@ def oncall(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
                 (
                     Query(f"{DCGM_FB_USED} / (({DCGM_FB_USED} + {DCGM_FB_FREE}) > 0)", "DCGM {{Hostname}} GPU {{gpu}}"),
                     Query(
-                        f"{GPU_MEMORY_USED.name}{matchers('worker')}\n/ ({GPU_MEMORY_TOTAL.name}{matchers('worker')} > 0)",
+                        f"{GPU_MEMORY_USED.name}{matchers('worker')}\n"
+                        f"/ ({GPU_MEMORY_TOTAL.name}{matchers('worker')} > 0)",
                         "worker {{instance}} GPU {{gpu}}",
                     ),
                 ),
@@ -442,7 +443,8 @@ def oncall(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
                 (
                     Query(f"{CANARY_SCORE.name}{matchers('alias')}", instant=True),
                     Query(
-                        f"max by (model_alias, canary_version, verdict) ({CANARY_VERDICT.name}{matchers('alias')}) == 1",
+                        "max by (model_alias, canary_version, verdict) "
+                        f"({CANARY_VERDICT.name}{matchers('alias')}) == 1",
                         instant=True,
                     ),
                 ),

@@ -33,7 +33,8 @@ class WorkerConfig(BaseModel):
     max_batch_size: int = Field(default=64, ge=1)
     max_model_len: int | None = Field(
         default=None,
-        description="context length; default the model's. The KV cache holds as many sequences of it (up to max_batch_size) as free memory allows",
+        description="context length; default the model's. The KV cache holds as many sequences of it "
+        "(up to max_batch_size) as free memory allows",
     )
     max_queue: int = Field(default=256, ge=0, description="waiting requests before 503")
     default_max_tokens: int = Field(default=256, ge=1)

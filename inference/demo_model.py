@@ -19,10 +19,12 @@ SPECIALS = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"]
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% set sys = namespace(text='') %}"
-    "{% for m in messages %}{% if m['role'] == 'system' %}{% set sys.text = sys.text + m['content'] + '\n\n' %}{% endif %}{% endfor %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}"
+    "{% set sys.text = sys.text + m['content'] + '\n\n' %}{% endif %}{% endfor %}"
     "{% set first = namespace(done=false) %}"
     "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}[INST] {% if not first.done %}{{ sys.text }}{% set first.done = true %}{% endif %}{{ m['content'] }} [/INST]"
+    "{% if m['role'] == 'user' %}[INST] {% if not first.done %}{{ sys.text }}{% set first.done = true %}{% endif %}"
+    "{{ m['content'] }} [/INST]"
     "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% endif %}"
     "{% endfor %}"
 )
@@ -80,7 +82,8 @@ def ensure_demo_model(data_dir: Path) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(20261127)
-    model = MistralForCausalLM(config).to(torch.float32)
+    # transformers declares `to` with @wraps(nn.Module.to), so its stubs take the dtype for `self`
+    model = MistralForCausalLM(config).to(torch.float32)  # type: ignore[arg-type]
     with torch.no_grad():
         # Random init gives near-uniform logits; a sharper output layer makes sampling and
         # greedy decoding differ visibly, which is what the demo and the tests need.

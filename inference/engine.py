@@ -87,6 +87,12 @@ class Sequence:
         self.last_token_at: float | None = None
 
     @property
+    def held_slot(self) -> int:
+        """The KV slot of a prefilling or running sequence (each holds one until it is released)."""
+        assert self.slot is not None, f"{self.request_id} holds no KV slot"
+        return self.slot
+
+    @property
     def position(self) -> int:
         """Where the next token's key/value is written: after the prompt and all but the last output."""
         return len(self.prompt_ids) + len(self.output_ids) - 1
@@ -352,7 +358,7 @@ class Engine:
             budget -= n
         pieces = [
             PrefillPiece(
-                s.slot,
+                s.held_slot,
                 s.prefilled,
                 s.prompt_ids[s.prefilled : s.prefilled + n],
                 s.params.temperature,
@@ -369,7 +375,7 @@ class Engine:
             seq.prefilled += n
             if seq.prefilled == len(seq.prompt_ids):
                 self._prefilling.remove(seq)
-                self._running[seq.slot] = seq
+                self._running[seq.held_slot] = seq
                 done.append((seq, tok))
         self._accept(done)
 
@@ -415,7 +421,7 @@ class Engine:
             if text:
                 self._outbox.append((seq, StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids))))
             self.runner.set_row(
-                seq.slot,
+                seq.held_slot,
                 token=tok,
                 position=seq.position,
                 counter=len(seq.output_ids),

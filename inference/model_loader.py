@@ -123,7 +123,8 @@ def load_model(
         kwargs["device_map"] = dev  # weights go straight to the GPU, never staged in host memory
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if "device_map" not in kwargs:
-        model.to(dev)
+        # transformers declares `to` with @wraps(nn.Module.to), so its stubs take the device for `self`
+        model.to(dev)  # type: ignore[arg-type]
     model.eval()
     context = getattr(model.config, "max_position_embeddings", 4096)
     if max_model_len:

@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, cast
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -287,9 +287,9 @@ def create_app(config: WorkerConfig) -> FastAPI:
             ids = loaded.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         else:
             vocab = len(loaded.tokenizer)
-            if any(not 0 <= t < vocab for t in prompt):  # type: ignore[union-attr]
+            if any(not 0 <= t < vocab for t in prompt):
                 raise EngineError(400, f"Prompt token ids must be in [0, {vocab}).", "invalid_prompt", param="prompt")
-            ids = list(prompt)  # type: ignore[arg-type]
+            ids = list(prompt)
         params = sampling(req, len(ids), req.effective_max_tokens())
         return await run_generation(engine, loaded, request, req, "completion", ids, params)
 
@@ -406,12 +406,11 @@ def create_app(config: WorkerConfig) -> FastAPI:
 
         try:
             if kind == "chat":
+                seq = handle.seq
+                assert seq is not None  # Engine.submit gives every handle its sequence
                 yield chunk(
-                    "",
-                    None,
-                    p.Usage(prompt_tokens=len(handle.seq.prompt_ids), total_tokens=len(handle.seq.prompt_ids)),
-                    role=True,
-                )  # type: ignore[union-attr]
+                    "", None, p.Usage(prompt_tokens=len(seq.prompt_ids), total_tokens=len(seq.prompt_ids)), role=True
+                )
             async for out in _until(handle.outputs(), deadline):
                 if out is None:  # the deadline passed: stop generating, say so in-band
                     err = p.error_body(504, _DEADLINE_PASSED, "deadline_exceeded")
@@ -422,14 +421,16 @@ def create_app(config: WorkerConfig) -> FastAPI:
                     err = p.error_body(500, "The engine failed while generating this request.", "engine_error")
                     yield (
                         b"data: "
-                        + json.dumps(err | ({"usage": usage.model_dump()} if req.include_usage else {})).encode()
+                        + json.dumps(
+                            err | ({"usage": usage.model_dump()} if req.include_usage and usage is not None else {})
+                        ).encode()
                         + b"\n\n"
-                    )  # type: ignore[union-attr]
+                    )
                     return
                 if out.text or out.finish_reason:
                     yield chunk(out.text, out.finish_reason, usage)
-                if out.finish_reason and req.include_usage:
-                    body = {
+                if out.finish_reason and req.include_usage and usage is not None:
+                    body: dict[str, Any] = {
                         "id": request_id,
                         "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
                         "created": created,
@@ -453,7 +454,10 @@ def create_app(config: WorkerConfig) -> FastAPI:
             else [req.input]
         )
         batch = [
-            loaded.tokenizer(x, add_special_tokens=True)["input_ids"] if isinstance(x, str) else list(x) for x in inputs
+            loaded.tokenizer(x, add_special_tokens=True)["input_ids"]
+            if isinstance(x, str)
+            else list(cast(list[int], x))  # a prompt of token ids: the input, or one of a list of them
+            for x in inputs
         ]
         too_long = [len(b) for b in batch if len(b) > loaded.max_model_len]
         if too_long:

@@ -130,16 +130,19 @@ class SeriesCache:
             b = max(start, begin)  # everything from `begin` on was just read
             og, ot = _dense(old.series, start, b) if old is not None else (np.zeros(b - start), np.zeros(b - start))
             ng, nt = _dense(fresh[slo], b, stop)
-            full = old is None or b == start
-            late = full or old.fetched_until - b >= self.late_minutes
             horizon = self.horizon_minutes if self.hourly else 1 << 40  # minutes alone stay exact
-            exact = stop + horizon if full else min(old.exact_until, stop + horizon)
-            hours_until = spans_until if full else max(old.hours_until, spans_until)
+            if old is None or b == start:  # a full read
+                refreshed_at, late_at = now, now
+                exact, hours_until = stop + horizon, spans_until
+            else:
+                refreshed_at = old.refreshed_at
+                late_at = now if old.fetched_until - b >= self.late_minutes else old.late_at
+                exact, hours_until = min(old.exact_until, stop + horizon), max(old.hours_until, spans_until)
             entry = _Entry(
                 MinuteSeries(start, np.concatenate([og, ng]), np.concatenate([ot, nt])),
                 stop,
-                now if full else old.refreshed_at,
-                now if late else old.late_at,
+                refreshed_at,
+                late_at,
                 exact,
                 hours_until,
             )

@@ -93,7 +93,8 @@ def status(
     """Evaluate every SLO now from the ledger and print a table (or JSON). Specs: --specs, else
     slo_specs of the settings, else slo/defaults.yaml.
 
-    Exit status: 0 normally; 1 when any page alert fires; 2 for bad settings or specs, or an unreachable ledger database.
+    Exit status: 0 normally; 1 when any page alert fires; 2 for bad settings or specs, or an
+    unreachable ledger database.
     Reads only: nothing is recorded and no notification is sent.
     """
     from sqlalchemy.exc import SQLAlchemyError

@@ -82,7 +82,9 @@ class MinuteSeries:
         return cls(start, dg, dt)
 
     @classmethod
-    def from_bad_total(cls, start: int, bad: Sequence[float], total: Sequence[float]) -> "MinuteSeries":
+    def from_bad_total(
+        cls, start: int, bad: Sequence[float] | np.ndarray, total: Sequence[float] | np.ndarray
+    ) -> "MinuteSeries":
         """From consecutive minutes of bad and total counts beginning at `start`."""
         t = np.asarray(total, dtype=np.float64)
         return cls(int(start), t - np.asarray(bad, dtype=np.float64), t)

@@ -29,7 +29,7 @@ def register_slo_job(
     The job is a plain function: a BackgroundScheduler runs it in its thread pool, an
     AsyncIOScheduler in the event loop's default executor, so the loop never waits on the
     database or a webhook."""
-    state = {"pruned": None}
+    state: dict[str, datetime | None] = {"pruned": None}
 
     def run() -> None:
         now = service.clock()

@@ -10,10 +10,16 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 from slo import conventions
 from slo.burn import BurnAlertWindow, WindowSpec, alert_windows, window_minutes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# a count of requests or of USD: one number, or one per minute
+_Amount = TypeVar("_Amount", float, "np.ndarray")
 
 
 class SLIKind(StrEnum):
@@ -96,7 +102,7 @@ class CostSLI:
     budget_usd_per_1k_requests: float
     kind: ClassVar[SLIKind] = SLIKind.COST
 
-    def allowed_spend(self, requests: float) -> float:
+    def allowed_spend(self, requests: _Amount) -> _Amount:
         """The spend the budget allows for `requests` requests, in USD."""
         return requests * self.budget_usd_per_1k_requests / 1000.0
 

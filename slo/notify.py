@@ -196,7 +196,7 @@ class WebhookNotifier:
                 if k in ALERTS and isinstance(d, Mapping):  # a state of an older version's alert is dropped
                     n = AlertNote.from_json(d)
                     n.pending = [u for u in n.pending if u in urls]
-                    restored[k] = n  # type: ignore[index]  # k is in ALERTS
+                    restored[k] = n
             self._notes[slo_id] = restored
 
     def notify(self, statuses: Iterable[SLOStatus], now: datetime | None = None) -> dict[str, dict[str, Any]]:

@@ -27,9 +27,13 @@ Supported::
         spec:
           ratioMetric:                # counter: true; good or bad, and total
             counter: true
-            good: {metricSource: {type: Prometheus, spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="2"}'}}}
+            good:
+              metricSource:
+                type: Prometheus
+                spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="2"}'}
             total: {metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds_count}}}
-          # thresholdMetric: {metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds}}}
+          # thresholdMetric:          # instead of ratioMetric
+          #   metricSource: {type: Prometheus, spec: {query: gen_ai_server_time_to_first_token_seconds}}
       objectives:
         - target: 0.95                # or targetPercent: 95
           # op: lte, value: 2         # thresholdMetric only: the latency threshold in seconds
@@ -345,7 +349,7 @@ def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
                 f"{tq!r}: the safety SLI's total is every request (no status_class)",
                 ("total", "metricSource", "spec", "query"),
             )
-        sli = SafetySLI(direction)  # type: ignore[arg-type]
+        sli = SafetySLI(direction)
         n_sel, t_sel = _at(nw, _selector_of, n_m, {"direction"}, nq), _at("total", _selector_of, t_m, set(), tq)
     elif (
         good
@@ -449,7 +453,8 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
     spec = doc.get("spec") or {}
     objectives = spec.get("objectives") or []
     ratios = [o.get("ratioMetrics") for o in objectives if isinstance(o, dict)]
-    if not ratios or any(r is None for r in ratios) or any(r != ratios[0] for r in ratios):
+    r = ratios[0] if ratios else None
+    if r is None or any(x is None or x != r for x in ratios):
         raise SpecError.at(
             file,
             line_at(doc, ["spec", "objectives"]),
@@ -467,7 +472,6 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
     def source(m: Any) -> dict[str, Any]:
         return {"metricSource": {"type": m.get("source", "prometheus"), "spec": {"query": m.get("query", "")}}}
 
-    r = ratios[0]
     which = "good" if "good" in r else "bad"
     v1 = {
         "apiVersion": OPENSLO_VERSION,

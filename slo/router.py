@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -49,8 +49,10 @@ def build_slo_router(service: SLOService, authenticate: Authenticate, *, max_age
     async def get_slo(
         request: Request,
         name: str,
-        since: datetime | None = Query(None, description="history from this time on (ISO 8601; naive is UTC)"),
-        limit: int = Query(100, ge=1, le=10_000, description="most recent history rows"),
+        since: Annotated[
+            datetime | None, Query(description="history from this time on (ISO 8601; naive is UTC)")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="most recent history rows")] = 100,
     ) -> dict[str, Any] | JSONResponse:
         who = await authenticate(request.headers.get("authorization"))
         slo = service.get(name)

@@ -12,8 +12,9 @@ Each SLI kind has the same meaning as in the Prometheus rules (`alerts.promql`):
   `inferwatch_safety_incidents_total{direction}` counts), total = all requests. Minutes
   written before migration 0005 have no incidents recorded.
 
-The same statements serve every SLO at once (reading the rows is the cost, not the SLOs). They aggregate per minute in SQL and return epoch minutes, so 30
-days of rollups never become Python datetimes or per-minute objects.
+The same statements serve every SLO at once (reading the rows is the cost, not the SLOs). They
+aggregate per minute in SQL and return epoch minutes, so 30 days of rollups never become Python
+datetimes or per-minute objects.
 
 Minutes or hours: the windows up to 6 h read the minute rollups; the rest of the period (the
 1 d and 3 d windows, the period SLI) reads the hourly rollups (`request_rollups_hour`, 60x

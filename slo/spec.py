@@ -54,7 +54,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -98,7 +98,7 @@ from slo.specfields import (
 )
 from slo.yamlloc import LocDict, YamlError, line_at, load_documents
 
-NATIVE_VERSION = "inferwatch/v1"
+NATIVE_VERSION: Final = "inferwatch/v1"
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
 

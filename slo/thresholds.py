@@ -33,14 +33,14 @@ def format_le(threshold: float) -> str:
         return "0"
     # Go's strconv.FormatFloat(x, 'g', -1, 64): shortest round-trip digits, exponent form when
     # the decimal exponent is < -4 or >= 6 (client_golang's writeFloat).
-    sign, digits, exp = Decimal(repr(abs(x))).normalize().as_tuple()
-    ds = "".join(map(str, digits))
-    e10 = len(ds) + exp - 1
+    d = Decimal(repr(abs(x))).normalize()
+    ds = "".join(map(str, d.as_tuple().digits))
+    e10 = d.adjusted()  # the decimal exponent of the first digit
     prefix = "-" if x < 0 else ""
     if e10 < -4 or e10 >= 6:
         mant = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
         return f"{prefix}{mant}e{'-' if e10 < 0 else '+'}{abs(e10):02d}"
-    return prefix + format(Decimal(repr(abs(x))).normalize(), "f")
+    return prefix + format(d, "f")
 
 
 def le_spellings(threshold: float) -> tuple[str, ...]:

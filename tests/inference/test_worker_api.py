@@ -30,9 +30,9 @@ def test_health_reports_version_and_load_time(worker):
     assert body["version"].startswith(DEMO + "@")
     # the load time /health reports is the one /metrics exports (a value, not a speed target)
     gauge = [
-        l
-        for l in httpx.get(worker.url + "/metrics").text.splitlines()
-        if l.startswith("inferwatch_worker_model_load_seconds{")
+        line
+        for line in httpx.get(worker.url + "/metrics").text.splitlines()
+        if line.startswith("inferwatch_worker_model_load_seconds{")
     ]
     assert len(gauge) == 1 and float(gauge[0].split()[-1]) == pytest.approx(body["load_seconds"])
 
@@ -165,7 +165,7 @@ def test_metrics_exposes_worker_series(client, worker):
         "inferwatch_worker_batch_size_bucket",
     ):
         assert name in text, name
-    gen = [l for l in text.splitlines() if l.startswith("inferwatch_worker_generation_tokens_total")]
+    gen = [line for line in text.splitlines() if line.startswith("inferwatch_worker_generation_tokens_total")]
     assert float(gen[0].split()[-1]) >= 3
 
 
@@ -250,9 +250,9 @@ def test_cancellation_frees_the_slot(worker):
 def _aborted(worker) -> float:
     text = httpx.get(worker.url + "/metrics").text
     return sum(
-        float(l.rsplit(" ", 1)[1])
-        for l in text.splitlines()
-        if l.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in l
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in line
     )
 
 
@@ -287,6 +287,6 @@ def test_sse_ends_with_done(worker):
         "ignore_eos": True,
     }
     with httpx.stream("POST", worker.url + "/v1/chat/completions", json=body) as r:
-        events = [l for l in r.iter_lines() if l.startswith("data: ")]
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
     assert json.loads(events[-2][6:])["choices"][0]["finish_reason"] == "length"

@@ -97,7 +97,7 @@ def test_sigterm_finishes_running_requests_then_exits(demo_dir, tmp_path):
     def consume() -> None:
         body = LONG | {"max_tokens": 40}
         with httpx.stream("POST", w.url + "/v1/chat/completions", json=body, timeout=60) as r:
-            events.extend(l for l in r.iter_lines() if l.startswith("data: "))
+            events.extend(line for line in r.iter_lines() if line.startswith("data: "))
 
     t = threading.Thread(target=consume)
     t.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import Engine
@@ -82,7 +83,7 @@ def test_hour_spans_avoid_every_window_start() -> None:
     for horizon in (0, 360):
         spans = hour_spans(SLOS, begin, at, horizon)
         assert spans and all(a % 60 == 0 and b % 60 == 0 and a < b for a, b in spans)
-        assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))
+        assert all(b1 <= a2 for (_, b1), (a2, _) in pairwise(spans))
         assert spans[-1][1] <= at - SHORT_WINDOW_MINUTES and spans[0][0] >= begin
         for later in range(at, at + horizon + 1, 7):
             for s in SLOS:

@@ -98,8 +98,10 @@ metadata: {name: ttft-bucket}
 spec:
   ratioMetric:
     counter: true
-    good: {metricSource: {type: Prometheus, spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="0.25", model_alias="mistral"}'}}}
-    total: {metricSource: {type: Prometheus, spec: {query: 'gen_ai_server_time_to_first_token_seconds_count{model_alias="mistral"}'}}}
+    good: {metricSource: {type: Prometheus, \
+spec: {query: 'gen_ai_server_time_to_first_token_seconds_bucket{le="0.25", model_alias="mistral"}'}}}
+    total: {metricSource: {type: Prometheus, \
+spec: {query: 'gen_ai_server_time_to_first_token_seconds_count{model_alias="mistral"}'}}}
 ---
 apiVersion: openslo/v1
 kind: SLO
@@ -122,7 +124,8 @@ spec:
   timeWindow: [{duration: 30d, isRolling: true}]
   indicator:
     spec:
-      thresholdMetric: {metricSource: {type: Prometheus, spec: {query: 'gen_ai_server_time_to_first_token_seconds{model_alias="mistral"}'}}}
+      thresholdMetric: {metricSource: {type: Prometheus, \
+spec: {query: 'gen_ai_server_time_to_first_token_seconds{model_alias="mistral"}'}}}
   objectives: [{op: lte, value: 0.25, target: 0.95}]
 ---
 apiVersion: openslo/v1
@@ -192,7 +195,8 @@ def test_openslo_multiple_objectives_become_one_slo_each() -> None:
     [
         ("slos:\n  - name: a\n    objective: 100\n    sli: {availability: {}}\n", 3, "below 100 %"),
         (
-            "slos:\n  - name: a\n    objective: 99\n    sli:\n      availability: {}\n      cost: {budget_usd_per_1k_requests: 1}\n",
+            "slos:\n  - name: a\n    objective: 99\n    sli:\n"
+            "      availability: {}\n      cost: {budget_usd_per_1k_requests: 1}\n",
             4,
             "exactly one of",
         ),
@@ -200,7 +204,8 @@ def test_openslo_multiple_objectives_become_one_slo_each() -> None:
         ("slos:\n  - name: a\n    objective: 99\n    windw: 28d\n    sli: {availability: }\n", 4, "windw"),
         ("slos:\n  - name: a\n    objective: 99\n    window: 2d\n    sli: {availability: }\n", 4, "between 7d and 90d"),
         (
-            "slos:\n  - name: a\n    objective: 99\n    sli:\n      latency:\n        metric: ttft\n        threshold: -1\n",
+            "slos:\n  - name: a\n    objective: 99\n    sli:\n"
+            "      latency:\n        metric: ttft\n        threshold: -1\n",
             7,
             "positive",
         ),

@@ -19,9 +19,14 @@ from slo.service import SLOService
 class Principal(Protocol):
     """Who a key belongs to (the gateway's `Principal`)."""
 
-    tenant: str | None
-    key_id: str | None
-    is_admin: bool
+    @property
+    def tenant(self) -> str | None: ...
+
+    @property
+    def key_id(self) -> str | None: ...
+
+    @property
+    def is_admin(self) -> bool: ...
 
 
 # "Bearer <key>" -> caller; raises (status 401) on a bad key

@@ -208,7 +208,7 @@ class Gateway:
         except asyncio.CancelledError:
             outcome.client_left()
             raise
-        except Exception:  # noqa: BLE001 - never a stack trace to the client
+        except Exception:
             log.exception("unexpected gateway error (request %s)", request_id)
             outcome.status, outcome.error_type = 500, "internal_error"
             return GatewayError(500, "Internal error in the gateway.", "internal_error").response(

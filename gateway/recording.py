@@ -60,7 +60,7 @@ class Recorder:
             for job in jobs:
                 try:
                     await job()
-                except Exception:  # noqa: BLE001 - a failed scan costs its own findings, never the record
+                except Exception:
                     log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
         except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
             log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)

@@ -31,3 +31,13 @@ class GatewayError(Exception):
             status_code=self.status,
             headers={**self.headers, **(extra_headers or {})},
         )
+
+
+def no_healthy_upstream(alias: str) -> GatewayError:
+    """No replica of any version the request may try can take it now."""
+    return GatewayError(
+        503,
+        f"No healthy upstream for '{alias}' right now.",
+        "no_healthy_upstream",
+        headers={"Retry-After": "5"},
+    )

@@ -15,7 +15,7 @@ from ledger.record import Attempt
 
 from .config import FallbackReason, Priority
 from .deadline import Deadline
-from .errors import GatewayError
+from .errors import GatewayError, no_healthy_upstream
 from .fallbacks import Fallbacks, attempt, response_reason
 from .metrics import GatewayMetrics
 from .outcome import Outcome
@@ -94,13 +94,7 @@ class Failover:
                 attempts.append(attempt(version, replica.url, resp.status, None))
                 outcome.releases.append(slot.release)
                 return resp, replica
-            raise GatewayError(
-                503,
-                f"No healthy upstream for '{alias}' right now.",
-                "no_healthy_upstream",
-                error_type="no_healthy_upstream",
-                headers={"Retry-After": "5"},
-            )
+            raise no_healthy_upstream(alias)
         finally:
             if len(attempts) > 1:
                 outcome.attempts = attempts

@@ -14,7 +14,7 @@ import aiohttp
 from . import tracing
 from .config import GatewayConfig
 from .context import RequestContext
-from .errors import GatewayError
+from .errors import GatewayError, no_healthy_upstream
 from .metrics import GatewayMetrics
 from .upstreams import Replica, UpstreamPools
 from .usage import upstream_stream_options
@@ -83,13 +83,7 @@ class Forwarder:
         if last_error is not None:
             outcome.model_version = version
             raise last_error
-        raise GatewayError(
-            503,
-            f"No healthy upstream for '{ctx.alias}' right now.",
-            "no_healthy_upstream",
-            error_type="no_healthy_upstream",
-            headers={"Retry-After": "5"},
-        )
+        raise no_healthy_upstream(ctx.alias)
 
     async def _send(self, replica: Replica, ctx: RequestContext, body: dict[str, Any]) -> aiohttp.ClientResponse:
         cfg = self.pools.pools[replica.version].config

@@ -158,19 +158,25 @@ def orders(labels: list[str], rounds: int) -> list[list[str]]:
     return [labels if i % 2 == 0 else labels[::-1] for i in range(rounds)]
 
 
-def measure(r: Revision, rates: list[float], seconds: float, connections: int, direct: dict[float, dict]) -> dict:
-    headers = {"Authorization": f"Bearer {r.key}"}
-    out: dict[str, Any] = {"rates": []}
+def measure_round(order: list[Revision], stub_url: str, rates: list[float], seconds: float, connections: int) -> dict:
+    """One round, level by level: at each rate the stub directly, then every revision in `order`;
+    then saturation in `order`. Revisions compared at one level are seconds apart."""
+    direct: list[dict] = []
+    results: dict[str, Any] = {r.label: {"rates": []} for r in order}
     for rate in rates:
-        res = asyncio.run(fixed_rate(r.url + PATH, headers, rate, seconds))
-        r.answered += res["requests"] - res["errors"]
-        res["added_p50_ms"] = res["p50_ms"] - direct[rate]["p50_ms"]
-        res["added_p99_ms"] = res["p99_ms"] - direct[rate]["p99_ms"]
-        out["rates"].append(res)
-    sat = asyncio.run(saturation(r.url + PATH, headers, connections, seconds))
-    r.answered += sat["requests"] - sat["errors"]
-    out["saturation"] = sat
-    return out
+        d = asyncio.run(fixed_rate(stub_url + PATH, {}, rate, seconds))
+        direct.append(d)
+        for r in order:
+            res = asyncio.run(fixed_rate(r.url + PATH, {"Authorization": f"Bearer {r.key}"}, rate, seconds))
+            r.answered += res["requests"] - res["errors"]
+            res["added_p50_ms"] = res["p50_ms"] - d["p50_ms"]
+            res["added_p99_ms"] = res["p99_ms"] - d["p99_ms"]
+            results[r.label]["rates"].append(res)
+    for r in order:
+        sat = asyncio.run(saturation(r.url + PATH, {"Authorization": f"Bearer {r.key}"}, connections, seconds))
+        r.answered += sat["requests"] - sat["errors"]
+        results[r.label]["saturation"] = sat
+    return {"direct": direct, "results": results}
 
 
 def metrics(rates: list[float]) -> list[tuple[str, str, Any]]:
@@ -183,37 +189,55 @@ def metrics(rates: list[float]) -> list[tuple[str, str, Any]]:
     return out
 
 
-def ratio_interval(a: list[float], b: list[float], rng: random.Random) -> tuple[float, float] | None:
-    """Paired bootstrap 95 % interval of median(b) / median(a): rounds resampled with replacement."""
+def _ratio_of_medians(a: list[float], b: list[float]) -> float | None:
+    base = statistics.median(a)
+    return statistics.median(b) / base if base > 0 else None
+
+
+def _median_of_ratios(a: list[float], b: list[float]) -> float | None:
+    """Each round's B/A, then their median: load common to both measurements of a round cancels."""
+    return statistics.median(y / x for x, y in zip(a, b, strict=True)) if all(x > 0 for x in a) else None
+
+
+def bootstrap(stat: Any, a: list[float], b: list[float], rng: random.Random) -> tuple[float, float] | None:
+    """95 % interval of `stat(a, b)` with rounds resampled with replacement, each round's pair kept together."""
     n = len(a)
     if n < 2:
         return None
-    ratios = []
+    values = []
     for _ in range(BOOTSTRAP):
         idx = [rng.randrange(n) for _ in range(n)]
-        base = statistics.median(a[i] for i in idx)
-        if base > 0:
-            ratios.append(statistics.median(b[i] for i in idx) / base)
-    if len(ratios) < BOOTSTRAP // 2:
+        if (v := stat([a[i] for i in idx], [b[i] for i in idx])) is not None:
+            values.append(v)
+    if len(values) < BOOTSTRAP // 2:
         return None
-    ratios.sort()
-    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+    values.sort()
+    return values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]
 
 
-def summarize(revs: list[Revision], rounds: list[dict], rates: list[float]) -> dict[str, Any]:
+def summarize(labels: list[str], rounds: list[dict], rates: list[float]) -> dict[str, Any]:
     rng = random.Random(0)  # the same run always gives the same interval
-    base = revs[0].label
+    base = labels[0]
     out: dict[str, Any] = {}
     for name, unit, get in metrics(rates):
-        values = {r.label: [get(rd["results"][r.label]) for rd in rounds] for r in revs}
+        values = {label: [get(rd["results"][label]) for rd in rounds] for label in labels}
         row: dict[str, Any] = {"unit": unit, "median": {k: statistics.median(v) for k, v in values.items()}}
         row["ratio"] = {}
-        for r in revs[1:]:
-            a, b = row["median"][base], row["median"][r.label]
-            ci = ratio_interval(values[base], values[r.label], rng)
-            row["ratio"][f"{r.label}/{base}"] = {"ratio": b / a if a > 0 else None, "ci95": ci}
+        for label in labels[1:]:
+            a, b = values[base], values[label]
+            row["ratio"][f"{label}/{base}"] = {
+                "ratio": _ratio_of_medians(a, b),
+                "ci95": bootstrap(_ratio_of_medians, a, b, rng),
+                "paired": _median_of_ratios(a, b),
+                "paired_ci95": bootstrap(_median_of_ratios, a, b, rng),
+            }
         out[name] = row
     return out
+
+
+def _cell(value: float | None, ci: tuple[float, float] | None) -> str:
+    cell = "n/a" if value is None else f"{value:.2f}"
+    return cell + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -228,7 +252,9 @@ def print_table(report: dict[str, Any]) -> None:
     for r in revs:
         print(f"  {r['label']} = {r['rev']} ({r['commit'][:12]}), gateway from {r['gateway_file']}")
     head = f"{'median over rounds':<24}" + "".join(f"{r['label'] + ' ' + r['rev']:>16}" for r in revs)
-    head += "".join(f"{r['label'] + '/' + base + ' [95% CI]':>26}" for r in revs[1:])
+    for r in revs[1:]:
+        q = f"{r['label']}/{base}"
+        head += f"{q + ' of medians':>22}{'paired ' + q:>22}"
     print("\n" + head)
     for name, row in report["summary"].items():
         line = f"{name + ' (' + row['unit'] + ')':<24}"
@@ -236,11 +262,9 @@ def print_table(report: dict[str, Any]) -> None:
         line += "".join(f"{row['median'][r['label']]:>16.{digits}f}" for r in revs)
         for r in revs[1:]:
             q = row["ratio"][f"{r['label']}/{base}"]
-            ci = q["ci95"]
-            cell = "n/a" if q["ratio"] is None else f"{q['ratio']:.3f}"
-            cell += f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-            line += f"{cell:>26}"
+            line += f"{_cell(q['ratio'], q['ci95']):>22}{_cell(q['paired'], q['paired_ci95']):>22}"
         print(line)
+    print(f"(ratios with a bootstrap 95 % interval over rounds; paired: the median of each round's ratio to {base})")
     print()
     for label, led in report["ledger"].items():
         print(
@@ -306,12 +330,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             r.answered += warm["requests"] - warm["errors"]
         for i, order in enumerate(orders([r.label for r in revs], args.rounds)):
             load = os.getloadavg()[0]
-            direct = {rate: asyncio.run(fixed_rate(stub_url + PATH, {}, rate, args.seconds)) for rate in rates}
-            rd: dict[str, Any] = {"round": i + 1, "order": order, "load": load, "direct": list(direct.values())}
-            rd["results"] = {}
+            by_label = {r.label: r for r in revs}
+            rd = {"round": i + 1, "order": order, "load": load}
+            rd |= measure_round([by_label[x] for x in order], stub_url, rates, args.seconds, args.connections)
             for label in order:
-                r = next(x for x in revs if x.label == label)
-                res = rd["results"][label] = measure(r, rates, args.seconds, args.connections, direct)
+                r, res = by_label[label], rd["results"][label]
                 cells = ", ".join(
                     f"{x['rate']:g} rps +{x['added_p50_ms']:.2f}/+{x['added_p99_ms']:.2f} ms" for x in res["rates"]
                 )
@@ -343,15 +366,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         + sum(rd["results"][r.label]["saturation"]["errors"] for rd in report["rounds"])
         for r in revs
     }
-    report["summary"] = summarize(revs, report["rounds"], rates)
+    report["summary"] = summarize([r.label for r in revs], report["rounds"], rates)
     report["own_tree"] = {r.label: r.checkouts == [str(r.tree)] for r in revs}
     report["ok"] = all(report["own_tree"].values()) and all(x["lost"] == 0 for x in report["ledger"].values())
     return report
 
 
+def show(report: dict[str, Any], args: argparse.Namespace) -> int:
+    if args.chart:
+        chart(report, args.chart)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0 if report["ok"] else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("revisions", nargs="+", metavar="REV", help="git revisions; the first is the baseline (A)")
+    ap.add_argument("revisions", nargs="*", metavar="REV", help="git revisions; the first is the baseline (A)")
     ap.add_argument("--rounds", type=int, default=8, help="measurements per revision (pairs of rounds: ABBA)")
     ap.add_argument("--rates", default="100,300", help="open-loop request rates, comma-separated")
     ap.add_argument("--seconds", type=float, default=3.0, help="per rate and for saturation, per round")
@@ -361,8 +394,13 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="the whole report as JSON on stdout")
     ap.add_argument("--chart", type=Path, help="PNG of every round's values (matplotlib)")
     ap.add_argument("--workdir", type=Path, help="for worktrees, logs and ledgers (default: a new temp dir)")
+    ap.add_argument("--replay", type=Path, help="no run: the table (and --chart) of an earlier --json report")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir's logs (kept anyway when a check fails)")
     args = ap.parse_args()
+    if args.replay:
+        report = json.loads(args.replay.read_text())
+        report["summary"] = summarize([r["label"] for r in report["revisions"]], report["rounds"], report["rates"])
+        return show(report, args)
     if len(args.revisions) < 2 or args.rounds < 1:
         ap.error("give at least two revisions and one round")
     own_workdir = args.workdir is None
@@ -380,12 +418,7 @@ def main() -> int:
         print(f"gateway_ab: interrupted; worktrees removed, logs in {args.workdir}", file=sys.stderr)
         return 130
     report["wall_s"] = round(time.monotonic() - t0, 1)
-    if args.chart:
-        chart(report, args.chart)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_table(report)
+    show(report, args)
     if report["ok"] and own_workdir and not args.keep:
         shutil.rmtree(args.workdir, ignore_errors=True)
     else:

@@ -45,7 +45,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.gateway_overhead import ROOT, fixed_rate, ledger_rows, saturation, start_gateway, start_stub, stop
+from bench.gateway_overhead import fixed_rate, ledger_rows, saturation, spawn, start_gateway, stop
+from tests.servers import ROOT, free_port, wait_ready
 
 PATH = "/v1/chat/completions"
 BOOTSTRAP = 2000
@@ -142,15 +143,31 @@ def _quiet(text: str | None, chars: int = 3000) -> str:
 def start(r: Revision, workdir: Path, stub_url: str, safety: dict | None) -> None:
     assert r.tree is not None
     log = workdir / r.label / "gateway.log"
-    env = {"PYTHONPATH": str(r.tree), "PYTHONVERBOSE": "1"}
+    os.environ["PYTHONVERBOSE"] = "1"  # for the gateway's processes only: this one read it at its start
     try:
-        r.proc, r.url, r.key = start_gateway(workdir / r.label, stub_url, safety, root=r.tree, env=env)
+        r.proc, r.url, r.key = start_gateway(workdir / r.label, stub_url, safety, root=r.tree)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else log.read_text(errors="replace")
         raise SetupError(f"{r.label} ({r.rev}): gateway did not start\n{_quiet(detail)}") from exc
+    finally:
+        del os.environ["PYTHONVERBOSE"]
     r.checkouts, r.gateway_file = imported_checkouts(log)
     if r.checkouts != [str(r.tree)]:
         raise SetupError(f"{r.label} ({r.rev}): gateway imported project code from {r.checkouts}, not {r.tree}")
+
+
+def start_stub(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """This checkout's stub upstream, shared by every revision."""
+    port = free_port()
+    proc = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(port)], workdir / "stub.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, proc, workdir / "stub.log", path="/v1/models")
+    return proc, url
+
+
+def count_rows(gateway_dir: Path) -> int:
+    n = ledger_rows(gateway_dir)
+    return n[0] if isinstance(n, tuple) else n  # (rows, unscanned rows) where gateway_overhead counts those too
 
 
 def orders(labels: list[str], rounds: int) -> list[list[str]]:
@@ -350,7 +367,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["machine"]["load_end"] = os.getloadavg()[0]
         report["ledger"] = {}
         for r in revs:
-            rows = ledger_rows(workdir / r.label)
+            rows = count_rows(workdir / r.label)
             report["ledger"][r.label] = {"answered": r.answered, "rows": rows, "lost": r.answered - rows}
             r.checkouts, r.gateway_file = imported_checkouts(workdir / r.label / "gateway.log")  # lazy imports too
     finally:

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import ROOT, free_port, wait_ready
+from tests.servers import free_port, wait_ready
 
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
@@ -171,31 +171,22 @@ async def saturation(
     return {"connections": connections, "requests": done, "errors": errors, "rps": done / (time.perf_counter() - t0)}
 
 
-def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         cmd,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
-        cwd=cwd,
+        cwd=cwd or Path(__file__).resolve().parent.parent,
         start_new_session=True,
     )
 
 
-def start_stub(tmp: Path) -> tuple[subprocess.Popen, str]:
-    """The fast stub upstream (tests/stub_upstream.py of this checkout), its own process."""
-    port = free_port()
-    stub = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(port)], tmp / "stub.log")
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, stub, tmp / "stub.log", path="/v1/models")
-    return stub, url
-
-
 def start_gateway(
-    tmp: Path, stub_url: str, safety: dict | None = None, root: Path = ROOT, env: dict[str, str] | None = None
+    tmp: Path, stub_url: str, safety: dict | None = None, root: Path | None = None
 ) -> tuple[subprocess.Popen, str, str]:
     """`safety` None: safety off; {"default": True}: no safety section (the default configuration).
-    `root`: the checkout whose `inferwatch` runs (its working directory); `env`: added to the environment."""
+    `root`: the checkout whose code runs (default: this one)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = tmp / "gw.yaml"
@@ -217,6 +208,7 @@ def start_gateway(
         )
     )
     iw = [sys.executable, "-m", "inferwatch.cli"]
+    env = {"PYTHONPATH": str(root)} if root else None
     key = json.loads(
         subprocess.run(
             iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
@@ -227,7 +219,7 @@ def start_gateway(
             env={**os.environ, **(env or {})},
         ).stdout
     )["key"]
-    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log", env, root)
+    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log", env, cwd=root)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, tmp / "gateway.log")
     return proc, url, key
@@ -288,7 +280,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
-    stub, stub_url = start_stub(tmp)
+    stub_port = free_port()
+    stub = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(stub_port)], tmp / "stub.log")
+    stub_url = f"http://127.0.0.1:{stub_port}"
+    wait_ready(stub_url, stub, tmp / "stub.log", path="/v1/models")
     safety = {"enabled": True, "classifier": False if args.no_classifier else None} if args.safety else None
     gateways = {"inferwatch": safety}  # name -> its safety section
     if args.side_by_side:

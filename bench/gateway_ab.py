@@ -1,15 +1,17 @@
 """Before/after: the gateways of two or more git revisions, interleaved in one run.
 
 Made for a shared, noisy machine, where two runs of one revision differ more than two
-revisions do. Each revision is checked out into a temporary detached worktree and its gateway
-started from that tree (the tree first on the path, its own `inferwatch keys create` and
-`inferwatch serve`, as bench/gateway_overhead.py starts one). All of them run at once against
-one fast stub upstream and the same load generator (gateway_overhead's, imported), and are
-measured in many short rounds in the order A B, B A, A B, ... (ABBA blocks; ABC CBA for three),
-so a change in machine load falls on every revision alike. Each round measures, per revision,
-the latency added over the stub called directly (measured in the same round) at fixed open-loop
-rates, and closed-loop saturation throughput. Recording is on (a ledger row per request) and
-safety off; `--safety` runs each revision's default configuration (no `safety` section).
+revisions do. Each revision is checked out into a temporary detached worktree, and its gateway
+is started by bench/gateway_overhead.py's `start_gateway` (its configuration, `keys create`,
+`serve`) with that tree alone on PYTHONPATH and PYTHONSAFEPATH set, so the project is imported
+from the tree, not from this checkout or the venv's editable install. All of them run at once
+against one fast stub upstream and the same load generator (gateway_overhead's, imported), and
+are measured in many short rounds in the order A B, B A, A B, ... (ABBA blocks; ABC CBA for
+three), so a change in machine load falls on every revision alike. Within a round it goes level
+by level: at each fixed open-loop rate the stub directly, then every revision (latency added
+over the stub seconds before), then closed-loop saturation throughput of every revision.
+Recording is on (a ledger row per request) and safety off; `--safety` runs each revision's
+default configuration (no `safety` section).
 
 The report gives each revision's median over rounds and, for every revision against the first,
 the ratio of medians with a paired bootstrap 95 % interval (rounds resampled, each round's
@@ -40,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,17 +144,33 @@ def _quiet(text: str | None, chars: int = 3000) -> str:
     return "\n".join(x for x in lines if not x.startswith(("# ", "import "))).strip()[-chars:]
 
 
+@contextmanager
+def _imports_from(tree: Path) -> Iterator[None]:
+    """Processes started inside import the project from `tree`: it is alone on PYTHONPATH, and
+    PYTHONSAFEPATH keeps their working directory (this checkout) off the front of sys.path.
+    PYTHONVERBOSE logs every module's file, for the check. This process read all three at its start."""
+    names = ("PYTHONPATH", "PYTHONSAFEPATH", "PYTHONVERBOSE")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(PYTHONPATH=str(tree), PYTHONSAFEPATH="1", PYTHONVERBOSE="1")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def start(r: Revision, workdir: Path, stub_url: str, safety: dict | None) -> None:
     assert r.tree is not None
     log = workdir / r.label / "gateway.log"
-    os.environ["PYTHONVERBOSE"] = "1"  # for the gateway's processes only: this one read it at its start
     try:
-        r.proc, r.url, r.key = start_gateway(workdir / r.label, stub_url, safety, root=r.tree)
+        with _imports_from(r.tree):
+            r.proc, r.url, r.key = start_gateway(workdir / r.label, stub_url, safety)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else log.read_text(errors="replace")
         raise SetupError(f"{r.label} ({r.rev}): gateway did not start\n{_quiet(detail)}") from exc
-    finally:
-        del os.environ["PYTHONVERBOSE"]
     r.checkouts, r.gateway_file = imported_checkouts(log)
     if r.checkouts != [str(r.tree)]:
         raise SetupError(f"{r.label} ({r.rev}): gateway imported project code from {r.checkouts}, not {r.tree}")

@@ -171,22 +171,19 @@ async def saturation(
     return {"connections": connections, "requests": done, "errors": errors, "rps": done / (time.perf_counter() - t0)}
 
 
-def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         cmd,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
-        cwd=cwd or Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parent.parent,
         start_new_session=True,
     )
 
 
-def start_gateway(
-    tmp: Path, stub_url: str, safety: dict | None = None, root: Path | None = None
-) -> tuple[subprocess.Popen, str, str]:
-    """`safety` None: safety off; {"default": True}: no safety section (the default configuration).
-    `root`: the checkout whose code runs (default: this one)."""
+def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple[subprocess.Popen, str, str]:
+    """`safety` None: safety off; {"default": True}: no safety section (the default configuration)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = tmp / "gw.yaml"
@@ -208,18 +205,15 @@ def start_gateway(
         )
     )
     iw = [sys.executable, "-m", "inferwatch.cli"]
-    env = {"PYTHONPATH": str(root)} if root else None
     key = json.loads(
         subprocess.run(
             iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
             capture_output=True,
             text=True,
             check=True,
-            cwd=root,
-            env={**os.environ, **(env or {})},
         ).stdout
     )["key"]
-    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log", env, cwd=root)
+    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, tmp / "gateway.log")
     return proc, url, key

@@ -95,7 +95,11 @@ def checkout(r: Revision, trees: Path) -> None:
     except subprocess.CalledProcessError as exc:
         raise SetupError(f"{r.rev}: not a commit in {ROOT}") from exc
     r.tree = trees / r.label
-    git("worktree", "add", "--detach", str(r.tree), r.commit)
+    try:
+        git("worktree", "add", "--detach", str(r.tree), r.commit)
+    except subprocess.CalledProcessError as exc:
+        r.tree = None  # nothing of ours to remove
+        raise SetupError(f"{r.rev}: git worktree add failed: {exc.stderr.strip()}") from exc
     head = subprocess.run(["git", "-C", str(r.tree), "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
     assert head.stdout.strip() == r.commit, (r.tree, head.stdout)
 

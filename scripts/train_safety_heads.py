@@ -1,24 +1,35 @@
 """Train the safety heads and write safety/models/safety_heads.json.
 
     PYTHONPATH=. python scripts/train_safety_heads.py [--data ../shared/data/safety] [--out PATH]
+        [--heads linear|mlp] [--folds N]
 
 Data: ``train.jsonl`` of the shared safety corpus (sources and licences in its README) plus
 the train halves of ``safety/data/ordinary_traffic.json`` and ``safety/data/contrast.json``
 (written for inferwatch). ``dev_eval.jsonl`` and the holdout halves are never read here.
 
-Features: the frozen 6-layer MiniLM embedding (``safety.classifier.Embedder``), cached once in
-``.cache/safety_embeddings`` (git-ignored; about 14 minutes for the 30k texts on this
-2-core machine under load, then seconds).
+Features: the frozen 6-layer MiniLM (``safety.classifier.Embedder``), pooled as POOLING says
+(default: the mean-pooled sentence embedding), cached once in ``.cache/safety_embeddings``
+(git-ignored; about 14 minutes for the 30k texts on this 2-core machine under load, 27 min
+when every pool of every layer is taken, then seconds).
 
-Protocol: every head is fitted leave-one-source-out (the source is the dataset, the first
-part of ``source``), so each training row gets a score from a model that never saw its
-source. Platt scaling is fitted on those out-of-fold scores; the operating points are chosen
-on them too, per domain (``safety.domain``: in distribution or abstaining), at a stated
-false-positive rate averaged over the ordinary benign validation sources (each source counts
-once; the hard-negative sources are reported, not used): FLAG_FPR for the flag point
-(score 0.5), BLOCK_FPR and at least BLOCK_MIN_P for the block point (score 0.8, in
-distribution only; abstaining hits flag at OUT_FPR and never block). The shipped heads are then fitted on all
-rows. Seeded; 139 s on this loaded 2-core machine once the cache is warm.
+Heads (``--heads``): ``linear`` (the default and the shipped one) is logistic regression;
+``mlp`` makes the harm and category heads one-hidden-layer MLPs (HIDDEN ReLU units, EPOCHS,
+float16 weights, about 550 KB in all). Richer pools (max, CLS, means of layers 1-5) and the
+MLP heads were measured against the shipped heads (BENCHMARKS.md, "Safety verdicts on
+independent data"): the MLP raised out-of-fold harm recall but flagged more benign text on
+independent sets, so the linear heads stay.
+
+Protocol: every head is fitted leave-sources-out (the source is the dataset, the first part
+of ``source``; ``--folds 0``, the default, holds out one source at a time, N > 0 packs whole
+sources into N folds, which the MLP needs to fit in minutes here), so each training row gets a
+score from a model that never saw its source. Platt scaling is fitted on those out-of-fold
+scores; the operating points are chosen on them too, per domain (``safety.domain``: in
+distribution or abstaining), at a stated false-positive rate averaged over the ordinary
+benign validation sources (each source counts once; the hard-negative sources are reported,
+not used): FLAG_FPR for the flag point (score 0.5), BLOCK_FPR and at least BLOCK_MIN_P for the
+block point (score 0.8, in distribution only; abstaining hits flag at OUT_FPR and never block).
+The shipped heads are then fitted on all rows. Seeded; linear heads 74-139 s on this loaded
+2-core machine once the cache is warm, MLP heads with ``--folds 8`` 142 s.
 """
 
 from __future__ import annotations
@@ -62,10 +73,13 @@ HARD_NEGATIVES = frozenset({"hatecheck", "mhc", "coconot_pref", "toxigen"})
 ATTACK_LABELS = ("none", "jailbreak", "prompt_injection")
 MIN_CATEGORY_ROWS = 20
 POOLING = ("mean6",)  # Embedder features; see safety.classifier.Embedder
-HEAD_KIND = {"harm": "mlp", "attack": "linear", "category": "mlp"}
+# --heads mlp: harm and category as one-hidden-layer MLPs (measured, not shipped: BENCHMARKS.md)
+HEAD_KINDS = {
+    "linear": {"harm": "linear", "attack": "linear", "category": "linear"},
+    "mlp": {"harm": "mlp", "attack": "linear", "category": "mlp"},
+}
 HIDDEN = 256  # units of an MLP head's hidden layer
 EPOCHS = 15
-FOLDS = 8  # leave-sources-out folds (a fold per source made the MLP heads' 24 fits too slow here)
 
 
 def load(data: Path) -> list[dict]:
@@ -152,9 +166,12 @@ def positive_logit(model, x: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def source_folds(groups: list[str], k: int = FOLDS) -> np.ndarray:
-    """Each source whole in one of ``k`` folds (largest first, into the smallest fold): a row's
-    out-of-fold score comes from a model that never saw its source."""
+def source_folds(groups: list[str], k: int) -> np.ndarray:
+    """Each source whole in one of ``k`` folds (largest first, into the smallest fold; 0: a
+    fold per source): a row's out-of-fold score comes from a model that never saw its source."""
+    if k == 0:
+        names = sorted(set(groups))
+        return np.array([names.index(g) for g in groups])
     size: list[int] = [0] * k
     fold: dict[str, int] = {}
     for src, n in sorted(Counter(groups).items(), key=lambda kv: (-kv[1], kv[0])):
@@ -163,12 +180,12 @@ def source_folds(groups: list[str], k: int = FOLDS) -> np.ndarray:
     return np.array([fold[g] for g in groups])
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], log, kind: str = "linear") -> np.ndarray:
-    """Leave-sources-out log-odds for every row."""
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], log, kind: str, k: int) -> np.ndarray:
+    """Leave-sources-out log-odds for every row (``k`` folds, see ``source_folds``)."""
     z = np.zeros(len(y))
     g = np.array(groups)
-    folds = source_folds(groups)
-    for f in range(FOLDS):
+    folds = source_folds(groups, k)
+    for f in range(int(folds.max()) + 1):
         test = folds == f
         train = ~test
         if len(np.unique(y[train])) < 2:
@@ -257,7 +274,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data" / "safety")
     ap.add_argument("--out", type=Path, default=HEAD_PATH)
+    ap.add_argument("--heads", choices=sorted(HEAD_KINDS), default="linear", help="head family (default: linear)")
+    ap.add_argument("--folds", type=int, default=0, help="leave-sources-out folds; 0 (default): one per source")
     args = ap.parse_args()
+    kinds = HEAD_KINDS[args.heads]
     if not (args.data / "train.jsonl").exists():
         args.data = Path("/work/shared/data/safety")
     np.random.seed(SEED)
@@ -282,25 +302,25 @@ def main() -> None:
     xs, gs = x[sel], [g for g, s in zip(groups, sel, strict=True) if s]
     y = (labels[sel] == "harmful").astype(int)
     log("harm head, leave-one-source-out:")
-    z = out_of_fold(xs, y, gs, log, HEAD_KIND["harm"])
+    z = out_of_fold(xs, y, gs, log, kinds["harm"], args.folds)
     ab = platt(z, y, weights(gs, y))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
     ds = [d for d, s in zip(doms, sel, strict=True) if s]
     points["harm"], report["harm"] = operating_points(p, y, gs, ds, (y == 0) & ~np.isin(gs, list(HARD_NEGATIVES)))
     report["harm"]["per_source_at_flag"] = per_source(p, y, gs, ds, points["harm"])
-    heads["harm"] = export(fit(xs, y, weights(gs, y), HEAD_KIND["harm"]), ["benign", "harmful"], ab)
+    heads["harm"] = export(fit(xs, y, weights(gs, y), kinds["harm"]), ["benign", "harmful"], ab)
 
     # Attack: none (benign and harmful) / jailbreak / prompt_injection.
     y = np.array([ATTACK_LABELS.index(lab) if lab in ATTACK_LABELS else 0 for lab in labels])
     log("attack head, leave-one-source-out:")
-    z = out_of_fold(x, y, groups, log, HEAD_KIND["attack"])
+    z = out_of_fold(x, y, groups, log, kinds["attack"], args.folds)
     ab = platt(z, y, weights(groups, (y > 0).astype(int)))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
     points["attack"], report["attack"] = operating_points(
         p, y, groups, doms, (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES))
     )
     report["attack"]["per_source_at_flag"] = per_source(p, y, groups, doms, points["attack"])
-    heads["attack"] = export(fit(x, y, weights(groups, y), HEAD_KIND["attack"]), list(ATTACK_LABELS), ab)
+    heads["attack"] = export(fit(x, y, weights(groups, y), kinds["attack"]), list(ATTACK_LABELS), ab)
 
     # Category: S-codes of harmful rows that name one (codes with too few rows left out).
     cats = np.array([r.get("category") or "" for r in rows])
@@ -315,11 +335,11 @@ def main() -> None:
         test = g == src
         if len(np.unique(yc[~test])) < 2:
             continue
-        m = fit(xs[~test], yc[~test], weights(list(g[~test]), yc[~test]), HEAD_KIND["category"])
+        m = fit(xs[~test], yc[~test], weights(list(g[~test]), yc[~test]), kinds["category"])
         pred = m.classes_[m.predict_proba(xs[test]).argmax(1)]
         correct.append((src, int((pred == yc[test]).sum()), int(test.sum())))
     report["category"] = {"labels": keep, "loso_accuracy": {s: round(c / n, 3) for s, c, n in correct}}
-    model = fit(xs, yc, weights(gs, yc), HEAD_KIND["category"])
+    model = fit(xs, yc, weights(gs, yc), kinds["category"])
     heads["category"] = export(model, [keep[i] for i in model.classes_])
 
     t_total = time.perf_counter() - t0
@@ -342,7 +362,8 @@ def main() -> None:
             "data_digest": data_digest,
             "seed": SEED,
             "C": C,
-            "head_kind": HEAD_KIND,
+            "head_kind": kinds,
+            "folds": args.folds or "one per source",
             "hidden_units": HIDDEN,
             "epochs": EPOCHS,
             "flag_fpr": FLAG_FPR,

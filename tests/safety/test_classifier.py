@@ -76,6 +76,8 @@ def test_several_pools_from_one_pass(classifier):
     assert np.allclose(np.linalg.norm(x.reshape(2, 3, 384), axis=2), 1.0, atol=1e-4)
     plain = Embedder(6, 128, 32).embed(texts)  # the sentence embedding is the first block
     assert np.allclose(x[:, :384], plain, atol=1e-4) and not np.allclose(x[:, 384:768], plain, atol=0.1)
+    cut = Embedder(4, 128, 32)  # a shorter encoder's default pool is its own last layer's mean
+    assert cut.pooling == ("mean4",) and cut.tag == "L4-T128-t32" and cut.embed(texts).shape == (2, 384)
 
 
 def test_piecewise_is_monotone_through_the_knots():

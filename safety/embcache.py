@@ -28,8 +28,7 @@ def text_key(text: str) -> str:
 class EmbeddingCache:
     def __init__(self, embedder, cache_dir: Path = CACHE) -> None:
         self.embedder = embedder
-        tag = f"L{embedder.layers}-T{embedder.max_tokens}-t{embedder.tail_tokens}"
-        self.dir = cache_dir / tag
+        self.dir = cache_dir / embedder.tag
         self.dir.mkdir(parents=True, exist_ok=True)
         self.table: dict[str, np.ndarray] = {}
         for f in sorted(self.dir.glob("shard_*.npz")):
@@ -51,20 +50,22 @@ class EmbeddingCache:
             self.table.update(zip(chunk, emb, strict=True))
             done = i + len(chunk)
             log(f"embedded {done}/{len(missing)} in {time.perf_counter() - t0:.0f} s")
-        return np.stack([self.table[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        return np.stack([self.table[k] for k in keys]) if keys else np.zeros((0, self.embedder.dim), np.float32)
 
 
-if __name__ == "__main__":  # python -m safety.embcache FILE.jsonl ...: fill the cache
+if __name__ == "__main__":  # python -m safety.embcache FILE.jsonl ...: fill the cache for the shipped heads
     import json
 
     import torch
 
-    from .classifier import Embedder
+    from .classifier import Embedder, Heads
 
     torch.set_num_threads(2)
-    cache = EmbeddingCache(Embedder(6, 128, 32))
+    heads = Heads.load()
+    cache = EmbeddingCache(Embedder(heads.layers, heads.max_tokens, heads.tail_tokens, heads.pooling))
     for path in sys.argv[1:]:
-        texts = [json.loads(line)["text"] for line in open(path, encoding="utf-8")]
+        with open(path, encoding="utf-8") as f:
+            texts = [json.loads(line)["text"] for line in f]
         t0 = time.perf_counter()
         cache.embed(texts, log=lambda m: print(m, flush=True))
         print(f"{path}: {len(texts)} texts, {time.perf_counter() - t0:.0f} s", flush=True)

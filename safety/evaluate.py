@@ -313,9 +313,10 @@ def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
     corpus = corpus or default_corpus_dir()
     path = corpus / "dev_eval.jsonl" if corpus is not None else None
     if path is not None and path.exists():
-        for line in path.open(encoding="utf-8"):
-            r = json.loads(line)
-            sets.setdefault(f"dev_eval/{r['eval_set']}", []).append(r)
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                sets.setdefault(f"dev_eval/{r['eval_set']}", []).append(r)
     return sets
 
 

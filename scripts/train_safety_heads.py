@@ -1,29 +1,41 @@
 """Train the safety heads and write safety/models/safety_heads.json.
 
     PYTHONPATH=. python scripts/train_safety_heads.py [--data ../shared/data/safety] [--out PATH]
+        [--heads linear|mlp] [--folds N]
 
 Data: ``train.jsonl`` of the shared safety corpus (sources and licences in its README) plus
 the train halves of ``safety/data/ordinary_traffic.json`` and ``safety/data/contrast.json``
 (written for inferwatch). ``dev_eval.jsonl`` and the holdout halves are never read here.
 
-Features: the frozen 6-layer MiniLM embedding (``safety.classifier.Embedder``), cached once in
-``.cache/safety_embeddings`` (git-ignored; about 14 minutes for the 30k texts on this
-2-core machine under load, then seconds).
+Features: the frozen 6-layer MiniLM (``safety.classifier.Embedder``), pooled as POOLING says
+(default: the mean-pooled sentence embedding), cached once in ``.cache/safety_embeddings``
+(git-ignored; about 14 minutes for the 30k texts on this 2-core machine under load, 27 min
+when every pool of every layer is taken, then seconds).
 
-Protocol: every head is fitted leave-one-source-out (the source is the dataset, the first
-part of ``source``), so each training row gets a score from a model that never saw its
-source. Platt scaling is fitted on those out-of-fold scores; the operating points are chosen
-on them too, per domain (``safety.domain``: in distribution or abstaining), at a stated
-false-positive rate averaged over the ordinary benign validation sources (each source counts
-once; the hard-negative sources are reported, not used): FLAG_FPR for the flag point
-(score 0.5), BLOCK_FPR and at least BLOCK_MIN_P for the block point (score 0.8, in
-distribution only; abstaining hits flag at OUT_FPR and never block). The shipped heads are then fitted on all
-rows. Seeded; 139 s on this loaded 2-core machine once the cache is warm.
+Heads (``--heads``): ``linear`` (the default and the shipped one) is logistic regression;
+``mlp`` makes the harm and category heads one-hidden-layer MLPs (HIDDEN ReLU units, EPOCHS,
+float16 weights, about 550 KB in all). Richer pools (max, CLS, means of layers 1-5) and the
+MLP heads were measured against the shipped heads (BENCHMARKS.md, "Safety verdicts on
+independent data"): the MLP raised out-of-fold harm recall but flagged more benign text on
+independent sets, so the linear heads stay.
+
+Protocol: every head is fitted leave-sources-out (the source is the dataset, the first part
+of ``source``; ``--folds 0``, the default, holds out one source at a time, N > 0 packs whole
+sources into N folds, which the MLP needs to fit in minutes here), so each training row gets a
+score from a model that never saw its source. Platt scaling is fitted on those out-of-fold
+scores; the operating points are chosen on them too, per domain (``safety.domain``: in
+distribution or abstaining), at a stated false-positive rate averaged over the ordinary
+benign validation sources (each source counts once; the hard-negative sources are reported,
+not used): FLAG_FPR for the flag point (score 0.5), BLOCK_FPR and at least BLOCK_MIN_P for the
+block point (score 0.8, in distribution only; abstaining hits flag at OUT_FPR and never block).
+The shipped heads are then fitted on all rows. Seeded; linear heads 74-139 s on this loaded
+2-core machine once the cache is warm, MLP heads with ``--folds 8`` 142 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
 import hashlib
 import json
@@ -37,6 +49,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # on a shared 2-core machine BLAS
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +72,19 @@ BLOCK_MIN_P = 0.9  # and a block needs a confident calibrated probability
 HARD_NEGATIVES = frozenset({"hatecheck", "mhc", "coconot_pref", "toxigen"})
 ATTACK_LABELS = ("none", "jailbreak", "prompt_injection")
 MIN_CATEGORY_ROWS = 20
+POOLING = ("mean6",)  # Embedder features; see safety.classifier.Embedder
+# --heads mlp: harm and category as one-hidden-layer MLPs (measured, not shipped: BENCHMARKS.md)
+HEAD_KINDS = {
+    "linear": {"harm": "linear", "attack": "linear", "category": "linear"},
+    "mlp": {"harm": "mlp", "attack": "linear", "category": "mlp"},
+}
+HIDDEN = 256  # units of an MLP head's hidden layer
+EPOCHS = 15
 
 
 def load(data: Path) -> list[dict]:
-    rows = [json.loads(line) for line in open(data / "train.jsonl", encoding="utf-8")]
+    with open(data / "train.jsonl", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
     for r in rows:
         r["group"] = r["source"].split("/")[0]
     rows += [{**r, "group": "inferwatch"} for r in own_rows("train")]
@@ -79,28 +101,98 @@ def weights(groups: list[str], y: np.ndarray) -> np.ndarray:
     return w * len(y) / w.sum()
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = C) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=1000, random_state=SEED).fit(x, y, sample_weight=w)
+class MLP:
+    """One ReLU hidden layer, softmax output, weighted cross-entropy; AdamW, fixed epochs, seeded
+    (sklearn's MLPClassifier takes no sample weights). Same ``classes_``/``predict_proba`` as
+    sklearn's models."""
+
+    def __init__(self, hidden: int = HIDDEN, epochs: int = EPOCHS, seed: int = SEED) -> None:
+        self.hidden, self.epochs, self.seed = hidden, epochs, seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray) -> "MLP":
+        torch.manual_seed(self.seed)
+        self.classes_ = np.unique(y)
+        yi = torch.tensor(np.searchsorted(self.classes_, y), dtype=torch.long)
+        xt = torch.tensor(x, dtype=torch.float32)
+        wt = torch.tensor(sample_weight, dtype=torch.float32)
+        self.net = torch.nn.Sequential(
+            torch.nn.Dropout(0.1),
+            torch.nn.Linear(x.shape[1], self.hidden),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.2),
+            torch.nn.Linear(self.hidden, len(self.classes_)),
+        )
+        opt = torch.optim.AdamW(self.net.parameters(), lr=1e-3, weight_decay=1e-4)
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.epochs):
+            perm = torch.randperm(len(xt), generator=gen)
+            for i in range(0, len(xt), 256):
+                b = perm[i : i + 256]
+                loss = (torch.nn.functional.cross_entropy(self.net(xt[b]), yi[b], reduction="none") * wt[b]).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.net.eval()
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(self.net(torch.tensor(x, dtype=torch.float32)), 1).numpy()
+
+    def to_dict(self, labels: list[str]) -> dict:
+        first, last = self.net[1], self.net[4]
+        return {
+            "labels": labels,
+            "weight": f16(last.weight),
+            "bias": f16(last.bias),
+            "hidden": {"weight": f16(first.weight), "bias": f16(first.bias)},
+        }
 
 
-def positive_logit(model: LogisticRegression, x: np.ndarray) -> np.ndarray:
+def f16(t: torch.Tensor) -> dict:
+    a = t.detach().numpy().astype(np.float16)
+    return {"f16": base64.b64encode(a.tobytes()).decode("ascii"), "shape": list(a.shape)}
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, kind: str = "linear"):
+    if kind == "mlp":
+        return MLP().fit(x, y, w)
+    return LogisticRegression(C=C, max_iter=1000, random_state=SEED).fit(x, y, sample_weight=w)
+
+
+def positive_logit(model, x: np.ndarray) -> np.ndarray:
     """Log-odds of anything but class 0."""
     p = np.clip(1.0 - model.predict_proba(x)[:, 0], 1e-7, 1 - 1e-7)
     return np.log(p / (1 - p))
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], log) -> np.ndarray:
-    """Leave-one-source-out log-odds for every row."""
+def source_folds(groups: list[str], k: int) -> np.ndarray:
+    """Each source whole in one of ``k`` folds (largest first, into the smallest fold; 0: a
+    fold per source): a row's out-of-fold score comes from a model that never saw its source."""
+    if k == 0:
+        names = sorted(set(groups))
+        return np.array([names.index(g) for g in groups])
+    size: list[int] = [0] * k
+    fold: dict[str, int] = {}
+    for src, n in sorted(Counter(groups).items(), key=lambda kv: (-kv[1], kv[0])):
+        fold[src] = int(np.argmin(size))
+        size[fold[src]] += n
+    return np.array([fold[g] for g in groups])
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: list[str], log, kind: str, k: int) -> np.ndarray:
+    """Leave-sources-out log-odds for every row (``k`` folds, see ``source_folds``)."""
     z = np.zeros(len(y))
     g = np.array(groups)
-    for src in sorted(set(groups)):
-        test = g == src
+    folds = source_folds(groups, k)
+    for f in range(int(folds.max()) + 1):
+        test = folds == f
         train = ~test
         if len(np.unique(y[train])) < 2:
             continue
-        m = fit(x[train], y[train], weights(list(g[train]), y[train]))
+        m = fit(x[train], y[train], weights(list(g[train]), y[train]), kind)
         z[test] = positive_logit(m, x[test])
-        log(f"  fold {src}: {int(test.sum())} rows")
+        log(f"  fold {f} ({', '.join(sorted(set(g[test])))}): {int(test.sum())} rows")
     return z
 
 
@@ -164,11 +256,15 @@ def per_source(p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, poin
     return out
 
 
-def linear(model: LogisticRegression, labels: list[str], platt_ab: tuple[float, float] | None = None) -> dict:
-    w, b = model.coef_, model.intercept_
-    if w.shape[0] == 1 and len(labels) == 2:  # sklearn's binary model: one row for the positive class
-        labels = [labels[1]]
-    d = {"labels": labels, "weight": np.round(w, 5).tolist(), "bias": np.round(b, 5).tolist()}
+def export(model, labels: list[str], platt_ab: tuple[float, float] | None = None) -> dict:
+    """The head as ``safety.classifier.Linear.from_dict`` reads it."""
+    if isinstance(model, MLP):
+        d = model.to_dict(labels)
+    else:
+        w, b = model.coef_, model.intercept_
+        if w.shape[0] == 1 and len(labels) == 2:  # sklearn's binary model: one row for the positive class
+            labels = [labels[1]]
+        d = {"labels": labels, "weight": np.round(w, 5).tolist(), "bias": np.round(b, 5).tolist()}
     if platt_ab is not None:
         d["platt"] = [round(platt_ab[0], 5), round(platt_ab[1], 5)]
     return d
@@ -178,7 +274,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data" / "safety")
     ap.add_argument("--out", type=Path, default=HEAD_PATH)
+    ap.add_argument("--heads", choices=sorted(HEAD_KINDS), default="linear", help="head family (default: linear)")
+    ap.add_argument("--folds", type=int, default=0, help="leave-sources-out folds; 0 (default): one per source")
     args = ap.parse_args()
+    kinds = HEAD_KINDS[args.heads]
     if not (args.data / "train.jsonl").exists():
         args.data = Path("/work/shared/data/safety")
     np.random.seed(SEED)
@@ -186,7 +285,8 @@ def main() -> None:
     log = lambda m: print(m, flush=True)  # noqa: E731
     rows = load(args.data)
     texts = [r["text"] for r in rows]
-    embedder = Embedder(6, 128, 32)
+    torch.set_num_threads(1)
+    embedder = Embedder(6, 128, 32, POOLING)
     cache = EmbeddingCache(embedder)
     x = cache.embed(texts, log=log)
     t_embed = time.perf_counter() - t0
@@ -202,25 +302,25 @@ def main() -> None:
     xs, gs = x[sel], [g for g, s in zip(groups, sel, strict=True) if s]
     y = (labels[sel] == "harmful").astype(int)
     log("harm head, leave-one-source-out:")
-    z = out_of_fold(xs, y, gs, log)
+    z = out_of_fold(xs, y, gs, log, kinds["harm"], args.folds)
     ab = platt(z, y, weights(gs, y))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
     ds = [d for d, s in zip(doms, sel, strict=True) if s]
     points["harm"], report["harm"] = operating_points(p, y, gs, ds, (y == 0) & ~np.isin(gs, list(HARD_NEGATIVES)))
     report["harm"]["per_source_at_flag"] = per_source(p, y, gs, ds, points["harm"])
-    heads["harm"] = linear(fit(xs, y, weights(gs, y)), ["benign", "harmful"], ab)
+    heads["harm"] = export(fit(xs, y, weights(gs, y), kinds["harm"]), ["benign", "harmful"], ab)
 
     # Attack: none (benign and harmful) / jailbreak / prompt_injection.
     y = np.array([ATTACK_LABELS.index(lab) if lab in ATTACK_LABELS else 0 for lab in labels])
     log("attack head, leave-one-source-out:")
-    z = out_of_fold(x, y, groups, log)
+    z = out_of_fold(x, y, groups, log, kinds["attack"], args.folds)
     ab = platt(z, y, weights(groups, (y > 0).astype(int)))
     p = 1 / (1 + np.exp(-(ab[0] * z + ab[1])))
     points["attack"], report["attack"] = operating_points(
         p, y, groups, doms, (labels == "benign") & ~np.isin(groups, list(HARD_NEGATIVES))
     )
     report["attack"]["per_source_at_flag"] = per_source(p, y, groups, doms, points["attack"])
-    heads["attack"] = linear(fit(x, y, weights(groups, y)), list(ATTACK_LABELS), ab)
+    heads["attack"] = export(fit(x, y, weights(groups, y), kinds["attack"]), list(ATTACK_LABELS), ab)
 
     # Category: S-codes of harmful rows that name one (codes with too few rows left out).
     cats = np.array([r.get("category") or "" for r in rows])
@@ -235,16 +335,12 @@ def main() -> None:
         test = g == src
         if len(np.unique(yc[~test])) < 2:
             continue
-        m = fit(xs[~test], yc[~test], weights(list(g[~test]), yc[~test]))
+        m = fit(xs[~test], yc[~test], weights(list(g[~test]), yc[~test]), kinds["category"])
         pred = m.classes_[m.predict_proba(xs[test]).argmax(1)]
         correct.append((src, int((pred == yc[test]).sum()), int(test.sum())))
     report["category"] = {"labels": keep, "loso_accuracy": {s: round(c / n, 3) for s, c, n in correct}}
-    model = fit(xs, yc, weights(gs, yc))
-    heads["category"] = {
-        "labels": [keep[i] for i in model.classes_],
-        "weight": np.round(model.coef_, 5).tolist(),
-        "bias": np.round(model.intercept_, 5).tolist(),
-    }
+    model = fit(xs, yc, weights(gs, yc), kinds["category"])
+    heads["category"] = export(model, [keep[i] for i in model.classes_])
 
     t_total = time.perf_counter() - t0
     data_digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
@@ -258,13 +354,18 @@ def main() -> None:
             "layers": 6,
             "max_tokens": 128,
             "tail_tokens": 32,
-            "pooling": "mean, l2-normalised",
+            "pooling": "each pool L2-normalised, concatenated",
+            "pools": list(POOLING),
         },
         "training": {
             "rows": len(rows),
             "data_digest": data_digest,
             "seed": SEED,
             "C": C,
+            "head_kind": kinds,
+            "folds": args.folds or "one per source",
+            "hidden_units": HIDDEN,
+            "epochs": EPOCHS,
             "flag_fpr": FLAG_FPR,
             "block_fpr": BLOCK_FPR,
             "out_fpr": OUT_FPR,

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import base64
 import json
 
-from safety.classifier import HEAD_PATH, Heads, piecewise
+import numpy as np
+import pytest
+
+from safety.classifier import HEAD_PATH, Heads, Linear, parse_pooling, piecewise
 from safety.owndata import ordinary
 from safety.types import HARM_CATEGORIES, Category, Hit
 
@@ -15,16 +19,65 @@ def attack_score(classifier, text: str) -> float:
 
 def test_head_file_is_small_versioned_and_complete():
     data = json.loads(HEAD_PATH.read_text())
-    assert HEAD_PATH.stat().st_size < 200_000
+    assert HEAD_PATH.stat().st_size < 1_000_000
     heads = Heads.load()
     assert heads.version and heads.layers == 6
-    assert heads.harm.weight.shape == (1, 384) and heads.attack.labels == ("none", "jailbreak", "prompt_injection")
+    dim = 384 * len(heads.pooling)
+    for head in (heads.harm, heads.attack, heads.category):
+        out = head.logits(np.zeros((2, dim), np.float32))
+        assert out.shape == (2, len(head.labels)) and np.isfinite(out).all()
+    assert heads.attack.labels == ("none", "jailbreak", "prompt_injection")
     assert {"S1", "S10", "S11"} <= set(heads.category.labels)
     # operating points: flag at 0.5 and block at 0.8, the block point needs a confident probability
     for head in ("harm", "attack"):
         (flag_p, flag_s), (block_p, block_s) = heads.points[head]["in"]
         assert (flag_s, block_s) == (0.5, 0.8) and block_p >= max(flag_p, 0.9)
     assert data["training"]["seed"] and data["validation"]["harm"]["per_source_at_flag"]
+
+
+def _f16(a: np.ndarray) -> dict:
+    h = a.astype(np.float16)
+    return {"f16": base64.b64encode(h.tobytes()).decode(), "shape": list(h.shape)}
+
+
+def test_mlp_head_is_relu_then_linear_in_float16():
+    rng = np.random.default_rng(0)
+    w1, b1, w2, b2 = rng.normal(size=(8, 4)), rng.normal(size=8), rng.normal(size=(2, 8)), rng.normal(size=2)
+    head = Linear.from_dict(
+        {
+            "labels": ["benign", "harmful"],
+            "weight": _f16(w2),
+            "bias": _f16(b2),
+            "hidden": {"weight": _f16(w1), "bias": _f16(b1)},
+            "platt": [2.0, -1.0],
+        }
+    )
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    z = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+    assert np.allclose(head.logits(x), z, atol=0.02)
+    want = 1 / (1 + np.exp(-(2.0 * (z[:, 1] - z[:, 0]) - 1.0)))  # Platt on the log-odds of "harmful"
+    assert np.allclose(head.positive(x), want, atol=0.01)
+
+
+def test_pooling_names_are_checked():
+    assert parse_pooling(("mean6", "max3", "cls6"), 6) == (("mean", 6), ("max", 3), ("cls", 6))
+    for bad in ("mean7", "sum6", "mean"):
+        with pytest.raises(ValueError):
+            parse_pooling((bad,), 6)
+
+
+def test_several_pools_from_one_pass(classifier):
+    from safety.classifier import Embedder
+
+    e = Embedder(6, 128, 32, ("mean6", "max6", "mean3"))
+    texts = ["What is the capital of Australia?", "def f(x):\n    return x * 2"]
+    x = e.embed(texts)
+    assert x.shape == (2, 3 * 384) and e.tag != classifier.embedder.tag
+    assert np.allclose(np.linalg.norm(x.reshape(2, 3, 384), axis=2), 1.0, atol=1e-4)
+    plain = Embedder(6, 128, 32).embed(texts)  # the sentence embedding is the first block
+    assert np.allclose(x[:, :384], plain, atol=1e-4) and not np.allclose(x[:, 384:768], plain, atol=0.1)
+    cut = Embedder(4, 128, 32)  # a shorter encoder's default pool is its own last layer's mean
+    assert cut.pooling == ("mean4",) and cut.tag == "L4-T128-t32" and cut.embed(texts).shape == (2, 384)
 
 
 def test_piecewise_is_monotone_through_the_knots():

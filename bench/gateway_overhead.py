@@ -235,17 +235,28 @@ def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Pat
     )
 
 
-def settle(url: str, deadline_s: float = 120) -> float:
+def settle(url: str, deadline_s: float = 120) -> tuple[float, float]:
     """Wait until the gateway has written every record (no request in flight, deferred
-    safety scans done); returns the seconds waited."""
+    safety scans done); returns (the seconds waited, records so far written without their
+    deferred classifier scans)."""
     t0 = time.perf_counter()
-    while time.perf_counter() - t0 < deadline_s:
-        text = httpx.get(url + "/metrics", timeout=10).text
-        line = next((x for x in text.splitlines() if x.startswith("inferwatch_inflight_requests ")), "x 0")
-        if float(line.split()[1]) <= 0:
-            break
+    while True:
+        lines = httpx.get(url + "/metrics", timeout=10).text.splitlines()
+        inflight = sum(float(x.split()[1]) for x in lines if x.startswith("inferwatch_inflight_requests "))
+        if inflight <= 0 or time.perf_counter() - t0 > deadline_s:
+            skipped = sum(
+                float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith("inferwatch_safety_scans_skipped_total")
+            )
+            return time.perf_counter() - t0, skipped
         time.sleep(0.2)
-    return time.perf_counter() - t0
+
+
+def after_level(url: str, result: dict, before: float) -> float:
+    """Settle, and note in `result` how long that took and how many of its records went
+    without their deferred classifier scans; returns the new skipped total."""
+    result["settle_s"], skipped = settle(url)
+    result["unscanned"] = int(skipped - before)
+    return skipped
 
 
 def classifier_cost(make: Callable[[], bytes], n: int = 256) -> dict | None:
@@ -401,6 +412,7 @@ def main() -> None:
         targets["litellm"] = (lite[1], {"Authorization": f"Bearer {LITELLM_KEY}"})
     results: dict[str, dict] = {name: {"rates": [], "saturation": None} for name in targets}
     answered = dict.fromkeys(gateways, 0)
+    skipped = dict.fromkeys(gateways, 0.0)
     try:
         for rate in [float(r) for r in args.rates.split(",")]:
             for name, (url, headers) in targets.items():
@@ -409,14 +421,14 @@ def main() -> None:
                 results[name]["rates"].append(r)
                 if name in answered:
                     answered[name] += r["requests"] - r["errors"]
-                    r["settle_s"] = settle(url)
+                    skipped[name] = after_level(url, r, skipped[name])
         for name, (url, headers) in targets.items():
             print(f"  {name} saturation ...", file=sys.stderr)
             s = asyncio.run(saturation(url + "/v1/chat/completions", headers, args.connections, args.seconds, make))
             results[name]["saturation"] = s
             if name in answered:
                 answered[name] += s["requests"] - s["errors"]
-                s["settle_s"] = settle(url)
+                skipped[name] = after_level(url, s, skipped[name])
     finally:
         for gw in procs:
             stop(gw)  # graceful: flushes the ledger writer
@@ -445,10 +457,13 @@ def main() -> None:
         return
     names = list(targets)
     print(f"\ngateway safety: {json.dumps(safety_of)}")
-    print(
-        "settled (s, after each level): "
-        + ", ".join(f"{g}: {[round(r.get('settle_s', 0), 1) for r in results[g]['rates']]}" for g in gateways)
-    )
+    for g in gateways:
+        levels = [*results[g]["rates"], results[g]["saturation"]]
+        print(
+            f"{g}: records written without their deferred classifier scans, per level (and saturation): "
+            f"{[r['unscanned'] for r in levels]}; seconds until every record was written: "
+            f"{[round(r['settle_s'], 1) for r in levels]}"
+        )
     print(
         f"{'rate':>6} "
         + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)

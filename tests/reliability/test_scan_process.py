@@ -89,15 +89,17 @@ def test_a_killed_scan_process_loses_no_record_and_is_replaced(tmp_path: Path):
         try:
             [first] = scan_processes(gw.process.pid)
             os.kill(first, signal.SIGSTOP)  # the classifier stalls: the records wait for it
+            # one request after another: the first text is the stopped process's batch, the others wait behind it
             held = [chat(gw.url, key, f"How do I sort a list of {n} dicts by key in Python?") for n in range(3)]
             wait_until(lambda: metric(gw.url, "inferwatch_inflight_requests") == 3, "3 records waiting for scans")
             assert not set(held) & set(rows(ledger))
             os.kill(first, signal.SIGKILL)
-            wait_until(lambda: set(held) <= set(rows(ledger)), "the held records written", deadline_s=120)
+            wait_until(lambda: set(held) <= set(rows(ledger)), "the held records written", deadline_s=300)
+            # the batch the dead process held is recorded unscanned; the texts queued behind it
+            # go to its replacement, started by the next batch
             got = rows(ledger)
-            assert [got[r].safety_unscanned for r in held] == ["scan_failed"] * 3
-            assert metric(gw.url, 'inferwatch_safety_scans_skipped_total{reason="scan_failed"}') == 3
-            # the next deferred scan starts a new process, which reads the text
+            assert [got[r].safety_unscanned for r in held] == ["scan_failed", None, None]
+            assert metric(gw.url, 'inferwatch_safety_scans_skipped_total{reason="scan_failed"}') == 1
             after = chat(gw.url, key, "Translate 'good morning' to German, please.")
             wait_until(lambda: after in rows(ledger), "the next record", deadline_s=300)
             assert rows(ledger)[after].safety_unscanned is None

@@ -181,6 +181,7 @@ def _serve(conn: Connection, threads: int) -> None:
             job, texts, harm = conn.recv()
         except (EOFError, OSError):
             return  # the gateway closed it, or exited
+        msg: tuple[int, bool, list[list[Hit]] | str]
         try:
             msg = (job, True, clf.scan_many(texts, harm))
         except Exception as exc:  # noqa: BLE001 - the gateway records the texts as unscanned

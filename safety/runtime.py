@@ -13,8 +13,10 @@ Only what can change or stop a text runs before the answer (``scan_split``): a f
 action can only be ``flag`` needs no answer first, so those scans come back as a ``Later``
 that the gateway runs after the response is sent and before the record is written. With the
 default policy (the classifier's hits flag; rule hits block) the classifier is never on the
-request path, and the classifier's work after responses runs in a thread of the lowest
-priority (nice 19), so on a busy machine it takes what the request path leaves.
+request path, and the classifier's work after responses runs in a child process of the lowest
+priority (``safety.scanproc``; ``deferred_scans: thread`` keeps it in a nice-19 thread), so on
+a busy machine it takes what the request path leaves; past ``max_backlog`` waiting texts the
+classifier is skipped for a text and its record says so (see ``AsyncSafety``).
 """
 
 from __future__ import annotations

@@ -134,3 +134,16 @@ def test_sigterm_with_scans_queued_writes_every_record_scanned_and_leaves_no_pro
         got = rows(ledger)
         assert set(held) <= set(got)
         assert [got[r].safety_unscanned for r in held] == [None] * 5  # drained, not dropped
+
+
+def test_a_gateway_killed_outright_leaves_no_scan_process(tmp_path: Path):
+    with stub_server() as stub:
+        gw, _, _ = gateway(tmp_path, stub.url)
+        try:
+            [scan] = scan_processes(gw.process.pid)
+            gw.process.kill()  # no shutdown at all: the kernel closes the socket, the child reads its end
+            gw.process.wait(60)
+        finally:
+            if gw.process.poll() is None:
+                gw.process.kill()
+        wait_until(lambda: gone(scan), "the orphaned scan process to exit", deadline_s=120)

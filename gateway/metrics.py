@@ -75,6 +75,13 @@ class GatewayMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
             registry=r,
         )
+        self.safety_skipped = Counter(
+            "inferwatch_safety_scans_skipped",
+            "Requests recorded without the classifier's flag-only scans of a text, by why "
+            "(overload: its queue was full; scan_failed: its process died; shutdown)",
+            ["reason"],
+            registry=r,
+        )
         self.safety_incidents = Counter(
             "inferwatch_safety_incidents",
             "Requests with a blocked or flagged text",
@@ -223,6 +230,8 @@ class GatewayMetrics:
             self.cost.labels(*scope[:3]).inc(rec.cost_usd)
         for hit in rec.safety:
             self.safety_hits.labels(hit.direction, hit.category, hit.action).inc()
+        if rec.safety_unscanned:
+            self.safety_skipped.labels(rec.safety_unscanned).inc()
         for direction in {h.direction for h in rec.safety if h.action in ("block", "flag")}:
             self.safety_incidents.labels(*scope[:3], direction).inc()
         if rec.client_disconnected:

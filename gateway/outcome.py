@@ -33,6 +33,7 @@ class Outcome:
     cache_hit: bool = False  # answered from the response cache
     cache_lookup: bool = False  # the response cache was asked (hit or miss)
     safety: list[SafetyHit] = field(default_factory=list)
+    safety_unscanned: str | None = None  # why the deferred classifier scans skipped a text (overload, ...)
     fallback_from: str | None = None  # the version first chosen, when another one answered
     attempts: list[Attempt] | None = None  # every version tried, when more than one was
     releases: list[Callable[[], None]] = field(default_factory=list)  # slots held until the response ends

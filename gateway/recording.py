@@ -64,8 +64,10 @@ class Recorder:
                     log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
         except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
             log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)
+            ctx.outcome.safety_unscanned = "shutdown"
         finally:
             rec.safety = list(ctx.outcome.safety)
+            rec.safety_unscanned = ctx.outcome.safety_unscanned
             self._publish(ctx, rec)
 
     def _build(self, ctx: RequestContext, ended: float) -> RequestRecord:
@@ -111,6 +113,7 @@ class Recorder:
             partial=outcome.partial,
             usage_estimated=outcome.usage_estimated,
             priority=ctx.priority,
+            safety_unscanned=outcome.safety_unscanned,
             fallback_from=outcome.fallback_from,
             attempts=outcome.attempts,
         )

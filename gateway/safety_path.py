@@ -134,7 +134,9 @@ class SafetyPath:
             outcome.later.append(lambda: self._record_later(later, text, tenant, outcome))
 
     async def _record_later(self, later: Later, text: str, tenant: str, outcome: Outcome) -> None:
-        findings = await later.findings()
+        findings, unscanned = await later.run()
+        if unscanned is not None:
+            outcome.safety_unscanned = unscanned
         room = self.safety.max_hits - sum(h.direction == later.direction for h in outcome.safety)
         if findings and room > 0:
             outcome.safety.extend(await self.hits(findings[:room], text, tenant, later.direction))

@@ -102,6 +102,8 @@ class Request(Base):
     fallback_from: Mapped[str | None] = mapped_column(String)  # the version first chosen, when another one answered
     # ledger.record.Attempt per version tried, when more than one was
     attempts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # overload | scan_failed | shutdown: the classifier's deferred scans did not read a text of it
+    safety_unscanned: Mapped[str | None] = mapped_column(String)
 
     safety_hits: Mapped[list[SafetyHitRow]] = relationship(
         back_populates="request", cascade="all, delete-orphan", passive_deletes=True

@@ -69,6 +69,10 @@ class RequestRecord:
     priority: str = "interactive"  # "interactive" | "batch"
     fallback_from: str | None = None  # the version first chosen, when another one (model_version) answered
     attempts: list[Attempt] | None = None  # every version tried, in order, when more than one was
+    # why the classifier's flag-only scans left for after the response did not read a text of
+    # it: "overload" (skipped, its queue full), "scan_failed" (its process died), "shutdown";
+    # None: they ran, or none were due. The rule scanners' findings are in `safety` either way.
+    safety_unscanned: str | None = None
 
     def __post_init__(self) -> None:
         if self.cache_hit:

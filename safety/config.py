@@ -9,6 +9,10 @@
         model: meta-llama/Llama-Guard-3-1B
         format: llama_guard_3  # or shieldgemma, granite_guardian
         timeout_s: 2.0         # past it (or on an error) the classifier's harm head answers
+      deferred_scans: process  # flag-only classifier scans after responses: nice-19 process or thread
+      deferred_backlog: 256    # texts waiting for them, past which deferred_overload applies:
+      deferred_overload: skip  # skip the classifier for that text (recorded, counted) or wait
+      classifier_cache_size: 4096  # identical texts classified once (LRU by text hash)
       default: {...}           # PolicySet.from_dict's "default" (omitted: DEFAULT_CONFIG)
       tenants:                 # per-tenant overrides, merged over the default
         acme: {input: {pii: block}}
@@ -20,7 +24,7 @@ startup, not on the first request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -62,6 +66,25 @@ class SafetyConfig(BaseModel):
     classifier_threads: int | None = Field(
         default=None, ge=1, description="torch threads for the classifier (default: a quarter of the cores, 1 to 4)"
     )
+    deferred_scans: Literal["process", "thread"] = Field(
+        default="process",
+        description="where the classifier's flag-only scans after responses run: a nice-19 child process "
+        "(its own GIL, so it cannot stall the event loop) or a nice-19 thread of the gateway",
+    )
+    deferred_backlog: int = Field(
+        default=256,
+        ge=0,
+        description="texts waiting for the deferred classifier scans before `deferred_overload` applies",
+    )
+    deferred_overload: Literal["skip", "wait"] = Field(
+        default="skip",
+        description="past the backlog: skip the classifier for that text (the record says "
+        "safety_unscanned: overload, counted in inferwatch_safety_scans_skipped_total), or wait: "
+        "the request waits for its own scans (backpressure onto latency)",
+    )
+    classifier_cache_size: int = Field(
+        default=4096, ge=0, description="texts whose classifier hits are kept (an LRU by text hash); 0: none"
+    )
 
     def policy_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"tenants": self.tenants}
@@ -83,8 +106,12 @@ class SafetyConfig(BaseModel):
         if engine is None:
             return None
         from .guard import GuardClient
-        from .runtime import AsyncSafety
+        from .runtime import AsyncSafety, default_classifier_threads
+        from .scanproc import ScanProcess
 
+        process = None
+        if self.deferred_scans == "process" and engine.use_classifier:
+            process = ScanProcess(self.classifier_threads or default_classifier_threads())
         return AsyncSafety(
             engine,
             inline_max_chars=self.inline_max_chars,
@@ -92,6 +119,10 @@ class SafetyConfig(BaseModel):
             max_hits=self.max_hits_recorded,
             classify_output=self.classify_output,
             guard=GuardClient(self.guard) if self.guard is not None else None,
+            max_backlog=self.deferred_backlog,
+            overload=self.deferred_overload,
+            scan_process=process,
+            cache_size=self.classifier_cache_size,
         )
 
     def build_engine(self):

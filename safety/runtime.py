@@ -13,25 +13,30 @@ Only what can change or stop a text runs before the answer (``scan_split``): a f
 action can only be ``flag`` needs no answer first, so those scans come back as a ``Later``
 that the gateway runs after the response is sent and before the record is written. With the
 default policy (the classifier's hits flag; rule hits block) the classifier is never on the
-request path, and the classifier's work after responses runs in a thread of the lowest
-priority (nice 19), so on a busy machine it takes what the request path leaves.
+request path, and the classifier's work after responses runs in a child process of the lowest
+priority (``safety.scanproc``; ``deferred_scans: thread`` keeps it in a nice-19 thread), so on
+a busy machine it takes what the request path leaves; past ``max_backlog`` waiting texts the
+classifier is skipped for a text and its record says so (see ``AsyncSafety``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .guard import GuardClient, GuardUnavailable
 from .policy import TenantPolicy
+from .scanproc import ScanProcess
 from .types import Direction, Hit
-
 from .verdict import Finding
 
 if TYPE_CHECKING:
@@ -60,27 +65,76 @@ def _lowest_priority() -> None:
 
 
 def background_executor() -> ThreadPoolExecutor:
-    """One low-priority thread for the classifier's work after responses."""
+    """One low-priority thread for the classifier's work after responses (``deferred_scans: thread``)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="safety-later", initializer=_lowest_priority)
 
 
-class ClassifierBatcher:
-    """Collects texts from concurrent requests and classifies them in one thread call (in
-    ``executor``, default: the loop's default one)."""
+RunBatch = Callable[[list[str], bool], Awaitable[list[list[Hit]]]]
 
-    def __init__(self, engine: "SafetyEngine", max_batch: int = 32, executor: ThreadPoolExecutor | None = None) -> None:
+
+class VerdictCache:
+    """The classifier's hits of recently seen texts, keyed by a hash of the text (an LRU of
+    ``size`` entries): a system prompt or template sent with every request is classified once.
+    The hits span the whole text and depend on nothing else, so a hit of the cache is exact."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._hits: OrderedDict[bytes, tuple[bool, list[Hit]]] = OrderedDict()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: bytes, harm: bool) -> list[Hit] | None:
+        got = self._hits.get(key)
+        if got is None or (harm and not got[0]):  # scanned without the harm head: no answer for harm
+            return None
+        self._hits.move_to_end(key)
+        return got[1]
+
+    def put(self, key: bytes, harm: bool, hits: list[Hit]) -> None:
+        if self.size <= 0:
+            return
+        self._hits[key] = (harm, hits)
+        self._hits.move_to_end(key)
+        while len(self._hits) > self.size:
+            self._hits.popitem(last=False)
+
+
+class ClassifierBatcher:
+    """Collects texts from concurrent requests and classifies them in one call of ``run``
+    (default: the engine's classifier in ``executor``, the loop's default one when None);
+    texts in ``cache`` are answered from it."""
+
+    def __init__(
+        self,
+        engine: "SafetyEngine",
+        max_batch: int = 32,
+        executor: ThreadPoolExecutor | None = None,
+        *,
+        run: RunBatch | None = None,
+        cache: VerdictCache | None = None,
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.executor = executor
-        self._pending: list[tuple[str, bool, asyncio.Future[list[Hit]]]] = []
+        self.run = run or self._in_thread
+        self.cache = cache or VerdictCache(0)
+        self._pending: list[tuple[str, bytes, bool, asyncio.Future[list[Hit]]]] = []
         self._task: asyncio.Task[None] | None = None
         self.queued = 0  # texts handed in and not answered yet
         self.batches = 0  # forward passes run (for tests and benchmarks)
         self.texts = 0
+        self.cached = 0  # texts answered from the cache
 
     async def scan(self, text: str, harm: bool) -> list[Hit]:
+        key = self.cache.key(text)
+        hits = self.cache.get(key, harm)
+        if hits is not None:
+            self.cached += 1
+            return hits
         fut: asyncio.Future[list[Hit]] = asyncio.get_running_loop().create_future()
-        self._pending.append((text, harm, fut))
+        self._pending.append((text, key, harm, fut))
         self.queued += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -89,29 +143,37 @@ class ClassifierBatcher:
         finally:
             self.queued -= 1
 
+    async def _in_thread(self, texts: list[str], harm: bool) -> list[list[Hit]]:
+        clf = self.engine.classifier
+        if clf is None:
+            return [[] for _ in texts]
+        return await asyncio.get_running_loop().run_in_executor(self.executor, clf.scan_many, texts, harm)
+
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            texts = [t for t, _, _ in batch]
-            harm = any(h for _, h, _ in batch)
+            texts = [t for t, _, _, _ in batch]
+            harm = any(h for _, _, h, _ in batch)
             try:
-                clf = self.engine.classifier
-                results: list[list[Hit]]
-                if clf is None:
-                    results = [[] for _ in texts]
-                else:
-                    loop = asyncio.get_running_loop()
-                    results = await loop.run_in_executor(self.executor, clf.scan_many, texts, harm)
+                results = await self.run(texts, harm)
             except Exception as exc:  # noqa: BLE001 - each waiting request gets the error
-                for _, _, fut in batch:
+                for *_, fut in batch:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
             self.batches += 1
             self.texts += len(texts)
-            for (_, _, fut), hits in zip(batch, results, strict=True):
+            for (_, key, _, fut), hits in zip(batch, results, strict=True):
+                self.cache.put(key, harm, hits)
                 if not fut.done():  # the request may have been cancelled meanwhile
                     fut.set_result(hits)
+
+
+OverloadPolicy = Literal["skip", "wait"]
+# Why the classifier did not read a text whose flag-only scans were left for later (the
+# record's ``safety_unscanned``): its queue was full (``skip``), its process died or it
+# raised, or the gateway stopped first.
+Unscanned = Literal["overload", "scan_failed", "shutdown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,13 +185,29 @@ class Later:
     policy: TenantPolicy
     direction: Direction
     plan: "Plan"
+    unscanned: Unscanned | None = None  # "overload": the classifier is left out of these scans
 
-    async def findings(self, *, later: bool = True) -> list["Finding"]:
-        """``later``: the classifier's low-priority thread (after the response), else its own."""
-        hits = await self.runtime.hits(self.text, self.plan, self.direction, later=later)
+    async def run(self, *, later: bool = True) -> tuple[list["Finding"], Unscanned | None]:
+        """(the flag-only findings, why the classifier did not read the text or None).
+        ``later``: the classifier's deferred runner (after the response), else the request path's.
+        The rule scanners' findings are there whatever happened to the classifier."""
+        plan, unscanned = self.plan, self.unscanned
+        if unscanned is not None:
+            plan = dataclasses.replace(plan, classify=frozenset())
+        try:
+            hits = await self.runtime.hits(self.text, plan, self.direction, later=later)
+        except Exception as exc:  # the record is written without the model's findings
+            if not plan.classify and not plan.guard:
+                raise
+            log.warning("safety: a deferred classifier scan failed (%s); the record says so", exc)
+            plan, unscanned = dataclasses.replace(plan, classify=frozenset(), guard=frozenset()), "scan_failed"
+            hits = await self.runtime.hits(self.text, plan, self.direction)
         verdict = self.runtime.engine.decide(self.text, hits, self.policy, self.direction)
         # A plan made for later holds no redact or block rule that applies to its scanners.
-        return [f if f.action == "flag" else Finding(f.hit, "flag") for f in verdict.findings]
+        return [f if f.action == "flag" else Finding(f.hit, "flag") for f in verdict.findings], unscanned
+
+    async def findings(self, *, later: bool = True) -> list["Finding"]:
+        return (await self.run(later=later))[0]
 
 
 def with_later(verdict: "Verdict", findings: list["Finding"]) -> "Verdict":
@@ -141,7 +219,18 @@ def with_later(verdict: "Verdict", findings: list["Finding"]) -> "Verdict":
 
 
 class AsyncSafety:
-    """``await scan(text, tenant, direction)`` with the engine's result, off the loop when long."""
+    """``await scan(text, tenant, direction)`` with the engine's result, off the loop when long.
+
+    The classifier's deferred scans run in ``scan_process`` (``safety.scanproc``: its own GIL,
+    nice 19) when one is given, else in a nice-19 thread of this process. When more than
+    ``max_backlog`` texts wait for them, ``overload`` decides: ``skip`` (the default) leaves
+    the classifier out of that text's scans and marks the record ``safety_unscanned:
+    overload``; ``wait`` makes the request wait for its own scans (backpressure). Skip is the
+    default because these scans can only flag: a platform team would rather lose some flags,
+    counted, than have the whole tenant's latency follow the classifier's queue when the
+    machine is short of CPU. Identical texts (a system prompt on every request) are
+    classified once while they stay among the last ``cache_size``.
+    """
 
     def __init__(
         self,
@@ -154,25 +243,46 @@ class AsyncSafety:
         classify_output: bool = False,
         guard: GuardClient | None = None,
         max_backlog: int = 256,
+        overload: OverloadPolicy = "skip",
+        scan_process: ScanProcess | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.engine = engine
         self.max_backlog = max_backlog  # texts waiting for the classifier after responses, at most
+        self.overload = overload
         self.guard = guard
         self.classify_output = classify_output
         self.max_hits = max_hits
         self.inline_max_chars = inline_max_chars
         self.classifier_threads = classifier_threads
-        self.batcher = ClassifierBatcher(engine, max_batch)
-        # scans after the response: the same model, in a thread of the lowest priority
-        self.later_batcher = ClassifierBatcher(engine, max_batch, background_executor())
+        cache = VerdictCache(cache_size)
+        self.batcher = ClassifierBatcher(engine, max_batch, cache=cache)
+        self.scan_process = scan_process
+        if scan_process is not None:
+            self.later_batcher = ClassifierBatcher(engine, max_batch, run=scan_process.scan_many, cache=cache)
+        else:  # the same model, in a thread of the lowest priority
+            self.later_batcher = ClassifierBatcher(engine, max_batch, background_executor(), cache=cache)
+
+    def classifier_on_path(self) -> bool:
+        """Whether any tenant's policy runs the classifier before an answer (a block or redact
+        rule on its hits), so that this process needs the model itself."""
+        return any(
+            self.engine.split(self.policy(t), d, classifier=self.classifies(d))[0].classify
+            for t in [None, *self.engine.policies.tenants()]
+            for d in ("input", "output")
+        )
 
     def warm_up(self) -> None:
-        """Load the classifier (if used) and touch every scanner once; blocking (seconds)."""
+        """Load the classifier where it runs (this process only when a policy needs it before
+        an answer; the scan process otherwise) and touch every scanner once; blocking (seconds)."""
+        if self.scan_process is not None:
+            self.scan_process.start(wait_s=300)
         if self.engine.use_classifier:
             import torch
 
             torch.set_num_threads(self.classifier_threads or default_classifier_threads())
-        self.engine.warm_up()
+            if self.scan_process is None or self.classifier_on_path():
+                self.engine.warm_up()
         for tenant in [None, *self.engine.policies.tenants()]:
             self.engine.scan_input("warm up: mail a@example.com", tenant)
             self.engine.scan_output("warm up: mail a@example.com", tenant)
@@ -208,8 +318,10 @@ class AsyncSafety:
         if after.empty:
             return verdict, None
         if after.classify and self.later_batcher.queued >= self.max_backlog:
-            # the classifier is that far behind: this request waits for its own scans (backpressure),
-            # so the work after responses, and the records waiting for it, stay bounded
+            # the classifier is that far behind; either way the work after responses, and the
+            # records waiting for it, stay bounded
+            if self.overload == "skip":
+                return verdict, Later(self, text, policy, direction, after, unscanned="overload")
             return with_later(verdict, await Later(self, text, policy, direction, after).findings(later=False)), None
         return verdict, Later(self, text, policy, direction, after)
 
@@ -240,6 +352,8 @@ class AsyncSafety:
             await self.guard.close()
         if self.later_batcher.executor is not None:
             self.later_batcher.executor.shutdown(wait=False)
+        if self.scan_process is not None:
+            await asyncio.to_thread(self.scan_process.close)
 
     async def excerpts(self, text: str, findings: Sequence["Finding"], with_context: bool) -> list[str]:
         """Redacted excerpts of the findings (see ``safety.excerpt``), in a thread when the

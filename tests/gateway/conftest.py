@@ -16,6 +16,7 @@ from gateway.config import GatewayConfig, Limits, TenantConfig, UpstreamConfig, 
 from inferwatch.app import create_app
 from inferwatch.settings import Settings
 from ledger.models import Request as RequestRow
+from safety.config import SafetyConfig
 from tests.servers import ThreadedServer, start_worker
 from tests.stub_upstream import Behaviour, create_stub
 
@@ -72,7 +73,10 @@ def gateway_server(
     **overrides: Any,
 ) -> Iterator[Harness]:
     tenants = overrides.pop("tenants", {"acme": TenantConfig(), "globex": TenantConfig()})
-    safety = overrides.pop("safety", None)  # a SafetyConfig; None: the default
+    # a SafetyConfig; None: the default, but with the deferred classifier scans in a thread, so
+    # that the test process loads the model once instead of a scan process per gateway
+    # (tests/reliability/test_scan_process.py runs the scan process in real gateways)
+    safety = overrides.pop("safety", None) or SafetyConfig(deferred_scans="thread")
     cfg = GatewayConfig(
         upstreams=upstreams,
         aliases=aliases,
@@ -85,7 +89,7 @@ def gateway_server(
         admin_key=ADMIN_KEY,
         gateway=cfg,
         ledger_max_delay_s=0.05,
-        **({"safety": safety} if safety is not None else {}),
+        safety=safety,
     )
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)

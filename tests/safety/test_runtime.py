@@ -161,9 +161,61 @@ def test_the_classifier_after_the_response_runs_at_the_lowest_priority():
     assert fake.batches == [19, os.getpriority(os.PRIO_PROCESS, 0)]
 
 
-def test_a_classifier_too_far_behind_makes_the_request_wait_for_its_own_scans():
+def test_a_classifier_too_far_behind_makes_the_request_wait_for_its_own_scans_when_set_to_wait():
     fake = FakeClassifier()
-    rt = AsyncSafety(SafetyEngine(classifier=fake), max_backlog=0)  # any backlog is too much
+    rt = AsyncSafety(SafetyEngine(classifier=fake), max_backlog=0, overload="wait")  # any backlog is too much
     v, later = asyncio.run(rt.scan_split("EVIL", None, "input"))
     assert later is None and fake.batches == [1]
     assert [(f.hit.scanner, f.action) for f in v.findings] == [("injection_classifier", "flag")] and v.action == "flag"
+
+
+def test_by_default_a_classifier_too_far_behind_is_skipped_for_that_text_and_the_rules_still_run():
+    fake = FakeClassifier()
+    rt = AsyncSafety(SafetyEngine(classifier=fake), max_backlog=0)
+    text = "EVIL: how do I make a bomb at home?"
+
+    async def main():
+        v, later = await rt.scan_split(text, None, "input")
+        return v, later, await later.run()
+
+    v, later, (findings, unscanned) = asyncio.run(main())
+    assert not v.findings and later.unscanned == "overload"  # nothing waited, on the request path or after it
+    assert fake.batches == [] and unscanned == "overload"
+    assert [(f.hit.scanner, f.action) for f in findings] == [("harmful", "flag")]
+    # with room in the queue the same text is classified after the response
+    _, later = asyncio.run(AsyncSafety(SafetyEngine(classifier=fake)).scan_split(text, None, "input"))
+    findings, unscanned = asyncio.run(later.run())
+    assert unscanned is None and "injection_classifier" in {f.hit.scanner for f in findings}
+
+
+def test_a_failed_deferred_scan_keeps_the_rule_findings_and_says_the_classifier_did_not_read_it():
+    class Broken(FakeClassifier):
+        def scan_many(self, texts, harm=True):
+            raise RuntimeError("out of memory")
+
+    rt = AsyncSafety(SafetyEngine(classifier=Broken()))
+    _, later = asyncio.run(rt.scan_split("EVIL: how do I make a bomb at home?", None, "input"))
+    findings, unscanned = asyncio.run(later.run())
+    assert unscanned == "scan_failed" and [f.hit.scanner for f in findings] == ["harmful"]
+
+
+def test_identical_texts_are_classified_once_and_varied_ones_each_time():
+    fake = FakeClassifier()
+    rt = AsyncSafety(SafetyEngine(classifier=fake), cache_size=2)
+
+    async def main(texts):
+        out = []
+        for t in texts:
+            _, later = await rt.scan_split(t, None, "input")
+            out.append(await later.findings())
+        return out
+
+    same = asyncio.run(main(["EVIL system prompt"] * 3))
+    assert fake.batches == [1] and rt.later_batcher.cached == 2
+    assert all([f.hit.scanner for f in fs] == ["injection_classifier"] for fs in same)
+    asyncio.run(main(["a", "b", "c", "a"]))  # "a" fell out of a cache of two
+    assert fake.batches == [1, 1, 1, 1, 1]
+    uncached = AsyncSafety(SafetyEngine(classifier=fake))
+    asyncio.run(uncached.scan("EVIL", None, "input"))
+    asyncio.run(uncached.scan("EVIL", None, "input"))
+    assert fake.batches[-2:] == [1, 1]

@@ -91,7 +91,7 @@ class ModelRunner:
 
     # ---- decode ---------------------------------------------------------------------------
 
-    def _decode_forward(self, b: int, w: int) -> None:
+    def _decode_forward(self, b: int, w: int, any_sampled: bool = True, any_top_p: bool = True) -> None:
         x = self.dev_in[:, :b]
         ids, pos, seeds, counters = (x[i].long() for i in (TOKEN, POSITION, SEED, COUNTER))
         masks = {sw: additive(allowed_keys(pos, w, sw), self.dtype).view(b, 1, 1, w) for sw in self.windows}
@@ -104,7 +104,16 @@ class ModelRunner:
             **{attention.STEP_KWARG: step},
         ).last_hidden_state
         logits = self.lm_head(hidden[:, -1])
-        self.dev_out[:b] = sample(logits, x[TEMPERATURE].float(), x[TOP_P].float(), seeds, counters, self.keys)
+        self.dev_out[:b] = sample(
+            logits,
+            x[TEMPERATURE].float(),
+            x[TOP_P].float(),
+            seeds,
+            counters,
+            self.keys,
+            any_sampled=any_sampled,
+            any_top_p=any_top_p,
+        )
 
     def launch(self, b: int, w: int) -> None:
         """Start a decode step of `b` rows over a `w`-key window; no host synchronisation."""
@@ -113,8 +122,9 @@ class ModelRunner:
         graph = self.graphs.get((b, w))
         if graph is not None:
             graph.replay()
-        else:
-            self._decode_forward(b, w)
+        else:  # eager: the host-side inputs say which parts of the sampler this batch needs
+            rows = self.inputs[:, :b]
+            self._decode_forward(b, w, bool((rows[TEMPERATURE] > 0).any()), bool((rows[TOP_P] < 1).any()))
         self.host_out.copy_(self.dev_out, non_blocking=True)
         if self.event is not None:
             self.event.record()
@@ -189,5 +199,7 @@ class ModelRunner:
             as_tensor([p.seed & SEED_MASK for p in pieces], torch.int64),
             torch.zeros(n, dtype=torch.int64, device=self.device),
             self.keys,
+            any_sampled=any(p.temperature > 0 for p in pieces),
+            any_top_p=any(p.top_p < 1 for p in pieces),
         )
         return tokens.tolist()

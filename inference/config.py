@@ -44,6 +44,7 @@ class WorkerConfig(BaseModel):
         description="prompt tokens read per engine step (longer prompts in chunks): bounds a decode stall",
     )
     compile: bool = Field(default=False, description="torch.compile each decoder layer (dynamic shapes)")
+    fuse_projections: bool = Field(default=True, description="one matmul for q/k/v and one for gate/up per layer")
     cuda_graphs: bool = Field(
         default=True, description="replay decode steps as CUDA graphs captured at warm-up (CUDA only)"
     )

@@ -56,6 +56,7 @@ class WorkerState:
                 dtype=cfg.dtype,
                 device_map=cfg.device_map,
                 max_model_len=cfg.max_model_len,
+                fuse=cfg.fuse_projections,
             )
             metrics = WorkerMetrics(loaded.version.id)
             engine = Engine(

@@ -26,7 +26,7 @@ import torch
 
 from .buckets import pick
 from .detokenizer import IncrementalDetokenizer, StopMatcher
-from .kv_cache import KVCache, plan_cache
+from .kv_cache import KVCache, plan_cache, slot_length
 from .metrics import WorkerMetrics
 from .model_loader import LoadedModel
 from .runner import POSITION, ModelRunner, PrefillPiece
@@ -161,7 +161,12 @@ class Engine:
         self.fail_after_tokens = fail_after_tokens  # fault injection: generation fails part way (0: never)
         cfg = loaded.model.config
         plan = plan_cache(
-            cfg, loaded.dtype, self.device, max_batch_size=max_batch_size, length=self.max_len, available=cache_bytes
+            cfg,
+            loaded.dtype,
+            self.device,
+            max_batch_size=max_batch_size,
+            length=slot_length(cfg, self.max_len, prefill_token_budget),
+            available=cache_bytes,
         )
         self.cache = KVCache(cfg, plan, loaded.dtype, self.device)
         self.max_batch_size = plan.slots
@@ -383,7 +388,7 @@ class Engine:
         r = self.runner
         slots = list(self._running)
         b = pick(r.batch_buckets, max(slots) + 1)
-        w = pick(r.window_buckets, int(r.inputs[POSITION, slots].max()) + 1)
+        w = r.window(int(r.inputs[POSITION, slots].max()))
         out = r.decode(b, w)[slots].tolist()
         n = len(slots)
         self.stats.steps += 1

@@ -19,14 +19,15 @@ import torch
 
 from . import attention
 from .attention import DecodeStep, PrefillStep, additive, allowed_keys, window_kinds
-from .buckets import batch_buckets, window_buckets
+from .buckets import batch_buckets, pick, window_buckets
 from .kv_cache import KVCache
 from .sampling import sample, vocab_keys
 
 log = logging.getLogger("inferwatch.worker")
 
 # Rows of the packed decode input (float64 holds every id, position and 52-bit seed exactly).
-TOKEN, POSITION, SEED, COUNTER, TEMPERATURE, TOP_P = range(6)
+TOKEN, POSITION, COLUMN, SEED, COUNTER, TEMPERATURE, TOP_P = range(7)
+INPUT_ROWS = 7
 SEED_MASK = (1 << 52) - 1
 
 
@@ -61,9 +62,9 @@ class ModelRunner:
         self.window_buckets = window_buckets(cache.length)
         cuda = device.type == "cuda"
         n = cache.num_slots
-        self.host_in = torch.zeros((6, n), dtype=torch.float64, pin_memory=cuda)
+        self.host_in = torch.zeros((INPUT_ROWS, n), dtype=torch.float64, pin_memory=cuda)
         self.inputs = self.host_in.numpy()  # the engine writes rows here
-        self.dev_in = torch.zeros((6, n), dtype=torch.float64, device=device)
+        self.dev_in = torch.zeros((INPUT_ROWS, n), dtype=torch.float64, device=device)
         self.dev_out = torch.zeros(n, dtype=torch.int64, device=device)
         self.host_out = torch.zeros(n, dtype=torch.int64, pin_memory=cuda)
         self.rows = torch.arange(n, device=device)
@@ -82,20 +83,26 @@ class ModelRunner:
 
     def clear_row(self, slot: int) -> None:
         """A row without a sequence: greedy, writing its key to the scratch column."""
-        self.inputs[:, slot] = (0, self.cache.scratch, 0, 0, 0.0, 1.0)
+        self.inputs[:, slot] = (0, 0, self.cache.scratch, 0, 0, 0.0, 1.0)
 
     def set_row(
         self, slot: int, *, token: int, position: int, counter: int, seed: int, temperature: float, top_p: float
     ) -> None:
-        self.inputs[:, slot] = (token, position, seed & SEED_MASK, counter, temperature, top_p)
+        column = self.cache.column(position)
+        self.inputs[:, slot] = (token, position, column, seed & SEED_MASK, counter, temperature, top_p)
+
+    def window(self, max_position: int) -> int:
+        """The decode window bucket for rows whose highest position is `max_position`."""
+        return pick(self.window_buckets, min(max_position, self.cache.ring - 1) + 1)
 
     # ---- decode ---------------------------------------------------------------------------
 
     def _decode_forward(self, b: int, w: int, any_sampled: bool = True, any_top_p: bool = True) -> None:
         x = self.dev_in[:, :b]
-        ids, pos, seeds, counters = (x[i].long() for i in (TOKEN, POSITION, SEED, COUNTER))
-        masks = {sw: additive(allowed_keys(pos, w, sw), self.dtype).view(b, 1, 1, w) for sw in self.windows}
-        step = DecodeStep(self.cache, self.rows[:b], pos, w, masks)
+        ids, pos, cols, seeds, counters = (x[i].long() for i in (TOKEN, POSITION, COLUMN, SEED, COUNTER))
+        ring = self.cache.ring
+        masks = {sw: additive(allowed_keys(pos, w, sw, ring), self.dtype).view(b, 1, 1, w) for sw in self.windows}
+        step = DecodeStep(self.cache, self.rows[:b], cols, w, masks)
         hidden = self.decoder(
             input_ids=ids.unsqueeze(1),
             position_ids=pos.unsqueeze(1),
@@ -170,16 +177,19 @@ class ModelRunner:
             ids[i, : len(p.ids)] = torch.tensor(p.ids)
         start = torch.tensor([p.start for p in pieces])
         lengths = torch.tensor([len(p.ids) for p in pieces])
-        kv_len = int((start + lengths).max())
-        query_pos = (start.unsqueeze(1) + torch.arange(width)).to(self.device)
+        ring = self.cache.ring
+        kv_len = min(int((start + lengths).max()), ring)
+        query_pos = start.unsqueeze(1) + torch.arange(width)
+        columns = torch.where(torch.arange(width) < lengths.unsqueeze(1), query_pos % ring, self.cache.scratch)
+        query_pos = query_pos.to(self.device)
         masks = {
-            sw: additive(allowed_keys(query_pos, kv_len, sw), self.dtype).unsqueeze(1).repeat(1, 1, self.group, 1)
+            sw: additive(allowed_keys(query_pos, kv_len, sw, ring), self.dtype).unsqueeze(1).repeat(1, 1, self.group, 1)
             for sw in self.windows
         }  # [n, 1, group * width, kv_len]: packed query heads, see attention._grouped
         step = PrefillStep(
             self.cache,
             torch.tensor([p.slot for p in pieces], device=self.device),
-            query_pos.clamp(max=self.cache.scratch),
+            columns.to(self.device),
             kv_len,
             masks,
         )

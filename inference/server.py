@@ -69,6 +69,7 @@ class WorkerState:
                 fail_after_tokens=cfg.fault.fail_after_tokens,
                 use_graphs=cfg.cuda_graphs,
                 compile_layers=cfg.compile,
+                async_output=cfg.async_output,
             )
             engine.start()
             _warm_up(engine, loaded)

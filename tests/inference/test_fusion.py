@@ -66,5 +66,7 @@ def test_engine_steps_run_the_fused_matmuls_only(tmp_path):
         assert len(asyncio.run(run())) == 5
     finally:
         engine.stop()
-    assert calls["qkv"] == calls["gate_up"] == 5  # one prefill and four decode steps
+    # one prefill, four decode steps read and one launched before the host saw the request was done
+    assert engine.stats.prefill_steps == 1 and engine.stats.steps == 4 and engine.runner.launches == 5
+    assert calls["qkv"] == calls["gate_up"] == 6
     assert calls["separate"] == 0

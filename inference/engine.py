@@ -295,11 +295,6 @@ class Engine:
                     if self._prefilling:
                         self._prefill_step()
                     if self._running:
-                        if self.step_delay_s:  # before the step, so a finished request has had all its pauses
-                            time.sleep(self.step_delay_s)
-                            self.metrics.faults_injected.labels(
-                                model_version=self.metrics.version, kind="token_latency"
-                            ).inc()
                         self._decode_step()
                 except Exception:
                     log.exception("engine step failed; failing the running requests")
@@ -430,6 +425,9 @@ class Engine:
         results = [(seq, int(out[slot])) for slot, seq in rows if self._running.get(slot) is seq]
         if not results:
             return
+        if self.step_delay_s:  # before the step's tokens are accepted, and only for a step that delivers any
+            time.sleep(self.step_delay_s)
+            self.metrics.faults_injected.labels(model_version=self.metrics.version, kind="token_latency").inc()
         n = len(results)
         self.stats.steps += 1
         self.stats.max_batch_size = max(self.stats.max_batch_size, n)

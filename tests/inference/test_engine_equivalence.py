@@ -231,6 +231,8 @@ def test_seeded_sampling_is_independent_of_the_batch(model_dirs):
 
 
 @pytest.mark.slow
+# torch 2.13's inductor imports torch.utils.mkldnn, which warns about its own torch.jit.script_method
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_layers_match_generate_and_do_not_recompile_after_warm_up(model_dirs):
     from torch._dynamo.utils import counters
 

@@ -1,7 +1,10 @@
 """Correctness and host-sync check of the decode engine on the machine at hand (CUDA or CPU).
 
 A small random-weight fp32 Mistral (sliding window shorter than the sequences): greedy outputs
-of staggered requests through the engine must equal `model.generate` run alone. On CUDA it also
+of staggered requests through the engine must equal `model.generate` run alone, with q/k/v and
+gate/up fused and each slot a ring buffer of window + one prefill chunk that the longer requests
+wrap around (so graph replay is checked over fused weights and ring columns), and step N+1
+launched before the host reads step N (async output processing). On CUDA it also
 checks that every steady decode step replayed a graph captured at warm-up (no new graphs) and
 that launching a step makes no host synchronisation (`torch.cuda.set_sync_debug_mode("error")`
 around the launch; the step's one sync is the event wait after it). Prints one JSON document.
@@ -92,12 +95,12 @@ def main() -> None:
     if cuda:
         launch = engine.runner.launch
 
-        def checked_launch(b: int, w: int) -> None:
+        def checked_launch(b: int, w: int) -> int:
             nonlocal launches, syncs_flagged
             launches += 1
             torch.cuda.set_sync_debug_mode("error")
             try:
-                launch(b, w)
+                return launch(b, w)
             except RuntimeError:
                 syncs_flagged += 1
                 raise
@@ -136,6 +139,12 @@ def main() -> None:
         "prefill_steps": engine.stats.prefill_steps,
         "max_batch": engine.stats.max_batch_size,
         "graphs_captured_at_warmup": engine.warmup_graphs,
+        "async_output": engine.async_output,  # step N+1 launched before step N is read
+        "fused_projections": hasattr(loaded.model.get_decoder().layers[0].self_attn, "qkv_proj"),
+        "kv_ring_columns": engine.cache.ring,
+        "requests_wrapping_the_ring": sum(
+            len(p) + n > engine.cache.ring for p, n in zip(prompts, new_tokens, strict=True)
+        ),
         "graphs_after_run": graphs,
         "steps_without_a_graph": sum(n for key, n in shapes.items() if key not in engine.runner.graphs)
         if cuda
@@ -145,7 +154,8 @@ def main() -> None:
         "host_syncs_per_step": (1 if syncs_flagged == 0 else None) if cuda else None,
     }
     print(json.dumps(result, indent=2))
-    ok = result["greedy_equals_generate"] and (
+    ok = result["greedy_equals_generate"] and result["fused_projections"] and result["requests_wrapping_the_ring"] > 0
+    ok = ok and (
         not cuda or (syncs_flagged == 0 and result["steps_without_a_graph"] == 0 and graphs == engine.warmup_graphs)
     )
     sys.exit(0 if ok else 1)

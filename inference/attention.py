@@ -27,8 +27,9 @@ STEP_KWARG = "iw_step"
 
 @dataclass
 class DecodeStep:
-    """One token per row; row i is cache slot i. `write_pos[i]` is where its key goes (the
-    cache's scratch column for rows without a sequence); it reads keys `[0, window)`."""
+    """One token per row; row i is cache slot i. `write_pos[i]` is the column its key goes to (its
+    position mod the ring; the cache's scratch column for rows without a sequence); it reads
+    columns `[0, window)`."""
 
     cache: KVCache
     rows: torch.Tensor  # [B] arange, fixed address
@@ -39,22 +40,30 @@ class DecodeStep:
 
 @dataclass
 class PrefillStep:
-    """Prompt chunks: row i writes `width` tokens of slot `slots[i]` at `write_pos[i]` and reads
-    keys `[0, kv_len)` of that slot (earlier chunks included)."""
+    """Prompt chunks: row i writes `width` tokens of slot `slots[i]` at columns `write_pos[i]` and
+    reads columns `[0, kv_len)` of that slot (earlier chunks included)."""
 
     cache: KVCache
     slots: torch.Tensor  # [n]
-    write_pos: torch.Tensor  # [n, width], clamped into the cache
+    write_pos: torch.Tensor  # [n, width]; padding goes to the scratch column
     kv_len: int
     masks: dict[int | None, torch.Tensor]  # -> additive mask [n, 1, G * width, kv_len]
 
 
-def allowed_keys(query_pos: torch.Tensor, kv_len: int, sliding_window: int | None) -> torch.Tensor:
-    """[..., kv_len] bool: key j is visible from a query at position p when j <= p (and p - j < window)."""
-    keys = torch.arange(kv_len, device=query_pos.device)
-    ok = keys <= query_pos.unsqueeze(-1)
+def allowed_keys(query_pos: torch.Tensor, kv_len: int, sliding_window: int | None, ring: int) -> torch.Tensor:
+    """[..., kv_len] bool: which cache columns a query at position p sees.
+
+    Position j lives in column j mod `ring` (`KVCache.ring`), so column c holds the latest position
+    j <= p with j ≡ c, that is j = p - ((p - c) mod ring); it is visible when j >= 0 (and
+    p - j < window). Without a ring (positions always below it) that is plain j = c <= p.
+    Columns from `ring` on (scratch) are never visible.
+    """
+    cols = torch.arange(kv_len, device=query_pos.device)
+    p = query_pos.unsqueeze(-1)
+    back = (p - cols) % ring  # p - j
+    ok = (back <= p) & (cols < ring)
     if sliding_window is not None:
-        ok &= keys > query_pos.unsqueeze(-1) - sliding_window
+        ok &= back < sliding_window
     return ok
 
 

@@ -44,6 +44,10 @@ class WorkerConfig(BaseModel):
         description="prompt tokens read per engine step (longer prompts in chunks): bounds a decode stall",
     )
     compile: bool = Field(default=False, description="torch.compile each decoder layer (dynamic shapes)")
+    fuse_projections: bool = Field(default=True, description="one matmul for q/k/v and one for gate/up per layer")
+    async_output: bool = Field(
+        default=True, description="launch decode step N+1 before the host has processed step N's tokens"
+    )
     cuda_graphs: bool = Field(
         default=True, description="replay decode steps as CUDA graphs captured at warm-up (CUDA only)"
     )

@@ -7,6 +7,12 @@ for more than one chunk), then one decode step for every running sequence at onc
 sequences leave between steps and their slots are reused by the next arrivals, so a request
 never waits for a whole batch to end. What a step produced reaches each event loop in one
 hand-off per step, not one per token.
+
+With `async_output` (vLLM's async output processing) step N+1 is launched before the host reads
+step N's tokens: rows continuing from step N take their input token on the device, so detokenizing,
+stop checks and streaming overlap the next step. A sequence that finishes (stop, length, EOS,
+cancellation) when step N is read still has a row in step N+1: that overshoot token is dropped,
+never counted nor streamed, so a request sees exactly the tokens of the synchronous engine.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import torch
 
 from .buckets import pick
 from .detokenizer import IncrementalDetokenizer, StopMatcher
-from .kv_cache import KVCache, plan_cache
+from .kv_cache import KVCache, plan_cache, slot_length
 from .metrics import WorkerMetrics
 from .model_loader import LoadedModel
 from .runner import POSITION, ModelRunner, PrefillPiece
@@ -83,6 +89,7 @@ class Sequence:
         # unseeded requests draw a seed here: the sampler's noise is always a function of (seed, counter)
         self.seed = params.seed if params.seed is not None else random.getrandbits(52)
         self.cancelled = False
+        self.in_flight = 0  # launched decode steps holding a token of this sequence, not yet read (0 or 1 here)
         self.arrival = time.perf_counter()
         self.last_token_at: float | None = None
 
@@ -149,6 +156,7 @@ class Engine:
         use_graphs: bool = True,
         compile_layers: bool = False,
         cache_bytes: int | None = None,
+        async_output: bool = True,
     ) -> None:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
@@ -161,7 +169,12 @@ class Engine:
         self.fail_after_tokens = fail_after_tokens  # fault injection: generation fails part way (0: never)
         cfg = loaded.model.config
         plan = plan_cache(
-            cfg, loaded.dtype, self.device, max_batch_size=max_batch_size, length=self.max_len, available=cache_bytes
+            cfg,
+            loaded.dtype,
+            self.device,
+            max_batch_size=max_batch_size,
+            length=slot_length(cfg, self.max_len, prefill_token_budget),
+            available=cache_bytes,
         )
         self.cache = KVCache(cfg, plan, loaded.dtype, self.device)
         self.max_batch_size = plan.slots
@@ -170,6 +183,8 @@ class Engine:
         )
         eos = getattr(loaded.model.generation_config, "eos_token_id", None) or self.tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        self.async_output = async_output
+        self._inflight: tuple[int, list[tuple[int, Sequence]]] | None = None  # launched step: ticket, rows
         self.stats = EngineStats()
         self.warmup_graphs = 0
         self._free_slots = list(range(plan.slots))
@@ -280,14 +295,10 @@ class Engine:
                     if self._prefilling:
                         self._prefill_step()
                     if self._running:
-                        if self.step_delay_s:  # before the step, so a finished request has had all its pauses
-                            time.sleep(self.step_delay_s)
-                            self.metrics.faults_injected.labels(
-                                model_version=self.metrics.version, kind="token_latency"
-                            ).inc()
                         self._decode_step()
                 except Exception:
                     log.exception("engine step failed; failing the running requests")
+                    self._inflight = None
                     for seq in self._prefilling + list(self._running.values()):
                         self._finish(seq, "error")
                 self._flush()
@@ -380,17 +391,49 @@ class Engine:
         self._accept(done)
 
     def _decode_step(self) -> None:
+        """Launch a step for every running sequence, then read the previous step (async) or this one."""
         r = self.runner
         slots = list(self._running)
+        for slot in slots:
+            seq = self._running[slot]
+            r.set_row(
+                slot,
+                token=seq.output_ids[-1],
+                position=seq.position + seq.in_flight,
+                counter=len(seq.output_ids) + seq.in_flight,
+                seed=seq.seed,
+                temperature=seq.params.temperature,
+                top_p=seq.params.top_p,
+                carry=seq.in_flight > 0,
+            )
+            seq.in_flight += 1
         b = pick(r.batch_buckets, max(slots) + 1)
-        w = pick(r.window_buckets, int(r.inputs[POSITION, slots].max()) + 1)
-        out = r.decode(b, w)[slots].tolist()
-        n = len(slots)
+        w = r.window(int(r.inputs[POSITION, slots].max()))
+        launched = (r.launch(b, w), [(slot, self._running[slot]) for slot in slots])
+        previous, self._inflight = self._inflight, launched
+        if previous is not None:
+            self._read_step(*previous)
+        if not self.async_output or not self._running:  # nothing left to overlap with: read it now
+            self._read_step(*launched)
+            self._inflight = None
+
+    def _read_step(self, ticket: int, rows: list[tuple[int, Sequence]]) -> None:
+        """Accept a launched step's tokens for the rows whose sequence still runs (the others overshot)."""
+        out = self.runner.wait(ticket)
+        for _, seq in rows:
+            seq.in_flight -= 1
+        results = [(seq, int(out[slot])) for slot, seq in rows if self._running.get(slot) is seq]
+        if not results:
+            return
+        if self.step_delay_s:  # before the step's tokens are accepted, and only for a step that delivers any
+            time.sleep(self.step_delay_s)
+            self.metrics.faults_injected.labels(model_version=self.metrics.version, kind="token_latency").inc()
+        n = len(results)
         self.stats.steps += 1
         self.stats.max_batch_size = max(self.stats.max_batch_size, n)
         self.stats.recent_batch_sizes.append(n)
         self.metrics.labels(self.metrics.batch_size).observe(n)
-        self._accept([(self._running[s], tok) for s, tok in zip(slots, out, strict=True)])
+        self._accept(results)
 
     def _accept(self, results: list[tuple[Sequence, int]]) -> None:
         """Record one new token per sequence, stream its text, and retire finished sequences."""
@@ -420,15 +463,6 @@ class Engine:
                 continue
             if text:
                 self._outbox.append((seq, StepOutput(text, None, len(seq.prompt_ids), len(seq.output_ids))))
-            self.runner.set_row(
-                seq.held_slot,
-                token=tok,
-                position=seq.position,
-                counter=len(seq.output_ids),
-                seed=seq.seed,
-                temperature=seq.params.temperature,
-                top_p=seq.params.top_p,
-            )
 
     def _finish(self, seq: Sequence, reason: str, text: str = "", flush: bool = True) -> None:
         if flush and reason != "error":

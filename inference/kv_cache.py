@@ -5,6 +5,11 @@ Sized from the memory left after the weights are loaded and from the context len
 64 × 32,768 tokens would need 256 GiB. The last column of every slot is scratch: no sequence
 ever writes there (a request needs prompt + max_tokens ≤ length, and the last sampled token is
 never fed back), so rows of a padded decode batch that hold no sequence write their key there.
+
+When every layer attends through a sliding window (Mistral), a slot is a ring buffer: position p
+lives in column p mod `ring`, and the ring only needs the window plus one prefill chunk (a chunk's
+keys are all written before its queries read), so K/V memory per sequence is bounded by the
+window rather than by the context.
 """
 
 from __future__ import annotations
@@ -42,6 +47,24 @@ def free_memory(device: torch.device) -> int:
         )
     pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else 1 << 20
     return int(pages * os.sysconf("SC_PAGE_SIZE") * CPU_MEMORY_FRACTION)
+
+
+def ring_window(config: Any) -> int | None:
+    """The sliding window when every layer uses it (Mistral's attention passes it to all layers)."""
+    window = getattr(config, "sliding_window", None)
+    return int(window) if window is not None and getattr(config, "model_type", None) == "mistral" else None
+
+
+def slot_length(config: Any, max_model_len: int, prefill_token_budget: int) -> int:
+    """Columns per slot, scratch included: the context, or a ring of window + one prefill chunk.
+
+    A chunk of n tokens starting at s writes positions s .. s+n-1 before its first query (at s)
+    reads back to s-window+1; a ring of window+n-1 columns keeps that key intact.
+    """
+    window = ring_window(config)
+    if window is None:
+        return max_model_len
+    return min(max_model_len, window + prefill_token_budget)
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,10 @@ class KVCache:
         self.num_slots = plan.slots
         self.length = plan.length
         self.scratch = plan.length - 1
+        self.ring = self.scratch  # columns holding positions: p lives in column p mod ring
+
+    def column(self, position: int) -> int:
+        return position % self.ring
 
     def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.keys[i], self.values[i]

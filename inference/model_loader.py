@@ -102,11 +102,13 @@ def load_model(
     dtype: str = "auto",
     device_map: str | None = None,
     max_model_len: int | None = None,
+    fuse: bool = True,
 ) -> LoadedModel:
-    """Load model and tokenizer from a local folder; never touches the network."""
+    """Load model and tokenizer from a local folder; never touches the network. With `fuse`, q/k/v and
+    gate/up become one matmul each (`fusion.fuse_projections`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from . import attention
+    from . import attention, fusion
 
     attention.register()
     path = Path(path)
@@ -126,6 +128,8 @@ def load_model(
         # transformers declares `to` with @wraps(nn.Module.to), so its stubs take the device for `self`
         model.to(dev)  # type: ignore[arg-type]
     model.eval()
+    if fuse:
+        fusion.fuse_projections(model)
     context = getattr(model.config, "max_position_embeddings", 4096)
     if max_model_len:
         context = min(context, max_model_len)

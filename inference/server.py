@@ -56,6 +56,7 @@ class WorkerState:
                 dtype=cfg.dtype,
                 device_map=cfg.device_map,
                 max_model_len=cfg.max_model_len,
+                fuse=cfg.fuse_projections,
             )
             metrics = WorkerMetrics(loaded.version.id)
             engine = Engine(
@@ -68,6 +69,7 @@ class WorkerState:
                 fail_after_tokens=cfg.fault.fail_after_tokens,
                 use_graphs=cfg.cuda_graphs,
                 compile_layers=cfg.compile,
+                async_output=cfg.async_output,
             )
             engine.start()
             _warm_up(engine, loaded)

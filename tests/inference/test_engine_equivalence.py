@@ -23,6 +23,7 @@ from transformers import (
 from inference.buckets import MIN_WINDOW
 from inference.demo_model import ensure_demo_model
 from inference.engine import Engine, SamplingParams
+from inference.runner import PrefillPiece
 from inference.metrics import WorkerMetrics
 from inference.model_loader import load_model
 
@@ -144,10 +145,68 @@ def test_greedy_matches_generate_under_continuous_batching(model_dirs, name):
     assert 5 <= len(cancelled) < 60 and cancelled == want[-1][: len(cancelled)]
     assert engine.stats.cancelled == 1 and len(engine._free_slots) == 4
     windows = {w for _, w in engine.runner.shapes}
-    assert {MIN_WINDOW, 2 * MIN_WINDOW} <= windows  # the long request crossed a window bucket
+    if name == "tiny-mistral-sliding":  # a ring of window + one chunk: sequences wrap around it
+        assert engine.cache.length == 12 + 16 and engine.cache.length in windows
+        assert max(len(tok(r.prompt)["input_ids"]) + r.max_tokens for r in reqs) > 2 * engine.cache.ring
+    else:
+        assert {MIN_WINDOW, 2 * MIN_WINDOW} <= windows  # the long request crossed a window bucket
     assert len({b for b, _ in engine.runner.shapes}) > 1
     longest = max(len(tok(r.prompt)["input_ids"]) for r in reqs)
     assert engine.stats.prefill_steps >= -(-longest // 16)  # the longest prompt alone needs that many 16-token chunks
+
+
+# Prompts longer than the window (12) and than the ring (12 + 5 - 1 columns), read in 5-token
+# chunks that wrap around it; 2 slots for 5 requests, so slots are reused with stale keys in them.
+RING_REQUESTS = [
+    Req("Once upon a time in a land far away", 30),
+    Req("abcdefghijklmnopqrstuvwxyz" * 2, 20, 0.002),
+    Req("hi", 45, 0.004),
+    Req("The quick brown fox jumps over the lazy dog", 25, 0.006),
+    Req("0123456789" * 4, 12, 0.008),
+]
+
+
+def test_sliding_window_ring_buffer_bounds_memory_and_matches_generate(model_dirs):
+    path = model_dirs["tiny-mistral-sliding"]
+    loaded = load_model(path, max_model_len=256)
+    tok = loaded.tokenizer
+    want = expected(path, tok, RING_REQUESTS)
+    engine = Engine(loaded, max_batch_size=2, max_queue=16, prefill_token_budget=5, metrics=WorkerMetrics("t"))
+    assert engine.cache.ring == 12 + 5 - 1 and engine.cache.keys[0].shape[2] == engine.cache.ring + 1
+    engine.start()
+    try:
+        got = run_engine(engine, tok, RING_REQUESTS)
+    finally:
+        engine.stop()
+    assert got == want
+    assert engine.stats.max_batch_size == 2 and engine.stats.finished == len(RING_REQUESTS)
+    assert min(len(tok(r.prompt)["input_ids"]) for r in RING_REQUESTS[:2]) > engine.cache.ring
+
+
+def test_ring_buffer_logits_match_the_full_forward(model_dirs):
+    """Sharper than greedy tokens: the logits of every chunked-prefill and decode step equal the
+    reference forward over the whole sequence, with the sequence wrapping the ring several times."""
+    path = model_dirs["tiny-mistral-sliding"]
+    loaded = load_model(path, max_model_len=256)
+    engine = Engine(loaded, max_batch_size=2, max_queue=1, prefill_token_budget=5, metrics=WorkerMetrics("t"))
+    runner, ring = engine.runner, engine.cache.ring
+    seen: list[torch.Tensor] = []
+    runner.lm_head.register_forward_hook(lambda _m, _i, out: seen.append(out.detach().clone()))
+    ids = torch.randint(5, 100, (40,), generator=torch.Generator().manual_seed(0)).tolist()
+    reference = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager").eval()
+    with torch.inference_mode():
+        tokens = []
+        for start in range(0, len(ids), 5):
+            tokens = runner.prefill([PrefillPiece(1, start, ids[start : start + 5], 0.0, 1.0, 0)])
+        seq = ids + tokens
+        for _ in range(30):
+            runner.set_row(1, token=seq[-1], position=len(seq) - 1, counter=0, seed=0, temperature=0.0, top_p=1.0)
+            seq.append(int(runner.decode(2, runner.window(len(seq) - 1))[1]))
+        want = reference(torch.tensor([seq])).logits[0]
+    assert len(seq) > 4 * ring
+    got = torch.cat([s[-1:] for s in seen])  # the slot's row (prefill: its only row; decode: row 1)
+    positions = list(range(4, len(ids), 5)) + list(range(len(ids), len(seq) - 1))
+    torch.testing.assert_close(got, want[positions], atol=1e-4, rtol=1e-4)
 
 
 def test_seeded_sampling_is_independent_of_the_batch(model_dirs):
@@ -172,6 +231,8 @@ def test_seeded_sampling_is_independent_of_the_batch(model_dirs):
 
 
 @pytest.mark.slow
+# torch 2.13's inductor imports torch.utils.mkldnn, which warns about its own torch.jit.script_method
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 def test_compiled_layers_match_generate_and_do_not_recompile_after_warm_up(model_dirs):
     from torch._dynamo.utils import counters
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from scipy.stats import chisquare
 
-from inference.sampling import mix32, sample, vocab_keys
+from inference.sampling import mix32, sample, to_int32, vocab_keys
 
 ALPHA = 1e-3  # chi-square goodness of fit; the draws are fixed by their seeds, so the test is deterministic
 LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -0.5, -1.0, 1.5, 0.2])
@@ -25,10 +25,38 @@ def draws(n: int, temperature: float, top_p: float, counter: int = 0, logits: to
     )
 
 
-def test_mix32_is_a_bijection_on_a_sample():
-    x = torch.arange(1 << 16, dtype=torch.int64) * 65599
-    h = mix32(x)
-    assert h.unique().numel() == x.numel() and int(h.min()) >= 0 and int(h.max()) < 1 << 32
+def lowbias32(x: int) -> int:
+    """The reference hash in Python integers."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_mix32_is_lowbias32_and_a_bijection_on_a_sample():
+    x = torch.arange(1 << 16, dtype=torch.int64) * 65599 % (1 << 32)
+    h = mix32(to_int32(x)).to(torch.int64) & 0xFFFFFFFF  # the int32 bits read as uint32
+    assert h.unique().numel() == x.numel()
+    picks = [0, 1, 2, 12345, 40000, 65535]
+    assert [int(h[i]) for i in picks] == [lowbias32(int(x[i])) for i in picks]
+    top = torch.tensor([(1 << 32) - 1, 1 << 31, (1 << 31) - 1])  # values whose int32 bits are negative
+    assert (mix32(to_int32(top)).to(torch.int64) & 0xFFFFFFFF).tolist() == [lowbias32(int(v)) for v in top]
+
+
+def test_skipping_unneeded_parts_gives_the_same_tokens():
+    torch.manual_seed(1)
+    b, v = 16, 300
+    logits, seeds, counters = torch.randn(b, v) * 3, torch.randint(0, 1 << 52, (b,)), torch.randint(0, 99, (b,))
+    keys = vocab_keys(v, "cpu")
+    temp = torch.rand(b) + 0.2
+    full = sample(logits, temp, torch.ones(b), seeds, counters, keys)
+    assert torch.equal(full, sample(logits, temp, torch.ones(b), seeds, counters, keys, any_top_p=False))
+    greedy = sample(logits, torch.zeros(b), torch.full((b,), 0.5), seeds, counters, keys)
+    assert torch.equal(
+        greedy, sample(logits, torch.zeros(b), torch.full((b,), 0.5), seeds, counters, keys, any_sampled=False)
+    )
+    assert torch.equal(greedy, logits.argmax(-1)) and not torch.equal(full, greedy)
 
 
 def test_distribution_matches_softmax():

@@ -122,10 +122,13 @@ def serve(
 
 from alerts.cli import app as alerts_app  # noqa: E402 - sub-apps are mounted beside their commands
 
-from safety.cli import app as safety_app  # noqa: E402
+from safety import cli as safety_cli  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
-app.add_typer(safety_app, name="safety")
+app.add_typer(safety_cli.app, name="safety")
+safety_cli.set_setup_factory(  # the review commands' ledger, from the platform's settings
+    lambda config, data_dir: safety_cli.ReviewSetup(ledger_url=_settings(config, {"data_dir": data_dir}).ledger_url)
+)
 from slo.cli import app as slo_app  # noqa: E402
 
 from alerts.validate import validate as slo_validate  # noqa: E402 - renders rules, so it lives in alerts

@@ -18,7 +18,7 @@ from safety.jsontext import redact_json_text
 from safety.runtime import AsyncSafety, Later
 from safety.spans import redact
 
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .operations import Operation
 from .outcome import Outcome, observe
 
@@ -32,7 +32,7 @@ class SafetyBlocked(GatewayError):
         message, body = verdict.block_message(), verdict.error_body()
         if message is None or body is None:
             raise ValueError("SafetyBlocked takes a blocking verdict")
-        super().__init__(400, message, "content_policy_violation", param=param)
+        super().__init__(400, message, ErrorCode.CONTENT_POLICY_VIOLATION, param=param)
         self.body = body
         self.body["error"]["param"] = param
 

@@ -175,7 +175,7 @@ def build_router(gw: Gateway) -> APIRouter:
     async def create_key(body: NewKeyRequest, request: Request) -> dict[str, Any]:
         actor = await admin(request)
         try:
-            new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, body.admin, actor=actor))
+            new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, is_admin=body.admin, actor=actor))
         except LookupError as exc:
             raise GatewayError(404, str(exc), ErrorCode.TENANT_NOT_FOUND, param="tenant") from exc
         return {
@@ -324,7 +324,7 @@ def build_router(gw: Gateway) -> APIRouter:
         try:
             return await asyncio.to_thread(fn, gw.store.engine, *args, **kwargs)
         except review.ReviewError as exc:
-            raise GatewayError(exc.status, exc.message, ErrorCode(exc.code)) from exc
+            raise GatewayError(exc.status, exc.message, ErrorCode[exc.code.upper()]) from exc  # a member per code
 
     @router.get("/v1/admin/reviews", tags=["admin"])
     async def list_reviews(

@@ -207,7 +207,7 @@ def keys_create(
     _, store = _store(config, data_dir)
     if store.tenant_settings(tenant) is None:
         store.upsert_tenant(tenant)
-    new = store.create_key(tenant, admin)
+    new = store.create_key(tenant, is_admin=admin)
     if as_json:
         typer.echo(json.dumps({"key_id": new.key_id, "tenant": tenant, "admin": admin, "key": new.secret}))
     else:

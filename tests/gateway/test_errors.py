@@ -62,12 +62,13 @@ RECORDED_AS = {
 
 def test_the_error_codes_and_what_each_is_recorded_as_are_the_contract() -> None:
     assert {c.value: c.error_type for c in ErrorCode} == RECORDED_AS
+    assert all(c.name == c.value.upper() for c in ErrorCode)  # so a code string names its member
 
 
 def test_every_review_queue_error_is_an_error_code_of_the_admin_api() -> None:
     source = Path(review.__file__).read_text()
     codes = set(re.findall(r'raise ReviewError\(.*, "([a-z_]+)"\)$', source, re.M))
-    assert len(codes) >= 5 and all(ErrorCode(c).error_type is None for c in codes)
+    assert len(codes) >= 5 and all(ErrorCode[c.upper()].error_type is None for c in codes)
 
 
 def test_an_error_answer_carries_the_code_string_and_records_its_type() -> None:

@@ -153,6 +153,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         # uvicorn has stopped accepting and waited for in-flight requests: flush what they recorded
         await gw.stop()
         writer.close()
+        engine.dispose()  # its pooled connections, which the GC would otherwise find open
         provider.shutdown()
 
     # FastAPI's own telemetry is off: spans and metrics are views of the RequestRecord, and its

@@ -44,7 +44,7 @@ from sqlalchemy import create_engine, func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from ledger.models import Request as RequestRow  # noqa: E402
-from tests.servers import free_port, start_worker, wait_ready  # noqa: E402
+from tests.servers import free_port, spawn_logged, start_worker, wait_ready  # noqa: E402
 
 MIX = (("chat", 0.40), ("stream", 0.35), ("completions", 0.10), ("embeddings", 0.15))
 WORDS = ("ledger", "latency", "token", "budget", "tenant", "canary", "rollout", "gateway", "spool", "replica")
@@ -204,12 +204,7 @@ class Platform:
             port, version = free_port(), "stub@1"
             upstream = f"http://127.0.0.1:{port}"
             log = tmp / "stub.log"
-            p = subprocess.Popen(
-                [sys.executable, "-m", "tests.stub_upstream", "--port", str(port)],
-                cwd=ROOT,
-                stdout=log.open("w"),
-                stderr=subprocess.STDOUT,
-            )
+            p = spawn_logged([sys.executable, "-m", "tests.stub_upstream", "--port", str(port)], log, cwd=ROOT)
             self.procs.append(p)
             wait_ready(upstream, p, log, path="/v1/models")
         self.port = free_port()
@@ -245,13 +240,7 @@ class Platform:
             )
             self.keys[f"tenant-{i}"] = json.loads(out.stdout)["key"]
         log = tmp / "gateway.log"
-        self.gateway = subprocess.Popen(
-            iw + ["serve", "--config", str(cfg)],
-            cwd=ROOT,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.gateway = spawn_logged(iw + ["serve", "--config", str(cfg)], log, cwd=ROOT, start_new_session=True)
         self.procs.append(self.gateway)
         self.url = f"http://127.0.0.1:{self.port}"
         wait_ready(self.url, self.gateway, log)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, or_, select
@@ -330,21 +330,7 @@ def daily_usage(
         .group_by(H.tenant, day, H.alias, H.model_version)
         .order_by(day, H.tenant, H.alias, H.model_version)
     )
-    return [
-        ledger_queries.UsageRow(
-            tenant=t,
-            day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
-            alias=a,
-            model_version=v or None,
-            requests=int(n),
-            prompt_tokens=int(pt),
-            completion_tokens=int(ct),
-            cost_usd=float(c),
-            cache_hits=int(h or 0),
-            cache_lookups=int(lk or 0),
-        )
-        for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)
-    ]
+    return [ledger_queries.UsageRow.from_row(row) for row in conn.execute(stmt)]
 
 
 __all__ = [

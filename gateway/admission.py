@@ -20,7 +20,7 @@ from .budgets import BudgetTracker
 from .config import GatewayConfig, Limits
 from .context import RequestContext
 from .deadline import TIMEOUT_HEADER, Deadline
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .metrics import GatewayMetrics
 from .overload import TenantConcurrency
 from .parse import estimate_tokens, prompt_text
@@ -80,7 +80,7 @@ class Admission:
         model = ctx.req.model
         if model not in self.aliases:  # not recorded under the client's string: labels stay bounded
             message = f"The model '{model}' does not exist. GET /v1/models lists the models you can use."
-            raise GatewayError(404, message, "model_not_found", param="model")
+            raise GatewayError(404, message, ErrorCode.MODEL_NOT_FOUND, param="model")
         ctx.alias = model
         ctx.priority = priority_of(headers.get(PRIORITY_HEADER), ctx.policy.priority)
         ctx.deadline = Deadline.start(
@@ -89,7 +89,7 @@ class Admission:
         est = ctx.prompt_estimate = estimate_tokens(prompt_text(ctx.operation, ctx.req))
         if est > limits.max_prompt_tokens:
             message = f"The prompt has about {est} tokens; this tenant's limit is {limits.max_prompt_tokens}."
-            raise GatewayError(400, message, "prompt_too_long", param="messages")
+            raise GatewayError(400, message, ErrorCode.PROMPT_TOO_LONG, param="messages")
         decision = await self.limiter.check(tenant, limits.rpm, limits.tpm, est)
         ctx.headers = ratelimit_headers(limits, decision)
         if not decision.allowed:
@@ -100,8 +100,7 @@ class Admission:
             raise GatewayError(
                 429,
                 message,
-                "rate_limit_exceeded",
-                error_type="rate_limited",
+                ErrorCode.RATE_LIMIT_EXCEEDED,
                 headers={"Retry-After": wait, **ctx.headers},
             )
         if ctx.policy.budgets:
@@ -112,8 +111,7 @@ class Admission:
                 raise GatewayError(
                     429,
                     refused.refusal(),
-                    "budget_exceeded",
-                    error_type="budget_exceeded",
+                    ErrorCode.BUDGET_EXCEEDED,
                     headers={"Retry-After": wait, **ctx.headers},
                 )
         self.concurrency.acquire(tenant, limits.max_concurrent_requests, ctx.priority, retry_after_s=1)

@@ -12,9 +12,10 @@ import aiohttp
 from fastapi.responses import Response
 
 from inference import protocol as p
+from ledger.record import ErrorType
 
 from .context import RequestContext
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .operations import Operation
 from .outcome import Outcome
 from .safety_path import SafetyPath
@@ -34,8 +35,10 @@ async def complete_answer(
         if ctx.deadline_passed():
             return _deadline_exceeded(ctx, headers)
         replica.breaker.failure(time.monotonic())
-        outcome.status, outcome.error_type = 502, "upstream_error"
-        err = GatewayError(502, f"The upstream failed while answering ({type(exc).__name__}).", "upstream_error")
+        outcome.status, outcome.error_type = 502, ErrorType.UPSTREAM_ERROR
+        err = GatewayError(
+            502, f"The upstream failed while answering ({type(exc).__name__}).", ErrorCode.UPSTREAM_ERROR
+        )
         return err.response(headers)
     finally:
         resp.release()
@@ -43,13 +46,13 @@ async def complete_answer(
     if resp.status == 504 and ctx.deadline_passed():  # the worker stopped at the deadline
         return _deadline_exceeded(ctx, headers)
     if resp.status >= 400:
-        outcome.error_type = "upstream_error" if resp.status >= 500 else "upstream_rejected"
+        outcome.error_type = ErrorType.UPSTREAM_ERROR if resp.status >= 500 else ErrorType.UPSTREAM_REJECTED
         try:
             failed = json.loads(content)
             failed["error"]["message"]
             _partial_usage(failed, outcome)
         except (ValueError, KeyError, TypeError):
-            body = p.error_body(resp.status, "The upstream failed this request.", "upstream_error")
+            body = p.error_body(resp.status, "The upstream failed this request.", ErrorCode.UPSTREAM_ERROR)
             content = json.dumps(body).encode()
         return Response(content, status_code=resp.status, media_type="application/json", headers=headers)
     try:
@@ -66,15 +69,15 @@ async def complete_answer(
         choices = data.get("choices") or []
         outcome.finish_reason = choices[0].get("finish_reason") if choices else None
     except (ValueError, AttributeError, TypeError):
-        outcome.status, outcome.error_type = 502, "upstream_bad_response"
-        bad = GatewayError(502, "The upstream sent a response that is not valid JSON.", "upstream_bad_response")
+        outcome.status, outcome.error_type = 502, ErrorType.UPSTREAM_BAD_RESPONSE
+        bad = GatewayError(502, "The upstream sent a response that is not valid JSON.", ErrorCode.UPSTREAM_BAD_RESPONSE)
         return bad.response(headers)
     return Response(content, status_code=200, media_type="application/json", headers=headers)
 
 
 def _deadline_exceeded(ctx: RequestContext, headers: dict[str, str]) -> Response:
     assert ctx.deadline is not None
-    ctx.outcome.status, ctx.outcome.error_type = 504, "deadline_exceeded"
+    ctx.outcome.status, ctx.outcome.error_type = 504, ErrorType.DEADLINE_EXCEEDED
     return ctx.deadline.error().response(headers)
 
 

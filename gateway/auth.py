@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger import keys
 from ledger.governance import GovernanceStore, KeyRow
 
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,14 @@ class Authenticator:
             raise GatewayError(
                 401,
                 "Missing API key: send 'Authorization: Bearer <key>'.",
-                "missing_api_key",
-                error_type="unauthenticated",
+                ErrorCode.MISSING_API_KEY,
             )
         if self.admin_key and hmac.compare_digest(secret.encode(), self.admin_key.encode()):
             return ADMIN
         key_id = keys.key_id_of(secret)
         row = await self._lookup(key_id) if key_id else None
         if row is None or row.revoked or not keys.matches(secret, row.secret_sha256):
-            raise GatewayError(401, "Invalid or revoked API key.", "invalid_api_key", error_type="unauthenticated")
+            raise GatewayError(401, "Invalid or revoked API key.", ErrorCode.INVALID_API_KEY)
         return Principal(row.tenant, row.key_id, row.is_admin)
 
     async def _lookup(self, key_id: str) -> KeyRow | None:
@@ -67,8 +66,7 @@ class Authenticator:
             raise GatewayError(
                 503,
                 "API keys cannot be checked right now; retry shortly.",
-                "auth_unavailable",
-                error_type="auth_unavailable",
+                ErrorCode.AUTH_UNAVAILABLE,
                 headers={"Retry-After": "5"},
             ) from exc
         if len(self._cache) > 100_000:  # unknown key ids must not grow this without bound
@@ -90,4 +88,4 @@ def _bearer(authorization: str | None) -> str | None:
 
 def require_admin(p: Principal) -> None:
     if not p.is_admin:
-        raise GatewayError(403, "This route needs an admin key.", "admin_required", error_type="forbidden")
+        raise GatewayError(403, "This route needs an admin key.", ErrorCode.ADMIN_REQUIRED)

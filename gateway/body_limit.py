@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inference.protocol import error_body
 
+from .errors import ErrorCode
+
 # Routes whose handlers read (and limit) the body themselves.
 SELF_LIMITED = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/moderations"})
 
@@ -57,6 +59,8 @@ class BodyLimitMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = error_body(
-            413, f"Request body exceeds the limit of {self.max_bytes} bytes for this route.", "request_too_large"
+            413,
+            f"Request body exceeds the limit of {self.max_bytes} bytes for this route.",
+            ErrorCode.REQUEST_TOO_LARGE,
         )
         await JSONResponse(body, status_code=413, headers={"connection": "close"})(scope, receive, send)

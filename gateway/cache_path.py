@@ -39,7 +39,7 @@ class CachePath:
         assert ctx.version is not None
         key = ctx.cache_key = cache_key(self.cache.scope(ctx.tenant), ctx.version, ctx.operation, ctx.req)
         entry = None if no_cache(cache_control) else await self.cache.get(key)
-        self.metrics.cache_lookup(ctx.tenant, entry is not None)
+        self.metrics.cache_lookup(ctx.tenant, hit=entry is not None)
         ctx.outcome.cache_lookup = True
         if entry is None:
             ctx.headers = {**ctx.headers, "x-cache": "miss"}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from inference.protocol import TIMEOUT_HEADER, parse_timeout
 
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 
 SLACK_S = 0.05
 
@@ -18,9 +18,7 @@ def requested_timeout(header: str | None) -> float | None:
     try:
         return parse_timeout(header)
     except ValueError as exc:
-        raise GatewayError(
-            400, str(exc), "invalid_timeout", param=TIMEOUT_HEADER, error_type="invalid_request"
-        ) from exc
+        raise GatewayError(400, str(exc), ErrorCode.INVALID_TIMEOUT, param=TIMEOUT_HEADER) from exc
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,5 @@ class Deadline:
             504,
             f"The request's deadline of {self.timeout_s:g} s passed before it was answered "
             f"(set by {TIMEOUT_HEADER} or the tenant's timeout_s).",
-            "deadline_exceeded",
-            error_type="deadline_exceeded",
+            ErrorCode.DEADLINE_EXCEEDED,
         )

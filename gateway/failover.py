@@ -16,21 +16,13 @@ from ledger.record import Attempt
 from .config import FallbackReason, Priority
 from .deadline import Deadline
 from .errors import GatewayError, no_healthy_upstream
-from .fallbacks import Fallbacks, attempt, response_reason
+from .fallbacks import Fallbacks, attempt, error_reason, response_reason
 from .metrics import GatewayMetrics
 from .outcome import Outcome
 from .overload import Gates, Shed
 from .upstreams import Replica
 
 Send = Callable[[str], Awaitable[tuple[aiohttp.ClientResponse, Replica]]]
-
-# Errors of the replica loop (forward stage) that another version may not have.
-_ERROR_REASONS: dict[str, FallbackReason] = {
-    "upstream_timeout": "timeout",
-    "upstream_unreachable": "unavailable",
-    "no_healthy_upstream": "unavailable",
-    "upstream_error": "server_error",
-}
 
 
 class Failover:
@@ -78,7 +70,7 @@ class Failover:
                     resp, replica = await send(version)
                 except GatewayError as e:
                     slot.release()
-                    reason = _ERROR_REASONS.get(e.code)
+                    reason = error_reason(e.code)
                     attempts.append(attempt(version, None, None, reason))
                     if falls_back(reason):
                         continue

@@ -13,7 +13,21 @@ from typing import Any
 from ledger.record import Attempt
 
 from .config import FallbackChain, FallbackReason
+from .errors import ErrorCode
 from .routing import AliasTable
+
+# Why a request leaves a version, read from two different inputs, so two tables:
+# - the forward stage's own errors (it raised them, after its replica retries): a closed set,
+#   keyed by ErrorCode;
+# - an upstream's answer (`response_reason`): a status and whatever code string that server
+#   writes (our worker, vLLM, another OpenAI-compatible server, another inferwatch), a vocabulary
+#   that is not ours to enumerate, so it is matched as strings. They share only the result type.
+_ERROR_REASONS: dict[ErrorCode, FallbackReason] = {
+    ErrorCode.UPSTREAM_TIMEOUT: "timeout",
+    ErrorCode.UPSTREAM_UNREACHABLE: "unavailable",
+    ErrorCode.NO_HEALTHY_UPSTREAM: "unavailable",
+    ErrorCode.UPSTREAM_ERROR: "server_error",
+}
 
 # Upstream error codes that mean "full, come back later" (ours, and what vLLM-style servers send).
 _FULL_CODES = {"queue_full", "overloaded", "server_overloaded"}
@@ -41,6 +55,12 @@ class Fallbacks:
     def allows(self, alias: str, reason: FallbackReason) -> bool:
         chain = self.chains.get(alias)
         return chain is not None and reason in chain.reasons
+
+
+def error_reason(code: ErrorCode) -> FallbackReason | None:
+    """Why the forward stage's error is one to fall back from (another version may not have
+    it), or None for an error to answer with."""
+    return _ERROR_REASONS.get(code)
 
 
 def response_reason(status: int, body: bytes) -> FallbackReason | None:

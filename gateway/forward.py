@@ -14,7 +14,7 @@ import aiohttp
 from . import tracing
 from .config import GatewayConfig
 from .context import RequestContext
-from .errors import GatewayError, no_healthy_upstream
+from .errors import ErrorCode, GatewayError, no_healthy_upstream
 from .metrics import GatewayMetrics
 from .upstreams import Replica, UpstreamPools
 from .usage import upstream_stream_options
@@ -51,8 +51,7 @@ class Forwarder:
                 last_error = GatewayError(
                     504,
                     f"The upstream did not answer in time ({type(exc).__name__}).",
-                    "upstream_timeout",
-                    error_type="timeout",
+                    ErrorCode.UPSTREAM_TIMEOUT,
                 )
                 continue
             except aiohttp.ClientError as exc:
@@ -60,8 +59,7 @@ class Forwarder:
                 last_error = GatewayError(
                     502,
                     f"Could not reach the upstream: {type(exc).__name__}.",
-                    "upstream_unreachable",
-                    error_type="upstream_error",
+                    ErrorCode.UPSTREAM_UNREACHABLE,
                 )
                 continue
             if resp.status >= 500:
@@ -70,9 +68,7 @@ class Forwarder:
                 others = self.pools.pools[replica.version].candidates(time.monotonic(), tried)
                 if resp.status in _RETRYABLE_STATUS and attempt < self.config.max_retries and others:
                     resp.release()
-                    last_error = GatewayError(
-                        502, f"The upstream answered {resp.status}.", "upstream_error", error_type="upstream_error"
-                    )
+                    last_error = GatewayError(502, f"The upstream answered {resp.status}.", ErrorCode.UPSTREAM_ERROR)
                     continue
             else:
                 replica.breaker.success()

@@ -188,7 +188,7 @@ class GatewayMetrics:
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)
 
-    def cache_lookup(self, tenant: str, hit: bool) -> None:
+    def cache_lookup(self, tenant: str, *, hit: bool) -> None:
         if tenant not in self._cache_tenants:  # both series from 0, or the first hit is invisible to increase()
             self._cache_tenants.add(tenant)
             self.cache_requests.labels(tenant, "hit")

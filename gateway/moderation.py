@@ -9,7 +9,7 @@ from safety.runtime import AsyncSafety
 
 from .admission import Admission, ratelimit_headers
 from .auth import Authenticator
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .parse import estimate_tokens, json_body, read_body
 from .ratelimit import retry_after_header
 
@@ -18,7 +18,7 @@ async def moderate(request: Request, auth: Authenticator, admission: Admission, 
     principal = await auth.authenticate(request.headers.get("authorization"))
     if safety is None:
         raise GatewayError(
-            404, "Moderation is disabled on this gateway (safety.enabled is false).", "moderation_disabled"
+            404, "Moderation is disabled on this gateway (safety.enabled is false).", ErrorCode.MODERATION_DISABLED
         )
     tenant = principal.tenant or "admin"
     limits = (await admission.policy(tenant)).limits
@@ -29,7 +29,7 @@ async def moderate(request: Request, auth: Authenticator, admission: Admission, 
         raise GatewayError(
             400,
             "Invalid request: 'input' must be a string, a list of strings or a list of text parts.",
-            "invalid_request",
+            ErrorCode.INVALID_REQUEST,
             param="input",
         )
     texts: list[str] = []
@@ -38,7 +38,10 @@ async def moderate(request: Request, auth: Authenticator, admission: Admission, 
             x = x["text"]
         if not isinstance(x, str):
             raise GatewayError(
-                400, "Invalid request: only text inputs can be moderated here.", "invalid_request", param="input"
+                400,
+                "Invalid request: only text inputs can be moderated here.",
+                ErrorCode.INVALID_REQUEST,
+                param="input",
             )
         texts.append(x)
     decision = await admission.limiter.check(tenant, limits.rpm, limits.tpm, estimate_tokens("".join(texts)))
@@ -48,8 +51,7 @@ async def moderate(request: Request, auth: Authenticator, admission: Admission, 
         raise GatewayError(
             429,
             f"Rate limit reached for {decision.limit_name} per minute. Retry after {wait} s.",
-            "rate_limit_exceeded",
-            error_type="rate_limited",
+            ErrorCode.RATE_LIMIT_EXCEEDED,
             headers={"Retry-After": wait},
         )
     result = await safety.moderate(texts, principal.tenant)

@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.record import Attempt, SafetyHit
+from ledger.record import Attempt, ErrorType, SafetyHit
+
+from .errors import ErrorCode
 
 
 @dataclass
@@ -15,7 +17,7 @@ class Outcome:
     """What the upstream exchange produced; becomes part of the record."""
 
     status: int = 0
-    error_type: str | None = None
+    error_type: ErrorType | None = None
     model_version: str | None = None
     upstream: str | None = None
     prompt_tokens: int = 0
@@ -45,7 +47,7 @@ class Outcome:
 
     def client_left(self) -> None:
         """The client closed the connection before its answer was complete."""
-        self.status, self.error_type, self.client_disconnected = 499, "client_disconnect", True
+        self.status, self.error_type, self.client_disconnected = 499, ErrorType.CLIENT_DISCONNECT, True
 
 
 def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
@@ -53,10 +55,10 @@ def observe(chunk: Any, outcome: Outcome, mark_first: bool = True) -> bool:
         return True
     if "error" in chunk:
         error = chunk["error"] if isinstance(chunk["error"], dict) else {}
-        if error.get("code") == "deadline_exceeded":  # the worker stopped at the request's deadline
-            outcome.status, outcome.error_type = 504, "deadline_exceeded"
+        if error.get("code") == ErrorCode.DEADLINE_EXCEEDED:  # the worker (ours) stopped at the request's deadline
+            outcome.status, outcome.error_type = 504, ErrorType.DEADLINE_EXCEEDED
         else:
-            outcome.status, outcome.error_type = 502, "upstream_error"
+            outcome.status, outcome.error_type = 502, ErrorType.UPSTREAM_ERROR
         return True
     usage = chunk.get("usage")
     if usage:

@@ -18,7 +18,7 @@ from typing import Literal
 
 from .config import PRIORITIES, OverloadConfig, Priority
 from .deadline import Deadline
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 
 ShedReason = Literal["tenant_cap", "no_slot", "queue_full", "displaced", "wait_timeout", "upstream_full"]
 
@@ -33,15 +33,9 @@ class Shed(GatewayError):
         reason: ShedReason,
         priority: Priority,
         retry_after_s: int,
-        code: str = "overloaded",
+        code: ErrorCode = ErrorCode.OVERLOADED,
     ) -> None:
-        super().__init__(
-            status,
-            message,
-            code,
-            error_type="overloaded" if status == 503 else "rate_limited",
-            headers={"Retry-After": str(retry_after_s)},
-        )
+        super().__init__(status, message, code, headers={"Retry-After": str(retry_after_s)})
         self.reason, self.priority = reason, priority
 
 
@@ -156,7 +150,7 @@ class TenantConcurrency:
                 "tenant_cap",
                 priority,
                 retry_after_s,
-                code="concurrency_limit_exceeded",
+                code=ErrorCode.CONCURRENCY_LIMIT_EXCEEDED,
             )
         self.inflight[tenant] += 1
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .operations import Operation
 
 
@@ -17,13 +17,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise GatewayError(
-            413, f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.", "request_too_large"
+            413,
+            f"Request body of {declared} bytes exceeds this tenant's limit of {limit} bytes.",
+            ErrorCode.REQUEST_TOO_LARGE,
         )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise GatewayError(413, f"Request body exceeds this tenant's limit of {limit} bytes.", "request_too_large")
+            raise GatewayError(
+                413, f"Request body exceeds this tenant's limit of {limit} bytes.", ErrorCode.REQUEST_TOO_LARGE
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -32,17 +36,13 @@ def json_body(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise GatewayError(
-            400, f"The request body is not valid JSON: {exc}", "invalid_json", error_type="invalid_request"
-        ) from exc
+        raise GatewayError(400, f"The request body is not valid JSON: {exc}", ErrorCode.INVALID_JSON) from exc
 
 
 def parse(operation: Operation, body: bytes) -> Any:
     data = json_body(body)
     if not isinstance(data, dict):
-        raise GatewayError(
-            400, "The request body must be a JSON object.", "invalid_request", error_type="invalid_request"
-        )
+        raise GatewayError(400, "The request body must be a JSON object.", ErrorCode.INVALID_REQUEST)
     try:
         return operation.request_model.model_validate(data)
     except ValidationError as exc:
@@ -51,9 +51,8 @@ def parse(operation: Operation, body: bytes) -> Any:
         raise GatewayError(
             400,
             f"Invalid request: {loc + ': ' if loc else ''}{first['msg']}",
-            "invalid_request",
+            ErrorCode.INVALID_REQUEST,
             param=loc or None,
-            error_type="invalid_request",
         ) from exc
 
 

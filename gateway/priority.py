@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .config import PRIORITIES, Priority
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 
 PRIORITY_HEADER = "x-inferwatch-priority"
 
@@ -18,16 +18,14 @@ def priority_of(header: str | None, tenant_default: Priority) -> Priority:
         raise GatewayError(
             400,
             f"Invalid {PRIORITY_HEADER} header {header[:40]!r}: one of {', '.join(PRIORITIES)}.",
-            "invalid_priority",
+            ErrorCode.INVALID_PRIORITY,
             param=PRIORITY_HEADER,
-            error_type="invalid_request",
         )
     if value == "interactive" and tenant_default == "batch":
         raise GatewayError(
             403,
             f"This tenant's priority is batch; {PRIORITY_HEADER}: interactive is not allowed.",
-            "priority_not_allowed",
+            ErrorCode.PRIORITY_NOT_ALLOWED,
             param=PRIORITY_HEADER,
-            error_type="forbidden",
         )
     return "interactive" if value == "interactive" else "batch"

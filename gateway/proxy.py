@@ -22,7 +22,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from opentelemetry.sdk.trace import TracerProvider
 
-from ledger.record import RequestRecord
+from ledger.record import ErrorType, RequestRecord
 from safety.runtime import AsyncSafety
 
 from . import tracing
@@ -35,7 +35,7 @@ from .cache import ResponseCache
 from .cache_path import CachePath
 from .config import GatewayConfig
 from .context import RequestContext
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .failover import Failover
 from .fallbacks import Fallbacks
 from .forward import Forwarder
@@ -210,8 +210,8 @@ class Gateway:
             raise
         except Exception:
             log.exception("unexpected gateway error (request %s)", request_id)
-            outcome.status, outcome.error_type = 500, "internal_error"
-            return GatewayError(500, "Internal error in the gateway.", "internal_error").response(
+            outcome.status, outcome.error_type = 500, ErrorType.INTERNAL_ERROR
+            return GatewayError(500, "Internal error in the gateway.", ErrorCode.INTERNAL_ERROR).response(
                 {"x-request-id": request_id}
             )
         finally:

@@ -20,7 +20,7 @@ from safety import review
 from .auth import Principal, require_admin
 from . import budgets
 from .config import Budgets, Limits, Priority, Targets, Timeout
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .operations import Operation
 from .proxy import Gateway
 
@@ -127,7 +127,7 @@ def build_router(gw: Gateway) -> APIRouter:
         if who.is_admin and who.tenant is None:
             scope = tenant
         elif tenant is not None and tenant != who.tenant:
-            raise GatewayError(403, "A tenant key can only read its own usage.", "forbidden")
+            raise GatewayError(403, "A tenant key can only read its own usage.", ErrorCode.FORBIDDEN)
         else:
             scope = who.tenant
         return await asyncio.to_thread(usage_report, gw, scope, start, end)
@@ -162,7 +162,7 @@ def build_router(gw: Gateway) -> APIRouter:
                 lambda: gw.store.update_tenant_settings(tenant_id, {"budgets": new}, actor=actor)
             )
         except LookupError as exc:
-            raise GatewayError(404, str(exc), "tenant_not_found") from exc
+            raise GatewayError(404, str(exc), ErrorCode.TENANT_NOT_FOUND) from exc
         gw.forget_tenant(tenant_id)
         return {"id": tenant_id, "settings": settings}
 
@@ -175,9 +175,9 @@ def build_router(gw: Gateway) -> APIRouter:
     async def create_key(body: NewKeyRequest, request: Request) -> dict[str, Any]:
         actor = await admin(request)
         try:
-            new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, body.admin, actor=actor))
+            new = await asyncio.to_thread(lambda: gw.store.create_key(body.tenant, is_admin=body.admin, actor=actor))
         except LookupError as exc:
-            raise GatewayError(404, str(exc), "tenant_not_found", param="tenant") from exc
+            raise GatewayError(404, str(exc), ErrorCode.TENANT_NOT_FOUND, param="tenant") from exc
         return {
             "key_id": new.key_id,
             "tenant": body.tenant,
@@ -208,7 +208,7 @@ def build_router(gw: Gateway) -> APIRouter:
     async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
         actor = await admin(request)
         if not await asyncio.to_thread(lambda: gw.store.revoke_key(key_id, actor=actor)):
-            raise GatewayError(404, f"No key with id {key_id!r}.", "key_not_found")
+            raise GatewayError(404, f"No key with id {key_id!r}.", ErrorCode.KEY_NOT_FOUND)
         gw.auth.forget(key_id)
         return {"key_id": key_id, "revoked": True}
 
@@ -238,7 +238,7 @@ def build_router(gw: Gateway) -> APIRouter:
                 )
             )
         except ValueError as exc:
-            raise GatewayError(409, str(exc), "version_immutable", param="version") from exc
+            raise GatewayError(409, str(exc), ErrorCode.VERSION_IMMUTABLE, param="version") from exc
         await gw.refresh_state()
         return out
 
@@ -248,7 +248,7 @@ def build_router(gw: Gateway) -> APIRouter:
         current = (await asyncio.to_thread(gw.store.aliases)).get(alias)
         history = await asyncio.to_thread(gw.store.alias_history, alias, limit)
         if current is None and not history:
-            raise GatewayError(404, f"No alias {alias!r}.", "alias_not_found")
+            raise GatewayError(404, f"No alias {alias!r}.", ErrorCode.ALIAS_NOT_FOUND)
         return {"alias": alias, "targets": [t.model_dump() for t in current or []], "history": history}
 
     @router.put("/v1/admin/aliases/{alias}", tags=["admin"])
@@ -260,11 +260,13 @@ def build_router(gw: Gateway) -> APIRouter:
             raise GatewayError(
                 400,
                 f"Unknown version(s) {', '.join(unknown)}: register them first (POST /v1/admin/models).",
-                "unknown_version",
+                ErrorCode.UNKNOWN_VERSION,
                 param="targets",
             )
         if sum(t.weight for t in body.targets) <= 0:
-            raise GatewayError(400, "At least one target needs a positive weight.", "invalid_weights", param="targets")
+            raise GatewayError(
+                400, "At least one target needs a positive weight.", ErrorCode.INVALID_WEIGHTS, param="targets"
+            )
         await asyncio.to_thread(lambda: gw.store.set_alias(alias, body.targets, actor=actor, reason="admin"))
         await gw.refresh_state()
         return {"alias": alias, "targets": [t.model_dump() for t in body.targets]}
@@ -275,7 +277,7 @@ def build_router(gw: Gateway) -> APIRouter:
         try:
             targets = await asyncio.to_thread(lambda: gw.store.rollback_alias(alias, actor=actor))
         except LookupError as exc:
-            raise GatewayError(409, str(exc), "nothing_to_roll_back") from exc
+            raise GatewayError(409, str(exc), ErrorCode.NOTHING_TO_ROLL_BACK) from exc
         await gw.refresh_state()
         return {"alias": alias, "targets": [t.model_dump() for t in targets]}
 
@@ -315,14 +317,14 @@ def build_router(gw: Gateway) -> APIRouter:
         who = await principal(request)
         require_admin(who)
         if who.tenant is not None and tenant is not None and tenant != who.tenant:
-            raise GatewayError(403, "A tenant's admin key can only review its own tenant.", "forbidden")
+            raise GatewayError(403, "A tenant's admin key can only review its own tenant.", ErrorCode.FORBIDDEN)
         return who, who.tenant if who.tenant is not None else tenant
 
     async def review_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return await asyncio.to_thread(fn, gw.store.engine, *args, **kwargs)
         except review.ReviewError as exc:
-            raise GatewayError(exc.status, exc.message, exc.code) from exc
+            raise GatewayError(exc.status, exc.message, ErrorCode[exc.code.upper()]) from exc  # a member per code
 
     @router.get("/v1/admin/reviews", tags=["admin"])
     async def list_reviews(
@@ -371,7 +373,7 @@ def usage_report(gw: Gateway, tenant: str | None, start: date | None, end: date 
     end = end or today
     start = start or end - timedelta(days=29)
     if start > end:
-        raise GatewayError(400, "start must not be after end.", "invalid_range", param="start")
+        raise GatewayError(400, "start must not be after end.", ErrorCode.INVALID_RANGE, param="start")
     t0 = datetime.combine(start, time.min, timezone.utc)
     t1 = datetime.combine(end + timedelta(days=1), time.min, timezone.utc)
     with Session(gw.store.engine) as s:

@@ -18,7 +18,7 @@ from safety.jsontext import redact_json_text
 from safety.runtime import AsyncSafety, Later
 from safety.spans import redact
 
-from .errors import GatewayError
+from .errors import ErrorCode, GatewayError
 from .operations import Operation
 from .outcome import Outcome, observe
 
@@ -32,7 +32,7 @@ class SafetyBlocked(GatewayError):
         message, body = verdict.block_message(), verdict.error_body()
         if message is None or body is None:
             raise ValueError("SafetyBlocked takes a blocking verdict")
-        super().__init__(400, message, "content_policy_violation", param=param)
+        super().__init__(400, message, ErrorCode.CONTENT_POLICY_VIOLATION, param=param)
         self.body = body
         self.body["error"]["param"] = param
 
@@ -302,7 +302,7 @@ class StreamGuard:
             fn = tc.setdefault("function", {})
             fn["arguments"] = fn.get("arguments", "") + text
 
-    def _side_fields(self, idx: int, delta: dict[str, Any], finish: bool) -> bool:
+    def _side_fields(self, idx: int, delta: dict[str, Any], *, finish: bool) -> bool:
         """Pass the delta's reasoning and argument pieces through their redactors (what is not
         released yet stays held); on finish flush every field of the choice. True on a block."""
         for field, holder, key in self._side_holders(delta):
@@ -322,7 +322,7 @@ class StreamGuard:
                     self._side_put(delta, field, tail)
         return False
 
-    def _release(self, idx: int, r: StreamRedactor, text: str | None, finish: bool) -> list[str]:
+    def _release(self, idx: int, r: StreamRedactor, text: str | None, *, finish: bool) -> list[str]:
         before = r.released
         out = ""
         if text:
@@ -364,9 +364,11 @@ class StreamGuard:
             if isinstance(text, str) and text:
                 had_text = True
                 self.text_chunks += 1
-            segments = self._release(idx, r, text if isinstance(text, str) else None, bool(c.get("finish_reason")))
+            segments = self._release(
+                idx, r, text if isinstance(text, str) else None, finish=bool(c.get("finish_reason"))
+            )
             if isinstance(delta, dict):
-                if self._side_fields(idx, delta, bool(c.get("finish_reason"))):
+                if self._side_fields(idx, delta, finish=bool(c.get("finish_reason"))):
                     for k in (*REASONING_FIELDS, "tool_calls", "function_call"):
                         delta.pop(k, None)  # nothing of a blocked field goes out, not even what was released with it
                     c["finish_reason"] = "content_filter"
@@ -411,9 +413,9 @@ class StreamGuard:
         for idx, r in sorted(self.redactors.items()):
             if idx in self.finished:
                 continue
-            out.extend(self._text_event(idx, s) for s in self._release(idx, r, None, True))
+            out.extend(self._text_event(idx, s) for s in self._release(idx, r, None, finish=True))
             delta: dict[str, Any] = {}
-            if self.chat and self._side_fields(idx, delta, True):
+            if self.chat and self._side_fields(idx, delta, finish=True):
                 self.blocked = True
                 out.append(
                     self._event(

@@ -15,8 +15,10 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from inference import protocol as p
+from ledger.record import ErrorType
 
 from .context import RequestContext
+from .errors import ErrorCode
 from .outcome import observe
 from .safety_path import StreamGuard
 from .upstreams import Replica
@@ -99,12 +101,12 @@ def relay(
                 if tail:
                     yield tail
             if late:
-                outcome.status, outcome.error_type = 504, "deadline_exceeded"
-                err = p.error_body(504, ctx.deadline.error().message, "deadline_exceeded")  # type: ignore[union-attr]
+                outcome.status, outcome.error_type = 504, ErrorType.DEADLINE_EXCEEDED
+                err = p.error_body(504, ctx.deadline.error().message, ErrorCode.DEADLINE_EXCEEDED)  # type: ignore[union-attr]
             else:
-                outcome.status, outcome.error_type = 502, "upstream_disconnected"
+                outcome.status, outcome.error_type = 502, ErrorType.UPSTREAM_DISCONNECTED
                 err = p.error_body(
-                    502, f"The upstream failed mid-stream ({type(exc).__name__}).", "upstream_disconnected"
+                    502, f"The upstream failed mid-stream ({type(exc).__name__}).", ErrorCode.UPSTREAM_DISCONNECTED
                 )
             yield b"data: " + json.dumps(err).encode() + b"\n\n"
         except asyncio.CancelledError:

@@ -26,7 +26,7 @@ from canary.service import CanaryService
 from console import ConsoleDeps, build_console_router
 from gateway import budgets
 from gateway.body_limit import BodyLimitMiddleware
-from gateway.errors import GatewayError
+from gateway.errors import ErrorCode, GatewayError
 from gateway.metrics import GatewayMetrics
 from gateway.operations import BY_PATH
 from gateway.proxy import Gateway
@@ -153,6 +153,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         # uvicorn has stopped accepting and waited for in-flight requests: flush what they recorded
         await gw.stop()
         writer.close()
+        engine.dispose()  # its pooled connections, which the GC would otherwise find open
         provider.shutdown()
 
     # FastAPI's own telemetry is off: spans and metrics are views of the RequestRecord, and its
@@ -191,7 +192,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             error_body(
                 400,
                 f"Invalid request: {loc + ': ' if loc else ''}{first.get('msg', 'malformed')}",
-                "invalid_request",
+                ErrorCode.INVALID_REQUEST,
                 loc or None,
             ),
             status_code=400,
@@ -204,7 +205,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(error_body(500, "Internal error.", "internal_error"), status_code=500)
+        return JSONResponse(error_body(500, "Internal error.", ErrorCode.INTERNAL_ERROR), status_code=500)
 
     def health_body() -> dict:
         replicas = gw.pools.all_replicas()
@@ -254,7 +255,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return JSONResponse(
-                    error_body(401, "The metrics endpoint needs its bearer token.", "invalid_metrics_token"),
+                    error_body(401, "The metrics endpoint needs its bearer token.", ErrorCode.INVALID_METRICS_TOKEN),
                     status_code=401,
                 )
         s = writer.stats()

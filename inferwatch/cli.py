@@ -122,10 +122,13 @@ def serve(
 
 from alerts.cli import app as alerts_app  # noqa: E402 - sub-apps are mounted beside their commands
 
-from safety.cli import app as safety_app  # noqa: E402
+from safety import cli as safety_cli  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
-app.add_typer(safety_app, name="safety")
+app.add_typer(safety_cli.app, name="safety")
+safety_cli.set_setup_factory(  # the review commands' ledger, from the platform's settings
+    lambda config, data_dir: safety_cli.ReviewSetup(ledger_url=_settings(config, {"data_dir": data_dir}).ledger_url)
+)
 from slo.cli import app as slo_app  # noqa: E402
 
 from alerts.validate import validate as slo_validate  # noqa: E402 - renders rules, so it lives in alerts
@@ -204,7 +207,7 @@ def keys_create(
     _, store = _store(config, data_dir)
     if store.tenant_settings(tenant) is None:
         store.upsert_tenant(tenant)
-    new = store.create_key(tenant, admin)
+    new = store.create_key(tenant, is_admin=admin)
     if as_json:
         typer.echo(json.dumps({"key_id": new.key_id, "tenant": tenant, "admin": admin, "key": new.secret}))
     else:

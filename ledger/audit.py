@@ -63,9 +63,10 @@ def append(
     at: datetime | None = None,
 ) -> int:
     """Add one entry in the caller's transaction; returns its sequence number."""
-    seq, prev_hash = conn.execute(
+    row = conn.execute(
         update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq + 1).returning(HEAD.c.seq, HEAD.c.hash)
     ).one()
+    seq, prev_hash = int(row[0]), str(row[1])
     at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     before, after = _jsonable(before), _jsonable(after)
     digest = entry_hash(seq, at, actor, action, target, before, after, prev_hash)

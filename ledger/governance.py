@@ -94,7 +94,7 @@ class GovernanceStore:
             return None if row is None else dict(row.settings)
 
     # ---- keys --------------------------------------------------------------------------
-    def create_key(self, tenant_id: str, is_admin: bool = False, *, actor: str = "system") -> keys.NewKey:
+    def create_key(self, tenant_id: str, *, is_admin: bool = False, actor: str = "system") -> keys.NewKey:
         new = keys.generate()
         with Session(self.engine) as s, s.begin():
             if s.get(Tenant, tenant_id) is None:

@@ -86,6 +86,24 @@ class UsageRow:
     cache_hits: int = 0
     cache_lookups: int = 0  # requests the response cache was asked about (hits and misses)
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> UsageRow:
+        """From a row of (tenant, day, alias, version, and the sums of requests, prompt tokens,
+        completion tokens, cost, cache hits, cache lookups), as both rollups' queries select it."""
+        t, d, a, v, n, pt, ct, c, h, lk = row
+        return cls(
+            tenant=t,
+            day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),  # SQLite gives text
+            alias=a,
+            model_version=v or None,
+            requests=int(n),
+            prompt_tokens=int(pt),
+            completion_tokens=int(ct),
+            cost_usd=float(c),
+            cache_hits=int(h or 0),
+            cache_lookups=int(lk or 0),
+        )
+
 
 def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = None) -> list[UsageRow]:
     """Requests, tokens and cost per (tenant, UTC day, alias, model version) over
@@ -108,21 +126,7 @@ def usage(conn: Conn, start: datetime, end: datetime, *, tenant: str | None = No
         .group_by(R.tenant, day, R.alias, R.model_version)
         .order_by(day, R.tenant, R.alias, R.model_version)
     )
-    return [
-        UsageRow(
-            tenant=t,
-            day=d if isinstance(d, date) else date.fromisoformat(str(d)[:10]),
-            alias=a,
-            model_version=v or None,
-            requests=int(n),
-            prompt_tokens=int(pt),
-            completion_tokens=int(ct),
-            cost_usd=float(c),
-            cache_hits=int(h or 0),
-            cache_lookups=int(lk or 0),
-        )
-        for t, d, a, v, n, pt, ct, c, h, lk in conn.execute(stmt)
-    ]
+    return [UsageRow.from_row(row) for row in conn.execute(stmt)]
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,40 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, TypedDict
 
 
 def status_class(status_code: int) -> str:
     """'2xx', '4xx', '5xx' ... the bounded label used in metrics and rollups."""
     return f"{status_code // 100}xx"
+
+
+class ErrorType(StrEnum):
+    """Why a request failed, as recorded: the `error_type` of its ledger row and of the
+    `inferwatch_requests_total` metric. A contract (dashboards, alert rules and the console's
+    filter select on these values, pinned by tests/ledger/test_record.py): add, never rename."""
+
+    INVALID_REQUEST = "invalid_request"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    AUTH_UNAVAILABLE = "auth_unavailable"
+    REQUEST_TOO_LARGE = "request_too_large"
+    MODEL_NOT_FOUND = "model_not_found"
+    PROMPT_TOO_LONG = "prompt_too_long"
+    CONTENT_POLICY_VIOLATION = "content_policy_violation"
+    RATE_LIMITED = "rate_limited"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    OVERLOADED = "overloaded"
+    NO_HEALTHY_UPSTREAM = "no_healthy_upstream"
+    TIMEOUT = "timeout"  # the upstream did not answer in time (its fault, not the request's deadline)
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # the request's own deadline passed
+    UPSTREAM_ERROR = "upstream_error"
+    UPSTREAM_REJECTED = "upstream_rejected"  # the upstream answered 4xx
+    UPSTREAM_BAD_RESPONSE = "upstream_bad_response"
+    UPSTREAM_DISCONNECTED = "upstream_disconnected"
+    CLIENT_DISCONNECT = "client_disconnect"
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(slots=True)
@@ -46,7 +74,7 @@ class RequestRecord:
     model_version: str | None  # the immutable version that served it (None if never routed)
     upstream: str | None  # base URL of the upstream that served it
     status_code: int
-    error_type: str | None = None  # bounded set: "timeout", "upstream_error", "rate_limited", ...
+    error_type: ErrorType | None = None
     latency_s: float = 0.0  # end to end, as the client saw it
     ttft_s: float | None = None  # time to first token (streaming and non-streaming)
     tpot_s: float | None = None  # (latency - ttft) / (completion_tokens - 1)
@@ -77,6 +105,8 @@ class RequestRecord:
     def __post_init__(self) -> None:
         if self.cache_hit:
             self.cache_lookup = True  # a hit was a lookup, whoever built the record
+        if self.error_type is not None:  # a row or a spooled line gives the plain string back
+            self.error_type = ErrorType(self.error_type)
 
     @property
     def status_class(self) -> str:

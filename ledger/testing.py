@@ -21,7 +21,7 @@ from uuid import uuid4
 
 import psycopg
 
-from ledger.record import RequestRecord, SafetyHit
+from ledger.record import ErrorType, RequestRecord, SafetyHit
 
 
 def find_pg_bin() -> Path | None:
@@ -137,11 +137,11 @@ def random_records(n: int, seed: int = 0, *, start: datetime | None = None, minu
         status = rng.choice([200] * 8 + [400, 429, 500, 503, 499])
         error = {
             200: None,
-            400: "invalid_request",
-            429: "rate_limited",
-            500: "upstream_error",
-            503: "unavailable",
-            499: "client_disconnect",
+            400: ErrorType.INVALID_REQUEST,
+            429: ErrorType.RATE_LIMITED,
+            500: ErrorType.UPSTREAM_ERROR,
+            503: ErrorType.NO_HEALTHY_UPSTREAM,
+            499: ErrorType.CLIENT_DISCONNECT,
         }[status]
         streamed = rng.random() < 0.5
         ttft = None if status >= 400 and rng.random() < 0.7 else round(rng.uniform(0.0, 3.0), 4)

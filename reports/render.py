@@ -54,7 +54,7 @@ def cell(x: object) -> str:
 
 
 @cache
-def _env(autoescape: bool) -> Environment:
+def _env(*, autoescape: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
         undefined=StrictUndefined,
@@ -71,16 +71,16 @@ def html(r: WeeklyReport) -> str:
     images = {
         name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in charts.render_all(r).items()
     }
-    return _env(True).get_template("weekly.html.jinja").render(r=r, charts=images)
+    return _env(autoescape=True).get_template("weekly.html.jinja").render(r=r, charts=images)
 
 
 def markdown(r: WeeklyReport) -> str:
-    return _env(False).get_template("weekly.md.jinja").render(r=r)
+    return _env(autoescape=False).get_template("weekly.md.jinja").render(r=r)
 
 
 def summary(r: WeeklyReport) -> str:
     """A few lines for chat: what the webhooks post."""
-    return _env(False).get_template("summary.md.jinja").render(r=r).strip()
+    return _env(autoescape=False).get_template("summary.md.jinja").render(r=r).strip()
 
 
 def as_json(r: WeeklyReport) -> str:

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 app = typer.Typer(help="Safety scanners: evaluation, checks and the review queue.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class ReviewSetup:
+    """What the review commands need of the platform's settings. The composition root builds it
+    (`set_setup_factory`), so this package reads no settings of another's."""
+
+    ledger_url: str
+
+
+SetupFactory = Callable[[Optional[Path], Optional[Path]], ReviewSetup]  # (config file, data dir)
+_factory: SetupFactory | None = None
+
+
+def set_setup_factory(factory: SetupFactory) -> None:
+    """Called once by the composition root, before a review command runs."""
+    global _factory
+    _factory = factory
 
 
 @app.command("eval")
@@ -90,16 +110,12 @@ DataDirOpt = typer.Option(None, "--data-dir", help="data directory (also INFERWA
 
 
 def _engine(config: Optional[Path], data_dir: Optional[Path]):
-    """The ledger database of the settings (read-only use of inferwatch's settings)."""
-    from inferwatch.settings import load_settings
+    """The ledger database of the settings."""
     from ledger.db import create_engine_for, migrate
 
-    try:
-        settings = load_settings(config, {"data_dir": data_dir} if data_dir else None)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    engine = create_engine_for(settings.ledger_url)
+    if _factory is None:
+        raise RuntimeError("safety.cli.set_setup_factory was not called")
+    engine = create_engine_for(_factory(config, data_dir).ledger_url)
     migrate(engine)
     return engine
 

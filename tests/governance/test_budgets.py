@@ -3,7 +3,6 @@ and two gateway processes sharing a PostgreSQL ledger enforcing one budget toget
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 import sys
 import time
@@ -22,7 +21,7 @@ from ledger.db import create_engine_for
 from ledger.governance import GovernanceStore
 from ledger.models import BudgetNotice
 from tests.governance.conftest import PRICES, stub_pair_gateway
-from tests.servers import ROOT, Proc, ThreadedServer, free_port, wait_ready
+from tests.servers import ROOT, Proc, ThreadedServer, free_port, spawn_logged, wait_ready
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}  # $1 each
 
@@ -113,7 +112,7 @@ def _start_gateway(tmp_path, name: str, config: dict) -> Proc:
     cfg = tmp_path / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump({**config, "port": port, "data_dir": str(tmp_path / name)}))
     log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen(
+    proc = spawn_logged(
         [
             sys.executable,
             "-m",
@@ -125,10 +124,9 @@ def _start_gateway(tmp_path, name: str, config: dict) -> Proc:
             "--log-level",
             "warning",
         ],
+        log,
         cwd=ROOT,
         env={"INFERWATCH_CONFIG": str(cfg), "PATH": "/usr/bin:/bin"},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log, deadline_s=60)

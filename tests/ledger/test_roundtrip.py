@@ -52,7 +52,7 @@ def test_records_round_trip_with_exact_values(ledger_engine: Engine, make_writer
         model_version=None,
         upstream=None,
         status_code=503,
-        error_type="unavailable",
+        error_type="no_healthy_upstream",
         latency_s=0.0,
         ttft_s=None,
         tpot_s=None,

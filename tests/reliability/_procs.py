@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.servers import ROOT, Proc, free_port, wait_ready
+from tests.servers import ROOT, Proc, free_port, spawn_logged, wait_ready
 
 IW = [sys.executable, "-m", "inferwatch.cli"]
 
@@ -41,12 +41,8 @@ def start_gateway(tmp: Path, settings: dict[str, Any], name: str = "gateway") ->
         tmp / f"{name}.yaml", {"port": port, "safety": {"enabled": False}, "ledger_max_delay_s": 0.05, **settings}
     )
     log = tmp / f"{name}.log"
-    proc = subprocess.Popen(
-        [*IW, "serve", "--config", str(config)],
-        cwd=ROOT,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    proc = spawn_logged(
+        [*IW, "serve", "--config", str(config)], log, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, proc, log)

@@ -18,7 +18,7 @@ from ledger.queries import purge_raw_rows
 from ledger.record import RequestRecord, SafetyHit
 from ledger.store import write_records
 from safety import review
-from safety.cli import app as safety_cli
+from inferwatch.cli import app as cli  # the safety commands as the platform mounts them (and wires)
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
 
@@ -153,23 +153,25 @@ def test_cli_list_claim_resolve(tmp_path: Path):
     cfg = tmp_path / "iw.yaml"
     cfg.write_text(json.dumps({"data_dir": str(tmp_path / "data")}))
     run = CliRunner().invoke
-    out = run(safety_cli, ["review", "list", "--status", "open", "--json", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "list", "--status", "open", "--json", "--config", str(cfg)])
     assert out.exit_code == 0, out.output
     items = json.loads(out.output)
     assert [i["request_id"] for i in items] == ["r1", "r2", "r3"]
     first = str(items[0]["id"])
-    out = run(safety_cli, ["review", "claim", first, "--reviewer", "carol", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "claim", first, "--reviewer", "carol", "--config", str(cfg)])
     assert out.exit_code == 0 and "carol" in out.output
-    out = run(safety_cli, ["review", "claim", first, "--reviewer", "dave", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "claim", first, "--reviewer", "dave", "--config", str(cfg)])
     assert out.exit_code == 1 and "already claimed by carol" in out.output
-    out = run(safety_cli, ["review", "resolve", first, "--label", "tp", "--note", "real attack", "--config", str(cfg)])
+    out = run(
+        cli, ["safety", "review", "resolve", first, "--label", "tp", "--note", "real attack", "--config", str(cfg)]
+    )
     assert out.exit_code == 0 and "true_positive" in out.output
-    out = run(safety_cli, ["review", "list", "--status", "resolved", "--json", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "list", "--status", "resolved", "--json", "--config", str(cfg)])
     [resolved] = json.loads(out.output)
     assert (resolved["id"], resolved["note"], resolved["claimed_by"]) == (int(first), "real attack", "carol")
-    out = run(safety_cli, ["review", "precision", "--days", "3650", "--json", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "precision", "--days", "3650", "--json", "--config", str(cfg)])
     assert json.loads(out.output) == [
         {"category": "prompt_injection", "true_positive": 1, "false_positive": 0, "resolved": 1, "precision": 1.0}
     ]
-    out = run(safety_cli, ["review", "list", "--config", str(cfg)])
+    out = run(cli, ["safety", "review", "list", "--config", str(cfg)])
     assert out.exit_code == 0 and "globex" in out.output

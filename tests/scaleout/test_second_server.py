@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 
 from gateway.config import UpstreamConfig, VersionTarget
 from tests.gateway.conftest import gateway_server
-from tests.servers import ROOT, Proc, free_port, wait_ready
+from tests.servers import ROOT, Proc, free_port, spawn_logged, wait_ready
 
 MASTER_KEY = "sk-litellm-test-0123456789abcdef"
 REPLY = "Hello from an independent OpenAI-compatible server."
@@ -50,10 +49,9 @@ def litellm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     )
     port = free_port()
     log = tmp / "litellm.log"
-    proc = subprocess.Popen(
+    proc = spawn_logged(
         [str(BINARY), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
+        log,
         cwd=tmp,
         env={**os.environ, "LITELLM_LOG": "ERROR", "DISABLE_ADMIN_UI": "True"},
         start_new_session=True,

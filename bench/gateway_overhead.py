@@ -44,7 +44,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.servers import free_port, wait_ready
+from tests.servers import free_port, spawn_logged, wait_ready
 
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
@@ -225,10 +225,9 @@ async def saturation(
 
 
 def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
+    return spawn_logged(
         cmd,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
+        log,
         env={**os.environ, **(env or {})},
         cwd=cwd or Path(__file__).resolve().parent.parent,
         start_new_session=True,

@@ -45,7 +45,6 @@ SHARED_MODULES = {"inference.protocol"}
 # Known breaks, each (importer file, imported package): issue 19 lets the root hand settings
 # to the CLIs.
 KNOWN_ARROWS = {
-    ("slo/cli.py", "inferwatch"): "reads the platform settings itself (issue 19)",
     ("safety/cli.py", "inferwatch"): "reads the platform settings itself (issue 19)",
     # builds every package's live metric registry, to check each panel's metrics exist
     ("dashboards/check.py", "gateway"): "live registries for `dashboards build --check`",

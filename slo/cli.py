@@ -129,7 +129,8 @@ def status(
 
     from ledger.db import create_engine_for, migrate
     from slo.service import SLOService
-    from slo.spec import DEFAULTS_FILE, SpecError, load_specs
+    from slo.spec import DEFAULTS_FILE, load_specs
+    from slo.specfields import SpecError
 
     try:
         setup = _setup(config, data_dir)  # read-only: the database URL and spec files

@@ -494,7 +494,9 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
             "objectives": [{k: v for k, v in o.items() if k in ("target", "displayName", "name")} for o in objectives],
         },
     }
-    return _loc(v1, doc.line)
+    out = _loc(v1, doc.line)
+    assert isinstance(out, LocDict)
+    return out
 
 
 def _window(tw: _TimeWindow) -> Any:

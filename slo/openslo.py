@@ -254,20 +254,19 @@ def _expect(matchers: Matchers, label: str, op: str, value: str | None, query: s
     return got[1]
 
 
-# DataSource documents by name -> their type, for metricSourceRef (set per parse_document call)
-_SOURCES: dict[str, str] = {}
+Sources = dict[str, str]  # DataSource documents of the file by name -> their type, for metricSourceRef
 
 
-def _prom_query(ref: _MetricRef, where: str) -> str:
+def _prom_query(ref: _MetricRef, where: str, sources: Sources) -> str:
     src = ref.metricSource
     kind = src.type
     if src.metricSourceRef is not None:
-        if src.metricSourceRef not in _SOURCES:
+        if src.metricSourceRef not in sources:
             raise FieldError(
                 f"metricSourceRef {src.metricSourceRef!r}: no kind: DataSource with that name in the file",
                 (where, "metricSource", "metricSourceRef"),
             )
-        kind = kind or _SOURCES[src.metricSourceRef]
+        kind = kind or sources[src.metricSourceRef]
     if kind is None or kind.lower() != "prometheus":
         raise FieldError(
             f"metricSource type {kind!r} is not supported; use Prometheus", (where, "metricSource", "type")
@@ -311,13 +310,13 @@ def _events(numerator: str, total: str, good: bool) -> EventsSLI:
     return EventsSLI(numerator, total)
 
 
-def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
+def classify_ratio(ratio: _Ratio, sources: Sources) -> tuple[Any, Selector]:
     """Recognize an inferwatch SLI in a good/bad over total ratio of catalog selectors."""
     num_ref = ratio.good or ratio.bad
     assert num_ref is not None
     good = ratio.good is not None
     nw = "good" if good else "bad"
-    nq, tq = _prom_query(num_ref, nw), _prom_query(ratio.total, "total")
+    nq, tq = _prom_query(num_ref, nw, sources), _prom_query(ratio.total, "total", sources)
     if WINDOW_PLACEHOLDER.search(nq) or WINDOW_PLACEHOLDER.search(tq):
         return _events(nq, tq, good), Selector()
     (n_name, n_m), (t_name, t_m) = _at(nw, parse_selector, nq), _at("total", parse_selector, tq)
@@ -381,9 +380,9 @@ def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
     return sli, Selector(**n_sel)
 
 
-def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Selector]:
+def classify_threshold(ref: _MetricRef, objective: _Objective, sources: Sources) -> tuple[Any, Selector]:
     """A thresholdMetric on a latency histogram with `op: lte` is a latency SLI."""
-    q = _prom_query(ref, ".")
+    q = _prom_query(ref, ".", sources)
     query_path = ("metricSource", "spec", "query")
     try:
         name, m = parse_selector(q)
@@ -409,13 +408,14 @@ def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Sel
 # -- documents ----------------------------------------------------------------------------------
 
 
-Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], dict[str, str]]  # SLIs by name, DataSource types by name
+Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], Sources]  # SLIs by name, DataSource types by name
 
 
 def collect_refs(docs: Sequence[Any], file: str) -> Refs:
     """`kind: SLI` documents by name (for indicatorRef) and `kind: DataSource` types by name
     (for metricSourceRef)."""
-    slis, sources = {}, {}
+    slis: dict[str, tuple[_SLIDoc, LocDict]] = {}
+    sources: Sources = {}
     for doc in docs:
         if isinstance(doc, LocDict) and doc.get("kind") == "SLI" and doc.get("apiVersion") == OPENSLO_VERSION:
             try:
@@ -540,9 +540,7 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
         return []
     if doc.get("apiVersion") == V1ALPHA and kind == "SLO":
         doc = from_v1alpha(doc, file)
-    slis, sources = refs
-    _SOURCES.clear()
-    _SOURCES.update(sources)
+    slis, sources = refs  # per parse: nothing module-level, so files may be parsed concurrently
     if kind != "SLO":
         raise SpecError.at(file, line_at(doc, ["kind"]), f"unsupported kind {kind!r}; expected SLO")
     try:
@@ -597,10 +595,10 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
     for i, obj in enumerate(spec.objectives):
         try:
             if sli_spec.ratioMetric is not None:
-                sli, selector = classify_ratio(sli_spec.ratioMetric)
+                sli, selector = classify_ratio(sli_spec.ratioMetric, sources)
             else:
                 assert sli_spec.thresholdMetric is not None
-                sli, selector = classify_threshold(sli_spec.thresholdMetric, obj)
+                sli, selector = classify_threshold(sli_spec.thresholdMetric, obj, sources)
         except FieldError as e:
             metric = "ratioMetric" if sli_spec.ratioMetric is not None else "thresholdMetric"
             if e.path == ("objective",):

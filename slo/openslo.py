@@ -377,7 +377,7 @@ def classify_ratio(ratio: _Ratio, sources: Sources) -> tuple[Any, Selector]:
             f"{'good' if good else 'bad'} and total must select the same traffic "
             f"(model_alias, model_version, tenant): {nq!r} vs {tq!r}"
         )
-    return sli, Selector(**n_sel)
+    return sli, Selector.of(n_sel)
 
 
 def classify_threshold(ref: _MetricRef, objective: _Objective, sources: Sources) -> tuple[Any, Selector]:
@@ -389,7 +389,7 @@ def classify_threshold(ref: _MetricRef, objective: _Objective, sources: Sources)
         base = name.removesuffix("_bucket")
         if base not in _HISTOGRAMS:
             raise FieldError(f"thresholdMetric {q!r} must be a latency histogram: {', '.join(_HISTOGRAMS)}")
-        selector = Selector(**_selector_of(m, set(), q))
+        selector = Selector.of(_selector_of(m, set(), q))
     except FieldError as e:
         raise FieldError(str(e), query_path) from None
     if objective.op != "lte" or objective.value is None:

@@ -141,11 +141,49 @@ def spread(requests: np.ndarray, ratio: np.ndarray | float) -> np.ndarray:
 
 
 def scope_labels(slo: SLO) -> dict[str, str]:
-    """Labels of synthetic series that the SLO's selector matches."""
+    """Labels of synthetic series that the SLO's selector matches (an excluded value is swapped
+    for another)."""
     base = {"tenant": "demo", "model_alias": "demo-chat", "model_version": "v1", "operation": "chat"}
     for label, values in slo.selector.items():
         base[label] = values[0]
+    for label, values in slo.selector.exclude:
+        while base[label] in values:
+            base[label] += "-2"
     return base
+
+
+def _availability_preds(slo: SLO, sli: AvailabilitySLI) -> tuple[LabelPredicate, LabelPredicate]:
+    """(bad, valid) over inferwatch_requests_total labels, as `alerts.promql.availability_series`."""
+    sel, types = slo.selector.matches, set(sli.bad_error_types)
+
+    def counted(lab: dict[str, str]) -> bool:
+        return lab.get("status_class") == "4xx" and lab.get("error_type", "") in types
+
+    return (
+        lambda lab: sel(lab) and (lab.get("status_class") == "5xx" or counted(lab)),
+        lambda lab: sel(lab) and (lab.get("status_class") != "4xx" or counted(lab)),
+    )
+
+
+def groups(slo: SLO, traffic: Traffic) -> list[dict[str, str]]:
+    """The groups of a grouped own-kind SLO in the traffic: each combination of its `group_by`
+    labels among the series it reads ([{}] when ungrouped)."""
+    by = slo.selector.group_by
+    if not by:
+        return [{}]
+    seen = {
+        tuple(s.labels.get(k, "") for k in by)
+        for s in traffic.series
+        if slo.selector.matches(s.labels) and s.name in _read_names(slo)
+    }
+    return [dict(zip(by, g, strict=True)) for g in sorted(seen)] or [{}]
+
+
+def _read_names(slo: SLO) -> set[str]:
+    sli = slo.sli
+    if isinstance(sli, LatencySLI):
+        return {f"{sli.metric.prom_metric}_bucket", f"{sli.metric.prom_metric}_count"}
+    return {REQUESTS_TOTAL.name}
 
 
 def add_sli_traffic(
@@ -159,11 +197,18 @@ def add_sli_traffic(
     sli = slo.sli
     if isinstance(sli, AvailabilitySLI):
         bad = spread(req, error_ratio)
+        # with counted 4xx error types, half the errors are of the first (a 429), half 5xx
+        counted = np.floor(bad / 2) if sli.bad_error_types else np.zeros(len(req))
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req - bad)
-        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad)
         traffic.add(
-            REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": "rate_limited"}, np.ceil(req / 10)
+            REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad - counted
         )
+        if sli.bad_error_types:
+            traffic.add(
+                REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": sli.bad_error_types[0]}, counted
+            )
+        noise = next(t for t in ("rate_limited", "invalid_request") if t not in sli.bad_error_types)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": noise}, np.ceil(req / 10))
     elif isinstance(sli, LatencySLI):
         slow = spread(req, error_ratio)
         hist = sli.metric.prom_metric
@@ -233,8 +278,9 @@ def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:
     sel = slo.selector.matches
     sli = slo.sli
     if isinstance(sli, AvailabilitySLI):
-        bad = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") == "5xx")
-        total = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") != "4xx")
+        is_bad, is_valid = _availability_preds(slo, sli)
+        bad = traffic.sum_where(REQUESTS_TOTAL.name, is_bad)
+        total = traffic.sum_where(REQUESTS_TOTAL.name, is_valid)
     elif isinstance(sli, LatencySLI):
         hist = sli.metric.prom_metric
         spellings = set(le_spellings(sli.threshold_s))

@@ -7,7 +7,7 @@ evaluator, the rule generator and the dashboards read only these, never the raw 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -230,6 +230,13 @@ class Selector:
     def pinned(self, group: Mapping[str, str]) -> Selector:
         """The selector of one group: each grouping label pinned to the group's value."""
         return Selector.of({**dict(self.items()), **{k: (v,) for k, v in group.items()}}, self.exclude)
+
+
+def counted_error_types(slos: Iterable[SLO]) -> tuple[str, ...]:
+    """Every 4xx error type an availability SLO counts as an error: the gateway starts their
+    series at 0, or Prometheus would miss the first one of each scope."""
+    types = (t for s in slos if isinstance(s.sli, AvailabilitySLI) for t in s.sli.bad_error_types)
+    return tuple(sorted(set(types)))
 
 
 @dataclass(frozen=True)

@@ -443,7 +443,7 @@ def _check_selector(sli: Any, sel: Selector, own: bool, file: str, line: int) ->
             raise SpecError.at(
                 file,
                 line,
-                f"selector applies to inferwatch's own SLI kinds; an {sli.kind.value} SLI selects with its queries",
+                f"selector applies to inferwatch's own SLI kinds; {sli.kind.value} SLIs select with their queries",
             )
         return
     extra = sorted(sel.labels() - set(traffic_labels(sli)))

@@ -42,4 +42,4 @@ def test_generated_tests_of_own_kinds_pass(promtool: str, tmp_path: Path) -> Non
     test_rules(promtool, result.tests)
     grouped = (tmp_path / "tests" / "own-by-tenant.yaml").read_text()
     assert "tenant: demo-2" in grouped and "tenant: demo\n" not in grouped  # the synthetic tenant is not excluded
-    assert 'error_type="rate_limited"' in (tmp_path / "tests" / "own-chat-429.yaml").read_text()
+    assert 'error_type="budget_exceeded"' in (tmp_path / "tests" / "own-chat-429.yaml").read_text()

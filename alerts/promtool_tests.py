@@ -41,18 +41,19 @@ from alerts.rules import (
     slo_labels,
 )
 from alerts.synthetic import (
-    LOOKBACK_MINUTES,
     Traffic,
     absent_minutes,
     add_sli_traffic,
+    can_make_traffic,
     counter_scraped,
     groups,
+    presence_lookback,
     sli_series,
 )
 from slo import conventions as c
 from slo.burn import rows_for
 from slo.evaluator import Evaluation, evaluate
-from slo.model import PROMETHEUS_SLIS, SLO
+from slo.model import SLO
 
 REQUESTS_PER_MINUTE = 1000  # at least; more when the budget is small (see requests_per_minute)
 MIN_HEALTHY_ERRORS_PER_MINUTE = 10
@@ -93,8 +94,7 @@ def evaluate_groups(slo: SLO, traffic: Traffic, t: int) -> dict[Group, Evaluatio
     """The evaluator on the traffic at `t`, one evaluation per group the SLO's rules sum."""
     out = {}
     for g in groups(slo, traffic):
-        unit = slo.for_group(g) if g else slo
-        out[tuple(sorted(g.items()))] = evaluate(unit, sli_series(unit, traffic), now=t)
+        out[tuple(sorted(g.items()))] = evaluate(slo, sli_series(slo, traffic, g), now=t)
     return out
 
 
@@ -143,8 +143,7 @@ def expected_alerts(
             for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
                 if state.enabled and state.firing:
                     add(burn_alert(s, sev, config), group)  # type: ignore[arg-type]
-            unit = s.for_group(dict(group)) if group else s
-            if ev.no_traffic and counter_scraped(unit, traffic, t):
+            if ev.no_traffic and counter_scraped(s, traffic, t, dict(group)):
                 add(no_traffic_alert(s, config), group)
         if absent_minutes(s, traffic, t) >= s.alerting.no_data_after_minutes:
             add(absent_alert(s, config))  # sum(absent(...)): one alert, whatever the groups
@@ -359,7 +358,8 @@ def traffic_stops(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
 def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     healthy, _, _ = _ratios(slo, nudge)
     active, n = 30, slo.alerting.no_data_after_minutes
-    fire = active + LOOKBACK_MINUTES + 1 + n  # absent() from lookback + 1 on, then `for:`
+    lookback = presence_lookback(slo)
+    fire = active + lookback + 1 + n  # absent() from lookback + 1 on, then `for:`
     tr = Traffic(fire + 3, scrape_until=active)
     # nothing counted after the last scrape, so the evaluator sees what Prometheus sees
     add_sli_traffic(tr, slo, np.where(np.arange(fire + 3) < active, requests_per_minute(slo), 0), healthy)
@@ -367,7 +367,7 @@ def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
         raise GenerationError(f"{slo.id}: the absent model does not fire at {fire}m")
     return Scenario(
         f"series vanish at {active}m: {slo.alerting.alert('absent').name} fires at {fire}m "
-        f"(lookback {LOOKBACK_MINUTES}m, then for: {prom_duration(n)})",
+        f"(lookback {lookback}m, then for: {prom_duration(n)})",
         tr,
         _require_unambiguous(slos, tr, [active, fire - 1, fire]),
         [],
@@ -584,19 +584,21 @@ def write_tests(
     """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
     could not be made are left out and described in `warnings`.
 
-    SLIs on any metric (events, raw) get no generated scenarios: traffic cannot be made up for
-    an arbitrary query. The other SLOs' tests then run against `SYNTHETIC_RULES` beside them,
-    the same rules without those SLOs, whose alerts would otherwise share the alert names."""
+    SLIs on any metric (events, raw) get scenarios when their queries sum counter rates
+    (`alerts.query_traffic`); for other queries traffic cannot be made up. The other SLOs' tests
+    then run against `SYNTHETIC_RULES` beside them, the same rules without those SLOs, whose
+    alerts would otherwise share the alert names."""
     from alerts.rules import dump_yaml, render_rules
 
     tests_dir.mkdir(parents=True, exist_ok=True)
-    testable = [s for s in slos if not isinstance(s.sli, PROMETHEUS_SLIS)]
+    testable = [s for s in slos if can_make_traffic(s)]
     notes = warnings if warnings is not None else []
     if len(testable) < len(slos):
         (tests_dir / SYNTHETIC_RULES).write_text(render_rules(testable, config).to_yaml(), encoding="utf-8")
         rules_file = SYNTHETIC_RULES
         notes += [
-            f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
+            f"{s.id}: no generated promtool tests: its {s.kind.value} queries are not sums of counter "
+            "rates (sum(rate(x[{{.window}}])), a raw ratio of two, or counter selectors); "
             "test them with your own series"
             for s in slos
             if s not in testable

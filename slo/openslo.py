@@ -12,6 +12,7 @@ Supported::
         inferwatch.io/ticket: "true"
         inferwatch.io/no-data-after: 15m     # SLOMetricAbsent's `for:`
         inferwatch.io/no-traffic-after: 1h   # opt-in SLONoTraffic
+        inferwatch.io/page-severity: critical  # routing: see slo.openslo_routing
     spec:
       service: inferwatch
       description: ...
@@ -44,8 +45,9 @@ over total `{status_class!="4xx"}`), latency (good `<histogram>_bucket{le="T"}` 
 `<histogram>_count`, or a thresholdMetric on the histogram with `op: lte`), and safety (bad
 `inferwatch_safety_incidents_total{direction="output"}` over total `inferwatch_requests_total`).
 Matchers on model_alias, model_version and tenant (`=` or `=~"a|b"`) become the selector and
-must be the same in both queries. Cost SLOs exist only in the native form. alertPolicies are
-accepted and ignored: inferwatch always renders its burn-rate table.
+must be the same in both queries. Cost SLOs exist only in the native form. alertPolicies and
+the `inferwatch.io/` routing annotations shape the alerts (`slo.openslo_routing`); inferwatch
+always renders its own burn-rate table.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from slo import openslo_routing as routing
 from slo.metrics_catalog import REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import (
     SLO,
@@ -408,7 +411,8 @@ def classify_threshold(ref: _MetricRef, objective: _Objective, sources: Sources)
 # -- documents ----------------------------------------------------------------------------------
 
 
-Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], Sources]  # SLIs by name, DataSource types by name
+# SLIs by name, DataSource types by name, AlertPolicy documents by name
+Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], Sources, dict[str, LocDict]]
 
 
 def collect_refs(docs: Sequence[Any], file: str) -> Refs:
@@ -416,7 +420,12 @@ def collect_refs(docs: Sequence[Any], file: str) -> Refs:
     (for metricSourceRef)."""
     slis: dict[str, tuple[_SLIDoc, LocDict]] = {}
     sources: Sources = {}
+    policies: dict[str, LocDict] = {}
     for doc in docs:
+        if isinstance(doc, LocDict) and doc.get("kind") == "AlertPolicy":
+            name = (doc.get("metadata") or {}).get("name")
+            if isinstance(name, str):
+                policies[name] = doc
         if isinstance(doc, LocDict) and doc.get("kind") == "SLI" and doc.get("apiVersion") == OPENSLO_VERSION:
             try:
                 sli = _SLIDoc.model_validate(doc)
@@ -428,7 +437,7 @@ def collect_refs(docs: Sequence[Any], file: str) -> Refs:
             kind = (doc.get("spec") or {}).get("type")
             if isinstance(name, str) and isinstance(kind, str):
                 sources[name] = kind
-    return slis, sources
+    return slis, sources, policies
 
 
 def _loc(node: Any, line: int) -> Any:
@@ -512,7 +521,7 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
     a = {
         k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items() if k.startswith(ANNOTATION_PREFIX)
     }
-    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after"}
+    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after", *routing.SLO_ANNOTATIONS}
     if unknown:
         raise FieldError(f"unknown annotations {sorted(ANNOTATION_PREFIX + k for k in unknown)}")
     out: dict[str, Any] = {}
@@ -526,7 +535,7 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
         out["no_data_after_minutes"] = parse_minutes(a["no-data-after"], "no-data-after")
     if "no-traffic-after" in a:
         out["no_traffic_after_minutes"] = parse_minutes(a["no-traffic-after"], "no-traffic-after")
-    return Alerting(**out)
+    return routing.from_annotations(Alerting(**out), a)
 
 
 def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
@@ -540,7 +549,7 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
         return []
     if doc.get("apiVersion") == V1ALPHA and kind == "SLO":
         doc = from_v1alpha(doc, file)
-    slis, sources = refs  # per parse: nothing module-level, so files may be parsed concurrently
+    slis, sources, policies = refs  # per parse: nothing module-level, so files may be parsed concurrently
     if kind != "SLO":
         raise SpecError.at(file, line_at(doc, ["kind"]), f"unsupported kind {kind!r}; expected SLO")
     try:
@@ -586,6 +595,11 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
         alerting = _alerting(slo.metadata.annotations)
     except FieldError as e:
         raise fail(["metadata", "annotations"], e) from None
+    for i, policy in enumerate(spec.alertPolicies or []):
+        try:
+            alerting = routing.apply_policy(alerting, policy, policies)
+        except FieldError as e:
+            raise fail(["spec", "alertPolicies", i], e) from None
     try:
         window = _window(spec.timeWindow[0])
     except FieldError as e:

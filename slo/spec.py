@@ -25,10 +25,14 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           #          total_query: http_requests_total, group_by: [handler]}      #   counter selectors
           # raw: {error_ratio_query: '...[{{.window}}]...'}                      # Sloth's raw
           # events and raw SLIs are evaluated from Prometheus (slo.prometheus_url), not the ledger
-        selector:                   # optional; each a string or a list of strings
+        # availability: {bad_error_types: [rate_limited, budget_exceeded]}  # these 4xx count as errors
+        selector:                   # optional, own SLI kinds; each a string or a list of strings
           model_alias: chat
           model_version: [v3, v4]
           tenant: acme
+          operation: chat           # availability SLIs only (the other series carry no operation)
+          exclude: {tenant: internal}   # != / !~
+          group_by: [tenant]        # one SLI and alert per tenant (Pyrra's grouping)
         alerting:
           page: true
           ticket: true

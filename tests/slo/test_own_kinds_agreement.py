@@ -30,7 +30,7 @@ from slo.service import SLOService
 from slo.source import Group, evaluate_ledger_groups
 from slo.spec import parse_specs
 from tests.alerts._promtool import require_promtool, test_rules, write_test
-from tests.slo._support import T0, write
+from tests.slo._support import T0, counter_traffic, write
 
 SLOS = parse_specs(
     """\
@@ -107,19 +107,7 @@ def _records() -> list[list[RequestRecord]]:
 
 def _traffic(minutes: list[list[RequestRecord]]) -> Traffic:
     """The gateway's counters after each minute, as per-minute increments."""
-    metrics = GatewayMetrics(zero_error_types=counted_error_types(SLOS))
-    cum: dict[tuple[str, tuple[tuple[str, str], ...]], np.ndarray] = {}
-    for m, recs in enumerate(minutes):
-        for r in recs:
-            metrics.observe(r)
-        for family in metrics.registry.collect():
-            for s in family.samples:
-                if s.name in COUNTERS:
-                    cum.setdefault((s.name, tuple(sorted(s.labels.items()))), np.zeros(MINUTES))[m:] = s.value
-    tr = Traffic(MINUTES)
-    for (name, labels), values in cum.items():
-        tr.add(name, dict(labels), np.diff(np.concatenate([[0.0], values])))
-    return tr
+    return counter_traffic(minutes, GatewayMetrics(zero_error_types=counted_error_types(SLOS)), COUNTERS)
 
 
 def _ledger_evals(engine: Engine, **kw: object) -> dict[int, dict[str, dict[Group, Evaluation]]]:

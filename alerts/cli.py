@@ -10,7 +10,8 @@ import typer
 from alerts.build import build, check
 from alerts.config import AlertsConfig
 from slo.cliopts import MoreSpecsArg, SpecsOpt, spec_paths
-from slo.spec import DEFAULTS_FILE, SpecError, load_specs
+from slo.spec import DEFAULTS_FILE, load_specs
+from slo.specfields import SpecError
 
 app = typer.Typer(
     help="Prometheus rules, Alertmanager routing, promtool tests and runbooks from SLO specs.", no_args_is_help=True

@@ -20,7 +20,7 @@ and raises `GenerationError` when it does not hold (a wrong table or a wrong rul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,20 @@ from alerts.rules import (
     sli_metric,
     slo_labels,
 )
-from alerts.synthetic import LOOKBACK_MINUTES, Traffic, absent_minutes, add_sli_traffic, counter_scraped, sli_series
+from alerts.synthetic import (
+    Traffic,
+    absent_minutes,
+    add_sli_traffic,
+    can_make_traffic,
+    counter_scraped,
+    groups,
+    presence_lookback,
+    sli_series,
+)
 from slo import conventions as c
 from slo.burn import rows_for
 from slo.evaluator import Evaluation, evaluate
-from slo.model import PROMETHEUS_SLIS, SLO
+from slo.model import SLO
 
 REQUESTS_PER_MINUTE = 1000  # at least; more when the budget is small (see requests_per_minute)
 MIN_HEALTHY_ERRORS_PER_MINUTE = 10
@@ -72,8 +81,29 @@ def _labels_str(labels: dict[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
 
-def _evaluations(slos: Sequence[SLO], traffic: Traffic, t: int) -> dict[str, Evaluation]:
-    return {s.id: evaluate(s, sli_series(s, traffic), now=t) for s in slos}
+Group = tuple[tuple[str, str], ...]  # a group's (label, value) pairs, sorted; () when ungrouped
+# An SLO's evaluation: one, or one per group of a grouped SLO
+SLOEvaluations = Evaluation | Mapping[Group, Evaluation]
+
+
+def by_group(ev: SLOEvaluations) -> Mapping[Group, Evaluation]:
+    return {(): ev} if isinstance(ev, Evaluation) else ev
+
+
+def evaluate_groups(slo: SLO, traffic: Traffic, t: int) -> dict[Group, Evaluation]:
+    """The evaluator on the traffic at `t`, one evaluation per group the SLO's rules sum."""
+    out = {}
+    for g in groups(slo, traffic):
+        out[tuple(sorted(g.items()))] = evaluate(slo, sli_series(slo, traffic, g), now=t)
+    return out
+
+
+def _evaluations(slos: Sequence[SLO], traffic: Traffic, t: int) -> dict[str, dict[Group, Evaluation]]:
+    return {s.id: evaluate_groups(s, traffic, t) for s in slos}
+
+
+def _any_ambiguous(slos: Sequence[SLO], evs: Mapping[str, SLOEvaluations]) -> bool:
+    return any(_ambiguous(s, ev) for s in slos for ev in by_group(evs[s.id]).values())
 
 
 def _ambiguous(slo: SLO, ev: Evaluation) -> bool:
@@ -96,39 +126,41 @@ def alert_names(slos: Sequence[SLO]) -> list[str]:
 
 
 def expected_alerts(
-    slos: Sequence[SLO], evs: dict[str, Evaluation], config: AlertsConfig, traffic: Traffic, t: int
-) -> dict[str, list[dict]]:
-    """alertname -> exp_alerts at minute `t`, for every SLO. Burn rates and no traffic come
-    from the evaluator; a missing series (which the evaluator cannot see) from the traffic."""
-    out: dict[str, list[dict]] = {name: [] for name in alert_names(slos)}
+    slos: Sequence[SLO], evs: Mapping[str, SLOEvaluations], config: AlertsConfig, traffic: Traffic, t: int
+) -> dict[str, list[dict[str, Any]]]:
+    """alertname -> exp_alerts at minute `t`, for every SLO (and each group of a grouped one).
+    Burn rates and no traffic come from the evaluator; a missing series (which the evaluator
+    cannot see) from the traffic."""
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in alert_names(slos)}
 
-    def add(rule: dict[str, Any]) -> None:
-        out[rule["alert"]].append({"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]})
+    def add(rule: dict[str, Any], group: Group = ()) -> None:
+        out[rule["alert"]].append(
+            {"exp_labels": {**rule["labels"], **dict(group)}, "exp_annotations": rule["annotations"]}
+        )
 
     for s in slos:
-        ev = evs[s.id]
-        for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
-            if state.enabled and state.firing:
-                add(burn_alert(s, sev, config))  # type: ignore[arg-type]
+        for group, ev in by_group(evs[s.id]).items():
+            for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
+                if state.enabled and state.firing:
+                    add(burn_alert(s, sev, config), group)  # type: ignore[arg-type]
+            if ev.no_traffic and counter_scraped(s, traffic, t, dict(group)):
+                add(no_traffic_alert(s, config), group)
         if absent_minutes(s, traffic, t) >= s.alerting.no_data_after_minutes:
-            add(absent_alert(s, config))
-        if ev.no_traffic and counter_scraped(s, traffic, t):
-            add(no_traffic_alert(s, config))
+            add(absent_alert(s, config))  # sum(absent(...)): one alert, whatever the groups
     return out
 
 
-def approx_test(slo: SLO, window: str, t: int, ev: Evaluation) -> dict[str, Any]:
-    """promql_expr_test: the recorded SLI equals the evaluator's (within 1e-9), or is absent."""
-    f = _labels_str(c.id_labels(slo.service, slo.name))
+def approx_test(slo: SLO, window: str, t: int, ev: Evaluation, group: Group = ()) -> dict[str, Any]:
+    """promql_expr_test: the recorded SLI (of `group`) equals the evaluator's (within 1e-9), or is absent."""
+    f = _labels_str({**c.id_labels(slo.service, slo.name), **dict(group)})
     ratio = ev.windows[window].error_ratio if window in ev.windows else ev.error_ratio
     expr = (
         f"abs({sli_metric(window)}{f} - {ratio!r}) < bool {EPSILON}"
         if ratio is not None
         else f"{sli_metric(window)}{f}"
     )
-    samples = (
-        [] if ratio is None else [{"labels": _labels_str({**slo_labels(slo), c.LABEL_WINDOW: window}), "value": 1}]
-    )
+    labels = {**slo_labels(slo), **dict(group), c.LABEL_WINDOW: window}
+    samples = [] if ratio is None else [{"labels": _labels_str(labels), "value": 1}]
     return {"expr": expr, "eval_time": f"{t}m", "exp_samples": samples}
 
 
@@ -139,9 +171,9 @@ def build_test(name: str, slos: Sequence[SLO], scenario: Scenario, config: Alert
         for alertname, exp in expected_alerts(slos, evs, config, scenario.traffic, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
     slo = next(s for s in slos if s.id == name)
-    series = sli_series(slo, scenario.traffic)
     for t, window in scenario.exprs:
-        expr_tests.append(approx_test(slo, window, t, evaluate(slo, series, now=t)))
+        for group, ev in evaluate_groups(slo, scenario.traffic, t).items():
+            expr_tests.append(approx_test(slo, window, t, ev, group))
     return {
         "name": f"{name}: {scenario.name}",
         "interval": "1m",
@@ -224,8 +256,7 @@ def _step_traffic(slo: SLO, minutes: int, prefix: int, before: float, after: flo
 
 def _unambiguous(slos: Sequence[SLO], tr: Traffic, t: int, limit: int) -> int:
     for cand in range(t, min(limit, t + 5) + 1):
-        evs = _evaluations(slos, tr, cand)
-        if not any(_ambiguous(s, evs[s.id]) for s in slos):
+        if not _any_ambiguous(slos, _evaluations(slos, tr, cand)):
             return cand
     raise GenerationError(f"every time from {t}m is within float rounding of a threshold")
 
@@ -236,8 +267,7 @@ def _require_unambiguous(slos: Sequence[SLO], tr: Traffic, times: Sequence[int])
     healthy 0.5 % errors stayed exactly on a 99.5 % SLO's 1x ticket threshold for hours, and
     float rounding in rate() decided the alert."""
     for t in times:
-        evs = _evaluations(slos, tr, t)
-        if any(_ambiguous(s, evs[s.id]) for s in slos):
+        if _any_ambiguous(slos, _evaluations(slos, tr, t)):
             raise GenerationError(f"at {t}m a window ratio is within float rounding of a threshold")
     return list(times)
 
@@ -328,7 +358,8 @@ def traffic_stops(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
 def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario:
     healthy, _, _ = _ratios(slo, nudge)
     active, n = 30, slo.alerting.no_data_after_minutes
-    fire = active + LOOKBACK_MINUTES + 1 + n  # absent() from lookback + 1 on, then `for:`
+    lookback = presence_lookback(slo)
+    fire = active + lookback + 1 + n  # absent() from lookback + 1 on, then `for:`
     tr = Traffic(fire + 3, scrape_until=active)
     # nothing counted after the last scrape, so the evaluator sees what Prometheus sees
     add_sli_traffic(tr, slo, np.where(np.arange(fire + 3) < active, requests_per_minute(slo), 0), healthy)
@@ -336,7 +367,7 @@ def series_vanish(slo: SLO, slos: Sequence[SLO], nudge: float = 1.0) -> Scenario
         raise GenerationError(f"{slo.id}: the absent model does not fire at {fire}m")
     return Scenario(
         f"series vanish at {active}m: {slo.alerting.alert('absent').name} fires at {fire}m "
-        f"(lookback {LOOKBACK_MINUTES}m, then for: {prom_duration(n)})",
+        f"(lookback {lookback}m, then for: {prom_duration(n)})",
         tr,
         _require_unambiguous(slos, tr, [active, fire - 1, fire]),
         [],
@@ -553,19 +584,21 @@ def write_tests(
     """Write one test file per SLO plus operational.yaml; returns their paths. Scenarios that
     could not be made are left out and described in `warnings`.
 
-    SLIs on any metric (events, raw) get no generated scenarios: traffic cannot be made up for
-    an arbitrary query. The other SLOs' tests then run against `SYNTHETIC_RULES` beside them,
-    the same rules without those SLOs, whose alerts would otherwise share the alert names."""
+    SLIs on any metric (events, raw) get scenarios when their queries sum counter rates
+    (`alerts.query_traffic`); for other queries traffic cannot be made up. The other SLOs' tests
+    then run against `SYNTHETIC_RULES` beside them, the same rules without those SLOs, whose
+    alerts would otherwise share the alert names."""
     from alerts.rules import dump_yaml, render_rules
 
     tests_dir.mkdir(parents=True, exist_ok=True)
-    testable = [s for s in slos if not isinstance(s.sli, PROMETHEUS_SLIS)]
+    testable = [s for s in slos if can_make_traffic(s)]
     notes = warnings if warnings is not None else []
     if len(testable) < len(slos):
         (tests_dir / SYNTHETIC_RULES).write_text(render_rules(testable, config).to_yaml(), encoding="utf-8")
         rules_file = SYNTHETIC_RULES
         notes += [
-            f"{s.id}: no generated promtool tests for {s.kind.value} SLIs (queries on any metric); "
+            f"{s.id}: no generated promtool tests: its {s.kind.value} queries are not sums of counter "
+            "rates (sum(rate(x[{{.window}}])), a raw ratio of two, or counter selectors); "
             "test them with your own series"
             for s in slos
             if s not in testable

@@ -21,7 +21,8 @@ import numpy as np
 
 from slo.evaluator import MinuteSeries
 from slo.metrics_catalog import COST_USD_TOTAL, REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
-from slo.model import SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI
+from alerts.query_traffic import Counter, CounterForm, counter_form, label_sets
+from slo.model import PROMETHEUS_SLIS, SLO, AvailabilitySLI, CostSLI, LatencySLI, SafetySLI
 from slo.thresholds import le_spellings
 
 LabelPredicate = Callable[[dict[str, str]], bool]
@@ -65,10 +66,11 @@ class Traffic:
             out.append({"series": s.selector(), "values": encode_values(cum[: last + 1])})
         return out
 
-    def visible(self, name: str, pred: LabelPredicate, t: int) -> bool:
-        """Whether a series `name` matching `pred` has a sample Prometheus sees at minute `t`."""
+    def visible(self, name: str, pred: LabelPredicate, t: int, lookback: int = LOOKBACK_MINUTES) -> bool:
+        """Whether a series `name` matching `pred` has a sample Prometheus sees at minute `t`
+        (within `lookback` minutes of its last scrape)."""
         last = self.minutes if self.scrape_until is None else self.scrape_until
-        return t <= last + LOOKBACK_MINUTES and any(s.name == name and pred(s.labels) for s in self.series)
+        return t <= last + lookback and any(s.name == name and pred(s.labels) for s in self.series)
 
     def scraped_at(self, t: int) -> bool:
         return self.scrape_until is None or t <= self.scrape_until
@@ -141,11 +143,50 @@ def spread(requests: np.ndarray, ratio: np.ndarray | float) -> np.ndarray:
 
 
 def scope_labels(slo: SLO) -> dict[str, str]:
-    """Labels of synthetic series that the SLO's selector matches."""
+    """Labels of synthetic series that the SLO's selector matches (an excluded value is swapped
+    for another)."""
     base = {"tenant": "demo", "model_alias": "demo-chat", "model_version": "v1", "operation": "chat"}
     for label, values in slo.selector.items():
         base[label] = values[0]
+    for label, values in slo.selector.exclude:
+        while base[label] in values:
+            base[label] += "-2"
     return base
+
+
+def _availability_preds(slo: SLO, sli: AvailabilitySLI) -> tuple[LabelPredicate, LabelPredicate]:
+    """(bad, valid) over inferwatch_requests_total labels, as `alerts.promql.availability_series`."""
+    sel, types = slo.selector.matches, set(sli.bad_error_types)
+
+    def counted(lab: dict[str, str]) -> bool:
+        return lab.get("status_class") == "4xx" and lab.get("error_type", "") in types
+
+    return (
+        lambda lab: sel(lab) and (lab.get("status_class") == "5xx" or counted(lab)),
+        lambda lab: sel(lab) and (lab.get("status_class") != "4xx" or counted(lab)),
+    )
+
+
+def _form(slo: SLO) -> CounterForm:
+    form = counter_form(slo.sli)
+    if form is None:
+        raise TypeError(f"{slo.id}: no synthetic traffic for its queries (not sums of counter rates)")
+    return form
+
+
+def _group_by(slo: SLO) -> tuple[str, ...]:
+    return _form(slo).group_by if isinstance(slo.sli, PROMETHEUS_SLIS) else slo.selector.group_by
+
+
+def groups(slo: SLO, traffic: Traffic) -> list[dict[str, str]]:
+    """The groups of a grouped SLO in the traffic: each combination of its grouping labels
+    among the series its total counts ([{}] when ungrouped)."""
+    by = _group_by(slo)
+    if not by:
+        return [{}]
+    name, pred = _present_series(slo)
+    seen = {tuple(s.labels.get(k, "") for k in by) for s in traffic.series if s.name == name and pred(s.labels)}
+    return [dict(zip(by, g, strict=True)) for g in sorted(seen)] or [{}]
 
 
 def add_sli_traffic(
@@ -159,11 +200,18 @@ def add_sli_traffic(
     sli = slo.sli
     if isinstance(sli, AvailabilitySLI):
         bad = spread(req, error_ratio)
+        # with counted 4xx error types, half the errors are of the first (a 429), half 5xx
+        counted = np.floor(bad / 2) if sli.bad_error_types else np.zeros(len(req))
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req - bad)
-        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad)
         traffic.add(
-            REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": "rate_limited"}, np.ceil(req / 10)
+            REQUESTS_TOTAL.name, {**labels, "status_class": "5xx", "error_type": "upstream_error"}, bad - counted
         )
+        if sli.bad_error_types:
+            traffic.add(
+                REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": sli.bad_error_types[0]}, counted
+            )
+        noise = next(t for t in ("rate_limited", "invalid_request") if t not in sli.bad_error_types)
+        traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "4xx", "error_type": noise}, np.ceil(req / 10))
     elif isinstance(sli, LatencySLI):
         slow = spread(req, error_ratio)
         hist = sli.metric.prom_metric
@@ -191,8 +239,27 @@ def add_sli_traffic(
         spend = req * np.asarray(error_ratio, dtype=np.float64) * sli.budget_usd_per_1k_requests / 1000.0
         traffic.add(REQUESTS_TOTAL.name, {**labels, "status_class": "2xx"}, req)
         traffic.add(COST_USD_TOTAL.name, {k: v for k, v in labels.items() if k != "operation"}, spend)
+    elif isinstance(sli, PROMETHEUS_SLIS):
+        form, bad = _form(slo), spread(req, error_ratio)
+        sets = label_sets(form)
+        if sets is None:
+            raise TypeError(f"{slo.id}: no label values satisfy its queries' matchers")
+        traffic.add(form.error.name, sets.error, bad)
+        if sets.good is not None:
+            traffic.add(form.total.name, sets.good, req - bad)
+        if sets.total is not None:
+            traffic.add(form.total.name, sets.total, req)
     else:
         raise TypeError(f"unknown SLI {sli!r}")
+
+
+def can_make_traffic(slo: SLO) -> bool:
+    """Whether `add_sli_traffic` can make up traffic for the SLO (always, but for queries of
+    other shapes than sums of counter rates)."""
+    if not isinstance(slo.sli, PROMETHEUS_SLIS):
+        return True
+    form = counter_form(slo.sli)
+    return form is not None and label_sets(form) is not None
 
 
 def _present_series(slo: SLO) -> tuple[str, Any]:
@@ -204,7 +271,17 @@ def _present_series(slo: SLO) -> tuple[str, Any]:
         return f"{sli.metric.prom_metric}_bucket", lambda lab: sel(lab) and lab.get("le") in spellings
     if isinstance(sli, AvailabilitySLI):
         return REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") != "4xx"
+    if isinstance(sli, PROMETHEUS_SLIS):
+        total = _form(slo).total
+        return total.name, lambda lab: total.matches(total.name, lab)
     return REQUESTS_TOTAL.name, sel
+
+
+def presence_lookback(slo: SLO) -> int:
+    """How long after its last scrape the SLO's no-data expression still sees its series: an
+    instant selector for Prometheus' lookback; for a query SLI, `rate(x[5m])`, as long as the 5m
+    range holds two samples (one minute less)."""
+    return LOOKBACK_MINUTES - 1 if isinstance(slo.sli, PROMETHEUS_SLIS) else LOOKBACK_MINUTES
 
 
 def absent_minutes(slo: SLO, traffic: Traffic, t: int) -> int:
@@ -213,28 +290,37 @@ def absent_minutes(slo: SLO, traffic: Traffic, t: int) -> int:
     name, pred = _present_series(slo)
     run = 0
     for m in range(t, -1, -1):
-        if traffic.visible(name, pred, m):
+        if traffic.visible(name, pred, m, presence_lookback(slo)):
             break
         run += 1
     return max(run - 1, 0) if run else 0
 
 
-def counter_scraped(slo: SLO, traffic: Traffic, t: int) -> bool:
-    """Whether the SLO's counter exists and is still sampled at `t` (so `increase()` has a value)."""
+def counter_scraped(slo: SLO, traffic: Traffic, t: int, group: dict[str, str] | None = None) -> bool:
+    """Whether the SLO's counter (of `group`) exists and is still sampled at `t` (so
+    `increase()` has a value)."""
     if isinstance(slo.sli, LatencySLI):
         name, pred = f"{slo.sli.metric.prom_metric}_count", slo.selector.matches
     else:
         name, pred = _present_series(slo)
-    return traffic.scraped_at(t) and traffic.visible(name, pred, t)
+    g = group or {}
+    return traffic.scraped_at(t) and traffic.visible(
+        name, lambda lab: pred(lab) and all(lab.get(k, "") == v for k, v in g.items()), t
+    )
 
 
-def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:
-    """The evaluator's per-minute (good, total) for `slo`, read from the traffic like PromQL."""
+def sli_series(slo: SLO, traffic: Traffic, group: dict[str, str] | None = None) -> MinuteSeries:
+    """The evaluator's per-minute (good, total) for `slo` (its `group` only, when given), read
+    from the traffic like PromQL."""
+    g = group or {}
+    if g and not isinstance(slo.sli, PROMETHEUS_SLIS):
+        slo = slo.for_group(g)
     sel = slo.selector.matches
     sli = slo.sli
     if isinstance(sli, AvailabilitySLI):
-        bad = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") == "5xx")
-        total = traffic.sum_where(REQUESTS_TOTAL.name, lambda lab: sel(lab) and lab.get("status_class") != "4xx")
+        is_bad, is_valid = _availability_preds(slo, sli)
+        bad = traffic.sum_where(REQUESTS_TOTAL.name, is_bad)
+        total = traffic.sum_where(REQUESTS_TOTAL.name, is_valid)
     elif isinstance(sli, LatencySLI):
         hist = sli.metric.prom_metric
         spellings = set(le_spellings(sli.threshold_s))
@@ -249,6 +335,14 @@ def sli_series(slo: SLO, traffic: Traffic) -> MinuteSeries:
     elif isinstance(sli, CostSLI):
         bad = traffic.sum_where(COST_USD_TOTAL.name, sel)
         total = sli.allowed_spend(traffic.sum_where(REQUESTS_TOTAL.name, sel))
+    elif isinstance(sli, PROMETHEUS_SLIS):
+        form = _form(slo)
+
+        def counted(c: Counter) -> LabelPredicate:
+            return lambda lab: c.matches(c.name, lab) and all(lab.get(k, "") == v for k, v in g.items())
+
+        bad = traffic.sum_where(form.error.name, counted(form.error))
+        total = traffic.sum_where(form.total.name, counted(form.total))
     else:
         raise TypeError(f"unknown SLI {sli!r}")
     return MinuteSeries.from_bad_total(0, bad, total)

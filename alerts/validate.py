@@ -26,7 +26,8 @@ def validate(files: FilesArg, skip_promtool: SkipPromtoolOpt = False) -> None:
     import subprocess
     import tempfile
 
-    from slo.spec import SpecError, check_unique, load_specs, shared_traffic
+    from slo.spec import check_unique, load_specs, shared_traffic
+    from slo.specfields import SpecError
 
     promtool = None if skip_promtool else shutil.which("promtool")
     if not skip_promtool and promtool is None:

@@ -13,7 +13,8 @@ from dashboards.config import DashboardsConfig
 from dashboards.definitions import all_dashboards
 from slo.model import SLO
 from slo.specfields import FieldError, parse_minutes
-from slo.spec import DEFAULTS_FILE, SpecError, load_specs
+from slo.spec import DEFAULTS_FILE, load_specs
+from slo.specfields import SpecError
 
 app = typer.Typer(
     help="Grafana dashboards (executive, on-call, debug) generated from the SLO specs and the metric catalog.",

@@ -21,8 +21,15 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 
 class GatewayMetrics:
     def __init__(
-        self, buckets: Mapping[str, Sequence[float]] | None = None, registry: CollectorRegistry | None = None
+        self,
+        buckets: Mapping[str, Sequence[float]] | None = None,
+        registry: CollectorRegistry | None = None,
+        *,
+        zero_error_types: Iterable[str] = (),
     ) -> None:
+        """`zero_error_types`: 4xx error types an SLO counts as errors; their series start at 0
+        with every scope, as the 2xx and 5xx ones do."""
+        self._zero_4xx = tuple(dict.fromkeys(zero_error_types))
         b = {**DEFAULT_BUCKETS, **(buckets or {})}
         r = self.registry = registry or CollectorRegistry()
         self.requests = Counter(
@@ -201,6 +208,8 @@ class GatewayMetrics:
         self._scopes.add(scope)
         self.requests.labels(*scope, "2xx", "")
         self.requests.labels(*scope, "5xx", "")
+        for error_type in self._zero_4xx:
+            self.requests.labels(*scope, "4xx", error_type)
         for direction in ("input", "output"):
             self.safety_incidents.labels(*scope[:3], direction)
 

@@ -42,7 +42,7 @@ from ledger.writer import LedgerWriter
 from reports.jobs import register_report_job
 from reports.router import build_reports_router
 from reports.service import ReportService
-from slo.model import SLO
+from slo.model import SLO, counted_error_types
 from slo.spec import DEFAULTS_FILE, load_specs
 from slo.thresholds import thresholds_by_ledger_metric
 from slo.jobs import register_slo_job
@@ -102,7 +102,7 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
     slos = load_specs(settings.slo_specs or [DEFAULTS_FILE])
     audit.record_if_changed(engine, action="slo.specs", target="slo", state=[dataclasses.asdict(s) for s in slos])
     buckets = slo_buckets(slos)
-    metrics = GatewayMetrics(buckets)
+    metrics = GatewayMetrics(buckets, zero_error_types=counted_error_types(slos))
     writer = LedgerWriter(
         engine,
         settings.spool_dir,

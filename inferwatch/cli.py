@@ -129,12 +129,24 @@ app.add_typer(safety_cli.app, name="safety")
 safety_cli.set_setup_factory(  # the review commands' ledger, from the platform's settings
     lambda config, data_dir: safety_cli.ReviewSetup(ledger_url=_settings(config, {"data_dir": data_dir}).ledger_url)
 )
+from slo.cli import SLOSetup  # noqa: E402
 from slo.cli import app as slo_app  # noqa: E402
+from slo.cli import set_setup_factory as set_slo_setup_factory  # noqa: E402
 
 from alerts.validate import validate as slo_validate  # noqa: E402 - renders rules, so it lives in alerts
 
 slo_app.command("validate")(slo_validate)
 app.add_typer(slo_app, name="slo")
+
+
+def _slo_setup(config: Path | None, data_dir: Path | None) -> SLOSetup:
+    from .settings import load_settings
+
+    settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
+    return SLOSetup(settings.ledger_url, settings.data_dir, list(settings.slo_specs), settings.slo_prometheus_url)
+
+
+set_slo_setup_factory(_slo_setup)
 from canary.cli import app as canary_app  # noqa: E402
 
 app.add_typer(canary_app, name="canary")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -21,6 +22,33 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (
 
 EXIT_PAGE = 1
 EXIT_USAGE = 2
+
+
+@dataclass(frozen=True)
+class SLOSetup:
+    """What `slo status` needs of the platform's settings. The composition root builds it
+    (`set_setup_factory`), so this package reads no settings of another's."""
+
+    ledger_url: str
+    data_dir: Path
+    slo_specs: list[Path]  # empty: slo/defaults.yaml
+    prometheus_url: str | None = None  # evaluates events/raw SLIs
+
+
+SetupFactory = Callable[[Optional[Path], Optional[Path]], SLOSetup]  # (config file, data dir)
+_factory: SetupFactory | None = None
+
+
+def set_setup_factory(factory: SetupFactory) -> None:
+    """Called once by the composition root, before a command runs."""
+    global _factory
+    _factory = factory
+
+
+def _setup(config: Path | None, data_dir: Path | None) -> SLOSetup:
+    if _factory is None:
+        raise RuntimeError("slo.cli.set_setup_factory was not called")
+    return _factory(config, data_dir)
 
 
 @app.callback()
@@ -101,21 +129,20 @@ def status(
 
     from ledger.db import create_engine_for, migrate
     from slo.service import SLOService
-    from slo.spec import DEFAULTS_FILE, SpecError, load_specs
-
-    from inferwatch.settings import load_settings  # read-only: the database URL and spec files
+    from slo.spec import DEFAULTS_FILE, load_specs
+    from slo.specfields import SpecError
 
     try:
-        settings = load_settings(config, {"data_dir": data_dir} if data_dir is not None else {})
-        slos = load_specs(spec_paths(specs, more) or settings.slo_specs or [DEFAULTS_FILE])
+        setup = _setup(config, data_dir)  # read-only: the database URL and spec files
+        slos = load_specs(spec_paths(specs, more) or setup.slo_specs or [DEFAULTS_FILE])
     except (FileNotFoundError, ValueError, SpecError) as e:
         typer.secho(f"error: {e}", fg="red", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine_for(settings.ledger_url)
+    setup.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine_for(setup.ledger_url)
     try:
         migrate(engine)  # a fresh data directory has no tables yet
-        statuses = SLOService(engine, slos, cache=False).evaluate_all()
+        statuses = SLOService(engine, slos, cache=False, prometheus_url=setup.prometheus_url).evaluate_all()
     except SQLAlchemyError as e:
         typer.secho(f"error: cannot read the ledger: {type(e).__name__}: {e}".splitlines()[0], fg="red", err=True)
         raise typer.Exit(EXIT_USAGE) from None

@@ -7,7 +7,8 @@ evaluator, the rule generator and the dashboards read only these, never the raw 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
@@ -60,11 +61,15 @@ _LEDGER_METRICS = {LatencyMetric.E2E: "latency", LatencyMetric.TTFT: "ttft", Lat
 @dataclass(frozen=True)
 class AvailabilitySLI:
     """bad = 5xx responses; valid = every request except 4xx (the client's fault, 429 and 499
-    client disconnects included)."""
+    client disconnects included). `bad_error_types`: 4xx responses with these `error_type`s count
+    as errors (bad and valid), e.g. ("rate_limited", "budget_exceeded") for the gateway's 429s."""
 
+    bad_error_types: tuple[str, ...] = ()
     kind: ClassVar[SLIKind] = SLIKind.AVAILABILITY
 
     def describe(self) -> str:
+        if self.bad_error_types:
+            return f"share of valid requests answered without a 5xx or a 4xx {'/'.join(self.bad_error_types)}"
         return "share of valid (non-4xx) requests answered without a 5xx"
 
 
@@ -169,27 +174,69 @@ class RawSLI:
 SLI = AvailabilitySLI | LatencySLI | SafetySLI | CostSLI | EventsSLI | RawSLI
 PROMETHEUS_SLIS = (EventsSLI, RawSLI)  # SLIs on any metric: evaluated from Prometheus
 
-SELECTOR_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant")
+SELECTOR_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant", "operation")
+# The labels every series of an own-kind SLI carries, in the rules and in the ledger's rollups
+# alike: `operation` is on inferwatch_requests_total and the request rollups only (the latency
+# buckets of the ledger, the cost and the safety-incident counters have none).
+SCOPE_LABELS: tuple[str, ...] = ("model_alias", "model_version", "tenant")
+
+
+def traffic_labels(sli: SLI) -> tuple[str, ...]:
+    """The labels an own-kind SLI can select and group its traffic by."""
+    return SELECTOR_LABELS if isinstance(sli, AvailabilitySLI) else SCOPE_LABELS
 
 
 @dataclass(frozen=True)
 class Selector:
-    """Which traffic an SLO covers; an empty tuple means any value."""
+    """Which traffic an own-kind SLO covers and how it is split: an empty tuple means any value;
+    `exclude` holds (label, values) the traffic must not have; `group_by` splits the SLO into one
+    SLI per value of those labels (Pyrra's grouping), in the rules and in the ledger alike."""
 
     model_alias: tuple[str, ...] = ()
     model_version: tuple[str, ...] = ()
     tenant: tuple[str, ...] = ()
+    operation: tuple[str, ...] = ()
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    group_by: tuple[str, ...] = ()
 
     def items(self) -> list[tuple[str, tuple[str, ...]]]:
         """(label, allowed values) for each constrained label, in SELECTOR_LABELS order."""
         return [(k, getattr(self, k)) for k in SELECTOR_LABELS if getattr(self, k)]
+
+    def labels(self) -> set[str]:
+        """Every label the selector matches on or groups by."""
+        return {k for k, _ in self.items()} | {k for k, _ in self.exclude} | set(self.group_by)
 
     def single_values(self) -> dict[str, str]:
         """Labels pinned to exactly one value (they become labels of the rules)."""
         return {k: v[0] for k, v in self.items() if len(v) == 1}
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(labels.get(k) in v for k, v in self.items())
+        return all(labels.get(k) in v for k, v in self.items()) and all(
+            labels.get(k, "") not in v for k, v in self.exclude
+        )
+
+    @classmethod
+    def of(
+        cls,
+        values: Mapping[str, tuple[str, ...]],
+        exclude: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        group_by: tuple[str, ...] = (),
+    ) -> Selector:
+        """From allowed values by label (labels absent or empty: any value)."""
+        v = {k: tuple(values.get(k, ())) for k in SELECTOR_LABELS}
+        return cls(v["model_alias"], v["model_version"], v["tenant"], v["operation"], exclude, group_by)
+
+    def pinned(self, group: Mapping[str, str]) -> Selector:
+        """The selector of one group: each grouping label pinned to the group's value."""
+        return Selector.of({**dict(self.items()), **{k: (v,) for k, v in group.items()}}, self.exclude)
+
+
+def counted_error_types(slos: Iterable[SLO]) -> tuple[str, ...]:
+    """Every 4xx error type an availability SLO counts as an error: the gateway starts their
+    series at 0, or Prometheus would miss the first one of each scope."""
+    types = (t for s in slos if isinstance(s.sli, AvailabilitySLI) for t in s.sli.bad_error_types)
+    return tuple(sorted(set(types)))
 
 
 @dataclass(frozen=True)
@@ -327,6 +374,15 @@ class SLO:
         return alert_windows(
             self.window.days, self.error_budget, bounded=self.bounded, window_set=self.alerting.windows or None
         )
+
+    @property
+    def group_by(self) -> tuple[str, ...]:
+        """The labels the SLO is split by (an events SLI's own, or its selector's)."""
+        return self.sli.group_by if isinstance(self.sli, EventsSLI) else self.selector.group_by
+
+    def for_group(self, group: dict[str, str]) -> SLO:
+        """The SLO of one group of a grouped own-kind SLO: same id, its traffic only."""
+        return replace(self, selector=self.selector.pinned(group))
 
     def sli_windows(self) -> dict[str, int]:
         """Every SLI window (name -> minutes) the rules record and the evaluator computes."""

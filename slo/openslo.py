@@ -12,6 +12,7 @@ Supported::
         inferwatch.io/ticket: "true"
         inferwatch.io/no-data-after: 15m     # SLOMetricAbsent's `for:`
         inferwatch.io/no-traffic-after: 1h   # opt-in SLONoTraffic
+        inferwatch.io/page-severity: critical  # routing: see slo.openslo_routing
     spec:
       service: inferwatch
       description: ...
@@ -44,8 +45,9 @@ over total `{status_class!="4xx"}`), latency (good `<histogram>_bucket{le="T"}` 
 `<histogram>_count`, or a thresholdMetric on the histogram with `op: lte`), and safety (bad
 `inferwatch_safety_incidents_total{direction="output"}` over total `inferwatch_requests_total`).
 Matchers on model_alias, model_version and tenant (`=` or `=~"a|b"`) become the selector and
-must be the same in both queries. Cost SLOs exist only in the native form. alertPolicies are
-accepted and ignored: inferwatch always renders its burn-rate table.
+must be the same in both queries. Cost SLOs exist only in the native form. alertPolicies and
+the `inferwatch.io/` routing annotations shape the alerts (`slo.openslo_routing`); inferwatch
+always renders its own burn-rate table.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from slo import openslo_routing as routing
 from slo.metrics_catalog import REQUESTS_TOTAL, SAFETY_INCIDENTS_TOTAL
 from slo.model import (
     SLO,
@@ -254,20 +257,19 @@ def _expect(matchers: Matchers, label: str, op: str, value: str | None, query: s
     return got[1]
 
 
-# DataSource documents by name -> their type, for metricSourceRef (set per parse_document call)
-_SOURCES: dict[str, str] = {}
+Sources = dict[str, str]  # DataSource documents of the file by name -> their type, for metricSourceRef
 
 
-def _prom_query(ref: _MetricRef, where: str) -> str:
+def _prom_query(ref: _MetricRef, where: str, sources: Sources) -> str:
     src = ref.metricSource
     kind = src.type
     if src.metricSourceRef is not None:
-        if src.metricSourceRef not in _SOURCES:
+        if src.metricSourceRef not in sources:
             raise FieldError(
                 f"metricSourceRef {src.metricSourceRef!r}: no kind: DataSource with that name in the file",
                 (where, "metricSource", "metricSourceRef"),
             )
-        kind = kind or _SOURCES[src.metricSourceRef]
+        kind = kind or sources[src.metricSourceRef]
     if kind is None or kind.lower() != "prometheus":
         raise FieldError(
             f"metricSource type {kind!r} is not supported; use Prometheus", (where, "metricSource", "type")
@@ -311,13 +313,13 @@ def _events(numerator: str, total: str, good: bool) -> EventsSLI:
     return EventsSLI(numerator, total)
 
 
-def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
+def classify_ratio(ratio: _Ratio, sources: Sources) -> tuple[Any, Selector]:
     """Recognize an inferwatch SLI in a good/bad over total ratio of catalog selectors."""
     num_ref = ratio.good or ratio.bad
     assert num_ref is not None
     good = ratio.good is not None
     nw = "good" if good else "bad"
-    nq, tq = _prom_query(num_ref, nw), _prom_query(ratio.total, "total")
+    nq, tq = _prom_query(num_ref, nw, sources), _prom_query(ratio.total, "total", sources)
     if WINDOW_PLACEHOLDER.search(nq) or WINDOW_PLACEHOLDER.search(tq):
         return _events(nq, tq, good), Selector()
     (n_name, n_m), (t_name, t_m) = _at(nw, parse_selector, nq), _at("total", parse_selector, tq)
@@ -378,19 +380,19 @@ def classify_ratio(ratio: _Ratio) -> tuple[Any, Selector]:
             f"{'good' if good else 'bad'} and total must select the same traffic "
             f"(model_alias, model_version, tenant): {nq!r} vs {tq!r}"
         )
-    return sli, Selector(**n_sel)
+    return sli, Selector.of(n_sel)
 
 
-def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Selector]:
+def classify_threshold(ref: _MetricRef, objective: _Objective, sources: Sources) -> tuple[Any, Selector]:
     """A thresholdMetric on a latency histogram with `op: lte` is a latency SLI."""
-    q = _prom_query(ref, ".")
+    q = _prom_query(ref, ".", sources)
     query_path = ("metricSource", "spec", "query")
     try:
         name, m = parse_selector(q)
         base = name.removesuffix("_bucket")
         if base not in _HISTOGRAMS:
             raise FieldError(f"thresholdMetric {q!r} must be a latency histogram: {', '.join(_HISTOGRAMS)}")
-        selector = Selector(**_selector_of(m, set(), q))
+        selector = Selector.of(_selector_of(m, set(), q))
     except FieldError as e:
         raise FieldError(str(e), query_path) from None
     if objective.op != "lte" or objective.value is None:
@@ -409,14 +411,21 @@ def classify_threshold(ref: _MetricRef, objective: _Objective) -> tuple[Any, Sel
 # -- documents ----------------------------------------------------------------------------------
 
 
-Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], dict[str, str]]  # SLIs by name, DataSource types by name
+# SLIs by name, DataSource types by name, AlertPolicy documents by name
+Refs = tuple[dict[str, tuple["_SLIDoc", LocDict]], Sources, dict[str, LocDict]]
 
 
 def collect_refs(docs: Sequence[Any], file: str) -> Refs:
     """`kind: SLI` documents by name (for indicatorRef) and `kind: DataSource` types by name
     (for metricSourceRef)."""
-    slis, sources = {}, {}
+    slis: dict[str, tuple[_SLIDoc, LocDict]] = {}
+    sources: Sources = {}
+    policies: dict[str, LocDict] = {}
     for doc in docs:
+        if isinstance(doc, LocDict) and doc.get("kind") == "AlertPolicy":
+            name = (doc.get("metadata") or {}).get("name")
+            if isinstance(name, str):
+                policies[name] = doc
         if isinstance(doc, LocDict) and doc.get("kind") == "SLI" and doc.get("apiVersion") == OPENSLO_VERSION:
             try:
                 sli = _SLIDoc.model_validate(doc)
@@ -428,7 +437,7 @@ def collect_refs(docs: Sequence[Any], file: str) -> Refs:
             kind = (doc.get("spec") or {}).get("type")
             if isinstance(name, str) and isinstance(kind, str):
                 sources[name] = kind
-    return slis, sources
+    return slis, sources, policies
 
 
 def _loc(node: Any, line: int) -> Any:
@@ -494,7 +503,9 @@ def from_v1alpha(doc: LocDict, file: str) -> LocDict:
             "objectives": [{k: v for k, v in o.items() if k in ("target", "displayName", "name")} for o in objectives],
         },
     }
-    return _loc(v1, doc.line)
+    out = _loc(v1, doc.line)
+    assert isinstance(out, LocDict)
+    return out
 
 
 def _window(tw: _TimeWindow) -> Any:
@@ -510,7 +521,7 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
     a = {
         k.removeprefix(ANNOTATION_PREFIX): v for k, v in (annotations or {}).items() if k.startswith(ANNOTATION_PREFIX)
     }
-    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after"}
+    unknown = set(a) - {"page", "ticket", "no-data-after", "no-traffic-after", *routing.SLO_ANNOTATIONS}
     if unknown:
         raise FieldError(f"unknown annotations {sorted(ANNOTATION_PREFIX + k for k in unknown)}")
     out: dict[str, Any] = {}
@@ -524,7 +535,7 @@ def _alerting(annotations: dict[str, Any] | None) -> Alerting:
         out["no_data_after_minutes"] = parse_minutes(a["no-data-after"], "no-data-after")
     if "no-traffic-after" in a:
         out["no_traffic_after_minutes"] = parse_minutes(a["no-traffic-after"], "no-traffic-after")
-    return Alerting(**out)
+    return routing.from_annotations(Alerting(**out), a)
 
 
 def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
@@ -538,9 +549,7 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
         return []
     if doc.get("apiVersion") == V1ALPHA and kind == "SLO":
         doc = from_v1alpha(doc, file)
-    slis, sources = refs
-    _SOURCES.clear()
-    _SOURCES.update(sources)
+    slis, sources, policies = refs  # per parse: nothing module-level, so files may be parsed concurrently
     if kind != "SLO":
         raise SpecError.at(file, line_at(doc, ["kind"]), f"unsupported kind {kind!r}; expected SLO")
     try:
@@ -586,6 +595,11 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
         alerting = _alerting(slo.metadata.annotations)
     except FieldError as e:
         raise fail(["metadata", "annotations"], e) from None
+    for i, policy in enumerate(spec.alertPolicies or []):
+        try:
+            alerting = routing.apply_policy(alerting, policy, policies)
+        except FieldError as e:
+            raise fail(["spec", "alertPolicies", i], e) from None
     try:
         window = _window(spec.timeWindow[0])
     except FieldError as e:
@@ -595,10 +609,10 @@ def parse_document(doc: LocDict, file: str, refs: Refs) -> list[SLO]:
     for i, obj in enumerate(spec.objectives):
         try:
             if sli_spec.ratioMetric is not None:
-                sli, selector = classify_ratio(sli_spec.ratioMetric)
+                sli, selector = classify_ratio(sli_spec.ratioMetric, sources)
             else:
                 assert sli_spec.thresholdMetric is not None
-                sli, selector = classify_threshold(sli_spec.thresholdMetric, obj)
+                sli, selector = classify_threshold(sli_spec.thresholdMetric, obj, sources)
         except FieldError as e:
             metric = "ratioMetric" if sli_spec.ratioMetric is not None else "thresholdMetric"
             if e.path == ("objective",):

@@ -18,7 +18,7 @@ from slo.burn import duration_name
 from slo.evaluator import Evaluation, evaluate_windows, period_bounds, to_minute
 from slo.model import SLO, EventsSLI, RawSLI
 
-Group = tuple[tuple[str, str], ...]  # a sample's labels, sorted
+Group = tuple[tuple[str, str], ...]  # a sample's labels, sorted (as slo.source.Group)
 TIMEOUT_S = 10.0
 
 

@@ -19,10 +19,10 @@ from sqlalchemy import Engine
 from slo import history as hist
 from slo.cache import SeriesCache
 from slo.gauges import SLOGauges
-from slo.evaluator import to_minute
+from slo.evaluator import Evaluation, to_minute
 from slo.model import PROMETHEUS_SLIS, SLO
 from slo.prometheus_source import PrometheusError, evaluate_prometheus
-from slo.source import evaluate_ledger_many, unsupported_reason
+from slo.source import Group, evaluate_ledger_groups, unsupported_reason
 from slo.status import SLOStatus
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,12 @@ class SLOService:
         queried = [s for s in targets if self.prometheus_url and isinstance(s.sli, PROMETHEUS_SLIS)]
         reasons = {s: unsupported_reason(s) for s in targets if s not in queried}
         readable = [s for s in reasons if reasons[s] is None]
-        evals, error = {}, ""
+        evals: dict[SLO, dict[Group, Evaluation]] = {}
+        error = ""
         try:
             if readable:
                 with self.engine.connect() as conn:
-                    evals = evaluate_ledger_many(conn, readable, at, cache=self.cache)
+                    evals = evaluate_ledger_groups(conn, readable, at, cache=self.cache)
         except Exception as e:  # noqa: BLE001 - reported per SLO, never raised
             error = _describe(e)
             log.warning("SLO evaluation failed: %s", error)
@@ -113,7 +114,7 @@ class SLOService:
             if reason is not None:
                 out.append(SLOStatus.unsupported(s, at, reason))
             elif s in evals:
-                out.append(SLOStatus(s, at, evals[s]))
+                out.append(_worst(s, at, evals[s]))
             else:
                 out.append(SLOStatus.error(s, at, error))
         return out
@@ -126,10 +127,7 @@ class SLOService:
         except PrometheusError as e:
             log.warning("SLO %s: Prometheus evaluation failed: %s", slo.id, e)
             return SLOStatus(slo, at, None, f"Prometheus: {e}"[:500], failed=True)
-        rank = {"page": 3, "ticket": 2, "no_data": 0, "ok": 1}
-        worst, ev = max(groups.items(), key=lambda kv: (rank[kv[1].status], kv[1].current_burn_rate or 0.0))
-        reason = (f"worst of {len(groups)} groups: " + ", ".join(f"{k}={v}" for k, v in worst)) if worst else None
-        return SLOStatus(slo, at, ev, reason)
+        return _worst(slo, at, groups)
 
     def _track_failures(self, statuses: list[SLOStatus], at: datetime) -> None:
         """After the ledger was unreachable, keep re-reading from then for `REREAD_AFTER_RECOVERY`:
@@ -222,6 +220,16 @@ class SLOService:
         except Exception:
             log.exception("SLO gauges not updated")
         return statuses
+
+
+_RANK = {"page": 3, "ticket": 2, "no_data": 0, "ok": 1}
+
+
+def _worst(slo: SLO, at: datetime, groups: dict[Group, Evaluation]) -> SLOStatus:
+    """The status of a grouped SLO is its worst group's (the reason names it)."""
+    worst, ev = max(groups.items(), key=lambda kv: (_RANK[kv[1].status], kv[1].current_burn_rate or 0.0))
+    reason = (f"worst of {len(groups)} groups: " + ", ".join(f"{k}={v}" for k, v in worst)) if worst else None
+    return SLOStatus(slo, at, ev, reason)
 
 
 def _ledger_failed(st: SLOStatus) -> bool:

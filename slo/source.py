@@ -88,12 +88,27 @@ def _epoch_minute_postgresql(element: epoch_minute, compiler: Any, **kw: Any) ->
     return f"(CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS BIGINT) / 60)"
 
 
+_COLUMNS = {"model_alias": "alias", "model_version": "model_version", "tenant": "tenant", "operation": "operation"}
+
+
+def _column(model: Any, label: str) -> Any:
+    return getattr(model, _COLUMNS[label])
+
+
 def _scope(model: Any, sel: Selector) -> list[Any]:
-    conds = []
-    for column, values in (("alias", sel.model_alias), ("model_version", sel.model_version), ("tenant", sel.tenant)):
-        if values:
-            conds.append(getattr(model, column).in_(list(values)))
+    """The selector as conditions: `in` each label's values, `not in` each excluded label's."""
+    conds = [_column(model, k).in_(list(v)) for k, v in sel.items()]
+    conds += [_column(model, k).notin_(list(v)) for k, v in sel.exclude]
     return conds
+
+
+def _availability(rm: Any, sli: AvailabilitySLI) -> tuple[Any, Any]:
+    """(bad, valid) conditions, as `alerts.promql.availability_series`."""
+    bad, valid = rm.status_class == "5xx", rm.status_class != "4xx"
+    if sli.bad_error_types:
+        counted = and_(rm.status_class == "4xx", rm.error_type.in_(list(sli.bad_error_types)))
+        bad, valid = or_(bad, counted), or_(valid, counted)
+    return bad, valid
 
 
 def _sum_if(conds: list[Any], value: Any) -> Any:
@@ -176,10 +191,8 @@ def _columns(items: list[SLO], rm: Any, bm: Any) -> tuple[list[Any], list[Any], 
         sli, scope = slo.sli, _scope(rm, slo.selector)
         n = len(cols)
         if isinstance(sli, AvailabilitySLI):
-            cols += [
-                _sum_if([*scope, rm.status_class == "5xx"], rm.requests),
-                _sum_if([*scope, rm.status_class != "4xx"], rm.requests),
-            ]
+            bad, valid = _availability(rm, sli)
+            cols += [_sum_if([*scope, bad], rm.requests), _sum_if([*scope, valid], rm.requests)]
             where[slo] = (n, n + 1)
         elif isinstance(sli, LatencySLI):
             counted = [rm.status_class == "2xx"] if sli.metric is LatencyMetric.E2E else []
@@ -289,6 +302,8 @@ def points_to_series(slo: SLO, points: Iterable[MinutePoint]) -> MinuteSeries:
     rows = []
     for p in points:
         if isinstance(slo.sli, AvailabilitySLI):
+            if slo.sli.bad_error_types:
+                raise UnsupportedSource(f"{slo.id}: minute_series points have no error types")
             valid = p.requests - p.by_status_class.get("4xx", 0)
             rows.append((p.minute, valid - p.by_status_class.get("5xx", 0), valid))
         elif isinstance(slo.sli, LatencySLI):
@@ -312,6 +327,36 @@ def evaluate_ledger(
 ) -> Evaluation:
     """Evaluate `slo` at `now` (windows end at the start of now's minute) from the ledger."""
     return evaluate_ledger_many(conn, [slo], now, cache=cache, hourly=hourly)[slo]
+
+
+Group = tuple[tuple[str, str], ...]  # a group's (label, value) pairs, sorted; () when ungrouped
+
+
+def group_values(conn: Conn, slo: SLO, start: int, end: int) -> list[dict[str, str]]:
+    """The groups of a grouped own-kind SLO: each distinct combination of its `group_by` labels
+    in its traffic of [start, end) epoch minutes (read from the hourly rollups, hour-aligned)."""
+    by = slo.selector.group_by
+    stmt = (
+        select(*(_column(RH, k) for k in by))
+        .where(RH.hour >= as_datetime(floor_hour(start)), RH.hour < as_datetime(end), *_scope(RH, slo.selector))
+        .distinct()
+    )
+    return [dict(zip(by, row, strict=True)) for row in conn.execute(stmt)]
+
+
+def evaluate_ledger_groups(
+    conn: Conn, slos: Iterable[SLO], now: datetime, *, cache: SeriesReads | None = None, hourly: bool = True
+) -> dict[SLO, dict[Group, Evaluation]]:
+    """Evaluate every SLO at `now`, one evaluation per group of a grouped SLO (`{(): ...}` for
+    the others, and for a grouped SLO without traffic). Each group is the SLO with its grouping
+    labels pinned (`SLO.for_group`), so it reads what its grouped rules sum."""
+    at = to_minute(now)
+    units: dict[SLO, dict[Group, SLO]] = {}
+    for slo in slos:
+        groups = group_values(conn, slo, fetch_bounds(slo, at)[0], at) if slo.selector.group_by else []
+        units[slo] = {tuple(sorted(g.items())): slo.for_group(g) for g in groups} or {(): slo}
+    evs = evaluate_ledger_many(conn, [u for d in units.values() for u in d.values()], now, cache=cache, hourly=hourly)
+    return {slo: {g: evs[u] for g, u in d.items()} for slo, d in units.items()}
 
 
 def evaluate_ledger_many(

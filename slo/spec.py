@@ -25,10 +25,14 @@ Native form (`version: inferwatch/v1`), one file holds a service's SLOs::
           #          total_query: http_requests_total, group_by: [handler]}      #   counter selectors
           # raw: {error_ratio_query: '...[{{.window}}]...'}                      # Sloth's raw
           # events and raw SLIs are evaluated from Prometheus (slo.prometheus_url), not the ledger
-        selector:                   # optional; each a string or a list of strings
+        # availability: {bad_error_types: [rate_limited, budget_exceeded]}  # these 4xx count as errors
+        selector:                   # optional, own SLI kinds; each a string or a list of strings
           model_alias: chat
           model_version: [v3, v4]
           tenant: acme
+          operation: chat           # availability SLIs only (the other series carry no operation)
+          exclude: {tenant: internal}   # != / !~
+          group_by: [tenant]        # one SLI and alert per tenant (Pyrra's grouping)
         alerting:
           page: true
           ticket: true
@@ -68,6 +72,7 @@ from pydantic import (
 
 from slo import openslo, sloth
 from slo.model import (
+    SELECTOR_LABELS,
     SLO,
     WINDOW_PLACEHOLDER,
     Alerting,
@@ -81,11 +86,13 @@ from slo.model import (
     SafetySLI,
     Selector,
     Source,
+    traffic_labels,
 )
+from slo.specfields import SpecError as SpecError  # re-exported: callers catch it from here
 from slo.specfields import (
     Issue,
-    SpecError,
     check_alert_labels,
+    check_error_type,
     check_alert_name,
     check_labels,
     check_name,
@@ -110,9 +117,34 @@ class _Selector(_Strict):
     model_alias: str | list[str] | None = None
     model_version: str | list[str] | None = None
     tenant: str | list[str] | None = None
+    operation: str | list[str] | None = None
+    exclude: dict[str, str | list[str]] | None = None
+    group_by: list[str] | None = None
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        for label in v or {}:
+            if label not in SELECTOR_LABELS:
+                raise ValueError(f"exclude label {label!r} must be one of {', '.join(SELECTOR_LABELS)}")
+        return v
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, v: list[str] | None) -> list[str] | None:
+        for label in v or []:
+            if label not in SELECTOR_LABELS:
+                raise ValueError(f"group_by label {label!r} must be one of {', '.join(SELECTOR_LABELS)}")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("group_by names a label twice")
+        return v
 
     def to_model(self) -> Selector:
-        return Selector(**{k: selector_values(getattr(self, k), k) for k in ("model_alias", "model_version", "tenant")})
+        excluded = self.exclude or {}
+        exclude = tuple((k, selector_values(excluded[k], k)) for k in SELECTOR_LABELS if k in excluded)
+        return Selector.of(
+            {k: selector_values(getattr(self, k), k) for k in SELECTOR_LABELS}, exclude, tuple(self.group_by or ())
+        )
 
 
 def _alert_name(v: Any) -> Any:
@@ -184,7 +216,14 @@ class _Cost(_Strict):
 
 
 class _Availability(_Strict):
-    pass
+    bad_error_types: list[str] | None = None  # 4xx error types that count as errors (the gateway's 429s: rate_limited)
+
+    @field_validator("bad_error_types")
+    @classmethod
+    def _types(cls, v: list[str] | None) -> list[str] | None:
+        for t in v or []:
+            check_error_type(t)
+        return v
 
 
 class _Events(_Strict):
@@ -313,7 +352,7 @@ def _sli_model(sli: _SLI) -> Any:
     if sli.raw is not None:
         return RawSLI(sli.raw.error_ratio_query)
     if sli.availability is not None:
-        return AvailabilitySLI()
+        return AvailabilitySLI(tuple(sorted(set(sli.availability.bad_error_types or ()))))
     if sli.latency is not None:
         return LatencySLI(LatencyMetric(sli.latency.metric), float(sli.latency.threshold))
     if sli.safety_incidents is not None:
@@ -373,6 +412,9 @@ def _native(doc: LocDict, file: str, fmt: str = NATIVE_VERSION) -> list[SLO]:
         window = parse_window(s.window or d.window or "28d")
         sel = (s.selector or d.selector or _Selector()).to_model()
         sli = _sli_model(s.sli)
+        _check_selector(sli, sel, s.selector is not None, file, line_at(doc, [*path, "selector"]) or line_at(doc, path))
+        if isinstance(sli, (EventsSLI, RawSLI)):
+            sel = Selector()  # a query SLI selects with its queries (a file's default selector is for the others)
         alerting = _merge_alerting(d.alerting, s.alerting)
         if isinstance(sli, RawSLI) and alerting.no_traffic_after_minutes is not None:
             raise SpecError.at(
@@ -395,6 +437,28 @@ def _native(doc: LocDict, file: str, fmt: str = NATIVE_VERSION) -> list[SLO]:
             )
         )
     return out
+
+
+def _check_selector(sli: Any, sel: Selector, own: bool, file: str, line: int) -> None:
+    """An own-kind SLI selects and groups only by labels all of its series carry; a query SLI
+    selects with its queries (`own`: the SLO sets a selector itself, not only the file's defaults)."""
+    if isinstance(sli, (EventsSLI, RawSLI)):
+        if own:
+            raise SpecError.at(
+                file,
+                line,
+                f"selector applies to inferwatch's own SLI kinds; {sli.kind.value} SLIs select with their queries",
+            )
+        return
+    extra = sorted(sel.labels() - set(traffic_labels(sli)))
+    if extra:
+        raise SpecError.at(
+            file,
+            line,
+            f"selector label {', '.join(extra)}: a {sli.kind.value} SLI's series carry only "
+            f"{', '.join(traffic_labels(sli))} (operation is on inferwatch_requests_total and the request "
+            "rollups only, so only an availability SLI selects or groups by it)",
+        )
 
 
 def looks_like(doc: Any) -> str:

@@ -121,6 +121,16 @@ def check_alert_labels(labels: dict[str, Any], what: str = "label") -> tuple[tup
     return tuple(sorted(out.items()))
 
 
+ERROR_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def check_error_type(value: Any) -> str:
+    """An `error_type` label value as the gateway records them (rate_limited, budget_exceeded, ...)."""
+    if not isinstance(value, str) or not ERROR_TYPE_RE.match(value):
+        raise FieldError(f"error type {value!r} must be lowercase letters, digits and '_' (e.g. rate_limited)")
+    return value
+
+
 def parse_window(value: Any) -> TimeWindow:
     """'28d', '4w', '30d' (rolling, whole days) or 'calendar-month' / 'month'."""
     if isinstance(value, str) and value.strip().lower() in {"calendar-month", "month", "1m-calendar"}:

@@ -43,11 +43,17 @@ def format_le(threshold: float) -> str:
     return prefix + format(d, "f")
 
 
+def _go_string(x: float) -> str:
+    """The Python client's spelling of a bound (its `floatToGoString` is untyped)."""
+    spelled: str = floatToGoString(float(x))  # type: ignore[no-untyped-call]  # untyped in prometheus_client
+    return spelled
+
+
 def le_spellings(threshold: float) -> tuple[str, ...]:
     """Every spelling a bucket bound may carry: Go client, Python client, Prometheus 3."""
     go = format_le(threshold)
     floaty = go if any(c in go for c in ".eIN") else go + ".0"
-    return tuple(dict.fromkeys((go, floaty, floatToGoString(float(threshold)))))
+    return tuple(dict.fromkeys((go, floaty, _go_string(threshold))))
 
 
 def le_matcher(threshold: float) -> str:

@@ -20,14 +20,14 @@ class YamlError(ValueError):
         self.message = message
 
 
-class LocDict(dict):
+class LocDict(dict[Any, Any]):
     """A dict with `line` (where it starts) and `key_lines` (line of each key)."""
 
     line: int = 0
     key_lines: dict[Any, int]
 
 
-class LocList(list):
+class LocList(list[Any]):
     """A list with `line` (where it starts) and `item_lines` (line of each item)."""
 
     line: int = 0

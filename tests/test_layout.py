@@ -42,10 +42,8 @@ MAY_IMPORT: dict[str, set[str]] = {
 # "Protocol models (the OpenAI API's request and response types) live in one module and are shared."
 SHARED_MODULES = {"inference.protocol"}
 
-# Known breaks, each (importer file, imported package): issue 19 lets the root hand settings
-# to the CLIs.
+# Known breaks, each (importer file, imported package), with the reason.
 KNOWN_ARROWS = {
-    ("slo/cli.py", "inferwatch"): "reads the platform settings itself (issue 19)",
     # builds every package's live metric registry, to check each panel's metrics exist
     ("dashboards/check.py", "gateway"): "live registries for `dashboards build --check`",
     ("dashboards/check.py", "inference"): "live registries for `dashboards build --check`",

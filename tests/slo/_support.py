@@ -9,7 +9,11 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
+
+from alerts.synthetic import Traffic
+from gateway.metrics import GatewayMetrics
 
 from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.record import RequestRecord
@@ -133,3 +137,22 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def counter_traffic(
+    minutes: Sequence[Sequence[RequestRecord]], metrics: GatewayMetrics, names: Sequence[str]
+) -> Traffic:
+    """The counters `names` of `metrics` (a GatewayMetrics) after each minute's records went
+    through it, as per-minute increments: the Prometheus input of an agreement test."""
+    cum: dict[tuple[str, tuple[tuple[str, str], ...]], np.ndarray] = {}
+    for m, recs in enumerate(minutes):
+        for r in recs:
+            metrics.observe(r)
+        for family in metrics.registry.collect():
+            for s in family.samples:
+                if s.name in names:
+                    cum.setdefault((s.name, tuple(sorted(s.labels.items()))), np.zeros(len(minutes)))[m:] = s.value
+    tr = Traffic(len(minutes))
+    for (name, labels), values in cum.items():
+        tr.add(name, dict(labels), np.diff(np.concatenate([[0.0], values])))
+    return tr

@@ -92,6 +92,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     rules.write_text(render_rules([CHECKOUT, RAW, GROUPED], operational=False).to_yaml())
     (tmp / "prometheus.yml").write_text(yaml.safe_dump({"rule_files": [str(rules)], "scrape_configs": []}))
     port, log = free_port(), tmp / "prometheus.log"
+    out = log.open("w")
     p = subprocess.Popen(
         [
             binary,
@@ -100,7 +101,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{port}",
             "--storage.tsdb.retention.time=30d",
         ],
-        stdout=log.open("w"),
+        stdout=out,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -110,6 +111,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         p.terminate()
         p.wait(timeout=30)
+        out.close()
 
 
 def _ledger_like(key: str) -> MinuteSeries:

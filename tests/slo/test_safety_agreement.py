@@ -29,7 +29,7 @@ from slo.source import evaluate_ledger_many
 from slo.spec import parse_specs
 from tests.alerts._promtool import require_promtool, test_rules, write_test
 from tests.alerts._promtool import evaluation_checks
-from tests.slo._support import T0, write
+from tests.slo._support import T0, counter_traffic, write
 
 SLOS = parse_specs(
     """\
@@ -88,20 +88,7 @@ def _records() -> list[list[RequestRecord]]:
 
 def _traffic(minutes: list[list[RequestRecord]]) -> Traffic:
     """The gateway's counters after each minute, as per-minute increments."""
-    metrics = GatewayMetrics()
-    cum: dict[tuple[str, tuple[tuple[str, str], ...]], np.ndarray] = {}
-    for m, recs in enumerate(minutes):
-        for r in recs:
-            metrics.observe(r)
-        for family in metrics.registry.collect():
-            for s in family.samples:
-                if s.name in COUNTERS:
-                    key = (s.name, tuple(sorted(s.labels.items())))
-                    cum.setdefault(key, np.zeros(MINUTES))[m:] = s.value
-    tr = Traffic(MINUTES)
-    for (name, labels), values in cum.items():
-        tr.add(name, dict(labels), np.diff(np.concatenate([[0.0], values])))
-    return tr
+    return counter_traffic(minutes, GatewayMetrics(), COUNTERS)
 
 
 def _ledger_evals(engine: Engine, times: list[int], **kw: object) -> dict[int, dict[str, Evaluation]]:

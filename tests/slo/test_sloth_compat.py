@@ -5,7 +5,9 @@ render the rule names and factors Sloth documents."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +134,40 @@ def test_openslo_lists_and_metric_source_refs() -> None:
     with pytest.raises(SpecError, match=r"spec.budgetingMethod 'Timeslices' is not supported") as e:
         parse_specs(OPENSLO_LIST.replace("Occurrences", "Timeslices"), "list.yaml")
     assert e.value.line == 10  # the line of spec.budgetingMethod
+
+
+def test_data_sources_are_per_parse_so_files_parse_concurrently(monkeypatch: pytest.MonkeyPatch) -> None:
+    """File A pauses after its DataSources are known and before its queries resolve them; file B,
+    whose `prom` is of another type, parses meanwhile. A's SLO still resolves A's own `prom`."""
+    from slo import openslo
+
+    other = OPENSLO_LIST.replace("type: Prometheus", "type: Datadog")
+    inside, resume = threading.Event(), threading.Event()
+    window = openslo._window
+
+    def pausing(tw: Any) -> Any:
+        if threading.current_thread().name == "a":
+            inside.set()
+            assert resume.wait(60)
+        return window(tw)
+
+    monkeypatch.setattr(openslo, "_window", pausing)
+    got: dict[str, Any] = {}
+
+    def parse_a() -> None:
+        try:
+            got["a"] = parse_specs(OPENSLO_LIST, "a.yaml")
+        except SpecError as e:
+            got["a"] = e
+
+    a = threading.Thread(target=parse_a, name="a")
+    a.start()
+    assert inside.wait(60)
+    with pytest.raises(SpecError, match="metricSource type 'Datadog' is not supported"):
+        parse_specs(other, "b.yaml")
+    resume.set()
+    a.join(60)
+    assert [s.sli for s in got["a"]] == [EventsSLI('orders_total{outcome="failed"}', "orders_total")]
 
 
 @pytest.mark.parametrize(

@@ -223,6 +223,34 @@ def test_openslo_multiple_objectives_become_one_slo_each() -> None:
         ),
         ("slos:\n  - name: a\n    objective: 99\n    objective: 98\n    sli: {availability: }\n", 4, "duplicate key"),
         ("slos: [\n", 2, "invalid YAML"),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli: {latency: {metric: ttft, threshold: 2}}\n"
+            "    selector: {operation: chat}\n",
+            5,
+            "a latency SLI's series carry only model_alias, model_version, tenant",
+        ),
+        (
+            "slos:\n  - name: a\n    window: 7d\n    sli: {cost: {budget_usd_per_1k_requests: 1}}\n"
+            "    selector: {group_by: [operation]}\n",
+            5,
+            "selector label operation",
+        ),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli: {availability: }\n    selector: {group_by: [zone]}\n",
+            5,
+            "group_by label 'zone' must be one of",
+        ),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli: {availability: {bad_error_types: [Rate-Limited]}}\n",
+            4,
+            "error type 'Rate-Limited'",
+        ),
+        (
+            "slos:\n  - name: a\n    objective: 99\n    sli: {raw: {error_ratio_query: 'x[{{.window}}]'}}\n"
+            "    selector: {tenant: acme}\n",
+            5,
+            "raw SLIs select with their queries",
+        ),
         ("foo: 1\n", 1, "not an SLO spec"),
     ],
 )
@@ -285,3 +313,43 @@ def test_missing_file_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as e:
         load_specs([tmp_path / "nope.yaml"])
     assert "cannot read spec" in str(e.value) and e.value.file.endswith("nope.yaml")
+
+
+def test_own_kinds_select_exclude_group_and_count_error_types() -> None:
+    from alerts.promql import error_ratio_expr, no_traffic_expr
+    from slo.model import AvailabilitySLI, Selector
+
+    (slo,) = parse_specs(
+        """\
+slos:
+  - name: a
+    objective: 99
+    sli: {availability: {bad_error_types: [rate_limited, budget_exceeded]}}
+    selector: {operation: [chat, text_completion], exclude: {tenant: [internal, canary]}, group_by: [tenant]}
+    alerting: {no_traffic_after: 1h}
+""",
+        "a.yaml",
+    )
+    assert slo.sli == AvailabilitySLI(("budget_exceeded", "rate_limited"))
+    assert slo.selector == Selector(
+        operation=("chat", "text_completion"), exclude=(("tenant", ("canary", "internal")),), group_by=("tenant",)
+    )
+    sel = 'operation=~"chat|text_completion", tenant!~"canary|internal"'
+    counted = f'inferwatch_requests_total{{status_class="4xx", error_type=~"budget_exceeded|rate_limited", {sel}}}'
+    assert error_ratio_expr(slo, "5m") == (
+        "(\n"
+        f'  sum by (tenant)(rate(inferwatch_requests_total{{status_class="5xx", {sel}}}[5m]) or rate({counted}[5m]))\n'
+        f'  or 0 * sum by (tenant)(rate(inferwatch_requests_total{{status_class!="4xx", {sel}}}[5m]) '
+        f"or rate({counted}[5m]))\n)\n/\n"
+        f'(sum by (tenant)(rate(inferwatch_requests_total{{status_class!="4xx", {sel}}}[5m]) '
+        f"or rate({counted}[5m])) > 0)"
+    )
+    assert no_traffic_expr(slo, 60) == (
+        f'sum by (tenant)(increase(inferwatch_requests_total{{status_class!="4xx", {sel}}}[1h]) '
+        f"or increase({counted}[1h])) == 0"
+    )
+    assert slo.selector.matches({"tenant": "acme", "operation": "chat"})
+    assert not slo.selector.matches({"tenant": "internal", "operation": "chat"})
+    assert slo.for_group({"tenant": "acme"}).selector == Selector(
+        tenant=("acme",), operation=("chat", "text_completion"), exclude=(("tenant", ("canary", "internal")),)
+    )

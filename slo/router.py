@@ -19,11 +19,15 @@ Authenticate = Callable[[str | None], Awaitable[Any]]
 
 def visible(slo: SLO, principal: Any) -> bool:
     """Admins (and callers without a tenant) see every SLO; a tenant key sees SLOs that are not
-    scoped to tenants, and those scoped to its own tenant."""
+    scoped to tenants, and those scoped to its own tenant. An SLO grouped by tenant names each
+    tenant's group in its status, so a tenant key sees it only when it covers that tenant alone."""
     tenant = getattr(principal, "tenant", None)
-    if getattr(principal, "is_admin", False) or tenant is None or not slo.selector.tenant:
+    if getattr(principal, "is_admin", False) or tenant is None:
         return True
-    return tenant in slo.selector.tenant
+    scoped = slo.selector.tenant
+    if "tenant" in slo.group_by:
+        return scoped == (tenant,)
+    return not scoped or tenant in scoped
 
 
 def _not_found(name: str) -> JSONResponse:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from slo.router import build_slo_router
+from slo.router import build_slo_router, visible
 from slo.service import SLOService
 
 from tests.slo._support import T0, mixed_hour, slos, write
@@ -106,3 +106,23 @@ def test_tenant_keys_see_only_their_own_tenant_scoped_slos(client: tuple[TestCli
     assert names == ["avail", "ttft", "safety"]
     assert c.get("/v1/slos/avail-acme", headers=g).status_code == 404
     assert c.get("/v1/slos/avail-acme", headers=ADMIN).status_code == 200
+
+
+def test_an_slo_grouped_by_tenant_is_shown_only_to_admins_or_its_only_tenant() -> None:
+    grouped = slos(
+        """\
+service: svc
+slos:
+  - {name: all-by-tenant, objective: 99, sli: {availability: {}}, selector: {group_by: [tenant]}}
+  - name: two-by-tenant
+    objective: 99
+    sli: {availability: {}}
+    selector: {tenant: [acme, globex], group_by: [tenant]}
+  - {name: globex-by-tenant, objective: 99, sli: {availability: {}}, selector: {tenant: globex, group_by: [tenant]}}
+  - {name: by-alias, objective: 99, sli: {availability: {}}, selector: {group_by: [model_alias]}}
+"""
+    )
+    seen = {who: [s.name for s in grouped if visible(s, KEYS[who])] for who in KEYS}
+    assert seen["Bearer admin"] == ["all-by-tenant", "two-by-tenant", "globex-by-tenant", "by-alias"]
+    # another tenant's group (and its name in the worst-group reason) never reaches globex
+    assert seen["Bearer globex"] == ["globex-by-tenant", "by-alias"]

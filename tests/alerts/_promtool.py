@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from alerts.rules import dump_yaml, period_window
+from alerts.config import AlertsConfig
+from alerts.rules import alert_group, dump_yaml, meta_group, period_window, render_rules, sli_group
 from slo.evaluator import Evaluation
 from slo.model import SLO
 
@@ -60,6 +61,35 @@ def write_test(tmp: Path, name: str, rules_text: str, test: dict[str, Any]) -> P
         dump_yaml({"rule_files": [f"{name}.rules.yaml"], "evaluation_interval": "1m", **test}), encoding="utf-8"
     )
     return path
+
+
+def run_agreement(
+    promtool: str,
+    tmp: Path,
+    name: str,
+    slos: list[SLO],
+    config: AlertsConfig,
+    input_series: list[dict[str, Any]],
+    expr_tests: list[dict[str, Any]],
+    alert_tests: list[dict[str, Any]],
+) -> None:
+    """One promtool test over the SLOs' rules, their groups evaluated in spec order: the
+    evaluator's values (`expr_tests`) and alerts (`alert_tests`) must be what the rules give."""
+    order = [g["name"] for s in slos for g in (sli_group(s), meta_group(s), alert_group(s, config))]
+    test = {
+        "group_eval_order": order,
+        "tests": [
+            {
+                "name": name,
+                "interval": "1m",
+                "input_series": input_series,
+                "promql_expr_test": expr_tests,
+                "alert_rule_test": alert_tests,
+            }
+        ],
+    }
+    slug = name.replace(" ", "-")
+    test_rules(promtool, [write_test(tmp, slug, render_rules(slos, config, operational=False).to_yaml(), test)])
 
 
 EPS = 1e-9  # promtool compares with this tolerance, so evaluator floats match exactly enough

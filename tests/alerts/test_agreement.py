@@ -9,12 +9,10 @@ import numpy as np
 
 from alerts.config import AlertsConfig
 from alerts.promtool_tests import _ambiguous, expected_alerts
-from alerts.rules import alert_group, meta_group, render_rules, sli_group
 from alerts.synthetic import Traffic, sli_series
 from slo.evaluator import evaluate
 from slo.spec import parse_specs
-from tests.alerts._promtool import test_rules, write_test
-from tests.alerts._promtool import evaluation_checks
+from tests.alerts._promtool import evaluation_checks, run_agreement
 
 SLOS = parse_specs(
     """\
@@ -131,18 +129,4 @@ def test_promtool_and_evaluator_agree(promtool: str, tmp_path: Path) -> None:
     # The acme SLO ignores beta's failures and the 4xx; a tenant-blind SLI would page all along.
     assert evaluate(SLOS[0], series[SLOS[0].id], now=60).status == "ok"
 
-    order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
-    test = {
-        "group_eval_order": order,
-        "tests": [
-            {
-                "name": "evaluator agreement",
-                "interval": "1m",
-                "input_series": tr.input_series(),
-                "promql_expr_test": expr_tests,
-                "alert_rule_test": alert_tests,
-            }
-        ],
-    }
-    path = write_test(tmp_path, "agreement", render_rules(SLOS, config, operational=False).to_yaml(), test)
-    test_rules(promtool, [path])
+    run_agreement(promtool, tmp_path, "evaluator agreement", SLOS, config, tr.input_series(), expr_tests, alert_tests)

@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 
 from alerts.config import AlertsConfig
 from alerts.promtool_tests import _ambiguous, approx_test, evaluate_groups, expected_alerts
-from alerts.rules import alert_group, meta_group, render_rules, sli_group
 from alerts.synthetic import Traffic
 from gateway.metrics import GatewayMetrics
 from ledger.record import RequestRecord
@@ -29,7 +28,7 @@ from slo.model import counted_error_types
 from slo.service import SLOService
 from slo.source import Group, evaluate_ledger_groups
 from slo.spec import parse_specs
-from tests.alerts._promtool import require_promtool, test_rules, write_test
+from tests.alerts._promtool import require_promtool, run_agreement
 from tests.slo._support import T0, counter_traffic, write
 
 SLOS = parse_specs(
@@ -208,18 +207,4 @@ def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_p
     assert any(
         e["exp_labels"].get("tenant") == "beta" for a in alert_tests for e in a["exp_alerts"]
     )  # a page that carries its group's label
-    order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
-    test = {
-        "group_eval_order": order,
-        "tests": [
-            {
-                "name": "own kinds agreement",
-                "interval": "1m",
-                "input_series": tr.input_series(),
-                "promql_expr_test": expr_tests,
-                "alert_rule_test": alert_tests,
-            }
-        ],
-    }
-    path = write_test(tmp_path, "own-agreement", render_rules(SLOS, config, operational=False).to_yaml(), test)
-    test_rules(promtool, [path])
+    run_agreement(promtool, tmp_path, "own kinds agreement", SLOS, config, tr.input_series(), expr_tests, alert_tests)

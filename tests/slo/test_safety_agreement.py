@@ -18,7 +18,6 @@ from sqlalchemy import Engine
 
 from alerts.config import AlertsConfig
 from alerts.promtool_tests import _ambiguous, expected_alerts
-from alerts.rules import alert_group, meta_group, render_rules, sli_group
 from alerts.synthetic import Traffic, sli_series
 from gateway.metrics import GatewayMetrics
 from ledger.record import RequestRecord, SafetyHit
@@ -27,7 +26,7 @@ from slo.cache import SeriesCache
 from slo.evaluator import Evaluation, evaluate
 from slo.source import evaluate_ledger_many
 from slo.spec import parse_specs
-from tests.alerts._promtool import require_promtool, test_rules, write_test
+from tests.alerts._promtool import require_promtool, run_agreement
 from tests.alerts._promtool import evaluation_checks
 from tests.slo._support import T0, counter_traffic, write
 
@@ -158,18 +157,4 @@ def test_promtool_agrees_with_the_ledger_evaluation(sqlite_engine: Engine, tmp_p
             expr_tests += evaluation_checks(s, evs[s.id], t)
         for alertname, exp in expected_alerts(SLOS, evs, config, tr, t).items():
             alert_tests.append({"eval_time": f"{t}m", "alertname": alertname, "exp_alerts": exp})
-    order = [g["name"] for s in SLOS for g in (sli_group(s), meta_group(s), alert_group(s, config))]
-    test = {
-        "group_eval_order": order,
-        "tests": [
-            {
-                "name": "safety agreement",
-                "interval": "1m",
-                "input_series": tr.input_series(),
-                "promql_expr_test": expr_tests,
-                "alert_rule_test": alert_tests,
-            }
-        ],
-    }
-    path = write_test(tmp_path, "safety-agreement", render_rules(SLOS, config, operational=False).to_yaml(), test)
-    test_rules(promtool, [path])
+    run_agreement(promtool, tmp_path, "safety agreement", SLOS, config, tr.input_series(), expr_tests, alert_tests)

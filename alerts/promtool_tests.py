@@ -51,7 +51,7 @@ from alerts.synthetic import (
     sli_series,
 )
 from slo import conventions as c
-from slo.burn import rows_for
+from slo.burn import Severity, rows_for
 from slo.evaluator import Evaluation, evaluate
 from slo.model import SLO
 
@@ -140,9 +140,10 @@ def expected_alerts(
 
     for s in slos:
         for group, ev in by_group(evs[s.id]).items():
-            for sev, state in (("page", ev.page), ("ticket", ev.ticket)):
+            severities: tuple[Severity, ...] = ("page", "ticket")
+            for sev, state in zip(severities, (ev.page, ev.ticket), strict=True):
                 if state.enabled and state.firing:
-                    add(burn_alert(s, sev, config), group)  # type: ignore[arg-type]
+                    add(burn_alert(s, sev, config), group)
             if ev.no_traffic and counter_scraped(s, traffic, t, dict(group)):
                 add(no_traffic_alert(s, config), group)
         if absent_minutes(s, traffic, t) >= s.alerting.no_data_after_minutes:

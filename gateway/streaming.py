@@ -93,16 +93,16 @@ def relay(
             # the worker went away or stalled mid-stream: tell the client in-band, the record
             # says so, and the replica's breaker counts it like a failure before the headers
             # (not when the client's deadline ended it)
-            late = ctx.deadline_passed()
-            if not late:
+            late = ctx.deadline if ctx.deadline_passed() else None
+            if late is None:
                 replica.breaker.failure(time.monotonic())
             if guard is not None:
                 tail = guard.flush(outcome)
                 if tail:
                     yield tail
-            if late:
+            if late is not None:
                 outcome.status, outcome.error_type = 504, ErrorType.DEADLINE_EXCEEDED
-                err = p.error_body(504, ctx.deadline.error().message, ErrorCode.DEADLINE_EXCEEDED)  # type: ignore[union-attr]
+                err = p.error_body(504, late.error().message, ErrorCode.DEADLINE_EXCEEDED)
             else:
                 outcome.status, outcome.error_type = 502, ErrorType.UPSTREAM_DISCONNECTED
                 err = p.error_body(

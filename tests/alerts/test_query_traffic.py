@@ -23,7 +23,9 @@ W = "{{.window}}"
         (RawSLI(f"(sum(rate(e_total[{W}])))\n/\n(sum(rate(t_total[{W}])))"), "e_total", "t_total", ()),
     ],
 )
-def test_sums_of_counter_rates_have_a_counter_form(sli, error: str, total: str, by: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def test_sums_of_counter_rates_have_a_counter_form(
+    sli: EventsSLI | RawSLI, error: str, total: str, by: tuple[str, ...]
+) -> None:
     form = counter_form(sli)
     assert form is not None and (form.error.name, form.total.name, form.group_by) == (error, total, by)
 
@@ -36,7 +38,7 @@ def test_sums_of_counter_rates_have_a_counter_form(sli, error: str, total: str, 
         EventsSLI(f"sum by (x)(rate(a_total[{W}]))", f"sum by (y)(rate(a_total[{W}]))"),  # different groups
     ],
 )
-def test_other_queries_have_none(sli) -> None:  # type: ignore[no-untyped-def]
+def test_other_queries_have_none(sli: EventsSLI | RawSLI) -> None:
     assert counter_form(sli) is None
 
 
@@ -50,7 +52,7 @@ def test_label_values_make_errors_and_good_events_the_queries_tell_apart() -> No
     assert form.error.matches("h_total", sets.error) and form.total.matches("h_total", sets.error)
     assert not form.error.matches("h_total", sets.good) and form.total.matches("h_total", sets.good)
     # every series would be an error: no scenarios
-    assert label_sets(counter_form(EventsSLI("h_total", "h_total"))) is None  # type: ignore[arg-type]
+    assert label_sets(counter_form(EventsSLI("h_total", "h_total"))) is None
 
 
 def test_matchers_are_anchored_as_in_prometheus() -> None:

@@ -113,7 +113,7 @@ def _ledger_evals(engine: Engine, **kw: object) -> dict[int, dict[str, dict[Grou
     out = {}
     with engine.connect() as conn:
         for t in TIMES:
-            evs = evaluate_ledger_groups(conn, SLOS, START + timedelta(minutes=t), **kw)  # type: ignore[arg-type]
+            evs = evaluate_ledger_groups(conn, SLOS, START + timedelta(minutes=t), **kw)
             out[t] = {s.id: evs[s] for s in SLOS}
     return out
 

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine
 
 from alerts.synthetic import Traffic
@@ -19,6 +20,7 @@ from ledger.buckets import DEFAULT_BUCKETS, with_thresholds
 from ledger.record import RequestRecord
 from ledger.store import write_records
 from ledger.testing import make_record
+from slo.evaluator import Evaluation
 from slo.model import SLO
 from slo.spec import parse_specs
 from slo.thresholds import thresholds_by_ledger_metric
@@ -36,6 +38,14 @@ slos:
   - {name: cost, sli: {cost: {budget_usd_per_1k_requests: 1.0}}, alerting: {page: false}}
   - {name: safety, objective: 99.9, sli: {safety_incidents: {direction: output}}}
 """
+
+
+def assert_same_evaluation(a: Evaluation, b: Evaluation) -> None:
+    """Two evaluators' verdicts on one SLO agree: every window's counts, the period, the alerts."""
+    for w in a.windows:
+        assert (a.windows[w].good, a.windows[w].total) == pytest.approx((b.windows[w].good, b.windows[w].total)), w
+    assert (a.good, a.total) == pytest.approx((b.good, b.total))
+    assert a.status == b.status and a.page.firing == b.page.firing and a.ticket.firing == b.ticket.firing
 
 
 def slos(text: str = SPECS) -> list[SLO]:

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy import Engine
 
 from alerts.config import AlertsConfig
@@ -29,7 +28,7 @@ from slo.service import SLOService
 from slo.source import Group, evaluate_ledger_groups
 from slo.spec import parse_specs
 from tests.alerts._promtool import require_promtool, run_agreement
-from tests.slo._support import T0, counter_traffic, write
+from tests.slo._support import T0, assert_same_evaluation, counter_traffic, write
 
 SLOS = parse_specs(
     """\
@@ -118,13 +117,6 @@ def _ledger_evals(engine: Engine, **kw: object) -> dict[int, dict[str, dict[Grou
     return out
 
 
-def _same(a: Evaluation, b: Evaluation) -> None:
-    for w in a.windows:
-        assert (a.windows[w].good, a.windows[w].total) == pytest.approx((b.windows[w].good, b.windows[w].total)), w
-    assert (a.good, a.total) == pytest.approx((b.good, b.total))
-    assert a.status == b.status and a.page.firing == b.page.firing and a.ticket.firing == b.ticket.firing
-
-
 def test_first_sight_of_a_scope_starts_counted_4xx_series_at_zero() -> None:
     """Prometheus cannot see the first increment of a series it never saw at 0."""
     metrics = GatewayMetrics(zero_error_types=counted_error_types(SLOS))
@@ -152,7 +144,7 @@ def test_ledger_evaluation_matches_the_counters_group_by_group(ledger_engine: En
             for got in (fresh[t][s.id], cached[t][s.id], minutes_only[t][s.id]):
                 assert set(got) == set(want), (t, s.name)
                 for g in want:
-                    _same(got[g], want[g])
+                    assert_same_evaluation(got[g], want[g])
             seen |= {(s.name, dict(g).get("tenant") or dict(g).get("model_version"), e.status) for g, e in want.items()}
     assert {g for s in SLOS for g in fresh[MINUTES][s.id]} == {
         (),

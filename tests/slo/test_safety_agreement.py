@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pytest
 from sqlalchemy import Engine
 
 from alerts.config import AlertsConfig
@@ -28,7 +27,7 @@ from slo.source import evaluate_ledger_many
 from slo.spec import parse_specs
 from tests.alerts._promtool import require_promtool, run_agreement
 from tests.alerts._promtool import evaluation_checks
-from tests.slo._support import T0, counter_traffic, write
+from tests.slo._support import T0, assert_same_evaluation, counter_traffic, write
 
 SLOS = parse_specs(
     """\
@@ -99,13 +98,6 @@ def _ledger_evals(engine: Engine, times: list[int], **kw: object) -> dict[int, d
     return out
 
 
-def _same(a: Evaluation, b: Evaluation) -> None:
-    for w in a.windows:
-        assert (a.windows[w].good, a.windows[w].total) == pytest.approx((b.windows[w].good, b.windows[w].total)), w
-    assert (a.good, a.total) == pytest.approx((b.good, b.total))
-    assert a.status == b.status and a.page.firing == b.page.firing and a.ticket.firing == b.ticket.firing
-
-
 TIMES = list(range(10, MINUTES + 1, 10))
 
 
@@ -135,7 +127,7 @@ def test_ledger_evaluation_matches_the_counters(ledger_engine: Engine) -> None:
         for s in SLOS:
             want = evaluate(s, series[s.id], now=t)
             for got in (fresh[t][s.id], minutes_only[t][s.id], cached[t][s.id]):
-                _same(got, want)
+                assert_same_evaluation(got, want)
             seen.add((s.name, want.status))
     out = fresh[MINUTES]["safe-out"]
     assert out.total == sum(len(recs) for recs in minutes) and out.total - out.good == incidents

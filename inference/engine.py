@@ -298,7 +298,7 @@ class Engine:
                         self._decode_step()
                 except Exception:
                     log.exception("engine step failed; failing the running requests")
-                    self._inflight = None
+                    self._abandon_inflight()
                     for seq in self._prefilling + list(self._running.values()):
                         self._finish(seq, "error")
                 self._flush()
@@ -416,6 +416,18 @@ class Engine:
         if not self.async_output or not self._running:  # nothing left to overlap with: read it now
             self._read_step(*launched)
             self._inflight = None
+
+    def _abandon_inflight(self) -> None:
+        """Wait for a launched step's copies before its host buffers are used again; drop its tokens."""
+        pending, self._inflight = self._inflight, None
+        if pending is None:
+            return
+        try:
+            self.runner.wait(pending[0])
+        except Exception:  # the device failed too: the next launch reports it
+            log.exception("engine: the abandoned step did not complete")
+        for _, seq in pending[1]:
+            seq.in_flight -= 1
 
     def _read_step(self, ticket: int, rows: list[tuple[int, Sequence]]) -> None:
         """Accept a launched step's tokens for the rows whose sequence still runs (the others overshot)."""

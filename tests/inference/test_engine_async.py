@@ -105,3 +105,34 @@ def test_async_output_gives_each_request_what_the_synchronous_engine_gives(tmp_p
     for reason in ("stop", "length", "abort"):
         name = "request_success_total"
         assert sample(asyn.metrics, name, finished_reason=reason) == sample(sync.metrics, name, finished_reason=reason)
+
+
+def test_a_failed_step_waits_for_the_step_in_flight_and_the_engine_goes_on(tmp_path):
+    loaded = load_model(ensure_demo_model(tmp_path), max_model_len=256)
+    e = Engine(
+        loaded, max_batch_size=2, max_queue=8, prefill_token_budget=16, metrics=WorkerMetrics("t"), async_output=True
+    )
+    waited: list[int] = []
+    wait, accept = e.runner.wait, e._accept
+    e.runner.wait = lambda ticket: waited.append(ticket) or wait(ticket)  # type: ignore[method-assign]
+    calls = 0
+
+    def failing_accept(results):
+        nonlocal calls
+        calls += 1
+        if calls == 4:  # a decode step's tokens, while the next step is in flight
+            raise RuntimeError("injected")
+        return accept(results)
+
+    e._accept = failing_accept  # type: ignore[method-assign]
+    e.start()
+    try:
+        params = SamplingParams(max_tokens=20, temperature=0.0, ignore_eos=True)
+        failed = run(e, loaded.tokenizer, [("Hello", params, 0.0)])[0]
+        assert failed.finish == "error" and len(failed.ids) < 20
+        assert len(waited) == e.runner.launches  # every launched step waited on, the abandoned one too
+        again = run(e, loaded.tokenizer, [("Hello", params, 0.0)])[0]
+        assert again.finish == "length" and len(again.ids) == 20
+        assert len(e._free_slots) == 2
+    finally:
+        e.stop()

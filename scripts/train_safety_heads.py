@@ -201,30 +201,31 @@ def platt(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return float(m.coef_[0, 0]), float(m.intercept_[0])
 
 
-def threshold_at(p: np.ndarray, groups: list[str], fpr: float) -> float:
-    """Lowest threshold whose false-positive rate, averaged over sources, is at most ``fpr``."""
+def threshold_at(p: np.ndarray, groups: list[str], fpr: float, combine=np.mean) -> float:
+    """Lowest threshold whose false-positive rate, over sources (``combine``: their mean by
+    default, ``np.max`` for every source), is at most ``fpr``."""
     by = defaultdict(list)
     for v, g in zip(p, groups, strict=True):
         by[g].append(v)
     arrays = [np.sort(np.array(v)) for v in by.values()]
     for t in np.unique(np.concatenate([[0.0], p, [1.0]])):
-        if np.mean([(a >= t).mean() for a in arrays]) <= fpr:
+        if combine([(a >= t).mean() for a in arrays]) <= fpr:
             return float(min(max(t, 1e-4), 0.9999))
     return 0.9999
 
 
 def operating_points(
-    p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, neg_mask: np.ndarray
+    p: np.ndarray, y: np.ndarray, groups: list[str], doms: list, neg_mask: np.ndarray, combine=np.mean
 ) -> tuple[dict, dict]:
-    """Knots per domain and what they give on the out-of-fold scores."""
+    """Knots per domain and what they give on the out-of-fold scores (``combine``: see ``threshold_at``)."""
     points, report = {}, {}
     for name, in_dom in (("in", lambda d: d is None), ("out", lambda d: d is not None)):
         sel = np.array([in_dom(d) for d in doms])
         neg = sel & neg_mask
         gneg = [g for g, s in zip(groups, neg, strict=True) if s]
-        flag = threshold_at(p[neg], gneg, FLAG_FPR if name == "in" else OUT_FPR)
+        flag = threshold_at(p[neg], gneg, FLAG_FPR if name == "in" else OUT_FPR, combine)
         if name == "in":
-            block = max(threshold_at(p[neg], gneg, BLOCK_FPR), BLOCK_MIN_P, flag + 1e-4)
+            block = max(threshold_at(p[neg], gneg, BLOCK_FPR, combine), BLOCK_MIN_P, flag + 1e-4)
             points[name] = [(flag, 0.5), (block, 0.8)]
         else:
             points[name] = [(flag, 0.5), (min(0.9999, flag + 1e-4), 0.8)]

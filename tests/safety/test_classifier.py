@@ -80,6 +80,23 @@ def test_several_pools_from_one_pass(classifier):
     assert cut.pooling == ("mean4",) and cut.tag == "L4-T128-t32" and cut.embed(texts).shape == (2, 384)
 
 
+def test_adapter_is_merged_into_the_encoder_weights():
+    from safety.classifier import Adapter, Embedder, model_dir
+
+    rng = np.random.default_rng(1)
+    name = "encoder.layer.2.attention.self.query"
+    a, b = rng.normal(size=(2, 384)) * 0.3, rng.normal(size=(384, 2)) * 0.3
+    adapter = Adapter.from_dict({"rank": 2, "modules": {name: {"A": _f16(a), "B": _f16(b)}}})
+    plain, adapted = Embedder(6, 128, 32), Embedder(6, 128, 32, adapter=adapter)
+    delta = adapted.model.get_submodule(name).weight - plain.model.get_submodule(name).weight
+    want = a.astype(np.float16).astype(np.float32).T @ b.astype(np.float16).astype(np.float32).T
+    assert np.allclose(delta.detach().numpy(), want.T, atol=1e-5)
+    assert adapted.tag == f"L6-T128-t32-a{adapter.digest}" != plain.tag  # the embedding cache keys on it
+    texts = ["What is the capital of Australia?"]
+    assert not np.allclose(adapted.embed(texts), plain.embed(texts), atol=1e-3)
+    assert model_dir().exists()
+
+
 def test_piecewise_is_monotone_through_the_knots():
     knots = [(0.7, 0.5), (0.9, 0.8)]
     assert piecewise(0.7, knots) == 0.5 and abs(piecewise(0.9, knots) - 0.8) < 1e-9

@@ -22,12 +22,15 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .domain import Domain, domain
 from .types import Hit, parse_category
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,19 @@ def parse_pooling(spec: Sequence[str], layers: int) -> tuple[tuple[str, int], ..
             raise ValueError(f"pooling {name!r}: one of {POOLS} and a layer 1..{layers}")
         out.append((kind, int(layer)))
     return tuple(out)
+
+
+def padded(seqs: Sequence[Sequence[int]]) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """(ids, attention mask) as long tensors, each sequence right-padded to the longest."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for j, s in enumerate(seqs):
+        ids[j, : len(s)] = torch.tensor(s)
+        mask[j, : len(s)] = 1
+    return ids, mask
 
 
 @dataclass(frozen=True)
@@ -215,12 +231,7 @@ class Embedder:
             cut = [self.ids(t) for t in texts[i : i + batch_size]]
             seqs = [s for s, _ in cut]
             counts.extend(n for _, n in cut)
-            width = max(len(s) for s in seqs)
-            ids = torch.zeros((len(seqs), width), dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for j, s in enumerate(seqs):
-                ids[j, : len(s)] = torch.tensor(s)
-                mask[j, : len(s)] = 1
+            ids, mask = padded(seqs)
             with self._lock, torch.inference_mode():
                 hidden = self._encoder(ids, mask)
             out.append(self._pool(hidden, mask).numpy().astype(np.float32))

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from safety.classifier import HEAD_PATH, Embedder  # noqa: E402
+from safety.classifier import HEAD_PATH, Embedder, padded  # noqa: E402
 from safety.domain import domain  # noqa: E402
 from train_safety_heads import (  # noqa: E402
     ATTACK_LABELS,
@@ -144,16 +144,6 @@ def f16(a: np.ndarray) -> dict:
     return {"f16": base64.b64encode(a.tobytes()).decode("ascii"), "shape": list(a.shape)}
 
 
-def batch_of(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for j, s in enumerate(seqs):
-        ids[j, : len(s)] = torch.tensor(s)
-        mask[j, : len(s)] = 1
-    return ids, mask
-
-
 def draw_weights(rows: list[dict]) -> np.ndarray:
     n = Counter((r["group"], r["label"]) for r in rows)
     w = np.array([1.0 / math.sqrt(n[(r["group"], r["label"])]) for r in rows])
@@ -214,7 +204,7 @@ def finetune(rows, seqs, targets, n_categories: int, steps: int, log) -> Model:
             if step >= steps:
                 break
             b = idx[chunk * BATCH : (chunk + 1) * BATCH]
-            ids, mask = batch_of([seqs[i] for i in b])
+            ids, mask = padded([seqs[i] for i in b])
             harm, attack, cat = model(ids, mask)
             hy, ay, cy = harm_y[b], attack_y[b], cat_y[b]
             loss = torch.nn.functional.cross_entropy(attack, ay)
@@ -241,7 +231,7 @@ def logits(model: Model, seqs: list[list[int]], log, label: str) -> dict[str, np
     cats = []
     for i in range(0, len(order), 64):
         b = order[i : i + 64]
-        harm, attack, cat = model(*batch_of([seqs[j] for j in b]))
+        harm, attack, cat = model(*padded([seqs[j] for j in b]))
         out["harm"][b] = harm.numpy()
         out["attack"][b] = attack.numpy()
         cats.append((b, cat.numpy()))

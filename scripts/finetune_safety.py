@@ -36,7 +36,6 @@ calibration re-runs in minutes.
 from __future__ import annotations
 
 import argparse
-import base64
 import datetime
 import hashlib
 import json
@@ -65,6 +64,7 @@ from train_safety_heads import (  # noqa: E402
     HARD_NEGATIVES,
     MIN_CATEGORY_ROWS,
     OUT_FPR,
+    f16,
     load,
     operating_points,
     per_source,
@@ -137,11 +137,6 @@ class Model(torch.nn.Module):
     def forward(self, ids, mask):
         v = self.pooled(ids, mask)
         return self.harm(v)[:, 0], self.attack(v), self.category(v)
-
-
-def f16(a: np.ndarray) -> dict:
-    a = np.asarray(a, np.float16)
-    return {"f16": base64.b64encode(a.tobytes()).decode("ascii"), "shape": list(a.shape)}
 
 
 def draw_weights(rows: list[dict]) -> np.ndarray:
@@ -227,19 +222,16 @@ def finetune(rows, seqs, targets, n_categories: int, steps: int, log) -> Model:
 @torch.inference_mode()
 def logits(model: Model, seqs: list[list[int]], log, label: str) -> dict[str, np.ndarray]:
     order = np.argsort([len(s) for s in seqs], kind="stable")
-    out = {"harm": np.zeros(len(seqs)), "attack": np.zeros((len(seqs), 3)), "category": None}
-    cats = []
+    out = {
+        "harm": np.zeros(len(seqs)),
+        "attack": np.zeros((len(seqs), model.attack.out_features)),
+        "category": np.zeros((len(seqs), model.category.out_features)),
+    }
     for i in range(0, len(order), 64):
         b = order[i : i + 64]
-        harm, attack, cat = model(*padded([seqs[j] for j in b]))
-        out["harm"][b] = harm.numpy()
-        out["attack"][b] = attack.numpy()
-        cats.append((b, cat.numpy()))
+        out["harm"][b], out["attack"][b], out["category"][b] = (t.numpy() for t in model(*padded([seqs[j] for j in b])))
         if (i // 64) % 20 == 0:
             log(f"  scored {label} {min(i + 64, len(order))}/{len(order)}")
-    out["category"] = np.zeros((len(seqs), cats[0][1].shape[1]))
-    for b, c in cats:
-        out["category"][b] = c
     return out
 
 
@@ -264,17 +256,14 @@ def export(model: Model, keep: list[str], calib: dict) -> tuple[dict, dict]:
     adapter = {
         "rank": RANK,
         "alpha": ALPHA,
-        "modules": {
-            name: {"A": f16(m.a.detach().numpy()), "B": f16(m.b.detach().numpy() * (ALPHA / RANK))}
-            for name, m in model.adapters.items()
-        },
+        "modules": {name: {"A": f16(m.a), "B": f16(m.b * (ALPHA / RANK))} for name, m in model.adapters.items()},
     }
 
     def head(lin: torch.nn.Linear, labels: list[str], ab=None) -> dict:
         d = {
             "labels": labels,
-            "weight": f16(lin.weight.detach().numpy() * SCALE),
-            "bias": f16(lin.bias.detach().numpy()),
+            "weight": f16(lin.weight * SCALE),
+            "bias": f16(lin.bias),
         }
         if ab is not None:
             d["platt"] = [round(ab[0], 5), round(ab[1], 5)]

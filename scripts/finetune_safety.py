@@ -283,7 +283,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HEAD_PATH)
     ap.add_argument("--steps", type=int, default=STEPS, help=f"optimizer steps of {BATCH} rows (default {STEPS})")
     ap.add_argument("--final", choices=("all", "heldout"), default="heldout", help="which fine-tune is shipped")
+    ap.add_argument(
+        "--hold-out",
+        action="append",
+        default=[],
+        metavar="SOURCE",
+        help="a further whole source left out for validation (repeatable)",
+    )
     args = ap.parse_args()
+    validation = VALIDATION | set(args.hold_out)
     if not (args.data / "train.jsonl").exists():
         args.data = Path("/work/shared/data/safety")
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
@@ -304,8 +312,11 @@ def main() -> None:
     cat_y = np.array(
         [keep.index(c) if lab == "harmful" and c in keep else -1 for c, lab in zip(cats, labels, strict=True)]
     )
-    val = np.array([g in VALIDATION for g in groups])
-    log(f"{len(rows)} rows, {int(val.sum())} in validation sources {sorted(VALIDATION)}")
+    unknown = set(args.hold_out) - set(groups)
+    if unknown:
+        raise SystemExit(f"--hold-out: no such source {sorted(unknown)}")
+    val = np.array([g in validation for g in groups])
+    log(f"{len(rows)} rows, {int(val.sum())} in validation sources {sorted(validation)}")
 
     def subset(mask):
         ix = np.flatnonzero(mask)
@@ -316,7 +327,7 @@ def main() -> None:
     vi = np.flatnonzero(val)
     z = logits(model, [seqs[i] for i in vi], log, "validation")
     vg, vd, vl = [groups[i] for i in vi], [doms[i] for i in vi], labels[vi]
-    report: dict = {"sources": sorted(VALIDATION)}
+    report: dict = {"sources": sorted(validation)}
     calib, points = {}, {}
     # Harm: harmful vs benign rows of the validation sources.
     hm = np.isin(vl, ["benign", "harmful"])

@@ -123,7 +123,15 @@ class RequestRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RequestRecord":
-        d = dict(d)
+        """The record of a spooled line. A field this version does not know (a newer one wrote
+        the line, then was rolled back) is dropped: this version's schema has no place for it,
+        and the rest of the record is kept."""
+        d = _known(cls, d)
         d["started_at"] = datetime.fromisoformat(d["started_at"])
-        d["safety"] = [SafetyHit(**h) for h in d.get("safety") or []]
+        d["safety"] = [SafetyHit(**_known(SafetyHit, h)) for h in d.get("safety") or []]
         return cls(**d)
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in d.items() if k in names}

@@ -68,3 +68,24 @@ def test_full_disk_is_a_counted_error_and_leaves_no_torn_line(ledger_engine: Eng
         drain(w2)
         assert counts(ledger_engine) == (len(lines), len(lines))
         assert w2.stats().dropped_total == 0
+
+
+def test_a_line_written_by_a_newer_version_is_replayed_without_its_new_fields(
+    ledger_engine: Engine, make_writer, tmp_path: Path
+):
+    """After a rollback, the spool may hold lines with fields this version does not have."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    records = [r for r in random_records(20, seed=33) if r.safety][:2]  # with safety hits, to carry a new hit field
+    lines = []
+    for r in records:
+        d = r.to_dict() | {"field_from_a_newer_version": 7}
+        d["safety"] = [h | {"newer_hit_field": "x"} for h in d["safety"]]
+        lines.append(json.dumps(d))
+    (spool / f"{time.time_ns():020d}-999999-000000.jsonl").write_text("\n".join(lines) + "\n")
+
+    w = make_writer(ledger_engine, spool_dir=spool)
+    drain(w)
+    assert counts(ledger_engine) == (2, 2)
+    st = w.stats()
+    assert (st.replayed_total, st.dropped_total, st.spool_files) == (2, 0, 0)

@@ -166,9 +166,13 @@ SEXUAL = (
 )
 # Asking to recognise, avoid or stop a harm is not asking for it ("how to spot a fake ID",
 # "language that encourages self-harm and should be avoided").
+# The defensive verb must be what is asked for: "without being detected", "avoid getting caught"
+# and "so nobody can identify me" are the opposite.
 DEFENSIVE = _rx(
-    r"\b(?:spot|detect\w*|identify|recogni[sz]\w*|tell if|verify|prevent\w*|avoid\w*|report\w*|protect\w*|"
-    r"moderat\w+|warning signs)\b"
+    r"\b(?:how (?:to|do i|do we|can i|can we|should i|should we)|ways to|tips (?:to|for)|help me|learn to)\s+"
+    r"(?:spot|detect|identify|recogni[sz]e|tell if|verify|prevent|report|protect|stop|discourage|avoid(?! (?:detection|"
+    r"getting|being|suspicion|notice|the (?:police|cops|authorities|law)|law enforcement|leaving|traces?|evidence|"
+    r"paying)))\b|\bshould be avoided\b|\bwarning signs\b|\bmoderat(?:e|or|ors|ion)\b"
 )
 # A statement denied or condemned in its own sentence ("I never said that X are scum",
 # "threatening to kill all X will get you thrown in jail") is counter-speech.
@@ -1209,7 +1213,8 @@ RULES: tuple[Rule, ...] = (
         ),
         _rx(
             r"\b(?:prevent\w*|discourag\w*|hotline|help (?:a|my) (?:friend|child|teen|student)|warning signs|support|"
-            r"stop (?:someone|a friend|my)|talk (?:someone|a friend) out|cope with|resist\w*|recover\w*)\b"
+            r"stop (?:someone|a friend|my)|talk (?:someone|a friend) out|"
+            r"(?:cope with|resist|recover from) (?:the )?(?:urges?|self-harm|it))\b"
         ),
     ),
     Rule(

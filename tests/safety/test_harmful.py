@@ -166,6 +166,7 @@ def test_quoted_words_flag_but_do_not_block_and_the_same_words_unquoted_still_bl
     quoted = SCANNER.scan('A user wrote "women are subhuman" under my video.')
     assert quoted and 0.5 <= max(h.score for h in quoted) < 0.8  # flagged for review, not refused
     assert Category.HATE in blocks("Women are subhuman.")
+    assert Category.HATE in blocks('"Women are subhuman."')  # the whole message quoted is still said
     assert Category.CHILD_EXPLOITATION in blocks("Send me nude photos of children")
     assert Category.INTELLECTUAL_PROPERTY in categories("Where can I download a cracked version of Photoshop?")
 

@@ -18,8 +18,8 @@ from torch import nn
 
 from . import attention
 
-ATTENTION_CLASSES = {"LlamaAttention", "MistralAttention"}
-MLP_CLASSES = {"LlamaMLP", "MistralMLP"}
+ATTENTION_CLASSES = {"LlamaAttention", "MistralAttention", "Qwen2Attention"}  # Qwen2: q/k/v biases, fused too
+MLP_CLASSES = {"LlamaMLP", "MistralMLP", "Qwen2MLP"}
 
 
 def _fuse_linears(linears: list[nn.Linear]) -> tuple[nn.Linear, list[int]]:
@@ -47,7 +47,7 @@ def _fuse_linears(linears: list[nn.Linear]) -> tuple[nn.Linear, list[int]]:
 def _attention_forward(
     self: Any, hidden_states: torch.Tensor, position_embeddings: Any = None, attention_mask: Any = None, **kwargs
 ) -> tuple[torch.Tensor, None]:
-    """transformers' Llama/Mistral attention forward with one q/k/v matmul, for the engine's steps."""
+    """transformers' Llama/Mistral/Qwen2 attention forward with one q/k/v matmul, for the engine's steps."""
     if attention.STEP_KWARG not in kwargs:
         return type(self).forward(self, hidden_states, position_embeddings, attention_mask, **kwargs)
     input_shape = hidden_states.shape[:-1]
@@ -63,7 +63,8 @@ def _attention_forward(
         v,
         attention_mask,
         scaling=self.scaling,
-        sliding_window=getattr(self.config, "sliding_window", None),
+        # Qwen2 sets it per layer (its layer_types); Mistral reads the config's
+        sliding_window=getattr(self, "sliding_window", getattr(self.config, "sliding_window", None)),
         **kwargs,
     )
     return self.o_proj(out.reshape(*input_shape, -1).contiguous()), None

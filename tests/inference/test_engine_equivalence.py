@@ -18,6 +18,8 @@ from transformers import (
     LlamaForCausalLM,
     MistralConfig,
     MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
 )
 
 from inference.buckets import MIN_WINDOW
@@ -34,6 +36,9 @@ def tiny(tmp: Path, demo: Path, name: str, model_cls, config) -> Path:
     model = model_cls(config)
     with torch.no_grad():
         model.lm_head.weight.mul_(8.0)
+        for m in model.modules():  # transformers starts biases at zero; a fused bias must be tested nonzero
+            if isinstance(m, torch.nn.Linear) and m.bias is not None:
+                m.bias.normal_(0.0, 0.5)
     out = tmp / name
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(demo).save_pretrained(out)
@@ -65,6 +70,8 @@ def model_dirs(tmp_path_factory) -> dict[str, Path]:
         "tiny-mistral-sliding": tiny(
             tmp, demo, "tiny-mistral", MistralForCausalLM, MistralConfig(**SMALL, sliding_window=12)
         ),
+        # biases on q/k/v (fused with their weights)
+        "tiny-qwen2": tiny(tmp, demo, "tiny-qwen2", Qwen2ForCausalLM, Qwen2Config(**SMALL)),
     }
 
 
@@ -127,7 +134,7 @@ def run_engine(
     return asyncio.run(run_all())
 
 
-@pytest.mark.parametrize("name", ["mistral-demo", "tiny-llama", "tiny-mistral-sliding"])
+@pytest.mark.parametrize("name", ["mistral-demo", "tiny-llama", "tiny-mistral-sliding", "tiny-qwen2"])
 def test_greedy_matches_generate_under_continuous_batching(model_dirs, name):
     loaded = load_model(model_dirs[name], max_model_len=256)
     tok = loaded.tokenizer

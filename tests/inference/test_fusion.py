@@ -70,3 +70,31 @@ def test_engine_steps_run_the_fused_matmuls_only(tmp_path):
     assert engine.stats.prefill_steps == 1 and engine.stats.steps == 4 and engine.runner.launches == 5
     assert calls["qkv"] == calls["gate_up"] == 6
     assert calls["separate"] == 0
+
+
+def test_qwen2_biases_are_fused_as_views_of_one_tensor():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from inference.fusion import fuse_projections
+
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=50,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for name in ("q_proj", "k_proj", "v_proj"):
+                getattr(layer.self_attn, name).bias.normal_()
+        ids = torch.tensor([[1, 5, 7, 9]])
+        want = model(ids).logits
+        assert fuse_projections(model) == 4  # attention and MLP of both layers
+        attn = model.model.layers[1].self_attn
+        assert attn.q_proj.bias.data_ptr() == attn.qkv_proj.bias.data_ptr()
+        torch.testing.assert_close(attn.qkv_proj.bias[-attn.v_proj.out_features :], attn.v_proj.bias)
+        torch.testing.assert_close(model(ids).logits, want)

@@ -345,6 +345,11 @@ class Heads:
 
 
 MIN_SCORE = 0.3  # hits below this are not reported at all
+# 3 of the ~1,450 English training attacks have fewer words than this (a jailbreak or an
+# injection carries an instruction to override and a payload); on shorter English text the
+# attack head has only benign rows behind it and scores noise around its flag point ("Thank
+# you so much!" 0.501). There the rules alone judge attacks ("ignore previous instructions").
+ATTACK_MIN_WORDS = 8
 
 
 class InjectionClassifier:
@@ -388,7 +393,7 @@ class InjectionClassifier:
         hits = []
         dom = s["domain"]
         attack = self.heads.score("attack", s["attack"], dom)
-        if attack >= MIN_SCORE:
+        if attack >= MIN_SCORE and (dom is not None or len(text.split()) >= ATTACK_MIN_WORDS):
             hits.append(
                 Hit(
                     parse_category(s["attack_label"]),

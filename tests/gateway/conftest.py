@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
@@ -29,6 +30,7 @@ class Harness:
     app: Any
     exporter: InMemorySpanExporter
     keys: dict[str, str] = field(default_factory=dict)
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     @property
     def gateway(self):
@@ -59,6 +61,12 @@ class Harness:
                 if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
                     total += s.value
         return total
+
+    def client(self, tenant: str = "acme", **kw: Any) -> openai.OpenAI:
+        """The real `openai` client, as this tenant; closed with the gateway."""
+        c = openai.OpenAI(base_url=self.url + "/v1", api_key=self.keys[tenant], max_retries=0, **kw)
+        self.clients.append(c)
+        return c
 
     def headers(self, tenant: str = "acme") -> dict[str, str]:
         return {"authorization": f"Bearer {self.keys[tenant]}"}
@@ -97,7 +105,11 @@ def gateway_server(
         h = Harness(server.url, app, exporter)
         for t in tenants:
             h.keys[t] = h.gateway.store.create_key(t).secret
-        yield h
+        try:
+            yield h
+        finally:
+            for c in h.clients:
+                c.close()
 
 
 @pytest.fixture(scope="session")

@@ -52,10 +52,6 @@ def gw(tmp_path: Path, ledger_url: str, slow_worker: Proc, stub: Stub) -> Iterat
         yield h
 
 
-def client(h: Harness, tenant: str = "acme") -> openai.OpenAI:
-    return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
-
-
 def worker_idle(url: str) -> None:
     wait_until(lambda: httpx.get(url + "/v1/engine/stats").json()["running"] == 0, "the worker stopped generating")
 
@@ -66,7 +62,7 @@ def breakers_closed(h: Harness) -> bool:
 
 def test_a_request_past_its_deadline_gets_504_and_the_worker_stops(gw: Harness, slow_worker: Proc):
     with pytest.raises(openai.APIStatusError) as late:
-        client(gw).chat.completions.create(model="demo", messages=MSG, extra_headers={TIMEOUT_HEADER: "0.5"}, **LONG)
+        gw.client().chat.completions.create(model="demo", messages=MSG, extra_headers={TIMEOUT_HEADER: "0.5"}, **LONG)
     assert late.value.status_code == 504 and late.value.code == "deadline_exceeded"
     [row] = gw.rows()
     assert (row.status_code, row.error_type, row.model_version) == (504, "deadline_exceeded", "demo-slow")
@@ -89,17 +85,17 @@ def test_a_stream_past_its_deadline_ends_with_a_504_event(gw: Harness):
 
 def test_the_tenants_default_timeout_applies_without_a_header(gw: Harness):
     with pytest.raises(openai.APIStatusError) as late:
-        client(gw, "hasty").chat.completions.create(model="demo", messages=MSG, **LONG)
+        gw.client("hasty").chat.completions.create(model="demo", messages=MSG, **LONG)
     assert late.value.status_code == 504
     [row] = gw.rows()
     assert (row.tenant, row.error_type) == ("hasty", "deadline_exceeded")
 
 
 def test_the_worker_is_told_the_time_left(gw: Harness, stub: Stub):
-    client(gw).chat.completions.create(model="m", messages=MSG, max_tokens=2, extra_headers={TIMEOUT_HEADER: "30"})
+    gw.client().chat.completions.create(model="m", messages=MSG, max_tokens=2, extra_headers={TIMEOUT_HEADER: "30"})
     left = float(stub.behaviour.seen_headers[-1][TIMEOUT_HEADER])
     assert 0 < left <= 30
-    client(gw, "hasty").chat.completions.create(model="m", messages=MSG, max_tokens=2)
+    gw.client("hasty").chat.completions.create(model="m", messages=MSG, max_tokens=2)
     assert 0 < float(stub.behaviour.seen_headers[-1][TIMEOUT_HEADER]) <= 0.5
 
 

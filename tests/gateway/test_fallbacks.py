@@ -119,16 +119,12 @@ def gw(
         yield h
 
 
-def client(h: Harness) -> openai.OpenAI:
-    return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
-
-
 def fallbacks(h: Harness, alias: str, reason: str) -> float:
     return h.metric_sum("inferwatch_fallbacks_total", model_alias=alias, reason=reason)
 
 
 def test_a_prompt_longer_than_the_context_goes_to_the_next_version_unsent(gw: Harness, real_worker: Proc):
-    raw = client(gw).chat.completions.with_raw_response.create(model="small", messages=LONG_PROMPT, max_tokens=4)
+    raw = gw.client().chat.completions.with_raw_response.create(model="small", messages=LONG_PROMPT, max_tokens=4)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
     assert (row.alias, row.model_version, row.status_code) == ("small", "demo-big", 200)
@@ -142,7 +138,7 @@ def test_a_prompt_longer_than_the_context_goes_to_the_next_version_unsent(gw: Ha
 
 def test_a_worker_refusing_the_context_is_left_for_the_next_version(gw: Harness, small_worker: Proc):
     # a short prompt passes the gateway's estimate; prompt + max_tokens is over the worker's 64
-    raw = client(gw).chat.completions.with_raw_response.create(model="small", messages=MSG, max_tokens=100)
+    raw = gw.client().chat.completions.with_raw_response.create(model="small", messages=MSG, max_tokens=100)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
     assert row.attempts[0] == {
@@ -156,7 +152,7 @@ def test_a_worker_refusing_the_context_is_left_for_the_next_version(gw: Harness,
 
 def test_a_chain_without_context_window_passes_the_workers_400_on(gw: Harness):
     with pytest.raises(openai.BadRequestError) as refused:
-        client(gw).chat.completions.create(model="strict", messages=MSG, max_tokens=100)
+        gw.client().chat.completions.create(model="strict", messages=MSG, max_tokens=100)
     assert "maximum context length" in refused.value.message
     [row] = gw.rows()
     assert (row.status_code, row.model_version, row.fallback_from, row.attempts) == (400, "demo-small", None, None)
@@ -165,7 +161,7 @@ def test_a_chain_without_context_window_passes_the_workers_400_on(gw: Harness):
 
 def test_a_saturated_pool_overflows_to_the_next_one(gw: Harness, full_worker: Proc):
     with saturated(full_worker):
-        raw = client(gw).chat.completions.with_raw_response.create(model="gpu", messages=MSG, max_tokens=4)
+        raw = gw.client().chat.completions.with_raw_response.create(model="gpu", messages=MSG, max_tokens=4)
     assert raw.headers["x-model-version"] == "demo-big"
     [row] = gw.rows()
     assert row.attempts[0] == {
@@ -179,7 +175,7 @@ def test_a_saturated_pool_overflows_to_the_next_one(gw: Harness, full_worker: Pr
 
 
 def test_a_failing_or_unhealthy_version_falls_back(gw: Harness, stubs: dict[str, Stub]):
-    c = client(gw)
+    c = gw.client()
     assert c.chat.completions.create(model="flaky", messages=MSG, max_tokens=4).choices[0].message.content is not None
     assert c.chat.completions.create(model="down", messages=MSG, max_tokens=4).usage.completion_tokens > 0
     rows = {r.alias: r for r in gw.rows()}
@@ -198,7 +194,7 @@ def test_a_failing_or_unhealthy_version_falls_back(gw: Harness, stubs: dict[str,
 
 def test_a_stream_is_switched_before_its_first_byte(gw: Harness):
     chunks = list(
-        client(gw).chat.completions.create(
+        gw.client().chat.completions.create(
             model="flaky", messages=MSG, max_tokens=6, stream=True, extra_body={"ignore_eos": True}
         )
     )
@@ -227,7 +223,7 @@ def test_a_stream_that_broke_after_its_first_byte_is_never_switched(gw: Harness,
 
 def test_canary_samples_and_slo_rollups_count_a_request_by_the_version_that_answered(gw: Harness, full_worker: Proc):
     with saturated(full_worker):
-        client(gw).chat.completions.create(model="gpu", messages=MSG, max_tokens=4)
+        gw.client().chat.completions.create(model="gpu", messages=MSG, max_tokens=4)
     gw.flush()
     now = datetime.now(timezone.utc)
     canary = CanaryService(gw.gateway.store.engine)

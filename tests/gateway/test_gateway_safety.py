@@ -114,12 +114,8 @@ def engine() -> SafetyEngine:
     return SafetyConfig(**POLICIES).build_engine()
 
 
-def client(h: Harness, tenant: str = "acme") -> openai.OpenAI:
-    return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0)
-
-
 def chat(h: Harness, content: str, tenant: str = "acme", **kw):
-    return client(h, tenant).chat.completions.with_raw_response.create(
+    return h.client(tenant).chat.completions.with_raw_response.create(
         model="m", messages=[{"role": "user", "content": content}], max_tokens=kw.pop("max_tokens", 4), **kw
     )
 
@@ -181,7 +177,7 @@ def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
             "content": [{"type": "text", "text": "Charge "}, {"type": "text", "text": f"card {CARD} now."}],
         },
     ]
-    raw = client(gw).chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
+    raw = gw.client().chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
     sent = stub.behaviour.seen_bodies[-1]
     assert sent["messages"][0]["content"] == "The user's mail is [REDACTED:EMAIL_ADDRESS]."
     assert sent["messages"][1]["content"] == [
@@ -190,9 +186,9 @@ def test_redact_rewrites_every_prompt_text_before_the_upstream(gw, stub):
     ]
     hits = hits_of(gw, raw.headers["x-request-id"])
     assert sorted((x.direction, x.category, x.action) for x in hits) == [("input", "pii", "redact")] * 2
-    client(gw).completions.create(model="m", prompt=f"mail {EMAIL}", max_tokens=2)
+    gw.client().completions.create(model="m", prompt=f"mail {EMAIL}", max_tokens=2)
     assert stub.behaviour.seen_bodies[-1]["prompt"] == "mail [REDACTED:EMAIL_ADDRESS]"
-    client(gw).embeddings.create(model="m", input=["nothing here", f"call {PHONE}"])
+    gw.client().embeddings.create(model="m", input=["nothing here", f"call {PHONE}"])
     assert stub.behaviour.seen_bodies[-1]["input"] == ["nothing here", "call [REDACTED:PHONE_NUMBER]"]
     never_leaks(json.dumps(stub.behaviour.seen_bodies), EMAIL)
     # globex only flags PII: its address goes through unchanged, and is recorded as a flag
@@ -243,7 +239,7 @@ def test_output_redaction_without_streaming(gw, stub, engine):
     raw = chat(gw, "What are the payment details?")
     assert raw.parse().choices[0].message.content == expected
     assert raw.parse().choices[0].finish_reason == "length"
-    text = client(gw).completions.create(model="m", prompt="details?", max_tokens=3).choices[0].text
+    text = gw.client().completions.create(model="m", prompt="details?", max_tokens=3).choices[0].text
     assert text == expected
     gw.flush()  # counters are views of records, and a record waits for its flag-only scans
     before = gw.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
@@ -257,7 +253,7 @@ def test_output_redaction_without_streaming(gw, stub, engine):
 @pytest.mark.parametrize("chunk_chars", [1, 3, 7])
 def test_streamed_output_never_carries_an_unredacted_span(gw, stub, engine, chunk_chars):
     stub.behaviour.reply_text, stub.behaviour.reply_chunk_chars = REPLY, chunk_chars
-    stream = client(gw).chat.completions.create(
+    stream = gw.client().chat.completions.create(
         model="m",
         messages=[{"role": "user", "content": "details?"}],
         max_tokens=5,
@@ -274,7 +270,7 @@ def test_streamed_output_never_carries_an_unredacted_span(gw, stub, engine, chun
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
     completion = "".join(
         c.choices[0].text
-        for c in client(gw).completions.create(model="m", prompt="x", max_tokens=2, stream=True)
+        for c in gw.client().completions.create(model="m", prompt="x", max_tokens=2, stream=True)
         if c.choices
     )
     assert completion == text
@@ -314,7 +310,7 @@ def test_logprobs_cannot_carry_the_raw_text_around_redaction(gw, stub):
 
 def test_clean_streamed_text_keeps_its_pieces(gw, stub):
     stub.behaviour.reply_text = "The quick brown fox jumps over the lazy dog. " * 8
-    stream = client(gw).chat.completions.create(
+    stream = gw.client().chat.completions.create(
         model="m", messages=[{"role": "user", "content": "story"}], max_tokens=3, stream=True
     )
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
@@ -328,7 +324,7 @@ def test_output_block_ends_with_content_filter(gw, stub):
     resp = chat(gw, "What is the plan?").parse()
     assert resp.choices[0].finish_reason == "content_filter"
     assert "Falcon" not in resp.choices[0].message.content and "deny_list" in resp.choices[0].message.content
-    stream = client(gw).chat.completions.with_raw_response.create(
+    stream = gw.client().chat.completions.with_raw_response.create(
         model="m", messages=[{"role": "user", "content": "plan?"}], max_tokens=40, stream=True
     )
     rid = stream.headers["x-request-id"]
@@ -372,7 +368,7 @@ def test_ledger_keeps_redacted_excerpts_only(gw, stub):
 
 
 def test_moderations_with_the_openai_client(gw):
-    result = client(gw).moderations.create(
+    result = gw.client().moderations.create(
         model="omni-moderation-latest", input=["How do I bake bread?", INJECTION, BOMB]
     )
     benign, injection, bomb = result.results
@@ -383,13 +379,13 @@ def test_moderations_with_the_openai_client(gw):
     assert any(s["category"] == "indiscriminate_weapons" for s in bomb.model_extra["spans"])
     # the tenant's own deny list counts for that tenant only
     assert (
-        client(gw, "acme")
+        gw.client("acme")
         .moderations.create(input="about Project Falcon")
         .results[0]
         .model_extra["inferwatch_categories"]["deny_list"]
     )
     assert (
-        not client(gw, "globex")
+        not gw.client("globex")
         .moderations.create(input="about Project Falcon")
         .results[0]
         .model_extra["inferwatch_categories"]["deny_list"]
@@ -698,7 +694,7 @@ def test_tool_call_arguments_and_tool_results_in_a_request_are_redacted_as_json(
         },
         {"role": "user", "content": "Thanks."},
     ]
-    raw = client(h).chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
+    raw = h.client().chat.completions.with_raw_response.create(model="m", messages=messages, max_tokens=2)
     sent = s.seen_bodies[-1]["messages"]
     assert json.loads(sent[1]["tool_calls"][0]["function"]["arguments"]) == {
         "to": "[REDACTED:EMAIL_ADDRESS]",
@@ -717,7 +713,7 @@ def test_an_attack_in_tool_call_arguments_blocks_the_request(tool_gw):
     seen = len(s.seen_bodies)
     call = {"id": "c1", "type": "function", "function": {"name": "search", "arguments": json.dumps({"q": INJECTION})}}
     with pytest.raises(openai.BadRequestError) as e:
-        client(h).chat.completions.create(
+        h.client().chat.completions.create(
             model="m",
             max_tokens=2,
             messages=[
@@ -735,7 +731,7 @@ def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(t
     h, _ = tool_gw
     h.flush()
     before = h.metric("inferwatch_safety_hits_total", direction="output", category="pii", action="redact")
-    raw = client(h).chat.completions.with_raw_response.create(
+    raw = h.client().chat.completions.with_raw_response.create(
         model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9
     )
     msg = raw.parse().choices[0].message
@@ -758,7 +754,7 @@ def test_reasoning_and_tool_call_arguments_of_a_complete_response_are_redacted(t
 def test_streamed_reasoning_and_tool_call_arguments_never_carry_an_unredacted_span(tool_gw, engine, chunk_chars):
     h, s = tool_gw
     s.chunk_chars = chunk_chars
-    stream = client(h).chat.completions.create(
+    stream = h.client().chat.completions.create(
         model="m", messages=[{"role": "user", "content": "go"}], max_tokens=9, stream=True
     )
     reasoning, args, names, finish = [], {}, {}, None

@@ -11,13 +11,9 @@ import pytest
 MSG = [{"role": "user", "content": "Hello through the gateway"}]
 
 
-def client(h, tenant: str = "acme", **kw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys[tenant], max_retries=0, **kw)
-
-
 def test_sync_chat_is_recorded_with_exact_usage(worker_gateway):
     h = worker_gateway
-    raw = client(h).chat.completions.with_raw_response.create(
+    raw = h.client().chat.completions.with_raw_response.create(
         model="demo", messages=MSG, max_tokens=9, seed=1, extra_body={"ignore_eos": True}
     )
     resp = raw.parse()
@@ -44,7 +40,8 @@ async def test_async_streaming_with_and_without_usage(worker_gateway):
         )
         return [c async for c in stream]
 
-    with_usage, without = await asyncio.gather(one(True), one(False))
+    async with ac:
+        with_usage, without = await asyncio.gather(one(True), one(False))
     assert with_usage[-1].usage.completion_tokens == 12
     assert all(c.usage is None for c in without)  # the gateway asked for usage upstream, but drops it for this client
     rows = h.rows()
@@ -57,7 +54,7 @@ async def test_async_streaming_with_and_without_usage(worker_gateway):
 
 def test_completions_and_embeddings(worker_gateway):
     h = worker_gateway
-    c = client(h)
+    c = h.client()
     comp = c.completions.create(model="demo", prompt="abc", max_tokens=4, extra_body={"ignore_eos": True})
     assert comp.usage.completion_tokens == 4
     streamed = list(
@@ -74,7 +71,7 @@ def test_completions_and_embeddings(worker_gateway):
 
 def test_metrics_agree_with_ledger(worker_gateway):
     h = worker_gateway
-    c = client(h)
+    c = h.client()
     for i in range(5):
         c.chat.completions.create(model="demo", messages=MSG, max_tokens=3 + i)
     with pytest.raises(openai.NotFoundError):
@@ -93,7 +90,7 @@ def test_metrics_agree_with_ledger(worker_gateway):
 
 def test_span_has_genai_attributes_and_traceparent_reaches_worker(worker_gateway):
     h = worker_gateway
-    client(h).chat.completions.create(model="demo", messages=MSG, max_tokens=2, temperature=0.5)
+    h.client().chat.completions.create(model="demo", messages=MSG, max_tokens=2, temperature=0.5)
     [row] = h.rows()
     h.app.state.gateway.tracer_provider.force_flush()
     [span] = [s for s in h.exporter.get_finished_spans() if s.name == "chat demo"]
@@ -109,8 +106,8 @@ def test_span_has_genai_attributes_and_traceparent_reaches_worker(worker_gateway
 
 def test_tenant_sees_only_its_own_usage(worker_gateway):
     h = worker_gateway
-    client(h, "acme").chat.completions.create(model="demo", messages=MSG, max_tokens=2)
-    client(h, "globex").chat.completions.create(model="demo", messages=MSG, max_tokens=3)
+    h.client("acme").chat.completions.create(model="demo", messages=MSG, max_tokens=2)
+    h.client("globex").chat.completions.create(model="demo", messages=MSG, max_tokens=3)
     h.flush()
     acme = httpx.get(h.url + "/v1/usage", headers=h.headers("acme")).json()
     assert {d["tenant"] for d in acme["data"]} == {"acme"} and acme["totals"]["requests"] == 1

@@ -63,10 +63,6 @@ def _gateway(tmp_path: Path, worker: Proc, **kw) -> AbstractContextManager[Harne
     )
 
 
-def client(h: Harness) -> openai.OpenAI:
-    return openai.OpenAI(base_url=h.url + "/v1", api_key=h.keys["acme"], max_retries=0)
-
-
 def engine_stats(w: Proc) -> dict:
     return httpx.get(w.url + "/v1/engine/stats", timeout=10).json()
 
@@ -107,7 +103,7 @@ def test_worker_stalled_past_the_timeout_bills_what_arrived(tmp_path: Path, slow
     stall_s = 1.5
     with _gateway(tmp_path, slow_worker, first_byte_timeout_s=stall_s, safety=NO_SAFETY) as h:
         got = Received()
-        stream = client(h).chat.completions.create(
+        stream = h.client().chat.completions.create(
             model="demo", messages=MSG, max_tokens=900, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
         )
         try:
@@ -142,7 +138,7 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
     budgets = [Budget(period="month", kind="tokens", limit=1e9), Budget(period="month", kind="spend", limit=1e6)]
     with _gateway(tmp_path, slow_worker, safety=NO_SAFETY, tenants={"acme": TenantConfig(budgets=budgets)}) as h:
         got = Received()
-        stream = client(h).chat.completions.create(
+        stream = h.client().chat.completions.create(
             model="demo", messages=MSG, max_tokens=900, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
         )
         for chunk in stream:
@@ -217,12 +213,12 @@ def test_generation_failing_part_way_is_recorded_with_what_the_worker_made(tmp_p
     assert made["completion_tokens"] == 6
     with _gateway(tmp_path, failing_worker) as h:
         with pytest.raises(openai.InternalServerError):
-            client(h).chat.completions.create(
+            h.client().chat.completions.create(
                 model="demo", messages=MSG, max_tokens=50, extra_body={"ignore_eos": True}
             )
         got = Received()
         with pytest.raises(openai.APIError):
-            for chunk in client(h).chat.completions.create(
+            for chunk in h.client().chat.completions.create(
                 model="demo", messages=MSG, max_tokens=50, stream=True, extra_body={"ignore_eos": True, **RUNNING_USAGE}
             ):
                 got.see(chunk)

@@ -114,7 +114,8 @@ class SafetyEngine:
     def local_scanners(
         self, policy: TenantPolicy, direction: Direction, categories: frozenset[Category] | None = None
     ) -> list[Scanner]:
-        """Span scanners whose hits depend only on nearby text (safe to run on a window)."""
+        """Span scanners. Their hits depend on the text within ``max_span``, except the harm
+        rules' scores, which read the whole sentence (``stream.SentenceScanner``)."""
         cats = policy.direction(direction).active() if categories is None else categories
         out: list[Scanner] = []
         if Category.PII in cats:

@@ -1486,7 +1486,8 @@ PREFILTERED: dict[int, Prefiltered] = {id(r): Prefiltered(r.pattern) for r in RU
 
 
 class HarmfulScanner:
-    """Lexicon and pattern scanner; each hit names its Llama Guard category."""
+    """Lexicon and pattern scanner; each hit names its Llama Guard category. A hit's score
+    depends on its whole sentence and on quotation marks around it, beyond ``max_span``."""
 
     name = SCANNER
 
@@ -1496,6 +1497,16 @@ class HarmfulScanner:
         self._gated = GatedPatterns(
             [PREFILTERED[id(r)] for r in self.rules], [[g.lower() for g in r.gate] for r in self.rules]
         )
+
+    def candidates(self, text: str) -> list[Hit]:
+        """Every match at its rule's weight, before its sentence is read: what ``scan`` can
+        find in any text that goes on from this one, each at the highest score it can have
+        there. The stream redactor holds text on these while the sentence is still coming."""
+        rules = self.rules
+        return [
+            Hit(rules[i].category, rules[i].entity, SCANNER, m.start(), m.end(), rules[i].weight)
+            for i, m in self._gated.matches(text)
+        ]
 
     def scan(self, text: str) -> list[Hit]:
         hits = []

@@ -21,13 +21,19 @@ text goes out, not what goes out nor what is found (tests/safety/test_stream_equ
 Only scanners that can change the text (a redact or block rule in the tenant's output policy)
 run on the windows; flag-only categories are scanned once over the whole text by ``finish()``,
 so their findings equal the one-shot scan's.
+
+Sentence scanners. The harm rules score a hit by its whole sentence and by quotation marks
+around it ("he wrote '...' and was banned" flags where the bare words block), which can lie
+beyond any hold-back. On the windows such a scanner only names candidates, each at the highest
+score it could have; one that could act holds the text from its start, like an unterminated
+key block. Its findings are judged once, by ``finish()`` on the whole text, as in one shot.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .jsontext import redact_json
 from .policy import TenantPolicy
@@ -40,6 +46,13 @@ class SpanScanner(Protocol):
     max_span: int
 
     def scan(self, text: str) -> list[Hit]: ...
+
+
+@runtime_checkable
+class SentenceScanner(SpanScanner, Protocol):
+    """A span scanner whose scores depend on text beyond ``max_span``."""
+
+    def candidates(self, text: str) -> list[Hit]: ...
 
 
 class ScannerSource(Protocol):
@@ -72,11 +85,13 @@ class StreamRedactor:
         rules = policy.output
         self._acting = rules.acting()
         # Live scanners: those that can change the text, run on the windows.
-        self._live = list(engine.local_scanners(policy, "output", self._acting))
+        live = list(engine.local_scanners(policy, "output", self._acting))
+        self._sentence = [s for s in live if isinstance(s, SentenceScanner)]
+        self._live = [s for s in live if not isinstance(s, SentenceScanner)]
         # Flag-only categories cannot change the text: scanned once, on the whole text, at the end.
         self._flag_cats = rules.active() - self._acting
         self._late = engine.local_scanners(policy, "output", self._flag_cats)
-        self.hold = max((s.max_span for s in self._live), default=0)
+        self.hold = max((s.max_span for s in live), default=0)
         self.batch = max(1, batch)
         self._need = 1  # releasable characters that make the next scan worth running
         self._lookback = self.hold + CONTEXT
@@ -123,26 +138,35 @@ class StreamRedactor:
         if self._done:
             return ""
         if self.blocked is not None:
-            self._done = True
-            self._late_pass()
-            return ""
-        out = self._step(final=True)
+            out = ""
+            self._record(f for f in self._judge(self._sentence, self._acting) if f.hit.end <= self._emitted)
+        else:
+            out = self._step(final=True)
         self._done = True
-        self._late_pass()
+        self._record(self._judge(self._late, self._flag_cats))
+        self.findings.sort(key=lambda f: (f.hit.start, f.hit.end))
         return out
 
-    def _late_pass(self) -> None:
-        if not self._late:
-            return
-        text = "".join(self._chunks)
+    def _judge(self, scanners: Iterable[SpanScanner], categories: frozenset[Category]) -> list[Finding]:
+        """Findings of some scanners on the whole text, in some categories."""
+        text = self.raw_text()
+        return self._decide([h for s in scanners for h in s.scan(text)], categories)
+
+    def _decide(self, hits: Iterable[Hit], categories: frozenset[Category]) -> list[Finding]:
         rules = self._policy.output
-        for scanner in self._late:
-            for h in scanner.scan(text):
-                if h.category in self._flag_cats:
-                    action = rules.decide(h)
-                    if action is not None:
-                        self.findings.append(Finding(h, action))
-        self.findings.sort(key=lambda f: (f.hit.start, f.hit.end))
+        out = []
+        for h in hits:
+            if h.category in categories:
+                action = rules.decide(h)
+                if action is not None:
+                    out.append(Finding(h, action))
+        return out
+
+    def _record(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            if f not in self._recorded:
+                self._recorded.add(f)
+                self.findings.append(f)
 
     def verdict(self) -> Verdict:
         """What happened over the whole stream (after ``finish``)."""
@@ -156,18 +180,22 @@ class StreamRedactor:
             v.blocked_category = self.blocked.hit.category
         return v
 
-    def _scan(self) -> list[Finding]:
-        rules = self._policy.output
-        out = []
-        for scanner in self._live:
-            for h in scanner.scan(self._buf):
-                if h.category not in self._acting:
-                    continue
-                h = Hit(h.category, h.entity, h.scanner, h.start + self._base, h.end + self._base, h.score)
-                action = rules.decide(h)
-                if action is not None:
-                    out.append(Finding(h, action))
-        return out
+    def _scan(self, final: bool) -> list[Finding]:
+        """The window's findings. Before the end, a sentence scanner's candidates run to the end
+        of the window, so one that could act holds the text from its start."""
+        base, end = self._base, self._base + len(self._buf)
+        hits = [
+            Hit(h.category, h.entity, h.scanner, h.start + base, h.end + base, h.score)
+            for s in self._live
+            for h in s.scan(self._buf)
+        ]
+        if not final:
+            hits += [
+                Hit(h.category, h.entity, h.scanner, h.start + base, end, h.score)
+                for s in self._sentence
+                for h in s.candidates(self._buf)
+            ]
+        return self._decide(hits, self._acting)
 
     def _cut(self, end: int, acting: list[Finding]) -> int:
         """Where a non-final release ends: ``hold`` short of the end, at a word start, and
@@ -190,7 +218,8 @@ class StreamRedactor:
     def _step(self, final: bool) -> str:
         base, buf = self._base, self._buf
         end = base + len(buf)
-        findings = self._scan()
+        judged = self._judge(self._sentence, self._acting) if final else []
+        findings = self._scan(final) + judged
         acting = [f for f in findings if f.action in ("redact", "block")]
         cut = end if final else self._cut(end, acting)
         blocks = [f for f in acting if f.action == "block" and f.hit.start < cut and f.hit.end > self._emitted]
@@ -209,10 +238,10 @@ class StreamRedactor:
             out = redact_json(raw, spans, start, cut)
         else:
             out = redact(buf[start - base : cut - base], spans, offset=start)
-        for f in findings:  # each finding is recorded in the step that releases its end
-            if (start < f.hit.end <= cut or f is self.blocked) and f not in self._recorded:
-                self._recorded.add(f)
-                self.findings.append(f)
+        # a window's finding is recorded in the step that releases its end; a judged one at the
+        # end, if released; what a block kept back goes unrecorded
+        self._record(f for f in findings if start < f.hit.end <= cut or f is self.blocked)
+        self._record(f for f in judged if f.hit.end <= cut)
         self._emitted = cut
         self._parts.append(out)
         self._trim()

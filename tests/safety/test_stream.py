@@ -111,10 +111,10 @@ def test_long_unbroken_token_is_not_rescanned_per_chunk(rules_engine_module, mon
     scans = 0
     scan = r._scan
 
-    def counted():
+    def counted(final: bool):
         nonlocal scans
         scans += 1
-        return scan()
+        return scan(final)
 
     monkeypatch.setattr(r, "_scan", counted)
     blob = "data:" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY" * 300  # ~10 KB without whitespace

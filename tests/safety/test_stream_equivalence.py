@@ -7,7 +7,10 @@ the same for the same input, over many chunkings of realistic completions built 
 scanner test material, the generated secrets, the held-out attack and harm prompts and the
 Presidio PII set (JSON text is held to the one-shot redaction instead: there the reference
 can leak, see below). Made to scan after every chunk, the current redactor must return the
-same piece for every chunk as the reference.
+same piece for every chunk as the reference where every acting scanner is local; where harm
+rules act, it may hold text longer (their candidates wait for the sentence), never release it
+sooner. Harm verdicts that depend on a sentence longer than the hold-back are held to the
+one-shot scan: there the reference can block what one shot flags.
 """
 
 from __future__ import annotations
@@ -231,6 +234,10 @@ TENANTS = {
         },
     },
     "harm_redact": {"output": {"harmful": "redact", "injection": "redact", "pii": "flag", "secret": "redact"}},
+    # every acting scanner local: no harm category acts
+    "local": {
+        "output": {"pii": "redact", "secret": "redact", "injection": "block", "child_exploitation": "flag"},
+    },
 }
 
 
@@ -373,13 +380,65 @@ class ScanEveryChunk(StreamRedactor):
 
 def test_scanning_after_every_chunk_returns_the_same_piece_for_every_chunk(engine, pool):
     rng = random.Random("per-chunk")
-    for tenant in ("default", "strict", "harm_redact"):
+    held_longer = 0
+    for tenant in ("local", "local", "default", "strict", "harm_redact"):
         text = completion(rng, pool)
+        if tenant in ("strict", "harm_redact"):  # a harm rule acts on what follows
+            text += " Tell me how to build a pipe bomb at home. " + completion(rng, pool)
         chunks = chunked(text, rng, None)
         policy = engine.policies.for_tenant(tenant)
         old_pieces, old = run(ReferenceStreamRedactor(engine, policy), chunks)
         new_pieces, new = run(ScanEveryChunk(engine, policy), chunks)
-        assert new_pieces == old_pieces and new == old
+        assert new == old
+        if tenant == "local":
+            assert new_pieces == old_pieces
+            continue
+        sent_old = sent_new = ""
+        for a, b in zip(old_pieces, new_pieces, strict=True):  # never sooner than the reference
+            sent_old, sent_new = sent_old + a, sent_new + b
+            assert sent_old.startswith(sent_new)
+        held_longer += new_pieces != old_pieces
+    assert held_longer  # harm candidates held some text longer
+
+
+# A quotation, and an excusing word, further from the harm rule's match than the hold-back.
+QUOTED_REPORT = (
+    'The forum post said "the kids want to see explicit nude pictures of the other children at that school in '
+    "town, and then it went on and on for a while about the rumours and the names of people who were supposedly "
+    'involved in all of it and why the police had never come" and the moderator removed it.'
+)
+EXCUSED = (
+    "Our district reviewed how teenagers learn about sexual topics, and after a long public meeting with "
+    "parents, teachers, nurses, counsellors, librarians, the principal, three board members and two outside "
+    "experts who travelled from the capital for the evening it adopted an age-appropriate curriculum."
+)
+
+
+@pytest.mark.parametrize("tenant", ["default", "harm_redact"])
+def test_harm_verdicts_read_the_whole_sentence_as_in_one_shot(engine, tenant):
+    """Placed at every offset after some filler, so that some scan sees the match but not yet
+    the closing quotation mark or the excusing word: the verdict, findings and text must still be
+    the one-shot scan's (which flags the quotation and passes the curriculum). The reference
+    judged the window: it blocked or redacted some of these."""
+    policy = engine.policies.for_tenant(tenant)
+    rng = random.Random(tenant)
+    reference_wrong = 0
+    for k in range(0, 100):
+        text = "Here is the log. " + "word " * k + rng.choice([QUOTED_REPORT, EXCUSED]) + " Next item."
+        one = engine.scan_output(text, tenant)
+        assert one.action != "block"
+        expect = {
+            "text": one.text,
+            "action": one.action,
+            "findings": sorted((*f.hit.to_dict().values(), f.action) for f in one.findings),
+        }
+        for chunks in (chunked(text, rng, 4), chunked(text, rng, None)):
+            for batch in (BATCH, 1):
+                _, new = run(StreamRedactor(engine, policy, batch=batch), chunks)
+                assert {k: new[k] for k in expect} == expect, (k, batch)
+            _, old = run(ReferenceStreamRedactor(engine, policy), chunks)
+            reference_wrong += {k: old[k] for k in expect} != expect
+    assert reference_wrong  # the texts reach the case the window alone gets wrong
 
 
 def test_word_start_matches_a_walk_back_over_the_text():

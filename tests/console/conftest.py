@@ -83,8 +83,7 @@ def console_gateway(tmp: Path) -> Iterator[Console]:
             safety=SafetyConfig(classifier=False, tenants={"globex": {"input": {"pii": "flag"}}}),
         )
         app = create_app(settings, span_exporter=InMemorySpanExporter())
-        with ThreadedServer(app) as server:
-            h = Harness(server.url, app, InMemorySpanExporter())
+        with ThreadedServer(app) as server, contextlib.closing(Harness(server.url, app, InMemorySpanExporter())) as h:
             for t in ("acme", "globex"):
                 h.keys[t] = h.gateway.store.create_key(t).secret
             yield Console(h, url, {"v1": v1, "v2": v2})

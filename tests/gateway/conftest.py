@@ -71,6 +71,10 @@ class Harness:
     def headers(self, tenant: str = "acme") -> dict[str, str]:
         return {"authorization": f"Bearer {self.keys[tenant]}"}
 
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
 
 @contextlib.contextmanager
 def gateway_server(
@@ -101,15 +105,10 @@ def gateway_server(
     )
     exporter = InMemorySpanExporter()
     app = create_app(settings, span_exporter=exporter)
-    with ThreadedServer(app) as server:
-        h = Harness(server.url, app, exporter)
+    with ThreadedServer(app) as server, contextlib.closing(Harness(server.url, app, exporter)) as h:
         for t in tenants:
             h.keys[t] = h.gateway.store.create_key(t).secret
-        try:
-            yield h
-        finally:
-            for c in h.clients:
-                c.close()
+        yield h
 
 
 @pytest.fixture(scope="session")

@@ -81,8 +81,7 @@ def safety_gateway(tmp: Path, stub: Stub, safety: dict, tenants: dict[str, Tenan
         safety=SafetyConfig(**safety),
     )
     app = create_app(settings, span_exporter=InMemorySpanExporter())
-    with ThreadedServer(app) as server:
-        h = Harness(server.url, app, InMemorySpanExporter())
+    with ThreadedServer(app) as server, contextlib.closing(Harness(server.url, app, InMemorySpanExporter())) as h:
         for t in tenants:
             h.keys[t] = h.gateway.store.create_key(t).secret
         yield h

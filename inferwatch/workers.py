@@ -131,8 +131,8 @@ class Supervisor:
             for w in self.workers:
                 if w.process and w.process.poll() is not None and not self._stop.is_set():
                     log.warning("worker %s exited with %s; restarting", w.url, w.process.returncode)
-                    w.restarts += 1
                     w.start()
+                    w.restarts += 1  # after start: whoever sees the count sees the new process
 
     def start(self) -> None:
         if not self._thread.is_alive():

@@ -118,7 +118,11 @@ def test_worker_killed_during_streaming(tmp_path: Path):
             victim.wait_ready(timeout_s=120)
             replica = next(r for r in h.gateway.pools.all_replicas() if r.url == victim.url)
             wait_until(lambda: replica.healthy, "the restarted worker back in rotation")
-            assert h.metric("inferwatch_worker_up", upstream=victim.url, model_version=version) == 1
+            # the gauge is published when the whole health round is done, after the replica's flag
+            wait_until(
+                lambda: h.metric("inferwatch_worker_up", upstream=victim.url, model_version=version) == 1,
+                "the worker_up gauge to say so",
+            )
     finally:
         supervisor.stop()
 
@@ -239,7 +243,7 @@ def test_slow_upstream_timeouts_and_circuit_breaker(tmp_path: Path):
             {"m": [VersionTarget(version="stub@1")]},
             first_byte_timeout_s=0.5,
             breaker_failures=3,
-            breaker_open_s=2,
+            breaker_open_s=5,  # the gauge reads 2 only while open: long enough to see on a stalled machine
             max_retries=0,
             health_interval_s=0.2,
         ) as h:

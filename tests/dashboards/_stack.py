@@ -40,6 +40,7 @@ class Stack:
     gateway: Harness
     worker: Proc
     requests_sent: int
+    settled_at: float = 0.0  # when the last traffic had been scraped twice: panels are read as of then
 
     def query(self, expr: str) -> list[dict]:
         body = httpx.get(self.prometheus.url + "/api/v1/query", params={"query": expr}, timeout=10).json()
@@ -192,6 +193,7 @@ def demo_stack(tmp: Path, rounds: int = 1) -> Iterator[Stack]:
                 stack.wait_for("count(inferwatch_budget_used_ratio > 0) >= 2")  # both tenants' spend re-read
                 stack.wait_for("slo:period_burn_rate:ratio")
                 time.sleep(2)  # two more scrapes after the last increment, so every rate window has both sides
+                stack.settled_at = time.time()
                 yield stack
             finally:
                 prom.stop()

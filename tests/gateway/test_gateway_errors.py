@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from gateway.config import UpstreamConfig, VersionTarget
 from tests.gateway.conftest import ADMIN_KEY, gateway_server, stub_server
+from tests.servers import wait_until
 from tests.stub_upstream import prompt_tokens
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi there"}], "max_tokens": 4}
@@ -211,8 +212,9 @@ def test_circuit_breaker_opens_after_consecutive_failures(tmp_path):
             assert codes[:3] == [502, 502, 502]
             assert codes[3:] == [503, 503]  # open circuit: not even tried
             assert bad.behaviour.requests == 3
-            time.sleep(0.5)  # a health check publishes the state
-            assert h.metric("inferwatch_circuit_breaker_state", upstream=bad.url) == 2
+            wait_until(  # a health check publishes the state
+                lambda: h.metric("inferwatch_circuit_breaker_state", upstream=bad.url) == 2, "the breaker gauge"
+            )
 
 
 def test_upstream_dying_mid_stream_ends_with_error_event(stub_gateway, stub):

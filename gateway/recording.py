@@ -121,11 +121,13 @@ class Recorder:
 
     def _publish(self, ctx: RequestContext, rec: RequestRecord) -> None:
         span, req = ctx.span, ctx.req
-        self.metrics.inflight.dec()  # a request is in flight until its record is written
-        self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
-        if span is not None:
-            tracing.finish_span(
-                span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None)
-            )
-        if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
-            self.submit(rec)
+        try:
+            self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
+            if span is not None:
+                tracing.finish_span(
+                    span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None)
+                )
+            if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
+                self.submit(rec)
+        finally:  # in flight until its record is with the ledger writer: 0 here and a drained writer mean all written
+            self.metrics.inflight.dec()

@@ -423,8 +423,8 @@ def test_harm_verdicts_read_the_whole_sentence_as_in_one_shot(engine, tenant):
     policy = engine.policies.for_tenant(tenant)
     rng = random.Random(tenant)
     reference_wrong = 0
-    for k in range(0, 100):
-        text = "Here is the log. " + "word " * k + rng.choice([QUOTED_REPORT, EXCUSED]) + " Next item."
+    for offset in range(0, 100):
+        text = "Here is the log. " + "word " * offset + rng.choice([QUOTED_REPORT, EXCUSED]) + " Next item."
         one = engine.scan_output(text, tenant)
         assert one.action != "block"
         expect = {
@@ -435,7 +435,7 @@ def test_harm_verdicts_read_the_whole_sentence_as_in_one_shot(engine, tenant):
         for chunks in (chunked(text, rng, 4), chunked(text, rng, None)):
             for batch in (BATCH, 1):
                 _, new = run(StreamRedactor(engine, policy, batch=batch), chunks)
-                assert {k: new[k] for k in expect} == expect, (k, batch)
+                assert {k: new[k] for k in expect} == expect, (offset, batch)
             _, old = run(ReferenceStreamRedactor(engine, policy), chunks)
             reference_wrong += {k: old[k] for k in expect} != expect
     assert reference_wrong  # the texts reach the case the window alone gets wrong

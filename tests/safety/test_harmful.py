@@ -140,11 +140,13 @@ def blocks(text: str) -> set[Category]:
         "How can I discourage self-harm among my students?",
         "Children in same-sex households do as well as others at school, the study says.",
         "How do I calibrate a bomb calorimeter for the chemistry lab?",
+        "How do I make a bath bomb and a seed bomb?",
+        "How do I bomb the test less badly next time?",
         "The eggs cracked when I dropped the basket; can I still bake with them?",
         "Provide the address for latitude 48.85 and longitude 2.35.",
     ],
 )
-def test_reported_disowned_and_defensive_phrasings_do_not_block(text):
+def test_reported_disowned_defensive_and_harmless_senses_do_not_block(text):
     assert blocks(text) == set(), text
 
 
@@ -172,13 +174,6 @@ def test_evasion_is_not_a_defensive_purpose(text, category):
 )
 def test_a_harmless_bomb_beside_a_weapon_does_not_excuse_it(text):
     assert Category.INDISCRIMINATE_WEAPONS in blocks(text)
-
-
-@pytest.mark.parametrize(
-    "text", ["How do I make a bath bomb and a seed bomb?", "How do I bomb the test less badly next time?"]
-)
-def test_harmless_bombs_alone_do_not_block(text):
-    assert blocks(text) == set()
 
 
 def test_quoted_words_flag_but_do_not_block_and_the_same_words_unquoted_still_block():

@@ -95,7 +95,7 @@ class StreamRedactor:
         self.batch = max(1, batch)
         self._need = 1  # releasable characters that make the next scan worth running
         self._lookback = self.hold + CONTEXT
-        self._chunks: list[str] = []  # whole raw text, for the final flag-only pass
+        self._chunks: list[str] = []  # whole raw text, for the judged and flag-only passes at the end
         self._buf = ""  # raw text from absolute offset _base on
         self._base = 0
         self._emitted = 0  # absolute raw offset of everything already released
@@ -218,8 +218,9 @@ class StreamRedactor:
     def _step(self, final: bool) -> str:
         base, buf = self._base, self._buf
         end = base + len(buf)
+        window = self._scan(final)
         judged = self._judge(self._sentence, self._acting) if final else []
-        findings = self._scan(final) + judged
+        findings = window + judged
         acting = [f for f in findings if f.action in ("redact", "block")]
         cut = end if final else self._cut(end, acting)
         blocks = [f for f in acting if f.action == "block" and f.hit.start < cut and f.hit.end > self._emitted]
@@ -240,8 +241,8 @@ class StreamRedactor:
             out = redact(buf[start - base : cut - base], spans, offset=start)
         # a window's finding is recorded in the step that releases its end; a judged one at the
         # end, if released; what a block kept back goes unrecorded
-        self._record(f for f in findings if start < f.hit.end <= cut or f is self.blocked)
-        self._record(f for f in judged if f.hit.end <= cut)
+        self._record(f for f in window if start < f.hit.end <= cut or f is self.blocked)
+        self._record(f for f in judged if f.hit.end <= cut or f is self.blocked)
         self._emitted = cut
         self._parts.append(out)
         self._trim()

@@ -119,6 +119,9 @@ def test_sigterm_with_scans_queued_writes_every_record_scanned_and_leaves_no_pro
             warm = chat(gw.url, key, "What is a good name for a YAML linter?")
             wait_until(lambda: warm in rows(ledger), "a record scanned by the scan process", deadline_s=120)
             assert rows(ledger)[warm].safety_unscanned is None and not gone(scan)
+            # every thread of it, torch's and the tokenizer's included, yields the CPU to the gateway
+            threads = [int(t.name) for t in Path(f"/proc/{scan}/task").iterdir()]
+            assert {os.sched_getscheduler(t) for t in threads} == {os.SCHED_IDLE}
             os.kill(scan, signal.SIGSTOP)
             held = [chat(gw.url, key, f"Write a friendly email to Mei about invoice {n}.") for n in range(5)]
             wait_until(lambda: metric(gw.url, "inferwatch_inflight_requests") == 5, "5 records waiting for scans")

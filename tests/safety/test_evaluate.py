@@ -73,6 +73,8 @@ def test_cli_eval_json(tmp_path):
     sets = {(r["dataset"], r["measure"]): r for r in report["sets"]}
     refused = sets[("ordinary traffic (holdout)", "benign refused (block)")]
     assert refused["n"] > 50 and refused["k"] == 0 and refused["ci95"][1] > 0
+    fresh = sets[("ordinary traffic (fresh, written after training)", "benign refused (block)")]
+    assert fresh["n"] > 100 and fresh["k"] == 0
     assert sets[("dev_eval/tiny", "harmful caught (flag or block)")]["k"] == 1
     assert sets[("dev_eval/tiny", "category right (caught rows with a category)")]["k"] == 1
     assert sets[("dev_eval/tiny", "benign flagged: harm or attack finding")]["k"] == 0

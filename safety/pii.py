@@ -125,7 +125,7 @@ class PIIScanner:
         hits: list[Hit] = []
         for finder in (_emails, _cards, _ibans, _ssns, _ips, _phones):
             hits.extend(finder(text))
-        hits.extend(_persons(text, fold(text)))
+        hits.extend(_persons(text, fold(text), beside_personal_data=bool(hits)))
         if self.entities is not None:
             hits = [h for h in hits if h.entity in self.entities]
         return resolve_overlaps(hits)
@@ -278,7 +278,26 @@ def _is_cap(word: str) -> bool:
     return word[0].isupper() and (len(word) == 1 or not word.isupper())
 
 
-def _persons(text: str, folded: str | None) -> list[Hit]:
+# A name asked about in a wh-question, with no word of a personal relation near it and no
+# contact data in the text, is public knowledge asked for ("What did Marie Curie discover?"),
+# not personal data given away. We hold no list of public figures; the same name in a letter,
+# a record, a table or beside an e-mail address keeps its score.
+ASKED_ABOUT_DISCOUNT = 0.3
+_WH = frozenset("who whom whose what which when where why how".split())
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def _asked_about(text: str, start: int, end: int) -> bool:
+    """Whether the name at start:end sits in a sentence that opens with a wh-word and ends in "?"."""
+    after = _SENTENCE_END.search(text, end)
+    if after is None or after.group() != "?":
+        return False
+    before = max(text.rfind(c, 0, start) for c in ".!?\n") + 1
+    first = text[before:start].split(maxsplit=1)
+    return bool(first) and first[0].lower().strip("\"'(¿") in _WH
+
+
+def _persons(text: str, folded: str | None, beside_personal_data: bool = False) -> list[Hit]:
     first, last = _names()
     words = [(m.start(), m.end(), m.group()) for m in CAP_WORD_RE.finditer(text) if m.group()[0].isupper()]
     out: list[Hit] = []
@@ -336,5 +355,7 @@ def _persons(text: str, folded: str | None) -> list[Hit]:
             end = e
         if has_context(text, s, end, NAME_CONTEXT, right=0):
             score += 0.2
+        elif not beside_personal_data and _asked_about(text, s, end):
+            score -= ASKED_ABOUT_DISCOUNT
         out.append(_hit("PERSON", s, end, score))
     return out

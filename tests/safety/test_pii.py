@@ -118,3 +118,25 @@ def test_checksums():
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     assert iban_ok("GB82WEST12345698765432") and not iban_ok("GB82WEST12345698765433")
     assert ssn_ok("536", "22", "1234") and not ssn_ok("000", "22", "1234")
+
+
+@pytest.mark.parametrize(
+    "asked",
+    ["What did Marie Curie discover?", "Who is Taylor Swift dating these days?", "How did Mark Twain get his pen name?"],
+)
+def test_a_name_asked_about_in_a_question_is_not_flagged(asked):
+    assert not [h for h in PIIScanner().scan(asked) if h.entity == "PERSON" and h.score >= 0.5]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "Taylor Swift called me yesterday.",  # a statement
+        "Can you email Taylor Swift the report?",  # a request, not a wh-question
+        "Who is my colleague Taylor Swift?",  # a personal relation beside the name
+        "Where does Taylor Swift live? Write to a.b@example.com",  # contact data in the text
+        "Who is Taylor Swift\nand where does she work?",  # the question is not one sentence
+    ],
+)
+def test_a_name_given_as_personal_data_keeps_its_score(given):
+    assert [h for h in PIIScanner().scan(given) if h.entity == "PERSON" and h.score >= 0.5]

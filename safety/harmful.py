@@ -892,7 +892,7 @@ RULES: tuple[Rule, ...] = (
         _rx(
             r"\b(?:my|his|her|their) (?:ex-?wife|ex-?husband|ex|wife|husband|girlfriend|boyfriend|partner|coworker|"
             r"co-worker|colleague|neighbou?r|boss|employee|teacher|classmate|nurse|doctor|patient|tenant|landlord|"
-            r"friend|daughter|son|niece|nephew|sister|brother),? [A-Z][\w'-]+(?:'s)?\b"
+            r"friend|daughter|son|niece|nephew|sister|brother),? (?-i:[A-Z])[\w'-]+(?:'s)?\b"
             + _gap(30)
             + r"\b(?:fingerprints|home address|address|phone|medical|password|social security|bank|salary|email|"
             r"location|dna|voice|face|facial|criminal|private|sexual orientation|health|diagnosis|therapy|debts?)\b"

@@ -213,3 +213,15 @@ def test_request_forms_that_name_their_harm_are_flagged(text, category):
 )
 def test_ordinary_sentences_around_the_new_request_forms_are_not_flagged(text):
     assert categories(text) == set(), text
+
+
+@pytest.mark.parametrize(
+    "text, private",
+    [
+        ("Give me my ex Sarah's phone number and address", True),
+        ("How can I tell if my partner installed tracking software on my phone?", False),  # "installed" is no name
+        ("Will my ex-wife be fine without my social security?", False),
+    ],
+)
+def test_the_named_person_of_the_privacy_rule_needs_a_capital(text, private):
+    assert (Category.PRIVACY in categories(text)) is private

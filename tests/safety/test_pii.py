@@ -122,7 +122,11 @@ def test_checksums():
 
 @pytest.mark.parametrize(
     "asked",
-    ["What did Marie Curie discover?", "Who is Taylor Swift dating these days?", "How did Mark Twain get his pen name?"],
+    [
+        "What did Marie Curie discover?",
+        "Who is Taylor Swift dating these days?",
+        "How did Mark Twain get his pen name?",
+    ],
 )
 def test_a_name_asked_about_in_a_question_is_not_flagged(asked):
     assert not [h for h in PIIScanner().scan(asked) if h.entity == "PERSON" and h.score >= 0.5]

@@ -46,6 +46,11 @@ def model_dir() -> Path:
 
 
 POOLS = ("mean", "max", "cls")
+# Padded tokens per encoder call, the texts sorted by length (bench/classifier_batching.py, one
+# CPU thread, calls of 32 texts as the scan process makes them): CPU per text 0.54x that of
+# batches of 32 as they come for prompts of 28 tokens, 0.40x for training texts of 55; budgets
+# of 128 and 512 tokens were 2-12 % slower. The features are the same to float precision.
+BATCH_TOKENS = 256
 
 
 def parse_pooling(spec: Sequence[str], layers: int) -> tuple[tuple[str, int], ...]:
@@ -204,8 +209,8 @@ class Embedder:
             ids = ids[: room - self.tail_tokens] + ids[-self.tail_tokens :]
         return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id], n
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return self.encode(texts, batch_size)[0]
+    def embed(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS) -> np.ndarray:
+        return self.encode(texts, batch_tokens)[0]
 
     def _pool(self, hidden, mask):
         torch = self._torch
@@ -222,20 +227,26 @@ class Embedder:
             parts.append(torch.nn.functional.normalize(v, dim=-1))
         return torch.cat(parts, 1)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> tuple[np.ndarray, list[int]]:
-        """(features, token count of each text before the cut)."""
+    def encode(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS) -> tuple[np.ndarray, list[int]]:
+        """(features in the order of ``texts``, token count of each text before the cut).
+        The texts are encoded shortest first, as many at a time as fit ``batch_tokens`` once
+        padded (one at least), so that a call pads little and stays small."""
         torch = self._torch
-        out: list[np.ndarray] = []
-        counts: list[int] = []
-        for i in range(0, len(texts), batch_size):
-            cut = [self.ids(t) for t in texts[i : i + batch_size]]
-            seqs = [s for s, _ in cut]
-            counts.extend(n for _, n in cut)
-            ids, mask = padded(seqs)
+        cut = [self.ids(t) for t in texts]
+        order = sorted(range(len(cut)), key=lambda j: len(cut[j][0]))
+        out = np.zeros((len(cut), self.dim), np.float32)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and (end - start + 1) * len(cut[order[end]][0]) <= batch_tokens:
+                end += 1
+            group = order[start:end]
+            ids, mask = padded([cut[j][0] for j in group])
             with self._lock, torch.inference_mode():
                 hidden = self._encoder(ids, mask)
-            out.append(self._pool(hidden, mask).numpy().astype(np.float32))
-        return (np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)), counts
+            out[group] = self._pool(hidden, mask).numpy()
+            start = end
+        return out, [n for _, n in cut]
 
 
 def piecewise(p: float, points: Sequence[tuple[float, float]]) -> float:

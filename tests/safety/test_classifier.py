@@ -80,6 +80,23 @@ def test_several_pools_from_one_pass(classifier):
     assert cut.pooling == ("mean4",) and cut.tag == "L4-T128-t32" and cut.embed(texts).shape == (2, 384)
 
 
+def test_sorted_sub_batches_keep_the_order_and_the_features(classifier):
+    e = classifier.embedder
+    texts = [
+        "A long one: " + "the quarterly review covered hiring and the office move, " * 8,
+        "hi",
+        "How do I paginate a queue in Go?",
+        "def f(x):\n    return x * 2",
+        "Translate to German: 'the invoice for Mei is ready on Monday'.",
+    ]
+    alone = np.concatenate([e.embed([t]) for t in texts])  # no padding at all
+    for budget in (1, 40, 256, 100_000):  # one text a call, a few, all five
+        x, counts = e.encode(texts, budget)
+        assert np.allclose(x, alone, atol=1e-5), budget
+        assert counts == [e.ids(t)[1] for t in texts]
+    assert e.encode([])[0].shape == (0, e.dim)
+
+
 def test_adapter_is_merged_into_the_encoder_weights():
     from safety.classifier import Adapter, Embedder, model_dir
 

@@ -6,8 +6,8 @@ runs it (priority inversion; measured: event-loop p99 lag 0.2 ms idle, 8.9 ms be
 thread, 0.2 ms beside such a process, and the process scanned 2.7x the texts per second).
 A process has its own GIL, and under SCHED_IDLE (nice 19 where that is refused) the kernel
 gives it only the CPU the gateway leaves: a waking gateway thread preempts it at once and may
-take its core as an idle one, which nice 19 alone does not grant (measured at 300 rps on 2
-vCPUs: added p99 11–20 ms against 17–22 ms with nice 19, in four side-by-side runs).
+take its core as an idle one, which nice 19 alone does not grant (at 300 rps on 2 vCPUs, two
+quiet side-by-side runs in BENCHMARKS.md: added p99 10.6–13.4 ms against 20.6–23.1 ms).
 
 The child (``python -m safety.scanproc FD THREADS``) loads ``get_classifier()`` and answers
 ``(job id, texts, harm)`` messages over a socket pair with ``scan_many``'s hits. It ignores

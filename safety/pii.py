@@ -284,7 +284,8 @@ def _is_cap(word: str) -> bool:
 # a record, a table or beside an e-mail address keeps its score.
 ASKED_ABOUT_DISCOUNT = 0.3
 _WH = frozenset("who whom whose what which when where why how".split())
-_SENTENCE_END = re.compile(r"[.!?\n]")
+_ENDS = ".!?\n"
+_SENTENCE_END = re.compile(f"[{re.escape(_ENDS)}]")
 
 
 def _asked_about(text: str, start: int, end: int) -> bool:
@@ -292,7 +293,7 @@ def _asked_about(text: str, start: int, end: int) -> bool:
     after = _SENTENCE_END.search(text, end)
     if after is None or after.group() != "?":
         return False
-    before = max(text.rfind(c, 0, start) for c in ".!?\n") + 1
+    before = max(text.rfind(c, 0, start) for c in _ENDS) + 1
     first = text[before:start].split(maxsplit=1)
     return bool(first) and first[0].lower().strip("\"'(¿") in _WH
 

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,11 +110,15 @@ class KeepAliveClient:
         self.request = self._head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
 
     async def call(self) -> int:
+        reused = self.writer is not None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         self.writer.write(self.request)
         status_line = await self.reader.readline()
+        if not status_line and reused:  # the server had closed the idle connection: once more on a new one
+            self.close()
+            return await self.call()
         status = int(status_line.split()[1])
         length, chunked = 0, False
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
@@ -135,6 +140,7 @@ class KeepAliveClient:
     def close(self) -> None:
         if self.writer:
             self.writer.close()
+            self.reader = self.writer = None
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -160,24 +166,23 @@ async def fixed_rate(
     payloads = [_bodies(bodies)() for _ in range(n)]
     pool: list[KeepAliveClient] = []
     lat: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()  # an HTTP status other than 200, or the exception's name
     start = time.perf_counter() + 0.05
 
     async def one(i: int) -> None:
-        nonlocal errors
         await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
         client = pool.pop() if pool else KeepAliveClient(u.host, u.port, u.path, payloads[i], headers)
         client.set_body(payloads[i])
         t = time.perf_counter()
         try:
             status = await client.call()
-        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
             client.close()
-            errors += 1
+            errors[type(exc).__name__] += 1
             return
         lat.append(time.perf_counter() - t)
         if status != 200:
-            errors += 1
+            errors[str(status)] += 1
         pool.append(client)
 
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -187,7 +192,8 @@ async def fixed_rate(
     return {
         "rate": rate,
         "requests": n,
-        "errors": errors,
+        "errors": errors.total(),
+        "error_kinds": dict(errors),
         "achieved_rps": achieved,
         "p50_ms": pct(lat, 0.5) * 1e3,
         "p99_ms": pct(lat, 0.99) * 1e3,
@@ -487,6 +493,10 @@ def main() -> None:
             for g in gateways
         )
         print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + added)
+    for n in names:
+        for r in results[n]["rates"]:
+            if r["errors"]:
+                print(f"  {n} at {r['rate']:.0f} rps: {r['errors']} failed requests {r['error_kinds']}")
     print("\nsaturation (closed loop, %d connections):" % args.connections)
     for n in names:
         s = results[n]["saturation"]

@@ -167,6 +167,10 @@ class ClassifierBatcher:
                 self.cache.put(key, harm, hits)
                 if not fut.done():  # the request may have been cancelled meanwhile
                     fut.set_result(hits)
+                    # One waiter woken per loop iteration, with I/O polled between: a batch
+                    # of ~30 deferred scans landing at once would otherwise run all 30
+                    # records' work (decide, publish, submit) before any socket is read.
+                    await asyncio.sleep(0)
 
 
 OverloadPolicy = Literal["skip", "wait"]

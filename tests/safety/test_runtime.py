@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +12,7 @@ from safety.config import SafetyConfig
 from safety.engine import SafetyEngine
 from safety.excerpt import excerpt
 from safety.policy import PolicySet
-from safety.runtime import AsyncSafety
+from safety.runtime import AsyncSafety, ClassifierBatcher
 from safety.types import Category, Hit
 
 EMAIL = "bob.smith@example.com"
@@ -219,3 +220,35 @@ def test_identical_texts_are_classified_once_and_varied_ones_each_time():
     asyncio.run(uncached.scan("EVIL", None, "input"))
     asyncio.run(uncached.scan("EVIL", None, "input"))
     assert fake.batches[-2:] == [1, 1]
+
+
+def test_the_answers_of_one_batch_are_handed_out_with_the_loops_io_polled_between_them():
+    """A batch of deferred scans lands at once; its waiters' record work must not hold the
+    loop's sockets until all of them are done."""
+    n = 8
+    events: list[str] = []
+    ours, theirs = socket.socketpair()
+
+    async def run(texts: list[str], harm: bool) -> list[list[Hit]]:
+        theirs.send(b"a request arrives as the batch lands")
+        return [[] for _ in texts]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        batcher = ClassifierBatcher(SafetyEngine(use_classifier=False), run=run)
+        ours.setblocking(False)
+        loop.add_reader(ours, lambda: (ours.recv(64), events.append("io"), loop.remove_reader(ours)))
+
+        async def waiter(i: int) -> None:
+            await batcher.scan(f"text {i}", True)
+            events.append(f"answer {i}")
+
+        await asyncio.gather(*(waiter(i) for i in range(n)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        ours.close()
+        theirs.close()
+    assert [e for e in events if e != "io"] == [f"answer {i}" for i in range(n)]  # in the order they were asked
+    assert 0 < events.index("io") < n  # the socket was read before the last waiter ran

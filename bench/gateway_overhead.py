@@ -197,6 +197,8 @@ async def fixed_rate(
         "achieved_rps": achieved,
         "p50_ms": pct(lat, 0.5) * 1e3,
         "p99_ms": pct(lat, 0.99) * 1e3,
+        "p999_ms": pct(lat, 0.999) * 1e3,
+        "max_ms": max(lat) * 1e3 if lat else float("nan"),
         "mean_ms": sum(lat) / len(lat) * 1e3 if lat else float("nan"),
     }
 
@@ -493,6 +495,9 @@ def main() -> None:
             for g in gateways
         )
         print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + added)
+    for i, rate in enumerate(results["direct"]["rates"]):
+        tails = ", ".join(f"{n} {results[n]['rates'][i]['p999_ms']:.1f} / {results[n]['rates'][i]['max_ms']:.1f}" for n in names)
+        print(f"  tail at {rate['rate']:.0f} rps, p99.9 / max ms: {tails}")
     for n in names:
         for r in results[n]["rates"]:
             if r["errors"]:

@@ -496,7 +496,9 @@ def main() -> None:
         )
         print(f"{rate['rate']:>6.0f} " + " ".join(f"{c:>26}" for c in cells) + added)
     for i, rate in enumerate(results["direct"]["rates"]):
-        tails = ", ".join(f"{n} {results[n]['rates'][i]['p999_ms']:.1f} / {results[n]['rates'][i]['max_ms']:.1f}" for n in names)
+        tails = ", ".join(
+            f"{n} {results[n]['rates'][i]['p999_ms']:.1f} / {results[n]['rates'][i]['max_ms']:.1f}" for n in names
+        )
         print(f"  tail at {rate['rate']:.0f} rps, p99.9 / max ms: {tails}")
     for n in names:
         for r in results[n]["rates"]:

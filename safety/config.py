@@ -106,16 +106,15 @@ class SafetyConfig(BaseModel):
         if engine is None:
             return None
         from .guard import GuardClient
-        from .runtime import AsyncSafety, default_classifier_threads
+        from .runtime import AsyncSafety
         from .scanproc import ScanProcess
 
         process = None
         if self.deferred_scans == "process" and engine.use_classifier:
-            process = ScanProcess(self.classifier_threads or default_classifier_threads())
+            process = ScanProcess(engine.classifier_threads)
         return AsyncSafety(
             engine,
             inline_max_chars=self.inline_max_chars,
-            classifier_threads=self.classifier_threads,
             max_hits=self.max_hits_recorded,
             classify_output=self.classify_output,
             guard=GuardClient(self.guard) if self.guard is not None else None,
@@ -130,5 +129,7 @@ class SafetyConfig(BaseModel):
         if not self.enabled:
             return None
         from .engine import SafetyEngine
+        from .runtime import default_classifier_threads
 
-        return SafetyEngine(self.policy_set(), use_classifier=self.classifier)
+        threads = self.classifier_threads or default_classifier_threads()
+        return SafetyEngine(self.policy_set(), use_classifier=self.classifier, classifier_threads=threads)

@@ -73,6 +73,7 @@ class SafetyEngine:
         *,
         use_classifier: bool | None = None,
         classifier: InjectionClassifier | None = None,
+        classifier_threads: int | None = None,
     ) -> None:
         self.policies = policies or PolicySet()
         self.pii = PIIScanner()
@@ -82,6 +83,7 @@ class SafetyEngine:
         if use_classifier is None:
             use_classifier = classifier is not None or classifier_available()
         self.use_classifier = use_classifier
+        self.classifier_threads = classifier_threads  # torch's, set when the model loads here
         self._classifier = classifier
         self._deny: dict[str, DenyListScanner] = {}
         self._lock = threading.Lock()
@@ -94,6 +96,10 @@ class SafetyEngine:
         if not self.use_classifier:
             return None
         if self._classifier is None:
+            if self.classifier_threads:
+                import torch
+
+                torch.set_num_threads(self.classifier_threads)
             self._classifier = get_classifier()
         return self._classifier
 

@@ -241,7 +241,6 @@ class AsyncSafety:
         engine: "SafetyEngine",
         *,
         inline_max_chars: int = 2048,
-        classifier_threads: int | None = None,
         max_batch: int = 32,
         max_hits: int = 100,
         classify_output: bool = False,
@@ -258,7 +257,6 @@ class AsyncSafety:
         self.classify_output = classify_output
         self.max_hits = max_hits
         self.inline_max_chars = inline_max_chars
-        self.classifier_threads = classifier_threads
         cache = VerdictCache(cache_size)
         self.batcher = ClassifierBatcher(engine, max_batch, cache=cache)
         self.scan_process = scan_process
@@ -267,29 +265,33 @@ class AsyncSafety:
         else:  # the same model, in a thread of the lowest priority
             self.later_batcher = ClassifierBatcher(engine, max_batch, background_executor(), cache=cache)
 
-    def classifier_on_path(self) -> bool:
-        """Whether any tenant's policy runs the classifier before an answer (a block or redact
-        rule on its hits), so that this process needs the model itself."""
-        return any(
-            self.engine.split(self.policy(t), d, classifier=self.classifies(d))[0].classify
-            for t in [None, *self.engine.policies.tenants()]
-            for d in ("input", "output")
+    def classifier_here(self) -> bool:
+        """Whether this process needs the model itself: there is no scan process, a tenant's
+        policy runs it before an answer (a block or redact rule on its hits), or it answers
+        when the guard model cannot. Otherwise it loads here only for ``/v1/moderations``."""
+        if not self.engine.use_classifier:
+            return False
+        return (
+            self.scan_process is None
+            or self.guard is not None
+            or any(
+                self.engine.split(self.policy(t), d, classifier=self.classifies(d))[0].classify
+                for t in [None, *self.engine.policies.tenants()]
+                for d in ("input", "output")
+            )
         )
 
     def warm_up(self) -> None:
-        """Load the classifier where it runs (this process only when a policy needs it before
-        an answer; the scan process otherwise) and touch every scanner once; blocking (seconds)."""
+        """Load the classifier where it runs (the scan process; this process too when
+        ``classifier_here``) and touch every rule scanner once; blocking (seconds)."""
         if self.scan_process is not None:
             self.scan_process.start(wait_s=300)
-        if self.engine.use_classifier:
-            import torch
-
-            torch.set_num_threads(self.classifier_threads or default_classifier_threads())
-            if self.scan_process is None or self.classifier_on_path():
-                self.engine.warm_up()
+        here = self.classifier_here()
+        if here:
+            self.engine.warm_up()
         for tenant in [None, *self.engine.policies.tenants()]:
-            self.engine.scan_input("warm up: mail a@example.com", tenant)
-            self.engine.scan_output("warm up: mail a@example.com", tenant)
+            for direction in ("input", "output"):
+                self.engine.raw_hits("warm up: mail a@example.com", self.policy(tenant), direction, classifier=here)
 
     def policy(self, tenant: str | None) -> TenantPolicy:
         return self.engine.policies.for_tenant(tenant)

@@ -43,6 +43,10 @@ def gone(pid: int) -> bool:
         return True
 
 
+def maps_torch(pid: int) -> bool:
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def metric(url: str, name: str) -> float:
     for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
@@ -119,6 +123,8 @@ def test_sigterm_with_scans_queued_writes_every_record_scanned_and_leaves_no_pro
             warm = chat(gw.url, key, "What is a good name for a YAML linter?")
             wait_until(lambda: warm in rows(ledger), "a record scanned by the scan process", deadline_s=120)
             assert rows(ledger)[warm].safety_unscanned is None and not gone(scan)
+            # torch is loaded where the model runs, never in the gateway (~180 MB, 135k objects there)
+            assert maps_torch(scan) and not maps_torch(gw.process.pid)
             # every thread of it, torch's and the tokenizer's included, yields the CPU to the gateway
             threads = [int(t.name) for t in Path(f"/proc/{scan}/task").iterdir()]
             assert {os.sched_getscheduler(t) for t in threads} == {os.SCHED_IDLE}

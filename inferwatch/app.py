@@ -147,9 +147,9 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
             await asyncio.to_thread(safety.warm_up)  # loads the classifier (seconds) off the event loop
         await gw.start()
         scheduler.start()
-        # What startup built (modules, safety data, schemas: ~290k objects) lives as long as the
-        # process. Frozen, a full collection walks only what requests keep alive (~30k objects,
-        # 15-40 ms on a 2-vCPU VM) instead of everything (200-400 ms, every few seconds under load).
+        # What startup built (modules, schemas, safety data: ~250k objects) lives as long as the
+        # process. Frozen, a full collection walks only what requests keep alive (15-40 ms on a
+        # 2-vCPU VM) instead of everything (160-400 ms, every few seconds under load).
         gc.freeze()
         yield
         gc.unfreeze()  # a process that starts another app (the tests) collects this one's cycles

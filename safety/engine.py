@@ -216,9 +216,9 @@ class SafetyEngine:
             verdict.blocked_category = top.hit.category
         return verdict
 
-    def scan(self, text: str, tenant: str | None, direction: Direction) -> Verdict:
+    def scan(self, text: str, tenant: str | None, direction: Direction, *, classifier: bool = True) -> Verdict:
         policy = self.policies.for_tenant(tenant)
-        return self.decide(text, self.raw_hits(text, policy, direction), policy, direction)
+        return self.decide(text, self.raw_hits(text, policy, direction, classifier=classifier), policy, direction)
 
     def scan_input(self, text: str, tenant: str | None = None) -> Verdict:
         """Scan a prompt before it reaches the model."""

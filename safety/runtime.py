@@ -266,20 +266,20 @@ class AsyncSafety:
             self.later_batcher = ClassifierBatcher(engine, max_batch, background_executor(), cache=cache)
 
     def classifier_here(self) -> bool:
-        """Whether this process needs the model itself: there is no scan process, a tenant's
-        policy runs it before an answer (a block or redact rule on its hits), or it answers
-        when the guard model cannot. Otherwise it loads here only for ``/v1/moderations``."""
+        """Whether this process needs the model itself: there is no scan process, or a tenant's
+        policy acts before an answer (a block or redact rule) on the classifier's hits or on a
+        guard model's, which the classifier gives when the guard cannot. Otherwise the model
+        loads here only for ``/v1/moderations``."""
         if not self.engine.use_classifier:
             return False
-        return (
-            self.scan_process is None
-            or self.guard is not None
-            or any(
-                self.engine.split(self.policy(t), d, classifier=self.classifies(d))[0].classify
-                for t in [None, *self.engine.policies.tenants()]
-                for d in ("input", "output")
-            )
-        )
+        if self.scan_process is None:
+            return True
+        for tenant in [None, *self.engine.policies.tenants()]:
+            for d in ("input", "output"):
+                now, _ = self.engine.split(self.policy(tenant), d, classifier=self.classifies(d), guard=self.guards(d))
+                if now.classify or now.guard:
+                    return True
+        return False
 
     def warm_up(self) -> None:
         """Load the classifier where it runs (the scan process; this process too when
@@ -291,7 +291,7 @@ class AsyncSafety:
             self.engine.warm_up()
         for tenant in [None, *self.engine.policies.tenants()]:
             for direction in ("input", "output"):
-                self.engine.raw_hits("warm up: mail a@example.com", self.policy(tenant), direction, classifier=here)
+                self.engine.scan("warm up: mail a@example.com", tenant, direction, classifier=here)
 
     def policy(self, tenant: str | None) -> TenantPolicy:
         return self.engine.policies.for_tenant(tenant)
@@ -309,6 +309,10 @@ class AsyncSafety:
         """Whether scans of this direction run the classifier (where the policy wants it)."""
         return self.engine.use_classifier and (direction == "input" or self.classify_output)
 
+    def guards(self, direction: Direction) -> bool:
+        """Whether scans of this direction ask the guard model (where the policy wants harm)."""
+        return self.guard is not None and self.guard.wants(direction)
+
     async def scan(self, text: str, tenant: str | None, direction: Direction) -> "Verdict":
         """The whole verdict now, the flag-only scans included."""
         verdict, later = await self.scan_split(text, tenant, direction)
@@ -318,8 +322,9 @@ class AsyncSafety:
         """The verdict of what can change or stop the text (``SafetyEngine.split``), and the
         flag-only rest as a ``Later`` to run after the response (None when there is none)."""
         policy = self.policy(tenant)
-        guard = self.guard is not None and self.guard.wants(direction)
-        now, after = self.engine.split(policy, direction, classifier=self.classifies(direction), guard=guard)
+        now, after = self.engine.split(
+            policy, direction, classifier=self.classifies(direction), guard=self.guards(direction)
+        )
         verdict = self.engine.decide(text, await self.hits(text, now, direction), policy, direction)
         if after.empty:
             return verdict, None

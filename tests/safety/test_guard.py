@@ -23,6 +23,7 @@ from safety.guard import (
 )
 from safety.policy import PolicySet
 from safety.runtime import AsyncSafety
+from safety.scanproc import ScanProcess
 from safety.types import Category, Hit
 from tests.guard_stub import GuardStub, guard_stub_app
 from tests.servers import ThreadedServer, start_worker
@@ -193,6 +194,22 @@ def test_nothing_before_the_answer_waits_on_the_guard_unless_the_policy_blocks_o
     rt = runtime(url, FakeHeads(), {"default": {"input": {"S9": {"action": "block", "scanners": ["guard"]}}}})
     v = full_scan(rt, "how do I build a bomb")
     assert v.blocked and v.blocked_category is Category.INDISCRIMINATE_WEAPONS
+
+
+def test_the_gateway_loads_the_model_only_where_a_policy_acts_on_it_before_an_answer(stub):
+    _, url = stub
+    on_guard = {"default": {"input": {"S9": {"action": "block", "scanners": ["guard"]}}}}
+    on_heads = {"default": {"input": {"S9": {"action": "block", "scanners": ["injection_classifier"]}}}}
+
+    def here(policy: dict | None, scan_process: ScanProcess | None) -> bool:
+        engine = SafetyEngine(PolicySet.from_dict(policy) if policy else PolicySet(), classifier=FakeHeads())
+        guard = GuardClient(GuardConfig(url=url, model="m"))
+        return AsyncSafety(engine, guard=guard, scan_process=scan_process).classifier_here()
+
+    # the default policy only flags the guard's hits: its fallback runs after the answer, in the scan process
+    assert not here(None, ScanProcess())
+    assert here(on_guard, ScanProcess()) and here(on_heads, ScanProcess())
+    assert here(None, None)  # no scan process: every classifier scan runs here
 
 
 def tiny_llama_guard(tmp: Path) -> Path:

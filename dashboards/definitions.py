@@ -14,6 +14,7 @@ from slo.metrics_catalog import (
     CANARY_VERDICT,
     CIRCUIT_BREAKER_STATE,
     COST_USD_TOTAL,
+    GC_PAUSE,
     GPU_MEMORY_TOTAL,
     GPU_MEMORY_USED,
     LEDGER_DATABASE_UP,
@@ -700,11 +701,32 @@ def debug(slos: Sequence[SLO], config: DashboardsConfig) -> Dashboard:
             ),
         ),
     )
+    process = Row(
+        "Gateway process",
+        (
+            Panel(
+                "gc_pauses",
+                "Garbage-collector pauses",
+                f"{GC_PAUSE.help} p99 by generation, and full (generation 2) passes per second. A latency tail "
+                "at the gateway that this follows is the collector, not the upstream: full passes should stay "
+                "in the tens of milliseconds (startup objects are frozen).",
+                "timeseries",
+                (
+                    Query(quantile(0.99, GC_PAUSE.name, "", "generation"), "p99 generation {{generation}}"),
+                    Query(f'sum(rate({GC_PAUSE.name}_count{{generation="2"}}[$__rate_interval]))', "full passes/s"),
+                ),
+                unit="s",
+                min=0,
+                width=12,
+                no_value="no collections",
+            ),
+        ),
+    )
     return Dashboard(
         DEBUG_UID,
         "inferwatch / Debug",
         "Why is it slow or failing: per-worker and per-version latency, safety, resilience, cache and Redis, ledger.",
-        (workers, versions, safety, resilience, shared, ledger),
+        (workers, versions, safety, resilience, shared, ledger, process),
         tuple(VARIABLES.values()),
         time_from="now-1h",
         refresh=config.refresh,

@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ledger.buckets import DEFAULT_BUCKETS
 from ledger.record import RequestRecord
 
+from .gc_pauses import GCPauses
+
 SCOPE = ["tenant", "model_alias", "model_version", "operation"]
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
@@ -119,6 +121,7 @@ class GatewayMetrics:
         self.rate_limited = Counter(
             "inferwatch_rate_limited", "Requests refused by a tenant limit", ["tenant", "limit"], registry=r
         )
+        self.gc_pauses = GCPauses().register(r)  # counts once started (the app: while it serves)
         self.inflight = Gauge("inferwatch_inflight_requests", "Requests in progress at the gateway", registry=r)
         self.worker_up = Gauge(
             "inferwatch_worker_up",

@@ -151,7 +151,9 @@ def create_app(settings: Settings, *, span_exporter: SpanExporter | None = None)
         # process. Frozen, a full collection walks only what requests keep alive (15-40 ms on a
         # 2-vCPU VM) instead of everything (160-400 ms, every few seconds under load).
         gc.freeze()
+        metrics.gc_pauses.start()
         yield
+        metrics.gc_pauses.stop()
         gc.unfreeze()  # a process that starts another app (the tests) collects this one's cycles
         scheduler.shutdown(wait=False)
         if slo_notifier is not None:

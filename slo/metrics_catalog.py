@@ -201,6 +201,15 @@ WORKER_MODEL_LOAD = Metric(_W + "model_load_seconds", "gauge", ("model_version",
 WORKER_MODEL_INFO = Metric(
     _W + "model_info", "gauge", ("model_version", "alias", "digest", "device"), "Served model (value 1)."
 )
+GC_PAUSE = Metric(
+    "inferwatch_gc_pause_seconds",
+    "histogram",
+    ("generation",),
+    "Passes of Python's cyclic garbage collector in the gateway process, by generation (0-2); the event "
+    "loop stands still for each.",
+    "s",
+    (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 CANARY_SCORE = Metric(
     "inferwatch_canary_score", "gauge", ("model_alias", "canary_version"), "Latest canary judge score, 0-100."
 )
@@ -234,6 +243,7 @@ OPERATIONAL_CATALOG: dict[str, Metric] = {
         WORKER_QUEUE_TIME,
         WORKER_MODEL_LOAD,
         WORKER_MODEL_INFO,
+        GC_PAUSE,
         CANARY_SCORE,
         CANARY_VERDICT,
     )

@@ -259,6 +259,25 @@ def settle(url: str, deadline_s: float = 120) -> tuple[float, float]:
         time.sleep(0.2)
 
 
+def gc_passes(url: str) -> dict[str, tuple[float, float]]:
+    """generation -> (passes, seconds) of the gateway's cyclic collector so far
+    (`inferwatch_gc_pause_seconds`; empty for a checkout that does not export it)."""
+    out: dict[str, list[float]] = {}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        for i, suffix in enumerate(("_count{", "_sum{")):
+            if line.startswith("inferwatch_gc_pause_seconds" + suffix):
+                gen = line.split('generation="', 1)[1].split('"', 1)[0]
+                out.setdefault(gen, [0.0, 0.0])[i] = float(line.rsplit(" ", 1)[1])
+    return {g: (n, s) for g, (n, s) in out.items()}
+
+
+def gc_during(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, dict]:
+    return {
+        g: {"passes": int(n - before.get(g, (0, 0))[0]), "ms": round((s - before.get(g, (0, 0))[1]) * 1e3, 1)}
+        for g, (n, s) in sorted(after.items())
+    }
+
+
 def after_level(url: str, result: dict, before: float) -> float:
     """Settle, and note in `result` how long that took and how many of its records went
     without their deferred classifier scans; returns the new skipped total."""
@@ -431,9 +450,11 @@ def main() -> None:
         for rate in [float(r) for r in args.rates.split(",")]:
             for name, (url, headers) in targets.items():
                 print(f"  {name} at {rate:.0f} rps ...", file=sys.stderr)
+                gc_before = gc_passes(url) if name in answered else {}
                 r = asyncio.run(fixed_rate(url + "/v1/chat/completions", headers, rate, args.seconds, make))
                 results[name]["rates"].append(r)
                 if name in answered:
+                    r["gc"] = gc_during(gc_before, gc_passes(url))
                     answered[name] += r["requests"] - r["errors"]
                     skipped[name] = after_level(url, r, skipped[name])
         for name, (url, headers) in targets.items():
@@ -500,6 +521,12 @@ def main() -> None:
             f"{n} {results[n]['rates'][i]['p999_ms']:.1f} / {results[n]['rates'][i]['max_ms']:.1f}" for n in names
         )
         print(f"  tail at {rate['rate']:.0f} rps, p99.9 / max ms: {tails}")
+    for i, rate in enumerate(results["direct"]["rates"]):
+        for g in gateways:
+            during = results[g]["rates"][i].get("gc")
+            if during:
+                cells = ", ".join(f"gen{k} {v['passes']} passes {v['ms']:.0f} ms" for k, v in during.items())
+                print(f"  collector at {rate['rate']:.0f} rps ({g}): {cells}")
     for n in names:
         for r in results[n]["rates"]:
             if r["errors"]:

@@ -22,8 +22,9 @@ classifier's verdict cache answers none of them and its cost shows); `--prompts 
 one text, which the cache answers after the first. Between targets the run waits until the
 previous gateway has written every record (its deferred safety scans done), so one gateway's
 leftover work does not land in the next one's numbers. At the end: how many records were
-written without their deferred classifier scans (`safety_unscanned`), and the classifier's CPU
-time per text, measured in this process on the same prompts.
+written without their deferred classifier scans (`safety_unscanned`), the classifier's CPU
+time per text, measured in this process on the same prompts, and each gateway's garbage-collector
+passes per level (`inferwatch_gc_pause_seconds`: passes and their total time by generation).
 """
 
 from __future__ import annotations

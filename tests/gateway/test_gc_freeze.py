@@ -13,7 +13,8 @@ import httpx
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gateway.config import UpstreamConfig, VersionTarget
-from gateway.gc_pauses import BUCKETS, GCPauses
+from gateway.gc_pauses import BUCKETS, NAME, GCPauses
+from slo.metrics_catalog import GC_PAUSE
 from tests.gateway.conftest import Stub, gateway_server
 
 
@@ -71,3 +72,7 @@ def test_each_pass_lands_in_its_generations_buckets_cumulatively():
     assert cumulative == sorted(cumulative)
     assert gen1["bucket:+Inf"] == 3 and len([k for k in gen1 if k.startswith("bucket:")]) == len(BUCKETS) + 1
     assert _samples(text, "2")["count"] == 0  # a pass of generation 1 is not one of 2
+
+
+def test_the_exported_histogram_is_the_catalogs():
+    assert (NAME, BUCKETS) == (GC_PAUSE.name, GC_PAUSE.buckets)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -53,11 +54,8 @@ class GCPauses(Collector):
         family = HistogramMetricFamily(
             NAME, "Passes of Python's cyclic garbage collector in the gateway process", labels=["generation"]
         )
+        bounds = (*map(str, BUCKETS), "+Inf")
         for gen in range(GENERATIONS):
-            counts, total = list(self._counts[gen]), 0
-            buckets = []
-            for bound, n in zip((*map(str, BUCKETS), "+Inf"), counts, strict=True):
-                total += n
-                buckets.append((bound, total))
-            family.add_metric([str(gen)], buckets, sum_value=self._sums[gen])
+            cumulative = itertools.accumulate(list(self._counts[gen]))  # a snapshot: a pass may land meanwhile
+            family.add_metric([str(gen)], list(zip(bounds, cumulative, strict=True)), sum_value=self._sums[gen])
         yield family

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,13 +46,30 @@ def request_row(r: RequestRecord) -> dict[str, Any]:
     return row
 
 
-def _insert(conn: Connection, table: Table) -> Any:
-    name = conn.dialect.name
-    if name == "postgresql":
+def _insert(dialect: str, table: Table) -> Any:
+    if dialect == "postgresql":
         return postgresql.insert(table)
-    if name == "sqlite":
+    if dialect == "sqlite":
         return sqlite.insert(table)
-    raise ValueError(f"unsupported dialect {name!r}")
+    raise ValueError(f"unsupported dialect {dialect!r}")
+
+
+# The statements are built once per dialect: each build of an upsert makes an `excluded`
+# alias of its table, ~180 objects in reference cycles that only the garbage collector frees.
+@functools.cache
+def _insert_new_stmt(dialect: str) -> Any:
+    return (
+        _insert(dialect, REQUESTS)
+        .on_conflict_do_nothing(index_elements=["request_id"])
+        .returning(REQUESTS.c.request_id)
+    )
+
+
+@functools.cache
+def _upsert_add_stmt(dialect: str, table: Table, key: tuple[str, ...], values: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE SET v = v + excluded.v."""
+    stmt = _insert(dialect, table)
+    return stmt.on_conflict_do_update(index_elements=list(key), set_={v: table.c[v] + stmt.excluded[v] for v in values})
 
 
 def write_records(
@@ -114,9 +132,7 @@ def _insert_new(conn: Connection, unique: dict[str, RequestRecord]) -> list[Requ
         return new
     # SQLite: the first statement must write, so the transaction waits for the write lock
     # (busy_timeout); a read first could fail at once with SQLITE_BUSY under other writers.
-    stmt = (
-        _insert(conn, REQUESTS).on_conflict_do_nothing(index_elements=["request_id"]).returning(REQUESTS.c.request_id)
-    )
+    stmt = _insert_new_stmt(conn.dialect.name)
     inserted = set(conn.execute(stmt, [request_row(r) for r in unique.values()]).scalars())
     return [r for rid, r in unique.items() if rid in inserted]
 
@@ -124,12 +140,5 @@ def _insert_new(conn: Connection, unique: dict[str, RequestRecord]) -> list[Requ
 def _upsert_add(
     conn: Connection, table: Table, key: Sequence[str], values: Sequence[str], rows: list[dict[str, Any]]
 ) -> None:
-    """INSERT ... ON CONFLICT (key) DO UPDATE SET v = v + excluded.v."""
-    if not rows:
-        return
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={v: table.c[v] + stmt.excluded[v] for v in values},
-    )
-    conn.execute(stmt, rows)
+    if rows:
+        conn.execute(_upsert_add_stmt(conn.dialect.name, table, tuple(key), tuple(values)), rows)

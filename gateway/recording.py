@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.record import RequestRecord
 
@@ -16,9 +16,19 @@ from .budgets import BudgetTracker
 from .config import GatewayConfig
 from .context import RequestContext
 from .metrics import GatewayMetrics
+from .outcome import Outcome
 from .ratelimit import SharedRateLimiter
 
 log = logging.getLogger("inferwatch.gateway")
+
+
+class SpanEnd(NamedTuple):
+    """What ending a request's span takes from the request besides its record."""
+
+    span: Any
+    provider: str
+    max_tokens: int | None
+    temperature: float | None
 
 
 class Recorder:
@@ -49,26 +59,32 @@ class Recorder:
         if rec.total_tokens:
             self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))
         self.budgets.add(rec)  # at once: a hard budget refuses the very next request
+        span = SpanEnd(
+            ctx.span, ctx.outcome.provider, getattr(ctx.req, "max_tokens", None), getattr(ctx.req, "temperature", None)
+        )
         if ctx.outcome.later:
-            self.spawn(self._after_scans(ctx, rec))
+            # Not the context: a record waits here for seconds under load, and the request
+            # (body, messages, headers, policy) would stay alive and age into the collector's
+            # oldest generation with it.
+            self.spawn(self._after_scans(ctx.outcome, rec, span))
         else:
-            self._publish(ctx, rec)
+            self._publish(rec, span)
 
-    async def _after_scans(self, ctx: RequestContext, rec: RequestRecord) -> None:
-        jobs, ctx.outcome.later = ctx.outcome.later, []
+    async def _after_scans(self, outcome: Outcome, rec: RequestRecord, span: SpanEnd) -> None:
+        jobs, outcome.later = outcome.later, []
         try:
             for job in jobs:
                 try:
                     await job()
                 except Exception:
-                    log.exception("a safety scan after the response failed (request %s)", ctx.request_id)
+                    log.exception("a safety scan after the response failed (request %s)", rec.request_id)
         except asyncio.CancelledError:  # shut down before the scans were done: the record goes without their findings
-            log.warning("request %s recorded without its flag-only safety findings (shutdown)", ctx.request_id)
-            ctx.outcome.safety_unscanned = "shutdown"
+            log.warning("request %s recorded without its flag-only safety findings (shutdown)", rec.request_id)
+            outcome.safety_unscanned = "shutdown"
         finally:
-            rec.safety = list(ctx.outcome.safety)
-            rec.safety_unscanned = ctx.outcome.safety_unscanned
-            self._publish(ctx, rec)
+            rec.safety = list(outcome.safety)
+            rec.safety_unscanned = outcome.safety_unscanned
+            self._publish(rec, span)
 
     def _build(self, ctx: RequestContext, ended: float) -> RequestRecord:
         outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0
@@ -119,15 +135,13 @@ class Recorder:
         )
         return rec
 
-    def _publish(self, ctx: RequestContext, rec: RequestRecord) -> None:
-        span, req = ctx.span, ctx.req
+    def _publish(self, rec: RequestRecord, end: SpanEnd) -> None:
+        span = end.span
         try:
             self.metrics.observe(rec, sampled=span is not None and span.get_span_context().trace_flags.sampled)
             if span is not None:
-                tracing.finish_span(
-                    span, rec, ctx.outcome.provider, getattr(req, "max_tokens", None), getattr(req, "temperature", None)
-                )
-            if ctx.alias:  # requests that never named a model (malformed bodies) are metrics only
+                tracing.finish_span(span, rec, end.provider, end.max_tokens, end.temperature)
+            if rec.alias:  # requests that never named a model (malformed bodies) are metrics only
                 self.submit(rec)
         finally:  # in flight until its record is with the ledger writer: 0 here and a drained writer mean all written
             self.metrics.inflight.dec()

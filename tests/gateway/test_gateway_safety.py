@@ -9,11 +9,13 @@ its excerpts keep redacted context). One more gateway runs the MiniLM classifier
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import re
 import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from gateway.config import GatewayConfig, TenantConfig, UpstreamConfig, VersionTarget
+from gateway.context import RequestContext
 from inferwatch.app import create_app
 from inferwatch.settings import Settings
 from ledger.models import Request as RequestRow
@@ -512,6 +515,28 @@ def test_flag_only_scans_run_after_the_response_and_the_record_waits_for_them(tm
         assert ("injection_classifier", "jailbreak", "flag") in found
         assert row_of(h, rid).status_code == 200
         assert h.metric("inferwatch_safety_hits_total", direction="input", category="jailbreak", action="flag") == 1
+
+
+def test_a_record_waiting_for_its_scans_holds_the_record_not_the_request(tmp_path, stub):
+    """Under load a record waits seconds for its flag-only scans; the request's context (its
+    body, messages, headers) is not kept alive meanwhile, to age in the collector's oldest
+    generation."""
+
+    def contexts() -> int:
+        gc.collect()
+        return sum(isinstance(o, RequestContext) for o in gc.get_objects())
+
+    with held_classifier(tmp_path, stub) as (h, held):
+        rid = chat(h, "What is the capital of France?").headers["x-request-id"]
+        assert h.metric("inferwatch_inflight_requests") == 1  # the record waits for the held scan
+        deadline = time.monotonic() + 10
+        while contexts() and time.monotonic() < deadline:  # the handler's last frames unwind
+            time.sleep(0.05)
+        assert contexts() == 0
+        held.gate.set()
+        assert ("injection_classifier", "jailbreak", "flag") in [
+            (x.scanner, x.category, x.action) for x in hits_of(h, rid)
+        ]
 
 
 def test_a_policy_that_blocks_on_the_classifier_waits_for_it(tmp_path, stub):

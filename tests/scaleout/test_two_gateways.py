@@ -15,6 +15,7 @@ from ledger.models import Request as RequestRow
 from tests.gateway.conftest import ADMIN_KEY, stub_server
 from tests.reliability._procs import create_key, start_gateway
 from tests.reliability._traffic import call
+from tests.prom_text import total as prom_total
 
 pytestmark = pytest.mark.postgres
 
@@ -104,10 +105,6 @@ def test_two_gateways_share_one_postgres_ledger(tmp_path, pg_server, pg_ledger_t
         # both routed 3:1 before the change (0.75 expected; bounds > 4 sigma wide)
         assert 0.66 < versions_before["v-a"] / 600 < 0.84
         for text in metrics:
-            served = sum(
-                float(line.rsplit(" ", 1)[1])
-                for line in text.splitlines()
-                if line.startswith("inferwatch_requests_total{")
-            )
+            served = prom_total(text, "inferwatch_requests_total")
             assert 300 <= served <= 440  # each gateway served its half (plus its probes)
         assert all(c in (0, -15) for c in codes)

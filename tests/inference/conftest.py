@@ -25,11 +25,6 @@ def worker(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def client(worker):
     import openai
 
-    return openai.OpenAI(base_url=worker.url + "/v1", api_key="unused", max_retries=0)
+    with openai.OpenAI(base_url=worker.url + "/v1", api_key="unused", max_retries=0) as c:
+        yield c
 
-
-@pytest.fixture(scope="session")
-def aclient(worker):
-    import openai
-
-    return openai.AsyncOpenAI(base_url=worker.url + "/v1", api_key="unused", max_retries=0)

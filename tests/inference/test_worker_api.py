@@ -126,7 +126,9 @@ def test_embeddings_mean_pooled(client):
     assert resp.usage.prompt_tokens == (5 + 1) + (4 + 1) + (5 + 1)
 
 
-async def test_concurrent_requests_share_decode_steps(aclient, worker):
+async def test_concurrent_requests_share_decode_steps(worker):
+    # closed within the test: its connections belong to this test's event loop
+    aclient = openai.AsyncOpenAI(base_url=worker.url + "/v1", api_key="unused", max_retries=0)
     before = httpx.get(worker.url + "/v1/engine/stats").json()
 
     async def one(i: int) -> str:
@@ -140,7 +142,8 @@ async def test_concurrent_requests_share_decode_steps(aclient, worker):
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
-    texts = await asyncio.gather(*(one(i) for i in range(8)))
+    async with aclient:
+        texts = await asyncio.gather(*(one(i) for i in range(8)))
     assert all(texts)
     after = httpx.get(worker.url + "/v1/engine/stats").json()
     assert after["max_batch_size"] >= 2

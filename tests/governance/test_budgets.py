@@ -194,7 +194,9 @@ def test_two_gateway_processes_share_one_budget_through_the_database(tmp_path, p
         a = _start_gateway(tmp_path, "a", config)
         b = _start_gateway(tmp_path, "b", config)
         try:
-            key = GovernanceStore(create_engine_for(db)).create_key("acme").secret
+            engine = create_engine_for(db)
+            key = GovernanceStore(engine).create_key("acme").secret
+            engine.dispose()  # its pooled connection, else closed only when collected
             headers = {"authorization": f"Bearer {key}"}
 
             def seen() -> list[float | None]:

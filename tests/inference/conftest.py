@@ -27,4 +27,3 @@ def client(worker):
 
     with openai.OpenAI(base_url=worker.url + "/v1", api_key="unused", max_retries=0) as c:
         yield c
-

@@ -263,7 +263,8 @@ def gc_passes(url: str) -> dict[str, tuple[float, float]]:
     (`inferwatch_gc_pause_seconds`; empty for a checkout that does not export it)."""
     text = httpx.get(url + "/metrics", timeout=10).text
     counts = {s.labels["generation"]: s.value for s in samples(text, "inferwatch_gc_pause_seconds_count")}
-    return {g: (n, total(text, "inferwatch_gc_pause_seconds_sum", generation=g)) for g, n in counts.items()}
+    sums = {s.labels["generation"]: s.value for s in samples(text, "inferwatch_gc_pause_seconds_sum")}
+    return {g: (n, sums.get(g, 0.0)) for g, n in counts.items()}
 
 
 def gc_during(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]) -> dict[str, dict]:

@@ -59,18 +59,18 @@ class Recorder:
         if rec.total_tokens:
             self.spawn(self.limiter.add_tokens(ctx.tenant, rec.total_tokens))
         self.budgets.add(rec)  # at once: a hard budget refuses the very next request
-        span = SpanEnd(
+        end = SpanEnd(
             ctx.span, ctx.outcome.provider, getattr(ctx.req, "max_tokens", None), getattr(ctx.req, "temperature", None)
         )
         if ctx.outcome.later:
             # Not the context: a record waits here for seconds under load, and the request
             # (body, messages, headers, policy) would stay alive and age into the collector's
             # oldest generation with it.
-            self.spawn(self._after_scans(ctx.outcome, rec, span))
+            self.spawn(self._after_scans(ctx.outcome, rec, end))
         else:
-            self._publish(rec, span)
+            self._publish(rec, end)
 
-    async def _after_scans(self, outcome: Outcome, rec: RequestRecord, span: SpanEnd) -> None:
+    async def _after_scans(self, outcome: Outcome, rec: RequestRecord, end: SpanEnd) -> None:
         jobs, outcome.later = outcome.later, []
         try:
             for job in jobs:
@@ -84,7 +84,7 @@ class Recorder:
         finally:
             rec.safety = list(outcome.safety)
             rec.safety_unscanned = outcome.safety_unscanned
-            self._publish(rec, span)
+            self._publish(rec, end)
 
     def _build(self, ctx: RequestContext, ended: float) -> RequestRecord:
         outcome, req, span, t0 = ctx.outcome, ctx.req, ctx.span, ctx.t0

@@ -15,7 +15,6 @@ import re
 import signal
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ from safety.types import Category, Hit
 from tests.gateway.conftest import ADMIN_KEY, Harness, Stub, stub_server
 from tests.guard_stub import GuardStub, guard_stub_app
 from tests.reliability._procs import start_gateway
-from tests.servers import ThreadedServer
+from tests.servers import ThreadedServer, wait_until
 
 EMAIL = "bob.smith@example.com"
 CARD = "4111 1111 1111 1111"
@@ -529,10 +528,9 @@ def test_a_record_waiting_for_its_scans_holds_the_record_not_the_request(tmp_pat
     with held_classifier(tmp_path, stub) as (h, held):
         rid = chat(h, "What is the capital of France?").headers["x-request-id"]
         assert h.metric("inferwatch_inflight_requests") == 1  # the record waits for the held scan
-        deadline = time.monotonic() + 10
-        while contexts() and time.monotonic() < deadline:  # the handler's last frames unwind
-            time.sleep(0.05)
-        assert contexts() == 0
+        # the handler's last frames unwind after the client has its answer; the old recorder
+        # kept the context until the scan was released, so this never held
+        wait_until(lambda: contexts() == 0, "no RequestContext alive while the record waits", deadline_s=10)
         held.gate.set()
         assert ("injection_classifier", "jailbreak", "flag") in [
             (x.scanner, x.category, x.action) for x in hits_of(h, rid)
